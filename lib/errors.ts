@@ -1,0 +1,48 @@
+/**
+ * Errors that reach users. Each kind carries the HTTP status it maps to (lib/api turns them into
+ * JSON answers in one place) and a message that is one sentence naming what is wrong.
+ */
+export class HearsayError extends Error {
+  /** HTTP status code this error answers with. */
+  readonly status: number
+  /** Extra fields for the JSON error body, e.g. {needed, acks}. */
+  readonly details: Readonly<Record<string, unknown>>
+
+  constructor(status: number, message: string, details: Record<string, unknown> = {}) {
+    super(message)
+    this.name = new.target.name
+    this.status = status
+    this.details = details
+  }
+}
+
+export class BadRequestError extends HearsayError {
+  constructor(message: string, details: Record<string, unknown> = {}) { super(400, message, details) }
+}
+
+export class NotFoundError extends HearsayError {
+  constructor(message: string, details: Record<string, unknown> = {}) { super(404, message, details) }
+}
+
+export class MethodNotAllowedError extends HearsayError {
+  constructor(message: string, details: Record<string, unknown> = {}) { super(405, message, details) }
+}
+
+export class PayloadTooLargeError extends HearsayError {
+  constructor(message: string, details: Record<string, unknown> = {}) { super(413, message, details) }
+}
+
+export class UriTooLongError extends HearsayError {
+  constructor(message: string, details: Record<string, unknown> = {}) { super(414, message, details) }
+}
+
+export class UnavailableError extends HearsayError {
+  constructor(message: string, details: Record<string, unknown> = {}) { super(503, message, details) }
+}
+
+/** Fewer replicas acknowledged than the request's consistency level needed. */
+export class QuorumNotMetError extends UnavailableError {
+  constructor(kind: 'write' | 'read', needed: number, acks: number, details: Record<string, unknown> = {}) {
+    super(`${kind} needed ${needed} replica acknowledgements but got ${acks} in time`, { needed, acks, ...details })
+  }
+}

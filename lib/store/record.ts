@@ -1,0 +1,22 @@
+import type { Version } from '../clock/version.js'
+
+/**
+ * What a replica keeps for one key. A delete is a record too (a tombstone, `value: null`) so
+ * that last-write-wins can order it against puts and a stale replica cannot resurrect the key.
+ */
+export interface StoredRecord {
+  /** The value bytes, or null for a tombstone. */
+  readonly value: Uint8Array | null
+  readonly version: Version
+  /** Wall-clock ms after which the record reads as absent; undefined = never expires. */
+  readonly expiresAtMs?: number
+}
+
+export function isTombstone(record: StoredRecord): boolean {
+  return record.value === null
+}
+
+/** A record is live when it has a value and has not expired at `nowMs`. */
+export function isLive(record: StoredRecord, nowMs: number): boolean {
+  return record.value !== null && (record.expiresAtMs === undefined || record.expiresAtMs > nowMs)
+}
