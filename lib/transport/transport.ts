@@ -1,0 +1,59 @@
+import type { NodeId } from '../clock/version.js'
+
+/**
+ * The seam between protocol logic (membership, replication, anti-entropy) and the wire.
+ * Two implementations: WebSocket links for the daemon (lib/transport/ws-transport.ts) and an
+ * in-memory network with a controllable clock, delay, loss and partitions for tests and
+ * simulations (lib/transport/memory-network.ts). Protocol code sees only this interface.
+ */
+
+/** `host:port` as advertised by a node (never a bind address such as 0.0.0.0). */
+export type PeerAddress = string
+
+/** Identity of the node on the other end of a link, proven by the handshake. */
+export interface PeerIdentity {
+  readonly id: NodeId
+  readonly name: string
+  /** Advertised peer address of that node. */
+  readonly peer: PeerAddress
+  /** Advertised client API address of that node. */
+  readonly api: string
+}
+
+/**
+ * One protocol message: a frame type name from lib/codec/frames.ts and its already validated
+ * body. The transport encodes it as a MessagePack frame `[typeCode, requestId, body]`.
+ */
+export interface PeerMessage {
+  readonly type: string
+  readonly body: unknown
+}
+
+/** Answer to a request, or undefined for a one-way message. */
+export type MessageHandler = (from: PeerIdentity, message: PeerMessage) => PeerMessage | undefined | Promise<PeerMessage | undefined>
+
+export interface Transport {
+  /** This node's identity as it is advertised to peers. */
+  readonly local: PeerIdentity
+  /**
+   * Queue a one-way message to the node at `to`. Never throws: a message to an unreachable
+   * peer is dropped (and counted), because a closed link is a hint, never a verdict — the
+   * failure detector decides whether the peer is gone.
+   */
+  send(to: PeerAddress, message: PeerMessage): void
+  /**
+   * Request/response by requestId. Rejects with a TransportError when no answer comes within
+   * `timeoutMs`, the link fails, or the peer answers with an error frame.
+   */
+  request(to: PeerAddress, message: PeerMessage, timeoutMs: number): Promise<PeerMessage>
+  /** One handler per message type; registering a type twice is a programming error. */
+  handle(type: string, handler: MessageHandler): void
+  close(): Promise<void>
+}
+
+export class TransportError extends Error {
+  constructor(message: string, readonly code: 'timeout' | 'unreachable' | 'closed' | 'refused' | 'remote' | 'limit') {
+    super(message)
+    this.name = 'TransportError'
+  }
+}
