@@ -1,0 +1,300 @@
+import { promises as fs } from 'node:fs'
+import { open, type Database, type RootDatabase } from 'lmdb'
+import { compareVersions, type Version } from '../clock/version.js'
+import { BadRequestError } from '../errors.js'
+import { compareBytes, decodeKey, encodeKey, keyAfter, prefixEnd, utf8Bytes } from './keys.js'
+import { NodeIdentity } from './identity.js'
+import { lockDataDir, type DataDirLock } from './lock.js'
+import { MetaStore } from './meta.js'
+import { isLive, type StoredRecord } from './record.js'
+import { decodeRecord, encodeRecord } from './record-codec.js'
+
+/** kv, meta, hints; a little room for what comes later. */
+const MAX_DATABASES = 8
+/**
+ * Dead records (tombstones, expired) one scan page may step over before it returns early with
+ * a cursor: a page costs at most limit + this many reads, however many deletes precede it.
+ */
+export const MAX_SKIPPED_PER_PAGE = 10_000
+
+export interface KvStoreOptions {
+  /** Directory of the LMDB environment and the pid file; created when missing. */
+  readonly dataDir: string
+  /** Initial LMDB map size; lmdb-js grows the map when it fills up. */
+  readonly mapSizeBytes: number
+}
+
+export interface KeyedRecord {
+  readonly key: string
+  readonly record: StoredRecord
+}
+
+export interface ApplyOutcome {
+  /** True when the record was newer than what the store held and is now stored. */
+  readonly applied: boolean
+  /** What the store held before (tombstones and expired records included). */
+  readonly previous?: StoredRecord
+}
+
+export interface ScanRequest {
+  /** Only keys starting with this prefix ('' = all). */
+  readonly prefix: string
+  /** Only keys strictly after this one (a previous page's `next`). */
+  readonly after?: string
+  /** Most items in the page (≥ 1); the caller clamps it. */
+  readonly limit: number
+  /** Records expired at this wall-clock time read as absent. */
+  readonly nowMs: number
+}
+
+export interface StorePage {
+  /** Live records in UTF-8 byte order of their keys. */
+  readonly items: KeyedRecord[]
+  /** Pass as `after` for the next page; null when the range is exhausted. */
+  readonly next: string | null
+}
+
+export interface RawRangeOptions {
+  readonly prefix?: string
+  readonly after?: string
+  readonly limit?: number
+}
+
+/** One committed change of a key's record; `current` undefined = the record was collected. */
+export interface RecordChange {
+  readonly key: string
+  readonly previous: StoredRecord | undefined
+  readonly current: StoredRecord | undefined
+}
+
+export type ChangeListener = (change: RecordChange) => void
+
+export interface StoreStats {
+  /** Exact number of stored records, tombstones and expired ones included (LMDB's entry count). */
+  readonly keys: number
+  /** Bytes of the pages the kv database occupies (not the file size, which includes free pages). */
+  readonly sizeBytes: number
+}
+
+interface PreparedWrite {
+  readonly key: string
+  readonly keyBytes: Buffer
+  readonly record: StoredRecord
+  readonly encoded: Buffer
+}
+
+/**
+ * The node's replica of the data: one LMDB environment in the data dir with the databases
+ * `kv` (key → record), `meta` (see meta.ts) and `hints` (reserved for hinted handoff).
+ *
+ * Writes go through apply/applyMany only: last-writer-wins by version, decided and written in
+ * one LMDB transaction, acknowledged once flushed to disk. lmdb-js puts every transaction queued
+ * in one event-loop turn into one commit, so concurrent applies share the fsync.
+ */
+export class KvStore {
+  /** The node's small durable facts (node id, incarnation, clock ceiling). */
+  readonly meta: MetaStore
+  /** Node id and incarnation, kept in `meta`. */
+  readonly identity: NodeIdentity
+  /** Reserved for hinted handoff (binary keys and values); empty until replication uses it. */
+  readonly hints: Database<Uint8Array, Uint8Array>
+  private readonly listeners = new Set<ChangeListener>()
+  private closed = false
+
+  private constructor(
+    readonly dataDir: string,
+    private readonly root: RootDatabase,
+    private readonly kv: Database<Uint8Array, Uint8Array>,
+    meta: Database<unknown, string>,
+    hints: Database<Uint8Array, Uint8Array>,
+    private readonly lock: DataDirLock,
+  ) {
+    this.meta = new MetaStore(meta)
+    this.identity = new NodeIdentity(this.meta)
+    this.hints = hints
+  }
+
+  /** Opens (creating if needed) the store; throws DataDirLockedError if another daemon has it. */
+  static async open({ dataDir, mapSizeBytes }: KvStoreOptions): Promise<KvStore> {
+    if (!Number.isSafeInteger(mapSizeBytes) || mapSizeBytes <= 0) throw new RangeError(`mapSizeBytes must be a positive integer, got ${mapSizeBytes}`)
+    await fs.mkdir(dataDir, { recursive: true })
+    const lock = await lockDataDir(dataDir)
+    try {
+      // noSubdir: false, or lmdb-js takes a dir name with a dot in it for a file name.
+      const root = open({ path: dataDir, noSubdir: false, maxDbs: MAX_DATABASES, mapSize: mapSizeBytes })
+      const kv = root.openDB<Uint8Array, Uint8Array>('kv', { keyEncoding: 'binary', encoding: 'binary' })
+      const meta = root.openDB<unknown, string>('meta', {})
+      const hints = root.openDB<Uint8Array, Uint8Array>('hints', { keyEncoding: 'binary', encoding: 'binary' })
+      return new KvStore(dataDir, root, kv, meta, hints, lock)
+    } catch (error) {
+      await lock.release()
+      throw error
+    }
+  }
+
+  /**
+   * Stores `record` if it is newer (compareVersions) than the stored one; an equal version is
+   * an idempotent no-op. Resolves once the write is durable on disk.
+   */
+  async apply(key: string, record: StoredRecord): Promise<ApplyOutcome> {
+    const [outcome] = await this.applyMany([{ key, record }])
+    if (outcome === undefined) throw new Error('applyMany returned no outcome for one entry')
+    return outcome
+  }
+
+  /** apply() for several records in one transaction; outcomes in input order. */
+  async applyMany(entries: readonly KeyedRecord[]): Promise<ApplyOutcome[]> {
+    this.assertOpen()
+    const prepared = entries.map(({ key, record }): PreparedWrite => ({ key, keyBytes: encodeKey(key), record, encoded: encodeRecord(record) }))
+    if (prepared.length === 0) return []
+    const { outcomes, changes } = await this.kv.transaction(() => this.applyInTransaction(prepared))
+    await this.kv.flushed
+    this.notify(changes)
+    return outcomes
+  }
+
+  /** The stored record, raw: tombstones and expired records included (replication needs them). */
+  get(key: string): StoredRecord | undefined {
+    this.assertOpen()
+    return this.readRecord(encodeKey(key), key)
+  }
+
+  /** One page of live records in key order, without reading past what the page needs. */
+  scan({ prefix, after, limit, nowMs }: ScanRequest): StorePage {
+    this.assertOpen()
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new BadRequestError(`limit must be a positive integer, got ${limit}`, { param: 'limit' })
+    const items: KeyedRecord[] = []
+    let skipped = 0
+    let lastVisited: string | undefined
+    for (const { key, value } of this.kv.getRange(this.rangeBounds(prefix, after))) {
+      // Another entry exists beyond a full page: the page ends at the last key visited.
+      if (items.length === limit || skipped === MAX_SKIPPED_PER_PAGE) return { items, next: lastVisited ?? null }
+      const keyText = decodeKey(key)
+      lastVisited = keyText
+      const record = decodeRecord(value, keyText)
+      if (isLive(record, nowMs)) items.push({ key: keyText, record })
+      else skipped++
+    }
+    return { items, next: null }
+  }
+
+  /**
+   * Every record in key order, tombstones and expired ones included, for anti-entropy and GC.
+   * Lazy; does not pin a snapshot, so long walks do not hold LMDB's free pages hostage.
+   */
+  *rawRange({ prefix = '', after, limit }: RawRangeOptions = {}): Generator<KeyedRecord> {
+    this.assertOpen()
+    const range = { ...this.rangeBounds(prefix, after), snapshot: false, ...(limit === undefined ? {} : { limit }) }
+    for (const { key, value } of this.kv.getRange(range)) {
+      const keyText = decodeKey(key)
+      yield { key: keyText, record: decodeRecord(value, keyText) }
+    }
+  }
+
+  /**
+   * Removes each key whose stored record still has exactly the given version (checked inside
+   * the transaction, so a newer write that raced in survives). Results in input order.
+   */
+  async deleteIfVersion(candidates: readonly { readonly key: string; readonly version: Version }[]): Promise<boolean[]> {
+    this.assertOpen()
+    const prepared = candidates.map(({ key, version }) => ({ key, version, keyBytes: encodeKey(key) }))
+    if (prepared.length === 0) return []
+    const { removed, changes } = await this.kv.transaction(() => {
+      // Read everything first: a corrupt record then aborts the call before any removal.
+      const current = prepared.map(({ key, keyBytes }) => this.readRecord(keyBytes, key))
+      const seen = new Set<string>()
+      const removedInTxn = prepared.map(({ key, version }, i) => {
+        const record = current[i]
+        const matches = record !== undefined && !seen.has(key) && compareVersions(record.version, version) === 0
+        if (matches) seen.add(key)
+        return matches
+      })
+      const changesInTxn: RecordChange[] = []
+      prepared.forEach(({ key, keyBytes }, i) => {
+        if (!removedInTxn[i]) return
+        void this.kv.remove(keyBytes)
+        changesInTxn.push({ key, previous: current[i], current: undefined })
+      })
+      return { removed: removedInTxn, changes: changesInTxn }
+    })
+    this.notify(changes)
+    return removed
+  }
+
+  /** Called after each committed change (apply and deleteIfVersion); returns an unsubscribe. */
+  onChange(listener: ChangeListener): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  stats(): StoreStats {
+    this.assertOpen()
+    const stats = this.kv.getStats() as { entryCount: number; pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number }
+    return {
+      keys: stats.entryCount,
+      sizeBytes: (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages) * stats.pageSize,
+    }
+  }
+
+  /** Waits for queued writes, closes LMDB and releases the data dir. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    try {
+      await this.root.flushed
+      await this.root.close()
+    } finally {
+      await this.lock.release()
+    }
+  }
+
+  private applyInTransaction(prepared: readonly PreparedWrite[]): { outcomes: ApplyOutcome[]; changes: RecordChange[] } {
+    // Decide every entry before writing any: a corrupt stored record then fails the whole call
+    // without a partial write. `latest` carries decisions to later entries for the same key.
+    const latest = new Map<string, StoredRecord | undefined>()
+    const outcomes: ApplyOutcome[] = []
+    const changes: RecordChange[] = []
+    const winners: PreparedWrite[] = []
+    for (const entry of prepared) {
+      const previous = latest.has(entry.key) ? latest.get(entry.key) : this.readRecord(entry.keyBytes, entry.key)
+      const applied = previous === undefined || compareVersions(entry.record.version, previous.version) > 0
+      if (applied) {
+        latest.set(entry.key, entry.record)
+        winners.push(entry)
+        changes.push({ key: entry.key, previous, current: entry.record })
+      } else {
+        latest.set(entry.key, previous)
+      }
+      outcomes.push(previous === undefined ? { applied } : { applied, previous })
+    }
+    for (const { keyBytes, encoded } of winners) void this.kv.put(keyBytes, encoded)
+    return { outcomes, changes }
+  }
+
+  private readRecord(keyBytes: Buffer, key: string): StoredRecord | undefined {
+    const bytes = this.kv.get(keyBytes)
+    return bytes === undefined ? undefined : decodeRecord(bytes, key)
+  }
+
+  /** LMDB range options for keys with `prefix`, strictly after `after`. */
+  private rangeBounds(prefix: string, after: string | undefined): { start?: Buffer; end?: Buffer } {
+    const prefixBytes = utf8Bytes(prefix, 'prefix')
+    let start = prefixBytes.length > 0 ? prefixBytes : undefined
+    if (after !== undefined) {
+      const afterStart = keyAfter(utf8Bytes(after, 'after'))
+      if (start === undefined || compareBytes(afterStart, start) > 0) start = afterStart
+    }
+    const end = prefixBytes.length > 0 ? prefixEnd(prefixBytes) : undefined
+    return { ...(start === undefined ? {} : { start }), ...(end === undefined ? {} : { end }) }
+  }
+
+  private notify(changes: readonly RecordChange[]): void {
+    for (const change of changes) {
+      for (const listener of this.listeners) listener(change)
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the store is closed')
+  }
+}

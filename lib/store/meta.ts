@@ -1,0 +1,36 @@
+import type { Database } from 'lmdb'
+
+/** Everything the node keeps about itself, one LMDB entry each. */
+export type MetaKey =
+  /** NodeId, created once (identity.ts). */
+  | 'nodeId'
+  /** Restart counter, bumped at every start (identity.ts). */
+  | 'incarnation'
+  /** HLC reserved ceiling in ticks (high-water.ts). */
+  | 'hlcCeiling'
+
+/**
+ * The `meta` database: small values (strings and numbers, lmdb's msgpack encoding), read
+ * synchronously, written durably.
+ */
+export class MetaStore {
+  constructor(private readonly db: Database<unknown, string>) {}
+
+  read(key: MetaKey): unknown {
+    return this.db.get(key)
+  }
+
+  /**
+   * Replaces the value of `key` with `next(current)` in one transaction (so concurrent updates
+   * cannot lose each other) and resolves with the written value once it is flushed to disk.
+   */
+  async update<T>(key: MetaKey, next: (current: unknown) => T): Promise<T> {
+    const written = await this.db.transaction(() => {
+      const value = next(this.db.get(key))
+      void this.db.put(key, value)
+      return value
+    })
+    await this.db.flushed
+    return written
+  }
+}

@@ -1,0 +1,33 @@
+import t from 'tap'
+import { Packr } from 'msgpackr'
+import { CorruptRecordError, decodeRecord, encodeRecord } from '../../lib/store/record-codec.js'
+import { hlcAt, NODE_B, put, tombstone, WALL_MS } from './fixture.js'
+
+t.test('records round-trip through their plain MessagePack form', async t => {
+  for (const record of [put('v', hlcAt(WALL_MS, 3)), put(Uint8Array.from([0, 1, 255]), hlcAt(WALL_MS), NODE_B, WALL_MS + 5), tombstone(hlcAt(WALL_MS))]) {
+    t.same(decodeRecord(encodeRecord(record), 'k'), record)
+  }
+  const plain = new Packr({ useRecords: false }).unpack(encodeRecord(put('v', hlcAt(WALL_MS))))
+  t.same(plain, [1, hlcAt(WALL_MS), 'aaaaaaaaaaaaaaaa', Buffer.from('v'), null], 'any MessagePack reader sees a plain array')
+})
+
+t.test('bytes that are not a record are reported as corrupt, naming the key', async t => {
+  const packr = new Packr({ useRecords: false })
+  const cases = [
+    Buffer.from([0xc1]),
+    packr.pack({ value: 'x' }),
+    packr.pack([2, 1, 'aaaaaaaaaaaaaaaa', null, null]),
+    packr.pack([1, -1, 'aaaaaaaaaaaaaaaa', null, null]),
+    packr.pack([1, 1, 'not-a-node-id', null, null]),
+    packr.pack([1, 1, 'aaaaaaaaaaaaaaaa', 'text', null]),
+    packr.pack([1, 1, 'aaaaaaaaaaaaaaaa', null, 'soon']),
+  ]
+  for (const bytes of cases) t.throws(() => decodeRecord(bytes, 'the/key'), { name: 'CorruptRecordError', message: /"the\/key"/ })
+  t.throws(() => decodeRecord(Buffer.from([0xc1]), 'k'), CorruptRecordError)
+})
+
+t.test('records no caller should build are refused when encoding', async t => {
+  t.throws(() => encodeRecord({ value: null, version: { hlc: Number.MAX_SAFE_INTEGER + 1, node: NODE_B } }), TypeError)
+  t.throws(() => encodeRecord({ value: 'text' as unknown as Uint8Array, version: { hlc: 1, node: NODE_B } }), TypeError)
+  t.throws(() => encodeRecord({ value: null, version: { hlc: 1, node: NODE_B }, expiresAtMs: 1.5 }), TypeError)
+})
