@@ -1,0 +1,292 @@
+import type { ConsistencyLevel } from '../replication/consistency.js'
+import { ClientOptionsError, HearsayClientError, InvalidReplyError, NoNodeAnsweredError, type ErrorBody } from './errors.js'
+import { Agents, exchange, NodeUnreachableError, type ExchangeLimits, type HttpAnswer, type HttpRequest } from './http-exchange.js'
+import { parseNodeUrls, type NodeUrl } from './node-urls.js'
+import {
+  parseBatchReply, parseHealth, parseJson, parseMembers, parseObject, parseScanPage, parseWriteReply,
+  type BatchResult, type HealthReply, type MemberReply, type ScanItem, type ScanPage, type WriteReply,
+} from './replies.js'
+
+export type { BatchResult, HealthReply, MemberReply, MemberState, ScanItem, ScanPage, WriteReply } from './replies.js'
+export { ClientOptionsError, HearsayClientError, InvalidReplyError, NoNodeAnsweredError } from './errors.js'
+export type { ErrorBody } from './errors.js'
+
+/** Above replication.timeoutMs (2000 by default) so a quorum miss arrives as a 503, not a timeout. */
+export const DEFAULT_TIMEOUT_MS = 10_000
+/** An anti-entropy round compares whole trees and may move data; give it longer than a request. */
+export const DEFAULT_SYNC_TIMEOUT_MS = 120_000
+export const DEFAULT_MAX_SOCKETS = 64
+/** Values and scan pages are bounded by the server; this only stops a runaway answer. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+/** scanAll stops (with an error) after this many pages unless told otherwise. */
+export const DEFAULT_SCAN_MAX_PAGES = 100_000
+const MAX_TIMEOUT_MS = 24 * 60 * 60 * 1000
+const MAX_ERROR_TEXT_CHARS = 200
+
+export interface HearsayClientOptions {
+  /** Base URLs such as http://127.0.0.1:7070, tried in order when one does not answer. */
+  readonly nodes: readonly string[]
+  /** Deadline per attempt on one node, for connect, send and the whole answer. */
+  readonly timeoutMs?: number
+  /** Bearer token for nodes that set api.token. */
+  readonly token?: string
+  /** Keep-alive sockets per node. */
+  readonly maxSockets?: number
+  readonly maxResponseBytes?: number
+}
+
+export interface PutOptions {
+  readonly w?: ConsistencyLevel
+  readonly ttlSeconds?: number
+}
+
+export interface DeleteOptions {
+  readonly w?: ConsistencyLevel
+}
+
+export interface GetOptions {
+  readonly r?: ConsistencyLevel
+}
+
+export interface GetReply {
+  readonly value: Buffer
+  readonly version: string
+}
+
+export interface ScanOptions {
+  readonly prefix?: string
+  /** Paging cursor: only keys after this one. */
+  readonly after?: string
+  /** Page size; the server clamps or refuses values above its maximum. */
+  readonly limit?: number
+}
+
+export interface ScanAllOptions {
+  readonly prefix?: string
+  readonly pageSize?: number
+  readonly maxPages?: number
+}
+
+export type BatchOp =
+  | { readonly op: 'put'; readonly key: string; readonly value: Uint8Array | string; readonly ttlSeconds?: number }
+  | { readonly op: 'delete'; readonly key: string }
+
+export interface BatchOptions {
+  readonly w?: ConsistencyLevel
+}
+
+export interface SyncOptions {
+  readonly timeoutMs?: number
+}
+
+/**
+ * Typed client for the hearsay HTTP API. Each request goes to the node that last answered;
+ * when a node does not answer at all it moves on to the next listed node. Non-2xx answers are
+ * thrown as HearsayClientError and are never retried elsewhere: they are the cluster's answer.
+ */
+export class HearsayClient {
+  readonly nodes: readonly NodeUrl[]
+  readonly #timeoutMs: number
+  readonly #maxResponseBytes: number
+  readonly #authorization: string | undefined
+  readonly #agents: Agents
+  /** Index of the node that answered last; requests start there. */
+  #preferred = 0
+
+  constructor(options: HearsayClientOptions) {
+    this.nodes = parseNodeUrls(options.nodes)
+    this.#timeoutMs = checkTimeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 'timeoutMs')
+    this.#maxResponseBytes = checkPositiveInteger(options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, 'maxResponseBytes')
+    const maxSockets = checkPositiveInteger(options.maxSockets ?? DEFAULT_MAX_SOCKETS, 'maxSockets')
+    if (options.token !== undefined && !/^[\x21-\x7e]+$/.test(options.token)) {
+      throw new ClientOptionsError('token must be non-empty printable ASCII without spaces')
+    }
+    this.#authorization = options.token === undefined ? undefined : `Bearer ${options.token}`
+    this.#agents = new Agents(maxSockets)
+  }
+
+  async put(key: string, value: Uint8Array | string, options: PutOptions = {}): Promise<WriteReply> {
+    const query = new URLSearchParams()
+    if (options.w !== undefined) query.set('w', String(options.w))
+    if (options.ttlSeconds !== undefined) query.set('ttl', String(options.ttlSeconds))
+    const answer = await this.#call({
+      method: 'PUT',
+      path: keyPath(key, query),
+      headers: { 'content-type': 'application/octet-stream' },
+      body: toBytes(value),
+    })
+    return parseWriteReply(answer.node, parseJson(answer.node, answer.body))
+  }
+
+  /** Undefined when the key is absent, deleted or expired (404). */
+  async get(key: string, options: GetOptions = {}): Promise<GetReply | undefined> {
+    const query = new URLSearchParams()
+    if (options.r !== undefined) query.set('r', String(options.r))
+    const answer = await this.#send({ method: 'GET', path: keyPath(key, query) })
+    if (answer.status === 404) return undefined
+    throwUnlessOk(answer)
+    const version = answer.headers['hearsay-version']
+    if (typeof version !== 'string') throw new InvalidReplyError(answer.node, 'a value without a Hearsay-Version header')
+    return { value: answer.body, version }
+  }
+
+  /** Writes a tombstone; succeeds for an absent key too. */
+  async delete(key: string, options: DeleteOptions = {}): Promise<WriteReply> {
+    const query = new URLSearchParams()
+    if (options.w !== undefined) query.set('w', String(options.w))
+    const answer = await this.#call({ method: 'DELETE', path: keyPath(key, query) })
+    return parseWriteReply(answer.node, parseJson(answer.node, answer.body))
+  }
+
+  async scan(options: ScanOptions = {}): Promise<ScanPage> {
+    const query = new URLSearchParams()
+    if (options.prefix !== undefined) query.set('prefix', options.prefix)
+    if (options.after !== undefined) query.set('after', options.after)
+    if (options.limit !== undefined) query.set('limit', String(options.limit))
+    const answer = await this.#call({ method: 'GET', path: withQuery('/kv', query) })
+    return parseScanPage(answer.node, parseJson(answer.node, answer.body))
+  }
+
+  /** Every item under `prefix`, page after page, bounded by `maxPages`. */
+  async *scanAll(options: ScanAllOptions = {}): AsyncIterable<ScanItem> {
+    const maxPages = checkPositiveInteger(options.maxPages ?? DEFAULT_SCAN_MAX_PAGES, 'maxPages')
+    let after: string | undefined
+    for (let pages = 0; pages < maxPages; pages++) {
+      const page = await this.scan({ prefix: options.prefix, after, limit: options.pageSize })
+      yield* page.items
+      if (page.next === null) return
+      // A cursor that repeats would page forever; the server must move forward.
+      if (page.next === after) throw new InvalidReplyError('the cluster', `a scan cursor that does not advance (${JSON.stringify(after)})`)
+      after = page.next
+    }
+    throw new RangeError(`scan did not finish within ${maxPages} pages; raise maxPages or narrow the prefix`)
+  }
+
+  async batch(ops: readonly BatchOp[], options: BatchOptions = {}): Promise<BatchResult[]> {
+    const wireOps = ops.map(op => op.op === 'delete'
+      ? { op: 'delete', key: op.key }
+      : { op: 'put', key: op.key, value: Buffer.from(toBytes(op.value)).toString('base64'), ...(op.ttlSeconds === undefined ? {} : { ttl: op.ttlSeconds }) })
+    const body = Buffer.from(JSON.stringify(options.w === undefined ? { ops: wireOps } : { ops: wireOps, w: options.w }))
+    const answer = await this.#call({ method: 'POST', path: '/batch', headers: { 'content-type': 'application/json' }, body })
+    return parseBatchReply(answer.node, parseJson(answer.node, answer.body))
+  }
+
+  /** 200 while serving; a node that is starting or leaving answers 503 (HearsayClientError). */
+  async health(): Promise<HealthReply> {
+    const answer = await this.#call({ method: 'GET', path: '/health' })
+    return parseHealth(answer.node, parseJson(answer.node, answer.body))
+  }
+
+  async status(): Promise<Record<string, unknown>> {
+    const answer = await this.#call({ method: 'GET', path: '/status' })
+    return parseObject(answer.node, 'a status reply', parseJson(answer.node, answer.body))
+  }
+
+  async members(): Promise<MemberReply[]> {
+    const answer = await this.#call({ method: 'GET', path: '/members' })
+    return parseMembers(answer.node, parseJson(answer.node, answer.body))
+  }
+
+  /** Runs an anti-entropy round on the node now and returns its summary. */
+  async sync(options: SyncOptions = {}): Promise<Record<string, unknown>> {
+    const timeoutMs = checkTimeout(options.timeoutMs ?? Math.max(DEFAULT_SYNC_TIMEOUT_MS, this.#timeoutMs), 'timeoutMs')
+    const answer = await this.#call({ method: 'POST', path: '/admin/sync' }, timeoutMs)
+    return parseObject(answer.node, 'a sync summary', parseJson(answer.node, answer.body))
+  }
+
+  async metricsText(): Promise<string> {
+    const answer = await this.#call({ method: 'GET', path: '/metrics' })
+    return answer.body.toString('utf8')
+  }
+
+  /** Closes the kept-alive sockets; the client must not be used afterwards. */
+  close(): void {
+    this.#agents.destroy()
+  }
+
+  async #call(request: HttpRequest, timeoutMs = this.#timeoutMs): Promise<HttpAnswer> {
+    const answer = await this.#send(request, timeoutMs)
+    throwUnlessOk(answer)
+    return answer
+  }
+
+  async #send(request: HttpRequest, timeoutMs = this.#timeoutMs): Promise<HttpAnswer> {
+    const withAuth = this.#authorization === undefined
+      ? request
+      : { ...request, headers: { ...request.headers, authorization: this.#authorization } }
+    const limits: ExchangeLimits = { timeoutMs, maxResponseBytes: this.#maxResponseBytes }
+    const tried: NodeUrl[] = []
+    let lastReason = ''
+    for (let offset = 0; offset < this.nodes.length; offset++) {
+      const index = (this.#preferred + offset) % this.nodes.length
+      const node = this.nodes[index] as NodeUrl
+      tried.push(node)
+      try {
+        const answer = await this.#attempt(node, withAuth, limits)
+        this.#preferred = index
+        return answer
+      } catch (err) {
+        if (!(err instanceof NodeUnreachableError)) throw err
+        lastReason = err.message
+      }
+    }
+    throw new NoNodeAnsweredError(tried, lastReason)
+  }
+
+  async #attempt(node: NodeUrl, request: HttpRequest, limits: ExchangeLimits): Promise<HttpAnswer> {
+    try {
+      return await exchange(this.#agents, node, request, limits)
+    } catch (err) {
+      if (err instanceof NodeUnreachableError && err.staleSocket) return exchange(this.#agents, node, request, limits)
+      throw err
+    }
+  }
+}
+
+function throwUnlessOk(answer: HttpAnswer): void {
+  if (answer.status >= 200 && answer.status < 300) return
+  throw new HearsayClientError(answer.node, answer.status, errorBody(answer))
+}
+
+/** The server's JSON error body, or a stand-in when something else (a proxy) answered. */
+function errorBody(answer: HttpAnswer): ErrorBody {
+  try {
+    const json: unknown = JSON.parse(answer.body.toString('utf8'))
+    if (typeof json === 'object' && json !== null && typeof (json as { error?: unknown }).error === 'string') return json as ErrorBody
+  } catch {
+    // not JSON: fall through to the stand-in below
+  }
+  const text = answer.body.toString('utf8').trim().slice(0, MAX_ERROR_TEXT_CHARS)
+  return { error: `HTTP ${answer.status} from ${answer.node}${text === '' ? '' : `: ${text}`}` }
+}
+
+function keyPath(key: string, query: URLSearchParams): string {
+  if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string')
+  let encoded: string
+  try {
+    encoded = encodeURIComponent(key)
+  } catch {
+    throw new TypeError(`key ${JSON.stringify(key)} is not valid Unicode text (lone surrogate)`)
+  }
+  return withQuery(`/kv/${encoded}`, query)
+}
+
+function withQuery(path: string, query: URLSearchParams): string {
+  const text = query.toString()
+  return text === '' ? path : `${path}?${text}`
+}
+
+function toBytes(value: Uint8Array | string): Uint8Array {
+  return typeof value === 'string' ? Buffer.from(value, 'utf8') : value
+}
+
+function checkPositiveInteger(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value <= 0) throw new ClientOptionsError(`${name} must be a positive integer, got ${value}`)
+  return value
+}
+
+function checkTimeout(value: number, name: string): number {
+  checkPositiveInteger(value, name)
+  if (value > MAX_TIMEOUT_MS) throw new ClientOptionsError(`${name} must be at most ${MAX_TIMEOUT_MS} ms, got ${value}`)
+  return value
+}

@@ -1,0 +1,184 @@
+import { BadRequestError } from '../errors.js'
+import { parseConsistencyLevel, type ConsistencyLevel } from '../replication/consistency.js'
+import { formatKeyValues, formatTable, writeOut } from './cli-output.js'
+import { parsePositiveInteger, UsageError, type Command, type CommandContext, type OptionSpec } from './command.js'
+
+/** `put KEY -` buffers stdin; a value this large is refused by any node anyway. */
+export const MAX_STDIN_BYTES = 64 * 1024 * 1024
+/** Page size asked for by `scan --limit`; below any node's maxScanLimit. */
+const SCAN_PAGE_SIZE = 100
+
+const W_OPTION: OptionSpec = { type: 'string', valueName: 'LEVEL', description: 'write level: one, quorum, all or a number' }
+const R_OPTION: OptionSpec = { type: 'string', valueName: 'LEVEL', description: 'read level: one, quorum, all or a number' }
+const TTL_OPTION: OptionSpec = { type: 'string', valueName: 'SECONDS', description: 'expire the value after this many seconds' }
+const PREFIX_OPTION: OptionSpec = { type: 'string', valueName: 'P', description: 'only keys starting with P' }
+const LIMIT_OPTION: OptionSpec = { type: 'string', valueName: 'N', description: 'print at most N items' }
+
+/** The command table: `hearsay <name>` runs COMMANDS[name]. */
+export const COMMANDS: Readonly<Record<string, Command>> = {
+  put: {
+    synopsis: 'KEY VALUE|-',
+    summary: 'store VALUE under KEY (- reads the value bytes from stdin)',
+    minArgs: 2,
+    maxArgs: 2,
+    options: { w: W_OPTION, ttl: TTL_OPTION },
+    async run(context) {
+      const key = keyArgument(context)
+      const text = context.args[1] as string
+      const value = text === '-' ? await readStdin(context) : Buffer.from(text, 'utf8')
+      const reply = await context.client().put(key, value, {
+        w: levelOption(context, 'w'),
+        ttlSeconds: integerOption(context, 'ttl'),
+      })
+      await writeOut(context.io.stdout, context.json
+        ? JSON.stringify(reply) + '\n'
+        : `stored ${JSON.stringify(key)} at version ${reply.version} (${reply.acks} acks, ${reply.w} needed)\n`)
+      return 0
+    },
+  },
+
+  get: {
+    synopsis: 'KEY',
+    summary: 'print the value of KEY (raw bytes)',
+    minArgs: 1,
+    maxArgs: 1,
+    options: { r: R_OPTION },
+    async run(context) {
+      const key = keyArgument(context)
+      const reply = await context.client().get(key, { r: levelOption(context, 'r') })
+      if (reply === undefined) {
+        await writeOut(context.io.stderr, `hearsay: key ${JSON.stringify(key)} not found\n`)
+        return 1
+      }
+      if (context.json) {
+        await writeOut(context.io.stdout, JSON.stringify({ key, value: reply.value.toString('base64'), version: reply.version }) + '\n')
+      } else {
+        await writeOut(context.io.stdout, reply.value)
+        // A terminal prompt would otherwise glue onto the value; pipes get the exact bytes.
+        if (context.io.stdout.isTTY === true) await writeOut(context.io.stdout, '\n')
+      }
+      return 0
+    },
+  },
+
+  del: {
+    synopsis: 'KEY',
+    summary: 'delete KEY (writes a tombstone; succeeds for an absent key)',
+    minArgs: 1,
+    maxArgs: 1,
+    options: { w: W_OPTION },
+    async run(context) {
+      const key = keyArgument(context)
+      const reply = await context.client().delete(key, { w: levelOption(context, 'w') })
+      await writeOut(context.io.stdout, context.json
+        ? JSON.stringify(reply) + '\n'
+        : `deleted ${JSON.stringify(key)} at version ${reply.version} (${reply.acks} acks, ${reply.w} needed)\n`)
+      return 0
+    },
+  },
+
+  scan: {
+    synopsis: '',
+    summary: 'print one KEY<TAB>VALUE line per key (--json: one JSON object per line), following pages',
+    minArgs: 0,
+    maxArgs: 0,
+    options: { prefix: PREFIX_OPTION, limit: LIMIT_OPTION },
+    async run(context) {
+      const limit = integerOption(context, 'limit')
+      const prefix = context.options['prefix'] as string | undefined
+      const items = context.client().scanAll({ prefix, pageSize: limit === undefined ? undefined : Math.min(limit, SCAN_PAGE_SIZE) })
+      let printed = 0
+      for await (const item of items) {
+        if (limit !== undefined && printed >= limit) break
+        const line = context.json
+          ? Buffer.from(JSON.stringify({ key: item.key, value: item.value.toString('base64'), version: item.version }) + '\n')
+          : Buffer.concat([Buffer.from(`${item.key}\t`), item.value, Buffer.from('\n')])
+        await writeOut(context.io.stdout, line)
+        printed++
+      }
+      return 0
+    },
+  },
+
+  members: {
+    synopsis: '',
+    summary: 'list the cluster members as this node sees them',
+    minArgs: 0,
+    maxArgs: 0,
+    async run(context) {
+      const members = await context.client().members()
+      await writeOut(context.io.stdout, context.json
+        ? JSON.stringify(members) + '\n'
+        : formatTable(
+          ['ID', 'NAME', 'PEER', 'API', 'STATE', 'INCARNATION'],
+          members.map(m => [m.id, m.name, m.peer, m.api, m.state, String(m.incarnation)]),
+        ))
+      return 0
+    },
+  },
+
+  status: {
+    synopsis: '',
+    summary: "show the node's status",
+    minArgs: 0,
+    maxArgs: 0,
+    async run(context) {
+      const status = await context.client().status()
+      await writeOut(context.io.stdout, context.json ? JSON.stringify(status) + '\n' : formatKeyValues(status))
+      return 0
+    },
+  },
+
+  sync: {
+    synopsis: '',
+    summary: 'run an anti-entropy round on the node now and show its summary',
+    minArgs: 0,
+    maxArgs: 0,
+    async run(context) {
+      const summary = await context.client().sync()
+      await writeOut(context.io.stdout, context.json ? JSON.stringify(summary) + '\n' : formatKeyValues(summary))
+      return 0
+    },
+  },
+}
+
+function keyArgument(context: CommandContext): string {
+  const key = context.args[0] as string
+  if (key === '') throw new UsageError('KEY must not be empty')
+  return key
+}
+
+function levelOption(context: CommandContext, name: 'w' | 'r'): ConsistencyLevel | undefined {
+  const text = context.options[name]
+  if (typeof text !== 'string') return undefined
+  try {
+    return parseConsistencyLevel(text, name)
+  } catch (err) {
+    if (err instanceof BadRequestError) throw new UsageError(`--${err.message}`)
+    throw err
+  }
+}
+
+function integerOption(context: CommandContext, name: string): number | undefined {
+  const text = context.options[name]
+  return typeof text === 'string' ? parsePositiveInteger(text, name) : undefined
+}
+
+async function readStdin(context: CommandContext): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let totalBytes = 0
+  for await (const chunk of context.io.stdin) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk as Buffer
+    totalBytes += bytes.byteLength
+    if (totalBytes > MAX_STDIN_BYTES) throw new StdinTooLargeError()
+    chunks.push(bytes)
+  }
+  return Buffer.concat(chunks, totalBytes)
+}
+
+class StdinTooLargeError extends Error {
+  constructor() {
+    super(`stdin holds more than ${MAX_STDIN_BYTES} bytes, more than any hearsay value may be`)
+    this.name = 'StdinTooLargeError'
+  }
+}

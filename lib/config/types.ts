@@ -1,0 +1,111 @@
+import type { LevelWithSilent } from 'pino'
+import type { ConsistencyLevel } from '../replication/consistency.js'
+
+/**
+ * The daemon's settings as the schema (schema.ts) declares them; each setting's meaning and unit
+ * is its `doc` there and in docs/configuration.md.
+ */
+export interface HearsaySettings {
+  readonly node: {
+    readonly name: string
+    readonly dataDir: string
+  }
+  readonly api: {
+    readonly host: string
+    readonly port: number
+    readonly advertise: string
+    readonly token: string
+    readonly maxKeyBytes: number
+    readonly maxValueBytes: number
+    readonly maxBatchOps: number
+    readonly maxBatchBodyBytes: number
+    readonly maxScanLimit: number
+    readonly defaultScanLimit: number
+    readonly requestTimeoutMs: number
+    readonly maxHeaderBytes: number
+  }
+  readonly peer: {
+    readonly host: string
+    readonly port: number
+    readonly advertise: string
+  }
+  readonly cluster: {
+    readonly name: string
+    readonly seeds: readonly string[]
+    readonly secret: string
+  }
+  readonly replication: {
+    readonly factor: number
+    readonly writeQuorum: ConsistencyLevel
+    readonly readQuorum: ConsistencyLevel
+    readonly timeoutMs: number
+    readonly hints: boolean
+  }
+  readonly partitions: number
+  readonly membership: {
+    readonly probeIntervalMs: number
+    readonly probeTimeoutMs: number
+    readonly indirectChecks: number
+    readonly suspicionMult: number
+    readonly suspicionMaxTimeoutMult: number
+    readonly retransmitMult: number
+    readonly pushPullIntervalMs: number
+    readonly gossipIntervalMs: number
+    readonly gossipNodes: number
+    readonly awarenessMaxMultiplier: number
+    readonly reapAfterMs: number
+    readonly joinRetryMaxMs: number
+  }
+  readonly antiEntropy: {
+    readonly schedule: string
+  }
+  readonly store: {
+    /** As written: a duration string or a number of milliseconds; use tombstoneGraceMs. */
+    readonly tombstoneGrace: string | number
+    readonly gcIntervalMs: number
+    readonly gcBatchSize: number
+    readonly mapSizeBytes: number
+  }
+  readonly clock: {
+    readonly maxSkewMs: number
+    readonly offsetMs: number
+  }
+  readonly log: {
+    readonly level: LevelWithSilent
+  }
+  readonly shutdown: {
+    readonly timeoutMs: number
+  }
+}
+
+/** The loaded configuration: the settings plus values parsed from them. Deeply frozen. */
+export interface HearsayConfig extends HearsaySettings {
+  readonly store: HearsaySettings['store'] & {
+    /** store.tombstoneGrace in milliseconds. */
+    readonly tombstoneGraceMs: number
+  }
+}
+
+/** One setting in the convict schema. Extra fields (min, max, defaultDoc) reach format checks. */
+export interface SettingSpec<T> {
+  readonly doc: string
+  /** Name of a format registered in formats.ts. */
+  readonly format: string
+  readonly default: T
+  /** Environment variable that overrides the setting: HEARSAY_ + the path in SCREAMING_SNAKE_CASE. */
+  readonly env: string
+  /** Never printed: masked in --print-config and left out of error messages. */
+  readonly sensitive?: boolean
+  /** Inclusive bounds for numeric formats; item limit for lists. */
+  readonly min?: number
+  readonly max?: number
+  /** Shown in the docs instead of a default computed on this machine (e.g. the host name). */
+  readonly defaultDoc?: string
+}
+
+type Leaf = string | number | boolean | readonly unknown[]
+
+/** A schema shaped exactly like T: the compiler checks that schema and interface agree. */
+export type SchemaFor<T> = {
+  readonly [P in keyof T]-?: T[P] extends Leaf ? SettingSpec<T[P]> : SchemaFor<T[P]>
+}

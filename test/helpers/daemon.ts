@@ -1,0 +1,142 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** Repository root, found from this file whether it runs from test/ or dist/test/. */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), existsSync(resolve(dirname(fileURLToPath(import.meta.url)), '../../package.json')) ? '../..' : '../../..')
+export const daemonBin = join(repoRoot, 'dist/bin/hearsayd.js')
+export const cliBin = join(repoRoot, 'dist/bin/hearsay.js')
+
+const STARTUP_TIMEOUT_MS = 20_000
+const STOP_TIMEOUT_MS = 15_000
+const POLL_INTERVAL_MS = 50
+
+/** A loopback port that was free a moment ago (the OS picks it; tiny race accepted in tests). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as net.AddressInfo
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+export function tempDir(prefix = 'hearsay-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix))
+}
+
+export interface DaemonOptions {
+  /** Config object written to the daemon's config file (merged over loopback ports and dataDir). */
+  readonly config?: Record<string, unknown>
+  /** Reuse a data dir (restart); a new temp dir otherwise. */
+  readonly dataDir?: string
+  /** Reuse ports (restart). */
+  readonly apiPort?: number
+  readonly peerPort?: number
+  readonly env?: NodeJS.ProcessEnv
+  /** Wait for /health 200 (default true). */
+  readonly waitHealthy?: boolean
+}
+
+export interface Daemon {
+  readonly url: string
+  readonly apiPort: number
+  readonly peerPort: number
+  readonly dataDir: string
+  readonly configFile: string
+  readonly process: ChildProcess
+  /** Everything the daemon printed so far. */
+  output(): string
+  /** Send a signal and wait (bounded) for exit; resolves to the exit code or signal. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+const running = new Set<ChildProcess>()
+process.on('exit', () => { for (const child of running) child.kill('SIGKILL') })
+
+export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
+  if (!existsSync(daemonBin)) throw new Error(`${daemonBin} is missing: run npm run build first (npm test does)`)
+  const apiPort = options.apiPort ?? await freePort()
+  const peerPort = options.peerPort ?? await freePort()
+  const dataDir = options.dataDir ?? tempDir()
+  const configDir = tempDir('hearsay-config-')
+  const configFile = join(configDir, 'hearsay.json')
+  const base = {
+    node: { name: `test-${apiPort}`, dataDir },
+    api: { host: '127.0.0.1', port: apiPort },
+    peer: { host: '127.0.0.1', port: peerPort },
+    log: { level: 'info' },
+  }
+  writeFileSync(configFile, JSON.stringify(deepMerge(base, options.config ?? {}), null, 2))
+  const child = spawn(process.execPath, [daemonBin, '--config', configFile], {
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  running.add(child)
+  let output = ''
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
+    child.on('exit', (code, signal) => { running.delete(child); resolveExit({ code, signal }) })
+  })
+  const url = `http://127.0.0.1:${apiPort}`
+  const daemon: Daemon = {
+    url, apiPort, peerPort, dataDir, configFile, process: child,
+    output: () => output,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS)
+      try { return await exited } finally { clearTimeout(timer); rmSync(configDir, { recursive: true, force: true }) }
+    },
+  }
+  if (options.waitHealthy !== false) {
+    const deadline = Date.now() + STARTUP_TIMEOUT_MS
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`hearsayd exited with ${child.exitCode} before becoming healthy:\n${output}`)
+      try {
+        const res = await fetch(`${url}/health`)
+        if (res.status === 200) break
+      } catch { /* not listening yet */ }
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL')
+        throw new Error(`hearsayd did not become healthy within ${STARTUP_TIMEOUT_MS} ms:\n${output}`)
+      }
+      await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS))
+    }
+  }
+  return daemon
+}
+
+/** Runs a built program to completion with bounded time; returns its exit code and output. */
+export async function runProgram(bin: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; input?: Buffer | string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] })
+  running.add(child)
+  const stdout: Buffer[] = []
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk))
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  child.stdin.end(options.input ?? '')
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000)
+  const [code] = await once(child, 'exit') as [number | null]
+  clearTimeout(timer)
+  running.delete(child)
+  return { code, stdout: Buffer.concat(stdout), stderr }
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a }
+  for (const [key, value] of Object.entries(b)) {
+    const prev = out[key]
+    out[key] = isPlainObject(prev) && isPlainObject(value) ? deepMerge(prev, value) : value
+  }
+  return out
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
