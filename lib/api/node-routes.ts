@@ -1,0 +1,69 @@
+import { UnavailableError } from '../errors.js'
+import type { Metrics } from '../metrics/metrics.js'
+import { parseQuery } from './params.js'
+import { sendBytes, sendJson } from './respond.js'
+import type { RouteHandlers } from './routes.js'
+import { renderStatusPage } from './status-page.js'
+import type { HealthView, MemberView } from './views.js'
+
+/** Routes about the node rather than the data: health, members, status, metrics, the page. */
+
+export interface NodeRouteDeps {
+  status(): Promise<Record<string, unknown>> | Record<string, unknown>
+  health(): HealthView
+  members(): readonly MemberView[]
+  readonly sync?: () => Promise<Record<string, unknown>>
+  readonly metrics: Metrics
+}
+
+/** The page is self-contained: forbid every external load so an injected tag could do nothing. */
+const STATUS_PAGE_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
+  'x-content-type-options': 'nosniff',
+}
+
+export function nodeRoutes(deps: NodeRouteDeps): {
+  '/': RouteHandlers; '/health': RouteHandlers; '/members': RouteHandlers; '/status': RouteHandlers; '/metrics': RouteHandlers; '/admin/sync': RouteHandlers
+} {
+  return {
+    '/': {
+      GET: async ctx => {
+        parseQuery(ctx.rawQuery, [])
+        const html = renderStatusPage({ health: deps.health(), status: await deps.status(), members: deps.members(), generatedAt: new Date() })
+        sendBytes(ctx.res, 200, html, STATUS_PAGE_HEADERS)
+      },
+    },
+    '/health': {
+      GET: async ctx => {
+        const health = deps.health()
+        sendJson(ctx.res, health.status === 'ok' ? 200 : 503, { status: health.status, id: health.id, name: health.name })
+      },
+    },
+    '/members': {
+      GET: async ctx => {
+        parseQuery(ctx.rawQuery, [])
+        sendJson(ctx.res, 200, deps.members())
+      },
+    },
+    '/status': {
+      GET: async ctx => {
+        parseQuery(ctx.rawQuery, [])
+        sendJson(ctx.res, 200, await deps.status())
+      },
+    },
+    '/metrics': {
+      GET: async ctx => {
+        const text = await deps.metrics.registry.metrics()
+        sendBytes(ctx.res, 200, text, { 'content-type': deps.metrics.registry.contentType })
+      },
+    },
+    '/admin/sync': {
+      POST: async ctx => {
+        parseQuery(ctx.rawQuery, [])
+        if (deps.sync === undefined) throw new UnavailableError('anti-entropy is not running on this node')
+        sendJson(ctx.res, 200, await deps.sync())
+      },
+    },
+  }
+}

@@ -1,0 +1,263 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import https from 'node:https'
+import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type { Logger } from 'pino'
+import { MethodNotAllowedError, NotFoundError, UnavailableError } from '../errors.js'
+import type { Metrics } from '../metrics/metrics.js'
+import type { KvService } from '../replication/service.js'
+import { bearerChecker } from './auth.js'
+import { readBody } from './body.js'
+import { clientErrorHandler } from './client-error.js'
+import { ClientGoneError, UnauthorizedError, errorAnswer } from './errors.js'
+import { batchRoutes, keyRoutes, scanRoutes } from './kv-routes.js'
+import { assertApiLimits, type ApiLimits } from './limits.js'
+import { nodeRoutes } from './node-routes.js'
+import { sendJson } from './respond.js'
+import { UNMATCHED_ROUTE, allowedMethods, matchPath, splitTarget, type Handler, type RequestContext, type RouteHandlers, type RouteTable } from './routes.js'
+import type { HealthView, MemberView } from './views.js'
+
+/**
+ * The client HTTP API on plain node:http (measured faster than fastify here, and the API is
+ * small). It reaches the data only through KvService and the node only through the callbacks
+ * in ApiDeps, so the composition root decides what status, health and members mean.
+ */
+
+export interface ApiTlsOptions {
+  readonly key: string | Buffer
+  readonly cert: string | Buffer
+  /** Trusted CAs for client certificates; omit to use the system store. */
+  readonly ca?: string | Buffer | Array<string | Buffer>
+}
+
+export interface ApiDeps {
+  readonly kv: KvService
+  /** JSON for GET /status (node id, name, keys, store size, uptime, version, ...). */
+  status(): Promise<Record<string, unknown>> | Record<string, unknown>
+  /** GET /health answers 200 only while the status is 'ok'. */
+  health(): HealthView
+  /** Rows of GET /members. */
+  members(): readonly MemberView[]
+  /** Runs one anti-entropy round for POST /admin/sync; absent = that route answers 503. */
+  readonly sync?: () => Promise<Record<string, unknown>>
+  readonly metrics: Metrics
+  readonly log: Logger
+  readonly limits: ApiLimits
+  /** Bearer token every route but /health requires when set. */
+  readonly token?: string
+  /** Serve HTTPS instead of HTTP. */
+  readonly tls?: ApiTlsOptions
+}
+
+export interface ApiServer {
+  /** Binds and starts serving; resolves with the bound address (port 0 picks a free port). */
+  listen(host: string, port: number): Promise<{ host: string; port: number }>
+  /**
+   * Stops accepting connections, lets in-flight requests finish for at most `graceMs`, then
+   * closes every remaining connection. Requests arriving meanwhile answer 503.
+   */
+  close(graceMs: number): Promise<void>
+  /** Requests being handled right now. */
+  readonly inFlight: number
+  /** Answer new requests 503 (e.g. while peer send queues are full) until resumeAccepting. */
+  pauseAccepting(): void
+  resumeAccepting(): void
+}
+
+/** Time a client gets to read a 413 before its connection, still carrying the body, is destroyed. */
+const REFUSED_BODY_LINGER_MS = 1000
+
+/** Longest wait for responses to report closed after their sockets were destroyed. */
+const CLOSE_SETTLE_MS = 1000
+
+/** Metric label values for methods; anything else counts as 'other' to bound cardinality. */
+const METHOD_LABELS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'POST'])
+
+export function createApiServer(deps: ApiDeps): ApiServer {
+  assertApiLimits(deps.limits)
+  const { limits, metrics, log } = deps
+  const kvDeps = { kv: deps.kv, limits, metrics }
+  const routes: RouteTable = {
+    ...nodeRoutes(deps),
+    '/kv': scanRoutes(kvDeps),
+    '/kv/:key': keyRoutes(kvDeps),
+    '/batch': batchRoutes(kvDeps),
+  }
+  const isAuthorized = deps.token === undefined || deps.token === '' ? undefined : bearerChecker(deps.token)
+
+  const inFlight = new Set<ServerResponse>()
+  /** Answers in progress per socket, so a parser error never writes into a started response. */
+  const answersBySocket = new WeakMap<Duplex, Set<ServerResponse>>()
+  let paused = false
+  let closing: Promise<void> | undefined
+  let onDrained: (() => void) | undefined
+
+  /** Resolves once no request is in flight, or after `timeoutMs`. */
+  function drained(timeoutMs: number): Promise<void> {
+    if (inFlight.size === 0) return Promise.resolve()
+    return new Promise<void>(resolve => {
+      const timer = setTimeout(resolve, timeoutMs)
+      onDrained = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+
+  const options: http.ServerOptions = {
+    maxHeaderSize: limits.maxHeaderBytes,
+    requestTimeout: limits.requestTimeoutMs,
+    headersTimeout: limits.requestTimeoutMs,
+    // The Host header means nothing to this API; without this Node answers a bare, non-JSON 400.
+    requireHostHeader: false,
+  }
+  const server = deps.tls === undefined ? http.createServer(options) : https.createServer({ ...options, ...deps.tls })
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, false))
+  // Listening for checkContinue stops Node from sending `100 Continue` by itself: a body refused
+  // by its Content-Length (413) is then never sent at all.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, true))
+  server.on('clientError', clientErrorHandler({
+    metrics,
+    log,
+    maxHeaderBytes: limits.maxHeaderBytes,
+    isAnswering: socket => [...answersBySocket.get(socket) ?? []].some(res => res.headersSent),
+  }))
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: Duplex) => {
+    metrics.httpClientErrors.inc({ code: err.code ?? 'tls' })
+    log.debug({ err: err.message }, 'TLS handshake with a client failed')
+    socket.destroy()
+  })
+  // Accept failures (e.g. EMFILE) are emitted here; without a listener they would crash the daemon.
+  server.on('error', err => log.error({ err }, 'client API server error'))
+
+  function onRequest(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
+    const startedNs = process.hrtime.bigint()
+    const method = req.method !== undefined && METHOD_LABELS.has(req.method) ? req.method : 'other'
+    let route: string = UNMATCHED_ROUTE
+    const socket = req.socket
+    inFlight.add(res)
+    const answers = answersBySocket.get(socket) ?? new Set<ServerResponse>()
+    answersBySocket.set(socket, answers.add(res))
+    if (closing !== undefined) res.setHeader('connection', 'close')
+
+    res.once('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - startedNs) / 1e9
+      metrics.httpRequests.inc({ route, method, status: String(res.statusCode) })
+      metrics.httpRequestDuration.observe({ route, method }, seconds)
+    })
+    res.once('close', () => {
+      inFlight.delete(res)
+      answers.delete(res)
+      if (inFlight.size === 0) onDrained?.()
+    })
+
+    let continued = false
+    const ctxBase = {
+      req,
+      res,
+      readBody: (maxBytes: number, what: string) => readBody(req, maxBytes, what, () => {
+        if (expectsContinue && !continued) {
+          continued = true
+          res.writeContinue()
+        }
+      }),
+    }
+    const dispatch = async (): Promise<void> => {
+      if (closing !== undefined) throw new UnavailableError('this node is shutting down; retry on another node')
+      if (paused || inFlight.size > limits.maxInFlightRequests) throw new UnavailableError('this node has too many requests in flight; retry shortly')
+      const { path, rawQuery } = splitTarget(req.url ?? '/')
+      const match = matchPath(path)
+      if (match === undefined) throw new NotFoundError(`no endpoint at ${JSON.stringify(path)}; see GET / for this node`, { path })
+      route = match.template
+      if (isAuthorized !== undefined && route !== '/health' && !isAuthorized(req.headers.authorization)) {
+        throw new UnauthorizedError('missing or wrong bearer token; send "Authorization: Bearer <token>"')
+      }
+      const handlers = routes[match.template]
+      const handler = handlerFor(handlers, req.method)
+      if (handler === undefined) {
+        throw new MethodNotAllowedError(`${String(req.method)} is not allowed on ${route}`, { allow: allowedMethods(handlers) })
+      }
+      const ctx: RequestContext = { ...ctxBase, rawQuery, rawKey: match.rawKey }
+      await handler(ctx)
+    }
+    dispatch().catch(err => {
+      try {
+        answerError(err, req, res, route)
+      } catch (failure) {
+        // Last line of defence (e.g. error details JSON cannot encode): never an unhandled rejection.
+        log.error({ err: failure, route }, 'could not send an error answer')
+        res.destroy()
+      }
+    })
+  }
+
+  function answerError(err: unknown, req: IncomingMessage, res: ServerResponse, route: string): void {
+    if (err instanceof ClientGoneError) {
+      log.debug({ method: req.method, route }, err.message)
+      return
+    }
+    const answer = errorAnswer(err)
+    if (answer.unexpected) log.error({ err, method: req.method, route }, 'request failed with an unexpected error')
+    if (res.headersSent) {
+      // The answer had started when the error hit: cut it off rather than leave the client waiting.
+      if (!res.writableEnded) res.destroy()
+      return
+    }
+    const headers: Record<string, string> = { ...answer.headers }
+    if (answer.status === 413 && !req.complete) {
+      // The rest of the oversized body is still on the wire: stop here, don't read it.
+      headers.connection = 'close'
+      res.once('finish', () => {
+        const linger = setTimeout(() => req.socket.destroy(), REFUSED_BODY_LINGER_MS).unref()
+        req.socket.once('close', () => clearTimeout(linger))
+      })
+    }
+    sendJson(res, answer.status, answer.body, headers)
+  }
+
+  return {
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(port, host, () => {
+          server.off('error', reject)
+          const address = server.address() as AddressInfo
+          resolve({ host: address.address, port: address.port })
+        })
+      })
+    },
+
+    close(graceMs) {
+      closing ??= (async () => {
+        const closed = new Promise<void>(resolve => server.close(() => resolve()))
+        server.closeIdleConnections()
+        // Keep-alive would hold a connection open past its last answer; end each one with it.
+        for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close')
+        await drained(graceMs)
+        server.closeAllConnections()
+        // Destroyed sockets close their responses within a tick or two; the bound is a backstop.
+        await drained(CLOSE_SETTLE_MS)
+        await closed
+      })()
+      return closing
+    },
+
+    get inFlight() {
+      return inFlight.size
+    },
+
+    pauseAccepting() {
+      paused = true
+    },
+
+    resumeAccepting() {
+      paused = false
+    },
+  }
+}
+
+function handlerFor(handlers: RouteHandlers, method: string | undefined): Handler | undefined {
+  if (method === 'HEAD') return handlers.GET
+  if (method === 'GET' || method === 'PUT' || method === 'DELETE' || method === 'POST') return handlers[method]
+  return undefined
+}

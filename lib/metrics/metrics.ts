@@ -1,0 +1,169 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/**
+ * Every metric hearsay exports, declared in this one place (as gossipsub's metrics module does)
+ * so names, labels and help texts stay consistent and label cardinality stays reviewable.
+ * Label values must come from small fixed sets (route templates, op names, error codes) —
+ * never from keys, raw paths or peer addresses.
+ */
+
+export const METRIC_PREFIX = 'hearsay_'
+
+/** Request latency buckets in seconds: 100 µs (a local read) up to 5 s (past any write deadline). */
+const HTTP_DURATION_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+
+/** Anti-entropy rounds run from milliseconds (nothing differs) to minutes (a new node fills up). */
+const ANTI_ENTROPY_DURATION_BUCKETS_SECONDS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300]
+
+export interface Metrics {
+  /** The registry holding only hearsay's metrics (never prom-client's global one). */
+  readonly registry: Registry
+
+  // Client HTTP API (lib/api).
+  readonly httpRequests: Counter<'route' | 'method' | 'status'>
+  readonly httpRequestDuration: Histogram<'route' | 'method'>
+  /** Requests the HTTP parser refused before any route ran, by Node error code (HPE_*). */
+  readonly httpClientErrors: Counter<'code'>
+
+  // Store (lib/store).
+  /** Writes accepted by this node as coordinator: op = put | delete. */
+  readonly kvWrites: Counter<'op'>
+  readonly storeKeys: Gauge
+  /** Records removed by garbage collection: kind = tombstone | expired. */
+  readonly storeGcCollected: Counter<'kind'>
+
+  // Replication (lib/replication).
+  /** Requests answered 503 because too few replicas acknowledged: kind = write | read. */
+  readonly quorumFailures: Counter<'kind'>
+  readonly hintsPending: Gauge
+  /** Hints delivered to a member that came back, or dropped: result = delivered | dropped. */
+  readonly hintsHandedOff: Counter<'result'>
+  readonly readRepairs: Counter
+
+  // Membership and transport (lib/membership, lib/transport).
+  /** Members in the local table by state: alive | suspect | dead | left. */
+  readonly members: Gauge<'state'>
+  /** Peer frames that failed validation; each one closes its link. */
+  readonly peerMalformedFrames: Counter<'reason'>
+  /** Peer messages dropped without delivery: reason = unreachable | queue_full | closed. */
+  readonly peerMessagesDropped: Counter<'reason'>
+
+  // Anti-entropy (lib/antientropy).
+  /** Sync rounds by outcome: result = ok | failed | skipped. */
+  readonly antiEntropyRounds: Counter<'result'>
+  readonly antiEntropyRoundDuration: Histogram
+  /** Records moved by sync sessions: direction = pushed | pulled. */
+  readonly antiEntropyRecords: Counter<'direction'>
+
+  // Daemon (lib/config, bin).
+  readonly configReloads: Counter
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX })
+  const registers = [registry]
+
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: `${METRIC_PREFIX}http_requests_total`,
+      help: 'Client HTTP requests answered, by route template, method and status code.',
+      labelNames: ['route', 'method', 'status'] as const,
+      registers,
+    }),
+    httpRequestDuration: new Histogram({
+      name: `${METRIC_PREFIX}http_request_duration_seconds`,
+      help: 'Time from receiving a client HTTP request to finishing its answer.',
+      labelNames: ['route', 'method'] as const,
+      buckets: HTTP_DURATION_BUCKETS_SECONDS,
+      registers,
+    }),
+    httpClientErrors: new Counter({
+      name: `${METRIC_PREFIX}http_client_errors_total`,
+      help: 'Client HTTP requests refused by the parser before routing (malformed, oversized headers, timeouts), by error code.',
+      labelNames: ['code'] as const,
+      registers,
+    }),
+    kvWrites: new Counter({
+      name: `${METRIC_PREFIX}kv_writes_total`,
+      help: 'Writes coordinated by this node, by operation (put, delete).',
+      labelNames: ['op'] as const,
+      registers,
+    }),
+    storeKeys: new Gauge({
+      name: `${METRIC_PREFIX}store_keys`,
+      help: 'Records in the local store, tombstones included.',
+      registers,
+    }),
+    storeGcCollected: new Counter({
+      name: `${METRIC_PREFIX}store_gc_collected_total`,
+      help: 'Records removed by garbage collection, by kind (tombstone, expired).',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    quorumFailures: new Counter({
+      name: `${METRIC_PREFIX}replication_quorum_failures_total`,
+      help: 'Requests that did not get enough replica acknowledgements in time, by kind (write, read).',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    hintsPending: new Gauge({
+      name: `${METRIC_PREFIX}replication_hints_pending`,
+      help: 'Writes held as hints for replicas that are down.',
+      registers,
+    }),
+    hintsHandedOff: new Counter({
+      name: `${METRIC_PREFIX}replication_hints_handed_off_total`,
+      help: 'Hints handed to a replica that came back (delivered) or given up (dropped).',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    readRepairs: new Counter({
+      name: `${METRIC_PREFIX}replication_read_repairs_total`,
+      help: 'Stale replicas sent the newest version after a read.',
+      registers,
+    }),
+    members: new Gauge({
+      name: `${METRIC_PREFIX}members`,
+      help: 'Members in the local member table, by state (alive, suspect, dead, left).',
+      labelNames: ['state'] as const,
+      registers,
+    }),
+    peerMalformedFrames: new Counter({
+      name: `${METRIC_PREFIX}peer_malformed_frames_total`,
+      help: 'Peer frames that failed validation (each closes its link), by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    peerMessagesDropped: new Counter({
+      name: `${METRIC_PREFIX}peer_messages_dropped_total`,
+      help: 'Peer messages dropped without delivery, by reason (unreachable, queue_full, closed).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    antiEntropyRounds: new Counter({
+      name: `${METRIC_PREFIX}antientropy_rounds_total`,
+      help: 'Anti-entropy sync rounds, by result (ok, failed, skipped).',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    antiEntropyRoundDuration: new Histogram({
+      name: `${METRIC_PREFIX}antientropy_round_duration_seconds`,
+      help: 'Duration of anti-entropy sync rounds.',
+      buckets: ANTI_ENTROPY_DURATION_BUCKETS_SECONDS,
+      registers,
+    }),
+    antiEntropyRecords: new Counter({
+      name: `${METRIC_PREFIX}antientropy_records_total`,
+      help: 'Records moved by anti-entropy, by direction (pushed, pulled).',
+      labelNames: ['direction'] as const,
+      registers,
+    }),
+    configReloads: new Counter({
+      name: `${METRIC_PREFIX}config_reloads_total`,
+      help: 'Configuration reloads applied on SIGHUP.',
+      registers,
+    }),
+  }
+}
