@@ -79,7 +79,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
 
 async function serve(loaded: LoadedConfig, files: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { config } = loaded
-  const log = createLogger(config.log.level, { name: config.node.name })
+  const log = createLogger(config.log.level, { nodeName: config.node.name })
   for (const name of loaded.unknownEnv) log.warn({ variable: name }, 'environment variable names no setting; ignored (typo?)')
   if (loaded.files.length === 0) log.warn('no --config given: running on defaults and HEARSAY_* variables')
 

@@ -11,12 +11,22 @@ import { KvStore } from './store/kv-store.js'
 import { TombstoneCollector } from './store/gc.js'
 import { StoreHighWaterMark } from './store/high-water.js'
 import { networkInterfaces } from 'node:os'
+import { randomInt } from 'node:crypto'
+import { WsTransport } from './transport/ws-transport.js'
+import type { TransportCounters } from './transport/counters.js'
+import { Swim } from './membership/swim.js'
+import { MembershipDriver } from './membership/driver.js'
+import type { Member } from './membership/member-table.js'
+import { createRandom } from './sim/random.js'
 import { resolveAdvertiseAddress } from './config/advertise.js'
 
 export interface NodeInfo {
   /** Package version, shown in /status. */
   readonly version: string
 }
+
+/** Longest a graceful stop waits for the `left` news to spread before going on. */
+const LEAVE_TIMEOUT_MS = 3000
 
 /** How a stop ended: clean, or cut short by the shutdown deadline. */
 export type StopOutcome = 'clean' | 'timed-out'
@@ -40,6 +50,8 @@ export class HearsayNode {
     private readonly clock: HybridLogicalClock,
     private readonly metrics: Metrics,
     private readonly api: ApiServer,
+    private readonly transport: WsTransport,
+    private readonly membership: MembershipDriver,
     /** Advertised `host:port` of the client API and the peer port. */
     readonly advertised: { readonly api: string; readonly peer: string },
   ) {}
@@ -49,6 +61,7 @@ export class HearsayNode {
     const nowMs = config.clock.offsetMs === 0 ? Date.now : () => Date.now() + config.clock.offsetMs
     const store = await KvStore.open({ dataDir: config.node.dataDir, mapSizeBytes: config.store.mapSizeBytes })
     let api: ApiServer | undefined
+    let transport: WsTransport | undefined
     try {
       const { id, incarnation } = await store.identity.load()
       const nodeLog = log.child({ node: id })
@@ -71,7 +84,7 @@ export class HearsayNode {
       const coordinator = new Coordinator({
         localId: id,
         local: store,
-        nextHlc: () => clock.now(),
+        nextHlc: () => clock.next(),
         nowMs,
         replicationFactor: config.replication.factor,
         replicaCount: () => 1,
@@ -101,24 +114,52 @@ export class HearsayNode {
         },
         ...(config.api.token !== '' ? { token: config.api.token } : {}),
       })
-      const apiAddress = await api.listen(config.api.host, config.api.port)
       const interfaces = networkInterfaces()
       const advertised = {
-        api: resolveAdvertiseAddress({ key: 'api.advertise', bindHost: config.api.host, boundPort: apiAddress.port, advertise: config.api.advertise, interfaces }),
+        api: resolveAdvertiseAddress({ key: 'api.advertise', bindHost: config.api.host, boundPort: config.api.port, advertise: config.api.advertise, interfaces }),
         peer: resolveAdvertiseAddress({ key: 'peer.advertise', bindHost: config.peer.host, boundPort: config.peer.port, advertise: config.peer.advertise, interfaces }),
       }
-      node = new HearsayNode(config, nodeLog, info, id, incarnation, store, collector, clock, metrics, api, advertised)
+      const local = { id, name: config.node.name, peer: advertised.peer, api: advertised.api }
+      transport = new WsTransport({
+        bindHost: config.peer.host,
+        bindPort: config.peer.port,
+        local,
+        clusterName: config.cluster.name,
+        secret: config.cluster.secret,
+        log: nodeLog.child({ component: 'transport' }),
+        counters: transportCounters(metrics),
+      })
+      const swim = new Swim({ local, storedIncarnation: incarnation, config: config.membership, random: createRandom(randomInt(2 ** 32)) })
+      const membership = new MembershipDriver({
+        transport,
+        swim,
+        // Async but prompt: a crash before it lands costs nothing, because every start bumps the
+        // stored incarnation and SWIM starts one above it (see NodeIdentity.load).
+        persistIncarnation: (value) => {
+          store.meta.update('incarnation', (current) => Math.max(typeof current === 'number' ? current : 0, value))
+            .catch((error: unknown) => nodeLog.error({ err: error }, 'could not store the incarnation'))
+        },
+      })
+      watchMembership(membership, metrics, nodeLog.child({ component: 'membership' }))
+      await transport.start()
+      const apiAddress = await api.listen(config.api.host, config.api.port)
+      node = new HearsayNode(config, nodeLog, info, id, swim.local.incarnation, store, collector, clock, metrics, api, transport, membership, advertised)
+      // Our own address among the seeds (one config for every node) is not someone to join.
+      membership.start(config.cluster.seeds.filter((seed) => seed !== advertised.peer))
       collector.start()
       node.state = 'ok'
       nodeLog.info({
-        incarnation, dataDir: config.node.dataDir,
+        incarnation: swim.local.incarnation, dataDir: config.node.dataDir,
         api: `${apiAddress.host}:${apiAddress.port}`,
+        peer: `${config.peer.host}:${config.peer.port}`,
+        seeds: config.cluster.seeds,
         advertise: advertised,
         version: info.version,
       }, 'hearsayd serving')
       return node
     } catch (error) {
       await api?.close(0).catch(() => undefined)
+      await transport?.close().catch(() => undefined)
       await store.close().catch(() => undefined)
       throw error
     }
@@ -139,12 +180,17 @@ export class HearsayNode {
     const deadline = Date.now() + timeoutMs
     let outcome: StopOutcome = 'clean'
     const remaining = (): number => Math.max(0, deadline - Date.now())
+    // Tell the cluster first (state left, not dead), while links still carry the news; bounded
+    // to half the budget so requests in flight still get their share.
+    await this.membership.leave(Math.min(LEAVE_TIMEOUT_MS, remaining() / 2))
     try {
       await this.api.close(remaining())
     } catch (error) {
       outcome = 'timed-out'
       this.log.warn({ err: error }, 'API did not close cleanly')
     }
+    this.membership.stop()
+    await this.transport.close()
     await this.collector.stop()
     this.clock.stop()
     await this.store.close()
@@ -153,11 +199,9 @@ export class HearsayNode {
   }
 
   private members(): MemberView[] {
-    return [{
-      id: this.id, name: this.config.node.name,
-      peer: this.advertised.peer, api: this.advertised.api,
-      state: 'alive', incarnation: this.incarnation,
-    }]
+    return this.membership.members()
+      .map(({ id, name, peer, api, state, incarnation }) => ({ id, name, peer, api, state, incarnation }))
+      .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id))
   }
 
   private status(): Record<string, unknown> {
@@ -174,8 +218,47 @@ export class HearsayNode {
       dataDir: this.config.node.dataDir,
       api: this.advertised.api,
       peer: this.advertised.peer,
-      members: 1,
+      members: countByState(this.membership.members()),
       replication: { factor: this.config.replication.factor, writeQuorum: this.config.replication.writeQuorum, readQuorum: this.config.replication.readQuorum },
     }
   }
+}
+
+function countByState(members: readonly Member[]): Record<Member['state'], number> {
+  const counts = { alive: 0, suspect: 0, dead: 0, left: 0 }
+  for (const member of members) counts[member.state]++
+  return counts
+}
+
+/** Transport events as Prometheus counters. */
+function transportCounters(metrics: Metrics): TransportCounters {
+  return {
+    linkOpened: (direction) => metrics.peerLinksOpened.inc({ direction }),
+    linkClosed: (reason) => metrics.peerLinksClosed.inc({ reason }),
+    refused: (by, code) => metrics.peerHandshakesRefused.inc({ by, code }),
+    malformed: (reason) => metrics.peerMalformedFrames.inc({ reason }),
+    dropped: (reason) => metrics.peerMessagesDropped.inc({ reason }),
+  }
+}
+
+/** Logs every member state change and keeps the membership metrics current. */
+function watchMembership(membership: MembershipDriver, metrics: Metrics, log: Logger): void {
+  const refreshGauge = (): void => {
+    const counts = countByState(membership.members())
+    for (const [state, count] of Object.entries(counts)) metrics.members.set({ state }, count)
+  }
+  membership.on('change', (member, previous) => {
+    refreshGauge()
+    const self = member.id === membership.local.id
+    if (self && previous !== undefined && member.incarnation > previous.incarnation) metrics.membershipRefutations.inc()
+    if (previous?.state === member.state) return
+    metrics.memberTransitions.inc({ state: member.state })
+    const fields = { member: member.id, memberName: member.name, peer: member.peer, incarnation: member.incarnation, from: previous?.state ?? 'unknown', to: member.state }
+    if (member.state === 'suspect' || member.state === 'dead') log.warn(fields, `member ${member.name} is ${member.state}`)
+    else log.info(fields, `member ${member.name} is ${member.state}`)
+  })
+  membership.on('reaped', (member) => { refreshGauge(); log.info({ member: member.id, memberName: member.name }, `forgot member ${member.name} (${member.state} for the reap period)`) })
+  membership.on('joined', (seed) => log.info({ seed }, `joined the cluster through ${seed}`))
+  membership.on('joinUnanswered', (attempt, seeds, retryAtMs) => log.warn({ attempt, seeds, retryInMs: Math.max(0, retryAtMs - Date.now()) }, 'no seed answered; running alone and retrying'))
+  membership.on('persistFailed', (error) => log.error({ err: error }, 'could not store the incarnation'))
 }

@@ -15,6 +15,10 @@ export const HIGH_WATER_RESERVE_MS = 10_000
 export const MIN_RESERVE_MS = 50
 /** The background refill looks at the headroom this many times per reserve window. */
 const REFILL_CHECKS_PER_WINDOW = 4
+/** Saves next() waits through before it reports exhaustion (503). */
+const MAX_EXHAUSTED_WAITS = 20
+/** next()'s pause when no save is in flight to wait for (one is being retried after a failure). */
+const EXHAUSTED_RETRY_MS = 50
 /** After a failed save, wait this long (wall clock) before trying again, so a broken disk is not hammered from the hot path. */
 const SAVE_RETRY_DELAY_MS = 1_000
 
@@ -139,6 +143,24 @@ export class HybridLogicalClock {
     this.lastTick = tick
     this.refillIfLow()
     return tick
+  }
+
+  /**
+   * now(), but when the durable window is used up (a ceiling save slower than the wall clock, an
+   * event loop stalled under load) it waits for the save in flight instead of failing: a write
+   * then takes a few ms longer rather than answering 503. Gives up with ClockExhaustedError only
+   * after MAX_EXHAUSTED_WAITS saves did not make room (a failing disk).
+   */
+  async next(): Promise<number> {
+    for (let wait = 0; ; wait++) {
+      try {
+        return this.now()
+      } catch (error) {
+        if (!(error instanceof ClockExhaustedError) || wait === MAX_EXHAUSTED_WAITS) throw error
+        this.refillIfLow()
+        await (this.pendingSave ?? new Promise((resolve) => setTimeout(resolve, EXHAUSTED_RETRY_MS)))
+      }
+    }
   }
 
   /**

@@ -47,6 +47,16 @@ export interface Metrics {
   readonly peerMalformedFrames: Counter<'reason'>
   /** Peer messages dropped without delivery: reason = unreachable | queue_full | closed. */
   readonly peerMessagesDropped: Counter<'reason'>
+  /** Peer links opened, by direction: inbound | outbound (reconnects count as new links). */
+  readonly peerLinksOpened: Counter<'direction'>
+  /** Peer links closed, by reason (remote, malformed, refused, handshake_timeout, keepalive, replaced, shutdown, internal). */
+  readonly peerLinksClosed: Counter<'reason'>
+  /** Handshakes refused: by = local | remote, code = protocol | cluster | auth | identity | duplicate | busy. */
+  readonly peerHandshakesRefused: Counter<'by' | 'code'>
+  /** Member state changes seen by this node, by the state entered. */
+  readonly memberTransitions: Counter<'state'>
+  /** This node refuted a rumour about itself by raising its incarnation. */
+  readonly membershipRefutations: Counter
 
   // Anti-entropy (lib/antientropy).
   /** Sync rounds by outcome: result = ok | failed | skipped. */
@@ -140,6 +150,35 @@ export function createMetrics(): Metrics {
       name: `${METRIC_PREFIX}peer_messages_dropped_total`,
       help: 'Peer messages dropped without delivery, by reason (unreachable, queue_full, closed).',
       labelNames: ['reason'] as const,
+      registers,
+    }),
+    peerLinksOpened: new Counter({
+      name: `${METRIC_PREFIX}peer_links_opened_total`,
+      help: 'Peer links opened, by direction (inbound, outbound); reconnects count as new links.',
+      labelNames: ['direction'] as const,
+      registers,
+    }),
+    peerLinksClosed: new Counter({
+      name: `${METRIC_PREFIX}peer_links_closed_total`,
+      help: 'Peer links closed, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    peerHandshakesRefused: new Counter({
+      name: `${METRIC_PREFIX}peer_handshakes_refused_total`,
+      help: 'Peer handshakes refused, by who refused (local, remote) and why (protocol, cluster, auth, identity, duplicate, busy).',
+      labelNames: ['by', 'code'] as const,
+      registers,
+    }),
+    memberTransitions: new Counter({
+      name: `${METRIC_PREFIX}member_transitions_total`,
+      help: 'Member state changes seen by this node, by the state entered (alive, suspect, dead, left).',
+      labelNames: ['state'] as const,
+      registers,
+    }),
+    membershipRefutations: new Counter({
+      name: `${METRIC_PREFIX}membership_refutations_total`,
+      help: 'Times this node refuted suspicion or death rumours about itself by raising its incarnation.',
       registers,
     }),
     antiEntropyRounds: new Counter({

@@ -19,8 +19,8 @@ export interface LocalReplica {
 export interface CoordinatorOptions {
   readonly localId: NodeId
   readonly local: LocalReplica
-  /** Next HLC tick for a new write. */
-  readonly nextHlc: () => number
+  /** Next HLC tick for a new write; may wait briefly for the clock's high-water mark. */
+  readonly nextHlc: () => Promise<number>
   readonly nowMs: () => number
   /** N: replicas per key the cluster aims for (`replication.factor`). */
   readonly replicationFactor: number
@@ -84,7 +84,7 @@ export class Coordinator implements KvService {
     if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1 || ttl > this.options.maxTtlSeconds)) {
       throw new BadRequestError(`ttl must be a whole number of seconds from 1 to ${this.options.maxTtlSeconds}, got ${ttl}`, { param: 'ttl' })
     }
-    const version = { hlc: this.options.nextHlc(), node: this.options.localId }
+    const version = { hlc: await this.options.nextHlc(), node: this.options.localId }
     const record: StoredRecord = {
       value,
       version,

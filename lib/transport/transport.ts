@@ -36,17 +36,29 @@ export interface Transport {
   /** This node's identity as it is advertised to peers. */
   readonly local: PeerIdentity
   /**
-   * Queue a one-way message to the node at `to`. Never throws: a message to an unreachable
-   * peer is dropped (and counted), because a closed link is a hint, never a verdict — the
-   * failure detector decides whether the peer is gone.
+   * Queue a one-way message to the node at `to`. Never throws for the network's sake: a message
+   * to an unreachable peer is dropped (and counted), because a closed link is a hint, never a
+   * verdict — the failure detector decides whether the peer is gone. A type that is not a
+   * one-way type, or an address that is not `host:port`, is a programming error (TypeError).
    */
   send(to: PeerAddress, message: PeerMessage): void
   /**
    * Request/response by requestId. Rejects with a TransportError when no answer comes within
-   * `timeoutMs`, the link fails, or the peer answers with an error frame.
+   * `timeoutMs` (timeout), the link fails (closed), the peer refuses the link (refused), a
+   * bound is reached (limit), or the peer answers with an error frame (remote).
    */
   request(to: PeerAddress, message: PeerMessage, timeoutMs: number): Promise<PeerMessage>
-  /** One handler per message type; registering a type twice is a programming error. */
+  /**
+   * Keep a link to `to` open, reconnecting with backoff while it is down, until forget(to).
+   * Membership may call it for every known member so that probes find a link ready.
+   */
+  connect(to: PeerAddress): void
+  /** Stop keeping a link to `to`: no reconnects unless messages wait for it; an open link stays. */
+  forget(to: PeerAddress): void
+  /**
+   * One handler per message type (a oneway or request type of lib/codec/frames.ts); registering
+   * a type twice is a programming error. A request handler answers with a reply-kind message.
+   */
   handle(type: string, handler: MessageHandler): void
   close(): Promise<void>
 }

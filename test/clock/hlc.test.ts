@@ -212,3 +212,21 @@ t.test('now() before start() is a programming error', async t => {
   t.throws(() => clock.now())
   t.throws(() => new HybridLogicalClock({ nowMs: () => START_MS, maxSkewMs: 0, highWater: new MemoryHighWaterMark() }), RangeError)
 })
+
+t.test('next() waits for a slow ceiling save instead of failing when the window is used up', async t => {
+  const { clock, wall, highWater } = await startedClock(t)
+  highWater.holding = true
+  // The wall clock races far past the durable ceiling while the next reservation is held, and
+  // now() uses up the ticks left below the ceiling.
+  wall.ms += 60_000
+  let last = 0
+  t.throws(() => { for (let i = 0; i < 10_000_000; i++) last = clock.now() }, ClockExhaustedError, 'now() fails fast once the window is used up')
+  let settled = false
+  const pending = clock.next().then(tick => { settled = true; return tick })
+  for (let i = 0; i < 5; i++) await nextTurn()
+  t.notOk(settled, 'next() is still waiting for the save')
+  await highWater.release()
+  const tick = await pending
+  t.ok(tick > last, 'the tick after the wait is above every earlier one')
+  t.ok(tick <= highWater.stored, 'and within the ceiling that is now durable')
+})

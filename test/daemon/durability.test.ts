@@ -14,6 +14,7 @@ t.test('every acknowledged write survives kill -9 and a restart', async (t) => {
     const value = `value-${i}-${'x'.repeat(i)}`
     const res = await fetch(`${first.url}/kv/${encodeURIComponent(key)}`, { method: 'PUT', body: value })
     if (res.status === 200) acked.set(key, value)
+    else t.comment(`PUT ${key}: ${res.status} ${await res.text()}`)
   }))
   t.equal(acked.size, WRITES, 'all writes acknowledged')
 

@@ -140,3 +140,49 @@ function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Reco
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
+
+export interface Cluster {
+  readonly nodes: Daemon[]
+  /** Stops every node still running (bounded) and removes the data dirs. */
+  stop(): Promise<void>
+}
+
+/**
+ * Starts `size` daemons on free loopback ports; every node after the first joins through the
+ * first one's peer address. `config(i)` adds settings per node.
+ */
+export async function startCluster(size: number, config: (index: number) => Record<string, unknown> = () => ({})): Promise<Cluster> {
+  const nodes: Daemon[] = []
+  const stop = async (): Promise<void> => {
+    await Promise.all(nodes.map(async (node) => {
+      await node.stop()
+      rmSync(node.dataDir, { recursive: true, force: true })
+    }))
+  }
+  try {
+    const seedPeerPort = await freePort()
+    for (let i = 0; i < size; i++) {
+      const own = config(i)
+      nodes.push(await startDaemon({
+        ...(i === 0 ? { peerPort: seedPeerPort } : {}),
+        config: deepMerge({ node: { name: `node-${i + 1}` }, cluster: { seeds: [`127.0.0.1:${seedPeerPort}`] } }, own),
+      }))
+    }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  return { nodes, stop }
+}
+
+/** Polls `check` every POLL_INTERVAL_MS until it returns true or `timeoutMs` passes. */
+export async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean> | boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      if (await check()) return
+    } catch { /* not yet */ }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS * 2))
+  }
+}

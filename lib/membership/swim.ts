@@ -1,0 +1,571 @@
+import type { NodeId } from '../clock/version.js'
+import type { Random } from '../sim/random.js'
+import type { PeerAddress, PeerIdentity } from '../transport/transport.js'
+import { Awareness } from './awareness.js'
+import { BroadcastQueue } from './broadcast-queue.js'
+import { assertMembershipConfig, type MembershipConfig } from './config.js'
+import { applyRecord, MemberTable, supersedes, toRecord, type Member } from './member-table.js'
+import { estimateWireBytes, MAX_MEMBERS, type MemberRecord, type MembershipMessage, type MemberState } from './messages.js'
+import { minSuspicionTimeoutMs, Suspicion } from './suspicion.js'
+
+/**
+ * SWIM membership with Lifeguard's refinements as a pure state machine (memberlist state.go).
+ * Inputs are calls carrying the current time; outputs are effects for the driver (or the
+ * simulator) to carry out. It owns no timer, socket or disk: `nextTickAtMs()` says when it wants
+ * `tick()` next, and every decision that needs chance draws from the injected `random`, so a
+ * simulation with the same seed replays exactly.
+ */
+
+export type SwimEffect =
+  | { readonly kind: 'send'; readonly to: PeerAddress; readonly message: MembershipMessage }
+  /** Any change to a member's entry (state, incarnation or addresses); previous is undefined for a newcomer. */
+  | { readonly kind: 'memberChanged'; readonly member: Member; readonly previous: Member | undefined }
+  /** A dead or left member forgotten after reapAfterMs. */
+  | { readonly kind: 'memberReaped'; readonly member: Member }
+  /** Store this incarnation in the data dir before carrying out the effects that follow it. */
+  | { readonly kind: 'persistIncarnation'; readonly incarnation: number }
+  | { readonly kind: 'joined'; readonly seed: PeerAddress }
+  /** No seed answered yet: the node runs alone and tries again at retryAtMs. */
+  | { readonly kind: 'joinUnanswered'; readonly attempt: number; readonly seeds: readonly PeerAddress[]; readonly retryAtMs: number }
+
+/** Who sent a message, as the transport's handshake established it. */
+export type MessageSender = Pick<PeerIdentity, 'id' | 'peer'>
+
+/** This node as it advertises itself. */
+export interface LocalMember {
+  readonly id: NodeId
+  readonly name: string
+  readonly peer: PeerAddress
+  readonly api: string
+}
+
+export interface SwimOptions {
+  readonly local: LocalMember
+  /** Highest incarnation this node id used before (kept in its data dir), 0 for a new node. */
+  readonly storedIncarnation: number
+  readonly config: MembershipConfig
+  readonly random: Random
+}
+
+/** Most updates piggybacked on one message; the wire accepts up to MAX_GOSSIP_PER_MESSAGE. */
+export const GOSSIP_MAX_UPDATES_PER_MESSAGE = 32
+/** Piggybacked gossip per message, as memberlist keeps a compound message within a UDP packet. */
+export const GOSSIP_MAX_BYTES_PER_MESSAGE = 1400
+/** Indirect probes we relay at once for others; further pingReqs are ignored (the asker counts a missing nack). */
+export const MAX_PENDING_RELAYS = 128
+/** Dead members still get gossip this long, so one wrongly declared dead hears it and refutes (memberlist GossipToTheDeadTime). */
+export const GOSSIP_TO_THE_DEAD_MS = 30_000
+/** First wait before retrying a join; doubles up to joinRetryMaxMs. */
+export const JOIN_RETRY_INITIAL_MS = 1000
+/** Beyond this many members the push-pull interval grows with log2 n (memberlist pushPullScale). */
+export const PUSH_PULL_SCALE_THRESHOLD = 32
+
+interface ActiveProbe {
+  readonly target: NodeId
+  readonly targetPeer: PeerAddress
+  readonly seq: number
+  /** No ack by then: ask k others to probe the target. */
+  readonly indirectAtMs: number
+  /** No ack by then: suspect the target. */
+  readonly endAtMs: number
+  indirectSent: boolean
+  /** Relays asked; each owes us an ack or a nack (Lifeguard §4.1). */
+  expectedNacks: number
+  nacks: number
+}
+
+interface Relay {
+  readonly requester: PeerAddress
+  readonly requesterSeq: number
+  readonly nackAtMs: number
+}
+
+interface JoinAttempt {
+  readonly seeds: readonly PeerAddress[]
+  attempt: number
+  backoffMs: number
+  retryAtMs: number
+}
+
+export class Swim {
+  readonly #config: MembershipConfig
+  readonly #random: Random
+  readonly #table = new MemberTable()
+  readonly #queue: BroadcastQueue<MemberRecord>
+  readonly #awareness: Awareness
+  readonly #suspicions = new Map<NodeId, Suspicion>()
+  /** Our pings sent on others' behalf, by the seq we used. */
+  readonly #relays = new Map<number, Relay>()
+  #self: Member
+  #seq = 0
+  #started = false
+  #left = false
+  #probe: ActiveProbe | undefined
+  /** This round's probe order (SWIM §4.3: round-robin over a random permutation bounds detection time). */
+  #probeOrder: NodeId[] = []
+  #probeIndex = 0
+  #nextProbeAtMs = Infinity
+  #nextGossipAtMs = Infinity
+  #nextPushPullAtMs = Infinity
+  #join: JoinAttempt | undefined
+  /** Earliest time a dead or left member may be due for reaping. */
+  #reapDueAtMs = Infinity
+
+  constructor(options: SwimOptions) {
+    assertMembershipConfig(options.config)
+    if (!Number.isSafeInteger(options.storedIncarnation) || options.storedIncarnation < 0 || options.storedIncarnation >= Number.MAX_SAFE_INTEGER) {
+      throw new RangeError(`stored incarnation must be a non-negative safe integer, got ${options.storedIncarnation}`)
+    }
+    this.#config = options.config
+    this.#random = options.random
+    this.#queue = new BroadcastQueue({ retransmitMult: options.config.retransmitMult, maxEntries: MAX_MEMBERS })
+    this.#awareness = new Awareness(options.config.awarenessMaxMultiplier)
+    // A restarted node must out-rank every statement made about its previous life.
+    this.#self = { ...options.local, incarnation: options.storedIncarnation + 1, state: 'alive', stateChangedAtMs: 0 }
+    this.#table.set(this.#self)
+  }
+
+  get local(): Member {
+    return this.#self
+  }
+
+  get hasLeft(): boolean {
+    return this.#left
+  }
+
+  /** Lifeguard local health score, 0 = healthy. */
+  get awarenessScore(): number {
+    return this.#awareness.score
+  }
+
+  members(): Member[] {
+    return [...this.#table.values()]
+  }
+
+  member(id: NodeId): Member | undefined {
+    return this.#table.get(id)
+  }
+
+  /** Members in `state`, this node included (for the members gauge). */
+  memberCount(state: MemberState): number {
+    return this.#table.count(state)
+  }
+
+  /** When `tick` wants to run next; Infinity before `join`. */
+  nextTickAtMs(): number {
+    if (!this.#started) return Infinity
+    let due = Math.min(this.#nextGossipAtMs, this.#reapDueAtMs)
+    for (const relay of this.#relays.values()) due = Math.min(due, relay.nackAtMs)
+    // A node that left judges nobody: it only passes news on until the driver stops it.
+    if (this.#left) return due
+    due = Math.min(due, this.#nextProbeAtMs, this.#nextPushPullAtMs, this.#join?.retryAtMs ?? Infinity)
+    if (this.#probe !== undefined) {
+      due = Math.min(due, this.#probe.endAtMs)
+      if (!this.#probe.indirectSent) due = Math.min(due, this.#probe.indirectAtMs)
+    }
+    for (const suspicion of this.#suspicions.values()) due = Math.min(due, suspicion.deadlineMs)
+    return due
+  }
+
+  /**
+   * Starts the protocol: announces this node, and sends a join push-pull to each seed (addresses
+   * only — their ids are learnt from the answers). With no seed besides itself the node starts a
+   * cluster of its own.
+   */
+  join(seeds: readonly PeerAddress[], nowMs: number): SwimEffect[] {
+    if (this.#started) throw new Error('join() called twice')
+    this.#started = true
+    const effects: SwimEffect[] = [{ kind: 'persistIncarnation', incarnation: this.#self.incarnation }]
+    this.#self = { ...this.#self, stateChangedAtMs: nowMs }
+    this.#table.set(this.#self)
+    this.#enqueue(toRecord(this.#self))
+    // Random first deadlines keep the members of a cluster started together out of lockstep.
+    this.#nextProbeAtMs = nowMs + this.#random.int(this.#config.probeIntervalMs)
+    this.#nextGossipAtMs = nowMs + this.#random.int(this.#config.gossipIntervalMs)
+    this.#nextPushPullAtMs = nowMs + this.#random.int(this.#config.pushPullIntervalMs)
+    const others = [...new Set(seeds)].filter(seed => seed !== this.#self.peer)
+    if (others.length > 0) {
+      const backoffMs = Math.min(JOIN_RETRY_INITIAL_MS, this.#config.joinRetryMaxMs)
+      this.#join = { seeds: others, attempt: 1, backoffMs, retryAtMs: nowMs + backoffMs }
+      this.#sendJoin(others, effects)
+    }
+    return effects
+  }
+
+  /**
+   * Leaves gracefully: `left` for itself at a bumped incarnation, gossiped at once and then by the
+   * gossip loop. The driver keeps ticking until `leaveSettled()` (or its own deadline) and stops.
+   */
+  leave(nowMs: number): SwimEffect[] {
+    if (!this.#started || this.#left) return []
+    this.#left = true
+    this.#probe = undefined
+    this.#join = undefined
+    this.#suspicions.clear()
+    const effects: SwimEffect[] = []
+    this.#setSelf({ ...this.#self, incarnation: this.#self.incarnation + 1, state: 'left', stateChangedAtMs: nowMs }, effects)
+    this.#gossip(nowMs, effects)
+    return effects
+  }
+
+  /** True once the `left` news has used up its retransmissions, or nobody is left to tell. */
+  leaveSettled(): boolean {
+    if (!this.#left) return false
+    const othersListening = this.#table.count('alive') + this.#table.count('suspect')
+    return !this.#queue.has(this.#self.id) || othersListening === 0
+  }
+
+  tick(nowMs: number): SwimEffect[] {
+    const effects: SwimEffect[] = []
+    if (!this.#started) return effects
+    this.#expireRelays(nowMs, effects)
+    if (!this.#left) {
+      this.#retryJoin(nowMs, effects)
+      this.#advanceProbe(nowMs, effects)
+      this.#expireSuspicions(nowMs, effects)
+      if (nowMs >= this.#nextPushPullAtMs) this.#pushPull(nowMs, effects)
+    }
+    if (nowMs >= this.#nextGossipAtMs) {
+      this.#nextGossipAtMs = nowMs + this.#config.gossipIntervalMs
+      this.#gossip(nowMs, effects)
+    }
+    if (nowMs >= this.#reapDueAtMs) this.#reap(nowMs, effects)
+    // Every deadline that was due has been handled and moved on; anything else would spin the driver.
+    if (this.nextTickAtMs() <= nowMs) throw new Error(`membership tick at ${nowMs} ms left a deadline due at ${this.nextTickAtMs()} ms`)
+    return effects
+  }
+
+  receive(from: MessageSender, message: MembershipMessage, nowMs: number): SwimEffect[] {
+    const effects: SwimEffect[] = []
+    if (!this.#started) return effects
+    switch (message.type) {
+      case 'ping': {
+        // A ping for another id reached a node that now holds that address: no ack, so the prober's
+        // verdict stays about the member it meant.
+        if (message.body.target !== this.#self.id) break
+        const sender = message.body.from
+        if (sender !== undefined && sender.id === from.id && sender.state === 'alive') this.#apply(sender, from.id, nowMs, effects)
+        this.#applyAll(message.body.gossip, from.id, nowMs, effects)
+        this.#send(from.peer, { type: 'ack', body: { seq: message.body.seq, gossip: this.#takeGossip() } }, effects)
+        break
+      }
+      case 'ack': {
+        this.#applyAll(message.body.gossip, from.id, nowMs, effects)
+        const seq = message.body.seq
+        if (this.#probe?.seq === seq) {
+          this.#probe = undefined
+          this.#awareness.applyDelta(-1)
+          break
+        }
+        const relay = this.#relays.get(seq)
+        if (relay !== undefined) {
+          this.#relays.delete(seq)
+          this.#send(relay.requester, { type: 'ack', body: { seq: relay.requesterSeq, gossip: this.#takeGossip() } }, effects)
+        }
+        break
+      }
+      case 'nack':
+        if (this.#probe?.seq === message.body.seq && this.#probe.indirectSent) {
+          this.#probe.nacks = Math.min(this.#probe.expectedNacks, this.#probe.nacks + 1)
+        }
+        break
+      case 'pingReq': {
+        const { target, targetPeer, seq } = message.body
+        if (target === this.#self.id || this.#relays.size >= MAX_PENDING_RELAYS) break
+        const relaySeq = this.#nextSeq()
+        this.#relays.set(relaySeq, { requester: from.peer, requesterSeq: seq, nackAtMs: nowMs + this.#config.probeTimeoutMs })
+        this.#send(targetPeer, { type: 'ping', body: { seq: relaySeq, target, from: toRecord(this.#self), gossip: this.#takeGossip() } }, effects)
+        break
+      }
+      case 'pushPull':
+        this.#send(from.peer, { type: 'pushPullReply', body: { members: this.#records() } }, effects)
+        this.#merge(message.body.members, nowMs, effects)
+        break
+      case 'pushPullReply':
+        this.#merge(message.body.members, nowMs, effects)
+        if (this.#join !== undefined) {
+          this.#join = undefined
+          effects.push({ kind: 'joined', seed: from.peer })
+        }
+        break
+      case 'gossip':
+        this.#applyAll(message.body.gossip, from.id, nowMs, effects)
+        break
+    }
+    return effects
+  }
+
+  // --- probing (SWIM §3.1, Lifeguard §4.1) ---
+
+  #advanceProbe(nowMs: number, effects: SwimEffect[]): void {
+    const probe = this.#probe
+    if (probe !== undefined && !probe.indirectSent && nowMs >= probe.indirectAtMs) this.#probeIndirectly(probe, effects)
+    if (probe !== undefined && nowMs >= probe.endAtMs) this.#failProbe(probe, nowMs, effects)
+    if (nowMs >= this.#nextProbeAtMs) this.#startProbe(nowMs, effects)
+  }
+
+  #startProbe(nowMs: number, effects: SwimEffect[]): void {
+    const target = this.#nextProbeTarget()
+    if (target === undefined) {
+      this.#nextProbeAtMs = nowMs + this.#config.probeIntervalMs
+      return
+    }
+    const seq = this.#nextSeq()
+    // Lifeguard §4.3: an unhealthy node waits longer before blaming others.
+    const probe: ActiveProbe = {
+      target: target.id,
+      targetPeer: target.peer,
+      seq,
+      indirectAtMs: nowMs + this.#awareness.scaleMs(this.#config.probeTimeoutMs),
+      endAtMs: nowMs + this.#awareness.scaleMs(this.#config.probeIntervalMs),
+      indirectSent: false,
+      expectedNacks: 0,
+      nacks: 0,
+    }
+    this.#probe = probe
+    this.#nextProbeAtMs = probe.endAtMs
+    this.#send(target.peer, { type: 'ping', body: { seq, target: target.id, from: toRecord(this.#self), gossip: this.#takeGossip() } }, effects)
+  }
+
+  #probeIndirectly(probe: ActiveProbe, effects: SwimEffect[]): void {
+    probe.indirectSent = true
+    const relays = this.#table.sample(this.#config.indirectChecks, this.#random,
+      member => member.state === 'alive' && member.id !== this.#self.id && member.id !== probe.target)
+    probe.expectedNacks = relays.length
+    for (const relay of relays) {
+      this.#send(relay.peer, { type: 'pingReq', body: { seq: probe.seq, target: probe.target, targetPeer: probe.targetPeer } }, effects)
+    }
+  }
+
+  #failProbe(probe: ActiveProbe, nowMs: number, effects: SwimEffect[]): void {
+    this.#probe = undefined
+    // Lifeguard §4.1: missing nacks mean our own links or process are the problem; with no relays
+    // to judge by, any failed probe counts against our health.
+    this.#awareness.applyDelta(probe.expectedNacks > 0 ? probe.expectedNacks - probe.nacks : 1)
+    const target = this.#table.get(probe.target)
+    if (target === undefined || (target.state !== 'alive' && target.state !== 'suspect')) return
+    this.#apply({ ...toRecord(target), state: 'suspect', from: this.#self.id }, this.#self.id, nowMs, effects)
+  }
+
+  #nextProbeTarget(): Member | undefined {
+    for (let pass = 0; pass < 2; pass++) {
+      while (this.#probeIndex < this.#probeOrder.length) {
+        const member = this.#table.get(this.#probeOrder[this.#probeIndex++]!)
+        if (member !== undefined && (member.state === 'alive' || member.state === 'suspect') && member.id !== this.#self.id) return member
+      }
+      this.#probeOrder = []
+      for (const member of this.#table.values()) {
+        if (member.id !== this.#self.id && (member.state === 'alive' || member.state === 'suspect')) this.#probeOrder.push(member.id)
+      }
+      shuffleInPlace(this.#probeOrder, this.#random)
+      this.#probeIndex = 0
+    }
+    return undefined
+  }
+
+  #expireRelays(nowMs: number, effects: SwimEffect[]): void {
+    for (const [seq, relay] of this.#relays) {
+      if (nowMs < relay.nackAtMs) continue
+      this.#relays.delete(seq)
+      this.#send(relay.requester, { type: 'nack', body: { seq: relay.requesterSeq } }, effects)
+    }
+  }
+
+  #expireSuspicions(nowMs: number, effects: SwimEffect[]): void {
+    for (const [id, suspicion] of this.#suspicions) {
+      if (nowMs < suspicion.deadlineMs) continue
+      this.#suspicions.delete(id)
+      const member = this.#table.get(id)
+      if (member?.state === 'suspect') this.#apply({ ...toRecord(member), state: 'dead', from: this.#self.id }, this.#self.id, nowMs, effects)
+    }
+  }
+
+  // --- dissemination (SWIM §4.1) and anti-entropy (push-pull) ---
+
+  #gossip(nowMs: number, effects: SwimEffect[]): void {
+    if (this.#queue.size === 0) return
+    const targets = this.#table.sample(this.#config.gossipNodes, this.#random, member =>
+      member.id !== this.#self.id && (member.state === 'alive' || member.state === 'suspect' ||
+        (member.state === 'dead' && nowMs - member.stateChangedAtMs <= GOSSIP_TO_THE_DEAD_MS)))
+    for (const target of targets) {
+      const gossip = this.#takeGossip()
+      if (gossip.length === 0) return
+      this.#send(target.peer, { type: 'gossip', body: { gossip } }, effects)
+    }
+  }
+
+  #pushPull(nowMs: number, effects: SwimEffect[]): void {
+    // Jitter of ±50 % keeps members that joined together from exchanging tables in lockstep.
+    const intervalMs = pushPullIntervalMs(this.#config.pushPullIntervalMs, this.#table.size)
+    this.#nextPushPullAtMs = nowMs + Math.max(1, Math.floor(intervalMs * (0.5 + this.#random.next())))
+    const isOther = (member: Member): boolean => member.id !== this.#self.id
+    const [partner] = this.#table.sample(1, this.#random, member => member.state === 'alive' && isOther(member))
+    if (partner !== undefined) this.#send(partner.peer, { type: 'pushPull', body: { members: this.#records(), join: false } }, effects)
+    // Members on the far side of a healed partition are dead to us and we to them: now and then
+    // reach out to one (as Serf's reconnect does) so a merge can bring both sides back.
+    const dead = this.#table.count('dead')
+    if (dead > 0 && this.#random.chance(dead / Math.max(1, this.#table.count('alive')))) {
+      const [lost] = this.#table.sample(1, this.#random, member => member.state === 'dead')
+      if (lost !== undefined) this.#send(lost.peer, { type: 'pushPull', body: { members: this.#records(), join: false } }, effects)
+    }
+  }
+
+  #sendJoin(seeds: readonly PeerAddress[], effects: SwimEffect[]): void {
+    for (const seed of seeds) this.#send(seed, { type: 'pushPull', body: { members: this.#records(), join: true } }, effects)
+  }
+
+  #retryJoin(nowMs: number, effects: SwimEffect[]): void {
+    const join = this.#join
+    if (join === undefined || nowMs < join.retryAtMs) return
+    // Someone found us (a node that joined through us, or a late seed answer merged by gossip).
+    if (this.#table.count('alive') + this.#table.count('suspect') > 1) {
+      this.#join = undefined
+      return
+    }
+    join.attempt += 1
+    join.backoffMs = Math.min(join.backoffMs * 2, this.#config.joinRetryMaxMs)
+    join.retryAtMs = nowMs + join.backoffMs
+    effects.push({ kind: 'joinUnanswered', attempt: join.attempt - 1, seeds: join.seeds, retryAtMs: join.retryAtMs })
+    this.#sendJoin(join.seeds, effects)
+  }
+
+  /**
+   * Merges a remote member table (memberlist mergeState). Their `dead` becomes our `suspect`:
+   * we give the member the chance to refute rather than take a second-hand death as fact.
+   */
+  #merge(records: readonly MemberRecord[], nowMs: number, effects: SwimEffect[]): void {
+    for (const record of records) {
+      const update: MemberRecord = record.state === 'dead' || record.state === 'suspect'
+        ? { ...record, state: 'suspect', from: this.#self.id }
+        : record
+      this.#apply(update, this.#self.id, nowMs, effects)
+    }
+  }
+
+  // --- applying news ---
+
+  #applyAll(records: readonly MemberRecord[], sender: NodeId, nowMs: number, effects: SwimEffect[]): void {
+    for (const record of records) this.#apply(record, sender, nowMs, effects)
+  }
+
+  /** Applies one piece of news by SWIM's precedence rules; accepted news is passed on. */
+  #apply(update: MemberRecord, sender: NodeId, nowMs: number, effects: SwimEffect[]): void {
+    if (update.id === this.#self.id) {
+      this.#aboutSelf(update, effects)
+      return
+    }
+    const current = this.#table.get(update.id)
+    const accuser = update.from ?? sender
+    if (update.state === 'suspect' && current?.state === 'suspect') {
+      // Lifeguard §4.2: an independent accuser shortens the timeout; re-gossip so others count it too.
+      const suspicion = this.#suspicions.get(update.id)
+      if (update.incarnation >= current.incarnation && suspicion?.confirm(accuser) === true) this.#enqueue({ ...update, from: accuser })
+      return
+    }
+    if (!supersedes(current, update)) return
+    if (current === undefined && this.#table.size >= MAX_MEMBERS) return
+    const member = applyRecord(current, update, nowMs)
+    this.#table.set(member)
+    effects.push({ kind: 'memberChanged', member, previous: current })
+    this.#enqueue(update.state === 'suspect' || update.state === 'dead' ? { ...update, from: accuser } : toRecord(member))
+    if (current === undefined) this.#addToProbeOrder(member.id)
+    if (member.state !== 'suspect') this.#suspicions.delete(member.id)
+    if (member.state === 'suspect' && current?.state !== 'suspect') this.#startSuspicion(member.id, accuser, nowMs)
+    if (member.state === 'dead' || member.state === 'left') {
+      this.#reapDueAtMs = Math.min(this.#reapDueAtMs, member.stateChangedAtMs + this.#config.reapAfterMs)
+    }
+  }
+
+  /** SWIM §4.2: a member that hears itself doubted refutes with a higher incarnation. */
+  #aboutSelf(update: MemberRecord, effects: SwimEffect[]): void {
+    if (this.#left) return
+    const self = this.#self
+    const doubted = update.state === 'alive'
+      // Our own alive news at a higher incarnation, or with other addresses, is a previous life talking.
+      ? update.incarnation > self.incarnation ||
+        (update.incarnation === self.incarnation && (update.name !== self.name || update.peer !== self.peer || update.api !== self.api))
+      : update.incarnation >= self.incarnation
+    if (!doubted) return
+    const incarnation = Math.max(self.incarnation, update.incarnation) + 1
+    if (!Number.isSafeInteger(incarnation)) return
+    // Lifeguard §4.3: being doubted hints that we have been slow to answer.
+    this.#awareness.applyDelta(1)
+    this.#setSelf({ ...self, incarnation }, effects)
+  }
+
+  #setSelf(self: Member, effects: SwimEffect[]): void {
+    const previous = this.#self
+    this.#self = self
+    this.#table.set(self)
+    effects.push({ kind: 'persistIncarnation', incarnation: self.incarnation })
+    effects.push({ kind: 'memberChanged', member: self, previous })
+    this.#enqueue(toRecord(self))
+  }
+
+  #startSuspicion(id: NodeId, accuser: NodeId, nowMs: number): void {
+    const memberCount = this.#table.count('alive') + this.#table.count('suspect')
+    // Without enough other members to confirm, expect no confirmations (memberlist: n - 2 < k → k = 0).
+    const k = memberCount - 2 < this.#config.indirectChecks ? 0 : this.#config.indirectChecks
+    const minMs = minSuspicionTimeoutMs(this.#config.suspicionMult, memberCount, this.#config.probeIntervalMs)
+    this.#suspicions.set(id, new Suspicion({ accuser, k, minMs, maxMs: this.#config.suspicionMaxTimeoutMult * minMs, nowMs }))
+  }
+
+  #addToProbeOrder(id: NodeId): void {
+    // Anywhere in the rest of this round, so a newcomer is probed soon but not predictably.
+    const position = this.#probeIndex + this.#random.int(this.#probeOrder.length - this.#probeIndex + 1)
+    this.#probeOrder.splice(position, 0, id)
+  }
+
+  #reap(nowMs: number, effects: SwimEffect[]): void {
+    this.#reapDueAtMs = Infinity
+    for (const member of [...this.#table.values()]) {
+      if (member.state !== 'dead' && member.state !== 'left') continue
+      const dueAtMs = member.stateChangedAtMs + this.#config.reapAfterMs
+      if (nowMs >= dueAtMs && member.id !== this.#self.id) {
+        this.#table.delete(member.id)
+        effects.push({ kind: 'memberReaped', member })
+      } else if (member.id !== this.#self.id) {
+        this.#reapDueAtMs = Math.min(this.#reapDueAtMs, dueAtMs)
+      }
+    }
+  }
+
+  // --- helpers ---
+
+  #enqueue(record: MemberRecord): void {
+    this.#queue.enqueue(record.id, record, estimateWireBytes(record))
+  }
+
+  #takeGossip(): MemberRecord[] {
+    return this.#queue.take(this.#table.size, GOSSIP_MAX_UPDATES_PER_MESSAGE, GOSSIP_MAX_BYTES_PER_MESSAGE)
+  }
+
+  #records(): MemberRecord[] {
+    return [...this.#table.values()].map(member => toRecord(member))
+  }
+
+  #send(to: PeerAddress, message: MembershipMessage, effects: SwimEffect[]): void {
+    effects.push({ kind: 'send', to, message })
+  }
+
+  #nextSeq(): number {
+    this.#seq += 1
+    return this.#seq
+  }
+}
+
+/** memberlist pushPullScale: big clusters exchange full tables less often, keeping the total rate flat-ish. */
+export function pushPullIntervalMs(baseMs: number, memberCount: number): number {
+  if (memberCount <= PUSH_PULL_SCALE_THRESHOLD) return baseMs
+  const multiplier = Math.ceil(Math.log2(memberCount) - Math.log2(PUSH_PULL_SCALE_THRESHOLD)) + 1
+  return multiplier * baseMs
+}
+
+function shuffleInPlace<T>(items: T[], random: Random): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = random.int(i + 1)
+    const swap = items[i]!
+    items[i] = items[j]!
+    items[j] = swap
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Time as protocol shells see it: a reading in milliseconds and one-shot timers. The daemon uses
+ * systemClock; tests and simulations use FakeClock, which only moves when told to, so a run is
+ * a function of its inputs and seed.
+ */
+export interface TimerHandle {
+  readonly __timer: true
+}
+
+export interface Clock {
+  nowMs(): number
+  setTimeout(callback: () => void, delayMs: number): TimerHandle
+  clearTimeout(handle: TimerHandle): void
+}
+
+export const systemClock: Clock = {
+  nowMs: () => Date.now(),
+  setTimeout: (callback, delayMs) => {
+    const timer = setTimeout(callback, delayMs)
+    // A pending request or reconnect timer alone must not keep the process alive.
+    timer.unref()
+    return timer as unknown as TimerHandle
+  },
+  clearTimeout: handle => clearTimeout(handle as unknown as NodeJS.Timeout),
+}
+
+interface FakeTimer extends TimerHandle {
+  readonly dueAtMs: number
+  /** Insertion order: timers due at the same time run in the order they were set. */
+  readonly sequence: number
+  readonly callback: () => void
+  cancelled: boolean
+}
+
+/** Bounds one advance() so a timer that keeps re-arming itself at delay 0 fails loudly. */
+const MAX_TIMERS_PER_ADVANCE = 1_000_000
+
+function runsBefore(a: FakeTimer, b: FakeTimer): boolean {
+  return a.dueAtMs < b.dueAtMs || (a.dueAtMs === b.dueAtMs && a.sequence < b.sequence)
+}
+
+export class FakeClock implements Clock {
+  #nowMs: number
+  #sequence = 0
+  /** Binary min-heap by (dueAtMs, sequence); cancelled timers stay until they reach the top. */
+  readonly #heap: FakeTimer[] = []
+  #pending = 0
+
+  constructor(startMs = 0) {
+    this.#nowMs = startMs
+  }
+
+  nowMs(): number {
+    return this.#nowMs
+  }
+
+  setTimeout(callback: () => void, delayMs: number): TimerHandle {
+    const timer: FakeTimer = { __timer: true, dueAtMs: this.#nowMs + Math.max(0, delayMs), sequence: this.#sequence++, callback, cancelled: false }
+    this.#push(timer)
+    this.#pending++
+    return timer
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    const timer = handle as FakeTimer
+    if (timer.cancelled) return
+    timer.cancelled = true
+    this.#pending--
+  }
+
+  /** Timers set and neither run nor cleared. */
+  get pendingTimers(): number {
+    return this.#pending
+  }
+
+  /**
+   * Moves time forward by `ms`, running due timers in (due time, insertion) order with the
+   * clock set to each one's due time. After each timer, pending promise callbacks settle before
+   * the next runs, so an async handler answers at the simulated time it was called.
+   */
+  async advance(ms: number): Promise<void> {
+    if (!(ms >= 0)) throw new RangeError(`advance needs a non-negative duration, got ${ms}`)
+    const targetMs = this.#nowMs + ms
+    for (let ran = 0; ; ran++) {
+      if (ran >= MAX_TIMERS_PER_ADVANCE) throw new Error(`more than ${MAX_TIMERS_PER_ADVANCE} timers in one advance: a timer loop?`)
+      const next = this.#popDue(targetMs)
+      if (next === undefined) break
+      this.#nowMs = next.dueAtMs
+      next.callback()
+      await settle()
+    }
+    this.#nowMs = targetMs
+  }
+
+  /** Removes and returns the next live timer due at or before `untilMs`. */
+  #popDue(untilMs: number): FakeTimer | undefined {
+    for (;;) {
+      const top = this.#heap[0]
+      if (top === undefined || (!top.cancelled && top.dueAtMs > untilMs)) return undefined
+      this.#popTop()
+      if (top.cancelled) continue
+      top.cancelled = true
+      this.#pending--
+      return top
+    }
+  }
+
+  #push(timer: FakeTimer): void {
+    const heap = this.#heap
+    heap.push(timer)
+    let index = heap.length - 1
+    while (index > 0) {
+      const parent = (index - 1) >> 1
+      const above = heap[parent] as FakeTimer
+      if (!runsBefore(timer, above)) break
+      heap[index] = above
+      index = parent
+    }
+    heap[index] = timer
+  }
+
+  #popTop(): void {
+    const heap = this.#heap
+    const last = heap.pop() as FakeTimer
+    if (heap.length === 0) return
+    let index = 0
+    for (;;) {
+      const left = 2 * index + 1
+      if (left >= heap.length) break
+      const right = left + 1
+      const child = right < heap.length && runsBefore(heap[right] as FakeTimer, heap[left] as FakeTimer) ? right : left
+      const below = heap[child] as FakeTimer
+      if (!runsBefore(below, last)) break
+      heap[index] = below
+      index = child
+    }
+    heap[index] = last
+  }
+}
+
+/** Resolves after every promise callback queued so far (and those they queue) has run. */
+function settle(): Promise<void> {
+  return new Promise(resolve => setImmediate(resolve))
+}

@@ -1,0 +1,38 @@
+import type { MalformedReason } from '../codec/codec.js'
+import type { RefuseCode } from '../codec/transport-frames.js'
+
+/**
+ * What the transport counts, as callbacks: the composition root turns them into prom-client
+ * metrics (lib/metrics), tests record them. Every label value comes from a small fixed set.
+ */
+
+/** Why a message never reached the wire. */
+export type DropReason = 'unreachable' | 'queue_full' | 'closed' | 'too_large'
+
+/** Why an established or handshaking link ended. */
+export type LinkCloseReason =
+  | 'remote'              // the peer closed it or the connection failed
+  | 'malformed'           // the peer sent something malformed (also counted by malformed())
+  | 'refused'             // a handshake ended in REFUSE (also counted by refused())
+  | 'handshake_timeout'
+  | 'keepalive'           // silent for two keepalive intervals
+  | 'replaced'            // another link to the same peer won (docs/protocol.md "One link per pair")
+  | 'shutdown'
+  | 'internal'            // a bug in this node's handling; logged as an error
+
+export interface TransportCounters {
+  linkOpened(direction: 'inbound' | 'outbound'): void
+  linkClosed(reason: LinkCloseReason): void
+  /** A handshake refused by this node (local) or by the peer (remote). */
+  refused(by: 'local' | 'remote', code: RefuseCode): void
+  malformed(reason: MalformedReason): void
+  dropped(reason: DropReason): void
+}
+
+export const NO_COUNTERS: TransportCounters = {
+  linkOpened: () => {},
+  linkClosed: () => {},
+  refused: () => {},
+  malformed: () => {},
+  dropped: () => {},
+}

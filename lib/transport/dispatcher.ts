@@ -1,0 +1,85 @@
+import type { Logger } from 'pino'
+import { FrameTooLargeError, type FrameCodec } from '../codec/codec.js'
+import type { FrameRegistry } from '../codec/frames.js'
+import { MAX_ERROR_MESSAGE_CHARS, type ErrorBody } from '../codec/transport-frames.js'
+import type { MessageHandler, PeerIdentity, PeerMessage } from './transport.js'
+
+/**
+ * Handlers by message type, and running them so that nothing a handler does (throw, reject,
+ * answer wrongly) escapes into the transport's event handlers. Shared by both transports.
+ */
+
+export type Answer = { readonly reply: PeerMessage } | { readonly error: ErrorBody }
+
+export class Dispatcher {
+  readonly #registry: FrameRegistry
+  readonly #log: Logger
+  readonly #handlers = new Map<string, MessageHandler>()
+
+  constructor(registry: FrameRegistry, log: Logger) {
+    this.#registry = registry
+    this.#log = log
+  }
+
+  handle(type: string, handler: MessageHandler): void {
+    const kind = this.#registry.named(type).kind
+    if (kind !== 'oneway' && kind !== 'request') throw new TypeError(`cannot handle ${type}: it is a ${kind} frame, not a oneway or request message`)
+    if (this.#handlers.has(type)) throw new Error(`a handler for ${type} is already registered`)
+    this.#handlers.set(type, handler)
+  }
+
+  /** Runs the handler of a one-way message; never throws or rejects. */
+  async deliver(from: PeerIdentity, message: PeerMessage): Promise<void> {
+    const handler = this.#handlers.get(message.type)
+    if (handler === undefined) {
+      this.#log.debug({ peer: from.peer, type: message.type }, 'no handler for one-way message; dropped')
+      return
+    }
+    try {
+      const answer = await handler(from, message)
+      if (answer !== undefined) this.#log.error({ type: message.type, answer: answer.type }, 'handler of a one-way message returned an answer; ignored')
+    } catch (error) {
+      this.#log.error({ err: error, peer: from.peer, type: message.type }, 'message handler failed')
+    }
+  }
+
+  /** Runs the handler of a request and says what to send back; never throws or rejects. */
+  async answer(from: PeerIdentity, message: PeerMessage): Promise<Answer> {
+    const handler = this.#handlers.get(message.type)
+    if (handler === undefined) return { error: { code: 'unhandled', message: `no handler for ${message.type}` } }
+    let reply: PeerMessage | undefined
+    try {
+      reply = await handler(from, message)
+    } catch (error) {
+      this.#log.error({ err: error, peer: from.peer, type: message.type }, 'request handler failed')
+      return { error: { code: 'handler', message: truncate(`${message.type} handler failed: ${error instanceof Error ? error.message : String(error)}`) } }
+    }
+    if (reply === undefined) return { error: { code: 'no-answer', message: `the ${message.type} handler answered nothing` } }
+    if (this.#registry.byName(reply.type)?.kind !== 'reply') {
+      this.#log.error({ type: message.type, answer: reply.type }, 'request handler answered with a type that is not a reply')
+      return { error: { code: 'bad-answer', message: truncate(`the ${message.type} handler answered with ${reply.type}, which is not a reply type`) } }
+    }
+    return { reply }
+  }
+}
+
+/** The frame answering request `requestId`; a reply too large to send becomes an error answer. */
+export function encodeAnswer(codec: FrameCodec, requestId: number, answer: Answer): Uint8Array {
+  if ('error' in answer) return codec.encodeError(requestId, answer.error)
+  try {
+    return codec.encodeResponse(requestId, answer.reply)
+  } catch (error) {
+    if (!(error instanceof FrameTooLargeError)) throw error
+    return codec.encodeError(requestId, { code: 'handler', message: truncate(error.message) })
+  }
+}
+
+/** A programming error: send() takes one-way types, request() request types. */
+export function assertKind(registry: FrameRegistry, type: string, kind: 'oneway' | 'request'): void {
+  const actual = registry.named(type).kind
+  if (actual !== kind) throw new TypeError(`${type} is a ${actual} frame; ${kind === 'oneway' ? 'send()' : 'request()'} takes ${kind} types`)
+}
+
+function truncate(text: string): string {
+  return text.length <= MAX_ERROR_MESSAGE_CHARS ? text : text.slice(0, MAX_ERROR_MESSAGE_CHARS)
+}

@@ -1,0 +1,498 @@
+import type { Logger } from 'pino'
+import { WebSocket } from 'ws'
+import { FrameCodec, FrameTooLargeError, type Frame } from '../codec/codec.js'
+import { RESPONSE_FRAME, frameRegistry, type FrameRegistry } from '../codec/frames.js'
+import type { ErrorBody, RefuseBody, RefuseCode } from '../codec/transport-frames.js'
+import { formatHostPort, parseHostPort } from '../config/address.js'
+import { systemClock } from '../sim/clock.js'
+import { backoffDelayMs } from './backoff.js'
+import { NO_COUNTERS, type TransportCounters } from './counters.js'
+import { Dispatcher, assertKind, encodeAnswer } from './dispatcher.js'
+import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from './limits.js'
+import { PeerLink, type LinkContext, type LinkEvents } from './link.js'
+import { PendingRequests } from './pending-requests.js'
+import { listenPeerServer, type PeerServer } from './peer-server.js'
+import { SendQueue } from './send-queue.js'
+import { TransportError, type MessageHandler, type PeerAddress, type PeerIdentity, type PeerMessage, type Transport } from './transport.js'
+
+/**
+ * The daemon's transport: one persistent WebSocket link per peer, MessagePack frames batched
+ * per event-loop turn, request/response by requestId, reconnect with backoff, bounded queues.
+ * docs/protocol.md describes the wire; this file decides which link carries a peer's traffic.
+ *
+ * Traffic for a peer is filed under a channel keyed by the peer's advertised address. A channel
+ * holds at most one link in `link` (dialing, handshaking or open) and at most one inbound link
+ * whose hello was admitted but whose proof has not arrived (`incoming`). When two links to the
+ * same peer compete (both nodes dialed at once), the one dialed by the lower node id wins, on
+ * both sides alike (see `wins`).
+ */
+
+export interface WsTransportOptions {
+  readonly bindHost: string
+  /** 0 picks a free port (tests); start() returns the bound one. */
+  readonly bindPort: number
+  readonly local: PeerIdentity
+  readonly clusterName: string
+  /** cluster.secret; empty or undefined: links are not authenticated. */
+  readonly secret?: string
+  readonly log: Logger
+  readonly limits?: Partial<TransportLimits>
+  readonly counters?: TransportCounters
+  /** A link to the peer opened (after having none). */
+  readonly onPeerConnected?: (peer: PeerIdentity) => void
+  /** The last open link to the peer closed: a hint, never a verdict on the peer's health. */
+  readonly onPeerDisconnected?: (peer: PeerIdentity) => void
+  /** Frame types; defaults to every type in lib/codec/frames.ts. */
+  readonly frames?: FrameRegistry
+}
+
+export interface LinkStatus extends PeerIdentity {
+  /** outbound: this node dialed the link. */
+  readonly direction: 'inbound' | 'outbound'
+}
+
+/** Refusals that retrying will not cure; the others (duplicate, busy) are transient. */
+const FATAL_REFUSALS: ReadonlySet<RefuseCode> = new Set(['protocol', 'cluster', 'auth', 'identity'])
+
+interface Channel {
+  /** The peer's advertised address (or, until its welcome, the address dialed). */
+  address: PeerAddress
+  link: PeerLink | undefined
+  incoming: PeerLink | undefined
+  readonly queue: SendQueue
+  /** connect() asked for a link whether or not messages wait. */
+  wanted: boolean
+  /** Failed dials since the last open link, for the backoff. */
+  attempt: number
+  reconnectTimer: NodeJS.Timeout | undefined
+  flushScheduled: boolean
+  /** onPeerConnected was reported and onPeerDisconnected not yet. */
+  connectedPeer: PeerIdentity | undefined
+}
+
+export class WsTransport implements Transport {
+  readonly local: PeerIdentity
+  readonly #options: WsTransportOptions
+  readonly #limits: TransportLimits
+  readonly #log: Logger
+  readonly #counters: TransportCounters
+  readonly #codec: FrameCodec
+  readonly #dispatcher: Dispatcher
+  readonly #pending: PendingRequests
+  readonly #context: LinkContext
+  readonly #events: LinkEvents
+  readonly #channels = new Map<PeerAddress, Channel>()
+  /** Address dialed → the advertised address its welcome gave, when they differ. */
+  readonly #aliases = new Map<PeerAddress, PeerAddress>()
+  readonly #channelOf = new Map<PeerLink, Channel>()
+  readonly #links = new Set<PeerLink>()
+  #server: PeerServer | undefined
+  #closed = false
+  #closing: Promise<void> | undefined
+
+  constructor(options: WsTransportOptions) {
+    this.#options = options
+    this.local = options.local
+    this.#limits = { ...DEFAULT_TRANSPORT_LIMITS, ...options.limits }
+    this.#log = options.log
+    this.#counters = options.counters ?? NO_COUNTERS
+    this.#codec = new FrameCodec(options.frames ?? frameRegistry, this.#limits)
+    this.#dispatcher = new Dispatcher(this.#codec.registry, this.#log)
+    this.#pending = new PendingRequests(systemClock, this.#limits.maxInFlightRequestsPerLink)
+    this.#context = {
+      codec: this.#codec, local: this.local, clusterName: options.clusterName, secret: options.secret ?? '',
+      limits: this.#limits, log: this.#log, counters: this.#counters,
+    }
+    this.#events = {
+      admit: (link, authenticated) => this.#admit(link, authenticated),
+      opened: link => this.#opened(link),
+      frame: (link, frame) => this.#frame(link, frame),
+      closed: link => this.#linkClosed(link),
+    }
+  }
+
+  /** Listens on the peer port; returns the bound port. */
+  async start(): Promise<number> {
+    if (this.#server !== undefined || this.#closed) throw new Error('the transport was already started')
+    this.#server = await listenPeerServer({
+      host: this.#options.bindHost,
+      port: this.#options.bindPort,
+      limits: this.#limits,
+      log: this.#log,
+      counters: this.#counters,
+      pendingHandshakes: () => this.#inboundHandshakes(),
+      accept: (socket, endpoint) => this.#accept(socket, endpoint),
+    })
+    this.#log.info({ host: this.#options.bindHost, port: this.#server.port }, 'peer transport listening')
+    return this.#server.port
+  }
+
+  send(to: PeerAddress, message: PeerMessage): void {
+    assertKind(this.#codec.registry, message.type, 'oneway')
+    if (this.#closed) return this.#counters.dropped('closed')
+    const channel = this.#channelFor(to)
+    if (channel === undefined) return this.#counters.dropped('unreachable')
+    let frame: Uint8Array
+    try {
+      frame = this.#codec.encode(message.type, 0, message.body)
+    } catch (error) {
+      if (!(error instanceof FrameTooLargeError)) throw error
+      this.#log.error({ to, type: message.type, err: error }, 'message too large to send; dropped')
+      this.#counters.dropped('too_large')
+      this.#dropIfIdle(channel)
+      return
+    }
+    if (!this.#enqueue(channel, frame, 0, Date.now() + this.#limits.oneWayQueueTimeoutMs)) {
+      this.#counters.dropped('queue_full')
+      this.#dropIfIdle(channel)
+      return
+    }
+    this.#ensureLink(channel)
+  }
+
+  request(to: PeerAddress, message: PeerMessage, timeoutMs: number): Promise<PeerMessage> {
+    assertKind(this.#codec.registry, message.type, 'request')
+    const describe = `${message.type} request to ${to}`
+    if (this.#closed) return Promise.reject(new TransportError(`${describe}: the transport is closed`, 'closed'))
+    const channel = this.#channelFor(to)
+    if (channel === undefined) return Promise.reject(new TransportError(`${describe}: that is this node's own address`, 'unreachable'))
+    let opened
+    try {
+      opened = this.#pending.open(channel, describe, timeoutMs)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    let frame: Uint8Array | undefined
+    try {
+      frame = this.#codec.encode(message.type, opened.requestId, message.body)
+    } catch (error) {
+      if (!(error instanceof FrameTooLargeError)) throw error
+    }
+    if (frame === undefined || !this.#enqueue(channel, frame, opened.requestId, Date.now() + timeoutMs)) {
+      const why = frame === undefined ? `the message exceeds maxFrameBytes ${this.#limits.maxFrameBytes}` : 'the send queue to this peer is full'
+      this.#pending.reject(opened.requestId, channel, new TransportError(`${describe}: ${why}`, 'limit'))
+      this.#dropIfIdle(channel)
+    } else {
+      this.#ensureLink(channel)
+    }
+    return opened.answer
+  }
+
+  handle(type: string, handler: MessageHandler): void {
+    this.#dispatcher.handle(type, handler)
+  }
+
+  connect(to: PeerAddress): void {
+    if (this.#closed) return
+    const channel = this.#channelFor(to)
+    if (channel === undefined) return
+    channel.wanted = true
+    this.#ensureLink(channel)
+  }
+
+  forget(to: PeerAddress): void {
+    const channel = this.#channels.get(this.#aliases.get(to) ?? to)
+    if (channel === undefined) return
+    channel.wanted = false
+    this.#aliases.delete(to)
+    this.#dropIfIdle(channel)
+  }
+
+  /** Closes every link and the server; pending requests fail with 'closed'. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown()
+    return this.#closing
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#closed = true
+    for (const channel of this.#channels.values()) {
+      clearTimeout(channel.reconnectTimer)
+      const dropped = channel.queue.clear()
+      for (let i = 0; i < dropped; i++) this.#counters.dropped('closed')
+    }
+    const sockets = [...this.#links].map(link => link.socketClosed)
+    for (const link of [...this.#links]) link.close('shutdown', 'the node is shutting down')
+    this.#pending.rejectAll(new TransportError('the transport is closed', 'closed'))
+    await Promise.all(sockets)
+    await this.#server?.close()
+    this.#channels.clear()
+  }
+
+  /** The channel for `to`, created on first use; undefined for this node's own address. */
+  #channelFor(to: PeerAddress): Channel | undefined {
+    const address = this.#aliases.get(to) ?? to
+    if (address === this.local.peer) return undefined
+    let channel = this.#channels.get(address)
+    if (channel === undefined) {
+      if (parseHostPort(address) === undefined) throw new TypeError(`not a peer address (host:port): ${JSON.stringify(to)}`)
+      channel = {
+        address, link: undefined, incoming: undefined, queue: new SendQueue(), wanted: false, attempt: 0,
+        reconnectTimer: undefined, flushScheduled: false, connectedPeer: undefined,
+      }
+      this.#channels.set(address, channel)
+    }
+    return channel
+  }
+
+  /** Queues a frame unless that would pass maxSendQueueBytes; false when it did not fit. */
+  #enqueue(channel: Channel, bytes: Uint8Array, requestId: number, expiresAtMs: number): boolean {
+    const socketBytes = channel.link?.state === 'open' ? channel.link.bufferedAmount : 0
+    if (channel.queue.bytes + socketBytes + bytes.byteLength > this.#limits.maxSendQueueBytes) return false
+    channel.queue.push({ bytes, requestId, expiresAtMs })
+    this.#scheduleFlush(channel)
+    return true
+  }
+
+  /** Frames queued in one event-loop turn leave together, in as few messages as the limits allow. */
+  #scheduleFlush(channel: Channel): void {
+    if (channel.flushScheduled || channel.link?.state !== 'open') return
+    channel.flushScheduled = true
+    setImmediate(() => {
+      channel.flushScheduled = false
+      try {
+        this.#flush(channel)
+      } catch (error) {
+        this.#log.error({ peer: channel.address, err: error }, 'flushing the send queue failed')
+      }
+    })
+  }
+
+  #flush(channel: Channel): void {
+    const link = channel.link
+    if (link?.state !== 'open') return
+    while (channel.queue.length > 0) {
+      const frames = channel.queue.takeMessage(this.#limits.maxFramesPerMessage, this.#limits.maxFrameBytes)
+      // A request that timed out while queued is not worth sending.
+      const live = frames.filter(frame => frame.requestId === 0 || this.#pending.has(frame.requestId))
+      if (live.length === 0) continue
+      for (const frame of live) if (frame.requestId !== 0) this.#pending.markSent(frame.requestId, link)
+      link.write(this.#codec.joinMessage(live.map(frame => frame.bytes)))
+    }
+  }
+
+  #ensureLink(channel: Channel): void {
+    if (this.#closed || channel.link !== undefined || channel.incoming !== undefined || channel.reconnectTimer !== undefined) return
+    this.#dial(channel)
+  }
+
+  #dial(channel: Channel): void {
+    const parsed = parseHostPort(channel.address)
+    if (parsed === undefined) throw new TypeError(`not a peer address: ${channel.address}`)
+    let socket: WebSocket
+    try {
+      socket = new WebSocket(`ws://${formatHostPort(parsed.host, parsed.port)}/`, {
+        perMessageDeflate: false, maxPayload: this.#limits.maxFrameBytes, handshakeTimeout: this.#limits.handshakeTimeoutMs,
+      })
+    } catch (error) {
+      this.#log.warn({ peer: channel.address, err: error }, 'cannot dial peer')
+      this.#scheduleReconnect(channel)
+      return
+    }
+    const link = new PeerLink(socket, 'dialer', channel.address, this.#context, this.#events)
+    this.#links.add(link)
+    this.#channelOf.set(link, channel)
+    channel.link = link
+  }
+
+  #accept(socket: WebSocket, endpoint: string): void {
+    if (this.#closed) {
+      socket.terminate()
+      return
+    }
+    this.#links.add(new PeerLink(socket, 'acceptor', endpoint, this.#context, this.#events))
+  }
+
+  #inboundHandshakes(): number {
+    let count = 0
+    for (const link of this.#links) if (link.role === 'acceptor' && link.state === 'handshaking') count++
+    return count
+  }
+
+  /**
+   * Which of two links to the same peer survives. Both nodes evaluate it alike, so both keep
+   * the same one: the link dialed by the lower node id; between two links dialed by the same
+   * node, the newer (the node dialed again because it lost the older, e.g. it restarted).
+   */
+  #wins(candidate: PeerLink, rival: PeerLink): boolean {
+    const candidatePeer = candidate.remote as PeerIdentity
+    // The address now belongs to another node: the old link leads to a node that is gone.
+    if (rival.remote !== undefined && rival.remote.id !== candidatePeer.id) return true
+    const candidateDialer = candidate.role === 'dialer' ? this.local.id : candidatePeer.id
+    const rivalDialer = rival.role === 'dialer' ? this.local.id : candidatePeer.id
+    return candidateDialer === rivalDialer || candidateDialer < rivalDialer
+  }
+
+  #admit(link: PeerLink, authenticated: boolean): RefuseBody | undefined {
+    if (this.#closed) return { code: 'busy', reason: 'the node is shutting down' }
+    const remote = link.remote as PeerIdentity
+    if (remote.peer === this.local.peer) {
+      return { code: 'identity', reason: `the peer advertises this node's own address ${remote.peer}` }
+    }
+    const channel = link.role === 'dialer' ? this.#rehome(link, remote.peer) : this.#channelFor(remote.peer)
+    if (channel === undefined) return { code: 'identity', reason: `the peer advertises this node's own address ${remote.peer}` }
+    const rivals = [channel.link, channel.incoming].filter((rival): rival is PeerLink => rival !== undefined && rival !== link)
+    if (rivals.some(rival => !this.#wins(link, rival))) {
+      return { code: 'duplicate', reason: `a link with ${remote.peer} dialed by the lower node id already exists` }
+    }
+    this.#channelOf.set(link, channel)
+    if (!authenticated) {
+      // A dialer that has not proven the secret yet only reserves the channel; it displaces
+      // nothing authenticated until its proof checks out.
+      const older = channel.incoming
+      channel.incoming = link
+      if (older !== undefined && older !== link) older.refuse({ code: 'duplicate', reason: 'superseded by a newer link from the same peer' })
+      return undefined
+    }
+    if (channel.incoming === link) channel.incoming = undefined
+    channel.link = link
+    for (const rival of rivals) {
+      if (rival.state === 'open') rival.close('replaced', 'another link to the same peer won')
+      else rival.refuse({ code: 'duplicate', reason: 'another link to the same peer won' })
+    }
+    return undefined
+  }
+
+  /**
+   * A dialed peer's welcome named its advertised address: when that differs from the address
+   * dialed (a seed given by host name, say), traffic for both goes through one channel.
+   */
+  #rehome(link: PeerLink, advertised: PeerAddress): Channel | undefined {
+    const dialedChannel = this.#channelOf.get(link)
+    if (dialedChannel === undefined || dialedChannel.address === advertised) return dialedChannel
+    const target = this.#channelFor(advertised)
+    if (target === undefined) return undefined
+    this.#aliases.set(dialedChannel.address, advertised)
+    this.#channels.delete(dialedChannel.address)
+    target.queue.takeAll(dialedChannel.queue)
+    target.wanted ||= dialedChannel.wanted
+    clearTimeout(dialedChannel.reconnectTimer)
+    this.#pending.transfer(dialedChannel, target)
+    if (dialedChannel.link === link) dialedChannel.link = undefined
+    this.#log.debug({ dialed: dialedChannel.address, advertised }, 'dialed address is an alias of the peer\'s advertised address')
+    return target
+  }
+
+  #opened(link: PeerLink): void {
+    const channel = this.#channelOf.get(link)
+    if (channel === undefined || channel.link !== link) return
+    channel.attempt = 0
+    clearTimeout(channel.reconnectTimer)
+    channel.reconnectTimer = undefined
+    const remote = link.remote as PeerIdentity
+    if (channel.connectedPeer === undefined) {
+      channel.connectedPeer = remote
+      this.#notify(this.#options.onPeerConnected, remote)
+    }
+    this.#scheduleFlush(channel)
+  }
+
+  #frame(link: PeerLink, frame: Frame): void {
+    const channel = this.#channelOf.get(link)
+    const remote = link.remote
+    if (channel === undefined || remote === undefined) return
+    const message: PeerMessage = { type: frame.type.name, body: frame.body }
+    switch (frame.type.kind) {
+      case 'oneway':
+        void this.#dispatcher.deliver(remote, message)
+        return
+      case 'request':
+        void this.#dispatcher.answer(remote, message).then(answer => {
+          // The requester fails its request when the link closes; an answer then has no taker.
+          if (link.state !== 'open') return this.#counters.dropped('closed')
+          const bytes = encodeAnswer(this.#codec, frame.requestId, answer)
+          if (!this.#enqueue(channel, bytes, 0, Date.now() + this.#limits.oneWayQueueTimeoutMs)) this.#counters.dropped('queue_full')
+        }).catch(error => this.#log.error({ peer: remote.peer, err: error }, 'sending an answer failed'))
+        return
+      case 'envelope': {
+        const settled = frame.type.name === RESPONSE_FRAME
+          ? this.#pending.resolve(frame.requestId, channel, frame.body as PeerMessage)
+          : this.#pending.reject(frame.requestId, channel, remoteError(remote, frame.body as ErrorBody))
+        // Late answers to requests that timed out are normal; they are only worth a debug line.
+        if (!settled) this.#log.debug({ peer: remote.peer, requestId: frame.requestId }, 'answer to no waiting request; ignored')
+        return
+      }
+      default:
+        throw new Error(`the link passed a ${frame.type.kind} frame to the transport`)
+    }
+  }
+
+  #linkClosed(link: PeerLink): void {
+    this.#links.delete(link)
+    const channel = this.#channelOf.get(link)
+    this.#channelOf.delete(link)
+    this.#pending.rejectSentOn(link, new TransportError(`the link to ${link.peerLabel} closed before the answer came`, 'closed'))
+    if (channel === undefined) return
+    if (channel.incoming === link) channel.incoming = undefined
+    if (channel.link === link) {
+      channel.link = undefined
+      if (channel.connectedPeer !== undefined) {
+        const peer = channel.connectedPeer
+        channel.connectedPeer = undefined
+        this.#notify(this.#options.onPeerDisconnected, peer)
+      }
+    }
+    if (this.#closed || channel.link !== undefined || channel.incoming !== undefined) return
+    if (link.role === 'dialer' && link.refusal !== undefined && FATAL_REFUSALS.has(link.refusal.code)) {
+      // The nodes disagree on configuration: nothing queued will get through before a human acts.
+      const error = new TransportError(`${link.peerLabel} refused the link: ${link.refusal.reason}`, 'refused')
+      this.#pending.rejectOwner(channel, error)
+      const dropped = channel.queue.clear()
+      for (let i = 0; i < dropped; i++) this.#counters.dropped('unreachable')
+    }
+    this.#scheduleReconnect(channel)
+  }
+
+  /** Open links, one per peer, for status pages and tests. */
+  links(): LinkStatus[] {
+    const links: LinkStatus[] = []
+    for (const channel of this.#channels.values()) {
+      const link = channel.link
+      if (link?.state === 'open' && link.remote !== undefined) links.push({ ...link.remote, direction: link.role === 'dialer' ? 'outbound' : 'inbound' })
+    }
+    return links
+  }
+
+  /** Dials again after a backoff while the peer is wanted or messages wait for it. */
+  #scheduleReconnect(channel: Channel): void {
+    if (this.#closed || channel.reconnectTimer !== undefined) return
+    this.#dropExpired(channel)
+    if (this.#dropIfIdle(channel)) return
+    const delayMs = backoffDelayMs(channel.attempt++, this.#limits.reconnectBaseMs, this.#limits.reconnectCapMs, Math.random)
+    channel.reconnectTimer = setTimeout(() => {
+      channel.reconnectTimer = undefined
+      try {
+        this.#dropExpired(channel)
+        if (!this.#dropIfIdle(channel)) this.#ensureLink(channel)
+      } catch (error) {
+        this.#log.error({ peer: channel.address, err: error }, 'reconnecting failed')
+      }
+    }, delayMs).unref()
+  }
+
+  #dropExpired(channel: Channel): void {
+    const dropped = channel.queue.dropExpired(Date.now())
+    for (let i = 0; i < dropped; i++) this.#counters.dropped('unreachable')
+  }
+
+  /** Forgets a channel nothing needs (no link, not wanted, nothing queued); true when it did. */
+  #dropIfIdle(channel: Channel): boolean {
+    if (channel.link !== undefined || channel.incoming !== undefined || channel.wanted || channel.queue.length > 0) return false
+    clearTimeout(channel.reconnectTimer)
+    channel.reconnectTimer = undefined
+    if (this.#channels.get(channel.address) === channel) this.#channels.delete(channel.address)
+    return true
+  }
+
+  #notify(callback: ((peer: PeerIdentity) => void) | undefined, peer: PeerIdentity): void {
+    try {
+      callback?.(peer)
+    } catch (error) {
+      this.#log.error({ peer: peer.peer, err: error }, 'peer connection callback failed')
+    }
+  }
+}
+
+function remoteError(remote: PeerIdentity, body: ErrorBody): TransportError {
+  return new TransportError(`${remote.peer} answered ${body.code}: ${body.message}`, 'remote')
+}
