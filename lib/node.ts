@@ -258,6 +258,7 @@ function watchMembership(membership: MembershipDriver, metrics: Metrics, log: Lo
     else log.info(fields, `member ${member.name} is ${member.state}`)
   })
   membership.on('reaped', (member) => { refreshGauge(); log.info({ member: member.id, memberName: member.name }, `forgot member ${member.name} (${member.state} for the reap period)`) })
+  membership.on('probeAcked', (_target, rttMs, indirect) => metrics.probeRoundTrip.observe({ path: indirect ? 'indirect' : 'direct' }, rttMs / 1000))
   membership.on('joined', (seed) => log.info({ seed }, `joined the cluster through ${seed}`))
   membership.on('joinUnanswered', (attempt, seeds, retryAtMs) => log.warn({ attempt, seeds, retryInMs: Math.max(0, retryAtMs - Date.now()) }, 'no seed answered; running alone and retrying'))
   membership.on('persistFailed', (error) => log.error({ err: error }, 'could not store the incarnation'))

@@ -1,3 +1,4 @@
+import type { NodeId } from '../clock/version.js'
 import { EventEmitter } from 'node:events'
 import { systemClock, type Clock, type TimerHandle } from '../sim/clock.js'
 import type { PeerAddress, PeerIdentity, PeerMessage, Transport } from '../transport/transport.js'
@@ -15,6 +16,8 @@ export interface MembershipEvents {
   change: [member: Member, previous: Member | undefined]
   reaped: [member: Member]
   joined: [seed: PeerAddress]
+  /** A probe of ours was acknowledged (for the round-trip histogram). */
+  probeAcked: [target: NodeId, rttMs: number, indirect: boolean]
   /** No seed answered: the node runs alone and retries at retryAtMs. */
   joinUnanswered: [attempt: number, seeds: readonly PeerAddress[], retryAtMs: number]
   /** Storing the incarnation failed; the protocol goes on (a restart may then reuse it). */
@@ -138,6 +141,9 @@ export class MembershipDriver extends EventEmitter<MembershipEvents> {
           break
         case 'joined':
           this.emit('joined', effect.seed)
+          break
+        case 'probeAcked':
+          this.emit('probeAcked', effect.target, effect.rttMs, effect.indirect)
           break
         case 'joinUnanswered':
           this.emit('joinUnanswered', effect.attempt, effect.seeds, effect.retryAtMs)

@@ -25,6 +25,8 @@ export type SwimEffect =
   /** Store this incarnation in the data dir before carrying out the effects that follow it. */
   | { readonly kind: 'persistIncarnation'; readonly incarnation: number }
   | { readonly kind: 'joined'; readonly seed: PeerAddress }
+  /** Our probe of `target` was acknowledged after rttMs, directly or through a relay (indirect). */
+  | { readonly kind: 'probeAcked'; readonly target: NodeId; readonly rttMs: number; readonly indirect: boolean }
   /** No seed answered yet: the node runs alone and tries again at retryAtMs. */
   | { readonly kind: 'joinUnanswered'; readonly attempt: number; readonly seeds: readonly PeerAddress[]; readonly retryAtMs: number }
 
@@ -64,6 +66,8 @@ interface ActiveProbe {
   readonly target: NodeId
   readonly targetPeer: PeerAddress
   readonly seq: number
+  /** When the ping went out, for the round-trip time. */
+  readonly startedAtMs: number
   /** No ack by then: ask k others to probe the target. */
   readonly indirectAtMs: number
   /** No ack by then: suspect the target. */
@@ -253,6 +257,7 @@ export class Swim {
         this.#applyAll(message.body.gossip, from.id, nowMs, effects)
         const seq = message.body.seq
         if (this.#probe?.seq === seq) {
+          effects.push({ kind: 'probeAcked', target: this.#probe.target, rttMs: nowMs - this.#probe.startedAtMs, indirect: this.#probe.indirectSent })
           this.#probe = undefined
           this.#awareness.applyDelta(-1)
           break
@@ -316,6 +321,7 @@ export class Swim {
       target: target.id,
       targetPeer: target.peer,
       seq,
+      startedAtMs: nowMs,
       indirectAtMs: nowMs + this.#awareness.scaleMs(this.#config.probeTimeoutMs),
       endAtMs: nowMs + this.#awareness.scaleMs(this.#config.probeIntervalMs),
       indirectSent: false,

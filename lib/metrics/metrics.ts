@@ -12,6 +12,9 @@ export const METRIC_PREFIX = 'hearsay_'
 /** Request latency buckets in seconds: 100 µs (a local read) up to 5 s (past any write deadline). */
 const HTTP_DURATION_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 
+/** Probe round trips: sub-millisecond on a quiet LAN up to the probe interval (1 s by default). */
+const PROBE_RTT_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
+
 /** Anti-entropy rounds run from milliseconds (nothing differs) to minutes (a new node fills up). */
 const ANTI_ENTROPY_DURATION_BUCKETS_SECONDS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300]
 
@@ -57,6 +60,8 @@ export interface Metrics {
   readonly memberTransitions: Counter<'state'>
   /** This node refuted a rumour about itself by raising its incarnation. */
   readonly membershipRefutations: Counter
+  /** Round trip of our acknowledged probes: path = direct | indirect. */
+  readonly probeRoundTrip: Histogram<'path'>
 
   // Anti-entropy (lib/antientropy).
   /** Sync rounds by outcome: result = ok | failed | skipped. */
@@ -179,6 +184,13 @@ export function createMetrics(): Metrics {
     membershipRefutations: new Counter({
       name: `${METRIC_PREFIX}membership_refutations_total`,
       help: 'Times this node refuted suspicion or death rumours about itself by raising its incarnation.',
+      registers,
+    }),
+    probeRoundTrip: new Histogram({
+      name: `${METRIC_PREFIX}membership_probe_rtt_seconds`,
+      help: 'Round-trip time of acknowledged SWIM probes, by path (direct, indirect).',
+      labelNames: ['path'] as const,
+      buckets: PROBE_RTT_BUCKETS_SECONDS,
       registers,
     }),
     antiEntropyRounds: new Counter({

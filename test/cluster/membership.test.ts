@@ -39,6 +39,10 @@ t.test('a five-node cluster: join, failure detection, restart and graceful leave
     t.equal(rows.length, 5)
     t.same(rows.map((m) => m.name).sort(), ['node-1', 'node-2', 'node-3', 'node-4', 'node-5'])
     for (const row of rows) t.match(row.peer, /^127\.0\.0\.1:\d+$/, 'advertised peer address')
+    await waitFor('probe round trips in the metrics', 10_000, async () => /hearsay_membership_probe_rtt_seconds_count\{path="direct"\} [1-9]/.test(await (await fetch(`${first.url}/metrics`)).text()))
+    const metrics = await (await fetch(`${first.url}/metrics`)).text()
+    t.match(metrics, /hearsay_members\{state="alive"\} 5/, 'members gauge by state')
+    t.match(metrics, /hearsay_membership_probe_rtt_seconds_count\{path="direct"\} [1-9]/, 'probe round trips are recorded')
   })
 
   const victimId = await idOf(fourth)
