@@ -15,12 +15,13 @@ t.test('a killed node is declared dead by every other node within a bounded time
 })
 
 t.test('no live node is declared dead under 10% message loss over five simulated minutes', async t => {
-  const sim = simulation(t, { nodeCount: 50, defaultSeed: 41, lossProbability: 0.1, delayMinMs: 1, delayMaxMs: 20, joinSpreadMs: 5000 })
+  const nodeCount = 100
+  const sim = simulation(t, { nodeCount, defaultSeed: 41, lossProbability: 0.1, delayMinMs: 1, delayMaxMs: 20, joinSpreadMs: 5000 })
   sim.runFor(300_000)
   t.same(sim.falseDeaths, [], `seed ${sim.seed}: suspicions were refuted in time`)
   t.equal(sim.invalidMessages, 0)
-  t.ok(sim.upNodes().every(node => node.swim.memberCount('alive') + node.swim.memberCount('suspect') === 50),
-    `seed ${sim.seed}: every node still counts all 50 members as live`)
+  t.ok(sim.upNodes().every(node => node.swim.memberCount('alive') + node.swim.memberCount('suspect') === nodeCount),
+    `seed ${sim.seed}: every node still counts all ${nodeCount} members as live`)
 })
 
 t.test('a restarted node rejoins with a higher incarnation and everyone sees it alive', async t => {
