@@ -41,14 +41,8 @@ export interface ForeignHelloBody {
   readonly foreign: true
 }
 
-export interface WelcomeBody {
-  readonly protocol: typeof PROTOCOL_VERSION
-  readonly cluster: string
-  readonly id: NodeId
-  readonly name: string
-  readonly peer: PeerAddress
-  readonly api: string
-  readonly nonce: Uint8Array
+/** The acceptor introduces itself with the same fields as a hello, plus its proof. */
+export interface WelcomeBody extends HelloBody {
   /** HMAC proof of the cluster secret, or empty when the acceptor has no secret. */
   readonly proof: Uint8Array
 }

@@ -1,5 +1,6 @@
 import type { LevelWithSilent } from 'pino'
 import type { ConsistencyLevel } from '../replication/consistency.js'
+import type { MembershipConfig } from '../membership/config.js'
 
 /**
  * The daemon's settings as the schema (schema.ts) declares them; each setting's meaning and unit
@@ -42,20 +43,8 @@ export interface HearsaySettings {
     readonly hints: boolean
   }
   readonly partitions: number
-  readonly membership: {
-    readonly probeIntervalMs: number
-    readonly probeTimeoutMs: number
-    readonly indirectChecks: number
-    readonly suspicionMult: number
-    readonly suspicionMaxTimeoutMult: number
-    readonly retransmitMult: number
-    readonly pushPullIntervalMs: number
-    readonly gossipIntervalMs: number
-    readonly gossipNodes: number
-    readonly awarenessMaxMultiplier: number
-    readonly reapAfterMs: number
-    readonly joinRetryMaxMs: number
-  }
+  /** SWIM/Lifeguard timings; the interface lives with the protocol that uses them. */
+  readonly membership: MembershipConfig
   readonly antiEntropy: {
     readonly schedule: string
   }
