@@ -7,6 +7,12 @@ import { createApiServer, type ApiServer } from './api/server.js'
 import { DEFAULT_API_LIMITS, MAX_TTL_SECONDS } from './api/limits.js'
 import type { HealthView, MemberView } from './api/views.js'
 import { Coordinator } from './replication/coordinator.js'
+import type { KvService } from './replication/service.js'
+import { registerReplicaHandlers } from './replication/replica.js'
+import { HintStore } from './replication/hints.js'
+import { HintedHandoff } from './replication/handoff.js'
+import { PlacementTable } from './placement/table.js'
+import { loadHasher } from './placement/hash.js'
 import { KvStore } from './store/kv-store.js'
 import { TombstoneCollector } from './store/gc.js'
 import { StoreHighWaterMark } from './store/high-water.js'
@@ -27,6 +33,10 @@ export interface NodeInfo {
 
 /** Longest a graceful stop waits for the `left` news to spread before going on. */
 const LEAVE_TIMEOUT_MS = 3000
+
+/** Hinted handoff: how often hints for live owners are retried, and records per delivery. */
+const HANDOFF_INTERVAL_MS = 1000
+const HANDOFF_BATCH_SIZE = 256
 
 /** How a stop ended: clean, or cut short by the shutdown deadline. */
 export type StopOutcome = 'clean' | 'timed-out'
@@ -52,6 +62,8 @@ export class HearsayNode {
     private readonly api: ApiServer,
     private readonly transport: WsTransport,
     private readonly membership: MembershipDriver,
+    private readonly handoff: HintedHandoff,
+    private readonly hints: HintStore,
     /** Advertised `host:port` of the client API and the peer port. */
     readonly advertised: { readonly api: string; readonly peer: string },
   ) {}
@@ -81,21 +93,17 @@ export class HearsayNode {
         onCollected: (kind, count) => metrics.storeGcCollected.inc({ kind }, count),
         onError: (error) => nodeLog.error({ err: error }, 'garbage collection step failed; will retry'),
       })
-      const coordinator = new Coordinator({
-        localId: id,
-        local: store,
-        nextHlc: () => clock.next(),
-        nowMs,
-        replicationFactor: config.replication.factor,
-        replicaCount: () => 1,
-        defaultWrite: config.replication.writeQuorum,
-        defaultRead: config.replication.readQuorum,
-        maxScanLimit: config.api.maxScanLimit,
-        maxTtlSeconds: MAX_TTL_SECONDS,
-      })
       let node: HearsayNode | undefined
+      let coordinator: Coordinator | undefined
+      const kv: KvService = {
+        put: (key, value, options) => coordinator!.put(key, value, options),
+        delete: (key, options) => coordinator!.delete(key, options),
+        get: (key, options) => coordinator!.get(key, options),
+        scan: (options) => coordinator!.scan(options),
+        batch: (operations, options) => coordinator!.batch(operations, options),
+      }
       api = createApiServer({
-        kv: coordinator,
+        kv,
         status: () => node!.status(),
         health: () => ({ status: node?.state ?? 'starting', id, name: config.node.name }),
         members: () => node?.members() ?? [],
@@ -141,12 +149,66 @@ export class HearsayNode {
         },
       })
       watchMembership(membership, metrics, nodeLog.child({ component: 'membership' }))
+
+      const placement = new PlacementTable(await loadHasher(), { partitionCount: config.partitions, replicationFactor: config.replication.factor }, swim.members())
+      const hints = new HintStore(store.hints, { maxBytes: config.replication.maxHintBytes, windowMs: config.replication.hintWindowMs, nowMs })
+      const handoff = new HintedHandoff({
+        hints,
+        deliver: async (owner, entries) => {
+          const member = swim.member(owner)
+          if (member === undefined) throw new Error(`member ${owner} is unknown`)
+          await transport!.request(member.peer, { type: 'replicaWrite', body: { entries } }, config.replication.timeoutMs)
+        },
+        isAlive: (owner) => swim.member(owner)?.state === 'alive',
+        intervalMs: HANDOFF_INTERVAL_MS,
+        batchSize: HANDOFF_BATCH_SIZE,
+        log: nodeLog.child({ component: 'handoff' }),
+        onDelivered: (count) => metrics.hintsHandedOff.inc({ result: 'delivered' }, count),
+        onDropped: (count) => metrics.hintsHandedOff.inc({ result: 'dropped' }, count),
+      })
+      membership.on('change', (member, previous) => {
+        placement.update(swim.members())
+        if (member.state === 'alive' && previous?.state !== 'alive') handoff.ownerAlive(member.id)
+      })
+      membership.on('reaped', () => placement.update(swim.members()))
+      const [delayMinMs, delayMaxMs] = [config.replication.testDelayMinMs, config.replication.testDelayMaxMs]
+      coordinator = new Coordinator({
+        localId: id,
+        local: store,
+        nextHlc: () => clock.next(),
+        nowMs,
+        observeHlc: (hlc) => { clock.update(hlc) },
+        replicasFor: (key) => placement.replicasFor(key).replicas,
+        member: (memberId) => swim.member(memberId),
+        aliveMembers: () => swim.members().filter((m) => m.state === 'alive' && m.id !== id).map((m) => m.id),
+        holdsEverything: () => placement.members.length <= config.replication.factor,
+        request: (to, message, timeoutMs) => transport!.request(to, message, timeoutMs),
+        hint: config.replication.hints
+          ? async (owner, entry) => { if (await hints.add(owner, entry) === 'dropped') metrics.hintsHandedOff.inc({ result: 'dropped' }) }
+          : undefined,
+        replicationFactor: config.replication.factor,
+        timeoutMs: config.replication.timeoutMs,
+        defaultWrite: config.replication.writeQuorum,
+        defaultRead: config.replication.readQuorum,
+        maxScanLimit: config.api.maxScanLimit,
+        maxTtlSeconds: MAX_TTL_SECONDS,
+        injectedDelayMs: delayMaxMs === 0 ? () => 0 : () => delayMinMs + Math.random() * (delayMaxMs - delayMinMs),
+        onReadRepair: (count) => metrics.readRepairs.inc(count),
+        onQuorumFailure: (kind) => metrics.quorumFailures.inc({ kind }),
+        onBackgroundError: (error, what) => nodeLog.warn({ err: error }, `${what} failed`),
+      })
+      registerReplicaHandlers(transport, {
+        store,
+        observeHlc: (hlc) => { clock.update(hlc) },
+        log: nodeLog.child({ component: 'replica' }),
+      })
       await transport.start()
       const apiAddress = await api.listen(config.api.host, config.api.port)
-      node = new HearsayNode(config, nodeLog, info, id, swim.local.incarnation, store, collector, clock, metrics, api, transport, membership, advertised)
+      node = new HearsayNode(config, nodeLog, info, id, swim.local.incarnation, store, collector, clock, metrics, api, transport, membership, handoff, hints, advertised)
       // Our own address among the seeds (one config for every node) is not someone to join.
       membership.start(config.cluster.seeds.filter((seed) => seed !== advertised.peer))
       collector.start()
+      handoff.start()
       node.state = 'ok'
       nodeLog.info({
         incarnation: swim.local.incarnation, dataDir: config.node.dataDir,
@@ -189,6 +251,7 @@ export class HearsayNode {
       outcome = 'timed-out'
       this.log.warn({ err: error }, 'API did not close cleanly')
     }
+    await this.handoff.stop()
     this.membership.stop()
     await this.transport.close()
     await this.collector.stop()
@@ -219,6 +282,7 @@ export class HearsayNode {
       api: this.advertised.api,
       peer: this.advertised.peer,
       members: countByState(this.membership.members()),
+      hintsPending: this.hints.pending().count,
       replication: { factor: this.config.replication.factor, writeQuorum: this.config.replication.writeQuorum, readQuorum: this.config.replication.readQuorum },
     }
   }

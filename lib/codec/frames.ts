@@ -1,3 +1,4 @@
+import { validateReplicaRead, validateReplicaReadReply, validateReplicaScan, validateReplicaScanReply, validateReplicaWrite, validateReplicaWriteReply } from '../replication/messages.js'
 import { membershipBodyValidators } from '../membership/messages.js'
 import { validateError, validateHello, validateProof, validateRefuse, validateWelcome } from './transport-frames.js'
 
@@ -48,7 +49,14 @@ export const FRAME_TYPES: readonly FrameType[] = [
   { code: 0x14, name: 'pushPull', kind: 'oneway', validate: membershipBodyValidators.pushPull },
   { code: 0x15, name: 'pushPullReply', kind: 'oneway', validate: membershipBodyValidators.pushPullReply },
   { code: 0x16, name: 'gossip', kind: 'oneway', validate: membershipBodyValidators.gossip },
-  // Replication: 0x20..0x2f. Anti-entropy: 0x30..0x3f.
+  // Replication (lib/replication/messages.ts): a coordinator asks replicas to apply or read.
+  { code: 0x20, name: 'replicaWrite', kind: 'request', validate: validateReplicaWrite },
+  { code: 0x21, name: 'replicaWriteReply', kind: 'reply', validate: validateReplicaWriteReply },
+  { code: 0x22, name: 'replicaRead', kind: 'request', validate: validateReplicaRead },
+  { code: 0x23, name: 'replicaReadReply', kind: 'reply', validate: validateReplicaReadReply },
+  { code: 0x24, name: 'replicaScan', kind: 'request', validate: validateReplicaScan },
+  { code: 0x25, name: 'replicaScanReply', kind: 'reply', validate: validateReplicaScanReply },
+  // Anti-entropy: 0x30..0x3f.
 ]
 
 /** Frame types by code and by name; construction asserts codes and names are unique. */

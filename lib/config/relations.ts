@@ -48,6 +48,14 @@ function checkQuorums(config: HearsaySettings, origins: ReadonlyMap<string, Orig
   }
 }
 
+function checkTestDelay(config: HearsaySettings, origins: ReadonlyMap<string, Origin>): void {
+  const { testDelayMinMs, testDelayMaxMs } = config.replication
+  if (testDelayMinMs > testDelayMaxMs) {
+    fail(origins, ['replication.testDelayMinMs', 'replication.testDelayMaxMs'],
+      `replication.testDelayMinMs (${testDelayMinMs}) must not exceed replication.testDelayMaxMs (${testDelayMaxMs})`)
+  }
+}
+
 function checkProbeTimeout(config: HearsaySettings, origins: ReadonlyMap<string, Origin>): void {
   const { probeTimeoutMs, probeIntervalMs } = config.membership
   // SWIM: a probe must time out within its interval, or probes pile up behind each other.
@@ -88,6 +96,7 @@ export function checkRelations(config: HearsaySettings, origins: ReadonlyMap<str
   checkScanLimits(config, origins)
   checkQuorums(config, origins)
   checkProbeTimeout(config, origins)
+  checkTestDelay(config, origins)
   checkPortClash(config, origins)
   checkLoopbackAdvertise(config, origins)
 }

@@ -126,6 +126,22 @@ export const schema: SchemaFor<HearsaySettings> = {
       doc: 'Keep writes for unreachable replicas as hints and hand them off when the replica is back.',
       format: 'flag', default: true, env: 'HEARSAY_REPLICATION_HINTS',
     },
+    hintWindowMs: {
+      doc: 'Hints older than this are dropped instead of handed off (anti-entropy repairs what they carried), so a replica that is gone for good does not make hints pile up.',
+      format: 'bounded-int', default: 3 * HOUR_MS, min: 1000, max: 30 * DAY_MS, env: 'HEARSAY_REPLICATION_HINT_WINDOW_MS',
+    },
+    maxHintBytes: {
+      doc: 'Most bytes of hints this node keeps for all unreachable replicas together; further hints are dropped and counted.',
+      format: 'bounded-int', default: 256 * MIB, min: MIB, max: 64 * GIB, env: 'HEARSAY_REPLICATION_MAX_HINT_BYTES',
+    },
+    testDelayMinMs: {
+      doc: 'TESTING ONLY, NEVER IN PRODUCTION: delay each outgoing replica write by a uniform random time from testDelayMinMs to testDelayMaxMs, to show on one machine what W and R cost when replicas lag.',
+      format: 'bounded-int', default: 0, min: 0, max: MINUTE_MS, env: 'HEARSAY_REPLICATION_TEST_DELAY_MIN_MS',
+    },
+    testDelayMaxMs: {
+      doc: 'TESTING ONLY: upper bound of the injected replica-write delay (see replication.testDelayMinMs); 0 = no delay.',
+      format: 'bounded-int', default: 0, min: 0, max: MINUTE_MS, env: 'HEARSAY_REPLICATION_TEST_DELAY_MAX_MS',
+    },
   },
   partitions: {
     doc: 'Number of partitions Q the key space is cut into. Fixed when the cluster is created: every node must use the same value.',

@@ -41,6 +41,10 @@ export interface HearsaySettings {
     readonly readQuorum: ConsistencyLevel
     readonly timeoutMs: number
     readonly hints: boolean
+    readonly hintWindowMs: number
+    readonly maxHintBytes: number
+    readonly testDelayMinMs: number
+    readonly testDelayMaxMs: number
   }
   readonly partitions: number
   /** SWIM/Lifeguard timings; the interface lives with the protocol that uses them. */

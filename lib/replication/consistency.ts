@@ -19,15 +19,18 @@ export function parseConsistencyLevel(text: string, what: 'w' | 'r'): Consistenc
 }
 
 /**
- * Acks needed for `level` when a key has `replicaCount` replicas (N). A number above N is the
- * caller's error (400): no cluster state could ever satisfy it.
+ * Acks `level` needs when a key has `replicaCount` replicas (members holding its partition, at
+ * most N). A number above the replication factor N can never be met and is the caller's error
+ * (400); a number above a small cluster's replica count is merely unmet now (503 later).
  */
-export function requiredAcks(level: ConsistencyLevel, replicaCount: number, what: 'w' | 'r'): number {
+export function requiredAcks(level: ConsistencyLevel, replicaCount: number, what: 'w' | 'r', replicationFactor = replicaCount): number {
+  if (typeof level === 'number') {
+    if (level > replicationFactor) {
+      throw new BadRequestError(`${what}=${level} exceeds the replication factor N=${replicationFactor}`, { param: what, n: replicationFactor })
+    }
+    return level
+  }
   if (level === 'one') return 1
   if (level === 'quorum') return Math.floor(replicaCount / 2) + 1
-  if (level === 'all') return replicaCount
-  if (level > replicaCount) {
-    throw new BadRequestError(`${what}=${level} exceeds the replication factor N=${replicaCount}`, { param: what, n: replicaCount })
-  }
-  return level
+  return replicaCount
 }

@@ -1,19 +1,26 @@
-import type { NodeId } from '../clock/version.js'
+import { compareVersions, formatVersion, type NodeId } from '../clock/version.js'
+import { BadRequestError, QuorumNotMetError } from '../errors.js'
 import type { StoredRecord } from '../store/record.js'
 import { isLive } from '../store/record.js'
-import { BadRequestError, QuorumNotMetError } from '../errors.js'
-import { formatVersion } from '../clock/version.js'
+import { TransportError, type PeerAddress, type PeerMessage } from '../transport/transport.js'
 import type { ConsistencyLevel } from './consistency.js'
 import { requiredAcks } from './consistency.js'
+import { fromWire, toWire, type ReplicaReadReplyBody, type ReplicaScanReplyBody, type WireEntry } from './messages.js'
 import type {
-  BatchOperation, KvService, ReadOptions, ReadResult, ScanOptions, ScanPage, WriteOptions, WriteResult,
+  BatchOperation, KvService, ReadOptions, ReadResult, ScanItem, ScanOptions, ScanPage, WriteOptions, WriteResult,
 } from './service.js'
 
 /** The local replica as the coordinator needs it; lib/store's KvStore satisfies it. */
 export interface LocalReplica {
   apply(key: string, record: StoredRecord): Promise<unknown>
   get(key: string): StoredRecord | undefined
-  scan(options: { prefix: string; after?: string; limit: number; nowMs: number }): { items: { key: string; record: StoredRecord }[]; next: string | null }
+  rawRange(options: { prefix?: string; after?: string; limit?: number }): Iterable<{ key: string; record: StoredRecord }>
+}
+
+/** What the coordinator needs to know about a member to reach it. */
+export interface ReplicaMember {
+  readonly peer: PeerAddress
+  readonly state: 'alive' | 'suspect' | 'dead' | 'left'
 }
 
 export interface CoordinatorOptions {
@@ -22,21 +29,44 @@ export interface CoordinatorOptions {
   /** Next HLC tick for a new write; may wait briefly for the clock's high-water mark. */
   readonly nextHlc: () => Promise<number>
   readonly nowMs: () => number
-  /** N: replicas per key the cluster aims for (`replication.factor`). */
+  /**
+   * Merges a version read from another replica into the local clock; throws (ClockSkewError)
+   * when it is beyond the skew bound, and the coordinator then ignores that answer, so read
+   * repair never spreads a version from the future.
+   */
+  readonly observeHlc: (hlc: number) => void
+  /** The replicas of a key's partition, best first (lib/placement). */
+  readonly replicasFor: (key: string) => readonly NodeId[]
+  /** Every member that is not `left`, by id, for addresses and liveness. */
+  readonly member: (id: NodeId) => ReplicaMember | undefined
+  /** Alive members other than this node (covering set for scans). */
+  readonly aliveMembers: () => readonly NodeId[]
+  /** True when this node replicates every partition (then a scan is local). */
+  readonly holdsEverything: () => boolean
+  readonly request: (to: PeerAddress, message: PeerMessage, timeoutMs: number) => Promise<PeerMessage>
+  /** Stores a write for a replica that did not get it; undefined = hinted handoff is off. */
+  readonly hint: ((owner: NodeId, entry: WireEntry) => Promise<unknown>) | undefined
+  /** N: replicas per key (`replication.factor`). */
   readonly replicationFactor: number
-  /** Members currently holding a key's partition, including this node; one node alone = 1. */
-  readonly replicaCount: () => number
+  readonly timeoutMs: number
   readonly defaultWrite: ConsistencyLevel
   readonly defaultRead: ConsistencyLevel
   readonly maxScanLimit: number
   /** Largest TTL accepted, in seconds. */
   readonly maxTtlSeconds: number
+  /** TESTING ONLY (replication.testDelay*): ms to hold back one outgoing replica write. */
+  readonly injectedDelayMs: () => number
+  readonly onReadRepair: (count: number) => void
+  readonly onQuorumFailure: (kind: 'write' | 'read') => void
+  readonly onBackgroundError: (error: unknown, what: string) => void
 }
 
 /**
- * Coordinates client requests: versions writes with the HLC and waits for the consistency level.
- * On a single node the local commit is the only ack; a level that needs more replicas than the
- * cluster has answers 503 after committing locally, so the write is kept, not half-lost.
+ * Coordinates client requests Dynamo-style. A write is versioned with the HLC, sent to the N
+ * replicas of its partition (this node applies its own copy locally) and answered once W of them
+ * made it durable; the others keep receiving it in the background, and a replica that is down or
+ * does not answer gets a hint, so a write answered 503 is late, never half-lost. A read asks R
+ * replicas, answers with the newest version, and repairs the stale ones it heard from.
  */
 export class Coordinator implements KvService {
   constructor(private readonly options: CoordinatorOptions) {}
@@ -49,27 +79,7 @@ export class Coordinator implements KvService {
     return this.write(key, null, { w: options.w })
   }
 
-  async get(key: string, options: ReadOptions): Promise<ReadResult | undefined> {
-    const needed = this.needed(options.r ?? this.options.defaultRead, 'r')
-    const acks = 1
-    if (acks < needed) throw new QuorumNotMetError('read', needed, acks)
-    const record = this.options.local.get(key)
-    if (record === undefined || !isLive(record, this.options.nowMs())) return undefined
-    return { key, value: record.value as Uint8Array, version: record.version, ...(record.expiresAtMs !== undefined ? { expiresAtMs: record.expiresAtMs } : {}) }
-  }
-
-  async scan(options: ScanOptions): Promise<ScanPage> {
-    const limit = Math.min(options.limit, this.options.maxScanLimit)
-    const page = this.options.local.scan({ prefix: options.prefix, ...(options.after !== undefined ? { after: options.after } : {}), limit, nowMs: this.options.nowMs() })
-    return {
-      items: page.items.map(({ key, record }) => ({ key, value: record.value as Uint8Array, version: record.version })),
-      next: page.next,
-    }
-  }
-
   async batch(operations: readonly BatchOperation[], options: WriteOptions): Promise<WriteResult[]> {
-    // Every operation is versioned and committed in the same event-loop turn, so LMDB folds
-    // them into one transaction; each still gets its own version and result.
     const settled = await Promise.allSettled(operations.map((op) => op.op === 'put'
       ? this.write(op.key, op.value, { w: options.w, ...(op.ttlSeconds !== undefined ? { ttlSeconds: op.ttlSeconds } : {}) })
       : this.write(op.key, null, { w: options.w })))
@@ -78,8 +88,68 @@ export class Coordinator implements KvService {
     return settled.map((s) => (s as PromiseFulfilledResult<WriteResult>).value)
   }
 
+  async get(key: string, options: ReadOptions): Promise<ReadResult | undefined> {
+    const replicas = this.options.replicasFor(key)
+    const needed = this.needed(options.r ?? this.options.defaultRead, replicas.length, 'r')
+    const nowMs = this.options.nowMs()
+    // R=1 on a replica: the local store answers at once, no network.
+    if (needed === 1 && replicas.includes(this.options.localId)) return liveResult(key, this.options.local.get(key), nowMs)
+
+    const answers = await this.gather(replicas, needed, (id) => this.readFrom(id, key), 'read')
+    const newest = newestOf(answers.heard.map((a) => a.record))
+    answers.all.then((all) => this.repair(key, all))
+      .catch((error: unknown) => this.options.onBackgroundError(error, 'read repair'))
+    return liveResult(key, newest, nowMs)
+  }
+
+  async scan(options: ScanOptions): Promise<ScanPage> {
+    const limit = Math.min(options.limit, this.options.maxScanLimit)
+    const nowMs = this.options.nowMs()
+    const after = options.after
+    const sources: Promise<{ entries: readonly WireEntry[]; more: boolean }>[] = [Promise.resolve(this.localPage(options.prefix, after, limit))]
+    if (!this.options.holdsEverything()) {
+      for (const id of this.options.aliveMembers()) {
+        const member = this.options.member(id)
+        if (member === undefined) continue
+        sources.push(this.options.request(member.peer, { type: 'replicaScan', body: { prefix: options.prefix, ...(after !== undefined ? { after } : {}), limit } }, this.options.timeoutMs)
+          .then((reply) => {
+            const page = reply.body as ReplicaScanReplyBody
+            for (const entry of page.entries) this.options.observeHlc(entry.hlc)
+            return page
+          })
+          .catch(() => ({ entries: [], more: false })))
+      }
+    }
+    const pages = await Promise.all(sources)
+    // Merge: newest version per key, then the first `limit` keys. Every replica returned its
+    // first `limit` raw records after `after`, so the merged first `limit` keys are complete.
+    const newestByKey = new Map<string, StoredRecord>()
+    for (const page of pages) {
+      for (const entry of page.entries) {
+        const record = fromWire(entry)
+        const held = newestByKey.get(entry.key)
+        if (held === undefined || compareVersions(record.version, held.version) > 0) newestByKey.set(entry.key, record)
+      }
+    }
+    const keys = [...newestByKey.keys()].sort(compareUtf8)
+    const more = keys.length > limit || pages.some((p) => p.more)
+    const pageKeys = keys.slice(0, limit)
+    const items: ScanItem[] = []
+    for (const key of pageKeys) {
+      const record = newestByKey.get(key)!
+      if (isLive(record, nowMs)) items.push({ key, value: record.value as Uint8Array, version: record.version })
+    }
+    return { items, next: more && pageKeys.length > 0 ? pageKeys[pageKeys.length - 1]! : null }
+  }
+
+  private localPage(prefix: string, after: string | undefined, limit: number): { entries: WireEntry[]; more: boolean } {
+    const page = [...this.options.local.rawRange({ prefix, ...(after !== undefined ? { after } : {}), limit: limit + 1 })]
+    return { entries: page.slice(0, limit).map(({ key, record }) => toWire(key, record)), more: page.length > limit }
+  }
+
   private async write(key: string, value: Uint8Array | null, options: WriteOptions): Promise<WriteResult> {
-    const needed = this.needed(options.w ?? this.options.defaultWrite, 'w')
+    const replicas = this.options.replicasFor(key)
+    const needed = this.needed(options.w ?? this.options.defaultWrite, replicas.length, 'w')
     const ttl = options.ttlSeconds
     if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1 || ttl > this.options.maxTtlSeconds)) {
       throw new BadRequestError(`ttl must be a whole number of seconds from 1 to ${this.options.maxTtlSeconds}, got ${ttl}`, { param: 'ttl' })
@@ -90,18 +160,115 @@ export class Coordinator implements KvService {
       version,
       ...(value !== null && ttl !== undefined ? { expiresAtMs: this.options.nowMs() + ttl * 1000 } : {}),
     }
-    await this.options.local.apply(key, record)
-    const acks = 1
-    if (acks < needed) throw new QuorumNotMetError('write', needed, acks, { version: formatVersion(version) })
-    return { key, version, acks, needed }
+    const entry = toWire(key, record)
+    try {
+      const answers = await this.gather(replicas, needed, (id) => this.writeTo(id, key, record, entry), 'write')
+      return { key, version, acks: answers.heard.length, needed }
+    } catch (error) {
+      if (error instanceof QuorumNotMetError) throw new QuorumNotMetError('write', needed, error.details.acks as number, { version: formatVersion(version) })
+      throw error
+    }
   }
 
-  /** Acks a level needs now; a number above N can never be met and is the caller's error. */
-  private needed(level: ConsistencyLevel, what: 'w' | 'r'): number {
-    if (typeof level === 'number' && level > this.options.replicationFactor) {
-      throw new BadRequestError(`${what}=${level} exceeds the replication factor N=${this.options.replicationFactor}`, { param: what, n: this.options.replicationFactor })
+  /** One replica's copy of a write; true when it is durable there, false when it became a hint. */
+  private async writeTo(id: NodeId, key: string, record: StoredRecord, entry: WireEntry): Promise<true> {
+    if (id === this.options.localId) {
+      await this.options.local.apply(key, record)
+      return true
     }
-    if (typeof level === 'number') return level
-    return requiredAcks(level, this.options.replicaCount(), what)
+    const member = this.options.member(id)
+    try {
+      if (member === undefined || member.state !== 'alive') throw new TransportError(`replica ${id} is ${member?.state ?? 'unknown'}`, 'unreachable')
+      const delayMs = this.options.injectedDelayMs()
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs))
+      await this.options.request(member.peer, { type: 'replicaWrite', body: { entries: [entry] } }, this.options.timeoutMs)
+      return true
+    } catch (error) {
+      // A replica that refused the write (e.g. our clock is beyond its skew bound) would refuse
+      // the hint too; anything else is delivery trouble that handoff cures later.
+      const refused = error instanceof TransportError && error.code === 'remote'
+      if (!refused && this.options.hint !== undefined) {
+        this.options.hint(id, entry).catch((hintError: unknown) => this.options.onBackgroundError(hintError, 'storing a hint'))
+      }
+      throw error
+    }
   }
+
+  private async readFrom(id: NodeId, key: string): Promise<StoredRecord | undefined> {
+    if (id === this.options.localId) return this.options.local.get(key)
+    const member = this.options.member(id)
+    if (member === undefined || member.state !== 'alive') throw new TransportError(`replica ${id} is ${member?.state ?? 'unknown'}`, 'unreachable')
+    const reply = await this.options.request(member.peer, { type: 'replicaRead', body: { key } }, this.options.timeoutMs)
+    const { entry } = reply.body as ReplicaReadReplyBody
+    if (entry === null) return undefined
+    this.options.observeHlc(entry.hlc)
+    return fromWire(entry)
+  }
+
+  /** Sends the newest record to every replica that answered with something older or nothing. */
+  private async repair(key: string, answers: readonly { id: NodeId; record: StoredRecord | undefined }[]): Promise<void> {
+    const newest = newestOf(answers.map((a) => a.record))
+    if (newest === undefined) return
+    const stale = answers.filter((a) => a.record === undefined || compareVersions(a.record.version, newest.version) < 0)
+    if (stale.length === 0) return
+    this.options.onReadRepair(stale.length)
+    const entry = toWire(key, newest)
+    await Promise.allSettled(stale.map((a) => this.writeTo(a.id, key, newest, entry)))
+  }
+
+  /**
+   * Runs `attempt` on every replica; resolves with the answers once `needed` succeeded, rejects
+   * with QuorumNotMetError when that became impossible or the deadline passed. `all` settles when
+   * every attempt has (for read repair); attempts go on after the answer either way.
+   */
+  private gather<T>(replicas: readonly NodeId[], needed: number, attempt: (id: NodeId) => Promise<T>, kind: 'write' | 'read'):
+    Promise<{ heard: { id: NodeId; record: T }[]; all: Promise<{ id: NodeId; record: T }[]> }> {
+    const heard: { id: NodeId; record: T }[] = []
+    let failed = 0
+    let settle: ((outcome: 'met' | 'impossible' | 'timeout') => void) | undefined
+    const decided = new Promise<'met' | 'impossible' | 'timeout'>((resolve) => { settle = resolve })
+    const timer = setTimeout(() => settle?.('timeout'), this.options.timeoutMs)
+    const runs = replicas.map((id) => attempt(id).then(
+      (record) => {
+        heard.push({ id, record })
+        if (heard.length >= needed) settle?.('met')
+      },
+      () => {
+        failed++
+        if (replicas.length - failed < needed) settle?.('impossible')
+      },
+    ))
+    const all = Promise.all(runs).then(() => [...heard])
+    // Every replica answered and the level is still unmet (a cluster smaller than W): say so now.
+    void all.then(() => settle?.('impossible'))
+    if (needed === 0) settle?.('met')
+    return decided.then((outcome) => {
+      clearTimeout(timer)
+      if (outcome === 'met') return { heard: [...heard], all }
+      this.options.onQuorumFailure(kind)
+      throw new QuorumNotMetError(kind, needed, heard.length)
+    })
+  }
+
+  private needed(level: ConsistencyLevel, replicaCount: number, what: 'w' | 'r'): number {
+    return requiredAcks(level, replicaCount, what, this.options.replicationFactor)
+  }
+}
+
+function newestOf(records: readonly (StoredRecord | undefined)[]): StoredRecord | undefined {
+  let newest: StoredRecord | undefined
+  for (const record of records) {
+    if (record !== undefined && (newest === undefined || compareVersions(record.version, newest.version) > 0)) newest = record
+  }
+  return newest
+}
+
+function liveResult(key: string, record: StoredRecord | undefined, nowMs: number): ReadResult | undefined {
+  if (record === undefined || !isLive(record, nowMs)) return undefined
+  return { key, value: record.value as Uint8Array, version: record.version, ...(record.expiresAtMs !== undefined ? { expiresAtMs: record.expiresAtMs } : {}) }
+}
+
+/** Keys sort by their UTF-8 bytes, as the store orders them. */
+function compareUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
 }

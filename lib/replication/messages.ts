@@ -1,0 +1,112 @@
+import { isNodeId, type NodeId } from '../clock/version.js'
+import { expectArray, expectBytes, expectObject, expectString, expectUint, field, MalformedBodyError, optional } from '../codec/validate.js'
+import type { StoredRecord } from '../store/record.js'
+
+/**
+ * Replica protocol: a coordinator asks the replicas of a key to apply or read records. Bodies
+ * carry records in the store's own shape so replicas apply them with the same apply-if-newer
+ * primitive as local writes, and every replica that saw the same writes holds the same bytes.
+ */
+
+/** Keys on the wire obey the client API's largest possible key (LMDB's limit, see config). */
+export const MAX_WIRE_KEY_CHARS = 2048
+/** Values on the wire: the largest value a node may be configured to accept. */
+export const MAX_WIRE_VALUE_BYTES = 64 * 1024 * 1024
+/** Records in one replicaWrite (batches and hint handoff). */
+export const MAX_RECORDS_PER_WRITE = 1024
+
+/** A record as it crosses the wire: `value` null is a tombstone. */
+export interface WireEntry {
+  readonly key: string
+  readonly value: Uint8Array | null
+  readonly hlc: number
+  readonly node: NodeId
+  readonly expiresAtMs?: number
+}
+
+export interface ReplicaWriteBody { readonly entries: readonly WireEntry[] }
+/** One flag per entry: true when the replica stored it (false: it already held a newer version). */
+export interface ReplicaWriteReplyBody { readonly applied: readonly boolean[] }
+export interface ReplicaReadBody { readonly key: string }
+/** The replica's raw record (tombstones and expired records included), or null when it has none. */
+export interface ReplicaReadReplyBody { readonly entry: WireEntry | null }
+
+export function toWire(key: string, record: StoredRecord): WireEntry {
+  return {
+    key,
+    value: record.value,
+    hlc: record.version.hlc,
+    node: record.version.node,
+    ...(record.expiresAtMs !== undefined ? { expiresAtMs: record.expiresAtMs } : {}),
+  }
+}
+
+export function fromWire(entry: WireEntry): StoredRecord {
+  return {
+    value: entry.value,
+    version: { hlc: entry.hlc, node: entry.node },
+    ...(entry.expiresAtMs !== undefined ? { expiresAtMs: entry.expiresAtMs } : {}),
+  }
+}
+
+function validateEntry(value: unknown, what: string): WireEntry {
+  const body = expectObject(value, what)
+  const key = expectString(field(body, 'key'), `${what}.key`, MAX_WIRE_KEY_CHARS, 1)
+  const rawValue = field(body, 'value')
+  const bytes = rawValue === null ? null : expectBytes(rawValue, `${what}.value`, MAX_WIRE_VALUE_BYTES)
+  const hlc = expectUint(field(body, 'hlc'), `${what}.hlc`)
+  const node = field(body, 'node')
+  if (!isNodeId(node)) throw new MalformedBodyError(`${what}.node must be a node id (16 lowercase hex characters)`)
+  const expiresAtMs = optional(field(body, 'expiresAtMs'), `${what}.expiresAtMs`, (v, w) => expectUint(v, w))
+  return { key, value: bytes, hlc, node, ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) }
+}
+
+export function validateReplicaWrite(body: unknown): ReplicaWriteBody {
+  const object = expectObject(body, 'replicaWrite')
+  return { entries: expectArray(field(object, 'entries'), 'replicaWrite.entries', MAX_RECORDS_PER_WRITE, validateEntry) }
+}
+
+export function validateReplicaWriteReply(body: unknown): ReplicaWriteReplyBody {
+  const object = expectObject(body, 'replicaWriteReply')
+  return {
+    applied: expectArray(field(object, 'applied'), 'replicaWriteReply.applied', MAX_RECORDS_PER_WRITE, (v, w) => {
+      if (typeof v !== 'boolean') throw new MalformedBodyError(`${w} must be a boolean`)
+      return v
+    }),
+  }
+}
+
+export function validateReplicaRead(body: unknown): ReplicaReadBody {
+  const object = expectObject(body, 'replicaRead')
+  return { key: expectString(field(object, 'key'), 'replicaRead.key', MAX_WIRE_KEY_CHARS, 1) }
+}
+
+export function validateReplicaReadReply(body: unknown): ReplicaReadReplyBody {
+  const object = expectObject(body, 'replicaReadReply')
+  const entry = field(object, 'entry')
+  return { entry: entry === null ? null : validateEntry(entry, 'replicaReadReply.entry') }
+}
+
+/** Most records one replicaScan page carries. */
+export const MAX_SCAN_PAGE = 1000
+
+/** A page of a replica's raw records (tombstones included) with keys after `after`. */
+export interface ReplicaScanBody { readonly prefix: string; readonly after?: string; readonly limit: number }
+/** `more`: the replica has records beyond this page. */
+export interface ReplicaScanReplyBody { readonly entries: readonly WireEntry[]; readonly more: boolean }
+
+export function validateReplicaScan(body: unknown): ReplicaScanBody {
+  const object = expectObject(body, 'replicaScan')
+  const prefix = expectString(field(object, 'prefix'), 'replicaScan.prefix', MAX_WIRE_KEY_CHARS)
+  const after = optional(field(object, 'after'), 'replicaScan.after', (v, w) => expectString(v, w, MAX_WIRE_KEY_CHARS))
+  const limit = expectUint(field(object, 'limit'), 'replicaScan.limit', MAX_SCAN_PAGE)
+  if (limit < 1) throw new MalformedBodyError('replicaScan.limit must be at least 1')
+  return { prefix, ...(after !== undefined ? { after } : {}), limit }
+}
+
+export function validateReplicaScanReply(body: unknown): ReplicaScanReplyBody {
+  const object = expectObject(body, 'replicaScanReply')
+  const more = field(object, 'more')
+  if (typeof more !== 'boolean') throw new MalformedBodyError('replicaScanReply.more must be a boolean')
+  return { entries: expectArray(field(object, 'entries'), 'replicaScanReply.entries', MAX_SCAN_PAGE, validateEntry), more }
+}

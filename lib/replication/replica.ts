@@ -1,0 +1,46 @@
+import type { Logger } from '../log/logger.js'
+import type { KvStore } from '../store/kv-store.js'
+import type { Transport } from '../transport/transport.js'
+import {
+  fromWire, toWire,
+  type ReplicaReadBody, type ReplicaScanBody, type ReplicaWriteBody,
+} from './messages.js'
+
+export interface ReplicaOptions {
+  readonly store: Pick<KvStore, 'applyMany' | 'get' | 'rawRange'>
+  /**
+   * Merges a remote version into the local clock; throws ClockSkewError for one too far ahead.
+   * Checked before anything is stored, so a node whose clock runs ahead cannot push versions
+   * from the future into this replica (the coordinator gets an error answer instead of an ack).
+   */
+  readonly observeHlc: (hlc: number) => void
+  readonly log: Logger
+}
+
+/**
+ * The replica side of replication: apply records pushed by a coordinator (with the same
+ * apply-if-newer primitive as local writes), answer point reads and scan pages. Registered on
+ * the transport by the composition root.
+ */
+export function registerReplicaHandlers(transport: Pick<Transport, 'handle'>, options: ReplicaOptions): void {
+  transport.handle('replicaWrite', async (_from, message) => {
+    const { entries } = message.body as ReplicaWriteBody
+    for (const entry of entries) options.observeHlc(entry.hlc)
+    const outcomes = await options.store.applyMany(entries.map((entry) => ({ key: entry.key, record: fromWire(entry) })))
+    return { type: 'replicaWriteReply', body: { applied: outcomes.map((o) => o.applied) } }
+  })
+
+  transport.handle('replicaRead', (_from, message) => {
+    const { key } = message.body as ReplicaReadBody
+    const record = options.store.get(key)
+    return { type: 'replicaReadReply', body: { entry: record === undefined ? null : toWire(key, record) } }
+  })
+
+  transport.handle('replicaScan', (_from, message) => {
+    const { prefix, after, limit } = message.body as ReplicaScanBody
+    // One extra record tells whether more follow, without a second request.
+    const page = [...options.store.rawRange({ prefix, ...(after !== undefined ? { after } : {}), limit: limit + 1 })]
+    const more = page.length > limit
+    return { type: 'replicaScanReply', body: { entries: page.slice(0, limit).map(({ key, record }) => toWire(key, record)), more } }
+  })
+}
