@@ -218,13 +218,12 @@ export class Coordinator implements KvService {
 
   /**
    * Runs `attempt` on every replica; resolves with the answers once `needed` succeeded, rejects
-   * with QuorumNotMetError when that became impossible or the deadline passed. `all` settles when
+   * with QuorumNotMetError when every attempt settled short of it or the deadline passed. `all` settles when
    * every attempt has (for read repair); attempts go on after the answer either way.
    */
   private gather<T>(replicas: readonly NodeId[], needed: number, attempt: (id: NodeId) => Promise<T>, kind: 'write' | 'read'):
     Promise<{ heard: { id: NodeId; record: T }[]; all: Promise<{ id: NodeId; record: T }[]> }> {
     const heard: { id: NodeId; record: T }[] = []
-    let failed = 0
     let settle: ((outcome: 'met' | 'impossible' | 'timeout') => void) | undefined
     const decided = new Promise<'met' | 'impossible' | 'timeout'>((resolve) => { settle = resolve })
     const timer = setTimeout(() => settle?.('timeout'), this.options.timeoutMs)
@@ -233,10 +232,9 @@ export class Coordinator implements KvService {
         heard.push({ id, record })
         if (heard.length >= needed) settle?.('met')
       },
-      () => {
-        failed++
-        if (replicas.length - failed < needed) settle?.('impossible')
-      },
+      // A failure alone decides nothing: the level is judged unmet once every attempt settled
+      // (below), so a 503 counts every ack that did land, the coordinator's own commit included.
+      () => undefined,
     ))
     const all = Promise.all(runs).then(() => [...heard])
     // Every replica answered and the level is still unmet (a cluster smaller than W): say so now.

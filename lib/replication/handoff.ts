@@ -3,7 +3,7 @@ import type { NodeId } from '../clock/version.js'
 import type { Logger } from '../log/logger.js'
 import { backoffDelayMs } from '../transport/backoff.js'
 import type { HintStore } from './hints.js'
-import type { WireEntry } from './messages.js'
+import { MAX_RECORDS_PER_WRITE, type WireEntry } from './messages.js'
 
 /** Most bytes of values in one handoff batch by default: well under the peer transport's frame limit. */
 export const DEFAULT_HANDOFF_BATCH_BYTES = 1024 * 1024
@@ -77,6 +77,7 @@ export class HintedHandoff {
     for (const [name, value] of Object.entries(positive)) {
       if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`)
     }
+    if (options.batchSize > MAX_RECORDS_PER_WRITE) throw new RangeError(`batchSize must be at most ${MAX_RECORDS_PER_WRITE} (one replica write), got ${options.batchSize}`)
   }
 
   /** Runs a round every intervalMs until stop(). */

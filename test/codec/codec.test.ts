@@ -25,6 +25,12 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   pushPull: { members: [member], join: true },
   pushPullReply: { members: [member] },
   gossip: { gossip: [member] },
+  replicaWrite: { entries: [{ key: 'k', value: new Uint8Array([0, 255]), hlc: 1_795_601_425_041_000, node: node.id, expiresAtMs: 1_795_601_500_000 }, { key: 'gone', value: null, hlc: 1_795_601_425_041_001, node: node.id }] },
+  replicaWriteReply: { applied: [true, false] },
+  replicaRead: { key: 'k' },
+  replicaReadReply: { entry: null },
+  replicaScan: { prefix: 'p/', after: 'p/1', limit: 10 },
+  replicaScanReply: { entries: [{ key: 'p/2', value: new Uint8Array([1]), hlc: 1, node: node.id }], more: false },
 }
 
 function requestIdFor(kind: string): number {
@@ -48,6 +54,12 @@ t.test('every frame type of the daemon round-trips through encode and decode', a
     if (type.name === 'response') continue
     const body = SAMPLE_BODIES[type.name]
     t.ok(body !== undefined, `a sample body exists for ${type.name}`)
+    if (type.kind === 'reply') {
+      // A reply travels only inside a response frame.
+      const [response] = codec.decodeMessage(codec.encodeResponse(41, { type: type.name, body }))
+      t.same(response?.body, { type: type.name, body }, `${type.name} survives inside a response`)
+      continue
+    }
     const [frame] = codec.decodeMessage(codec.encode(type.name, requestIdFor(type.kind), body))
     t.equal(frame?.type.name, type.name, `${type.name} decodes as itself`)
     t.equal(frame?.requestId, requestIdFor(type.kind))
