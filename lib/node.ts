@@ -163,8 +163,8 @@ export class HearsayNode {
         intervalMs: HANDOFF_INTERVAL_MS,
         batchSize: HANDOFF_BATCH_SIZE,
         log: nodeLog.child({ component: 'handoff' }),
-        onDelivered: (count) => metrics.hintsHandedOff.inc({ result: 'delivered' }, count),
-        onDropped: (count) => metrics.hintsHandedOff.inc({ result: 'dropped' }, count),
+        onDelivered: (count) => { metrics.hintsHandedOff.inc({ result: 'delivered' }, count); metrics.hintsPending.set(hints.pending().count) },
+        onDropped: (count) => { metrics.hintsHandedOff.inc({ result: 'dropped' }, count); metrics.hintsPending.set(hints.pending().count) },
       })
       membership.on('change', (member, previous) => {
         placement.update(swim.members())
@@ -184,7 +184,12 @@ export class HearsayNode {
         holdsEverything: () => placement.members.length <= config.replication.factor,
         request: (to, message, timeoutMs) => transport!.request(to, message, timeoutMs),
         hint: config.replication.hints
-          ? async (owner, entry) => { if (await hints.add(owner, entry) === 'dropped') metrics.hintsHandedOff.inc({ result: 'dropped' }) }
+          ? async (owner, entry) => {
+            const outcome = await hints.add(owner, entry)
+            if (outcome === 'dropped') metrics.hintsHandedOff.inc({ result: 'dropped' })
+            else metrics.hintsStored.inc()
+            metrics.hintsPending.set(hints.pending().count)
+          }
           : undefined,
         replicationFactor: config.replication.factor,
         timeoutMs: config.replication.timeoutMs,

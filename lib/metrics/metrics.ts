@@ -39,6 +39,8 @@ export interface Metrics {
   /** Requests answered 503 because too few replicas acknowledged: kind = write | read. */
   readonly quorumFailures: Counter<'kind'>
   readonly hintsPending: Gauge
+  /** Writes kept as hints for a replica that did not get them. */
+  readonly hintsStored: Counter
   /** Hints delivered to a member that came back, or dropped: result = delivered | dropped. */
   readonly hintsHandedOff: Counter<'result'>
   readonly readRepairs: Counter
@@ -191,6 +193,11 @@ export function createMetrics(): Metrics {
       help: 'Round-trip time of acknowledged SWIM probes, by path (direct, indirect).',
       labelNames: ['path'] as const,
       buckets: PROBE_RTT_BUCKETS_SECONDS,
+      registers,
+    }),
+    hintsStored: new Counter({
+      name: `${METRIC_PREFIX}replication_hints_stored_total`,
+      help: 'Writes kept as hints for a replica that was down or did not answer.',
       registers,
     }),
     antiEntropyRounds: new Counter({

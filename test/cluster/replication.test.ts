@@ -318,6 +318,9 @@ t.test('three nodes with N=3 and hints on', async (t) => {
     const third = await restart(cluster, 2, first, config)
     const problems = await untilNoProblems('hinted handoff to the restarted node', CONVERGE_TIMEOUT_MS, () => localReadMismatches([third], missed))
     t.same(problems, [], 'the restarted node answers every missed write at R=1')
+    const metrics = await (await fetch(`${first.url}/metrics`)).text()
+    t.match(metrics, /hearsay_replication_hints_stored_total [1-9]/, 'the coordinator counted the hints it stored')
+    t.match(metrics, /hearsay_replication_hints_handed_off_total\{result="delivered"\} [1-9]/, 'and the ones it delivered')
   })
 })
 
