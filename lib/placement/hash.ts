@@ -1,4 +1,4 @@
-import xxhash from 'xxhash-wasm'
+import { loadXxh64, XXH64_SEED as SEED } from '../hash/xxh64.js'
 import { isNodeId, type NodeId } from '../clock/version.js'
 
 /**
@@ -16,22 +16,18 @@ export interface Hasher {
   rank(partition: number, nodeId: NodeId): bigint
 }
 
-const SEED = 0n
 const PARTITION_BYTES = 4
 const NODE_ID_BYTES = 8
 export const RANK_INPUT_BYTES = PARTITION_BYTES + NODE_ID_BYTES
 const MAX_PARTITION = 0xffff_ffff
 
-/** One WebAssembly instance per process: instantiating it is the only asynchronous step. */
-let api: ReturnType<typeof xxhash> | undefined
 
 /**
  * Awaited once at start-up; the returned hasher is synchronous so that a request's placement
  * lookup never yields to the event loop.
  */
 export async function loadHasher(): Promise<Hasher> {
-  api ??= xxhash()
-  const { h64, h64Raw } = await api
+  const { h64, h64Raw } = await loadXxh64()
   // One scratch buffer: rank() runs to completion before anything else can touch it.
   const rankInput = new Uint8Array(RANK_INPUT_BYTES)
   const rankView = new DataView(rankInput.buffer)

@@ -1,0 +1,53 @@
+import { loadXxh64, XXH64_SEED as SEED } from '../hash/xxh64.js'
+import { isNodeId, type Version } from '../clock/version.js'
+
+/**
+ * The hashes a Merkle tree is made of. Two nodes compare trees only if they compute these
+ * identically, so the byte layout is part of the peer protocol:
+ *
+ * - keyHash(key) = xxh64(UTF-8 key, seed 0) — the same hash placement uses (lib/placement/hash.ts),
+ *   so a caller that already has it for partitioning can pass it on.
+ * - recordHash(key, version) = xxh64(UTF-8 key ‖ hlc as uint64 big-endian ‖ node id's 8 bytes,
+ *   seed 0). The version part has a fixed width, so the encoding is unambiguous: no two
+ *   (key, version) pairs share an input.
+ */
+export interface RecordDigester {
+  keyHash(key: string): bigint
+  recordHash(key: string, version: Version): bigint
+}
+
+const HLC_BYTES = 8
+const NODE_ID_BYTES = 8
+const VERSION_BYTES = HLC_BYTES + NODE_ID_BYTES
+/** UTF-8 needs at most 3 bytes per UTF-16 code unit. */
+const MAX_UTF8_BYTES_PER_CODE_UNIT = 3
+const INITIAL_SCRATCH_BYTES = 1024
+
+
+/** Awaited once at start-up; the digester it returns is synchronous (no yield per write). */
+export async function loadRecordDigester(): Promise<RecordDigester> {
+  const { h64, h64Raw } = await loadXxh64()
+  const encoder = new TextEncoder()
+  // One scratch buffer, grown on demand: recordHash() runs to completion before anyone else uses it.
+  let scratch = new Uint8Array(INITIAL_SCRATCH_BYTES)
+  let view = new DataView(scratch.buffer)
+  return {
+    keyHash: (key: string): bigint => h64(key, SEED),
+    recordHash(key: string, version: Version): bigint {
+      if (!Number.isSafeInteger(version.hlc) || version.hlc < 0) throw new RangeError(`version hlc must be a non-negative safe integer, got ${version.hlc}`)
+      if (!isNodeId(version.node)) throw new TypeError(`not a node id (16 lowercase hex characters): ${JSON.stringify(version.node)}`)
+      const worstCase = key.length * MAX_UTF8_BYTES_PER_CODE_UNIT + VERSION_BYTES
+      if (scratch.length < worstCase) {
+        scratch = new Uint8Array(worstCase)
+        view = new DataView(scratch.buffer)
+      }
+      const keyBytes = encoder.encodeInto(key, scratch).written
+      // hlc < 2^53, so the split into two uint32 halves is exact.
+      view.setUint32(keyBytes, Math.floor(version.hlc / 2 ** 32), false)
+      view.setUint32(keyBytes + 4, version.hlc >>> 0, false)
+      view.setUint32(keyBytes + HLC_BYTES, Number.parseInt(version.node.slice(0, 8), 16), false)
+      view.setUint32(keyBytes + HLC_BYTES + 4, Number.parseInt(version.node.slice(8, 16), 16), false)
+      return h64Raw(scratch.subarray(0, keyBytes + VERSION_BYTES), SEED)
+    },
+  }
+}
