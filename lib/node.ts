@@ -13,6 +13,8 @@ import { HintStore } from './replication/hints.js'
 import { HintedHandoff } from './replication/handoff.js'
 import { PlacementTable } from './placement/table.js'
 import { loadHasher } from './placement/hash.js'
+import { MerkleForest } from './merkle/forest.js'
+import { loadRecordDigester } from './merkle/digest.js'
 import { KvStore } from './store/kv-store.js'
 import { TombstoneCollector } from './store/gc.js'
 import { StoreHighWaterMark } from './store/high-water.js'
@@ -64,6 +66,7 @@ export class HearsayNode {
     private readonly membership: MembershipDriver,
     private readonly handoff: HintedHandoff,
     private readonly hints: HintStore,
+    private readonly forest: MerkleForest,
     /** Advertised `host:port` of the client API and the peer port. */
     readonly advertised: { readonly api: string; readonly peer: string },
   ) {}
@@ -151,6 +154,17 @@ export class HearsayNode {
       watchMembership(membership, metrics, nodeLog.child({ component: 'membership' }))
 
       const placement = new PlacementTable(await loadHasher(), { partitionCount: config.partitions, replicationFactor: config.replication.factor }, swim.members())
+      // The store's digest: one Merkle tree per partition, rebuilt from LMDB at start and kept
+      // current by the store's change hook (writes, replica applies, GC).
+      const forest = new MerkleForest(await loadRecordDigester())
+      const rebuildStartedMs = Date.now()
+      let records = 0
+      for (const { key, record } of store.rawRange()) {
+        forest.apply(placement.partitionOf(key), key, undefined, record.version)
+        records++
+      }
+      nodeLog.info({ records, ms: Date.now() - rebuildStartedMs }, 'rebuilt the Merkle trees from the store')
+      store.onChange(({ key, previous, current }) => forest.apply(placement.partitionOf(key), key, previous?.version, current?.version))
       const hints = new HintStore(store.hints, { maxBytes: config.replication.maxHintBytes, windowMs: config.replication.hintWindowMs, nowMs })
       const handoff = new HintedHandoff({
         hints,
@@ -209,7 +223,7 @@ export class HearsayNode {
       })
       await transport.start()
       const apiAddress = await api.listen(config.api.host, config.api.port)
-      node = new HearsayNode(config, nodeLog, info, id, swim.local.incarnation, store, collector, clock, metrics, api, transport, membership, handoff, hints, advertised)
+      node = new HearsayNode(config, nodeLog, info, id, swim.local.incarnation, store, collector, clock, metrics, api, transport, membership, handoff, hints, forest, advertised)
       // Our own address among the seeds (one config for every node) is not someone to join.
       membership.start(config.cluster.seeds.filter((seed) => seed !== advertised.peer))
       collector.start()
@@ -288,6 +302,8 @@ export class HearsayNode {
       peer: this.advertised.peer,
       members: countByState(this.membership.members()),
       hintsPending: this.hints.pending().count,
+      // Equal on two nodes exactly when they hold the same records (up to xxh64 collisions).
+      digest: this.forest.digest().toString(16).padStart(16, '0'),
       replication: { factor: this.config.replication.factor, writeQuorum: this.config.replication.writeQuorum, readQuorum: this.config.replication.readQuorum },
     }
   }

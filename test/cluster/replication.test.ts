@@ -148,6 +148,8 @@ t.test('five nodes with N=5', async (t) => {
       t.equal(read.value, 'written with w=all')
       t.equal(read.version, answer.body.version, 'the version the coordinator acknowledged')
     }
+    const digests = await Promise.all(nodes.map(async (node) => ((await (await fetch(`${node.url}/status`)).json()) as { digest: string }).digest))
+    t.equal(new Set(digests).size, 1, `every replica reports the same store digest (${digests.join(', ')})`)
   })
 
   /** Every write made while nodes were down, 503 included: all must be everywhere at the end. */

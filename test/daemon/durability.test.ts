@@ -17,6 +17,7 @@ t.test('every acknowledged write survives kill -9 and a restart', async (t) => {
     else t.comment(`PUT ${key}: ${res.status} ${await res.text()}`)
   }))
   t.equal(acked.size, WRITES, 'all writes acknowledged')
+  const digestBefore = ((await (await fetch(`${first.url}/status`)).json()) as { digest: string }).digest
 
   const exit = await first.stop('SIGKILL')
   t.equal(exit.signal, 'SIGKILL', 'the daemon was killed, not stopped')
@@ -30,8 +31,10 @@ t.test('every acknowledged write survives kill -9 and a restart', async (t) => {
   }
   t.equal(readable, WRITES, 'all acknowledged writes are readable after the restart')
 
-  const status = await (await fetch(`${second.url}/status`)).json() as { keys: number; id: string }
+  const status = await (await fetch(`${second.url}/status`)).json() as { keys: number; id: string; digest: string }
   t.equal(status.keys, WRITES, 'the store counts exactly the written keys')
+  t.match(status.digest, /^[0-9a-f]{16}$/, 'the status has a store digest')
+  t.equal(status.digest, digestBefore, 'the digest rebuilt from disk equals the one kept incrementally before the crash')
 })
 
 t.test('a restarted node keeps its id and issues versions above those before the restart', async (t) => {
