@@ -95,21 +95,29 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     },
   }
   if (options.waitHealthy !== false) {
-    const deadline = Date.now() + STARTUP_TIMEOUT_MS
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`hearsayd exited with ${child.exitCode} before becoming healthy:\n${output}`)
-      try {
-        const res = await fetch(`${url}/health`)
-        if (res.status === 200) break
-      } catch { /* not listening yet */ }
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL')
-        throw new Error(`hearsayd did not become healthy within ${STARTUP_TIMEOUT_MS} ms:\n${output}`)
-      }
-      await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS))
+    try {
+      await waitHealthy(url, child, () => output)
+    } catch (error) {
+      // Leave nothing behind: the process, its config, and a data dir this call created.
+      await daemon.stop('SIGKILL')
+      if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true })
+      throw error
     }
   }
   return daemon
+}
+
+async function waitHealthy(url: string, child: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`hearsayd exited with ${child.exitCode} before becoming healthy:\n${output()}`)
+    try {
+      const res = await fetch(`${url}/health`)
+      if (res.status === 200) return
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`hearsayd did not become healthy within ${STARTUP_TIMEOUT_MS} ms:\n${output()}`)
+    await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS))
+  }
 }
 
 /** Runs a built program to completion with bounded time; returns its exit code and output. */
