@@ -1,18 +1,18 @@
 import { HybridLogicalClock } from './clock/hlc.js'
-import type { NodeId } from './clock/version.js'
+import type { NodeId, Version } from './clock/version.js'
 import type { HearsayConfig } from './config/types.js'
 import type { Logger } from './log/logger.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
 import { createApiServer, type ApiServer } from './api/server.js'
-import { DEFAULT_API_LIMITS, MAX_TTL_SECONDS } from './api/limits.js'
+import { DEFAULT_API_LIMITS } from './api/limits.js'
 import type { HealthView, MemberView } from './api/views.js'
 import { Coordinator } from './replication/coordinator.js'
-import type { KvService } from './replication/service.js'
 import { registerReplicaHandlers } from './replication/replica.js'
 import { HintStore } from './replication/hints.js'
 import { HintedHandoff } from './replication/handoff.js'
 import { PlacementTable } from './placement/table.js'
 import { loadHasher } from './placement/hash.js'
+import { partitionOfKeyHash } from './placement/partitions.js'
 import { MerkleForest } from './merkle/forest.js'
 import { loadRecordDigester } from './merkle/digest.js'
 import { KvStore } from './store/kv-store.js'
@@ -97,34 +97,6 @@ export class HearsayNode {
         onError: (error) => nodeLog.error({ err: error }, 'garbage collection step failed; will retry'),
       })
       let node: HearsayNode | undefined
-      let coordinator: Coordinator | undefined
-      const kv: KvService = {
-        put: (key, value, options) => coordinator!.put(key, value, options),
-        delete: (key, options) => coordinator!.delete(key, options),
-        get: (key, options) => coordinator!.get(key, options),
-        scan: (options) => coordinator!.scan(options),
-        batch: (operations, options) => coordinator!.batch(operations, options),
-      }
-      api = createApiServer({
-        kv,
-        status: () => node!.status(),
-        health: () => ({ status: node?.state ?? 'starting', id, name: config.node.name }),
-        members: () => node?.members() ?? [],
-        metrics,
-        log: nodeLog,
-        limits: {
-          ...DEFAULT_API_LIMITS,
-          maxKeyBytes: config.api.maxKeyBytes,
-          maxValueBytes: config.api.maxValueBytes,
-          maxBatchOps: config.api.maxBatchOps,
-          maxBatchBodyBytes: config.api.maxBatchBodyBytes,
-          maxScanLimit: config.api.maxScanLimit,
-          defaultScanLimit: config.api.defaultScanLimit,
-          requestTimeoutMs: config.api.requestTimeoutMs,
-          maxHeaderBytes: config.api.maxHeaderBytes,
-        },
-        ...(config.api.token !== '' ? { token: config.api.token } : {}),
-      })
       const interfaces = networkInterfaces()
       const advertised = {
         api: resolveAdvertiseAddress({ key: 'api.advertise', bindHost: config.api.host, boundPort: config.api.port, advertise: config.api.advertise, interfaces }),
@@ -156,16 +128,23 @@ export class HearsayNode {
       const placement = new PlacementTable(await loadHasher(), { partitionCount: config.partitions, replicationFactor: config.replication.factor }, swim.members())
       // The store's digest: one Merkle tree per partition, rebuilt from LMDB at start and kept
       // current by the store's change hook (writes, replica applies, GC).
-      const forest = new MerkleForest(await loadRecordDigester())
+      const digester = await loadRecordDigester()
+      const forest = new MerkleForest(digester)
+      // One key hash serves both the partition and the tree bucket.
+      const applyToForest = (key: string, previous: Version | undefined, next: Version | undefined): void => {
+        const keyHash = digester.keyHash(key)
+        forest.apply(partitionOfKeyHash(keyHash, config.partitions), key, previous, next, keyHash)
+      }
       const rebuildStartedMs = Date.now()
       let records = 0
       for (const { key, record } of store.rawRange()) {
-        forest.apply(placement.partitionOf(key), key, undefined, record.version)
+        applyToForest(key, undefined, record.version)
         records++
       }
       nodeLog.info({ records, ms: Date.now() - rebuildStartedMs }, 'rebuilt the Merkle trees from the store')
-      store.onChange(({ key, previous, current }) => forest.apply(placement.partitionOf(key), key, previous?.version, current?.version))
+      store.onChange(({ key, previous, current }) => applyToForest(key, previous?.version, current?.version))
       const hints = new HintStore(store.hints, { maxBytes: config.replication.maxHintBytes, windowMs: config.replication.hintWindowMs, nowMs })
+      const refreshHintsGauge = (): void => { metrics.hintsPending.set(hints.pending().count) }
       const handoff = new HintedHandoff({
         hints,
         deliver: async (owner, entries) => {
@@ -177,21 +156,23 @@ export class HearsayNode {
         intervalMs: HANDOFF_INTERVAL_MS,
         batchSize: HANDOFF_BATCH_SIZE,
         log: nodeLog.child({ component: 'handoff' }),
-        onDelivered: (count) => { metrics.hintsHandedOff.inc({ result: 'delivered' }, count); metrics.hintsPending.set(hints.pending().count) },
-        onDropped: (count) => { metrics.hintsHandedOff.inc({ result: 'dropped' }, count); metrics.hintsPending.set(hints.pending().count) },
+        onDelivered: (count) => { metrics.hintsHandedOff.inc({ result: 'delivered' }, count); refreshHintsGauge() },
+        onDropped: (count) => { metrics.hintsHandedOff.inc({ result: 'dropped' }, count); refreshHintsGauge() },
       })
       membership.on('change', (member, previous) => {
         placement.update(swim.members())
         if (member.state === 'alive' && previous?.state !== 'alive') handoff.ownerAlive(member.id)
       })
       membership.on('reaped', () => placement.update(swim.members()))
+      // Remote versions move our clock forward; one beyond clock.maxSkewMs is refused (throws).
+      const observeHlc = (hlc: number): void => { clock.update(hlc) }
       const [delayMinMs, delayMaxMs] = [config.replication.testDelayMinMs, config.replication.testDelayMaxMs]
-      coordinator = new Coordinator({
+      const coordinator = new Coordinator({
         localId: id,
         local: store,
         nextHlc: () => clock.next(),
         nowMs,
-        observeHlc: (hlc) => { clock.update(hlc) },
+        observeHlc,
         replicasFor: (key) => placement.replicasFor(key).replicas,
         member: (memberId) => swim.member(memberId),
         aliveMembers: () => swim.members().filter((m) => m.state === 'alive' && m.id !== id).map((m) => m.id),
@@ -202,7 +183,7 @@ export class HearsayNode {
             const outcome = await hints.add(owner, entry)
             if (outcome === 'dropped') metrics.hintsHandedOff.inc({ result: 'dropped' })
             else metrics.hintsStored.inc()
-            metrics.hintsPending.set(hints.pending().count)
+            refreshHintsGauge()
           }
           : undefined,
         replicationFactor: config.replication.factor,
@@ -210,15 +191,34 @@ export class HearsayNode {
         defaultWrite: config.replication.writeQuorum,
         defaultRead: config.replication.readQuorum,
         maxScanLimit: config.api.maxScanLimit,
-        maxTtlSeconds: MAX_TTL_SECONDS,
         injectedDelayMs: delayMaxMs === 0 ? () => 0 : () => delayMinMs + Math.random() * (delayMaxMs - delayMinMs),
         onReadRepair: (count) => metrics.readRepairs.inc(count),
         onQuorumFailure: (kind) => metrics.quorumFailures.inc({ kind }),
         onBackgroundError: (error, what) => nodeLog.warn({ err: error }, `${what} failed`),
       })
+      api = createApiServer({
+        kv: coordinator,
+        status: () => node!.status(),
+        health: () => ({ status: node?.state ?? 'starting', id, name: config.node.name }),
+        members: () => node?.members() ?? [],
+        metrics,
+        log: nodeLog,
+        limits: {
+          ...DEFAULT_API_LIMITS,
+          maxKeyBytes: config.api.maxKeyBytes,
+          maxValueBytes: config.api.maxValueBytes,
+          maxBatchOps: config.api.maxBatchOps,
+          maxBatchBodyBytes: config.api.maxBatchBodyBytes,
+          maxScanLimit: config.api.maxScanLimit,
+          defaultScanLimit: config.api.defaultScanLimit,
+          requestTimeoutMs: config.api.requestTimeoutMs,
+          maxHeaderBytes: config.api.maxHeaderBytes,
+        },
+        ...(config.api.token !== '' ? { token: config.api.token } : {}),
+      })
       registerReplicaHandlers(transport, {
         store,
-        observeHlc: (hlc) => { clock.update(hlc) },
+        observeHlc,
         log: nodeLog.child({ component: 'replica' }),
       })
       await transport.start()

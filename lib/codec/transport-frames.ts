@@ -21,15 +21,19 @@ export const MAX_ADDRESS_CHARS = 260
 export const MAX_REASON_CHARS = 512
 export const MAX_ERROR_MESSAGE_CHARS = 1024
 
-export interface HelloBody {
-  readonly protocol: typeof PROTOCOL_VERSION
+/** Who a node says it is: the fields hello and welcome share. */
+interface Introduction {
   readonly cluster: string
   readonly id: NodeId
   readonly name: string
-  /** The dialer's advertised peer address: the acceptor files the link under it. */
+  /** The sender's advertised peer address: the acceptor files the link under it. */
   readonly peer: PeerAddress
   readonly api: string
   readonly nonce: Uint8Array
+}
+
+export interface HelloBody extends Introduction {
+  readonly protocol: typeof PROTOCOL_VERSION
 }
 
 /**
@@ -95,15 +99,6 @@ function expectProof(value: unknown, what: string): Uint8Array {
     throw new MalformedBodyError(`${what} has ${proof.byteLength} bytes, expected 0 or ${PROOF_BYTES}`)
   }
   return proof
-}
-
-interface Introduction {
-  readonly cluster: string
-  readonly id: NodeId
-  readonly name: string
-  readonly peer: PeerAddress
-  readonly api: string
-  readonly nonce: Uint8Array
 }
 
 function introduction(body: Readonly<Record<string, unknown>>, what: string): Introduction {

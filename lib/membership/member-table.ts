@@ -1,17 +1,9 @@
 import type { NodeId } from '../clock/version.js'
 import type { Random } from '../sim/random.js'
-import type { PeerAddress } from '../transport/transport.js'
 import type { MemberRecord, MemberState } from './messages.js'
 
-/** What this node believes about one member. */
-export interface Member {
-  readonly id: NodeId
-  readonly name: string
-  readonly peer: PeerAddress
-  readonly api: string
-  /** The member's own counter: only it raises it, to refute rumours about itself. */
-  readonly incarnation: number
-  readonly state: MemberState
+/** What this node believes about one member: its gossiped record, without the accuser. */
+export interface Member extends Omit<MemberRecord, 'from'> {
   /** Local clock reading when `state` last changed (reaping and the gossip-to-the-dead window). */
   readonly stateChangedAtMs: number
 }

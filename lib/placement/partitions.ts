@@ -14,6 +14,11 @@ export function assertPartitionCount(partitionCount: number): void {
  * reassign almost every key, whereas membership changes only move whole partitions.
  */
 export function partitionOf(hasher: Hasher, key: string, partitionCount: number): number {
+  return partitionOfKeyHash(hasher.keyHash(key), partitionCount)
+}
+
+/** partitionOf for a caller that already holds the key's hash (the Merkle trees need it too). */
+export function partitionOfKeyHash(keyHash: bigint, partitionCount: number): number {
   assertPartitionCount(partitionCount)
-  return Number(hasher.keyHash(key) % BigInt(partitionCount))
+  return Number(keyHash % BigInt(partitionCount))
 }

@@ -1,5 +1,5 @@
 import { compareVersions, formatVersion, type NodeId } from '../clock/version.js'
-import { BadRequestError, QuorumNotMetError } from '../errors.js'
+import { QuorumNotMetError } from '../errors.js'
 import type { StoredRecord } from '../store/record.js'
 import { isLive } from '../store/record.js'
 import { TransportError, type PeerAddress, type PeerMessage } from '../transport/transport.js'
@@ -52,8 +52,6 @@ export interface CoordinatorOptions {
   readonly defaultWrite: ConsistencyLevel
   readonly defaultRead: ConsistencyLevel
   readonly maxScanLimit: number
-  /** Largest TTL accepted, in seconds. */
-  readonly maxTtlSeconds: number
   /** TESTING ONLY (replication.testDelay*): ms to hold back one outgoing replica write. */
   readonly injectedDelayMs: () => number
   readonly onReadRepair: (count: number) => void
@@ -151,9 +149,6 @@ export class Coordinator implements KvService {
     const replicas = this.options.replicasFor(key)
     const needed = this.needed(options.w ?? this.options.defaultWrite, replicas.length, 'w')
     const ttl = options.ttlSeconds
-    if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1 || ttl > this.options.maxTtlSeconds)) {
-      throw new BadRequestError(`ttl must be a whole number of seconds from 1 to ${this.options.maxTtlSeconds}, got ${ttl}`, { param: 'ttl' })
-    }
     const version = { hlc: await this.options.nextHlc(), node: this.options.localId }
     const record: StoredRecord = {
       value,
@@ -161,24 +156,21 @@ export class Coordinator implements KvService {
       ...(value !== null && ttl !== undefined ? { expiresAtMs: this.options.nowMs() + ttl * 1000 } : {}),
     }
     const entry = toWire(key, record)
-    try {
-      const answers = await this.gather(replicas, needed, (id) => this.writeTo(id, key, record, entry), 'write')
-      return { key, version, acks: answers.heard.length, needed }
-    } catch (error) {
-      if (error instanceof QuorumNotMetError) throw new QuorumNotMetError('write', needed, error.details.acks as number, { version: formatVersion(version) })
-      throw error
-    }
+    const answers = await this.gather(replicas, needed, (id) => this.writeTo(id, key, record, entry), 'write', { version: formatVersion(version) })
+    return { key, version, acks: answers.heard.length, needed }
   }
 
-  /** One replica's copy of a write; true when it is durable there, false when it became a hint. */
+  /**
+   * One replica's copy of a write: resolves once it is durable there, rejects when it is not
+   * (then, unless the replica refused it, the write is kept as a hint for that replica).
+   */
   private async writeTo(id: NodeId, key: string, record: StoredRecord, entry: WireEntry): Promise<true> {
     if (id === this.options.localId) {
       await this.options.local.apply(key, record)
       return true
     }
-    const member = this.options.member(id)
     try {
-      if (member === undefined || member.state !== 'alive') throw new TransportError(`replica ${id} is ${member?.state ?? 'unknown'}`, 'unreachable')
+      const member = this.aliveMember(id)
       const delayMs = this.options.injectedDelayMs()
       if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs))
       await this.options.request(member.peer, { type: 'replicaWrite', body: { entries: [entry] } }, this.options.timeoutMs)
@@ -196,13 +188,19 @@ export class Coordinator implements KvService {
 
   private async readFrom(id: NodeId, key: string): Promise<StoredRecord | undefined> {
     if (id === this.options.localId) return this.options.local.get(key)
-    const member = this.options.member(id)
-    if (member === undefined || member.state !== 'alive') throw new TransportError(`replica ${id} is ${member?.state ?? 'unknown'}`, 'unreachable')
+    const member = this.aliveMember(id)
     const reply = await this.options.request(member.peer, { type: 'replicaRead', body: { key } }, this.options.timeoutMs)
     const { entry } = reply.body as ReplicaReadReplyBody
     if (entry === null) return undefined
     this.options.observeHlc(entry.hlc)
     return fromWire(entry)
+  }
+
+  /** The member to send a replica request to; a replica that is not alive is unreachable now. */
+  private aliveMember(id: NodeId): ReplicaMember {
+    const member = this.options.member(id)
+    if (member === undefined || member.state !== 'alive') throw new TransportError(`replica ${id} is ${member?.state ?? 'unknown'}`, 'unreachable')
+    return member
   }
 
   /** Sends the newest record to every replica that answered with something older or nothing. */
@@ -221,7 +219,7 @@ export class Coordinator implements KvService {
    * with QuorumNotMetError when every attempt settled short of it or the deadline passed. `all` settles when
    * every attempt has (for read repair); attempts go on after the answer either way.
    */
-  private gather<T>(replicas: readonly NodeId[], needed: number, attempt: (id: NodeId) => Promise<T>, kind: 'write' | 'read'):
+  private gather<T>(replicas: readonly NodeId[], needed: number, attempt: (id: NodeId) => Promise<T>, kind: 'write' | 'read', details: Record<string, unknown> = {}):
     Promise<{ heard: { id: NodeId; record: T }[]; all: Promise<{ id: NodeId; record: T }[]> }> {
     const heard: { id: NodeId; record: T }[] = []
     let settle: ((outcome: 'met' | 'impossible' | 'timeout') => void) | undefined
@@ -244,7 +242,7 @@ export class Coordinator implements KvService {
       clearTimeout(timer)
       if (outcome === 'met') return { heard: [...heard], all }
       this.options.onQuorumFailure(kind)
-      throw new QuorumNotMetError(kind, needed, heard.length)
+      throw new QuorumNotMetError(kind, needed, heard.length, details)
     })
   }
 

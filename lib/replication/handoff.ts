@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks'
+import { assertPositiveIntegers } from '../assert.js'
 import type { NodeId } from '../clock/version.js'
 import type { Logger } from '../log/logger.js'
 import { backoffDelayMs } from '../transport/backoff.js'
@@ -73,10 +74,7 @@ export class HintedHandoff {
     this.retryBaseMs = options.retryBaseMs ?? options.intervalMs
     this.retryCapMs = options.retryCapMs ?? DEFAULT_HANDOFF_RETRY_CAP_MS
     this.random = options.random ?? Math.random
-    const positive = { intervalMs: options.intervalMs, batchSize: options.batchSize, maxBatchBytes: this.maxBatchBytes, maxBatchesPerRound: this.maxBatchesPerRound, retryBaseMs: this.retryBaseMs, retryCapMs: this.retryCapMs }
-    for (const [name, value] of Object.entries(positive)) {
-      if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`)
-    }
+    assertPositiveIntegers({ intervalMs: options.intervalMs, batchSize: options.batchSize, maxBatchBytes: this.maxBatchBytes, maxBatchesPerRound: this.maxBatchesPerRound, retryBaseMs: this.retryBaseMs, retryCapMs: this.retryCapMs })
     if (options.batchSize > MAX_RECORDS_PER_WRITE) throw new RangeError(`batchSize must be at most ${MAX_RECORDS_PER_WRITE} (one replica write), got ${options.batchSize}`)
   }
 

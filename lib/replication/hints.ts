@@ -1,4 +1,5 @@
 import type { Database } from 'lmdb'
+import { assertPositiveIntegers } from '../assert.js'
 import { Packr } from 'msgpackr'
 import { isNodeId, type NodeId } from '../clock/version.js'
 import { MAX_RECORDS_PER_WRITE, type WireEntry } from './messages.js'
@@ -62,9 +63,7 @@ export class HintStore {
   private sequence = 0
 
   constructor(private readonly db: Database<Uint8Array, Uint8Array>, private readonly options: HintStoreOptions) {
-    for (const name of ['maxBytes', 'windowMs'] as const) {
-      if (!Number.isSafeInteger(options[name]) || options[name] < 1) throw new RangeError(`${name} must be a positive integer, got ${options[name]}`)
-    }
+    assertPositiveIntegers({ maxBytes: options.maxBytes, windowMs: options.windowMs })
     this.rebuildCounters()
   }
 

@@ -7,7 +7,7 @@ import type { ConsistencyLevel } from './consistency.js'
  */
 export interface WriteOptions {
   readonly w?: ConsistencyLevel
-  /** Seconds until the value expires; undefined = never. Ignored for deletes. */
+  /** Seconds until the value expires (1 … MAX_TTL_SECONDS, checked by lib/api); undefined = never. Ignored for deletes. */
   readonly ttlSeconds?: number
 }
 

@@ -1,4 +1,5 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
+import { assertPositiveIntegers } from '../assert.js'
 import { hlcWallMs, type Version } from '../clock/version.js'
 import type { KvStore } from './kv-store.js'
 import { isTombstone, type StoredRecord } from './record.js'
@@ -60,9 +61,7 @@ export class TombstoneCollector {
   private totalExpired = 0
 
   constructor(private readonly store: KvStore, private readonly options: TombstoneCollectorOptions) {
-    for (const name of ['intervalMs', 'batchSize'] as const) {
-      if (!Number.isSafeInteger(options[name]) || options[name] < 1) throw new RangeError(`${name} must be a positive integer, got ${options[name]}`)
-    }
+    assertPositiveIntegers({ intervalMs: options.intervalMs, batchSize: options.batchSize })
     if (!Number.isSafeInteger(options.tombstoneGraceMs) || options.tombstoneGraceMs < 0) {
       throw new RangeError(`tombstoneGraceMs must be a non-negative integer, got ${options.tombstoneGraceMs}`)
     }

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+const here = dirname(fileURLToPath(import.meta.url))
 /** Repository root, found from this file whether it runs from test/ or dist/test/. */
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), existsSync(resolve(dirname(fileURLToPath(import.meta.url)), '../../package.json')) ? '../..' : '../../..')
+export const repoRoot = resolve(here, existsSync(resolve(here, '../../package.json')) ? '../..' : '../../..')
 export const daemonBin = join(repoRoot, 'dist/bin/hearsayd.js')
 export const cliBin = join(repoRoot, 'dist/bin/hearsay.js')
 
