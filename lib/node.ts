@@ -15,6 +15,13 @@ import { loadHasher } from './placement/hash.js'
 import { partitionOfKeyHash } from './placement/partitions.js'
 import { MerkleForest } from './merkle/forest.js'
 import { loadRecordDigester } from './merkle/digest.js'
+import { bucketOf, LEAF_COUNT, MerkleTree } from './merkle/tree.js'
+import { AbsenceTracker } from './antientropy/absence.js'
+import { AntiEntropy, type RoundSummary } from './antientropy/anti-entropy.js'
+import { LocalReplica } from './antientropy/local-replica.js'
+import { isAntiEntropyType } from './antientropy/messages.js'
+import { registerSyncHandlers } from './antientropy/responder.js'
+import { guardKvService } from './replication/guard.js'
 import { KvStore } from './store/kv-store.js'
 import { TombstoneCollector } from './store/gc.js'
 import { StoreHighWaterMark } from './store/high-water.js'
@@ -67,6 +74,7 @@ export class HearsayNode {
     private readonly handoff: HintedHandoff,
     private readonly hints: HintStore,
     private readonly forest: MerkleForest,
+    private readonly antiEntropy: AntiEntropy,
     /** Advertised `host:port` of the client API and the peer port. */
     readonly advertised: { readonly api: string; readonly peer: string },
   ) {}
@@ -74,7 +82,20 @@ export class HearsayNode {
   static async start(config: HearsayConfig, log: Logger, info: NodeInfo): Promise<HearsayNode> {
     // A test hook only (clock.offsetMs): shifts this node's notion of wall time for skew demos.
     const nowMs = config.clock.offsetMs === 0 ? Date.now : () => Date.now() + config.clock.offsetMs
-    const store = await KvStore.open({ dataDir: config.node.dataDir, mapSizeBytes: config.store.mapSizeBytes })
+    const digester = await loadRecordDigester()
+    const partitionOfKey = (keyHash: bigint): number => partitionOfKeyHash(keyHash, config.partitions)
+    const store = await KvStore.open({
+      dataDir: config.node.dataDir,
+      mapSizeBytes: config.store.mapSizeBytes,
+      // The store orders (key, version) by Merkle segment too, so a sync lists a leaf without a walk.
+      segments: {
+        segmentOf: (key) => {
+          const keyHash = digester.keyHash(key)
+          return partitionOfKey(keyHash) * LEAF_COUNT + bucketOf(keyHash)
+        },
+        scheme: `xxh64 partitions=${config.partitions} leaves=${LEAF_COUNT}`,
+      },
+    })
     let api: ApiServer | undefined
     let transport: WsTransport | undefined
     try {
@@ -126,19 +147,18 @@ export class HearsayNode {
       watchMembership(membership, metrics, nodeLog.child({ component: 'membership' }))
 
       const placement = new PlacementTable(await loadHasher(), { partitionCount: config.partitions, replicationFactor: config.replication.factor }, swim.members())
-      // The store's digest: one Merkle tree per partition, rebuilt from LMDB at start and kept
-      // current by the store's change hook (writes, replica applies, GC).
-      const digester = await loadRecordDigester()
+      // One Merkle tree per partition, rebuilt from the segment index at start and kept current
+      // by the store's change hook (writes, replica applies, sync, GC).
       const forest = new MerkleForest(digester)
       // One key hash serves both the partition and the tree bucket.
       const applyToForest = (key: string, previous: Version | undefined, next: Version | undefined): void => {
         const keyHash = digester.keyHash(key)
-        forest.apply(partitionOfKeyHash(keyHash, config.partitions), key, previous, next, keyHash)
+        forest.apply(partitionOfKey(keyHash), key, previous, next, keyHash)
       }
       const rebuildStartedMs = Date.now()
       let records = 0
-      for (const { key, record } of store.rawRange()) {
-        applyToForest(key, undefined, record.version)
+      for (const { segment, key, version } of store.segments!.all()) {
+        forest.apply(Math.floor(segment / LEAF_COUNT), key, undefined, version)
         records++
       }
       nodeLog.info({ records, ms: Date.now() - rebuildStartedMs }, 'rebuilt the Merkle trees from the store')
@@ -159,11 +179,56 @@ export class HearsayNode {
         onDelivered: (count) => { metrics.hintsHandedOff.inc({ result: 'delivered' }, count); refreshHintsGauge() },
         onDropped: (count) => { metrics.hintsHandedOff.inc({ result: 'dropped' }, count); refreshHintsGauge() },
       })
-      membership.on('change', (member, previous) => {
-        placement.update(swim.members())
-        if (member.state === 'alive' && previous?.state !== 'alive') handoff.ownerAlive(member.id)
+      const absence = new AbsenceTracker({
+        meta: store.meta,
+        tombstoneGraceMs: config.store.tombstoneGraceMs,
+        nowMs,
+        hasAlivePeer: () => swim.members().some((m) => m.state === 'alive' && m.id !== id),
+        onError: (error) => nodeLog.error({ err: error }, 'could not record the last peer contact'),
       })
-      membership.on('reaped', () => placement.update(swim.members()))
+      if (absence.repairRequired) {
+        nodeLog.warn({ lastPeerContactMs: absence.lastContactMs, tombstoneGraceMs: config.store.tombstoneGraceMs },
+          'away from the cluster longer than store.tombstoneGrace: repairing from the other replicas before serving')
+      }
+      const repairRefusal = (): string | undefined => absence.repairRequired
+        ? 'this node is repairing after an absence longer than store.tombstoneGrace; ask another node'
+        : undefined
+      const replica = new LocalReplica({
+        store, forest, partitionCount: config.partitions, tombstoneGraceMs: config.store.tombstoneGraceMs, nowMs,
+        observeHlc: (hlc) => { clock.update(hlc) },
+      }, new MerkleTree(digester))
+      const antiEntropyLog = nodeLog.child({ component: 'antientropy' })
+      const antiEntropy = new AntiEntropy({
+        localId: id,
+        schedule: config.antiEntropy.schedule,
+        automatic: config.antiEntropy.enabled,
+        replica,
+        absence,
+        ownedPartitions: (member) => placement.ownedPartitions(member),
+        replicasOf: (partition) => placement.replicas(partition),
+        inPlacement: () => placement.members.includes(id),
+        heldPartitions: () => forest.partitions(),
+        alivePeer: (member) => {
+          const found = swim.member(member)
+          return found?.state === 'alive' ? found.peer : undefined
+        },
+        aliveMembers: () => swim.members().filter((m) => m.state === 'alive').map((m) => m.id),
+        request: (peer, message, timeoutMs) => transport!.request(peer, message, timeoutMs),
+        requestTimeoutMs: config.antiEntropy.requestTimeoutMs,
+        maxBytesPerSecond: config.antiEntropy.maxBytesPerSecond,
+        batchBytes: config.antiEntropy.batchBytes,
+        partitionConcurrency: config.antiEntropy.partitionConcurrency,
+        log: antiEntropyLog,
+        onRound: (summary) => recordRound(summary, metrics, antiEntropyLog),
+      })
+      membership.on('change', (member, previous) => {
+        if (placement.update(swim.members())) antiEntropy.placementChanged()
+        if (member.state === 'alive' && previous?.state !== 'alive') {
+          handoff.ownerAlive(member.id)
+          antiEntropy.memberAlive(member.id)
+        }
+      })
+      membership.on('reaped', () => { if (placement.update(swim.members())) antiEntropy.placementChanged() })
       // Remote versions move our clock forward; one beyond clock.maxSkewMs is refused (throws).
       const observeHlc = (hlc: number): void => { clock.update(hlc) }
       const [delayMinMs, delayMaxMs] = [config.replication.testDelayMinMs, config.replication.testDelayMaxMs]
@@ -197,9 +262,10 @@ export class HearsayNode {
         onBackgroundError: (error, what) => nodeLog.warn({ err: error }, `${what} failed`),
       })
       api = createApiServer({
-        kv: coordinator,
+        kv: guardKvService(coordinator, repairRefusal),
+        sync: async () => ({ ...await antiEntropy.syncNow() }),
         status: () => node!.status(),
-        health: () => ({ status: node?.state ?? 'starting', id, name: config.node.name }),
+        health: () => ({ status: node?.state === 'ok' && absence.repairRequired ? 'repairing' : node?.state ?? 'starting', id, name: config.node.name }),
         members: () => node?.members() ?? [],
         metrics,
         log: nodeLog,
@@ -219,15 +285,22 @@ export class HearsayNode {
       registerReplicaHandlers(transport, {
         store,
         observeHlc,
+        readRefusal: repairRefusal,
         log: nodeLog.child({ component: 'replica' }),
+      })
+      registerSyncHandlers(transport, {
+        replica,
+        refusal: repairRefusal,
+        onReceived: (count) => metrics.antiEntropyRecords.inc({ direction: 'received' }, count),
       })
       await transport.start()
       const apiAddress = await api.listen(config.api.host, config.api.port)
-      node = new HearsayNode(config, nodeLog, info, id, swim.local.incarnation, store, collector, clock, metrics, api, transport, membership, handoff, hints, forest, advertised)
+      node = new HearsayNode(config, nodeLog, info, id, swim.local.incarnation, store, collector, clock, metrics, api, transport, membership, handoff, hints, forest, antiEntropy, advertised)
       // Our own address among the seeds (one config for every node) is not someone to join.
       membership.start(config.cluster.seeds.filter((seed) => seed !== advertised.peer))
       collector.start()
       handoff.start()
+      antiEntropy.start()
       node.state = 'ok'
       nodeLog.info({
         incarnation: swim.local.incarnation, dataDir: config.node.dataDir,
@@ -261,6 +334,8 @@ export class HearsayNode {
     const deadline = Date.now() + timeoutMs
     let outcome: StopOutcome = 'clean'
     const remaining = (): number => Math.max(0, deadline - Date.now())
+    // No new sync sessions: leaving changes placement, which must not start a hand-off.
+    await this.antiEntropy.stop()
     // Tell the cluster first (state left, not dead), while links still carry the news; bounded
     // to half the budget so requests in flight still get their share.
     await this.membership.leave(Math.min(LEAVE_TIMEOUT_MS, remaining() / 2))
@@ -302,6 +377,7 @@ export class HearsayNode {
       peer: this.advertised.peer,
       members: countByState(this.membership.members()),
       hintsPending: this.hints.pending().count,
+      repairing: this.antiEntropy.repairing,
       // Equal on two nodes exactly when they hold the same records (up to xxh64 collisions).
       digest: this.forest.digest().toString(16).padStart(16, '0'),
       replication: { factor: this.config.replication.factor, writeQuorum: this.config.replication.writeQuorum, readQuorum: this.config.replication.readQuorum },
@@ -323,6 +399,10 @@ function transportCounters(metrics: Metrics): TransportCounters {
     refused: (by, code) => metrics.peerHandshakesRefused.inc({ by, code }),
     malformed: (reason) => metrics.peerMalformedFrames.inc({ reason }),
     dropped: (reason) => metrics.peerMessagesDropped.inc({ reason }),
+    frameBytes: (direction, type, bytes) => {
+      metrics.peerBytes.inc({ direction, type }, bytes)
+      if (isAntiEntropyType(type)) metrics.antiEntropyBytes.inc({ direction }, bytes)
+    },
   }
 }
 
@@ -347,4 +427,23 @@ function watchMembership(membership: MembershipDriver, metrics: Metrics, log: Lo
   membership.on('joined', (seed) => log.info({ seed }, `joined the cluster through ${seed}`))
   membership.on('joinUnanswered', (attempt, seeds, retryAtMs) => log.warn({ attempt, seeds, retryInMs: Math.max(0, retryAtMs - Date.now()) }, 'no seed answered; running alone and retrying'))
   membership.on('persistFailed', (error) => log.error({ err: error }, 'could not store the incarnation'))
+}
+
+/** A finished anti-entropy round as metrics and one log line. */
+function recordRound(summary: RoundSummary, metrics: Metrics, log: Logger): void {
+  const totals = { partitionsCompared: 0, partitionsDiffering: 0, leavesDiffering: 0, pushed: 0, pulled: 0, dropped: 0 }
+  for (const session of summary.sessions) {
+    for (const field of Object.keys(totals) as (keyof typeof totals)[]) totals[field] += session[field]
+  }
+  metrics.antiEntropyRounds.inc({ result: summary.failures.length > 0 ? 'failed' : summary.sessions.length === 0 ? 'skipped' : 'ok' })
+  metrics.antiEntropyRoundDuration.observe(summary.durationMs / 1000)
+  metrics.antiEntropyRecords.inc({ direction: 'sent' }, totals.pushed)
+  metrics.antiEntropyRecords.inc({ direction: 'received' }, totals.pulled)
+  metrics.antiEntropyPartitions.inc({ outcome: 'equal' }, totals.partitionsCompared - totals.partitionsDiffering)
+  metrics.antiEntropyPartitions.inc({ outcome: 'differing' }, totals.partitionsDiffering)
+  metrics.antiEntropyDropped.inc(totals.dropped)
+  const fields = { trigger: summary.trigger, mode: summary.mode, peers: summary.sessions.length, ...totals, handedOff: summary.handedOff.length, failures: summary.failures, durationMs: summary.durationMs }
+  if (summary.failures.length > 0) log.warn(fields, 'anti-entropy round had failed sessions; they are retried in a later round')
+  else if (totals.partitionsDiffering > 0 || summary.trigger === 'admin') log.info(fields, 'anti-entropy round')
+  else log.debug(fields, 'anti-entropy round: replicas agree')
 }

@@ -17,7 +17,7 @@ export interface MemberView {
 
 /** What GET /health reports; only `ok` answers 200. */
 export interface HealthView {
-  readonly status: 'starting' | 'ok' | 'leaving'
+  readonly status: 'starting' | 'ok' | 'repairing' | 'leaving'
   readonly id: string
   readonly name: string
 }

@@ -23,6 +23,8 @@ export interface Frame {
   /** 0 for handshake and one-way frames; the request's id for requests and their answers. */
   readonly requestId: number
   readonly body: unknown
+  /** Encoded size of this frame within its message (for per-type byte counters). */
+  readonly bytes: number
 }
 
 export const MALFORMED_REASONS = ['empty', 'oversized', 'undecodable', 'too-many-frames', 'bad-frame', 'unknown-type', 'bad-body'] as const
@@ -84,9 +86,11 @@ export class FrameCodec {
       throw new MalformedFrameError('oversized', `message of ${message.byteLength} bytes exceeds maxFrameBytes ${this.limits.maxFrameBytes}`)
     }
     const values: unknown[] = []
+    const sizes: number[] = []
     try {
-      this.#packr.unpackMultiple(message, (value: unknown) => {
+      this.#packr.unpackMultiple(message, (value: unknown, start?: number, end?: number) => {
         values.push(value)
+        sizes.push((end ?? 0) - (start ?? 0))
         // Stop decoding as soon as the bound is crossed rather than materialize the rest.
         return values.length <= this.limits.maxFramesPerMessage
       })
@@ -96,7 +100,7 @@ export class FrameCodec {
     if (values.length > this.limits.maxFramesPerMessage) {
       throw new MalformedFrameError('too-many-frames', `message carries more than ${this.limits.maxFramesPerMessage} frames`)
     }
-    return values.map(value => this.#decodeFrame(value))
+    return values.map((value, i) => this.#decodeFrame(value, sizes[i] ?? 0))
   }
 
   #pack(typeName: string, frame: unknown[]): Uint8Array {
@@ -105,7 +109,7 @@ export class FrameCodec {
     return bytes
   }
 
-  #decodeFrame(value: unknown): Frame {
+  #decodeFrame(value: unknown, bytes: number): Frame {
     if (!Array.isArray(value) || value.length !== 3) throw new MalformedFrameError('bad-frame', 'frame is not an array of 3 entries')
     const [code, requestId, body] = value as [unknown, unknown, unknown]
     if (typeof code !== 'number' || !Number.isSafeInteger(requestId) || (requestId as number) < 0) {
@@ -118,8 +122,8 @@ export class FrameCodec {
     if (carriesRequestId(type) !== (id > 0)) {
       throw new MalformedFrameError('bad-frame', `${type.kind} frame ${type.name} with requestId ${id}`)
     }
-    if (type.name === RESPONSE_FRAME) return { type, requestId: id, body: this.#decodeReply(body) }
-    return { type, requestId: id, body: validateBody(type, body) }
+    if (type.name === RESPONSE_FRAME) return { type, requestId: id, body: this.#decodeReply(body), bytes }
+    return { type, requestId: id, body: validateBody(type, body), bytes }
   }
 
   #decodeReply(value: unknown): PeerMessage {

@@ -1,5 +1,9 @@
 import { validateReplicaRead, validateReplicaReadReply, validateReplicaScan, validateReplicaScanReply, validateReplicaWrite, validateReplicaWriteReply } from '../replication/messages.js'
 import { membershipBodyValidators } from '../membership/messages.js'
+import {
+  validateSyncFetch, validateSyncFetchReply, validateSyncKeys, validateSyncKeysReply, validateSyncNodes, validateSyncNodesReply,
+  validateSyncPush, validateSyncPushReply, validateSyncRoots, validateSyncRootsReply,
+} from '../antientropy/messages.js'
 import { validateError, validateHello, validateProof, validateRefuse, validateWelcome } from './transport-frames.js'
 
 /**
@@ -56,7 +60,17 @@ export const FRAME_TYPES: readonly FrameType[] = [
   { code: 0x23, name: 'replicaReadReply', kind: 'reply', validate: validateReplicaReadReply },
   { code: 0x24, name: 'replicaScan', kind: 'request', validate: validateReplicaScan },
   { code: 0x25, name: 'replicaScanReply', kind: 'reply', validate: validateReplicaScanReply },
-  // Anti-entropy: 0x30..0x3f.
+  // Anti-entropy (lib/antientropy/messages.ts): a sync session compares trees, then moves records.
+  { code: 0x30, name: 'syncRoots', kind: 'request', validate: validateSyncRoots },
+  { code: 0x31, name: 'syncRootsReply', kind: 'reply', validate: validateSyncRootsReply },
+  { code: 0x32, name: 'syncNodes', kind: 'request', validate: validateSyncNodes },
+  { code: 0x33, name: 'syncNodesReply', kind: 'reply', validate: validateSyncNodesReply },
+  { code: 0x34, name: 'syncKeys', kind: 'request', validate: validateSyncKeys },
+  { code: 0x35, name: 'syncKeysReply', kind: 'reply', validate: validateSyncKeysReply },
+  { code: 0x36, name: 'syncFetch', kind: 'request', validate: validateSyncFetch },
+  { code: 0x37, name: 'syncFetchReply', kind: 'reply', validate: validateSyncFetchReply },
+  { code: 0x38, name: 'syncPush', kind: 'request', validate: validateSyncPush },
+  { code: 0x39, name: 'syncPushReply', kind: 'reply', validate: validateSyncPushReply },
 ]
 
 /** Frame types by code and by name; construction asserts codes and names are unique. */

@@ -198,9 +198,29 @@ export const schema: SchemaFor<HearsaySettings> = {
     },
   },
   antiEntropy: {
+    enabled: {
+      doc: 'Run anti-entropy rounds on this node\'s own initiative: on the schedule, when a member comes back or joins, and on rebalance. Off, only POST /admin/sync starts a round (peers still sync with this node).',
+      format: 'flag', default: true, env: 'HEARSAY_ANTI_ENTROPY_ENABLED',
+    },
     schedule: {
       doc: 'When to run an anti-entropy sync round with a peer (node-cron expression; 6 fields start with seconds).',
       format: 'cron', default: '*/30 * * * * *', env: 'HEARSAY_ANTI_ENTROPY_SCHEDULE',
+    },
+    maxBytesPerSecond: {
+      doc: 'Rate limit of the records one node\'s sync sessions push and pull, in bytes per second (0 = unlimited), so catching up never crowds out client traffic.',
+      format: 'bounded-int', default: 50 * MIB, min: 0, max: 64 * GIB, env: 'HEARSAY_ANTI_ENTROPY_MAX_BYTES_PER_SECOND',
+    },
+    batchBytes: {
+      doc: 'Largest batch of records one sync push carries, in bytes (a single larger record still moves alone).',
+      format: 'bounded-int', default: MIB, min: 1024, max: 64 * MIB, env: 'HEARSAY_ANTI_ENTROPY_BATCH_BYTES',
+    },
+    partitionConcurrency: {
+      doc: 'Partitions one sync session compares at once (each descends its tree one round trip per level).',
+      format: 'bounded-int', default: 8, min: 1, max: 256, env: 'HEARSAY_ANTI_ENTROPY_PARTITION_CONCURRENCY',
+    },
+    requestTimeoutMs: {
+      doc: 'Deadline of each request within a sync session, in milliseconds; a session that misses one is abandoned and retried in a later round.',
+      format: 'bounded-int', default: 10_000, min: 100, max: 10 * MINUTE_MS, env: 'HEARSAY_ANTI_ENTROPY_REQUEST_TIMEOUT_MS',
     },
   },
   store: {

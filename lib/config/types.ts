@@ -50,7 +50,12 @@ export interface HearsaySettings {
   /** SWIM/Lifeguard timings; the interface lives with the protocol that uses them. */
   readonly membership: MembershipConfig
   readonly antiEntropy: {
+    readonly enabled: boolean
     readonly schedule: string
+    readonly maxBytesPerSecond: number
+    readonly batchBytes: number
+    readonly partitionConcurrency: number
+    readonly requestTimeoutMs: number
   }
   readonly store: {
     /** As written: a duration string or a number of milliseconds; use tombstoneGraceMs. */

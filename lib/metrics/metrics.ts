@@ -52,6 +52,8 @@ export interface Metrics {
   readonly peerMalformedFrames: Counter<'reason'>
   /** Peer messages dropped without delivery: reason = unreachable | queue_full | closed. */
   readonly peerMessagesDropped: Counter<'reason'>
+  /** Bytes of frames on established peer links: direction = sent | received, type = message type. */
+  readonly peerBytes: Counter<'direction' | 'type'>
   /** Peer links opened, by direction: inbound | outbound (reconnects count as new links). */
   readonly peerLinksOpened: Counter<'direction'>
   /** Peer links closed, by reason (remote, malformed, refused, handshake_timeout, keepalive, replaced, shutdown, internal). */
@@ -69,8 +71,14 @@ export interface Metrics {
   /** Sync rounds by outcome: result = ok | failed | skipped. */
   readonly antiEntropyRounds: Counter<'result'>
   readonly antiEntropyRoundDuration: Histogram
-  /** Records moved by sync sessions: direction = pushed | pulled. */
+  /** Records stored by the other side of a sync session: direction = sent | received (either side may have started it). */
   readonly antiEntropyRecords: Counter<'direction'>
+  /** Bytes of anti-entropy frames (sync*) sent and received, sessions this node started or answered. */
+  readonly antiEntropyBytes: Counter<'direction'>
+  /** Partitions compared by sync sessions this node started, by outcome (equal, differing). */
+  readonly antiEntropyPartitions: Counter<'outcome'>
+  /** Records this node removed because no replica held them while it repaired (away past the grace). */
+  readonly antiEntropyDropped: Counter
 
   // Daemon (lib/config, bin).
   readonly configReloads: Counter
@@ -159,6 +167,12 @@ export function createMetrics(): Metrics {
       labelNames: ['reason'] as const,
       registers,
     }),
+    peerBytes: new Counter({
+      name: `${METRIC_PREFIX}peer_bytes_total`,
+      help: 'Bytes of frames on established peer links, by direction (sent, received) and message type.',
+      labelNames: ['direction', 'type'] as const,
+      registers,
+    }),
     peerLinksOpened: new Counter({
       name: `${METRIC_PREFIX}peer_links_opened_total`,
       help: 'Peer links opened, by direction (inbound, outbound); reconnects count as new links.',
@@ -214,8 +228,25 @@ export function createMetrics(): Metrics {
     }),
     antiEntropyRecords: new Counter({
       name: `${METRIC_PREFIX}antientropy_records_total`,
-      help: 'Records moved by anti-entropy, by direction (pushed, pulled).',
+      help: 'Records moved by anti-entropy and stored by the receiver, by direction (sent, received).',
       labelNames: ['direction'] as const,
+      registers,
+    }),
+    antiEntropyBytes: new Counter({
+      name: `${METRIC_PREFIX}antientropy_bytes_total`,
+      help: 'Bytes of anti-entropy frames, by direction (sent, received), in sessions this node started or answered.',
+      labelNames: ['direction'] as const,
+      registers,
+    }),
+    antiEntropyPartitions: new Counter({
+      name: `${METRIC_PREFIX}antientropy_partitions_total`,
+      help: 'Partitions compared by anti-entropy sessions this node started, by outcome (equal, differing).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    antiEntropyDropped: new Counter({
+      name: `${METRIC_PREFIX}antientropy_dropped_total`,
+      help: 'Records removed while repairing after an absence longer than the tombstone grace, because no other replica held them.',
       registers,
     }),
     configReloads: new Counter({

@@ -49,7 +49,8 @@ export function fromWire(entry: WireEntry): StoredRecord {
   }
 }
 
-function validateEntry(value: unknown, what: string): WireEntry {
+/** A record from a peer, checked field by field (shared with the anti-entropy frames). */
+export function validateWireEntry(value: unknown, what: string): WireEntry {
   const body = expectObject(value, what)
   const key = expectString(field(body, 'key'), `${what}.key`, MAX_WIRE_KEY_CHARS, 1)
   const rawValue = field(body, 'value')
@@ -63,7 +64,7 @@ function validateEntry(value: unknown, what: string): WireEntry {
 
 export function validateReplicaWrite(body: unknown): ReplicaWriteBody {
   const object = expectObject(body, 'replicaWrite')
-  return { entries: expectArray(field(object, 'entries'), 'replicaWrite.entries', MAX_RECORDS_PER_WRITE, validateEntry) }
+  return { entries: expectArray(field(object, 'entries'), 'replicaWrite.entries', MAX_RECORDS_PER_WRITE, validateWireEntry) }
 }
 
 export function validateReplicaWriteReply(body: unknown): ReplicaWriteReplyBody {
@@ -84,7 +85,7 @@ export function validateReplicaRead(body: unknown): ReplicaReadBody {
 export function validateReplicaReadReply(body: unknown): ReplicaReadReplyBody {
   const object = expectObject(body, 'replicaReadReply')
   const entry = field(object, 'entry')
-  return { entry: entry === null ? null : validateEntry(entry, 'replicaReadReply.entry') }
+  return { entry: entry === null ? null : validateWireEntry(entry, 'replicaReadReply.entry') }
 }
 
 /** Most records one replicaScan page carries. */
@@ -108,5 +109,5 @@ export function validateReplicaScanReply(body: unknown): ReplicaScanReplyBody {
   const object = expectObject(body, 'replicaScanReply')
   const more = field(object, 'more')
   if (typeof more !== 'boolean') throw new MalformedBodyError('replicaScanReply.more must be a boolean')
-  return { entries: expectArray(field(object, 'entries'), 'replicaScanReply.entries', MAX_SCAN_PAGE, validateEntry), more }
+  return { entries: expectArray(field(object, 'entries'), 'replicaScanReply.entries', MAX_SCAN_PAGE, validateWireEntry), more }
 }

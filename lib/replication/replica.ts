@@ -14,6 +14,12 @@ export interface ReplicaOptions {
    * from the future into this replica (the coordinator gets an error answer instead of an ack).
    */
   readonly observeHlc: (hlc: number) => void
+  /**
+   * A reason to refuse reads (undefined = serve). While a node repairs after a long absence its
+   * records may include deletes the cluster already forgot; a read answered from them would let
+   * read repair spread them. Writes are still taken: they are newer than anything it holds.
+   */
+  readonly readRefusal?: () => string | undefined
   readonly log: Logger
 }
 
@@ -30,13 +36,20 @@ export function registerReplicaHandlers(transport: Pick<Transport, 'handle'>, op
     return { type: 'replicaWriteReply', body: { applied: outcomes.map((o) => o.applied) } }
   })
 
+  const refuseReads = (): void => {
+    const reason = options.readRefusal?.()
+    if (reason !== undefined) throw new Error(reason)
+  }
+
   transport.handle('replicaRead', (_from, message) => {
+    refuseReads()
     const { key } = message.body as ReplicaReadBody
     const record = options.store.get(key)
     return { type: 'replicaReadReply', body: { entry: record === undefined ? null : toWire(key, record) } }
   })
 
   transport.handle('replicaScan', (_from, message) => {
+    refuseReads()
     const { prefix, after, limit } = message.body as ReplicaScanBody
     // One extra record tells whether more follow, without a second request.
     const page = [...options.store.rawRange({ prefix, ...(after !== undefined ? { after } : {}), limit: limit + 1 })]

@@ -169,9 +169,17 @@ export class TombstoneCollector {
   }
 
   private collectible(record: StoredRecord, nowMs: number): CollectedKind | undefined {
-    const { tombstoneGraceMs } = this.options
-    if (isTombstone(record)) return hlcWallMs(record.version.hlc) + tombstoneGraceMs <= nowMs ? 'tombstone' : undefined
-    if (record.expiresAtMs !== undefined && record.expiresAtMs + tombstoneGraceMs <= nowMs) return 'expired'
-    return undefined
+    return collectibleKind(record, nowMs, this.options.tombstoneGraceMs)
   }
+}
+
+/**
+ * Whether GC may remove a record: a tombstone or an expired record whose grace has passed. Such
+ * records also do not travel in anti-entropy (a peer that already collected them would only
+ * collect them again).
+ */
+export function collectibleKind(record: StoredRecord, nowMs: number, tombstoneGraceMs: number): CollectedKind | undefined {
+  if (isTombstone(record)) return hlcWallMs(record.version.hlc) + tombstoneGraceMs <= nowMs ? 'tombstone' : undefined
+  if (record.expiresAtMs !== undefined && record.expiresAtMs + tombstoneGraceMs <= nowMs) return 'expired'
+  return undefined
 }

@@ -8,8 +8,9 @@ import { lockDataDir, type DataDirLock } from './lock.js'
 import { MetaStore } from './meta.js'
 import { isLive, type StoredRecord } from './record.js'
 import { decodeRecord, encodeRecord } from './record-codec.js'
+import { SegmentIndex, type SegmentIndexOptions } from './segment-index.js'
 
-/** kv, meta, hints; a little room for what comes later. */
+/** kv, meta, hints, segments; a little room for what comes later. */
 const MAX_DATABASES = 8
 /**
  * Dead records (tombstones, expired) one scan page may step over before it returns early with
@@ -22,6 +23,8 @@ export interface KvStoreOptions {
   readonly dataDir: string
   /** Initial LMDB map size; lmdb-js grows the map when it fills up. */
   readonly mapSizeBytes: number
+  /** Keep the segment index anti-entropy lists leaves from (see segment-index.ts). */
+  readonly segments?: SegmentIndexOptions
 }
 
 export interface KeyedRecord {
@@ -79,6 +82,8 @@ export interface StoreStats {
 interface PreparedWrite {
   readonly key: string
   readonly keyBytes: Buffer
+  /** The key's segment when the store keeps a segment index. */
+  readonly segment: number
   readonly record: StoredRecord
   readonly encoded: Buffer
 }
@@ -98,6 +103,8 @@ export class KvStore {
   readonly identity: NodeIdentity
   /** Reserved for hinted handoff (binary keys and values); empty until replication uses it. */
   readonly hints: Database<Uint8Array, Uint8Array>
+  /** (key, version) by Merkle segment, when opened with `segments`. */
+  readonly segments: SegmentIndex | undefined
   private readonly listeners = new Set<ChangeListener>()
   private closed = false
 
@@ -107,15 +114,17 @@ export class KvStore {
     private readonly kv: Database<Uint8Array, Uint8Array>,
     meta: Database<unknown, string>,
     hints: Database<Uint8Array, Uint8Array>,
+    segments: SegmentIndex | undefined,
     private readonly lock: DataDirLock,
   ) {
     this.meta = new MetaStore(meta)
     this.identity = new NodeIdentity(this.meta)
     this.hints = hints
+    this.segments = segments
   }
 
   /** Opens (creating if needed) the store; throws DataDirLockedError if another daemon has it. */
-  static async open({ dataDir, mapSizeBytes }: KvStoreOptions): Promise<KvStore> {
+  static async open({ dataDir, mapSizeBytes, segments }: KvStoreOptions): Promise<KvStore> {
     if (!Number.isSafeInteger(mapSizeBytes) || mapSizeBytes <= 0) throw new RangeError(`mapSizeBytes must be a positive integer, got ${mapSizeBytes}`)
     await fs.mkdir(dataDir, { recursive: true })
     const lock = await lockDataDir(dataDir)
@@ -125,7 +134,13 @@ export class KvStore {
       const kv = root.openDB<Uint8Array, Uint8Array>('kv', { keyEncoding: 'binary', encoding: 'binary' })
       const meta = root.openDB<unknown, string>('meta', {})
       const hints = root.openDB<Uint8Array, Uint8Array>('hints', { keyEncoding: 'binary', encoding: 'binary' })
-      return new KvStore(dataDir, root, kv, meta, hints, lock)
+      let index: SegmentIndex | undefined
+      if (segments !== undefined) {
+        const db = root.openDB<Uint8Array, Uint8Array>('segments', { keyEncoding: 'binary', encoding: 'binary' })
+        index = new SegmentIndex(db, segments.segmentOf)
+        if (meta.get('segmentScheme') !== segments.scheme) await rebuildSegmentIndex(kv, db, index, meta, segments.scheme)
+      }
+      return new KvStore(dataDir, root, kv, meta, hints, index, lock)
     } catch (error) {
       await lock.release()
       throw error
@@ -145,7 +160,10 @@ export class KvStore {
   /** apply() for several records in one transaction; outcomes in input order. */
   async applyMany(entries: readonly KeyedRecord[]): Promise<ApplyOutcome[]> {
     this.assertOpen()
-    const prepared = entries.map(({ key, record }): PreparedWrite => ({ key, keyBytes: encodeKey(key), record, encoded: encodeRecord(record) }))
+    const segmentOf = this.segments?.segmentOf
+    const prepared = entries.map(({ key, record }): PreparedWrite => ({
+      key, keyBytes: encodeKey(key), segment: segmentOf === undefined ? 0 : segmentOf(key), record, encoded: encodeRecord(record),
+    }))
     if (prepared.length === 0) return []
     const { outcomes, changes } = await this.kv.transaction(() => this.applyInTransaction(prepared))
     await this.kv.flushed
@@ -213,6 +231,7 @@ export class KvStore {
       prepared.forEach(({ key, keyBytes }, i) => {
         if (!removedInTxn[i]) return
         void this.kv.remove(keyBytes)
+        if (this.segments !== undefined) this.segments.remove(keyBytes, this.segments.segmentOf(key))
         changesInTxn.push({ key, previous: current[i], current: undefined })
       })
       return { removed: removedInTxn, changes: changesInTxn }
@@ -267,7 +286,10 @@ export class KvStore {
       }
       outcomes.push(previous === undefined ? { applied } : { applied, previous })
     }
-    for (const { keyBytes, encoded } of winners) void this.kv.put(keyBytes, encoded)
+    for (const { keyBytes, segment, record, encoded } of winners) {
+      void this.kv.put(keyBytes, encoded)
+      this.segments?.put(keyBytes, segment, record.version)
+    }
     return { outcomes, changes }
   }
 
@@ -297,4 +319,37 @@ export class KvStore {
   private assertOpen(): void {
     if (this.closed) throw new Error('the store is closed')
   }
+}
+
+/** Records copied per transaction while rebuilding the segment index. */
+const SEGMENT_REBUILD_BATCH = 10_000
+
+/**
+ * Builds the segment index from the kv database: at the first open with an index, or when the
+ * key → segment mapping changed. The scheme is recorded last, so an interrupted rebuild reruns.
+ */
+async function rebuildSegmentIndex(
+  kv: Database<Uint8Array, Uint8Array>,
+  db: Database<Uint8Array, Uint8Array>,
+  index: SegmentIndex,
+  meta: Database<unknown, string>,
+  scheme: string,
+): Promise<void> {
+  await db.clearAsync()
+  let batch: { keyBytes: Uint8Array; key: string; version: Version }[] = []
+  const flush = async (): Promise<void> => {
+    const staged = batch
+    batch = []
+    await db.transaction(() => {
+      for (const { keyBytes, key, version } of staged) index.put(keyBytes, index.segmentOf(key), version)
+    })
+  }
+  for (const { key, value } of kv.getRange({ snapshot: false })) {
+    const keyText = decodeKey(key)
+    batch.push({ keyBytes: Buffer.from(key), key: keyText, version: decodeRecord(value, keyText).version })
+    if (batch.length === SEGMENT_REBUILD_BATCH) await flush()
+  }
+  await flush()
+  await meta.put('segmentScheme', scheme)
+  await db.flushed
 }

@@ -8,6 +8,12 @@ export type MetaKey =
   | 'incarnation'
   /** HLC reserved ceiling in ticks (high-water.ts). */
   | 'hlcCeiling'
+  /** The key → segment mapping the segment index was built with (segment-index.ts). */
+  | 'segmentScheme'
+  /** Wall-clock ms when this node last had another member alive (antientropy/away.ts). */
+  | 'lastPeerContactMs'
+  /** True while the node must repair before serving (away longer than the tombstone grace). */
+  | 'repairRequired'
 
 /**
  * The `meta` database: small values (strings and numbers, lmdb's msgpack encoding), read

@@ -27,6 +27,11 @@ export interface TransportCounters {
   refused(by: 'local' | 'remote', code: RefuseCode): void
   malformed(reason: MalformedReason): void
   dropped(reason: DropReason): void
+  /**
+   * Bytes of one frame sent or received on an established link, by message type (a response is
+   * counted under its reply's type), with the peer's advertised address.
+   */
+  frameBytes(direction: 'sent' | 'received', type: string, bytes: number, peer: string): void
 }
 
 export const NO_COUNTERS: TransportCounters = {
@@ -35,4 +40,5 @@ export const NO_COUNTERS: TransportCounters = {
   refused: () => {},
   malformed: () => {},
   dropped: () => {},
+  frameBytes: () => {},
 }

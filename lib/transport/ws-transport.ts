@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import { WebSocket } from 'ws'
 import { FrameCodec, FrameTooLargeError, type Frame } from '../codec/codec.js'
-import { RESPONSE_FRAME, frameRegistry, type FrameRegistry } from '../codec/frames.js'
+import { ERROR_FRAME, RESPONSE_FRAME, frameRegistry, type FrameRegistry } from '../codec/frames.js'
 import type { ErrorBody, RefuseBody, RefuseCode } from '../codec/transport-frames.js'
 import { formatHostPort, parseHostPort } from '../config/address.js'
 import { systemClock } from '../sim/clock.js'
@@ -147,6 +147,7 @@ export class WsTransport implements Transport {
       this.#dropIfIdle(channel)
       return
     }
+    this.#counters.frameBytes('sent', message.type, frame.byteLength, to)
     this.#ensureLink(channel)
   }
 
@@ -173,6 +174,7 @@ export class WsTransport implements Transport {
       this.#pending.reject(opened.requestId, channel, new TransportError(`${describe}: ${why}`, 'limit'))
       this.#dropIfIdle(channel)
     } else {
+      this.#counters.frameBytes('sent', message.type, frame.byteLength, to)
       this.#ensureLink(channel)
     }
     return opened.answer
@@ -392,6 +394,8 @@ export class WsTransport implements Transport {
     const remote = link.remote
     if (channel === undefined || remote === undefined) return
     const message: PeerMessage = { type: frame.type.name, body: frame.body }
+    const countedType = frame.type.name === RESPONSE_FRAME ? (frame.body as PeerMessage).type : frame.type.name
+    this.#counters.frameBytes('received', countedType, frame.bytes, remote.peer)
     switch (frame.type.kind) {
       case 'oneway':
         void this.#dispatcher.deliver(remote, message)
@@ -402,6 +406,7 @@ export class WsTransport implements Transport {
           if (link.state !== 'open') return this.#counters.dropped('closed')
           const bytes = encodeAnswer(this.#codec, frame.requestId, answer)
           if (!this.#enqueue(channel, bytes, 0, Date.now() + this.#limits.oneWayQueueTimeoutMs)) this.#counters.dropped('queue_full')
+          else this.#counters.frameBytes('sent', 'reply' in answer ? answer.reply.type : ERROR_FRAME, bytes.byteLength, remote.peer)
         }).catch(error => this.#log.error({ peer: remote.peer, err: error }, 'sending an answer failed'))
         return
       case 'envelope': {

@@ -47,11 +47,17 @@ export class CountingCounters implements TransportCounters {
   readonly refusals: string[] = []
   readonly malformedReasons: MalformedReason[] = []
   readonly drops: DropReason[] = []
+  /** Bytes by `${direction}:${type}`. */
+  readonly bytes = new Map<string, number>()
   linkOpened(direction: 'inbound' | 'outbound'): void { this.opened.push(direction) }
   linkClosed(reason: LinkCloseReason): void { this.closed.push(reason) }
   refused(by: 'local' | 'remote', code: RefuseCode): void { this.refusals.push(`${by}:${code}`) }
   malformed(reason: MalformedReason): void { this.malformedReasons.push(reason) }
   dropped(reason: DropReason): void { this.drops.push(reason) }
+  frameBytes(direction: 'sent' | 'received', type: string, bytes: number): void {
+    const key = `${direction}:${type}`
+    this.bytes.set(key, (this.bytes.get(key) ?? 0) + bytes)
+  }
 }
 
 export interface TestNode {

@@ -76,6 +76,12 @@ t.test('two nodes complete the handshake and exchange one-way messages and reque
   const reverse = await b.transport.request(a.identity.peer, echo('back'), 5000).catch((error: unknown) => error)
   t.match(reverse, { code: 'remote', message: /unhandled: no handler for test.echo/ }, 'B reuses the link; A has no echo handler')
   t.same(b.transport.links().length, 1, 'still one link')
+  for (const type of ['test.note', 'test.echo', 'test.echoed']) {
+    const sent = a.counters.bytes.get(`sent:${type}`) ?? b.counters.bytes.get(`sent:${type}`) ?? 0
+    const received = b.counters.bytes.get(`received:${type}`) ?? a.counters.bytes.get(`received:${type}`) ?? 0
+    t.ok(sent > 0, `${type}: bytes counted where it was sent`)
+    t.equal(received, sent, `${type}: the receiver counts the same bytes as the sender`)
+  }
 })
 
 t.test('many frames queued in one turn arrive in order', async t => {

@@ -1,0 +1,95 @@
+import type { MetaStore } from '../store/meta.js'
+
+export interface AbsenceOptions {
+  readonly meta: MetaStore
+  readonly tombstoneGraceMs: number
+  readonly nowMs: () => number
+  /** True while at least one other member is alive. */
+  readonly hasAlivePeer: () => boolean
+  readonly onError: (error: unknown) => void
+}
+
+/** How often the last-contact time is stamped: a small fraction of the grace, at most a minute. */
+export function contactStampIntervalMs(tombstoneGraceMs: number): number {
+  return Math.max(MIN_STAMP_INTERVAL_MS, Math.min(MAX_STAMP_INTERVAL_MS, Math.floor(tombstoneGraceMs / 4)))
+}
+const MIN_STAMP_INTERVAL_MS = 100
+const MAX_STAMP_INTERVAL_MS = 60_000
+
+/**
+ * The away-past-grace rule (docs/consistency.md "Deletes stay deleted"). Tombstones are collected
+ * `tombstoneGrace` after the delete; a node out of contact with every other member for longer may
+ * hold values whose deletes were already collected elsewhere, and pushing them would bring them
+ * back. So the node stamps in its meta, while it has an alive peer, when it last had one; a node
+ * whose last contact is older than the grace — at start, or when a peer turns up again after a
+ * long partition — must repair before it serves or pushes. The flag is durable until the repair
+ * completes, so a restart half way through still repairs.
+ *
+ * A node that never had a peer has nothing to fear: its records are all its own.
+ */
+export class AbsenceTracker {
+  readonly #options: AbsenceOptions
+  #lastContactMs: number | undefined
+  #repairRequired = false
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(options: AbsenceOptions) {
+    this.#options = options
+    const last = options.meta.read('lastPeerContactMs')
+    this.#lastContactMs = typeof last === 'number' ? last : undefined
+    this.#repairRequired = options.meta.read('repairRequired') === true
+    this.#checkAbsence()
+  }
+
+  /** True while this node must repair before serving. */
+  get repairRequired(): boolean {
+    return this.#repairRequired
+  }
+
+  get lastContactMs(): number | undefined {
+    return this.#lastContactMs
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => this.observe(), contactStampIntervalMs(this.#options.tombstoneGraceMs))
+    this.#timer.unref()
+    this.observe()
+  }
+
+  stop(): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+
+  /**
+   * Checks the rule and stamps the contact time when a peer is alive. Call it also the moment a
+   * member becomes alive, before syncing with it: after a long partition the rule must bite first.
+   */
+  observe(): void {
+    if (!this.#options.hasAlivePeer()) return
+    if (this.#checkAbsence()) return
+    this.#lastContactMs = this.#options.nowMs()
+    this.#persist('lastPeerContactMs', this.#lastContactMs)
+  }
+
+  /** The repair completed: serve again and count contact from now. */
+  repaired(): void {
+    this.#repairRequired = false
+    this.#lastContactMs = this.#options.nowMs()
+    this.#persist('repairRequired', false)
+    this.#persist('lastPeerContactMs', this.#lastContactMs)
+  }
+
+  /** True when repair is (now) required. */
+  #checkAbsence(): boolean {
+    if (this.#repairRequired) return true
+    if (this.#lastContactMs === undefined || this.#options.nowMs() - this.#lastContactMs <= this.#options.tombstoneGraceMs) return false
+    this.#repairRequired = true
+    this.#persist('repairRequired', true)
+    return true
+  }
+
+  #persist(key: 'lastPeerContactMs' | 'repairRequired', value: number | boolean): void {
+    this.#options.meta.update(key, () => value).catch(this.#options.onError)
+  }
+}

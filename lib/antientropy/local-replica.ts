@@ -1,0 +1,127 @@
+import type { Version } from '../clock/version.js'
+import { childIndices, LEAF_COUNT, MerkleTree } from '../merkle/tree.js'
+import type { MerkleForest } from '../merkle/forest.js'
+import { fromWire, toWire, type WireEntry } from '../replication/messages.js'
+import { collectibleKind } from '../store/gc.js'
+import type { KvStore } from '../store/kv-store.js'
+import type { SegmentEntry } from '../store/segment-index.js'
+
+/** A Merkle segment: the partition's leaf `bucket`. The store's segment index is keyed by it. */
+export function segmentOf(partition: number, bucket: number): number {
+  return partition * LEAF_COUNT + bucket
+}
+
+export interface LocalReplicaOptions {
+  readonly store: Pick<KvStore, 'get' | 'applyMany' | 'deleteIfVersion' | 'segments'>
+  readonly forest: MerkleForest
+  readonly partitionCount: number
+  readonly tombstoneGraceMs: number
+  readonly nowMs: () => number
+  /** Merges a remote version into the local clock; throws for one beyond the skew bound. */
+  readonly observeHlc: (hlc: number) => void
+}
+
+/** Approximate wire size of a record, for batch and rate budgets (MessagePack adds a few bytes). */
+export function entryBytes(entry: WireEntry): number {
+  return entry.key.length + (entry.value?.byteLength ?? 0) + ENTRY_OVERHEAD_BYTES
+}
+const ENTRY_OVERHEAD_BYTES = 48
+
+/**
+ * This node's side of a sync session, the same whether it started the session or answers it:
+ * tree digests, (key, version) lists per leaf, records that travel, and applying what arrives
+ * with the store's one write primitive (apply-if-newer), so a session never overwrites newer data.
+ */
+export class LocalReplica {
+  readonly #options: LocalReplicaOptions
+  /** Stands in for a partition this node holds nothing of: every digest 0. */
+  readonly #empty: MerkleTree
+
+  constructor(options: LocalReplicaOptions, emptyTree: MerkleTree) {
+    this.#options = options
+    this.#empty = emptyTree
+  }
+
+  get partitionCount(): number {
+    return this.#options.partitionCount
+  }
+
+  tree(partition: number): MerkleTree {
+    this.#assertPartition(partition)
+    return this.#options.forest.tree(partition) ?? this.#empty
+  }
+
+  /** Digests of every child of `parents` (at depth - 1), parent by parent. */
+  childDigests(partition: number, depth: number, parents: readonly number[]): bigint[] {
+    return this.tree(partition).nodes(depth, childIndices(depth - 1, parents))
+  }
+
+  leafEntries(partition: number, bucket: number): SegmentEntry[] {
+    this.#assertPartition(partition)
+    const segments = this.#options.store.segments
+    if (segments === undefined) throw new Error('the store keeps no segment index; open it with `segments`')
+    return segments.entries(segmentOf(partition, bucket))
+  }
+
+  /**
+   * The records of `keys` that travel, until about `maxBytes`; `done` = how many keys were
+   * handled (the caller asks again for the rest). A key absent here or not travelling is skipped.
+   */
+  fetch(keys: readonly string[], maxBytes: number): { entries: WireEntry[]; done: number } {
+    const entries: WireEntry[] = []
+    let bytes = 0
+    let done = 0
+    const nowMs = this.#options.nowMs()
+    for (const key of keys) {
+      const record = this.#options.store.get(key)
+      if (record !== undefined && collectibleKind(record, nowMs, this.#options.tombstoneGraceMs) === undefined) {
+        const entry = toWire(key, record)
+        // Always at least one record, so a value larger than the budget still moves.
+        if (entries.length > 0 && bytes + entryBytes(entry) > maxBytes) break
+        entries.push(entry)
+        bytes += entryBytes(entry)
+      }
+      done++
+    }
+    return { entries, done }
+  }
+
+  /**
+   * Applies records from a peer if newer. One whose version is beyond the clock-skew bound is
+   * refused (false), like a replica write would be, and the rest still apply.
+   */
+  async apply(entries: readonly WireEntry[]): Promise<boolean[]> {
+    const accepted: WireEntry[] = []
+    const acceptedAt: number[] = []
+    entries.forEach((entry, i) => {
+      try {
+        this.#options.observeHlc(entry.hlc)
+        accepted.push(entry)
+        acceptedAt.push(i)
+      } catch {
+        // Refused: counts as not applied; the peer's own clock must come back within bounds.
+      }
+    })
+    const applied = entries.map(() => false)
+    const outcomes = await this.#options.store.applyMany(accepted.map((entry) => ({ key: entry.key, record: fromWire(entry) })))
+    outcomes.forEach((outcome, i) => { applied[acceptedAt[i] as number] = outcome.applied })
+    return applied
+  }
+
+  /** Removes records if they still have these versions (repair after a long absence). */
+  async drop(entries: readonly { readonly key: string; readonly version: Version }[]): Promise<number> {
+    const removed = await this.#options.store.deleteIfVersion(entries)
+    return removed.filter(Boolean).length
+  }
+
+  /** Forgets a partition's tree once its records are gone (hand-off after a rebalance). */
+  release(partition: number): void {
+    if (this.tree(partition).root() === 0n) this.#options.forest.drop(partition)
+  }
+
+  #assertPartition(partition: number): void {
+    if (!Number.isInteger(partition) || partition < 0 || partition >= this.#options.partitionCount) {
+      throw new RangeError(`partition must be an integer in [0, ${this.#options.partitionCount}), got ${partition}`)
+    }
+  }
+}

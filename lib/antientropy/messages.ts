@@ -1,0 +1,133 @@
+import { expectArray, expectBoolean, expectBytes, expectObject, expectString, expectUint, field, MalformedBodyError } from '../codec/validate.js'
+import { DEPTH, FANOUT, levelWidth } from '../merkle/tree.js'
+import { MAX_WIRE_KEY_CHARS, validateWireEntry, type WireEntry } from '../replication/messages.js'
+import { MAX_PARTITION_COUNT } from '../placement/partitions.js'
+
+/**
+ * Anti-entropy session frames (docs/protocol.md "Anti-entropy"). The node that starts a session
+ * asks, the peer answers from its own trees and store; every name starts with `sync` so the
+ * transport's byte counter can tell anti-entropy traffic from the rest.
+ *
+ * Digests travel as packed byte strings (8 bytes each, big-endian), not MessagePack integers:
+ * a uint64 does not fit a JS number, and packed they cost exactly 8 bytes each.
+ */
+
+export const SYNC_TYPE_PREFIX = 'sync'
+export const DIGEST_BYTES = 8
+/** Version in a key list: hlc (uint64 BE) ‖ node id (8 bytes), as in the store's segment index. */
+export const VERSION_BYTES = 16
+/** Partitions one syncRoots may ask about. */
+export const MAX_PARTITIONS_PER_REQUEST = 4096
+/** Leaves one syncKeys may ask about. */
+export const MAX_BUCKETS_PER_REQUEST = 256
+/** (key, version) pairs one syncKeys reply may carry. */
+export const MAX_KEYS_PER_REPLY = 65_536
+/** Keys one syncFetch may ask for, records one syncPush may carry. */
+export const MAX_RECORDS_PER_BATCH = 1024
+/** Parents one syncNodes may ask about: a whole level above the leaves. */
+export const MAX_PARENTS_PER_REQUEST = levelWidth(DEPTH - 1)
+
+export interface SyncRootsBody { readonly partitions: readonly number[] }
+/** One root per asked partition, in order (0 = the peer holds nothing of it). */
+export interface SyncRootsReplyBody { readonly roots: Uint8Array }
+/** Digests of every child (FANOUT each) of `parents`, which sit at depth - 1. */
+export interface SyncNodesBody { readonly partition: number; readonly depth: number; readonly parents: readonly number[] }
+export interface SyncNodesReplyBody { readonly digests: Uint8Array }
+export interface SyncKeysBody { readonly partition: number; readonly buckets: readonly number[] }
+/** Every (key, version) the peer holds in the asked leaves; versions packed, VERSION_BYTES each. */
+export interface SyncKeysReplyBody { readonly keys: readonly string[]; readonly versions: Uint8Array }
+export interface SyncFetchBody { readonly keys: readonly string[] }
+/**
+ * The records of the first `done` asked keys that the peer holds and that travel (not expired,
+ * not a tombstone past the grace): a reply stops early at its byte budget and the asker asks
+ * again for the rest.
+ */
+export interface SyncFetchReplyBody { readonly entries: readonly WireEntry[]; readonly done: number }
+export interface SyncPushBody { readonly entries: readonly WireEntry[] }
+export interface SyncPushReplyBody { readonly applied: readonly boolean[] }
+
+export function isAntiEntropyType(type: string): boolean {
+  return type.startsWith(SYNC_TYPE_PREFIX)
+}
+
+export function packDigests(digests: readonly bigint[]): Uint8Array {
+  const bytes = Buffer.allocUnsafe(digests.length * DIGEST_BYTES)
+  digests.forEach((digest, i) => bytes.writeBigUInt64BE(digest, i * DIGEST_BYTES))
+  return bytes
+}
+
+export function unpackDigests(bytes: Uint8Array, expected: number, what: string): bigint[] {
+  if (bytes.byteLength !== expected * DIGEST_BYTES) throw new MalformedBodyError(`${what} has ${bytes.byteLength} bytes, expected ${expected} digests of ${DIGEST_BYTES}`)
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  return Array.from({ length: expected }, (_, i) => buffer.readBigUInt64BE(i * DIGEST_BYTES))
+}
+
+const uint = (max: number) => (value: unknown, what: string): number => expectUint(value, what, max)
+const partitionField = (object: Readonly<Record<string, unknown>>, what: string): number => expectUint(field(object, 'partition'), `${what}.partition`, MAX_PARTITION_COUNT - 1)
+const keyItem = (value: unknown, what: string): string => expectString(value, what, MAX_WIRE_KEY_CHARS, 1)
+
+export function validateSyncRoots(body: unknown): SyncRootsBody {
+  const object = expectObject(body, 'syncRoots')
+  return { partitions: expectArray(field(object, 'partitions'), 'syncRoots.partitions', MAX_PARTITIONS_PER_REQUEST, uint(MAX_PARTITION_COUNT - 1)) }
+}
+
+export function validateSyncRootsReply(body: unknown): SyncRootsReplyBody {
+  const object = expectObject(body, 'syncRootsReply')
+  return { roots: expectBytes(field(object, 'roots'), 'syncRootsReply.roots', MAX_PARTITIONS_PER_REQUEST * DIGEST_BYTES) }
+}
+
+export function validateSyncNodes(body: unknown): SyncNodesBody {
+  const object = expectObject(body, 'syncNodes')
+  const depth = expectUint(field(object, 'depth'), 'syncNodes.depth', DEPTH)
+  if (depth < 1) throw new MalformedBodyError('syncNodes.depth must be at least 1 (roots come from syncRoots)')
+  const parentWidth = levelWidth(depth - 1)
+  return {
+    partition: partitionField(object, 'syncNodes'),
+    depth,
+    parents: expectArray(field(object, 'parents'), 'syncNodes.parents', MAX_PARENTS_PER_REQUEST, uint(parentWidth - 1)),
+  }
+}
+
+export function validateSyncNodesReply(body: unknown): SyncNodesReplyBody {
+  const object = expectObject(body, 'syncNodesReply')
+  return { digests: expectBytes(field(object, 'digests'), 'syncNodesReply.digests', MAX_PARENTS_PER_REQUEST * FANOUT * DIGEST_BYTES) }
+}
+
+export function validateSyncKeys(body: unknown): SyncKeysBody {
+  const object = expectObject(body, 'syncKeys')
+  return {
+    partition: partitionField(object, 'syncKeys'),
+    buckets: expectArray(field(object, 'buckets'), 'syncKeys.buckets', MAX_BUCKETS_PER_REQUEST, uint(levelWidth(DEPTH) - 1)),
+  }
+}
+
+export function validateSyncKeysReply(body: unknown): SyncKeysReplyBody {
+  const object = expectObject(body, 'syncKeysReply')
+  const keys = expectArray(field(object, 'keys'), 'syncKeysReply.keys', MAX_KEYS_PER_REPLY, keyItem)
+  const versions = expectBytes(field(object, 'versions'), 'syncKeysReply.versions', MAX_KEYS_PER_REPLY * VERSION_BYTES)
+  if (versions.byteLength !== keys.length * VERSION_BYTES) throw new MalformedBodyError(`syncKeysReply has ${keys.length} keys but ${versions.byteLength} bytes of versions`)
+  return { keys, versions }
+}
+
+export function validateSyncFetch(body: unknown): SyncFetchBody {
+  const object = expectObject(body, 'syncFetch')
+  return { keys: expectArray(field(object, 'keys'), 'syncFetch.keys', MAX_RECORDS_PER_BATCH, keyItem) }
+}
+
+export function validateSyncFetchReply(body: unknown): SyncFetchReplyBody {
+  const object = expectObject(body, 'syncFetchReply')
+  return {
+    entries: expectArray(field(object, 'entries'), 'syncFetchReply.entries', MAX_RECORDS_PER_BATCH, validateWireEntry),
+    done: expectUint(field(object, 'done'), 'syncFetchReply.done', MAX_RECORDS_PER_BATCH),
+  }
+}
+
+export function validateSyncPush(body: unknown): SyncPushBody {
+  const object = expectObject(body, 'syncPush')
+  return { entries: expectArray(field(object, 'entries'), 'syncPush.entries', MAX_RECORDS_PER_BATCH, validateWireEntry) }
+}
+
+export function validateSyncPushReply(body: unknown): SyncPushReplyBody {
+  const object = expectObject(body, 'syncPushReply')
+  return { applied: expectArray(field(object, 'applied'), 'syncPushReply.applied', MAX_RECORDS_PER_BATCH, expectBoolean) }
+}

@@ -1,0 +1,55 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+
+/**
+ * A token bucket over bytes: sync sessions take what they send or receive, so a node catching up
+ * cannot crowd out client traffic on the link. Burst = one second of rate. 0 = unlimited.
+ */
+export class ByteRateLimiter {
+  readonly #bytesPerSecond: number
+  readonly #nowMs: () => number
+  #tokens: number
+  #lastRefillMs: number
+
+  constructor(bytesPerSecond: number, nowMs: () => number = Date.now) {
+    if (!Number.isSafeInteger(bytesPerSecond) || bytesPerSecond < 0) throw new RangeError(`bytesPerSecond must be a non-negative integer, got ${bytesPerSecond}`)
+    this.#bytesPerSecond = bytesPerSecond
+    this.#nowMs = nowMs
+    this.#tokens = bytesPerSecond
+    this.#lastRefillMs = nowMs()
+  }
+
+  /** Waits until `bytes` may pass. Larger than the burst: waits for the debt to be paid back. */
+  async take(bytes: number, signal?: AbortSignal): Promise<void> {
+    if (this.#bytesPerSecond === 0) return
+    this.#refill()
+    this.#tokens -= bytes
+    if (this.#tokens >= 0) return
+    const waitMs = Math.ceil((-this.#tokens / this.#bytesPerSecond) * 1000)
+    await sleep(waitMs, undefined, signal === undefined ? {} : { signal })
+  }
+
+  #refill(): void {
+    const now = this.#nowMs()
+    const elapsedMs = Math.max(0, now - this.#lastRefillMs)
+    this.#lastRefillMs = now
+    this.#tokens = Math.min(this.#bytesPerSecond, this.#tokens + (elapsedMs / 1000) * this.#bytesPerSecond)
+  }
+}
+
+/** Runs `work` over `items` with at most `limit` in flight; the first failure stops and rejects. */
+export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  let failed = false
+  const worker = async (): Promise<void> => {
+    while (next < items.length && !failed) {
+      const item = items[next++] as T
+      try {
+        await work(item)
+      } catch (error) {
+        failed = true
+        throw error
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+}

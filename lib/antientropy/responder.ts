@@ -1,0 +1,76 @@
+import { decodeSegmentVersion, encodeSegmentVersion } from '../store/segment-index.js'
+import type { Transport } from '../transport/transport.js'
+import type { LocalReplica } from './local-replica.js'
+import {
+  packDigests, VERSION_BYTES,
+  type SyncFetchBody, type SyncKeysBody, type SyncNodesBody, type SyncPushBody, type SyncRootsBody,
+} from './messages.js'
+
+/** Budget of one syncFetch reply, well below the transport's frame limit. */
+export const FETCH_REPLY_MAX_BYTES = 1024 * 1024
+
+export interface ResponderOptions {
+  readonly replica: LocalReplica
+  /**
+   * While this node repairs after an absence longer than the tombstone grace, it answers no
+   * session: a peer would otherwise pull records whose deletes were already collected.
+   */
+  readonly refusal: () => string | undefined
+  /** Called with the records a peer pushed that this node stored. */
+  readonly onReceived?: (applied: number) => void
+}
+
+/** Answers the sync sessions peers start with this node (the initiator side is session.ts). */
+export function registerSyncHandlers(transport: Pick<Transport, 'handle'>, options: ResponderOptions): void {
+  const { replica } = options
+  const refuseIfRepairing = (): void => {
+    const reason = options.refusal()
+    if (reason !== undefined) throw new Error(reason)
+  }
+
+  transport.handle('syncRoots', (_from, message) => {
+    refuseIfRepairing()
+    const { partitions } = message.body as SyncRootsBody
+    return { type: 'syncRootsReply', body: { roots: packDigests(partitions.map((p) => replica.tree(p).root())) } }
+  })
+
+  transport.handle('syncNodes', (_from, message) => {
+    refuseIfRepairing()
+    const { partition, depth, parents } = message.body as SyncNodesBody
+    return { type: 'syncNodesReply', body: { digests: packDigests(replica.childDigests(partition, depth, parents)) } }
+  })
+
+  transport.handle('syncKeys', (_from, message) => {
+    refuseIfRepairing()
+    const { partition, buckets } = message.body as SyncKeysBody
+    const keys: string[] = []
+    const versions: Buffer[] = []
+    for (const bucket of buckets) {
+      for (const { key, version } of replica.leafEntries(partition, bucket)) {
+        keys.push(key)
+        versions.push(encodeSegmentVersion(version))
+      }
+    }
+    return { type: 'syncKeysReply', body: { keys, versions: Buffer.concat(versions, keys.length * VERSION_BYTES) } }
+  })
+
+  transport.handle('syncFetch', (_from, message) => {
+    refuseIfRepairing()
+    const { keys } = message.body as SyncFetchBody
+    return { type: 'syncFetchReply', body: replica.fetch(keys, FETCH_REPLY_MAX_BYTES) }
+  })
+
+  transport.handle('syncPush', async (_from, message) => {
+    const { entries } = message.body as SyncPushBody
+    const applied = await replica.apply(entries)
+    options.onReceived?.(applied.filter(Boolean).length)
+    return { type: 'syncPushReply', body: { applied } }
+  })
+}
+
+/** The (key, version) pairs of a syncKeys reply. */
+export function keyVersions(keys: readonly string[], versions: Uint8Array): Map<string, ReturnType<typeof decodeSegmentVersion>> {
+  const byKey = new Map<string, ReturnType<typeof decodeSegmentVersion>>()
+  keys.forEach((key, i) => byKey.set(key, decodeSegmentVersion(versions.subarray(i * VERSION_BYTES, (i + 1) * VERSION_BYTES))))
+  return byKey
+}

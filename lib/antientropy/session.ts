@@ -1,0 +1,155 @@
+import { compareVersions, type Version } from '../clock/version.js'
+import { differingLeaves, FANOUT } from '../merkle/tree.js'
+import type { PeerMessage } from '../transport/transport.js'
+import { entryBytes, type LocalReplica } from './local-replica.js'
+import {
+  MAX_BUCKETS_PER_REQUEST, MAX_PARTITIONS_PER_REQUEST, MAX_RECORDS_PER_BATCH, unpackDigests,
+  type SyncFetchReplyBody, type SyncKeysReplyBody, type SyncNodesReplyBody, type SyncPushReplyBody, type SyncRootsReplyBody,
+} from './messages.js'
+import type { ByteRateLimiter } from './rate-limit.js'
+import { forEachLimited } from './rate-limit.js'
+import { keyVersions } from './responder.js'
+
+/**
+ * `normal`: push what the peer lacks or holds older, pull what it holds newer.
+ * `repair`: this node was away longer than the tombstone grace, so a record only it holds may be
+ * one whose delete the others already collected: drop it instead of pushing it (docs/consistency.md).
+ */
+export type SessionMode = 'normal' | 'repair'
+
+export interface SessionOptions {
+  /** The peer's advertised peer address (for logs). */
+  readonly peer: string
+  readonly partitions: readonly number[]
+  readonly mode: SessionMode
+  readonly replica: LocalReplica
+  /** A request to the peer; rejects on timeout, a lost link or an error answer. */
+  readonly request: (message: PeerMessage) => Promise<PeerMessage>
+  readonly limiter: ByteRateLimiter
+  /** Partitions compared at once (each one descends level by level, a round trip per level). */
+  readonly partitionConcurrency: number
+  /** Budget of one push batch. */
+  readonly batchBytes: number
+  /** Abandons the session before its next request (the node is stopping). */
+  readonly signal?: AbortSignal
+}
+
+export interface SessionSummary {
+  readonly peer: string
+  readonly mode: SessionMode
+  readonly partitionsCompared: number
+  readonly partitionsDiffering: number
+  readonly leavesDiffering: number
+  /** Records sent to the peer that it stored. */
+  readonly pushed: number
+  /** Records received from the peer that this node stored. */
+  readonly pulled: number
+  /** Local records removed: older than a version the peer no longer lets travel, or (repair) held by no one else. */
+  readonly dropped: number
+  readonly durationMs: number
+}
+
+interface Tally { partitionsDiffering: number; leavesDiffering: number; pushed: number; pulled: number; dropped: number }
+
+/**
+ * One sync session with one peer, started by this node (Merkle descent, then record exchange).
+ * Every step is an apply-if-newer or a version-checked removal, so a session that fails half way
+ * (timeout, lost link) leaves both stores consistent and the next round picks up what is left.
+ */
+export async function runSession(options: SessionOptions): Promise<SessionSummary> {
+  const startedMs = Date.now()
+  const tally: Tally = { partitionsDiffering: 0, leavesDiffering: 0, pushed: 0, pulled: 0, dropped: 0 }
+  const differing: { partition: number; remoteRoot: bigint }[] = []
+  for (let start = 0; start < options.partitions.length; start += MAX_PARTITIONS_PER_REQUEST) {
+    const chunk = options.partitions.slice(start, start + MAX_PARTITIONS_PER_REQUEST)
+    const reply = await ask<SyncRootsReplyBody>(options, { type: 'syncRoots', body: { partitions: chunk } }, 'syncRootsReply')
+    const roots = unpackDigests(reply.roots, chunk.length, 'syncRootsReply.roots')
+    chunk.forEach((partition, i) => {
+      const remoteRoot = roots[i] as bigint
+      if (options.replica.tree(partition).root() !== remoteRoot) differing.push({ partition, remoteRoot })
+    })
+  }
+  tally.partitionsDiffering = differing.length
+  await forEachLimited(differing, options.partitionConcurrency, async ({ partition, remoteRoot }) => {
+    const leaves = await differingLeaves(options.replica.tree(partition), async (depth, indices) => {
+      if (depth === 0) return [remoteRoot]
+      // The descent asks for every child of the differing parents: send the parents only.
+      const parents = indices.filter((_, i) => i % FANOUT === 0).map((index) => Math.floor(index / FANOUT))
+      const reply = await ask<SyncNodesReplyBody>(options, { type: 'syncNodes', body: { partition, depth, parents } }, 'syncNodesReply')
+      return unpackDigests(reply.digests, indices.length, 'syncNodesReply.digests')
+    })
+    tally.leavesDiffering += leaves.length
+    for (let start = 0; start < leaves.length; start += MAX_BUCKETS_PER_REQUEST) {
+      await reconcileLeaves(options, partition, leaves.slice(start, start + MAX_BUCKETS_PER_REQUEST), tally)
+    }
+  })
+  return { peer: options.peer, mode: options.mode, partitionsCompared: options.partitions.length, ...tally, durationMs: Date.now() - startedMs }
+}
+
+/** Compares (key, version) lists of some differing leaves and moves records both ways. */
+async function reconcileLeaves(options: SessionOptions, partition: number, buckets: readonly number[], tally: Tally): Promise<void> {
+  const { replica } = options
+  const reply = await ask<SyncKeysReplyBody>(options, { type: 'syncKeys', body: { partition, buckets } }, 'syncKeysReply')
+  const remote = keyVersions(reply.keys, reply.versions)
+  const local = new Map<string, Version>()
+  for (const bucket of buckets) {
+    for (const { key, version } of replica.leafEntries(partition, bucket)) local.set(key, version)
+  }
+  const pull: string[] = []
+  const push: string[] = []
+  const unheld: { key: string; version: Version }[] = []
+  for (const [key, version] of local) {
+    const theirs = remote.get(key)
+    if (theirs === undefined) {
+      if (options.mode === 'repair') unheld.push({ key, version })
+      else push.push(key)
+    } else {
+      const order = compareVersions(version, theirs)
+      if (order > 0) push.push(key)
+      else if (order < 0) pull.push(key)
+    }
+  }
+  for (const key of remote.keys()) if (!local.has(key)) pull.push(key)
+
+  await pullRecords(options, pull, local, tally)
+  await pushRecords(options, push, tally)
+  if (unheld.length > 0) tally.dropped += await replica.drop(unheld)
+}
+
+async function pullRecords(options: SessionOptions, keys: readonly string[], local: ReadonlyMap<string, Version>, tally: Tally): Promise<void> {
+  const arrived = new Set<string>()
+  let next = 0
+  while (next < keys.length) {
+    const asked = keys.slice(next, next + MAX_RECORDS_PER_BATCH)
+    const reply = await ask<SyncFetchReplyBody>(options, { type: 'syncFetch', body: { keys: asked } }, 'syncFetchReply')
+    if (reply.done === 0 && asked.length > 0) throw new Error(`peer ${options.peer} answered a syncFetch without handling any key`)
+    await options.limiter.take(reply.entries.reduce((sum, entry) => sum + entryBytes(entry), 0), options.signal)
+    const applied = await options.replica.apply(reply.entries)
+    tally.pulled += applied.filter(Boolean).length
+    for (const entry of reply.entries) arrived.add(entry.key)
+    next += reply.done
+  }
+  // The peer holds a newer version of these that no longer travels (a tombstone or expired record
+  // past the grace): ours is dead either way, and pushing it later would bring it back.
+  const superseded = keys.filter((key) => !arrived.has(key) && local.has(key)).map((key) => ({ key, version: local.get(key) as Version }))
+  if (superseded.length > 0) tally.dropped += await options.replica.drop(superseded)
+}
+
+async function pushRecords(options: SessionOptions, keys: readonly string[], tally: Tally): Promise<void> {
+  let next = 0
+  while (next < keys.length) {
+    const { entries, done } = options.replica.fetch(keys.slice(next, next + MAX_RECORDS_PER_BATCH), options.batchBytes)
+    next += done
+    if (entries.length === 0) continue
+    await options.limiter.take(entries.reduce((sum, entry) => sum + entryBytes(entry), 0), options.signal)
+    const reply = await ask<SyncPushReplyBody>(options, { type: 'syncPush', body: { entries } }, 'syncPushReply')
+    tally.pushed += reply.applied.filter(Boolean).length
+  }
+}
+
+async function ask<T>(options: SessionOptions, message: PeerMessage, replyType: string): Promise<T> {
+  options.signal?.throwIfAborted()
+  const reply = await options.request(message)
+  if (reply.type !== replyType) throw new Error(`peer ${options.peer} answered ${message.type} with ${reply.type}, expected ${replyType}`)
+  return reply.body as T
+}
