@@ -15,12 +15,13 @@ import { loadHasher } from './placement/hash.js'
 import { partitionOfKeyHash } from './placement/partitions.js'
 import { MerkleForest } from './merkle/forest.js'
 import { loadRecordDigester } from './merkle/digest.js'
-import { bucketOf, LEAF_COUNT, MerkleTree } from './merkle/tree.js'
+import { LEAF_COUNT, MerkleTree } from './merkle/tree.js'
 import { AbsenceTracker } from './antientropy/absence.js'
-import { AntiEntropy, type RoundSummary } from './antientropy/anti-entropy.js'
+import { AntiEntropy, describeRound, roundTotals, type RoundSummary } from './antientropy/anti-entropy.js'
 import { LocalReplica } from './antientropy/local-replica.js'
 import { isAntiEntropyType } from './antientropy/messages.js'
 import { registerSyncHandlers } from './antientropy/responder.js'
+import { segmentIndexOptions } from './antientropy/segments.js'
 import { guardKvService } from './replication/guard.js'
 import { KvStore } from './store/kv-store.js'
 import { TombstoneCollector } from './store/gc.js'
@@ -88,13 +89,7 @@ export class HearsayNode {
       dataDir: config.node.dataDir,
       mapSizeBytes: config.store.mapSizeBytes,
       // The store orders (key, version) by Merkle segment too, so a sync lists a leaf without a walk.
-      segments: {
-        segmentOf: (key) => {
-          const keyHash = digester.keyHash(key)
-          return partitionOfKey(keyHash) * LEAF_COUNT + bucketOf(keyHash)
-        },
-        scheme: `xxh64 partitions=${config.partitions} leaves=${LEAF_COUNT}`,
-      },
+      segments: segmentIndexOptions(digester, config.partitions),
     })
     let api: ApiServer | undefined
     let transport: WsTransport | undefined
@@ -157,8 +152,8 @@ export class HearsayNode {
       }
       const rebuildStartedMs = Date.now()
       let records = 0
-      for (const { segment, key, version } of store.segments!.all()) {
-        forest.apply(Math.floor(segment / LEAF_COUNT), key, undefined, version)
+      for (const { segment, keyBytes, versionBytes } of store.segments!.raw()) {
+        forest.addRaw(Math.floor(segment / LEAF_COUNT), segment % LEAF_COUNT, keyBytes, versionBytes)
         records++
       }
       nodeLog.info({ records, ms: Date.now() - rebuildStartedMs }, 'rebuilt the Merkle trees from the store')
@@ -263,7 +258,7 @@ export class HearsayNode {
       })
       api = createApiServer({
         kv: guardKvService(coordinator, repairRefusal),
-        sync: async () => ({ ...await antiEntropy.syncNow() }),
+        sync: async () => describeRound(await antiEntropy.syncNow()),
         status: () => node!.status(),
         health: () => ({ status: node?.state === 'ok' && absence.repairRequired ? 'repairing' : node?.state ?? 'starting', id, name: config.node.name }),
         members: () => node?.members() ?? [],
@@ -431,10 +426,7 @@ function watchMembership(membership: MembershipDriver, metrics: Metrics, log: Lo
 
 /** A finished anti-entropy round as metrics and one log line. */
 function recordRound(summary: RoundSummary, metrics: Metrics, log: Logger): void {
-  const totals = { partitionsCompared: 0, partitionsDiffering: 0, leavesDiffering: 0, pushed: 0, pulled: 0, dropped: 0 }
-  for (const session of summary.sessions) {
-    for (const field of Object.keys(totals) as (keyof typeof totals)[]) totals[field] += session[field]
-  }
+  const totals = roundTotals(summary)
   metrics.antiEntropyRounds.inc({ result: summary.failures.length > 0 ? 'failed' : summary.sessions.length === 0 ? 'skipped' : 'ok' })
   metrics.antiEntropyRoundDuration.observe(summary.durationMs / 1000)
   metrics.antiEntropyRecords.inc({ direction: 'sent' }, totals.pushed)

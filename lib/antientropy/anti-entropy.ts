@@ -87,8 +87,6 @@ export class AntiEntropy {
     this.#options.absence.start()
     if (!this.#options.automatic) return
     this.#task = schedule(this.#options.schedule, () => { void this.#enqueue('schedule', () => this.#scheduledPlan()).catch(() => undefined) }, { noOverlap: true, name: 'anti-entropy' })
-    // A node that starts repairing does not wait for the schedule.
-    if (this.repairing) void this.#enqueue('schedule', () => this.#scheduledPlan()).catch(() => undefined)
   }
 
   async stop(): Promise<void> {
@@ -206,6 +204,8 @@ export class AntiEntropy {
   /** The repair is done once every partition this node replicates was synced with another replica. */
   #finishRepairIfDone(): void {
     const { localId } = this.#options
+    // Before it has joined, a node's placement holds only itself: that is not "no one to ask".
+    if (!this.#options.aliveMembers().some((id) => id !== localId)) return
     const pending = this.#options.ownedPartitions(localId).filter((p) => {
       // A partition only this node replicates has no one to repair from, nor anyone to resurrect into.
       const others = this.#options.replicasOf(p).some((id) => id !== localId)
@@ -235,5 +235,38 @@ export class AntiEntropy {
       dropped.push(partition)
     }
     return dropped
+  }
+}
+
+export interface RoundTotals {
+  readonly partitionsCompared: number
+  readonly partitionsDiffering: number
+  readonly leavesDiffering: number
+  readonly pushed: number
+  readonly pulled: number
+  readonly dropped: number
+}
+
+export function roundTotals(summary: RoundSummary): RoundTotals {
+  const totals = { partitionsCompared: 0, partitionsDiffering: 0, leavesDiffering: 0, pushed: 0, pulled: 0, dropped: 0 }
+  for (const session of summary.sessions) {
+    for (const field of Object.keys(totals) as (keyof RoundTotals)[]) totals[field] += session[field]
+  }
+  return totals
+}
+
+/** The round as POST /admin/sync answers it: totals first, then one entry per peer. */
+export function describeRound(summary: RoundSummary): Record<string, unknown> {
+  return {
+    trigger: summary.trigger,
+    mode: summary.mode,
+    repairing: summary.repairing,
+    durationMs: summary.durationMs,
+    peers: summary.sessions.length,
+    ...roundTotals(summary),
+    handedOffPartitions: summary.handedOff.length,
+    failures: summary.failures.length,
+    sessions: Object.fromEntries(summary.sessions.map(({ peer, mode: _mode, ...rest }) => [peer, rest])),
+    ...(summary.failures.length > 0 ? { failed: Object.fromEntries(summary.failures.map(({ peer, error }) => [peer, error])) } : {}),
   }
 }

@@ -36,20 +36,24 @@ export class ByteRateLimiter {
   }
 }
 
-/** Runs `work` over `items` with at most `limit` in flight; the first failure stops and rejects. */
+/**
+ * Runs `work` over `items` with at most `limit` in flight. The first failure starts no further
+ * item and is rethrown once the items in flight have settled, so a caller that sees the rejection
+ * knows the work has stopped (a failed sync session no longer writes to the stores).
+ */
 export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0
-  let failed = false
+  let failure: { readonly error: unknown } | undefined
   const worker = async (): Promise<void> => {
-    while (next < items.length && !failed) {
+    while (next < items.length && failure === undefined) {
       const item = items[next++] as T
       try {
         await work(item)
       } catch (error) {
-        failed = true
-        throw error
+        failure ??= { error }
       }
     }
   }
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  if (failure !== undefined) throw failure.error
 }

@@ -1,5 +1,5 @@
 import { decodeSegmentVersion, encodeSegmentVersion } from '../store/segment-index.js'
-import type { Transport } from '../transport/transport.js'
+import { RequestDeclinedError, type Transport } from '../transport/transport.js'
 import type { LocalReplica } from './local-replica.js'
 import {
   packDigests, VERSION_BYTES,
@@ -25,7 +25,7 @@ export function registerSyncHandlers(transport: Pick<Transport, 'handle'>, optio
   const { replica } = options
   const refuseIfRepairing = (): void => {
     const reason = options.refusal()
-    if (reason !== undefined) throw new Error(reason)
+    if (reason !== undefined) throw new RequestDeclinedError(reason)
   }
 
   transport.handle('syncRoots', (_from, message) => {

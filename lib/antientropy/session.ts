@@ -113,7 +113,10 @@ async function reconcileLeaves(options: SessionOptions, partition: number, bucke
 
   await pullRecords(options, pull, local, tally)
   await pushRecords(options, push, tally)
-  if (unheld.length > 0) tally.dropped += await replica.drop(unheld)
+  if (unheld.length > 0) {
+    const removed = await replica.drop(unheld)
+    tally.dropped += removed
+  }
 }
 
 async function pullRecords(options: SessionOptions, keys: readonly string[], local: ReadonlyMap<string, Version>, tally: Tally): Promise<void> {
@@ -132,7 +135,11 @@ async function pullRecords(options: SessionOptions, keys: readonly string[], loc
   // The peer holds a newer version of these that no longer travels (a tombstone or expired record
   // past the grace): ours is dead either way, and pushing it later would bring it back.
   const superseded = keys.filter((key) => !arrived.has(key) && local.has(key)).map((key) => ({ key, version: local.get(key) as Version }))
-  if (superseded.length > 0) tally.dropped += await options.replica.drop(superseded)
+  if (superseded.length > 0) {
+    // Not `tally.dropped += await …`: that reads the tally before the await and loses concurrent partitions' counts.
+    const removed = await options.replica.drop(superseded)
+    tally.dropped += removed
+  }
 }
 
 async function pushRecords(options: SessionOptions, keys: readonly string[], tally: Tally): Promise<void> {

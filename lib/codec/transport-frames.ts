@@ -69,11 +69,12 @@ export interface RefuseBody {
   readonly reason: string
 }
 
-export const ERROR_CODES = ['unhandled', 'handler', 'no-answer', 'bad-answer'] as const
+export const ERROR_CODES = ['unhandled', 'handler', 'no-answer', 'bad-answer', 'declined'] as const
 /**
  * Why a request got an error instead of an answer: no handler for its type on the peer
  * (unhandled), the handler failed (handler), it answered nothing (no-answer) or something that
- * is not a reply type (bad-answer).
+ * is not a reply type (bad-answer), or the peer declines on purpose for now (declined, e.g. it is
+ * repairing; not a fault, so not logged as one).
  */
 export type ErrorCode = (typeof ERROR_CODES)[number]
 

@@ -14,6 +14,12 @@ import { isNodeId, type Version } from '../clock/version.js'
 export interface RecordDigester {
   keyHash(key: string): bigint
   recordHash(key: string, version: Version): bigint
+  /**
+   * recordHash from bytes already in wire order: the key's UTF-8 and the 16-byte version (hlc
+   * uint64 BE ‖ node id), as the store's segment index holds them. Rebuilding trees at start this
+   * way decodes nothing.
+   */
+  recordHashBytes(keyBytes: Uint8Array, versionBytes: Uint8Array): bigint
 }
 
 const HLC_BYTES = 8
@@ -48,6 +54,17 @@ export async function loadRecordDigester(): Promise<RecordDigester> {
       view.setUint32(keyBytes + HLC_BYTES, Number.parseInt(version.node.slice(0, 8), 16), false)
       view.setUint32(keyBytes + HLC_BYTES + 4, Number.parseInt(version.node.slice(8, 16), 16), false)
       return h64Raw(scratch.subarray(0, keyBytes + VERSION_BYTES), SEED)
+    },
+    recordHashBytes(keyBytes: Uint8Array, versionBytes: Uint8Array): bigint {
+      if (versionBytes.length !== VERSION_BYTES) throw new RangeError(`a version is ${VERSION_BYTES} bytes, got ${versionBytes.length}`)
+      const length = keyBytes.length + VERSION_BYTES
+      if (scratch.length < length) {
+        scratch = new Uint8Array(length)
+        view = new DataView(scratch.buffer)
+      }
+      scratch.set(keyBytes, 0)
+      scratch.set(versionBytes, keyBytes.length)
+      return h64Raw(scratch.subarray(0, length), SEED)
     },
   }
 }

@@ -17,13 +17,22 @@ export class MerkleForest {
 
   /** See MerkleTree.apply; creates the partition's tree on its first record. */
   apply(partition: number, key: string, previous: Version | undefined, next: Version | undefined, keyHash?: bigint): void {
+    this.#treeFor(partition).apply(key, previous, next, keyHash)
+  }
+
+  /** Adds one stored record from its raw bytes (segment index entry), for the rebuild at start. */
+  addRaw(partition: number, bucket: number, keyBytes: Uint8Array, versionBytes: Uint8Array): void {
+    this.#treeFor(partition).applyDelta(bucket, this.#digester.recordHashBytes(keyBytes, versionBytes))
+  }
+
+  #treeFor(partition: number): MerkleTree {
     if (!Number.isInteger(partition) || partition < 0) throw new RangeError(`partition must be a non-negative integer, got ${partition}`)
     let tree = this.#trees.get(partition)
     if (tree === undefined) {
       tree = new MerkleTree(this.#digester)
       this.#trees.set(partition, tree)
     }
-    tree.apply(key, previous, next, keyHash)
+    return tree
   }
 
   /** The partition's tree, or undefined when this node holds no record of it. */

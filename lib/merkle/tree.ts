@@ -80,8 +80,14 @@ export class MerkleTree {
     let delta = 0n
     if (previous !== undefined) delta ^= this.#digester.recordHash(key, previous)
     if (next !== undefined) delta ^= this.#digester.recordHash(key, next)
+    this.applyDelta(bucketOf(keyHash ?? this.#digester.keyHash(key)), delta)
+  }
+
+  /** XORs `delta` (record hashes coming or going) into leaf `bucket` and its ancestors. */
+  applyDelta(bucket: number, delta: bigint): void {
     if (delta === 0n) return
-    let index = bucketOf(keyHash ?? this.#digester.keyHash(key))
+    if (!Number.isInteger(bucket) || bucket < 0 || bucket >= LEAF_COUNT) throw new RangeError(`bucket must be an integer in [0, ${LEAF_COUNT}), got ${bucket}`)
+    let index = bucket
     for (let depth = DEPTH; depth >= 0; depth--) {
       const at = (LEVEL_OFFSETS[depth] as number) + index
       this.#digests[at] = (this.#digests[at] as bigint) ^ delta

@@ -1,6 +1,6 @@
 import type { Logger } from '../log/logger.js'
 import type { KvStore } from '../store/kv-store.js'
-import type { Transport } from '../transport/transport.js'
+import { RequestDeclinedError, type Transport } from '../transport/transport.js'
 import {
   fromWire, toWire,
   type ReplicaReadBody, type ReplicaScanBody, type ReplicaWriteBody,
@@ -38,7 +38,7 @@ export function registerReplicaHandlers(transport: Pick<Transport, 'handle'>, op
 
   const refuseReads = (): void => {
     const reason = options.readRefusal?.()
-    if (reason !== undefined) throw new Error(reason)
+    if (reason !== undefined) throw new RequestDeclinedError(reason)
   }
 
   transport.handle('replicaRead', (_from, message) => {

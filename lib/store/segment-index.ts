@@ -84,11 +84,20 @@ export class SegmentIndex {
     return entries
   }
 
-  /** Every entry in segment order; lazy, no snapshot pinned (for rebuilding trees at start). */
+  /** Every entry in segment order; lazy, no snapshot pinned. */
   *all(): Generator<SegmentEntry & { readonly segment: number }> {
+    for (const { segment, keyBytes, versionBytes } of this.raw()) {
+      yield { segment, key: decodeKey(keyBytes), version: decodeSegmentVersion(versionBytes) }
+    }
+  }
+
+  /**
+   * Every entry undecoded (key UTF-8, 16-byte version), for rebuilding trees at start. The bytes
+   * are only valid until the next step: use them, do not keep them.
+   */
+  *raw(): Generator<{ readonly segment: number; readonly keyBytes: Uint8Array; readonly versionBytes: Uint8Array }> {
     for (const { key, value } of this.db.getRange({ snapshot: false })) {
-      const segment = Buffer.from(key.buffer, key.byteOffset, SEGMENT_BYTES).readUInt32BE(0)
-      yield { segment, key: decodeKey(key.subarray(SEGMENT_BYTES)), version: decodeSegmentVersion(value) }
+      yield { segment: Buffer.from(key.buffer, key.byteOffset, SEGMENT_BYTES).readUInt32BE(0), keyBytes: key.subarray(SEGMENT_BYTES), versionBytes: value }
     }
   }
 

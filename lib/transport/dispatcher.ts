@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import { FrameTooLargeError, type FrameCodec } from '../codec/codec.js'
 import type { FrameRegistry } from '../codec/frames.js'
 import { MAX_ERROR_MESSAGE_CHARS, type ErrorBody } from '../codec/transport-frames.js'
-import type { MessageHandler, PeerIdentity, PeerMessage } from './transport.js'
+import { RequestDeclinedError, type MessageHandler, type PeerIdentity, type PeerMessage } from './transport.js'
 
 /**
  * Handlers by message type, and running them so that nothing a handler does (throw, reject,
@@ -51,6 +51,10 @@ export class Dispatcher {
     try {
       reply = await handler(from, message)
     } catch (error) {
+      if (error instanceof RequestDeclinedError) {
+        this.#log.debug({ peer: from.peer, type: message.type, reason: error.message }, 'declined a request')
+        return { error: { code: 'declined', message: truncate(error.message) } }
+      }
       this.#log.error({ err: error, peer: from.peer, type: message.type }, 'request handler failed')
       return { error: { code: 'handler', message: truncate(`${message.type} handler failed: ${error instanceof Error ? error.message : String(error)}`) } }
     }

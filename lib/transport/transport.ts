@@ -63,6 +63,17 @@ export interface Transport {
   close(): Promise<void>
 }
 
+/**
+ * Thrown by a request handler that declines on purpose (the node is repairing, say): the asker
+ * gets an `error` frame with code `declined` and the reason, and nothing is logged as a failure.
+ */
+export class RequestDeclinedError extends Error {
+  constructor(reason: string) {
+    super(reason)
+    this.name = 'RequestDeclinedError'
+  }
+}
+
 export class TransportError extends Error {
   constructor(message: string, readonly code: 'timeout' | 'unreachable' | 'closed' | 'refused' | 'remote' | 'limit') {
     super(message)

@@ -55,3 +55,21 @@ t.test('a dropped partition no longer counts in the digest', async t => {
   t.equal(forest.digest(), digester.recordHash('a', { hlc: 1, node }))
   t.throws(() => forest.apply(-1, 'a', undefined, { hlc: 1, node }), RangeError)
 })
+
+t.test('a record added from its segment-index bytes lands where apply() puts it', async t => {
+  const { encodeSegmentVersion } = await import('../../lib/store/segment-index.js')
+  const { bucketOf } = await import('../../lib/merkle/tree.js')
+  const fromRecords = new MerkleForest(digester)
+  const fromBytes = new MerkleForest(digester)
+  for (let i = 0; i < 500; i++) {
+    const key = `ключ/${i}/🔑`
+    const version: Version = { hlc: 1_795_601_425_041_000 + i, node }
+    fromRecords.apply(partitionOf(key), key, undefined, version)
+    fromBytes.addRaw(partitionOf(key), bucketOf(digester.keyHash(key)), Buffer.from(key, 'utf8'), encodeSegmentVersion(version))
+  }
+  t.equal(fromBytes.digest(), fromRecords.digest(), 'same store digest')
+  for (const partition of fromRecords.partitions()) {
+    t.same(fromBytes.tree(partition)?.level(3), fromRecords.tree(partition)?.level(3), `partition ${partition}: same leaves`)
+  }
+  t.throws(() => digester.recordHashBytes(Buffer.from('k'), new Uint8Array(15)), RangeError, 'a version must be 16 bytes')
+})
