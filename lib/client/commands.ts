@@ -1,3 +1,5 @@
+import { BENCH_OPTIONS } from '../bench/args.js'
+import { runBenchCommand } from '../bench/command.js'
 import { BadRequestError } from '../errors.js'
 import { parseConsistencyLevel, type ConsistencyLevel } from '../replication/consistency.js'
 import { formatKeyValues, formatTable, writeOut } from './cli-output.js'
@@ -139,6 +141,15 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       await writeOut(context.io.stdout, context.json ? JSON.stringify(summary) + '\n' : formatKeyValues(summary))
       return 0
     },
+  },
+
+  bench: {
+    synopsis: '',
+    summary: 'closed-loop load over every --node with a latency table; --sweep w=1,2,3 compares write levels',
+    minArgs: 0,
+    maxArgs: 0,
+    options: { ...BENCH_OPTIONS, w: W_OPTION, r: R_OPTION },
+    run: runBenchCommand,
   },
 }
 

@@ -219,7 +219,7 @@ t.test('--help lists every command and --version prints the package version', as
   for (const command of ['put KEY VALUE|-', 'get KEY', 'del KEY', 'scan', 'members', 'status', 'sync']) {
     t.match(help.stdout.toString(), command)
   }
-  t.match(help.stdout.toString(), /--w LEVEL\s+write level: one, quorum, all or a number \(put, del\)/)
+  t.match(help.stdout.toString(), /--w LEVEL\s+write level: one, quorum, all or a number \(put, del, bench\)/)
 
   const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
   const version = await run(['--version'])

@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto'
+import { HearsayClient } from '../client/client.js'
+import type { ConsistencyLevel } from '../replication/consistency.js'
+import type { BenchSettings } from './args.js'
+import { runClosedLoop, type LoadProgress, type LoadResult } from './closed-loop.js'
+import { StalenessProbe, type StalenessCounts } from './staleness.js'
+import { createWorkload, type AckedWrite } from './workload.js'
+
+/** Keep-alive sockets of each staleness reader: its reads come in bursts of one per sampled write. */
+const STALENESS_READER_SOCKETS = 16
+
+/** Where the load goes: the node URLs and what every client needs to talk to them. */
+export interface BenchTarget {
+  readonly nodes: readonly string[]
+  readonly token?: string
+  readonly timeoutMs?: number
+}
+
+/** `label` names the run in a sweep (e.g. `w=2`); empty for a single run. */
+export type ProgressListener = (label: string, progress: LoadProgress) => void
+
+export interface BenchReport {
+  readonly settings: BenchSettings
+  readonly nodes: readonly string[]
+  readonly result: LoadResult
+  /** Gets answered 404 (key not written yet): counted as successes, reported apart. */
+  readonly getMisses: number
+}
+
+export interface SweepRun {
+  readonly w: ConsistencyLevel
+  readonly result: LoadResult
+  readonly getMisses: number
+  readonly staleness: StalenessCounts
+}
+
+export interface SweepReport {
+  readonly settings: BenchSettings
+  readonly nodes: readonly string[]
+  readonly runs: readonly SweepRun[]
+}
+
+/** One closed-loop run of the settings' load, spread over every node. */
+export async function runBench(settings: BenchSettings, target: BenchTarget, onProgress?: ProgressListener): Promise<BenchReport> {
+  return withClients(target, settings.concurrency, async clients => {
+    const workload = createWorkload({ ...workloadShape(settings), clients, w: settings.w })
+    const result = await runClosedLoop({
+      ...loadLength(settings),
+      concurrency: settings.concurrency,
+      operation: workload.operation,
+      onProgress: onProgress === undefined ? undefined : progress => onProgress('', progress),
+    })
+    return { settings, nodes: target.nodes, result, getMisses: workload.getMisses() }
+  })
+}
+
+/**
+ * The same load once per write level, in the order given, each with a staleness probe that reads
+ * sampled keys back from every node.
+ */
+export async function runSweep(settings: BenchSettings, target: BenchTarget, onProgress?: ProgressListener): Promise<SweepReport> {
+  const sweep = settings.sweep
+  if (sweep === undefined) throw new RangeError('runSweep needs settings with a sweep')
+  return withClients(target, settings.concurrency, async clients => {
+    const readers = target.nodes.map(node => openClient(target, [node], STALENESS_READER_SOCKETS))
+    try {
+      const runs: SweepRun[] = []
+      const shape = workloadShape(settings)
+      for (const w of sweep.levels) {
+        const probe = new StalenessProbe({ readers, sampleEvery: sweep.sampleEvery, settleMs: sweep.settleMs })
+        const workload = createWorkload({ ...shape, clients, w, onAckedWrite: (write: AckedWrite) => probe.onAckedWrite(write) })
+        const result = await runClosedLoop({
+          ...loadLength(settings),
+          concurrency: settings.concurrency,
+          operation: workload.operation,
+          onProgress: onProgress === undefined ? undefined : progress => onProgress(`w=${w}`, progress),
+        })
+        runs.push({ w, result, getMisses: workload.getMisses(), staleness: await probe.finish() })
+      }
+      return { settings, nodes: target.nodes, runs }
+    } finally {
+      for (const reader of readers) reader.close()
+    }
+  })
+}
+
+/** One client per node (not one client with a node list, which would send everything to the first). */
+async function withClients<T>(target: BenchTarget, concurrency: number, body: (clients: HearsayClient[]) => Promise<T>): Promise<T> {
+  const clients = target.nodes.map(node => openClient(target, [node], concurrency))
+  try {
+    // Fail before the load with the node named, rather than with a table of connection errors.
+    await Promise.all(clients.map(client => client.health()))
+    return await body(clients)
+  } finally {
+    for (const client of clients) client.close()
+  }
+}
+
+function openClient(target: BenchTarget, nodes: readonly string[], maxSockets: number): HearsayClient {
+  return new HearsayClient({ nodes, token: target.token, timeoutMs: target.timeoutMs, maxSockets })
+}
+
+function workloadShape(settings: BenchSettings): { keyBytes: number; keys: number; mix: BenchSettings['mix']; value: Uint8Array; r: ConsistencyLevel | undefined } {
+  return { keyBytes: settings.keyBytes, keys: settings.keys, mix: settings.mix, value: randomBytes(settings.valueBytes), r: settings.r }
+}
+
+function loadLength(settings: BenchSettings): { durationMs?: number; ops?: number } {
+  return settings.ops === undefined ? { durationMs: settings.durationMs } : { ops: settings.ops }
+}
