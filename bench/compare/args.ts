@@ -1,0 +1,87 @@
+import { parseArgs } from 'node:util'
+import { SYSTEM_NAMES, type SystemName } from './system.js'
+import { MAX_KEY_SPACE } from './workload.js'
+
+export interface CompareOptions {
+  /** Length of each phase (writes, then reads) per system. */
+  readonly seconds: number
+  /** Operations in flight. */
+  readonly concurrency: number
+  /** Distinct keys the writes cycle through. */
+  readonly keys: number
+  readonly systems: readonly SystemName[]
+  /** Print the report as JSON on stdout instead of the table. */
+  readonly json: boolean
+}
+
+/** Issue 7's workload. */
+export const DEFAULT_OPTIONS: CompareOptions = { seconds: 20, concurrency: 64, keys: 100_000, systems: SYSTEM_NAMES, json: false }
+const MAX_SECONDS = 3600
+const MAX_CONCURRENCY = 1024
+
+export const USAGE = `usage: node dist/bench/compare/main.js [options]
+
+Starts a 3-node hearsay cluster, a 3-member etcd cluster and a Redis primary with 2 replicas on
+loopback (one system at a time), runs writes then reads against each, prints one table.
+
+  --seconds N       length of each phase per system (default ${DEFAULT_OPTIONS.seconds})
+  --concurrency N   operations in flight (default ${DEFAULT_OPTIONS.concurrency})
+  --keys N          distinct keys the writes cycle through (default ${DEFAULT_OPTIONS.keys}, at most ${MAX_KEY_SPACE})
+  --systems LIST    comma-separated subset of ${SYSTEM_NAMES.join(',')} (default all)
+  --json            print the report as JSON instead of the table
+  --help            show this text`
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'UsageError'
+  }
+}
+
+/** Undefined when --help was asked for. */
+export function parseCompareArgs(argv: readonly string[]): CompareOptions | undefined {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        seconds: { type: 'string' },
+        concurrency: { type: 'string' },
+        keys: { type: 'string' },
+        systems: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+    })
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error))
+  }
+  const { values } = parsed
+  if (values.help === true) return undefined
+  return {
+    seconds: integerFlag('--seconds', values.seconds, DEFAULT_OPTIONS.seconds, MAX_SECONDS),
+    concurrency: integerFlag('--concurrency', values.concurrency, DEFAULT_OPTIONS.concurrency, MAX_CONCURRENCY),
+    keys: integerFlag('--keys', values.keys, DEFAULT_OPTIONS.keys, MAX_KEY_SPACE),
+    systems: values.systems === undefined ? DEFAULT_OPTIONS.systems : systemsFlag(values.systems),
+    json: values.json === true,
+  }
+}
+
+function integerFlag(flag: string, text: string | undefined, fallback: number, max: number): number {
+  if (text === undefined) return fallback
+  const value = /^[0-9]+$/.test(text) ? Number(text) : NaN
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) throw new UsageError(`${flag} must be a whole number from 1 to ${max}, got ${JSON.stringify(text)}`)
+  return value
+}
+
+function systemsFlag(text: string): SystemName[] {
+  const names = text.split(',').map(name => name.trim()).filter(name => name !== '')
+  const unknown = names.filter(name => !(SYSTEM_NAMES as readonly string[]).includes(name))
+  if (names.length === 0 || unknown.length > 0) {
+    throw new UsageError(`--systems takes a comma-separated subset of ${SYSTEM_NAMES.join(',')}, got ${JSON.stringify(text)}`)
+  }
+  // Keep the canonical order so the table always reads hearsay, etcd, redis.
+  return SYSTEM_NAMES.filter(name => names.includes(name))
+}

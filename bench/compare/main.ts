@@ -1,0 +1,64 @@
+/**
+ * Side-by-side comparison of hearsay with etcd and Redis on this machine (issue 7). Not a test:
+ * run by hand (`npm run bench:compare`) and copy the table into docs/benchmarks.md.
+ */
+import { loadavg } from 'node:os'
+import { parseCompareArgs, UsageError, USAGE } from './args.js'
+import { ensureServerBinaries } from './install.js'
+import { ProcessGroup, stopOnExit } from './processes.js'
+import { buildReport } from './report.js'
+import { runSystem, type SystemReport } from './run.js'
+import type { SystemDriver, SystemName } from './system.js'
+import { etcd } from './systems/etcd.js'
+import { hearsay } from './systems/hearsay.js'
+import { redis } from './systems/redis.js'
+import { formatTable } from './table.js'
+
+const DRIVERS: Readonly<Record<SystemName, SystemDriver>> = { hearsay, etcd, redis }
+
+const log = (line: string): void => { process.stderr.write(`${line}\n`) }
+/** On a terminal the progress line rewrites itself; in a log file it would only add noise. */
+const progress = (line: string): void => { if (process.stderr.isTTY) process.stderr.write(`\r${line}\x1b[K`) }
+const endProgress = (): void => { if (process.stderr.isTTY) process.stderr.write('\r\x1b[K') }
+
+async function main(): Promise<number> {
+  let options
+  try {
+    options = parseCompareArgs(process.argv.slice(2))
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error
+    log(`bench/compare: ${error.message}\n\n${USAGE}`)
+    return 2
+  }
+  if (options === undefined) {
+    process.stdout.write(`${USAGE}\n`)
+    return 0
+  }
+  const group = new ProcessGroup()
+  stopOnExit(group, log)
+  const started = new Date()
+  const loadAverageAtStart = loadavg()[0] ?? 0
+  try {
+    const binaries = await ensureServerBinaries(log)
+    const reports: SystemReport[] = []
+    for (const name of options.systems) {
+      try {
+        reports.push(await runSystem(DRIVERS[name], { ...options, group, binaries, log: line => { endProgress(); log(line) }, progress }))
+      } finally {
+        endProgress()
+        // One system at a time: stop this one before the next starts, so they never share the CPUs.
+        await group.stopAll()
+      }
+    }
+    const report = buildReport(options, reports, started, loadAverageAtStart)
+    process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatTable(report)}\n`)
+    return 0
+  } catch (error) {
+    log(`bench/compare: ${error instanceof Error ? error.message : String(error)}`)
+    return 1
+  } finally {
+    await group.stopAll()
+  }
+}
+
+process.exitCode = await main()

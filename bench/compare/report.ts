@@ -1,0 +1,91 @@
+import { readFileSync, realpathSync } from 'node:fs'
+import { availableParallelism, cpus, release, tmpdir } from 'node:os'
+import type { CompareOptions } from './args.js'
+import type { SystemReport } from './run.js'
+import { KEY_BYTES, VALUE_BYTES } from './workload.js'
+
+export interface Machine {
+  /** Like `nproc`: the CPUs this process may use. */
+  readonly cpus: number
+  readonly cpuModel: string
+  readonly node: string
+  readonly kernel: string
+  /** 1-minute load average before the first server started: other work on the machine skews the numbers. */
+  readonly loadAverageAtStart: number
+  /** Where every server keeps its data: fsync cost depends on it (tmpfs makes it free). */
+  readonly dataDirs: { readonly path: string; readonly filesystem: string }
+}
+
+/** hearsay's ops/s divided by the other system's, per phase; undefined when either did not run. */
+export interface Ratios {
+  readonly writeVsEtcd?: number
+  readonly writeVsRedis?: number
+  readonly readVsEtcd?: number
+  readonly readVsRedis?: number
+}
+
+export interface CompareReport {
+  readonly date: string
+  readonly machine: Machine
+  readonly workload: {
+    readonly keyBytes: number
+    readonly valueBytes: number
+    readonly keys: number
+    readonly concurrency: number
+    readonly secondsPerPhase: number
+  }
+  readonly systems: readonly SystemReport[]
+  readonly ratios: Ratios
+}
+
+export function buildReport(options: CompareOptions, systems: readonly SystemReport[], date: Date, loadAverageAtStart: number): CompareReport {
+  return {
+    date: date.toISOString(),
+    machine: {
+      cpus: availableParallelism(),
+      cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+      node: process.version,
+      kernel: release(),
+      loadAverageAtStart,
+      dataDirs: { path: tmpdir(), filesystem: filesystemOf(tmpdir()) },
+    },
+    workload: { keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, keys: options.keys, concurrency: options.concurrency, secondsPerPhase: options.seconds },
+    systems,
+    ratios: ratios(systems),
+  }
+}
+
+function ratios(systems: readonly SystemReport[]): Ratios {
+  const find = (name: SystemReport['system']): SystemReport | undefined => systems.find(system => system.system === name)
+  const hearsay = find('hearsay')
+  const etcd = find('etcd')
+  const redis = find('redis')
+  return {
+    writeVsEtcd: hearsayOver(hearsay?.write.load.opsPerSecond, etcd?.write.load.opsPerSecond),
+    writeVsRedis: hearsayOver(hearsay?.write.load.opsPerSecond, redis?.write.load.opsPerSecond),
+    readVsEtcd: hearsayOver(hearsay?.read.load.opsPerSecond, etcd?.read.load.opsPerSecond),
+    readVsRedis: hearsayOver(hearsay?.read.load.opsPerSecond, redis?.read.load.opsPerSecond),
+  }
+}
+
+export function hearsayOver(hearsayOpsPerSecond: number | undefined, otherOpsPerSecond: number | undefined): number | undefined {
+  if (hearsayOpsPerSecond === undefined || otherOpsPerSecond === undefined || otherOpsPerSecond <= 0) return undefined
+  return hearsayOpsPerSecond / otherOpsPerSecond
+}
+
+/** The type of the filesystem holding `path`: the longest mount point above it in /proc/mounts. */
+function filesystemOf(path: string): string {
+  try {
+    const real = realpathSync(path)
+    let best = { mountPoint: '', type: 'unknown' }
+    for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
+      const [, mountPoint, type] = line.split(' ')
+      if (mountPoint === undefined || type === undefined) continue
+      const covers = real === mountPoint || real.startsWith(mountPoint.endsWith('/') ? mountPoint : `${mountPoint}/`)
+      if (covers && mountPoint.length >= best.mountPoint.length) best = { mountPoint, type }
+    }
+    return best.type
+  } catch {
+    return 'unknown'
+  }
+}

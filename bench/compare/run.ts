@@ -1,0 +1,101 @@
+import { runClosedLoop, type KindStats, type LoadProgress, type Operation } from '../../lib/bench/closed-loop.js'
+import type { ServerBinaries } from './install.js'
+import { sampleProcess, type ProcessSample } from './proc-stats.js'
+import type { ProcessGroup, ServerProcess } from './processes.js'
+import type { SystemDriver, SystemName } from './system.js'
+import { Workload } from './workload.js'
+
+export type PhaseName = 'write' | 'read'
+const MICROSECONDS_PER_SECOND = 1_000_000
+
+/** One server's resource use over one phase. */
+export interface ServerUsage {
+  readonly name: string
+  readonly pid: number
+  /** CPU seconds the server used during the phase. */
+  readonly cpuSeconds: number
+  /** Resident memory at the end of the phase. */
+  readonly rssBytes: number
+  /** Largest resident memory since the server started. */
+  readonly peakRssBytes: number
+}
+
+export interface PhaseReport {
+  readonly phase: PhaseName
+  readonly operation: string
+  readonly elapsedMs: number
+  readonly load: KindStats
+  readonly servers: readonly ServerUsage[]
+  /** CPU seconds of the load generator (this process) during the phase: the clients cost too. */
+  readonly clientCpuSeconds: number
+}
+
+export interface SystemReport {
+  readonly system: SystemName
+  readonly version: string
+  readonly ackPromise: string
+  readonly write: PhaseReport
+  readonly read: PhaseReport
+}
+
+export interface RunSettings {
+  readonly group: ProcessGroup
+  readonly binaries: ServerBinaries
+  readonly seconds: number
+  readonly concurrency: number
+  readonly keys: number
+  readonly log: (line: string) => void
+  readonly progress: (line: string) => void
+}
+
+/** Starts one system, runs its write phase then its read phase, and stops it again. */
+export async function runSystem(driver: SystemDriver, settings: RunSettings): Promise<SystemReport> {
+  const { group, binaries, concurrency, log } = settings
+  const version = driver.version(binaries)
+  log(`${driver.name}: starting ${version}`)
+  const running = await driver.start({ group, binaries, concurrency, workload: new Workload(settings.keys) })
+  try {
+    const phase = async (name: PhaseName, operationName: string, operation: Operation): Promise<PhaseReport> => {
+      log(`${driver.name}: ${name} phase (${operationName}), ${settings.seconds} s at ${concurrency} in flight`)
+      const before = running.servers.map(server => sampleProcess(server.pid))
+      const clientBefore = process.cpuUsage()
+      const result = await runClosedLoop({
+        concurrency,
+        durationMs: settings.seconds * 1000,
+        operation,
+        onProgress: (progress: LoadProgress) => settings.progress(progressLine(driver.name, name, progress)),
+      })
+      const clientCpu = process.cpuUsage(clientBefore)
+      const dead = running.servers.map(server => server.death()).find(death => death !== undefined)
+      if (dead !== undefined) throw new Error(`a server died during the ${name} phase: ${dead}`)
+      const servers = running.servers.map((server, i) => usage(server, before[i] as ProcessSample))
+      log(`${driver.name}: ${name} ${Math.round(result.total.opsPerSecond)} ops/s, p99 ${result.total.latencyMs.p99.toFixed(2)} ms, ${errorCount(result.total)} errors`)
+      const clientCpuSeconds = (clientCpu.user + clientCpu.system) / MICROSECONDS_PER_SECOND
+      return { phase: name, operation: operationName, elapsedMs: result.elapsedMs, load: result.total, servers, clientCpuSeconds }
+    }
+    const write = await phase('write', driver.writeOperation, running.write)
+    const read = await phase('read', driver.readOperation, running.read)
+    return { system: driver.name, version, ackPromise: driver.ackPromise, write, read }
+  } finally {
+    await running.close()
+  }
+}
+
+function usage(server: ServerProcess, before: ProcessSample): ServerUsage {
+  const after = sampleProcess(server.pid)
+  return {
+    name: server.name,
+    pid: server.pid,
+    cpuSeconds: after.cpuSeconds - before.cpuSeconds,
+    rssBytes: after.rssBytes,
+    peakRssBytes: after.peakRssBytes,
+  }
+}
+
+export function errorCount(stats: KindStats): number {
+  return Object.values(stats.errors).reduce((sum, count) => sum + count, 0)
+}
+
+function progressLine(system: SystemName, phase: PhaseName, progress: LoadProgress): string {
+  return `${system} ${phase} ${(progress.elapsedMs / 1000).toFixed(0)} s: ${progress.completed} ops, ${Math.round(progress.opsPerSecond)} ops/s, ${progress.errors} errors`
+}

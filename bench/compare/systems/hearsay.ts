@@ -1,0 +1,107 @@
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { errorLabel as hearsayErrorLabel } from '../../../lib/bench/error-label.js'
+import { HearsayClient } from '../../../lib/client/client.js'
+import { freeLoopbackPorts } from '../ports.js'
+import type { ServerProcess } from '../processes.js'
+import { attempt, CLUSTER_READY_TIMEOUT_MS, OPERATION_TIMEOUT_MS, SERVERS_PER_SYSTEM, type RunningSystem, type StartContext, type SystemDriver } from '../system.js'
+import { waitUntil } from '../wait.js'
+
+/** The repository root: the nearest ancestor of this file (src or dist) with a package.json. */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir)
+    if (parent === dir) throw new Error('cannot find the hearsay repository root (package.json) above the harness')
+    dir = parent
+  }
+  return dir
+}
+
+/**
+ * ` (at abc1234)` so numbers can be tied to code; empty outside git. Read-only on purpose:
+ * `describe --dirty` and `status` may rewrite the index while someone else commits.
+ */
+function gitRevision(): string {
+  try {
+    const revision = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    return revision === '' ? '' : ` (at ${revision})`
+  } catch {
+    return ''
+  }
+}
+
+export const hearsay: SystemDriver = {
+  name: 'hearsay',
+  writeOperation: 'PUT W=quorum',
+  readOperation: 'GET R=1',
+  ackPromise: 'W=quorum (2 of 3) replicas committed the write to LMDB with fsync before the ack; R=1 reads answer from the coordinating node\'s store',
+  version() {
+    const pkg: unknown = JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8'))
+    const version = typeof pkg === 'object' && pkg !== null && 'version' in pkg ? String(pkg.version) : 'unknown'
+    return `hearsay ${version}${gitRevision()}`
+  },
+  start,
+}
+
+async function start({ group, concurrency, workload }: StartContext): Promise<RunningSystem> {
+  const daemonBin = join(repoRoot(), 'dist/bin/hearsayd.js')
+  if (!existsSync(daemonBin)) throw new Error(`${daemonBin} is missing: run npm run build first (npm run bench:compare does)`)
+  const ports = await freeLoopbackPorts(2 * SERVERS_PER_SYSTEM)
+  const seed = `127.0.0.1:${ports[SERVERS_PER_SYSTEM] as number}`
+  const servers: ServerProcess[] = []
+  const urls: string[] = []
+  for (let i = 0; i < SERVERS_PER_SYSTEM; i++) {
+    const name = `hearsay-${i + 1}`
+    const apiPort = ports[i] as number
+    const peerPort = ports[SERVERS_PER_SYSTEM + i] as number
+    const dir = group.tempDir(`compare-${name}-`)
+    const dataDir = join(dir, 'data')
+    mkdirSync(dataDir)
+    const configFile = join(dir, 'hearsay.json')
+    writeFileSync(configFile, JSON.stringify({
+      node: { name, dataDir },
+      api: { host: '127.0.0.1', port: apiPort },
+      peer: { host: '127.0.0.1', port: peerPort },
+      cluster: { name: 'compare', seeds: [seed] },
+      replication: { factor: 3, writeQuorum: 'quorum', readQuorum: 1 },
+      log: { level: 'warn' },
+    }))
+    servers.push(group.start(name, process.execPath, [daemonBin, '--config', configFile]))
+    urls.push(`http://127.0.0.1:${apiPort}`)
+  }
+  // One client per node: a client sticks to the node that answered last, so a shared one would
+  // send everything to one node.
+  const socketsPerNode = Math.ceil(concurrency / SERVERS_PER_SYSTEM)
+  const clients = urls.map(url => new HearsayClient({ nodes: [url], timeoutMs: OPERATION_TIMEOUT_MS, maxSockets: socketsPerNode }))
+  try {
+    await Promise.all(clients.map((client, i) => waitUntil(
+      `${servers[i]?.name ?? 'hearsay'} sees ${SERVERS_PER_SYSTEM} alive members`,
+      CLUSTER_READY_TIMEOUT_MS,
+      async () => {
+        await client.health()
+        const members = await client.members()
+        return members.filter(member => member.state === 'alive').length === SERVERS_PER_SYSTEM
+      },
+      () => servers[i]?.death(),
+    )))
+  } catch (error) {
+    for (const client of clients) client.close()
+    throw error
+  }
+  const clientFor = (worker: number): HearsayClient => clients[worker % clients.length] as HearsayClient
+  return {
+    servers,
+    write: worker => attempt('put', async () => {
+      await clientFor(worker).put(workload.nextWriteKey(), workload.value, { w: 'quorum' })
+      return undefined
+    }, hearsayErrorLabel),
+    read: worker => attempt('get', async () => {
+      const reply = await clientFor(worker).get(workload.randomReadKey(), { r: 1 })
+      return reply === undefined ? 'not_found' : undefined
+    }, hearsayErrorLabel),
+    async close() { for (const client of clients) client.close() },
+  }
+}
