@@ -79,7 +79,18 @@ async function digest(node: Daemon): Promise<string> {
   return ((await (await fetch(`${node.url}/status`)).json()) as { digest: string }).digest
 }
 
-async function syncOnce(node: Daemon, peer: Daemon): Promise<{ bytes: number; ms: number; pulled: number; partitionsDiffering: number }> {
+/** Bytes of each sync message type, both directions, as node's transport counted them. */
+async function bytesByType(node: Daemon): Promise<Map<string, number>> {
+  const text = await (await fetch(`${node.url}/metrics`)).text()
+  const byType = new Map<string, number>()
+  for (const match of text.matchAll(/^hearsay_peer_bytes_total\{direction="\w+",type="(sync\w+)"\} (\S+)$/gm)) {
+    byType.set(match[1]!, (byType.get(match[1]!) ?? 0) + Number(match[2]))
+  }
+  return byType
+}
+
+async function syncOnce(node: Daemon, peer: Daemon): Promise<{ bytes: number; ms: number; pulled: number; partitionsDiffering: number; byType: Map<string, number> }> {
+  const typesBefore = await bytesByType(node)
   const bytesBefore = await metric(node, 'hearsay_antientropy_bytes_total')
   const started = performance.now()
   const res = await fetch(`${node.url}/admin/sync`, { method: 'POST', signal: AbortSignal.timeout(SYNC_TIMEOUT_MS) })
@@ -88,7 +99,8 @@ async function syncOnce(node: Daemon, peer: Daemon): Promise<{ bytes: number; ms
   if (res.status !== 200) throw new Error(`sync answered ${res.status}: ${JSON.stringify(summary)}`)
   const bytes = (await metric(node, 'hearsay_antientropy_bytes_total')) - bytesBefore
   if (await digest(node) !== await digest(peer)) throw new Error('digests differ after the sync')
-  return { bytes, ms, pulled: summary.pulled, partitionsDiffering: summary.partitionsDiffering }
+  const byType = new Map([...await bytesByType(node)].map(([type, total]) => [type, total - (typesBefore.get(type) ?? 0)]))
+  return { bytes, ms, pulled: summary.pulled, partitionsDiffering: summary.partitionsDiffering, byType }
 }
 
 async function main(): Promise<void> {
@@ -126,6 +138,7 @@ async function main(): Promise<void> {
     console.log(`| ${(DIFFERING_FRACTION * 100).toFixed(0)}% differing: records pulled | ${first.pulled} in ${first.partitionsDiffering} differing partitions |`)
     console.log(`| ${(DIFFERING_FRACTION * 100).toFixed(0)}% differing: bytes moved / differing records' size | ${first.bytes} / ${differingBytes} = ${(first.bytes / differingBytes).toFixed(2)}× |`)
     console.log(`| ${(DIFFERING_FRACTION * 100).toFixed(0)}% differing: sync time | ${first.ms.toFixed(0)} ms |`)
+    console.log(`| ${(DIFFERING_FRACTION * 100).toFixed(0)}% differing: bytes by message (both directions) | ${[...first.byType].filter(([, bytes]) => bytes > 0).map(([type, bytes]) => `${type} ${bytes}`).join(', ')} |`)
     console.log(`| 0% differing: bytes moved | ${second.bytes} (${second.partitionsDiffering} partitions differ) |`)
     console.log(`| 0% differing: sync time | ${second.ms.toFixed(0)} ms |`)
   } finally {

@@ -1,6 +1,7 @@
 import { expectArray, expectBoolean, expectBytes, expectObject, expectString, expectUint, field, MalformedBodyError } from '../codec/validate.js'
-import { DEPTH, FANOUT, levelWidth } from '../merkle/tree.js'
-import { MAX_WIRE_KEY_CHARS, validateWireEntry, type WireEntry } from '../replication/messages.js'
+import { asNodeId } from '../clock/version.js'
+import { DEPTH, DIGEST_WIDTHS, FANOUT, levelWidth, type DigestWidth } from '../merkle/tree.js'
+import { MAX_WIRE_KEY_CHARS, MAX_WIRE_VALUE_BYTES, type WireEntry } from '../replication/messages.js'
 import { MAX_PARTITION_COUNT } from '../placement/partitions.js'
 
 /**
@@ -8,8 +9,11 @@ import { MAX_PARTITION_COUNT } from '../placement/partitions.js'
  * asks, the peer answers from its own trees and store; every name starts with `sync` so the
  * transport's byte counter can tell anti-entropy traffic from the rest.
  *
- * Digests travel as packed byte strings (8 bytes each, big-endian), not MessagePack integers:
- * a uint64 does not fit a JS number, and packed they cost exactly 8 bytes each.
+ * Digests travel as packed byte strings (big-endian), not MessagePack integers: a uint64 does
+ * not fit a JS number, and packed they cost exactly their width. Below the root they may be
+ * salted and truncated to 2 or 4 bytes (lib/merkle/tree.ts projectDigests). Records travel as
+ * arrays `[key, value | nil, hlc, node id (8 bytes), expiresAtMs?]`: a map with field names and a
+ * hex node id would add ~30 bytes to every record moved.
  */
 
 export const SYNC_TYPE_PREFIX = 'sync'
@@ -30,8 +34,11 @@ export const MAX_PARENTS_PER_REQUEST = levelWidth(DEPTH - 1)
 export interface SyncRootsBody { readonly partitions: readonly number[] }
 /** One root per asked partition, in order (0 = the peer holds nothing of it). */
 export interface SyncRootsReplyBody { readonly roots: Uint8Array }
-/** Digests of every child (FANOUT each) of `parents`, which sit at depth - 1. */
-export interface SyncNodesBody { readonly partition: number; readonly depth: number; readonly parents: readonly number[] }
+/**
+ * Digests of every child (FANOUT each) of `parents`, which sit at depth - 1, projected with
+ * `salt` to `width` bytes each.
+ */
+export interface SyncNodesBody { readonly partition: number; readonly depth: number; readonly parents: readonly number[]; readonly salt: number; readonly width: DigestWidth }
 export interface SyncNodesReplyBody { readonly digests: Uint8Array }
 export interface SyncKeysBody { readonly partition: number; readonly buckets: readonly number[] }
 /** Every (key, version) the peer holds in the asked leaves; versions packed, VERSION_BYTES each. */
@@ -42,24 +49,54 @@ export interface SyncFetchBody { readonly keys: readonly string[] }
  * not a tombstone past the grace): a reply stops early at its byte budget and the asker asks
  * again for the rest.
  */
-export interface SyncFetchReplyBody { readonly entries: readonly WireEntry[]; readonly done: number }
-export interface SyncPushBody { readonly entries: readonly WireEntry[] }
+export interface SyncFetchReplyBody { readonly entries: readonly SyncRecord[]; readonly done: number }
+export interface SyncPushBody { readonly entries: readonly SyncRecord[] }
+
+/** A record on the sync wire: `[key, value | null (tombstone), hlc, node id bytes, expiresAtMs?]`. */
+export type SyncRecord = readonly [string, Uint8Array | null, number, Uint8Array] | readonly [string, Uint8Array | null, number, Uint8Array, number]
+
+const NODE_ID_BYTES = 8
+
+export function toSyncRecord(entry: WireEntry): SyncRecord {
+  const node = Buffer.from(entry.node, 'hex')
+  return entry.expiresAtMs === undefined ? [entry.key, entry.value, entry.hlc, node] : [entry.key, entry.value, entry.hlc, node, entry.expiresAtMs]
+}
+
+export function fromSyncRecord(record: SyncRecord): WireEntry {
+  const [key, value, hlc, node, expiresAtMs] = record
+  const entry = { key, value, hlc, node: asNodeId(Buffer.from(node.buffer, node.byteOffset, node.byteLength).toString('hex')) }
+  return expiresAtMs === undefined ? entry : { ...entry, expiresAtMs }
+}
+
+function validateSyncRecord(value: unknown, what: string): SyncRecord {
+  if (!Array.isArray(value) || value.length < 4 || value.length > 5) throw new MalformedBodyError(`${what} is not [key, value, hlc, node, expiresAtMs?]`)
+  const key = keyItem(value[0], `${what}.key`)
+  const bytes = value[1] === null ? null : expectBytes(value[1], `${what}.value`, MAX_WIRE_VALUE_BYTES)
+  const hlc = expectUint(value[2], `${what}.hlc`)
+  const node = expectBytes(value[3], `${what}.node`, NODE_ID_BYTES, NODE_ID_BYTES)
+  if (value.length === 4) return [key, bytes, hlc, node]
+  return [key, bytes, hlc, node, expectUint(value[4], `${what}.expiresAtMs`)]
+}
 export interface SyncPushReplyBody { readonly applied: readonly boolean[] }
 
 export function isAntiEntropyType(type: string): boolean {
   return type.startsWith(SYNC_TYPE_PREFIX)
 }
 
-export function packDigests(digests: readonly bigint[]): Uint8Array {
-  const bytes = Buffer.allocUnsafe(digests.length * DIGEST_BYTES)
-  digests.forEach((digest, i) => bytes.writeBigUInt64BE(digest, i * DIGEST_BYTES))
+/** Digests of `width` bytes each (projected ones fit), big-endian. */
+export function packDigests(digests: readonly bigint[], width: DigestWidth = DIGEST_BYTES): Uint8Array {
+  const bytes = Buffer.allocUnsafe(digests.length * width)
+  digests.forEach((digest, i) => {
+    if (width === 8) bytes.writeBigUInt64BE(digest, i * width)
+    else bytes.writeUIntBE(Number(digest), i * width, width)
+  })
   return bytes
 }
 
-export function unpackDigests(bytes: Uint8Array, expected: number, what: string): bigint[] {
-  if (bytes.byteLength !== expected * DIGEST_BYTES) throw new MalformedBodyError(`${what} has ${bytes.byteLength} bytes, expected ${expected} digests of ${DIGEST_BYTES}`)
+export function unpackDigests(bytes: Uint8Array, expected: number, what: string, width: DigestWidth = DIGEST_BYTES): bigint[] {
+  if (bytes.byteLength !== expected * width) throw new MalformedBodyError(`${what} has ${bytes.byteLength} bytes, expected ${expected} digests of ${width}`)
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  return Array.from({ length: expected }, (_, i) => buffer.readBigUInt64BE(i * DIGEST_BYTES))
+  return Array.from({ length: expected }, (_, i) => width === 8 ? buffer.readBigUInt64BE(i * width) : BigInt(buffer.readUIntBE(i * width, width)))
 }
 
 const uint = (max: number) => (value: unknown, what: string): number => expectUint(value, what, max)
@@ -81,10 +118,14 @@ export function validateSyncNodes(body: unknown): SyncNodesBody {
   const depth = expectUint(field(object, 'depth'), 'syncNodes.depth', DEPTH)
   if (depth < 1) throw new MalformedBodyError('syncNodes.depth must be at least 1 (roots come from syncRoots)')
   const parentWidth = levelWidth(depth - 1)
+  const width = expectUint(field(object, 'width'), 'syncNodes.width', DIGEST_BYTES)
+  if (!(DIGEST_WIDTHS as readonly number[]).includes(width)) throw new MalformedBodyError(`syncNodes.width must be one of ${DIGEST_WIDTHS.join(', ')}`)
   return {
     partition: partitionField(object, 'syncNodes'),
     depth,
     parents: expectArray(field(object, 'parents'), 'syncNodes.parents', MAX_PARENTS_PER_REQUEST, uint(parentWidth - 1)),
+    salt: expectUint(field(object, 'salt'), 'syncNodes.salt', 2 ** 32 - 1),
+    width: width as DigestWidth,
   }
 }
 
@@ -117,14 +158,14 @@ export function validateSyncFetch(body: unknown): SyncFetchBody {
 export function validateSyncFetchReply(body: unknown): SyncFetchReplyBody {
   const object = expectObject(body, 'syncFetchReply')
   return {
-    entries: expectArray(field(object, 'entries'), 'syncFetchReply.entries', MAX_RECORDS_PER_BATCH, validateWireEntry),
+    entries: expectArray(field(object, 'entries'), 'syncFetchReply.entries', MAX_RECORDS_PER_BATCH, validateSyncRecord),
     done: expectUint(field(object, 'done'), 'syncFetchReply.done', MAX_RECORDS_PER_BATCH),
   }
 }
 
 export function validateSyncPush(body: unknown): SyncPushBody {
   const object = expectObject(body, 'syncPush')
-  return { entries: expectArray(field(object, 'entries'), 'syncPush.entries', MAX_RECORDS_PER_BATCH, validateWireEntry) }
+  return { entries: expectArray(field(object, 'entries'), 'syncPush.entries', MAX_RECORDS_PER_BATCH, validateSyncRecord) }
 }
 
 export function validateSyncPushReply(body: unknown): SyncPushReplyBody {

@@ -1,8 +1,9 @@
 import { decodeSegmentVersion, encodeSegmentVersion } from '../store/segment-index.js'
 import { RequestDeclinedError, type Transport } from '../transport/transport.js'
 import type { LocalReplica } from './local-replica.js'
+import { projectDigests } from '../merkle/tree.js'
 import {
-  packDigests, VERSION_BYTES,
+  fromSyncRecord, packDigests, toSyncRecord, VERSION_BYTES,
   type SyncFetchBody, type SyncKeysBody, type SyncNodesBody, type SyncPushBody, type SyncRootsBody,
 } from './messages.js'
 
@@ -36,8 +37,8 @@ export function registerSyncHandlers(transport: Pick<Transport, 'handle'>, optio
 
   transport.handle('syncNodes', (_from, message) => {
     refuseIfRepairing()
-    const { partition, depth, parents } = message.body as SyncNodesBody
-    return { type: 'syncNodesReply', body: { digests: packDigests(replica.childDigests(partition, depth, parents)) } }
+    const { partition, depth, parents, salt, width } = message.body as SyncNodesBody
+    return { type: 'syncNodesReply', body: { digests: packDigests(projectDigests(replica.childDigests(partition, depth, parents), salt, width), width) } }
   })
 
   transport.handle('syncKeys', (_from, message) => {
@@ -57,12 +58,13 @@ export function registerSyncHandlers(transport: Pick<Transport, 'handle'>, optio
   transport.handle('syncFetch', (_from, message) => {
     refuseIfRepairing()
     const { keys } = message.body as SyncFetchBody
-    return { type: 'syncFetchReply', body: replica.fetch(keys, FETCH_REPLY_MAX_BYTES) }
+    const { entries, done } = replica.fetch(keys, FETCH_REPLY_MAX_BYTES)
+    return { type: 'syncFetchReply', body: { entries: entries.map(toSyncRecord), done } }
   })
 
   transport.handle('syncPush', async (_from, message) => {
     const { entries } = message.body as SyncPushBody
-    const applied = await replica.apply(entries)
+    const applied = await replica.apply(entries.map(fromSyncRecord))
     options.onReceived?.(applied.filter(Boolean).length)
     return { type: 'syncPushReply', body: { applied } }
   })

@@ -1,9 +1,10 @@
 import { compareVersions, type Version } from '../clock/version.js'
-import { differingLeaves, FANOUT } from '../merkle/tree.js'
+import { randomInt } from 'node:crypto'
+import { differingLeaves, FANOUT, saltedProjection, type DigestWidth } from '../merkle/tree.js'
 import type { PeerMessage } from '../transport/transport.js'
 import { entryBytes, type LocalReplica } from './local-replica.js'
 import {
-  MAX_BUCKETS_PER_REQUEST, MAX_PARTITIONS_PER_REQUEST, MAX_RECORDS_PER_BATCH, unpackDigests,
+  fromSyncRecord, MAX_BUCKETS_PER_REQUEST, MAX_PARTITIONS_PER_REQUEST, MAX_RECORDS_PER_BATCH, toSyncRecord, unpackDigests,
   type SyncFetchReplyBody, type SyncKeysReplyBody, type SyncNodesReplyBody, type SyncPushReplyBody, type SyncRootsReplyBody,
 } from './messages.js'
 import type { ByteRateLimiter } from './rate-limit.js'
@@ -34,11 +35,26 @@ export interface SessionOptions {
   readonly signal?: AbortSignal
 }
 
+/**
+ * Digest widths below the root, by depth: 4 bytes for the inner levels, 2 at the leaves (the
+ * level with the most digests). A collision hides a difference for one pass only: see passes.
+ */
+const WIDTH_AT_DEPTH: readonly DigestWidth[] = [8, 4, 4, 2]
+/**
+ * Passes per session: after each, the roots (full 64 bits) of the partitions that differed are
+ * compared again and the ones still differing descend again with a new salt — a difference a
+ * truncated digest hid, or a write that landed meanwhile.
+ */
+export const MAX_PASSES = 3
+
 export interface SessionSummary {
   readonly peer: string
   readonly mode: SessionMode
   readonly partitionsCompared: number
+  /** Partitions whose roots differed at the start. */
   readonly partitionsDiffering: number
+  /** Descents run (1 when every differing partition agreed after the first). */
+  readonly passes: number
   readonly leavesDiffering: number
   /** Records sent to the peer that it stored. */
   readonly pushed: number
@@ -59,9 +75,38 @@ interface Tally { partitionsDiffering: number; leavesDiffering: number; pushed: 
 export async function runSession(options: SessionOptions): Promise<SessionSummary> {
   const startedMs = Date.now()
   const tally: Tally = { partitionsDiffering: 0, leavesDiffering: 0, pushed: 0, pulled: 0, dropped: 0 }
+  let candidates = options.partitions
+  let passes = 0
+  while (passes < MAX_PASSES) {
+    const differing = await differingRoots(options, candidates)
+    if (passes === 0) tally.partitionsDiffering = differing.length
+    if (differing.length === 0) break
+    passes++
+    const project = saltedProjection(randomInt(2 ** 32), (depth) => WIDTH_AT_DEPTH[depth] as DigestWidth)
+    await forEachLimited(differing, options.partitionConcurrency, async ({ partition, remoteRoot }) => {
+      const leaves = await differingLeaves(options.replica.tree(partition), async (depth, indices) => {
+        if (depth === 0) return [remoteRoot]
+        // The descent asks for every child of the differing parents: send the parents only.
+        const parents = indices.filter((_, i) => i % FANOUT === 0).map((index) => Math.floor(index / FANOUT))
+        const width = WIDTH_AT_DEPTH[depth] as DigestWidth
+        const reply = await ask<SyncNodesReplyBody>(options, { type: 'syncNodes', body: { partition, depth, parents, salt: project.salt, width } }, 'syncNodesReply')
+        return unpackDigests(reply.digests, indices.length, 'syncNodesReply.digests', width)
+      }, project.projection)
+      tally.leavesDiffering += leaves.length
+      for (let start = 0; start < leaves.length; start += MAX_BUCKETS_PER_REQUEST) {
+        await reconcileLeaves(options, partition, leaves.slice(start, start + MAX_BUCKETS_PER_REQUEST), tally)
+      }
+    })
+    candidates = differing.map(({ partition }) => partition)
+  }
+  return { peer: options.peer, mode: options.mode, partitionsCompared: options.partitions.length, passes, ...tally, durationMs: Date.now() - startedMs }
+}
+
+/** The partitions among `partitions` whose roots differ from the peer's, with the peer's root. */
+async function differingRoots(options: SessionOptions, partitions: readonly number[]): Promise<{ partition: number; remoteRoot: bigint }[]> {
   const differing: { partition: number; remoteRoot: bigint }[] = []
-  for (let start = 0; start < options.partitions.length; start += MAX_PARTITIONS_PER_REQUEST) {
-    const chunk = options.partitions.slice(start, start + MAX_PARTITIONS_PER_REQUEST)
+  for (let start = 0; start < partitions.length; start += MAX_PARTITIONS_PER_REQUEST) {
+    const chunk = partitions.slice(start, start + MAX_PARTITIONS_PER_REQUEST)
     const reply = await ask<SyncRootsReplyBody>(options, { type: 'syncRoots', body: { partitions: chunk } }, 'syncRootsReply')
     const roots = unpackDigests(reply.roots, chunk.length, 'syncRootsReply.roots')
     chunk.forEach((partition, i) => {
@@ -69,21 +114,7 @@ export async function runSession(options: SessionOptions): Promise<SessionSummar
       if (options.replica.tree(partition).root() !== remoteRoot) differing.push({ partition, remoteRoot })
     })
   }
-  tally.partitionsDiffering = differing.length
-  await forEachLimited(differing, options.partitionConcurrency, async ({ partition, remoteRoot }) => {
-    const leaves = await differingLeaves(options.replica.tree(partition), async (depth, indices) => {
-      if (depth === 0) return [remoteRoot]
-      // The descent asks for every child of the differing parents: send the parents only.
-      const parents = indices.filter((_, i) => i % FANOUT === 0).map((index) => Math.floor(index / FANOUT))
-      const reply = await ask<SyncNodesReplyBody>(options, { type: 'syncNodes', body: { partition, depth, parents } }, 'syncNodesReply')
-      return unpackDigests(reply.digests, indices.length, 'syncNodesReply.digests')
-    })
-    tally.leavesDiffering += leaves.length
-    for (let start = 0; start < leaves.length; start += MAX_BUCKETS_PER_REQUEST) {
-      await reconcileLeaves(options, partition, leaves.slice(start, start + MAX_BUCKETS_PER_REQUEST), tally)
-    }
-  })
-  return { peer: options.peer, mode: options.mode, partitionsCompared: options.partitions.length, ...tally, durationMs: Date.now() - startedMs }
+  return differing
 }
 
 /** Compares (key, version) lists of some differing leaves and moves records both ways. */
@@ -126,10 +157,11 @@ async function pullRecords(options: SessionOptions, keys: readonly string[], loc
     const asked = keys.slice(next, next + MAX_RECORDS_PER_BATCH)
     const reply = await ask<SyncFetchReplyBody>(options, { type: 'syncFetch', body: { keys: asked } }, 'syncFetchReply')
     if (reply.done === 0 && asked.length > 0) throw new Error(`peer ${options.peer} answered a syncFetch without handling any key`)
-    await options.limiter.take(reply.entries.reduce((sum, entry) => sum + entryBytes(entry), 0), options.signal)
-    const applied = await options.replica.apply(reply.entries)
+    const entries = reply.entries.map(fromSyncRecord)
+    await options.limiter.take(entries.reduce((sum, entry) => sum + entryBytes(entry), 0), options.signal)
+    const applied = await options.replica.apply(entries)
     tally.pulled += applied.filter(Boolean).length
-    for (const entry of reply.entries) arrived.add(entry.key)
+    for (const entry of entries) arrived.add(entry.key)
     next += reply.done
   }
   // The peer holds a newer version of these that no longer travels (a tombstone or expired record
@@ -149,7 +181,7 @@ async function pushRecords(options: SessionOptions, keys: readonly string[], tal
     next += done
     if (entries.length === 0) continue
     await options.limiter.take(entries.reduce((sum, entry) => sum + entryBytes(entry), 0), options.signal)
-    const reply = await ask<SyncPushReplyBody>(options, { type: 'syncPush', body: { entries } }, 'syncPushReply')
+    const reply = await ask<SyncPushReplyBody>(options, { type: 'syncPush', body: { entries: entries.map(toSyncRecord) } }, 'syncPushReply')
     tally.pushed += reply.applied.filter(Boolean).length
   }
 }

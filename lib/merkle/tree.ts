@@ -123,6 +123,49 @@ export class MerkleTree {
   }
 }
 
+/** How a descent compares a node at `depth`: both sides' digests go through the same projection. */
+export type DigestProjection = (depth: number, digest: bigint) => bigint
+const identity: DigestProjection = (_depth, digest) => digest
+
+/** Digest widths a projection may truncate to, in bytes. */
+export const DIGEST_WIDTHS = [2, 4, 8] as const
+export type DigestWidth = (typeof DIGEST_WIDTHS)[number]
+
+/**
+ * Node digests squeezed to `widthBytes` for the wire: multiply-shift hashing, (d · a mod 2^64)
+ * >> (64 − bits), with an odd multiplier `a` derived from a per-pass salt. Two different digests
+ * collide with probability about 2^(1−bits) for a random salt, so a sync session can send 2- or
+ * 4-byte digests below the root — a quarter or half of the bytes — and catch the rare difference a
+ * collision hid by checking the roots (full 64 bits) afterwards and descending again with a new
+ * salt, under which the same pair almost surely no longer collides. Width 8 is the digest itself.
+ */
+export function projectDigests(digests: readonly bigint[], salt: number, widthBytes: DigestWidth): bigint[] {
+  if (widthBytes === 8) return [...digests]
+  const multiplier = saltMultiplier(salt)
+  const shift = BigInt(64 - widthBytes * 8)
+  return digests.map((digest) => BigInt.asUintN(64, digest * multiplier) >> shift)
+}
+
+/** The projection a descent applies to its own digests, matching a peer that projects with projectDigests. */
+export function saltedProjection(salt: number, widthAt: (depth: number) => DigestWidth): { readonly salt: number; readonly projection: DigestProjection } {
+  const multiplier = saltMultiplier(salt)
+  return {
+    salt,
+    projection: (depth, digest) => {
+      const width = widthAt(depth)
+      return width === 8 ? digest : BigInt.asUintN(64, digest * multiplier) >> BigInt(64 - width * 8)
+    },
+  }
+}
+
+/** An odd 64-bit multiplier from a 32-bit salt (splitmix64's finalizer spreads the salt's bits). */
+function saltMultiplier(salt: number): bigint {
+  let z = BigInt.asUintN(64, BigInt(salt >>> 0) * 0x9e3779b97f4a7c15n + 0xbf58476d1ce4e5b9n)
+  z = BigInt.asUintN(64, (z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n)
+  z = BigInt.asUintN(64, (z ^ (z >> 27n)) * 0x94d049bb133111ebn)
+  return (z ^ (z >> 31n)) | 1n
+}
+
 /** A request for node digests, issued by a descent and answered from the peer's tree. */
 export interface NodeRequest {
   readonly depth: number
@@ -135,14 +178,14 @@ export interface NodeRequest {
  * It asks only for the children of nodes that differ, so the work follows the difference, not
  * the store. A sync session drives it over the network; `descend` drives it between two trees.
  */
-export function* descent(local: MerkleTree): Generator<NodeRequest, number[], readonly bigint[]> {
+export function* descent(local: MerkleTree, project: DigestProjection = identity): Generator<NodeRequest, number[], readonly bigint[]> {
   let depth = 0
   let differing = [0]
   for (;;) {
     const indices = depth === 0 ? differing : childIndices(depth - 1, differing)
     const remote = yield { depth, indices }
     assertDigests(remote, indices.length)
-    const mine = local.nodes(depth, indices)
+    const mine = local.nodes(depth, indices).map((digest) => project(depth, digest))
     differing = indices.filter((_, i) => mine[i] !== remote[i])
     if (differing.length === 0 || depth === DEPTH) return differing
     depth++
@@ -157,12 +200,16 @@ export function descend(local: MerkleTree, remote: MerkleTree): number[] {
   return step.value
 }
 
-/** Leaves that differ from a peer whose digests `fetchNodes` retrieves, one level per call. */
+/**
+ * Leaves that differ from a peer whose digests `fetchNodes` retrieves, one level per call. When
+ * the peer answers with projected digests (see projectDigest), pass the same projection.
+ */
 export async function differingLeaves(
   local: MerkleTree,
   fetchNodes: (depth: number, indices: readonly number[]) => Promise<readonly bigint[]>,
+  project: DigestProjection = identity,
 ): Promise<number[]> {
-  const steps = descent(local)
+  const steps = descent(local, project)
   let step = steps.next([])
   while (step.done !== true) step = steps.next(await fetchNodes(step.value.depth, step.value.indices))
   return step.value

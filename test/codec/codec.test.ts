@@ -33,13 +33,13 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   replicaScanReply: { entries: [{ key: 'p/2', value: new Uint8Array([1]), hlc: 1, node: node.id }], more: false },
   syncRoots: { partitions: [0, 7, 255] },
   syncRootsReply: { roots: Buffer.alloc(24, 3) },
-  syncNodes: { partition: 7, depth: 2, parents: [0, 15] },
+  syncNodes: { partition: 7, depth: 2, parents: [0, 15], salt: 123456789, width: 4 },
   syncNodesReply: { digests: Buffer.alloc(2 * 16 * 8, 4) },
   syncKeys: { partition: 7, buckets: [1, 4095] },
   syncKeysReply: { keys: ['a', 'b'], versions: Buffer.alloc(32, 5) },
   syncFetch: { keys: ['a'] },
-  syncFetchReply: { entries: [{ key: 'a', value: null, hlc: 2, node: node.id }], done: 1 },
-  syncPush: { entries: [{ key: 'b', value: new Uint8Array([2]), hlc: 3, node: node.id }] },
+  syncFetchReply: { entries: [['a', null, 2, Buffer.from(node.id, 'hex')]], done: 1 },
+  syncPush: { entries: [['b', Buffer.from([2]), 3, Buffer.from(node.id, 'hex'), 1_795_601_500_000]] },
   syncPushReply: { applied: [true] },
 }
 

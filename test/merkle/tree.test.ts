@@ -175,3 +175,39 @@ t.test('a peer\'s request for nodes and a peer\'s answer are validated', async t
   notBigint.next([])
   t.throws(() => notBigint.next([7 as unknown as bigint]), RangeError)
 })
+
+t.test('salted truncated digests: a peer projecting its digests and a descent projecting its own agree', async t => {
+  const { projectDigests, saltedProjection } = await import('../../lib/merkle/tree.js')
+  const digests = build(randomRecords(200, createRandom(3))).level(2)
+  t.same(projectDigests(digests, 99, 8), digests, 'width 8 is the digest itself')
+  for (const width of [2, 4] as const) {
+    const projected = projectDigests(digests, 12345, width)
+    t.ok(projected.every((value) => value >= 0n && value < 1n << BigInt(8 * width)), `width ${width}: fits ${width} bytes`)
+    const { projection } = saltedProjection(12345, () => width)
+    t.same(digests.map((digest) => projection(2, digest)), projected, `width ${width}: both sides compute the same values`)
+    t.notSame(projectDigests(digests, 54321, width), projected, `width ${width}: another salt gives other values`)
+  }
+})
+
+t.test('a descent on 2-byte leaf digests finds only real differences, and three salts find them all', async t => {
+  const { saltedProjection, projectDigests } = await import('../../lib/merkle/tree.js')
+  for (const seed of SEEDS) {
+    const random = createRandom(seed)
+    const base = randomRecords(20_000, random)
+    const other = new Map(base)
+    const changed = shuffled([...base.keys()], random).slice(0, 2000)
+    for (const key of changed) other.set(key, randomVersion(random))
+    const truth = descend(build(base), build(other))
+    const local = build(base)
+    const remote = build(other)
+    const found = new Set<number>()
+    for (const salt of [seed, seed + 1, seed + 2]) {
+      const widthAt = (depth: number): 2 | 4 | 8 => ([8, 4, 4, 2] as const)[depth] ?? 8
+      const { projection } = saltedProjection(salt, widthAt)
+      const leaves = await differingLeaves(local, async (depth, indices) => projectDigests(remote.nodes(depth, indices), salt, widthAt(depth)), projection)
+      t.ok(leaves.every((leaf) => truth.includes(leaf)), `seed ${seed}, salt ${salt}: no leaf reported that does not differ`)
+      for (const leaf of leaves) found.add(leaf)
+    }
+    t.same([...found].sort((a, b) => a - b), truth, `seed ${seed}: the union over three salts is every differing leaf`)
+  }
+})
