@@ -1,0 +1,148 @@
+import t, { type Test } from 'tap'
+import { asNodeId, compareVersions, formatVersion, type Version } from '../../lib/clock/version.js'
+import { KvStore } from '../../lib/store/kv-store.js'
+import { decodeSegmentVersion, encodeSegmentVersion, type SegmentIndexOptions, type SegmentOf } from '../../lib/store/segment-index.js'
+import { hlcAt, NODE_A, NODE_B, put, TEST_MAP_SIZE_BYTES, tombstone, WALL_MS } from './fixture.js'
+
+const MAX_SEGMENT = 2 ** 32 - 1
+
+/** Test keys name their segment: "17/name" lies in segment 17. */
+const bySegmentPrefix: SegmentOf = (key) => Number(key.slice(0, key.indexOf('/')))
+const PREFIX_SCHEME: SegmentIndexOptions = { segmentOf: bySegmentPrefix, scheme: 'prefix' }
+
+/** `segments` null: a store without the index. */
+async function openIndexed(t: Test, dataDir: string = t.testdir(), segments: SegmentIndexOptions | null = PREFIX_SCHEME): Promise<KvStore> {
+  const store = await KvStore.open({ dataDir, mapSizeBytes: TEST_MAP_SIZE_BYTES, ...(segments === null ? {} : { segments }) })
+  t.teardown(() => store.close())
+  return store
+}
+
+function index(store: KvStore): NonNullable<KvStore['segments']> {
+  if (store.segments === undefined) throw new Error('the store was opened without a segment index')
+  return store.segments
+}
+
+/** (key, version string) pairs of a segment, for comparisons. */
+function listed(store: KvStore, segment: number): [string, string][] {
+  return index(store).entries(segment).map(({ key, version }) => [key, formatVersion(version)])
+}
+
+t.test('applyMany adds a new key, replaces with a newer version and ignores an older one', async t => {
+  const store = await openIndexed(t)
+  await store.applyMany([{ key: '5/a', record: put('v1', hlcAt(WALL_MS, 1)) }])
+  t.same(listed(store, 5), [['5/a', formatVersion({ hlc: hlcAt(WALL_MS, 1), node: NODE_A })]], 'a new key')
+
+  await store.applyMany([{ key: '5/a', record: put('v2', hlcAt(WALL_MS, 2), NODE_B) }])
+  t.same(listed(store, 5), [['5/a', formatVersion({ hlc: hlcAt(WALL_MS, 2), node: NODE_B })]], 'a newer version replaces the entry')
+
+  await store.applyMany([{ key: '5/a', record: put('v0', hlcAt(WALL_MS, 0)) }, { key: '5/a', record: put('same', hlcAt(WALL_MS, 2), NODE_B) }])
+  t.same(listed(store, 5), [['5/a', formatVersion({ hlc: hlcAt(WALL_MS, 2), node: NODE_B })]], 'an older or equal version changes nothing')
+
+  await store.applyMany([{ key: '5/a', record: tombstone(hlcAt(WALL_MS, 3)) }, { key: '5/b', record: put('b', hlcAt(WALL_MS, 1)) }, { key: '5/b', record: put('b2', hlcAt(WALL_MS, 4)) }])
+  t.same(listed(store, 5), [
+    ['5/a', formatVersion({ hlc: hlcAt(WALL_MS, 3), node: NODE_A })],
+    ['5/b', formatVersion({ hlc: hlcAt(WALL_MS, 4), node: NODE_A })],
+  ], 'a tombstone is an entry like a value; the later of two writes in one call wins')
+  t.equal(index(store).count(), 2)
+})
+
+t.test('deleteIfVersion removes the entry of a key it removes, and only that', async t => {
+  const store = await openIndexed(t)
+  const version = { hlc: hlcAt(WALL_MS), node: NODE_A }
+  await store.applyMany([{ key: '1/x', record: tombstone(version.hlc) }, { key: '1/y', record: put('y', version.hlc) }])
+  const removed = await store.deleteIfVersion([{ key: '1/x', version }, { key: '1/y', version: { hlc: version.hlc + 1, node: NODE_A } }])
+  t.same(removed, [true, false])
+  t.same(listed(store, 1).map(([key]) => key), ['1/y'], 'a version mismatch leaves the entry')
+  t.equal(index(store).count(), 1)
+})
+
+t.test('entries(segment) lists exactly that segment\'s keys with their versions, in key byte order', async t => {
+  const store = await openIndexed(t)
+  const written = new Map<string, Version>()
+  const records = []
+  for (const segment of [0, 1, 2, 255, 256, 65_536, MAX_SEGMENT - 1, MAX_SEGMENT]) {
+    for (const name of ['b', 'a', 'é', 'a/b', 'zz']) {
+      const key = `${segment}/${name}`
+      const version = { hlc: hlcAt(WALL_MS, written.size), node: written.size % 2 === 0 ? NODE_A : NODE_B }
+      written.set(key, version)
+      records.push({ key, record: put(key, version.hlc, version.node) })
+    }
+  }
+  await store.applyMany(records)
+  for (const segment of [0, 1, 2, 255, 256, 65_536, MAX_SEGMENT - 1, MAX_SEGMENT]) {
+    const expected = [...written].filter(([key]) => bySegmentPrefix(key) === segment)
+      .sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+      .map(([key, version]): [string, string] => [key, formatVersion(version)])
+    t.same(listed(store, segment), expected, `segment ${segment}`)
+  }
+  t.same(listed(store, 3), [], 'an empty segment between used ones')
+  t.same(listed(store, 65_535), [], 'the segment just before a used one')
+  for (const bad of [-1, 1.5, 2 ** 32]) t.throws(() => index(store).entries(bad), RangeError, `segment ${bad} is refused`)
+})
+
+t.test('all() yields every entry with its segment, in segment order', async t => {
+  const store = await openIndexed(t)
+  const keys = ['9/k', '0/k', '300/a', '300/b', `${MAX_SEGMENT}/last`]
+  await store.applyMany(keys.map((key, i) => ({ key, record: put('v', hlcAt(WALL_MS, i)) })))
+  const all = [...index(store).all()]
+  t.same(all.map(({ segment, key }) => [segment, key]), [[0, '0/k'], [9, '9/k'], [300, '300/a'], [300, '300/b'], [MAX_SEGMENT, `${MAX_SEGMENT}/last`]])
+  t.same(all.map(({ key, version }) => [key, version.hlc]), all.map(({ key }) => [key, hlcAt(WALL_MS, keys.indexOf(key))]), 'with each key\'s version')
+  t.equal(index(store).count(), store.stats().keys, 'one entry per stored record')
+})
+
+t.test('a store that had no index gets one built from its records when reopened with `segments`', async t => {
+  const dataDir = t.testdir()
+  const plain = await openIndexed(t, dataDir, null)
+  t.equal(plain.segments, undefined)
+  await plain.applyMany([{ key: '4/a', record: put('a', hlcAt(WALL_MS, 1)) }, { key: '4/b', record: tombstone(hlcAt(WALL_MS, 2)) }, { key: '7/c', record: put('c', hlcAt(WALL_MS, 3)) }])
+  await plain.close()
+
+  const indexed = await openIndexed(t, dataDir)
+  t.same(listed(indexed, 4), [['4/a', formatVersion({ hlc: hlcAt(WALL_MS, 1), node: NODE_A })], ['4/b', formatVersion({ hlc: hlcAt(WALL_MS, 2), node: NODE_A })]])
+  t.same(listed(indexed, 7).map(([key]) => key), ['7/c'])
+  t.equal(index(indexed).count(), 3)
+})
+
+t.test('the index is rebuilt when the scheme changes, and kept when it does not', async t => {
+  const dataDir = t.testdir()
+  const first = await openIndexed(t, dataDir)
+  await first.applyMany(['1/a', '1/b', '2/c'].map((key, i) => ({ key, record: put('v', hlcAt(WALL_MS, i)) })))
+  await first.close()
+
+  // Same scheme name, another mapping: the scheme is what says whether the index is current.
+  const everythingIn9: SegmentOf = () => 9
+  const sameScheme = await openIndexed(t, dataDir, { segmentOf: everythingIn9, scheme: 'prefix' })
+  t.same(listed(sameScheme, 9), [], 'same scheme: the index is not rebuilt')
+  t.same(listed(sameScheme, 1).map(([key]) => key), ['1/a', '1/b'])
+  await sameScheme.close()
+
+  const rebuilt = await openIndexed(t, dataDir, { segmentOf: everythingIn9, scheme: 'all in 9' })
+  t.same(listed(rebuilt, 9).map(([key]) => key), ['1/a', '1/b', '2/c'], 'a new scheme: rebuilt with the new mapping')
+  t.same(listed(rebuilt, 1), [], 'no entry is left from the old mapping')
+  t.equal(index(rebuilt).count(), 3)
+  await rebuilt.applyMany([{ key: '3/d', record: put('d', hlcAt(WALL_MS, 9)) }])
+  t.same(listed(rebuilt, 9).map(([key]) => key), ['1/a', '1/b', '2/c', '3/d'], 'and kept with it afterwards')
+})
+
+t.test('segment versions round-trip and sort like versions', async t => {
+  const versions: Version[] = [
+    { hlc: 0, node: asNodeId('0000000000000000') },
+    { hlc: 1, node: asNodeId('ffffffffffffffff') },
+    { hlc: 2 ** 32 - 1, node: NODE_A },
+    { hlc: 2 ** 32, node: NODE_A },
+    { hlc: hlcAt(WALL_MS, 7), node: NODE_A },
+    { hlc: hlcAt(WALL_MS, 7), node: NODE_B },
+    { hlc: Number.MAX_SAFE_INTEGER, node: asNodeId('0123456789abcdef') },
+  ]
+  for (const version of versions) {
+    const bytes = encodeSegmentVersion(version)
+    t.equal(bytes.length, 16)
+    t.same(decodeSegmentVersion(bytes), version, formatVersion(version))
+    t.same(decodeSegmentVersion(Buffer.concat([Buffer.alloc(3), bytes]).subarray(3)), version, 'also from a view at an offset')
+  }
+  const misordered = versions.flatMap((a) => versions.filter((b) => Math.sign(Buffer.compare(encodeSegmentVersion(a), encodeSegmentVersion(b))) !== Math.sign(compareVersions(a, b)))
+    .map((b) => `${formatVersion(a)} vs ${formatVersion(b)}`))
+  t.same(misordered, [], 'the byte order of encodings is the version order')
+  t.throws(() => decodeSegmentVersion(Buffer.alloc(15)), RangeError)
+  t.throws(() => decodeSegmentVersion(Buffer.alloc(17)), RangeError)
+})
