@@ -66,15 +66,17 @@ export class LocalReplica {
   /**
    * The records of `keys` that travel, until about `maxBytes`; `done` = how many keys were
    * handled (the caller asks again for the rest). A key absent here or not travelling is skipped.
+   * `evenCollectible`: also records past their grace — for a peer known to hold an older version,
+   * which must learn of the delete before this node collects it (else the old value outlives it).
    */
-  fetch(keys: readonly string[], maxBytes: number): { entries: WireEntry[]; done: number } {
+  fetch(keys: readonly string[], maxBytes: number, evenCollectible = false): { entries: WireEntry[]; done: number } {
     const entries: WireEntry[] = []
     let bytes = 0
     let done = 0
     const nowMs = this.#options.nowMs()
     for (const key of keys) {
       const record = this.#options.store.get(key)
-      if (record !== undefined && collectibleKind(record, nowMs, this.#options.tombstoneGraceMs) === undefined) {
+      if (record !== undefined && (evenCollectible || collectibleKind(record, nowMs, this.#options.tombstoneGraceMs) === undefined)) {
         const entry = toWire(key, record)
         // Always at least one record, so a value larger than the budget still moves.
         if (entries.length > 0 && bytes + entryBytes(entry) > maxBytes) break

@@ -127,7 +127,9 @@ async function reconcileLeaves(options: SessionOptions, partition: number, bucke
     for (const { key, version } of replica.leafEntries(partition, bucket)) local.set(key, version)
   }
   const pull: string[] = []
+  /** Keys the peer lacks, and keys it holds an older version of (those get even collectible records). */
   const push: string[] = []
+  const pushOver: string[] = []
   const unheld: { key: string; version: Version }[] = []
   for (const [key, version] of local) {
     const theirs = remote.get(key)
@@ -136,14 +138,15 @@ async function reconcileLeaves(options: SessionOptions, partition: number, bucke
       else push.push(key)
     } else {
       const order = compareVersions(version, theirs)
-      if (order > 0) push.push(key)
+      if (order > 0) pushOver.push(key)
       else if (order < 0) pull.push(key)
     }
   }
   for (const key of remote.keys()) if (!local.has(key)) pull.push(key)
 
   await pullRecords(options, pull, local, tally)
-  await pushRecords(options, push, tally)
+  await pushRecords(options, push, false, tally)
+  await pushRecords(options, pushOver, true, tally)
   if (unheld.length > 0) {
     const removed = await replica.drop(unheld)
     tally.dropped += removed
@@ -174,10 +177,10 @@ async function pullRecords(options: SessionOptions, keys: readonly string[], loc
   }
 }
 
-async function pushRecords(options: SessionOptions, keys: readonly string[], tally: Tally): Promise<void> {
+async function pushRecords(options: SessionOptions, keys: readonly string[], evenCollectible: boolean, tally: Tally): Promise<void> {
   let next = 0
   while (next < keys.length) {
-    const { entries, done } = options.replica.fetch(keys.slice(next, next + MAX_RECORDS_PER_BATCH), options.batchBytes)
+    const { entries, done } = options.replica.fetch(keys.slice(next, next + MAX_RECORDS_PER_BATCH), options.batchBytes, evenCollectible)
     next += done
     if (entries.length === 0) continue
     await options.limiter.take(entries.reduce((sum, entry) => sum + entryBytes(entry), 0), options.signal)

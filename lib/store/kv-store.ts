@@ -139,6 +139,9 @@ export class KvStore {
         const db = root.openDB<Uint8Array, Uint8Array>('segments', { keyEncoding: 'binary', encoding: 'binary' })
         index = new SegmentIndex(db, segments.segmentOf)
         if (meta.get('segmentScheme') !== segments.scheme) await rebuildSegmentIndex(kv, db, index, meta, segments.scheme)
+      } else if (meta.get('segmentScheme') !== undefined) {
+        // Writes without the index would leave it stale: the next open with it must rebuild.
+        await meta.remove('segmentScheme')
       }
       return new KvStore(dataDir, root, kv, meta, hints, index, lock)
     } catch (error) {

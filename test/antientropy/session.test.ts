@@ -227,6 +227,8 @@ t.test('a tombstone past the grace on the peer removes the older value here and 
     t.equal(bytesOf(b.store.get('collected-delete')), null, 'B did not receive A\'s value')
     t.equal(bytesOf(b.store.get('collected-expiry')), Buffer.from('gone').toString('hex'), 'B did not receive A\'s value')
     t.equal(bytesOf(a.store.get('recent-delete')), null, 'the recent tombstone was pushed')
+    t.equal(bytesOf(a.store.get('collected-delete')), null, 'A, holding an older value, got even the tombstone past the grace: the value cannot outlive it')
+    t.equal(bytesOf(a.store.get('collected-expiry')), Buffer.from('gone').toString('hex'), 'and the expired record that supersedes its value')
   })
 })
 

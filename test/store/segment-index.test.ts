@@ -103,6 +103,18 @@ t.test('a store that had no index gets one built from its records when reopened 
   t.equal(index(indexed).count(), 3)
 })
 
+t.test('writes made while the store was open without the index reach it at the next indexed open', async t => {
+  const dataDir = t.testdir()
+  const first = await openIndexed(t, dataDir)
+  await first.applyMany([{ key: '4/a', record: put('a', hlcAt(WALL_MS, 1)) }])
+  await first.close()
+  const plain = await openIndexed(t, dataDir, null)
+  await plain.applyMany([{ key: '4/b', record: put('b', hlcAt(WALL_MS, 2)) }])
+  await plain.close()
+  const again = await openIndexed(t, dataDir)
+  t.same(listed(again, 4).map(([key]) => key), ['4/a', '4/b'], 'rebuilt, so the write made without the index is listed')
+})
+
 t.test('the index is rebuilt when the scheme changes, and kept when it does not', async t => {
   const dataDir = t.testdir()
   const first = await openIndexed(t, dataDir)
