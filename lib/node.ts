@@ -23,6 +23,8 @@ import { isAntiEntropyType } from './antientropy/messages.js'
 import { registerSyncHandlers } from './antientropy/responder.js'
 import { segmentIndexOptions } from './antientropy/segments.js'
 import { guardKvService } from './replication/guard.js'
+import { MAX_RECORDS_PER_WRITE, type ReplicaWriteBody } from './replication/messages.js'
+import { ReplicaWriteBatcher } from './replication/write-batcher.js'
 import { KvStore } from './store/kv-store.js'
 import { TombstoneCollector } from './store/gc.js'
 import { StoreHighWaterMark } from './store/high-water.js'
@@ -47,6 +49,8 @@ const LEAVE_TIMEOUT_MS = 3000
 /** Hinted handoff: how often hints for live owners are retried, and records per delivery. */
 const HANDOFF_INTERVAL_MS = 1000
 const HANDOFF_BATCH_SIZE = 256
+/** A batch of replica writes to one peer is sent once it holds about this much (frames are limited to 4 MiB). */
+const REPLICA_BATCH_MAX_BYTES = 1024 * 1024
 
 /** How a stop ended: clean, or cut short by the shutdown deadline. */
 export type StopOutcome = 'clean' | 'timed-out'
@@ -227,6 +231,11 @@ export class HearsayNode {
       // Remote versions move our clock forward; one beyond clock.maxSkewMs is refused (throws).
       const observeHlc = (hlc: number): void => { clock.update(hlc) }
       const [delayMinMs, delayMaxMs] = [config.replication.testDelayMinMs, config.replication.testDelayMaxMs]
+      const writeBatcher = new ReplicaWriteBatcher({
+        send: (to, message, timeoutMs) => transport!.request(to, message, timeoutMs),
+        maxEntries: MAX_RECORDS_PER_WRITE,
+        maxBytes: REPLICA_BATCH_MAX_BYTES,
+      })
       const coordinator = new Coordinator({
         localId: id,
         local: store,
@@ -237,7 +246,10 @@ export class HearsayNode {
         member: (memberId) => swim.member(memberId),
         aliveMembers: () => swim.members().filter((m) => m.state === 'alive' && m.id !== id).map((m) => m.id),
         holdsEverything: () => placement.members.length <= config.replication.factor,
-        request: (to, message, timeoutMs) => transport!.request(to, message, timeoutMs),
+        // Replica writes to one peer within a turn travel as one batch; everything else directly.
+        request: (to, message, timeoutMs) => message.type === 'replicaWrite'
+          ? writeBatcher.write(to, (message.body as ReplicaWriteBody).entries, timeoutMs)
+          : transport!.request(to, message, timeoutMs),
         hint: config.replication.hints
           ? async (owner, entry) => {
             const outcome = await hints.add(owner, entry)

@@ -1,0 +1,100 @@
+import type { PeerMessage } from '../transport/transport.js'
+import { MAX_RECORDS_PER_WRITE, type ReplicaWriteReplyBody, type WireEntry } from './messages.js'
+
+export interface WriteBatcherOptions {
+  /** Sends one replicaWrite to a peer and resolves with its answer (the transport's request). */
+  readonly send: (peer: string, message: PeerMessage, timeoutMs: number) => Promise<PeerMessage>
+  /** Most records in one batch (≤ MAX_RECORDS_PER_WRITE). */
+  readonly maxEntries: number
+  /** A batch is sent once its records reach about this many bytes, well below the frame limit. */
+  readonly maxBytes: number
+}
+
+interface Caller {
+  readonly start: number
+  readonly count: number
+  readonly resolve: (reply: PeerMessage) => void
+  readonly reject: (error: unknown) => void
+}
+
+interface Batch {
+  readonly entries: WireEntry[]
+  readonly callers: Caller[]
+  bytes: number
+  timeoutMs: number
+}
+
+/** Per-record overhead for the byte budget (field names, version, framing). */
+const ENTRY_OVERHEAD_BYTES = 64
+
+/**
+ * Folds the replica writes a coordinator sends to one peer within an event-loop turn into one
+ * `replicaWrite`: one frame, one request slot, one handler call and one LMDB transaction on the
+ * replica instead of one each per client write. Each caller still gets its own answer (its slice
+ * of `applied`), or the batch's error. All records of a batch come from this node, so the
+ * replica's clock-skew check accepts or refuses them together, as it would one by one.
+ */
+export class ReplicaWriteBatcher {
+  readonly #options: WriteBatcherOptions
+  readonly #pending = new Map<string, Batch>()
+  #flushScheduled = false
+
+  constructor(options: WriteBatcherOptions) {
+    if (!Number.isSafeInteger(options.maxEntries) || options.maxEntries < 1 || options.maxEntries > MAX_RECORDS_PER_WRITE) {
+      throw new RangeError(`maxEntries must be an integer from 1 to ${MAX_RECORDS_PER_WRITE}, got ${options.maxEntries}`)
+    }
+    if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes < 1) throw new RangeError(`maxBytes must be a positive integer, got ${options.maxBytes}`)
+    this.#options = options
+  }
+
+  /** Resolves with a replicaWriteReply for exactly `entries`. */
+  write(peer: string, entries: readonly WireEntry[], timeoutMs: number): Promise<PeerMessage> {
+    return new Promise((resolve, reject) => {
+      let batch = this.#pending.get(peer)
+      const bytes = entries.reduce((sum, entry) => sum + entry.key.length + (entry.value?.byteLength ?? 0) + ENTRY_OVERHEAD_BYTES, 0)
+      if (batch !== undefined && (batch.entries.length + entries.length > this.#options.maxEntries || batch.bytes + bytes > this.#options.maxBytes)) {
+        this.#send(peer, batch)
+        batch = undefined
+      }
+      if (batch === undefined) {
+        batch = { entries: [], callers: [], bytes: 0, timeoutMs }
+        this.#pending.set(peer, batch)
+      }
+      batch.callers.push({ start: batch.entries.length, count: entries.length, resolve, reject })
+      batch.entries.push(...entries)
+      batch.bytes += bytes
+      // The batch waits for the most patient caller: a shorter deadline still bounds its own wait
+      // in the coordinator, which gives up on the answer, not on the write.
+      batch.timeoutMs = Math.max(batch.timeoutMs, timeoutMs)
+      this.#scheduleFlush()
+    })
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return
+    this.#flushScheduled = true
+    // setImmediate, not a microtask: it runs after every request this turn of the poll phase read.
+    setImmediate(() => {
+      this.#flushScheduled = false
+      for (const [peer, batch] of this.#pending) this.#send(peer, batch)
+    })
+  }
+
+  #send(peer: string, batch: Batch): void {
+    if (this.#pending.get(peer) === batch) this.#pending.delete(peer)
+    this.#options.send(peer, { type: 'replicaWrite', body: { entries: batch.entries } }, batch.timeoutMs).then(
+      (reply) => {
+        const applied = reply.type === 'replicaWriteReply' ? (reply.body as ReplicaWriteReplyBody).applied : undefined
+        if (applied === undefined || applied.length !== batch.entries.length) {
+          const error = new Error(`${peer} answered a replicaWrite of ${batch.entries.length} records with ${reply.type}${applied === undefined ? '' : ` of ${applied.length}`}`)
+          for (const caller of batch.callers) caller.reject(error)
+          return
+        }
+        for (const caller of batch.callers) {
+          caller.resolve({ type: 'replicaWriteReply', body: { applied: applied.slice(caller.start, caller.start + caller.count) } })
+        }
+      },
+      (error: unknown) => { for (const caller of batch.callers) caller.reject(error) },
+    )
+  }
+}

@@ -1,0 +1,62 @@
+import t from 'tap'
+import { asNodeId } from '../../lib/clock/version.js'
+import type { WireEntry } from '../../lib/replication/messages.js'
+import { ReplicaWriteBatcher } from '../../lib/replication/write-batcher.js'
+import type { PeerMessage } from '../../lib/transport/transport.js'
+
+const node = asNodeId('00000000000000a1')
+const entry = (key: string, valueBytes = 10): WireEntry => ({ key, value: Buffer.alloc(valueBytes), hlc: 1, node })
+
+interface Sent { readonly peer: string; readonly keys: string[]; readonly timeoutMs: number }
+
+/** A send that records each batch and answers `applied` = every other record (or fails). */
+function recorder(fail?: Error): { sent: Sent[]; send: (peer: string, message: PeerMessage, timeoutMs: number) => Promise<PeerMessage> } {
+  const sent: Sent[] = []
+  return {
+    sent,
+    send: async (peer, message, timeoutMs) => {
+      const entries = (message.body as { entries: WireEntry[] }).entries
+      sent.push({ peer, keys: entries.map((e) => e.key), timeoutMs })
+      if (fail !== undefined) throw fail
+      return { type: 'replicaWriteReply', body: { applied: entries.map((_, i) => i % 2 === 0) } }
+    },
+  }
+}
+
+t.test('writes to one peer in the same turn travel as one replicaWrite, and each caller gets its own slice', async t => {
+  const { sent, send } = recorder()
+  const batcher = new ReplicaWriteBatcher({ send, maxEntries: 1024, maxBytes: 1 << 20 })
+  const answers = await Promise.all([
+    batcher.write('a:1', [entry('k1')], 2000),
+    batcher.write('a:1', [entry('k2'), entry('k3')], 2000),
+    batcher.write('b:1', [entry('k4')], 3000),
+    batcher.write('a:1', [entry('k5')], 2500),
+  ])
+  t.same(sent, [
+    { peer: 'a:1', keys: ['k1', 'k2', 'k3', 'k5'], timeoutMs: 2500 },
+    { peer: 'b:1', keys: ['k4'], timeoutMs: 3000 },
+  ], 'one request per peer, records in call order, the longest deadline')
+  t.same(answers.map((a) => (a.body as { applied: boolean[] }).applied), [[true], [false, true], [true], [false]], 'each caller sees the flags of its own records')
+})
+
+t.test('a batch that would pass maxEntries or maxBytes is sent and a new one started', async t => {
+  const { sent, send } = recorder()
+  const batcher = new ReplicaWriteBatcher({ send, maxEntries: 3, maxBytes: 1 << 20 })
+  await Promise.all(['k1', 'k2', 'k3', 'k4'].map((key) => batcher.write('a:1', [entry(key)], 1000)))
+  t.same(sent.map((s) => s.keys), [['k1', 'k2', 'k3'], ['k4']], 'at most 3 records per batch')
+  const bySize = recorder()
+  const small = new ReplicaWriteBatcher({ send: bySize.send, maxEntries: 1024, maxBytes: 400 })
+  await Promise.all(['k1', 'k2', 'k3'].map((key) => small.write('a:1', [entry(key, 100)], 1000)))
+  t.same(bySize.sent.map((s) => s.keys), [['k1', 'k2'], ['k3']], 'the byte budget splits batches too')
+})
+
+t.test('a failed batch fails every caller in it; other batches are unaffected', async t => {
+  const { send } = recorder(new Error('peer unreachable'))
+  const batcher = new ReplicaWriteBatcher({ send, maxEntries: 1024, maxBytes: 1 << 20 })
+  const results = await Promise.allSettled([batcher.write('a:1', [entry('k1')], 1000), batcher.write('a:1', [entry('k2')], 1000)])
+  t.same(results.map((r) => r.status), ['rejected', 'rejected'])
+  t.match((results[0] as PromiseRejectedResult).reason, /peer unreachable/)
+  const wrong = new ReplicaWriteBatcher({ send: async () => ({ type: 'replicaWriteReply', body: { applied: [true] } }), maxEntries: 1024, maxBytes: 1 << 20 })
+  await t.rejects(Promise.all([wrong.write('a:1', [entry('k1')], 1000), wrong.write('a:1', [entry('k2')], 1000)]), /answered a replicaWrite of 2 records/, 'an answer of the wrong length is an error, not a guess')
+  t.throws(() => new ReplicaWriteBatcher({ send: recorder().send, maxEntries: 0, maxBytes: 1 }), RangeError)
+})
