@@ -9,6 +9,8 @@ import { minimumKeyBytes } from './keys.js'
 
 export const DEFAULT_CONCURRENCY = 64
 export const DEFAULT_DURATION_MS = 10_000
+/** Unrecorded warm-up of each timed run: JIT, connections and a fresh store's first pages otherwise skew the first level of a sweep. */
+export const DEFAULT_WARMUP_MS = 2000
 export const DEFAULT_KEY_BYTES = 16
 export const DEFAULT_VALUE_BYTES = 100
 export const DEFAULT_KEY_COUNT = 100_000
@@ -39,6 +41,8 @@ export interface BenchSettings {
   /** Exactly one of durationMs and ops is set. */
   readonly durationMs?: number
   readonly ops?: number
+  /** Operations run but not recorded at the start of each run (0 with --ops unless asked). */
+  readonly warmupMs: number
   readonly keyBytes: number
   readonly valueBytes: number
   /** Size of the key space: keys bench/0 … bench/(keys-1), padded to keyBytes. */
@@ -61,6 +65,7 @@ export const BENCH_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   concurrency: { type: 'string', valueName: 'N', description: `operations in flight (default ${DEFAULT_CONCURRENCY})` },
   duration: { type: 'string', valueName: 'TIME', description: `run this long, e.g. 30s or 2m (default ${DEFAULT_DURATION_MS / 1000}s)` },
   ops: { type: 'string', valueName: 'N', description: 'run this many operations instead of a duration' },
+  warmup: { type: 'string', valueName: 'TIME', description: `run unrecorded this long first, each run (default ${DEFAULT_WARMUP_MS / 1000}s with --duration, 0 with --ops)` },
   'key-bytes': { type: 'string', valueName: 'N', description: `key length in bytes (default ${DEFAULT_KEY_BYTES})` },
   'value-bytes': { type: 'string', valueName: 'N', description: `value length in bytes (default ${DEFAULT_VALUE_BYTES})` },
   keys: { type: 'string', valueName: 'N', description: `key space: puts walk it in order, gets pick keys at random (default ${DEFAULT_KEY_COUNT})` },
@@ -105,6 +110,7 @@ export function parseBenchArgs(options: OptionValues): BenchSettings {
   return {
     concurrency: numberOption(text('concurrency'), 'concurrency', DEFAULT_CONCURRENCY, 1, MAX_CONCURRENCY),
     ...(ops === undefined ? { durationMs } : { ops }),
+    warmupMs: text('warmup') !== undefined ? duration(text('warmup') as string, 'warmup', MAX_DURATION_MS) : ops === undefined ? DEFAULT_WARMUP_MS : 0,
     keyBytes,
     valueBytes: numberOption(text('value-bytes'), 'value-bytes', DEFAULT_VALUE_BYTES, 1, DEFAULT_API_LIMITS.maxValueBytes),
     keys,

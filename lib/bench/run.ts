@@ -104,6 +104,6 @@ function workloadShape(settings: BenchSettings): { keyBytes: number; keys: numbe
   return { keyBytes: settings.keyBytes, keys: settings.keys, mix: settings.mix, value: randomBytes(settings.valueBytes), r: settings.r }
 }
 
-function loadLength(settings: BenchSettings): { durationMs?: number; ops?: number } {
-  return settings.ops === undefined ? { durationMs: settings.durationMs } : { ops: settings.ops }
+function loadLength(settings: BenchSettings): { durationMs?: number; ops?: number; warmupMs: number } {
+  return settings.ops === undefined ? { durationMs: settings.durationMs, warmupMs: settings.warmupMs } : { ops: settings.ops, warmupMs: settings.warmupMs }
 }

@@ -2,7 +2,7 @@ import t from 'tap'
 import { UsageError } from '../../lib/client/command.js'
 import {
   DEFAULT_CONCURRENCY, DEFAULT_DURATION_MS, DEFAULT_KEY_BYTES, DEFAULT_KEY_COUNT, DEFAULT_PLOT_FILE,
-  DEFAULT_SAMPLE_EVERY, DEFAULT_SETTLE_MS, DEFAULT_VALUE_BYTES, parseBenchArgs,
+  DEFAULT_SAMPLE_EVERY, DEFAULT_SETTLE_MS, DEFAULT_VALUE_BYTES, DEFAULT_WARMUP_MS, parseBenchArgs,
 } from '../../lib/bench/args.js'
 import { benchKey, minimumKeyBytes } from '../../lib/bench/keys.js'
 
@@ -10,6 +10,7 @@ t.test('no options gives the documented defaults: 64 in flight for 10 s, 16 B ke
   t.same(parseBenchArgs({}), {
     concurrency: DEFAULT_CONCURRENCY,
     durationMs: DEFAULT_DURATION_MS,
+    warmupMs: DEFAULT_WARMUP_MS,
     keyBytes: DEFAULT_KEY_BYTES,
     valueBytes: DEFAULT_VALUE_BYTES,
     keys: DEFAULT_KEY_COUNT,
@@ -23,10 +24,10 @@ t.test('no options gives the documented defaults: 64 in flight for 10 s, 16 B ke
 
 t.test('every option is read with its unit', async t => {
   const settings = parseBenchArgs({
-    concurrency: '8', duration: '2m', 'key-bytes': '32', 'value-bytes': '1000', keys: '500', mix: '3:1', w: 'all', r: '2',
+    concurrency: '8', duration: '2m', warmup: '5s', 'key-bytes': '32', 'value-bytes': '1000', keys: '500', mix: '3:1', w: 'all', r: '2',
   })
   t.same(settings, {
-    concurrency: 8, durationMs: 120_000, keyBytes: 32, valueBytes: 1000, keys: 500, mix: { put: 3, get: 1 }, w: 'all', r: 2,
+    concurrency: 8, durationMs: 120_000, warmupMs: 5000, keyBytes: 32, valueBytes: 1000, keys: 500, mix: { put: 3, get: 1 }, w: 'all', r: 2,
   })
   t.equal(parseBenchArgs({ duration: '500ms' }).durationMs, 500)
   t.equal(parseBenchArgs({ duration: '1500' }).durationMs, 1500, 'a bare number is milliseconds, as in the config')
@@ -36,6 +37,7 @@ t.test('--ops replaces the duration', async t => {
   const settings = parseBenchArgs({ ops: '200' })
   t.equal(settings.ops, 200)
   t.equal(settings.durationMs, undefined)
+  t.equal(settings.warmupMs, 0, 'no warm-up unless asked, so --ops N runs exactly N recorded operations')
 })
 
 t.test('--sweep lists write levels and brings its own defaults', async t => {
