@@ -7,6 +7,8 @@ import { MethodNotAllowedError, NotFoundError, UnavailableError } from '../error
 import type { Metrics } from '../metrics/metrics.js'
 import type { KvService } from '../replication/service.js'
 import { bearerChecker } from './auth.js'
+import { streamLimitsFor, type StreamLimits } from './binary/protocol.js'
+import { createStreamServer } from './binary/stream-server.js'
 import { readBody } from './body.js'
 import { clientErrorHandler } from './client-error.js'
 import { ClientGoneError, UnauthorizedError, errorAnswer } from './errors.js'
@@ -47,6 +49,8 @@ export interface ApiDeps {
   readonly token?: string
   /** Serve HTTPS instead of HTTP. */
   readonly tls?: ApiTlsOptions
+  /** Bounds of the stream protocol (lib/api/binary) where they differ from streamLimitsFor(limits). */
+  readonly streamLimits?: Partial<StreamLimits>
 }
 
 export interface ApiServer {
@@ -57,7 +61,7 @@ export interface ApiServer {
    * closes every remaining connection. Requests arriving meanwhile answer 503.
    */
   close(graceMs: number): Promise<void>
-  /** Requests being handled right now. */
+  /** Requests being handled right now, HTTP and stream (lib/api/binary) together. */
   readonly inFlight: number
   /** Answer new requests 503 (e.g. while peer send queues are full) until resumeAccepting. */
   pauseAccepting(): void
@@ -91,6 +95,18 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   let paused = false
   let closing: Promise<void> | undefined
   let onDrained: (() => void) | undefined
+  // The pipelined binary protocol on the same port (docs/client-protocol.md), over the same KvService.
+  const streams = createStreamServer({
+    kv: deps.kv,
+    limits,
+    streamLimits: { ...streamLimitsFor(limits), ...deps.streamLimits },
+    metrics,
+    log,
+    isAuthorized,
+    refusal: () => paused || inFlight.size + streams.inFlight >= limits.maxInFlightRequests
+      ? new UnavailableError('this node has too many requests in flight; retry shortly')
+      : undefined,
+  })
 
   /** Resolves once no request is in flight, or after `timeoutMs`. */
   function drained(timeoutMs: number): Promise<void> {
@@ -127,6 +143,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     log.debug({ err: err.message }, 'TLS handshake with a client failed')
     socket.destroy()
   })
+  server.on('upgrade', streams.upgrade)
   // Accept failures (e.g. EMFILE) are emitted here; without a listener they would crash the daemon.
   server.on('error', err => log.error({ err }, 'client API server error'))
 
@@ -164,7 +181,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     }
     const dispatch = async (): Promise<void> => {
       if (closing !== undefined) throw new UnavailableError('this node is shutting down; retry on another node')
-      if (paused || inFlight.size > limits.maxInFlightRequests) throw new UnavailableError('this node has too many requests in flight; retry shortly')
+      if (paused || inFlight.size + streams.inFlight > limits.maxInFlightRequests) throw new UnavailableError('this node has too many requests in flight; retry shortly')
       const { path, rawQuery } = splitTarget(req.url ?? '/')
       const match = matchPath(path)
       if (match === undefined) throw new NotFoundError(`no endpoint at ${JSON.stringify(path)}; see GET / for this node`, { path })
@@ -233,7 +250,8 @@ export function createApiServer(deps: ApiDeps): ApiServer {
         server.closeIdleConnections()
         // Keep-alive would hold a connection open past its last answer; end each one with it.
         for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close')
-        await drained(graceMs)
+        // Upgraded sockets keep server.close() waiting until the stream connections are gone.
+        await Promise.all([drained(graceMs), streams.close(graceMs)])
         server.closeAllConnections()
         // Destroyed sockets close their responses within a tick or two; the bound is a backstop.
         await drained(CLOSE_SETTLE_MS)
@@ -243,7 +261,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     },
 
     get inFlight() {
-      return inFlight.size
+      return inFlight.size + streams.inFlight
     },
 
     pauseAccepting() {

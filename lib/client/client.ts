@@ -1,4 +1,7 @@
 import type { ConsistencyLevel } from '../replication/consistency.js'
+import { NodeStreams } from './binary/node-streams.js'
+import { batchFrame, deleteFrame, getFrame, parseBatchAnswer, parseGetAnswer, parseWriteAnswer, putFrame, type StreamBatchOp } from './binary/operations.js'
+import { StreamNotUsableError } from './binary/stream-connection.js'
 import { ClientOptionsError, HearsayClientError, InvalidReplyError, NoNodeAnsweredError, type ErrorBody } from './errors.js'
 import { Agents, exchange, NodeUnreachableError, type ExchangeLimits, type HttpAnswer, type HttpRequest } from './http-exchange.js'
 import { parseNodeUrls, type NodeUrl } from './node-urls.js'
@@ -23,6 +26,13 @@ export const DEFAULT_SCAN_MAX_PAGES = 100_000
 const MAX_TIMEOUT_MS = 24 * 60 * 60 * 1000
 const MAX_ERROR_TEXT_CHARS = 200
 
+/**
+ * How put, get, delete and batch travel. 'binary' (the default): over the node's pipelined
+ * stream protocol (docs/client-protocol.md) once the node's first HTTP answer says it offers
+ * it, HTTP until then and wherever it does not. 'http': always HTTP. Every other method is HTTP.
+ */
+export type ClientTransport = 'binary' | 'http'
+
 export interface HearsayClientOptions {
   /** Base URLs such as http://127.0.0.1:7070, tried in order when one does not answer. */
   readonly nodes: readonly string[]
@@ -33,6 +43,7 @@ export interface HearsayClientOptions {
   /** Keep-alive sockets per node. */
   readonly maxSockets?: number
   readonly maxResponseBytes?: number
+  readonly transport?: ClientTransport
 }
 
 export interface PutOptions {
@@ -80,9 +91,10 @@ export interface SyncOptions {
 }
 
 /**
- * Typed client for the hearsay HTTP API. Each request goes to the node that last answered;
- * when a node does not answer at all it moves on to the next listed node. Non-2xx answers are
- * thrown as HearsayClientError and are never retried elsewhere: they are the cluster's answer.
+ * Typed client for the hearsay API. Each request goes to the node that last answered; when a
+ * node does not answer at all it moves on to the next listed node. Non-2xx answers are thrown as
+ * HearsayClientError and are never retried elsewhere: they are the cluster's answer. Both
+ * transports give the same results and errors.
  */
 export class HearsayClient {
   readonly nodes: readonly NodeUrl[]
@@ -90,6 +102,8 @@ export class HearsayClient {
   readonly #maxResponseBytes: number
   readonly #authorization: string | undefined
   readonly #agents: Agents
+  /** Stream connections for put/get/delete/batch; undefined with transport 'http'. */
+  readonly #streams: NodeStreams | undefined
   /** Index of the node that answered last; requests start there. */
   #preferred = 0
 
@@ -103,39 +117,69 @@ export class HearsayClient {
     }
     this.#authorization = options.token === undefined ? undefined : `Bearer ${options.token}`
     this.#agents = new Agents(maxSockets)
+    const transport = options.transport ?? 'binary'
+    if (transport !== 'binary' && transport !== 'http') throw new ClientOptionsError(`transport must be "binary" or "http", got ${JSON.stringify(transport)}`)
+    this.#streams = transport === 'http'
+      ? undefined
+      : new NodeStreams({ authorization: this.#authorization, timeoutMs: this.#timeoutMs, maxResponseBytes: this.#maxResponseBytes })
   }
 
   async put(key: string, value: Uint8Array | string, options: PutOptions = {}): Promise<WriteReply> {
-    const query = new URLSearchParams()
-    if (options.w !== undefined) query.set('w', String(options.w))
-    if (options.ttlSeconds !== undefined) query.set('ttl', String(options.ttlSeconds))
-    const answer = await this.#call({
-      method: 'PUT',
-      path: keyPath(key, query),
-      headers: { 'content-type': 'application/octet-stream' },
-      body: toBytes(value),
-    })
-    return parseWriteReply(answer.node, parseJson(answer.node, answer.body))
+    checkKey(key)
+    const bytes = toBytes(value)
+    return this.#kv(
+      putFrame(key, bytes, options.w, options.ttlSeconds),
+      (node, frame) => parseWriteAnswer(node, key, frame),
+      () => {
+        const query = new URLSearchParams()
+        if (options.w !== undefined) query.set('w', String(options.w))
+        if (options.ttlSeconds !== undefined) query.set('ttl', String(options.ttlSeconds))
+        return { method: 'PUT', path: keyPath(key, query), headers: { 'content-type': 'application/octet-stream' }, body: bytes }
+      },
+      answer => {
+        throwUnlessOk(answer)
+        return parseWriteReply(answer.node, parseJson(answer.node, answer.body))
+      },
+    )
   }
 
   /** Undefined when the key is absent, deleted or expired (404). */
   async get(key: string, options: GetOptions = {}): Promise<GetReply | undefined> {
-    const query = new URLSearchParams()
-    if (options.r !== undefined) query.set('r', String(options.r))
-    const answer = await this.#send({ method: 'GET', path: keyPath(key, query) })
-    if (answer.status === 404) return undefined
-    throwUnlessOk(answer)
-    const version = answer.headers['hearsay-version']
-    if (typeof version !== 'string') throw new InvalidReplyError(answer.node, 'a value without a Hearsay-Version header')
-    return { value: answer.body, version }
+    checkKey(key)
+    return this.#kv(
+      getFrame(key, options.r),
+      parseGetAnswer,
+      () => {
+        const query = new URLSearchParams()
+        if (options.r !== undefined) query.set('r', String(options.r))
+        return { method: 'GET', path: keyPath(key, query) }
+      },
+      answer => {
+        if (answer.status === 404) return undefined
+        throwUnlessOk(answer)
+        const version = answer.headers['hearsay-version']
+        if (typeof version !== 'string') throw new InvalidReplyError(answer.node, 'a value without a Hearsay-Version header')
+        return { value: answer.body, version }
+      },
+    )
   }
 
   /** Writes a tombstone; succeeds for an absent key too. */
   async delete(key: string, options: DeleteOptions = {}): Promise<WriteReply> {
-    const query = new URLSearchParams()
-    if (options.w !== undefined) query.set('w', String(options.w))
-    const answer = await this.#call({ method: 'DELETE', path: keyPath(key, query) })
-    return parseWriteReply(answer.node, parseJson(answer.node, answer.body))
+    checkKey(key)
+    return this.#kv(
+      deleteFrame(key, options.w),
+      (node, frame) => parseWriteAnswer(node, key, frame),
+      () => {
+        const query = new URLSearchParams()
+        if (options.w !== undefined) query.set('w', String(options.w))
+        return { method: 'DELETE', path: keyPath(key, query) }
+      },
+      answer => {
+        throwUnlessOk(answer)
+        return parseWriteReply(answer.node, parseJson(answer.node, answer.body))
+      },
+    )
   }
 
   async scan(options: ScanOptions = {}): Promise<ScanPage> {
@@ -163,12 +207,24 @@ export class HearsayClient {
   }
 
   async batch(ops: readonly BatchOp[], options: BatchOptions = {}): Promise<BatchResult[]> {
-    const wireOps = ops.map(op => op.op === 'delete'
-      ? { op: 'delete', key: op.key }
-      : { op: 'put', key: op.key, value: Buffer.from(toBytes(op.value)).toString('base64'), ...(op.ttlSeconds === undefined ? {} : { ttl: op.ttlSeconds }) })
-    const body = Buffer.from(JSON.stringify(options.w === undefined ? { ops: wireOps } : { ops: wireOps, w: options.w }))
-    const answer = await this.#call({ method: 'POST', path: '/batch', headers: { 'content-type': 'application/json' }, body })
-    return parseBatchReply(answer.node, parseJson(answer.node, answer.body))
+    // Empty or overlong keys are the node's to refuse (400), as over HTTP; text that has no UTF-8 form is ours.
+    for (const op of ops) if (typeof op.key === 'string') checkUnicode(op.key)
+    const byteOps: StreamBatchOp[] = ops.map(op => op.op === 'delete' ? op : { ...op, value: toBytes(op.value) })
+    return this.#kv(
+      batchFrame(byteOps, options.w),
+      (node, frame) => parseBatchAnswer(node, byteOps, frame),
+      () => {
+        const wireOps = byteOps.map(op => op.op === 'delete'
+          ? { op: 'delete', key: op.key }
+          : { op: 'put', key: op.key, value: Buffer.from(op.value).toString('base64'), ...(op.ttlSeconds === undefined ? {} : { ttl: op.ttlSeconds }) })
+        const body = Buffer.from(JSON.stringify(options.w === undefined ? { ops: wireOps } : { ops: wireOps, w: options.w }))
+        return { method: 'POST', path: '/batch', headers: { 'content-type': 'application/json' }, body }
+      },
+      answer => {
+        throwUnlessOk(answer)
+        return parseBatchReply(answer.node, parseJson(answer.node, answer.body))
+      },
+    )
   }
 
   /** 200 while serving; a node that is starting or leaving answers 503 (HearsayClientError). */
@@ -199,8 +255,9 @@ export class HearsayClient {
     return answer.body.toString('utf8')
   }
 
-  /** Closes the kept-alive sockets; the client must not be used afterwards. */
+  /** Closes the kept-alive sockets and stream connections; the client must not be used afterwards. */
   close(): void {
+    this.#streams?.close()
     this.#agents.destroy()
   }
 
@@ -211,10 +268,43 @@ export class HearsayClient {
   }
 
   async #send(request: HttpRequest, timeoutMs = this.#timeoutMs): Promise<HttpAnswer> {
+    return this.#failover(node => this.#http(node, request, timeoutMs))
+  }
+
+  /**
+   * A data request: over the node's stream connection when there is one, over HTTP otherwise or
+   * when the stream cannot carry it (refused upgrade, oversized frame). `frame` is built once;
+   * each attempt gives it a fresh requestId.
+   */
+  async #kv<T>(frame: unknown[], parseFrame: (node: NodeUrl, frame: unknown[]) => T, httpRequest: () => HttpRequest, parseHttp: (answer: HttpAnswer) => T): Promise<T> {
+    return this.#failover(async node => {
+      const connection = this.#streams?.connectionFor(node)
+      if (connection !== undefined) {
+        try {
+          return parseFrame(node, await connection.request(frame))
+        } catch (err) {
+          if (!(err instanceof StreamNotUsableError)) throw err
+        }
+      }
+      return parseHttp(await this.#http(node, httpRequest(), this.#timeoutMs))
+    })
+  }
+
+  async #http(node: NodeUrl, request: HttpRequest, timeoutMs: number): Promise<HttpAnswer> {
     const withAuth = this.#authorization === undefined
       ? request
       : { ...request, headers: { ...request.headers, authorization: this.#authorization } }
     const limits: ExchangeLimits = { timeoutMs, maxResponseBytes: this.#maxResponseBytes }
+    const answer = await exchange(this.#agents, node, withAuth, limits)
+    this.#streams?.noteAnswer(node, answer.headers)
+    return answer
+  }
+
+  /**
+   * Runs `attempt` on the node that answered last, then on the next ones while a node does not
+   * answer at all. A failure on a reused socket or connection is retried once on the same node.
+   */
+  async #failover<T>(attempt: (node: NodeUrl) => Promise<T>): Promise<T> {
     const tried: NodeUrl[] = []
     let lastReason = ''
     for (let offset = 0; offset < this.nodes.length; offset++) {
@@ -222,24 +312,28 @@ export class HearsayClient {
       const node = this.nodes[index] as NodeUrl
       tried.push(node)
       try {
-        const answer = await this.#attempt(node, withAuth, limits)
+        const result = await retryStale(() => attempt(node))
         this.#preferred = index
-        return answer
+        return result
       } catch (err) {
-        if (!(err instanceof NodeUnreachableError)) throw err
+        if (!(err instanceof NodeUnreachableError)) {
+          // An error answer is still an answer: this node is up.
+          if (err instanceof HearsayClientError || err instanceof InvalidReplyError) this.#preferred = index
+          throw err
+        }
         lastReason = err.message
       }
     }
     throw new NoNodeAnsweredError(tried, lastReason)
   }
+}
 
-  async #attempt(node: NodeUrl, request: HttpRequest, limits: ExchangeLimits): Promise<HttpAnswer> {
-    try {
-      return await exchange(this.#agents, node, request, limits)
-    } catch (err) {
-      if (err instanceof NodeUnreachableError && err.staleSocket) return exchange(this.#agents, node, request, limits)
-      throw err
-    }
+async function retryStale<T>(attempt: () => Promise<T>): Promise<T> {
+  try {
+    return await attempt()
+  } catch (err) {
+    if (err instanceof NodeUnreachableError && err.staleSocket) return attempt()
+    throw err
   }
 }
 
@@ -260,15 +354,20 @@ function errorBody(answer: HttpAnswer): ErrorBody {
   return { error: `HTTP ${answer.status} from ${answer.node}${text === '' ? '' : `: ${text}`}` }
 }
 
-function keyPath(key: string, query: URLSearchParams): string {
+/** A lone surrogate has no UTF-8 form: URL-encoding refuses it, MessagePack would silently replace it. */
+const LONE_SURROGATE = /\p{Cs}/u
+
+function checkKey(key: string): void {
   if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string')
-  let encoded: string
-  try {
-    encoded = encodeURIComponent(key)
-  } catch {
-    throw new TypeError(`key ${JSON.stringify(key)} is not valid Unicode text (lone surrogate)`)
-  }
-  return withQuery(`/kv/${encoded}`, query)
+  checkUnicode(key)
+}
+
+function checkUnicode(key: string): void {
+  if (LONE_SURROGATE.test(key)) throw new TypeError(`key ${JSON.stringify(key)} is not valid Unicode text (lone surrogate)`)
+}
+
+function keyPath(key: string, query: URLSearchParams): string {
+  return withQuery(`/kv/${encodeURIComponent(key)}`, query)
 }
 
 function withQuery(path: string, query: URLSearchParams): string {

@@ -125,7 +125,7 @@ export function exchange(agents: Agents, node: NodeUrl, request: HttpRequest, li
   })
 }
 
-function describeNetworkError(err: NodeJS.ErrnoException): string {
+export function describeNetworkError(err: NodeJS.ErrnoException): string {
   switch (err.code) {
     case 'ECONNREFUSED': return 'connection refused (ECONNREFUSED)'
     case 'ECONNRESET': return 'connection reset (ECONNRESET)'

@@ -1,4 +1,4 @@
-import { compareVersions, formatVersion, type NodeId } from '../clock/version.js'
+import { compareVersions, type NodeId } from '../clock/version.js'
 import { QuorumNotMetError } from '../errors.js'
 import type { StoredRecord } from '../store/record.js'
 import { isLive } from '../store/record.js'
@@ -156,7 +156,8 @@ export class Coordinator implements KvService {
       ...(value !== null && ttl !== undefined ? { expiresAtMs: this.options.nowMs() + ttl * 1000 } : {}),
     }
     const entry = toWire(key, record)
-    const answers = await this.gather(replicas, needed, (id) => this.writeTo(id, key, record, entry), 'write', { version: formatVersion(version) })
+    // The Version itself, not its string: lib/api formats it only if the write misses its quorum.
+    const answers = await this.gather(replicas, needed, (id) => this.writeTo(id, key, record, entry), 'write', { version })
     return { key, version, acks: answers.heard.length, needed }
   }
 

@@ -1,0 +1,86 @@
+import type { ApiLimits } from '../limits.js'
+
+/**
+ * The client stream protocol (docs/client-protocol.md): MessagePack frames over one WebSocket
+ * on the API port, many requests in flight per socket, answers in any order. Both sides import
+ * these definitions; the HTTP API stays the reference for what each operation means.
+ *
+ * A WebSocket message is one or more frames back to back (a MessagePack sequence), as on the
+ * peer port. A request frame is the array `[requestId, op, ...args]`; its answer is
+ * `[requestId, status, ...result]` with an HTTP status code, or `[requestId, status, errorBody]`
+ * for an error, where errorBody is exactly the JSON body the HTTP API answers with.
+ */
+
+/** Path of the WebSocket upgrade on the API port; the `v1` changes with any incompatible change. */
+export const STREAM_PATH = '/v1/stream'
+
+/**
+ * Every HTTP answer of a node that speaks the stream protocol names its path in this header, so
+ * a client learns it from its first answer and never probes a node that does not (an older
+ * node, a proxy, a stand-in in tests).
+ */
+export const STREAM_ADVERT_HEADER = 'hearsay-stream'
+/** Upgrade answer headers: the bounds this server holds each connection to. */
+export const MAX_IN_FLIGHT_HEADER = 'hearsay-stream-max-in-flight'
+export const MAX_MESSAGE_BYTES_HEADER = 'hearsay-stream-max-message-bytes'
+
+/** Operation codes, the second entry of a request frame. */
+export const OP_GET = 1
+export const OP_PUT = 2
+export const OP_DELETE = 3
+export const OP_BATCH = 4
+export type OpCode = typeof OP_GET | typeof OP_PUT | typeof OP_DELETE | typeof OP_BATCH
+
+/** Names of the operations, for metrics and logs. */
+export const OP_NAMES: Readonly<Record<OpCode, string>> = { [OP_GET]: 'GET', [OP_PUT]: 'PUT', [OP_DELETE]: 'DELETE', [OP_BATCH]: 'BATCH' }
+
+export const STATUS_OK = 200
+
+/** Request ids are 1 … MAX_REQUEST_ID (a MessagePack uint32); a client wraps around. */
+export const MAX_REQUEST_ID = 0xffff_ffff
+
+/**
+ * WebSocket close codes (RFC 6455 §7.4.1). A frame without a usable requestId cannot be
+ * answered, so the socket closes with one of these and a reason.
+ */
+export const CLOSE_NORMAL = 1000
+export const CLOSE_GOING_AWAY = 1001
+export const CLOSE_PROTOCOL_ERROR = 1002
+export const CLOSE_UNSUPPORTED_DATA = 1003
+export const CLOSE_INVALID_PAYLOAD = 1007
+export const CLOSE_INTERNAL_ERROR = 1011
+/** A close frame's reason is at most 123 bytes. */
+export const MAX_CLOSE_REASON_CHARS = 120
+
+export interface StreamLimits {
+  /** Largest WebSocket message either side sends; a larger incoming one closes the socket (1009). */
+  readonly maxMessageBytes: number
+  /** Requests one connection may have unanswered; the server answers more with 503 and stops reading. */
+  readonly maxInFlightPerConnection: number
+  /** Open stream connections per node; further upgrades answer 503. */
+  readonly maxConnections: number
+  /** Answer bytes a connection may have waiting in its socket before the server stops reading its requests. */
+  readonly maxBufferedBytes: number
+  /** Ping interval; a connection silent for a whole interval after a ping is cut. */
+  readonly keepaliveIntervalMs: number
+  /** On shutdown, how long a closed connection gets to finish its close handshake before it is cut. */
+  readonly closeTimeoutMs: number
+}
+
+/** Room a frame needs around its key and value: ids, op, levels, ttl, MessagePack headers. */
+export const FRAME_OVERHEAD_BYTES = 1024
+
+/**
+ * A message must carry the largest request the HTTP API accepts: one value of maxValueBytes, or
+ * a batch as large as maxBatchBodyBytes.
+ */
+export function streamLimitsFor(api: ApiLimits): StreamLimits {
+  return {
+    maxMessageBytes: Math.max(api.maxBatchBodyBytes, api.maxValueBytes + api.maxKeyBytes + FRAME_OVERHEAD_BYTES),
+    maxInFlightPerConnection: 1024,
+    maxConnections: 1024,
+    maxBufferedBytes: 16 * 1024 * 1024,
+    keepaliveIntervalMs: 30_000,
+    closeTimeoutMs: 1000,
+  }
+}

@@ -1,0 +1,166 @@
+import { STATUS_CODES, type IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { Logger } from 'pino'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { UnavailableError, type HearsayError } from '../../errors.js'
+import type { Metrics } from '../../metrics/metrics.js'
+import type { KvService } from '../../replication/service.js'
+import type { ApiLimits } from '../limits.js'
+import { StreamCodec } from './codec.js'
+import { ServerStreamConnection } from './connection.js'
+import { StreamCounters } from './counters.js'
+import { CLOSE_GOING_AWAY, MAX_IN_FLIGHT_HEADER, MAX_MESSAGE_BYTES_HEADER, STREAM_PATH, type StreamLimits } from './protocol.js'
+
+/**
+ * The stream endpoint on the API port: takes WebSocket upgrades at STREAM_PATH (bearer token
+ * checked like every route), keeps the connections, pings them, and closes them on shutdown
+ * once their requests are answered. Upgrades elsewhere, with a wrong token, while shutting down
+ * or beyond maxConnections are answered with the HTTP API's JSON errors.
+ */
+
+export interface StreamServerDeps {
+  readonly kv: KvService
+  readonly limits: ApiLimits
+  readonly streamLimits: StreamLimits
+  readonly metrics: Metrics
+  readonly log: Logger
+  /** Checks the upgrade's Authorization header; undefined = no token required. */
+  readonly isAuthorized: ((authorization: string | undefined) => boolean) | undefined
+  /** Why new requests are refused right now (paused, overloaded), if they are. */
+  refusal(): HearsayError | undefined
+}
+
+export interface StreamServer {
+  /** The API server's 'upgrade' listener. */
+  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void
+  /** Stream requests being handled now. */
+  readonly inFlight: number
+  readonly connections: number
+  /**
+   * Refuses new connections and requests (503), waits at most `graceMs` for the requests in
+   * flight, then closes every connection ("going away") and resolves once they are gone.
+   */
+  close(graceMs: number): Promise<void>
+}
+
+/** How often the counters reach the Prometheus metrics. */
+const COUNTER_FLUSH_INTERVAL_MS = 1000
+/** Time a refused client gets to read the refusal before its socket is destroyed. */
+const REFUSAL_LINGER_MS = 1000
+
+export function createStreamServer(deps: StreamServerDeps): StreamServer {
+  const { streamLimits, log } = deps
+  const counters = new StreamCounters(deps.metrics)
+  const codec = new StreamCodec()
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: streamLimits.maxMessageBytes, clientTracking: false })
+  // The client learns the bounds it is held to from the upgrade answer.
+  wss.on('headers', (headers: string[]) => {
+    headers.push(`${MAX_IN_FLIGHT_HEADER}: ${streamLimits.maxInFlightPerConnection}`, `${MAX_MESSAGE_BYTES_HEADER}: ${streamLimits.maxMessageBytes}`)
+  })
+  const connections = new Set<ServerStreamConnection>()
+  let inFlight = 0
+  let closing = false
+  let onDrained: (() => void) | undefined
+  let onAllClosed: (() => void) | undefined
+
+  const context = {
+    kv: deps.kv,
+    limits: deps.limits,
+    streamLimits,
+    codec,
+    counters,
+    log,
+    refusal: () => closing ? new UnavailableError('this node is shutting down; retry on another node') : deps.refusal(),
+    requestStarted() {
+      inFlight++
+    },
+    requestFinished() {
+      inFlight--
+      if (inFlight === 0) onDrained?.()
+    },
+  }
+
+  const flushTimer = setInterval(() => counters.flush(), COUNTER_FLUSH_INTERVAL_MS).unref()
+  const keepaliveTimer = setInterval(() => {
+    for (const connection of connections) connection.keepalive()
+  }, streamLimits.keepaliveIntervalMs).unref()
+
+  function accept(socket: WebSocket, endpoint: string): void {
+    const connection = new ServerStreamConnection(socket, endpoint, context, closed => {
+      connections.delete(closed)
+      if (connections.size === 0) onAllClosed?.()
+    })
+    connections.add(connection)
+    log.debug({ endpoint }, 'stream connection opened')
+  }
+
+  function refuse(socket: Duplex, status: number, error: string, headers: Record<string, string> = {}): void {
+    const body = JSON.stringify({ error })
+    const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`
+      + 'content-type: application/json; charset=utf-8\r\n'
+      + `content-length: ${Buffer.byteLength(body)}\r\n`
+      + `connection: close\r\n${extra}\r\n`
+      + body,
+    )
+    const linger = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref()
+    socket.once('close', () => clearTimeout(linger))
+  }
+
+  function drained(timeoutMs: number): Promise<void> {
+    if (inFlight === 0) return Promise.resolve()
+    return new Promise(resolve => {
+      const timer = setTimeout(resolve, timeoutMs)
+      onDrained = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+
+  return {
+    upgrade(request, socket, head) {
+      try {
+        socket.on('error', (error: Error) => log.debug({ err: error.message }, 'stream socket error during upgrade'))
+        const path = (request.url ?? '/').split('?')[0]
+        if (path !== STREAM_PATH || request.headers.upgrade?.toLowerCase() !== 'websocket') {
+          return refuse(socket, 400, `this API upgrades only to WebSocket at ${STREAM_PATH}; send HTTP requests without an Upgrade header`)
+        }
+        if (deps.isAuthorized !== undefined && !deps.isAuthorized(request.headers.authorization)) {
+          return refuse(socket, 401, 'missing or wrong bearer token; send "Authorization: Bearer <token>"', { 'www-authenticate': 'Bearer realm="hearsay"' })
+        }
+        if (closing) return refuse(socket, 503, 'this node is shutting down; retry on another node', { 'retry-after': '1' })
+        if (connections.size >= streamLimits.maxConnections) {
+          return refuse(socket, 503, `this node has ${streamLimits.maxConnections} stream connections open, its limit; retry shortly or use HTTP`, { 'retry-after': '1' })
+        }
+        const endpoint = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`
+        wss.handleUpgrade(request, socket, head, webSocket => accept(webSocket, endpoint))
+      } catch (error) {
+        log.error({ err: error }, 'stream upgrade failed')
+        socket.destroy()
+      }
+    },
+
+    get inFlight() {
+      return inFlight
+    },
+
+    get connections() {
+      return connections.size
+    },
+
+    async close(graceMs) {
+      closing = true
+      await drained(graceMs)
+      clearInterval(keepaliveTimer)
+      clearInterval(flushTimer)
+      counters.flush()
+      if (connections.size === 0) return
+      const allClosed = new Promise<void>(resolve => { onAllClosed = resolve })
+      for (const connection of connections) connection.close(CLOSE_GOING_AWAY, 'this node is shutting down; retry on another node')
+      // Each connection is cut after closeTimeoutMs at the latest, which bounds this wait.
+      await allClosed
+    },
+  }
+}
