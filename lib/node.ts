@@ -400,6 +400,7 @@ function countByState(members: readonly Member[]): Record<Member['state'], numbe
 
 /** Transport events as Prometheus counters. */
 function transportCounters(metrics: Metrics): TransportCounters {
+  const bytesCounters = new Map<string, (bytes: number) => void>()
   return {
     linkOpened: (direction) => metrics.peerLinksOpened.inc({ direction }),
     linkClosed: (reason) => metrics.peerLinksClosed.inc({ reason }),
@@ -407,8 +408,17 @@ function transportCounters(metrics: Metrics): TransportCounters {
     malformed: (reason) => metrics.peerMalformedFrames.inc({ reason }),
     dropped: (reason) => metrics.peerMessagesDropped.inc({ reason }),
     frameBytes: (direction, type, bytes) => {
-      metrics.peerBytes.inc({ direction, type }, bytes)
-      if (isAntiEntropyType(type)) metrics.antiEntropyBytes.inc({ direction }, bytes)
+      // Called for every peer frame: resolve each label set to its child counter once, not per
+      // frame (prom-client hashes the label object on every labelled inc).
+      const key = `${direction}:${type}`
+      let counter = bytesCounters.get(key)
+      if (counter === undefined) {
+        const peer = metrics.peerBytes.labels({ direction, type })
+        const sync = isAntiEntropyType(type) ? metrics.antiEntropyBytes.labels({ direction }) : undefined
+        counter = (count) => { peer.inc(count); sync?.inc(count) }
+        bytesCounters.set(key, counter)
+      }
+      counter(bytes)
     },
   }
 }
