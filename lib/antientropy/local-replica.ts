@@ -1,4 +1,4 @@
-import type { Version } from '../clock/version.js'
+import { compareVersions, type Version } from '../clock/version.js'
 import { childIndices, LEAF_COUNT, MerkleTree } from '../merkle/tree.js'
 import type { MerkleForest } from '../merkle/forest.js'
 import { fromWire, toWire, type WireEntry } from '../replication/messages.js'
@@ -10,6 +10,18 @@ import type { SegmentEntry } from '../store/segment-index.js'
 export function segmentOf(partition: number, bucket: number): number {
   return partition * LEAF_COUNT + bucket
 }
+
+/** See LocalReplica.compareLeaves; indices point into the peer's list. */
+export interface LeavesAnswer {
+  readonly records: WireEntry[]
+  readonly older: number[]
+  readonly missing: number[]
+  readonly superseded: number[]
+  done: number
+}
+
+/** Records one leaves answer gathers before it stops at a bucket boundary (besides its byte budget). */
+const MAX_RECORDS_PER_ANSWER = 4096
 
 export interface LocalReplicaOptions {
   readonly store: Pick<KvStore, 'get' | 'applyMany' | 'deleteIfVersion' | 'segments'>
@@ -114,6 +126,52 @@ export class LocalReplica {
   async drop(entries: readonly { readonly key: string; readonly version: Version }[]): Promise<number> {
     const removed = await this.#options.store.deleteIfVersion(entries)
     return removed.filter(Boolean).length
+  }
+
+  /**
+   * The answer to a peer's (key, version) list for some leaves of a partition: the records this
+   * node holds newer or the peer lacks (those that travel, within about `maxBytes`), and which of
+   * the peer's keys this node holds older, lacks, or holds newer without letting it travel.
+   * Stops after the bucket that fills the budget; `done` = buckets handled.
+   */
+  compareLeaves(partition: number, buckets: readonly number[], theirs: readonly { readonly key: string; readonly version: Version }[], maxBytes: number): LeavesAnswer {
+    const segments = this.#options.store.segments
+    if (segments === undefined) throw new Error('the store keeps no segment index; open it with `segments`')
+    const theirIndex = new Map<string, number>()
+    const bucketKeys = new Map<number, number[]>()
+    theirs.forEach(({ key }, i) => {
+      theirIndex.set(key, i)
+      const bucket = segments.segmentOf(key) % LEAF_COUNT
+      const list = bucketKeys.get(bucket)
+      if (list === undefined) bucketKeys.set(bucket, [i])
+      else list.push(i)
+    })
+    const answer: LeavesAnswer = { records: [], older: [], missing: [], superseded: [], done: 0 }
+    let bytes = 0
+    const nowMs = this.#options.nowMs()
+    for (const bucket of buckets) {
+      if (answer.done > 0 && (bytes >= maxBytes || answer.records.length >= MAX_RECORDS_PER_ANSWER)) break
+      const seen = new Set<number>()
+      for (const { key, version } of this.leafEntries(partition, bucket)) {
+        const index = theirIndex.get(key)
+        const order = index === undefined ? 1 : compareVersions(version, (theirs[index] as { version: Version }).version)
+        if (index !== undefined) seen.add(index)
+        if (order < 0) answer.older.push(index as number)
+        if (order <= 0) continue
+        const record = this.#options.store.get(key)
+        if (record === undefined) continue
+        if (collectibleKind(record, nowMs, this.#options.tombstoneGraceMs) === undefined) {
+          const entry = toWire(key, record)
+          answer.records.push(entry)
+          bytes += entryBytes(entry)
+        } else if (index !== undefined) {
+          answer.superseded.push(index)
+        }
+      }
+      for (const index of bucketKeys.get(bucket) ?? []) if (!seen.has(index)) answer.missing.push(index)
+      answer.done++
+    }
+    return answer
   }
 
   /** Forgets a partition's tree once its records are gone (hand-off after a rebalance). */

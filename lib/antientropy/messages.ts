@@ -22,11 +22,11 @@ export const DIGEST_BYTES = 8
 export const VERSION_BYTES = 16
 /** Partitions one syncRoots may ask about. */
 export const MAX_PARTITIONS_PER_REQUEST = 4096
-/** Leaves one syncKeys may ask about. */
+/** Leaves one syncLeaves may ask about. */
 export const MAX_BUCKETS_PER_REQUEST = 256
-/** (key, version) pairs one syncKeys reply may carry. */
-export const MAX_KEYS_PER_REPLY = 65_536
-/** Keys one syncFetch may ask for, records one syncPush may carry. */
+/** (key, version) pairs one syncLeaves may carry, and records or indices its reply may carry. */
+export const MAX_KEYS_PER_LEAVES = 65_536
+/** Records one syncPush may carry. */
 export const MAX_RECORDS_PER_BATCH = 1024
 /** Parents one syncNodes may ask about: a whole level above the leaves. */
 export const MAX_PARENTS_PER_REQUEST = levelWidth(DEPTH - 1)
@@ -40,16 +40,25 @@ export interface SyncRootsReplyBody { readonly roots: Uint8Array }
  */
 export interface SyncNodesBody { readonly partition: number; readonly depth: number; readonly parents: readonly number[]; readonly salt: number; readonly width: DigestWidth }
 export interface SyncNodesReplyBody { readonly digests: Uint8Array }
-export interface SyncKeysBody { readonly partition: number; readonly buckets: readonly number[] }
-/** Every (key, version) the peer holds in the asked leaves; versions packed, VERSION_BYTES each. */
-export interface SyncKeysReplyBody { readonly keys: readonly string[]; readonly versions: Uint8Array }
-export interface SyncFetchBody { readonly keys: readonly string[] }
 /**
- * The records of the first `done` asked keys that the peer holds and that travel (not expired,
- * not a tombstone past the grace): a reply stops early at its byte budget and the asker asks
- * again for the rest.
+ * The asker's own (key, version) list for some differing leaves (versions packed, VERSION_BYTES
+ * each): the peer compares it with its own and answers with the difference in one round trip.
  */
-export interface SyncFetchReplyBody { readonly entries: readonly SyncRecord[]; readonly done: number }
+export interface SyncLeavesBody { readonly partition: number; readonly buckets: readonly number[]; readonly keys: readonly string[]; readonly versions: Uint8Array }
+/**
+ * For the first `done` buckets: `records` the peer holds newer or the asker lacks (those that
+ * travel); indices into the asked `keys` of those the peer holds `older`, lacks (`missing`), or
+ * holds newer but no longer lets travel (`superseded`: a tombstone or expiry past the grace). A
+ * reply stops at a bucket boundary once its records fill the budget; the asker asks again for the
+ * remaining buckets.
+ */
+export interface SyncLeavesReplyBody {
+  readonly records: readonly SyncRecord[]
+  readonly older: readonly number[]
+  readonly missing: readonly number[]
+  readonly superseded: readonly number[]
+  readonly done: number
+}
 export interface SyncPushBody { readonly entries: readonly SyncRecord[] }
 
 /** A record on the sync wire: `[key, value | null (tombstone), hlc, node id bytes, expiresAtMs?]`. */
@@ -134,32 +143,28 @@ export function validateSyncNodesReply(body: unknown): SyncNodesReplyBody {
   return { digests: expectBytes(field(object, 'digests'), 'syncNodesReply.digests', MAX_PARENTS_PER_REQUEST * FANOUT * DIGEST_BYTES) }
 }
 
-export function validateSyncKeys(body: unknown): SyncKeysBody {
-  const object = expectObject(body, 'syncKeys')
+export function validateSyncLeaves(body: unknown): SyncLeavesBody {
+  const object = expectObject(body, 'syncLeaves')
+  const keys = expectArray(field(object, 'keys'), 'syncLeaves.keys', MAX_KEYS_PER_LEAVES, keyItem)
+  const versions = expectBytes(field(object, 'versions'), 'syncLeaves.versions', MAX_KEYS_PER_LEAVES * VERSION_BYTES)
+  if (versions.byteLength !== keys.length * VERSION_BYTES) throw new MalformedBodyError(`syncLeaves has ${keys.length} keys but ${versions.byteLength} bytes of versions`)
   return {
-    partition: partitionField(object, 'syncKeys'),
-    buckets: expectArray(field(object, 'buckets'), 'syncKeys.buckets', MAX_BUCKETS_PER_REQUEST, uint(levelWidth(DEPTH) - 1)),
+    partition: partitionField(object, 'syncLeaves'),
+    buckets: expectArray(field(object, 'buckets'), 'syncLeaves.buckets', MAX_BUCKETS_PER_REQUEST, uint(levelWidth(DEPTH) - 1)),
+    keys,
+    versions,
   }
 }
 
-export function validateSyncKeysReply(body: unknown): SyncKeysReplyBody {
-  const object = expectObject(body, 'syncKeysReply')
-  const keys = expectArray(field(object, 'keys'), 'syncKeysReply.keys', MAX_KEYS_PER_REPLY, keyItem)
-  const versions = expectBytes(field(object, 'versions'), 'syncKeysReply.versions', MAX_KEYS_PER_REPLY * VERSION_BYTES)
-  if (versions.byteLength !== keys.length * VERSION_BYTES) throw new MalformedBodyError(`syncKeysReply has ${keys.length} keys but ${versions.byteLength} bytes of versions`)
-  return { keys, versions }
-}
-
-export function validateSyncFetch(body: unknown): SyncFetchBody {
-  const object = expectObject(body, 'syncFetch')
-  return { keys: expectArray(field(object, 'keys'), 'syncFetch.keys', MAX_RECORDS_PER_BATCH, keyItem) }
-}
-
-export function validateSyncFetchReply(body: unknown): SyncFetchReplyBody {
-  const object = expectObject(body, 'syncFetchReply')
+export function validateSyncLeavesReply(body: unknown): SyncLeavesReplyBody {
+  const object = expectObject(body, 'syncLeavesReply')
+  const indices = (name: string): number[] => expectArray(field(object, name), `syncLeavesReply.${name}`, MAX_KEYS_PER_LEAVES, uint(MAX_KEYS_PER_LEAVES - 1))
   return {
-    entries: expectArray(field(object, 'entries'), 'syncFetchReply.entries', MAX_RECORDS_PER_BATCH, validateSyncRecord),
-    done: expectUint(field(object, 'done'), 'syncFetchReply.done', MAX_RECORDS_PER_BATCH),
+    records: expectArray(field(object, 'records'), 'syncLeavesReply.records', MAX_KEYS_PER_LEAVES, validateSyncRecord),
+    older: indices('older'),
+    missing: indices('missing'),
+    superseded: indices('superseded'),
+    done: expectUint(field(object, 'done'), 'syncLeavesReply.done', MAX_BUCKETS_PER_REQUEST),
   }
 }
 

@@ -1,14 +1,14 @@
-import { decodeSegmentVersion, encodeSegmentVersion } from '../store/segment-index.js'
+import { decodeSegmentVersion } from '../store/segment-index.js'
 import { RequestDeclinedError, type Transport } from '../transport/transport.js'
 import type { LocalReplica } from './local-replica.js'
 import { projectDigests } from '../merkle/tree.js'
 import {
   fromSyncRecord, packDigests, toSyncRecord, VERSION_BYTES,
-  type SyncFetchBody, type SyncKeysBody, type SyncNodesBody, type SyncPushBody, type SyncRootsBody,
+  type SyncLeavesBody, type SyncNodesBody, type SyncPushBody, type SyncRootsBody,
 } from './messages.js'
 
-/** Budget of one syncFetch reply, well below the transport's frame limit. */
-export const FETCH_REPLY_MAX_BYTES = 1024 * 1024
+/** Budget of the records in one syncLeaves reply, well below the transport's frame limit. */
+export const LEAVES_REPLY_MAX_BYTES = 1024 * 1024
 
 export interface ResponderOptions {
   readonly replica: LocalReplica
@@ -41,25 +41,12 @@ export function registerSyncHandlers(transport: Pick<Transport, 'handle'>, optio
     return { type: 'syncNodesReply', body: { digests: packDigests(projectDigests(replica.childDigests(partition, depth, parents), salt, width), width) } }
   })
 
-  transport.handle('syncKeys', (_from, message) => {
+  transport.handle('syncLeaves', (_from, message) => {
     refuseIfRepairing()
-    const { partition, buckets } = message.body as SyncKeysBody
-    const keys: string[] = []
-    const versions: Buffer[] = []
-    for (const bucket of buckets) {
-      for (const { key, version } of replica.leafEntries(partition, bucket)) {
-        keys.push(key)
-        versions.push(encodeSegmentVersion(version))
-      }
-    }
-    return { type: 'syncKeysReply', body: { keys, versions: Buffer.concat(versions, keys.length * VERSION_BYTES) } }
-  })
-
-  transport.handle('syncFetch', (_from, message) => {
-    refuseIfRepairing()
-    const { keys } = message.body as SyncFetchBody
-    const { entries, done } = replica.fetch(keys, FETCH_REPLY_MAX_BYTES)
-    return { type: 'syncFetchReply', body: { entries: entries.map(toSyncRecord), done } }
+    const { partition, buckets, keys, versions } = message.body as SyncLeavesBody
+    const theirs = keys.map((key, i) => ({ key, version: decodeSegmentVersion(versions.subarray(i * VERSION_BYTES, (i + 1) * VERSION_BYTES)) }))
+    const { records, ...rest } = replica.compareLeaves(partition, buckets, theirs, LEAVES_REPLY_MAX_BYTES)
+    return { type: 'syncLeavesReply', body: { records: records.map(toSyncRecord), ...rest } }
   })
 
   transport.handle('syncPush', async (_from, message) => {
@@ -68,11 +55,4 @@ export function registerSyncHandlers(transport: Pick<Transport, 'handle'>, optio
     options.onReceived?.(applied.filter(Boolean).length)
     return { type: 'syncPushReply', body: { applied } }
   })
-}
-
-/** The (key, version) pairs of a syncKeys reply. */
-export function keyVersions(keys: readonly string[], versions: Uint8Array): Map<string, ReturnType<typeof decodeSegmentVersion>> {
-  const byKey = new Map<string, ReturnType<typeof decodeSegmentVersion>>()
-  keys.forEach((key, i) => byKey.set(key, decodeSegmentVersion(versions.subarray(i * VERSION_BYTES, (i + 1) * VERSION_BYTES))))
-  return byKey
 }

@@ -1,15 +1,14 @@
-import { compareVersions, type Version } from '../clock/version.js'
 import { randomInt } from 'node:crypto'
 import { differingLeaves, FANOUT, saltedProjection, type DigestWidth } from '../merkle/tree.js'
 import type { PeerMessage } from '../transport/transport.js'
 import { entryBytes, type LocalReplica } from './local-replica.js'
 import {
-  fromSyncRecord, MAX_BUCKETS_PER_REQUEST, MAX_PARTITIONS_PER_REQUEST, MAX_RECORDS_PER_BATCH, toSyncRecord, unpackDigests,
-  type SyncFetchReplyBody, type SyncKeysReplyBody, type SyncNodesReplyBody, type SyncPushReplyBody, type SyncRootsReplyBody,
+  fromSyncRecord, MAX_BUCKETS_PER_REQUEST, MAX_KEYS_PER_LEAVES, MAX_PARTITIONS_PER_REQUEST, MAX_RECORDS_PER_BATCH, toSyncRecord, unpackDigests, VERSION_BYTES,
+  type SyncLeavesReplyBody, type SyncNodesReplyBody, type SyncPushReplyBody, type SyncRootsReplyBody,
 } from './messages.js'
 import type { ByteRateLimiter } from './rate-limit.js'
 import { forEachLimited } from './rate-limit.js'
-import { keyVersions } from './responder.js'
+import { encodeSegmentVersion, type SegmentEntry } from '../store/segment-index.js'
 
 /**
  * `normal`: push what the peer lacks or holds older, pull what it holds newer.
@@ -117,63 +116,54 @@ async function differingRoots(options: SessionOptions, partitions: readonly numb
   return differing
 }
 
-/** Compares (key, version) lists of some differing leaves and moves records both ways. */
+/**
+ * Sends this node's (key, version) list for some differing leaves; the peer answers with the
+ * records it holds newer and says which of ours it holds older or lacks — one round trip per
+ * batch of leaves — and records move both ways.
+ */
 async function reconcileLeaves(options: SessionOptions, partition: number, buckets: readonly number[], tally: Tally): Promise<void> {
   const { replica } = options
-  const reply = await ask<SyncKeysReplyBody>(options, { type: 'syncKeys', body: { partition, buckets } }, 'syncKeysReply')
-  const remote = keyVersions(reply.keys, reply.versions)
-  const local = new Map<string, Version>()
-  for (const bucket of buckets) {
-    for (const { key, version } of replica.leafEntries(partition, bucket)) local.set(key, version)
-  }
-  const pull: string[] = []
-  /** Keys the peer lacks, and keys it holds an older version of (those get even collectible records). */
-  const push: string[] = []
-  const pushOver: string[] = []
-  const unheld: { key: string; version: Version }[] = []
-  for (const [key, version] of local) {
-    const theirs = remote.get(key)
-    if (theirs === undefined) {
-      if (options.mode === 'repair') unheld.push({ key, version })
-      else push.push(key)
-    } else {
-      const order = compareVersions(version, theirs)
-      if (order > 0) pushOver.push(key)
-      else if (order < 0) pull.push(key)
+  let remaining = [...buckets]
+  while (remaining.length > 0) {
+    // As many leaves as fit one request's key list (at least one).
+    const asked: number[] = []
+    const mine: SegmentEntry[] = []
+    for (const bucket of remaining) {
+      const entries = replica.leafEntries(partition, bucket)
+      if (asked.length > 0 && mine.length + entries.length > MAX_KEYS_PER_LEAVES) break
+      asked.push(bucket)
+      mine.push(...entries)
     }
-  }
-  for (const key of remote.keys()) if (!local.has(key)) pull.push(key)
+    const versions = Buffer.concat(mine.map(({ version }) => encodeSegmentVersion(version)), mine.length * VERSION_BYTES)
+    const reply = await ask<SyncLeavesReplyBody>(options, { type: 'syncLeaves', body: { partition, buckets: asked, keys: mine.map(({ key }) => key), versions } }, 'syncLeavesReply')
+    if (reply.done < 1 || reply.done > asked.length) throw new Error(`peer ${options.peer} answered a syncLeaves of ${asked.length} leaves with done ${reply.done}`)
+    const ours = (index: number): SegmentEntry => {
+      const entry = mine[index]
+      if (entry === undefined) throw new Error(`peer ${options.peer} answered a syncLeaves with index ${index} of a ${mine.length}-key list`)
+      return entry
+    }
+    const older = reply.older.map(ours)
+    const missing = reply.missing.map(ours)
+    const superseded = reply.superseded.map(ours)
 
-  await pullRecords(options, pull, local, tally)
-  await pushRecords(options, push, false, tally)
-  await pushRecords(options, pushOver, true, tally)
-  if (unheld.length > 0) {
-    const removed = await replica.drop(unheld)
-    tally.dropped += removed
-  }
-}
-
-async function pullRecords(options: SessionOptions, keys: readonly string[], local: ReadonlyMap<string, Version>, tally: Tally): Promise<void> {
-  const arrived = new Set<string>()
-  let next = 0
-  while (next < keys.length) {
-    const asked = keys.slice(next, next + MAX_RECORDS_PER_BATCH)
-    const reply = await ask<SyncFetchReplyBody>(options, { type: 'syncFetch', body: { keys: asked } }, 'syncFetchReply')
-    if (reply.done === 0 && asked.length > 0) throw new Error(`peer ${options.peer} answered a syncFetch without handling any key`)
-    const entries = reply.entries.map(fromSyncRecord)
+    const entries = reply.records.map(fromSyncRecord)
     await options.limiter.take(entries.reduce((sum, entry) => sum + entryBytes(entry), 0), options.signal)
-    const applied = await options.replica.apply(entries)
+    const applied = await replica.apply(entries)
     tally.pulled += applied.filter(Boolean).length
-    for (const entry of entries) arrived.add(entry.key)
-    next += reply.done
-  }
-  // The peer holds a newer version of these that no longer travels (a tombstone or expired record
-  // past the grace): ours is dead either way, and pushing it later would bring it back.
-  const superseded = keys.filter((key) => !arrived.has(key) && local.has(key)).map((key) => ({ key, version: local.get(key) as Version }))
-  if (superseded.length > 0) {
-    // Not `tally.dropped += await …`: that reads the tally before the await and loses concurrent partitions' counts.
-    const removed = await options.replica.drop(superseded)
-    tally.dropped += removed
+    // A peer that lacks a key: push it — unless this node is repairing, when a key no one else
+    // holds may be a delete the cluster already forgot.
+    if (options.mode === 'normal') await pushRecords(options, missing.map(({ key }) => key), false, tally)
+    // A peer holding an older version gets even a record past its grace: the value must not outlive the delete.
+    await pushRecords(options, older.map(({ key }) => key), true, tally)
+    // The peer holds a newer version that no longer travels (a tombstone or expiry past the
+    // grace): ours is dead either way, and pushing it later would bring it back.
+    const dropping = options.mode === 'repair' ? [...superseded, ...missing] : superseded
+    if (dropping.length > 0) {
+      // Not `tally.dropped += await …`: that reads the tally before the await and loses concurrent partitions' counts.
+      const removed = await replica.drop(dropping)
+      tally.dropped += removed
+    }
+    remaining = remaining.slice(reply.done)
   }
 }
 

@@ -1,7 +1,7 @@
 import { validateReplicaRead, validateReplicaReadReply, validateReplicaScan, validateReplicaScanReply, validateReplicaWrite, validateReplicaWriteReply } from '../replication/messages.js'
 import { membershipBodyValidators } from '../membership/messages.js'
 import {
-  validateSyncFetch, validateSyncFetchReply, validateSyncKeys, validateSyncKeysReply, validateSyncNodes, validateSyncNodesReply,
+  validateSyncLeaves, validateSyncLeavesReply, validateSyncNodes, validateSyncNodesReply,
   validateSyncPush, validateSyncPushReply, validateSyncRoots, validateSyncRootsReply,
 } from '../antientropy/messages.js'
 import { validateError, validateHello, validateProof, validateRefuse, validateWelcome } from './transport-frames.js'
@@ -65,10 +65,8 @@ export const FRAME_TYPES: readonly FrameType[] = [
   { code: 0x31, name: 'syncRootsReply', kind: 'reply', validate: validateSyncRootsReply },
   { code: 0x32, name: 'syncNodes', kind: 'request', validate: validateSyncNodes },
   { code: 0x33, name: 'syncNodesReply', kind: 'reply', validate: validateSyncNodesReply },
-  { code: 0x34, name: 'syncKeys', kind: 'request', validate: validateSyncKeys },
-  { code: 0x35, name: 'syncKeysReply', kind: 'reply', validate: validateSyncKeysReply },
-  { code: 0x36, name: 'syncFetch', kind: 'request', validate: validateSyncFetch },
-  { code: 0x37, name: 'syncFetchReply', kind: 'reply', validate: validateSyncFetchReply },
+  { code: 0x34, name: 'syncLeaves', kind: 'request', validate: validateSyncLeaves },
+  { code: 0x35, name: 'syncLeavesReply', kind: 'reply', validate: validateSyncLeavesReply },
   { code: 0x38, name: 'syncPush', kind: 'request', validate: validateSyncPush },
   { code: 0x39, name: 'syncPushReply', kind: 'reply', validate: validateSyncPushReply },
 ]

@@ -16,6 +16,8 @@ import { assertPartitionCount, partitionOf } from './partitions.js'
 export interface PlacementMember {
   readonly id: NodeId
   readonly state: MemberState
+  /** Advertised peer address; lets a member that took over a down member's address replace it. */
+  readonly peer?: string
 }
 
 export interface PlacementOptions {
@@ -40,9 +42,19 @@ export function isPlacementEligible(member: PlacementMember): boolean {
   return member.state !== 'left'
 }
 
-/** Eligible member ids, sorted, after checking that no id appears twice. */
+/**
+ * Eligible member ids, sorted, after checking that no id appears twice. A dead member whose peer
+ * address an alive (or suspect) member now answers at was replaced — typically the same machine
+ * restarted with an empty data dir, hence a new id — and no longer holds partitions: otherwise
+ * it would keep a share of every preference list until it is reaped (a day by default), and the
+ * node in its place would replicate only the rest.
+ */
 export function eligibleIds(members: readonly PlacementMember[]): NodeId[] {
-  const ids = members.filter(isPlacementEligible).map(member => member.id).sort()
+  // Suspect counts as answering: a newcomer that is briefly suspect must not hand its place back.
+  const answering = (member: PlacementMember): boolean => member.state === 'alive' || member.state === 'suspect'
+  const answeringPeers = new Set(members.flatMap(member => answering(member) && member.peer !== undefined ? [member.peer] : []))
+  const replaced = (member: PlacementMember): boolean => member.state === 'dead' && member.peer !== undefined && answeringPeers.has(member.peer)
+  const ids = members.filter(member => isPlacementEligible(member) && !replaced(member)).map(member => member.id).sort()
   for (let i = 1; i < ids.length; i++) {
     if (ids[i] === ids[i - 1]) throw new TypeError(`member ${ids[i]} appears twice in the member list`)
   }

@@ -7,7 +7,7 @@ import { entryBytes } from '../../lib/antientropy/local-replica.js'
 import { ByteRateLimiter } from '../../lib/antientropy/rate-limit.js'
 import { toWire, type WireEntry } from '../../lib/replication/messages.js'
 import { FANOUT } from '../../lib/merkle/tree.js'
-import { fromSyncRecord, toSyncRecord, type SyncFetchBody, type SyncNodesBody, type SyncPushBody } from '../../lib/antientropy/messages.js'
+import { fromSyncRecord, toSyncRecord, type SyncNodesBody, type SyncPushBody } from '../../lib/antientropy/messages.js'
 import type { StoredRecord } from '../../lib/store/record.js'
 import { TransportError, type PeerMessage } from '../../lib/transport/transport.js'
 import { createRandom, type Random } from '../../lib/sim/random.js'
@@ -84,10 +84,6 @@ class CountingLimiter extends ByteRateLimiter {
   }
 }
 
-function keysPulled(messages: readonly PeerMessage[]): string[] {
-  return messages.flatMap((m) => m.type === 'syncFetch' ? (m.body as SyncFetchBody).keys : [])
-}
-
 function pushBatches(messages: readonly PeerMessage[]): WireEntry[][] {
   return messages.flatMap((m) => m.type === 'syncPush' ? [(m.body as SyncPushBody).entries.map(fromSyncRecord)] : [])
 }
@@ -99,7 +95,7 @@ t.test('a session moves exactly the records where one side is newer, and both si
     await t.test(`seed ${seed}`, async t => {
       const { a, b, before } = await divergedPair(t, createRandom(seed))
       let aNewer = 0
-      let bNewer = 0
+      const bNewerKeys: string[] = []
       const differingSegments = new Set<number>()
       const differingPartitions = new Set<number>()
       const keys = new Set([...before.a.keys(), ...before.b.keys()])
@@ -107,10 +103,11 @@ t.test('a session moves exactly the records where one side is newer, and both si
         const [mine, theirs] = [before.a.get(key), before.b.get(key)]
         if (sameVersion(mine?.version, theirs?.version)) continue
         if (newer(mine, theirs) === mine) aNewer++
-        else bNewer++
+        else bNewerKeys.push(key)
         differingSegments.add(segmentOfKey(key))
         differingPartitions.add(partitionOfKey(key))
       }
+      const bNewer = bNewerKeys.length
       t.ok(aNewer > 10 && bNewer > 10, `the scenario differs both ways (A newer ${aNewer}, B newer ${bNewer})`)
 
       const peer = serve(b)
@@ -124,9 +121,8 @@ t.test('a session moves exactly the records where one side is newer, and both si
       t.equal(summary.partitionsDiffering, differingPartitions.size, 'partitions differing = partitions holding a differing key')
       t.equal(summary.leavesDiffering, differingSegments.size, 'leaves differing = leaves holding a differing key')
       t.equal(pushBatches(peer.log).flat().length, aNewer, 'pushes carry only the records A holds newer')
-      t.equal(keysPulled(peer.log).length, bNewer, 'fetches ask only for the records B holds newer')
       t.same(pushBatches(peer.log).filter((entries) => entries.length > 1 && batchBytes(entries) > BATCH_BYTES), [], 'every push batch of several records fits batchBytes')
-      const pulled = keysPulled(peer.log).map((key) => toWire(key, b.store.get(key) as StoredRecord))
+      const pulled = bNewerKeys.map((key) => toWire(key, b.store.get(key) as StoredRecord))
       t.equal(limiter.bytes, batchBytes([...pushBatches(peer.log).flat(), ...pulled]), 'the rate limiter is charged for every record moved, both ways')
 
       t.equal(a.forest.digest(), b.forest.digest(), 'both store digests are equal')
@@ -322,6 +318,7 @@ t.test('malformed or out-of-range requests are refused by validation or by the h
   await b.store.apply('k', put('v', hlcAt(WALL_MS)))
   const peer = serve(b)
   const nodes = { partition: 0, depth: 1, parents: [0], salt: 7, width: 4 }
+  const leaves = { partition: 0, buckets: [0], keys: ['a'], versions: Buffer.alloc(16) }
   const nodeBytes = Buffer.from(NODE_A, 'hex')
   t.equal((await peer.request({ type: 'syncNodes', body: nodes })).type, 'syncNodesReply', 'the valid request the bad ones are made from')
   const rejected: [string, PeerMessage][] = [
@@ -335,10 +332,11 @@ t.test('malformed or out-of-range requests are refused by validation or by the h
     ['a digest width that is not 2, 4 or 8', { type: 'syncNodes', body: { ...nodes, width: 3 } }],
     ['a salt beyond 32 bits', { type: 'syncNodes', body: { ...nodes, salt: 2 ** 32 } }],
     ['no salt', { type: 'syncNodes', body: { partition: 0, depth: 1, parents: [0], width: 4 } }],
-    ['too many buckets', { type: 'syncKeys', body: { partition: 0, buckets: Array.from({ length: 257 }, (_, i) => i) } }],
-    ['a bucket beyond the leaves', { type: 'syncKeys', body: { partition: 0, buckets: [4096] } }],
-    ['an empty key', { type: 'syncFetch', body: { keys: [''] } }],
-    ['too many keys', { type: 'syncFetch', body: { keys: Array.from({ length: 1025 }, (_, i) => `k${i}`) } }],
+    ['too many buckets', { type: 'syncLeaves', body: { ...leaves, buckets: Array.from({ length: 257 }, (_, i) => i) } }],
+    ['a bucket beyond the leaves', { type: 'syncLeaves', body: { ...leaves, buckets: [4096] } }],
+    ['an empty key', { type: 'syncLeaves', body: { ...leaves, keys: [''], versions: Buffer.alloc(16) } }],
+    ['keys and versions that do not pair up', { type: 'syncLeaves', body: { ...leaves, keys: ['a', 'b'], versions: Buffer.alloc(16) } }],
+    ['too many keys', { type: 'syncLeaves', body: { ...leaves, keys: Array.from({ length: 65_537 }, (_, i) => `k${i}`), versions: Buffer.alloc(65_537 * 16) } }],
     ['a record as a map', { type: 'syncPush', body: { entries: [{ key: 'k', value: null, hlc: 1, node: NODE_A }] } }],
     ['a node id of 7 bytes', { type: 'syncPush', body: { entries: [['k', null, 1, Buffer.alloc(7)]] } }],
     ['a fractional hlc', { type: 'syncPush', body: { entries: [['k', null, 1.5, nodeBytes]] } }],
@@ -349,7 +347,7 @@ t.test('malformed or out-of-range requests are refused by validation or by the h
   const declinedByHandler: [string, PeerMessage][] = [
     ['a partition beyond the partition count (roots)', { type: 'syncRoots', body: { partitions: [0, PARTITION_COUNT] } }],
     ['a partition beyond the partition count (nodes)', { type: 'syncNodes', body: { ...nodes, partition: PARTITION_COUNT } }],
-    ['a partition beyond the partition count (keys)', { type: 'syncKeys', body: { partition: PARTITION_COUNT, buckets: [0] } }],
+    ['a partition beyond the partition count (leaves)', { type: 'syncLeaves', body: { ...leaves, partition: PARTITION_COUNT } }],
   ]
   for (const [what, message] of declinedByHandler) {
     await t.rejects(peer.request(message), { name: 'TransportError', code: 'remote', message: /handler/ }, `${what} is an error answer`)
@@ -370,13 +368,16 @@ t.test('a misbehaving peer\'s answers make the session reject, never loop or app
   const answers: [string, (message: PeerMessage) => PeerMessage, RegExp | (new (...args: never[]) => Error)][] = [
     ['the wrong reply type', () => ({ type: 'syncNodesReply', body: { digests: Buffer.alloc(0) } }), /expected syncRootsReply/],
     ['too few roots', () => ({ type: 'syncRootsReply', body: { roots: Buffer.alloc(3) } }), MalformedBodyError],
-    ['a fetch that handles no key', (message) => message.type === 'syncRoots'
+    ['a leaves answer that handles no leaf', (message) => message.type === 'syncRoots'
       ? { type: 'syncRootsReply', body: { roots: Buffer.alloc(8, 0xff) } }
       : message.type === 'syncNodes'
         ? { type: 'syncNodesReply', body: { digests: Buffer.alloc((message.body as SyncNodesBody).width * FANOUT * (message.body as SyncNodesBody).parents.length, 0xff) } }
-        : message.type === 'syncKeys'
-          ? { type: 'syncKeysReply', body: { keys: ['remote-only'], versions: Buffer.alloc(16, 1) } }
-          : { type: 'syncFetchReply', body: { entries: [], done: 0 } }, /without handling any key/],
+        : { type: 'syncLeavesReply', body: { records: [], older: [], missing: [], superseded: [], done: 0 } }, /with done 0/],
+    ['an index outside the asked list', (message) => message.type === 'syncRoots'
+      ? { type: 'syncRootsReply', body: { roots: Buffer.alloc(8, 0xff) } }
+      : message.type === 'syncNodes'
+        ? { type: 'syncNodesReply', body: { digests: Buffer.alloc((message.body as SyncNodesBody).width * FANOUT * (message.body as SyncNodesBody).parents.length, 0xff) } }
+        : { type: 'syncLeavesReply', body: { records: [], older: [7], missing: [], superseded: [], done: 1 } }, /index 7 of a/],
   ]
   for (const [what, answer, expected] of answers) {
     let requests = 0

@@ -35,10 +35,8 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   syncRootsReply: { roots: Buffer.alloc(24, 3) },
   syncNodes: { partition: 7, depth: 2, parents: [0, 15], salt: 123456789, width: 4 },
   syncNodesReply: { digests: Buffer.alloc(2 * 16 * 8, 4) },
-  syncKeys: { partition: 7, buckets: [1, 4095] },
-  syncKeysReply: { keys: ['a', 'b'], versions: Buffer.alloc(32, 5) },
-  syncFetch: { keys: ['a'] },
-  syncFetchReply: { entries: [['a', null, 2, Buffer.from(node.id, 'hex')]], done: 1 },
+  syncLeaves: { partition: 7, buckets: [1, 4095], keys: ['a', 'b'], versions: Buffer.alloc(32, 5) },
+  syncLeavesReply: { records: [['a', null, 2, Buffer.from(node.id, 'hex')]], older: [1], missing: [], superseded: [0], done: 2 },
   syncPush: { entries: [['b', Buffer.from([2]), 3, Buffer.from(node.id, 'hex'), 1_795_601_500_000]] },
   syncPushReply: { applied: [true] },
 }

@@ -81,3 +81,34 @@ t.test('a lookup is one key hash and an array index (rate reported, not asserted
   }
   t.equal(perPartition.reduce((a, b) => a + b, 0), LOOKUPS)
 })
+
+t.test('a dead member whose peer address an alive member took over no longer holds partitions', async t => {
+  const [a, b, oldC, newC] = seededIds(4242, 4) as [NodeId, NodeId, NodeId, NodeId]
+  const table = new PlacementTable(hasher, options, [
+    { id: a, state: 'alive', peer: '10.0.0.1:7946' },
+    { id: b, state: 'alive', peer: '10.0.0.2:7946' },
+    { id: oldC, state: 'dead', peer: '10.0.0.3:7946' },
+  ])
+  t.strictSame(table.members, [a, b, oldC].sort(), 'a dead member keeps its partitions while no one replaced it')
+  t.ok(table.update([
+    { id: a, state: 'alive', peer: '10.0.0.1:7946' },
+    { id: b, state: 'alive', peer: '10.0.0.2:7946' },
+    { id: oldC, state: 'dead', peer: '10.0.0.3:7946' },
+    { id: newC, state: 'alive', peer: '10.0.0.3:7946' },
+  ]), 'the newcomer at its address changes placement')
+  t.strictSame(table.members, [a, b, newC].sort(), 'the replaced member is out, the newcomer in')
+  t.equal(table.ownedPartitions(newC).length, options.partitionCount, 'with N=3 of 3 the newcomer replicates everything')
+  t.equal(table.update([
+    { id: a, state: 'alive', peer: '10.0.0.1:7946' },
+    { id: b, state: 'alive', peer: '10.0.0.2:7946' },
+    { id: oldC, state: 'dead', peer: '10.0.0.3:7946' },
+    { id: newC, state: 'suspect', peer: '10.0.0.3:7946' },
+  ]), false, 'a newcomer that turns suspect keeps its place')
+  t.ok(table.update([
+    { id: a, state: 'alive', peer: '10.0.0.1:7946' },
+    { id: b, state: 'alive', peer: '10.0.0.2:7946' },
+    { id: oldC, state: 'dead', peer: '10.0.0.3:7946' },
+    { id: newC, state: 'dead', peer: '10.0.0.3:7946' },
+  ]), 'when both are dead, neither replaced the other')
+  t.strictSame(table.members, [a, b, newC, oldC].sort())
+})
