@@ -1,5 +1,5 @@
 import { HybridLogicalClock } from './clock/hlc.js'
-import type { NodeId, Version } from './clock/version.js'
+import type { NodeId } from './clock/version.js'
 import type { HearsayConfig } from './config/types.js'
 import type { Logger } from './log/logger.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
@@ -12,10 +12,9 @@ import { HintStore } from './replication/hints.js'
 import { HintedHandoff } from './replication/handoff.js'
 import { PlacementTable } from './placement/table.js'
 import { loadHasher } from './placement/hash.js'
-import { partitionOfKeyHash } from './placement/partitions.js'
 import { MerkleForest } from './merkle/forest.js'
 import { loadRecordDigester } from './merkle/digest.js'
-import { LEAF_COUNT, MerkleTree } from './merkle/tree.js'
+import { MerkleTree } from './merkle/tree.js'
 import { AbsenceTracker } from './antientropy/absence.js'
 import { AntiEntropy, describeRound, roundTotals, type RoundSummary } from './antientropy/anti-entropy.js'
 import { LocalReplica } from './antientropy/local-replica.js'
@@ -88,13 +87,9 @@ export class HearsayNode {
     // A test hook only (clock.offsetMs): shifts this node's notion of wall time for skew demos.
     const nowMs = config.clock.offsetMs === 0 ? Date.now : () => Date.now() + config.clock.offsetMs
     const digester = await loadRecordDigester()
-    const partitionOfKey = (keyHash: bigint): number => partitionOfKeyHash(keyHash, config.partitions)
-    const store = await KvStore.open({
-      dataDir: config.node.dataDir,
-      mapSizeBytes: config.store.mapSizeBytes,
-      // The store orders (key, version) by Merkle segment too, so a sync lists a leaf without a walk.
-      segments: segmentIndexOptions(digester, config.partitions),
-    })
+    // The store orders (key, version) by Merkle segment too, so a sync lists a leaf without a walk.
+    const segments = segmentIndexOptions(digester, config.partitions)
+    const store = await KvStore.open({ dataDir: config.node.dataDir, mapSizeBytes: config.store.mapSizeBytes, segments })
     let api: ApiServer | undefined
     let transport: WsTransport | undefined
     try {
@@ -149,19 +144,17 @@ export class HearsayNode {
       // One Merkle tree per partition, rebuilt from the segment index at start and kept current
       // by the store's change hook (writes, replica applies, sync, GC).
       const forest = new MerkleForest(digester)
-      // One key hash serves both the partition and the tree bucket.
-      const applyToForest = (key: string, previous: Version | undefined, next: Version | undefined): void => {
-        const keyHash = digester.keyHash(key)
-        forest.apply(partitionOfKey(keyHash), key, previous, next, keyHash)
-      }
       const rebuildStartedMs = Date.now()
       let records = 0
       for (const { segment, keyBytes, versionBytes } of store.segments!.raw()) {
-        forest.addRaw(Math.floor(segment / LEAF_COUNT), segment % LEAF_COUNT, keyBytes, versionBytes)
+        forest.addRaw(segment, keyBytes, versionBytes)
         records++
       }
       nodeLog.info({ records, ms: Date.now() - rebuildStartedMs }, 'rebuilt the Merkle trees from the store')
-      store.onChange(({ key, previous, current }) => applyToForest(key, previous?.version, current?.version))
+      // The store hashed each changed key for its segment index already; the trees reuse that.
+      store.onChange(({ key, previous, current, segment }) => {
+        forest.applyInSegment(segment ?? segments.segmentOf(key), key, previous?.version, current?.version)
+      })
       const hints = new HintStore(store.hints, { maxBytes: config.replication.maxHintBytes, windowMs: config.replication.hintWindowMs, nowMs })
       const refreshHintsGauge = (): void => { metrics.hintsPending.set(hints.pending().count) }
       const handoff = new HintedHandoff({

@@ -1,15 +1,11 @@
 import { compareVersions, type Version } from '../clock/version.js'
-import { childIndices, LEAF_COUNT, MerkleTree } from '../merkle/tree.js'
+import { bucketOfSegment, segmentOf } from '../merkle/segment.js'
+import { childIndices, MerkleTree } from '../merkle/tree.js'
 import type { MerkleForest } from '../merkle/forest.js'
 import { fromWire, toWire, type WireEntry } from '../replication/messages.js'
 import { collectibleKind } from '../store/gc.js'
 import type { KvStore } from '../store/kv-store.js'
 import type { SegmentEntry } from '../store/segment-index.js'
-
-/** A Merkle segment: the partition's leaf `bucket`. The store's segment index is keyed by it. */
-export function segmentOf(partition: number, bucket: number): number {
-  return partition * LEAF_COUNT + bucket
-}
 
 /** See LocalReplica.compareLeaves; indices point into the peer's list. */
 export interface LeavesAnswer {
@@ -141,7 +137,7 @@ export class LocalReplica {
     const bucketKeys = new Map<number, number[]>()
     theirs.forEach(({ key }, i) => {
       theirIndex.set(key, i)
-      const bucket = segments.segmentOf(key) % LEAF_COUNT
+      const bucket = bucketOfSegment(segments.segmentOf(key))
       const list = bucketKeys.get(bucket)
       if (list === undefined) bucketKeys.set(bucket, [i])
       else list.push(i)

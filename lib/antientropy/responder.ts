@@ -1,5 +1,5 @@
 import { decodeSegmentVersion } from '../store/segment-index.js'
-import { RequestDeclinedError, type Transport } from '../transport/transport.js'
+import { declineIf, type Transport } from '../transport/transport.js'
 import type { LocalReplica } from './local-replica.js'
 import { projectDigests } from '../merkle/tree.js'
 import {
@@ -24,10 +24,7 @@ export interface ResponderOptions {
 /** Answers the sync sessions peers start with this node (the initiator side is session.ts). */
 export function registerSyncHandlers(transport: Pick<Transport, 'handle'>, options: ResponderOptions): void {
   const { replica } = options
-  const refuseIfRepairing = (): void => {
-    const reason = options.refusal()
-    if (reason !== undefined) throw new RequestDeclinedError(reason)
-  }
+  const refuseIfRepairing = (): void => declineIf(options.refusal())
 
   transport.handle('syncRoots', (_from, message) => {
     refuseIfRepairing()

@@ -1,4 +1,5 @@
 import type { RecordDigester } from '../merkle/digest.js'
+import { segmentOf } from '../merkle/segment.js'
 import { bucketOf, LEAF_COUNT } from '../merkle/tree.js'
 import { partitionOfKeyHash } from '../placement/partitions.js'
 import type { SegmentIndexOptions } from '../store/segment-index.js'
@@ -11,7 +12,7 @@ export function segmentIndexOptions(digester: RecordDigester, partitionCount: nu
   return {
     segmentOf: (key) => {
       const keyHash = digester.keyHash(key)
-      return partitionOfKeyHash(keyHash, partitionCount) * LEAF_COUNT + bucketOf(keyHash)
+      return segmentOf(partitionOfKeyHash(keyHash, partitionCount), bucketOf(keyHash))
     },
     scheme: `xxh64 partitions=${partitionCount} leaves=${LEAF_COUNT}`,
   }

@@ -1,5 +1,6 @@
 import type { Version } from '../clock/version.js'
 import type { RecordDigester } from './digest.js'
+import { bucketOfSegment, partitionOfSegment } from './segment.js'
 import { MerkleTree } from './tree.js'
 
 /**
@@ -20,9 +21,14 @@ export class MerkleForest {
     this.#treeFor(partition).apply(key, previous, next, keyHash)
   }
 
+  /** apply() for a key whose segment (partition and bucket) the caller already knows. */
+  applyInSegment(segment: number, key: string, previous: Version | undefined, next: Version | undefined): void {
+    this.#treeFor(partitionOfSegment(segment)).applyInBucket(bucketOfSegment(segment), key, previous, next)
+  }
+
   /** Adds one stored record from its raw bytes (segment index entry), for the rebuild at start. */
-  addRaw(partition: number, bucket: number, keyBytes: Uint8Array, versionBytes: Uint8Array): void {
-    this.#treeFor(partition).applyDelta(bucket, this.#digester.recordHashBytes(keyBytes, versionBytes))
+  addRaw(segment: number, keyBytes: Uint8Array, versionBytes: Uint8Array): void {
+    this.#treeFor(partitionOfSegment(segment)).applyDelta(bucketOfSegment(segment), this.#digester.recordHashBytes(keyBytes, versionBytes))
   }
 
   #treeFor(partition: number): MerkleTree {

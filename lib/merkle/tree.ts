@@ -77,10 +77,15 @@ export class MerkleTree {
    * other. `keyHash` may be passed when the caller already computed it for placement.
    */
   apply(key: string, previous: Version | undefined, next: Version | undefined, keyHash?: bigint): void {
+    this.applyInBucket(bucketOf(keyHash ?? this.#digester.keyHash(key)), key, previous, next)
+  }
+
+  /** apply() for a caller that already knows the key's bucket (e.g. from its segment). */
+  applyInBucket(bucket: number, key: string, previous: Version | undefined, next: Version | undefined): void {
     let delta = 0n
     if (previous !== undefined) delta ^= this.#digester.recordHash(key, previous)
     if (next !== undefined) delta ^= this.#digester.recordHash(key, next)
-    this.applyDelta(bucketOf(keyHash ?? this.#digester.keyHash(key)), delta)
+    this.applyDelta(bucket, delta)
   }
 
   /** XORs `delta` (record hashes coming or going) into leaf `bucket` and its ancestors. */

@@ -1,6 +1,6 @@
 import type { Logger } from '../log/logger.js'
 import type { KvStore } from '../store/kv-store.js'
-import { RequestDeclinedError, type Transport } from '../transport/transport.js'
+import { declineIf, type Transport } from '../transport/transport.js'
 import {
   fromWire, toWire,
   type ReplicaReadBody, type ReplicaScanBody, type ReplicaWriteBody,
@@ -36,10 +36,7 @@ export function registerReplicaHandlers(transport: Pick<Transport, 'handle'>, op
     return { type: 'replicaWriteReply', body: { applied: outcomes.map((o) => o.applied) } }
   })
 
-  const refuseReads = (): void => {
-    const reason = options.readRefusal?.()
-    if (reason !== undefined) throw new RequestDeclinedError(reason)
-  }
+  const refuseReads = (): void => declineIf(options.readRefusal?.())
 
   transport.handle('replicaRead', (_from, message) => {
     refuseReads()

@@ -68,6 +68,8 @@ export interface RecordChange {
   readonly key: string
   readonly previous: StoredRecord | undefined
   readonly current: StoredRecord | undefined
+  /** The key's segment when the store keeps a segment index: listeners need not hash the key again. */
+  readonly segment: number | undefined
 }
 
 export type ChangeListener = (change: RecordChange) => void
@@ -234,8 +236,9 @@ export class KvStore {
       prepared.forEach(({ key, keyBytes }, i) => {
         if (!removedInTxn[i]) return
         void this.kv.remove(keyBytes)
-        if (this.segments !== undefined) this.segments.remove(keyBytes, this.segments.segmentOf(key))
-        changesInTxn.push({ key, previous: current[i], current: undefined })
+        const segment = this.segments?.segmentOf(key)
+        if (segment !== undefined) this.segments?.remove(keyBytes, segment)
+        changesInTxn.push({ key, previous: current[i], current: undefined, segment })
       })
       return { removed: removedInTxn, changes: changesInTxn }
     })
@@ -283,7 +286,7 @@ export class KvStore {
       if (applied) {
         latest.set(entry.key, entry.record)
         winners.push(entry)
-        changes.push({ key: entry.key, previous, current: entry.record })
+        changes.push({ key: entry.key, previous, current: entry.record, segment: this.segments === undefined ? undefined : entry.segment })
       } else {
         latest.set(entry.key, previous)
       }

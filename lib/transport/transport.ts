@@ -74,6 +74,11 @@ export class RequestDeclinedError extends Error {
   }
 }
 
+/** In a request handler: declines with `reason` when there is one (see RequestDeclinedError). */
+export function declineIf(reason: string | undefined): void {
+  if (reason !== undefined) throw new RequestDeclinedError(reason)
+}
+
 export class TransportError extends Error {
   constructor(message: string, readonly code: 'timeout' | 'unreachable' | 'closed' | 'refused' | 'remote' | 'limit') {
     super(message)

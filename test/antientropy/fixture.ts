@@ -11,7 +11,7 @@ import { segmentIndexOptions } from '../../lib/antientropy/segments.js'
 import type { SessionMode, SessionOptions } from '../../lib/antientropy/session.js'
 import { loadRecordDigester } from '../../lib/merkle/digest.js'
 import { MerkleForest } from '../../lib/merkle/forest.js'
-import { LEAF_COUNT, MerkleTree } from '../../lib/merkle/tree.js'
+import { MerkleTree } from '../../lib/merkle/tree.js'
 import { partitionOfKeyHash } from '../../lib/placement/partitions.js'
 import { KvStore } from '../../lib/store/kv-store.js'
 import type { StoredRecord } from '../../lib/store/record.js'
@@ -70,10 +70,10 @@ export async function openNode(t: Test, options: TestNodeOptions = {}): Promise<
   })
   t.teardown(() => store.close())
   const forest = new MerkleForest(digester)
-  for (const { segment, key, version } of store.segments?.all() ?? []) forest.apply(Math.floor(segment / LEAF_COUNT), key, undefined, version)
-  store.onChange(({ key, previous, current }) => {
-    const keyHash = digester.keyHash(key)
-    forest.apply(partitionOfKeyHash(keyHash, PARTITION_COUNT), key, previous?.version, current?.version, keyHash)
+  // As lib/node.ts does: rebuilt from the segment index, kept by the change hook's segments.
+  for (const { segment, key, version } of store.segments?.all() ?? []) forest.applyInSegment(segment, key, undefined, version)
+  store.onChange(({ key, previous, current, segment }) => {
+    forest.applyInSegment(segment ?? SEGMENTS.segmentOf(key), key, previous?.version, current?.version)
   })
   const replica = new LocalReplica({
     store,

@@ -59,17 +59,22 @@ t.test('a dropped partition no longer counts in the digest', async t => {
 t.test('a record added from its segment-index bytes lands where apply() puts it', async t => {
   const { encodeSegmentVersion } = await import('../../lib/store/segment-index.js')
   const { bucketOf } = await import('../../lib/merkle/tree.js')
+  const { segmentOf } = await import('../../lib/merkle/segment.js')
   const fromRecords = new MerkleForest(digester)
   const fromBytes = new MerkleForest(digester)
+  const bySegment = new MerkleForest(digester)
   for (let i = 0; i < 500; i++) {
     const key = `ключ/${i}/🔑`
     const version: Version = { hlc: 1_795_601_425_041_000 + i, node }
+    const segment = segmentOf(partitionOf(key), bucketOf(digester.keyHash(key)))
     fromRecords.apply(partitionOf(key), key, undefined, version)
-    fromBytes.addRaw(partitionOf(key), bucketOf(digester.keyHash(key)), Buffer.from(key, 'utf8'), encodeSegmentVersion(version))
+    fromBytes.addRaw(segment, Buffer.from(key, 'utf8'), encodeSegmentVersion(version))
+    bySegment.applyInSegment(segment, key, undefined, version)
   }
   t.equal(fromBytes.digest(), fromRecords.digest(), 'same store digest')
   for (const partition of fromRecords.partitions()) {
     t.same(fromBytes.tree(partition)?.level(3), fromRecords.tree(partition)?.level(3), `partition ${partition}: same leaves`)
+    t.same(bySegment.tree(partition)?.level(3), fromRecords.tree(partition)?.level(3), `partition ${partition}: same leaves through applyInSegment`)
   }
   t.throws(() => digester.recordHashBytes(Buffer.from('k'), new Uint8Array(15)), RangeError, 'a version must be 16 bytes')
 })
