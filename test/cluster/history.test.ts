@@ -1,5 +1,5 @@
 import t from 'tap'
-import { checkLastWriteWins, type FinalRead, type WriteOp } from './history.js'
+import { checkLastWriteWins, countProblemKeys, type FinalRead, type WriteOp } from './history.js'
 
 const NODE_A = '00000000000000aa'
 const NODE_B = '00000000000000bb'
@@ -55,4 +55,46 @@ t.test('two writes given the same version are reported', async (t) => {
 t.test('a written key whose final state was never read is reported, not silently passed', async (t) => {
   const problems = checkLastWriteWins([ok('k1', 'a', v(100))], finals({}))
   t.match(problems, [{ key: 'k1', message: /final state was not read/ }])
+})
+
+const deleted = (key: string, version: string | undefined, outcome: 'ok' | 'failed' = 'ok', node = 'node-1'): WriteOp =>
+  ({ node, key, value: '', outcome, kind: 'delete', ...(version !== undefined ? { version } : {}) })
+
+t.test('a key deleted last and acknowledged may end absent', async (t) => {
+  const ops = [ok('k1', 'a', v(100)), deleted('k1', v(200))]
+  t.same(checkLastWriteWins(ops, finals({ k1: null })), [])
+})
+
+t.test('an acknowledged delete undone by an older value is reported as resurrected', async (t) => {
+  const ops = [ok('k1', 'a', v(100)), deleted('k1', v(200))]
+  const problems = checkLastWriteWins(ops, finals({ k1: { value: 'a', version: v(100) } }))
+  t.match(problems, [{ key: 'k1', kind: 'resurrected', message: /acknowledged delete .* was undone/ }])
+  t.same(countProblemKeys(problems), { lost: 0, resurrected: 1, future: 0, phantom: 0, mismatch: 0, duplicate: 0, unread: 0 })
+})
+
+t.test('a newer write after an acknowledged delete legitimately brings the key back', async (t) => {
+  const ops = [ok('k1', 'a', v(100)), deleted('k1', v(200)), failed('k1', 'b', v(300))]
+  t.same(checkLastWriteWins(ops, finals({ k1: { value: 'b', version: v(300) } })), [])
+})
+
+t.test('an indeterminate delete may explain a key absent after acknowledged writes', async (t) => {
+  t.same(checkLastWriteWins([ok('k1', 'a', v(100)), deleted('k1', undefined, 'failed')], finals({ k1: null })), [])
+  t.match(checkLastWriteWins([ok('k1', 'a', v(100)), deleted('k1', v(50), 'failed')], finals({ k1: null })), [{ key: 'k1', kind: 'lost' }])
+})
+
+t.test('a final version that was a delete cannot hold a value', async (t) => {
+  const problems = checkLastWriteWins([deleted('k1', v(200))], finals({ k1: { value: 'x', version: v(200) } }))
+  t.match(problems, [{ key: 'k1', kind: 'mismatch', message: /was a delete/ }])
+})
+
+t.test('real-time rule: a write answered 503 long before an acknowledged write began must not beat it', async (t) => {
+  const wallMs = 1_800_000_000_000
+  const skewed: WriteOp = { node: 'skewed', key: 'k1', value: 'from-the-future', outcome: 'failed', version: v((wallMs + 10_000) * 1000, NODE_B), invokedAtMs: wallMs, completedAtMs: wallMs + 5 }
+  const later: WriteOp = { node: 'node-1', key: 'k1', value: 'acked', outcome: 'ok', version: v((wallMs + 2_000) * 1000), invokedAtMs: wallMs + 2_000, completedAtMs: wallMs + 2_010 }
+  const final = finals({ k1: { value: 'from-the-future', version: skewed.version! } })
+  t.same(checkLastWriteWins([skewed, later], final), [], 'without a skew bound this is plain LWW')
+  const problems = checkLastWriteWins([skewed, later], final, { maxSkewMs: 1_000, readAtMs: wallMs + 3_000 })
+  t.match(problems, [{ kind: 'future' }, { kind: 'lost', message: /from the future/ }])
+  const concurrent = { ...later, invokedAtMs: wallMs + 500 }
+  t.same(checkLastWriteWins([skewed, concurrent], final, { maxSkewMs: 1_000, readAtMs: wallMs + 20_000 }), [], 'writes within the bound of each other race legitimately')
 })
