@@ -28,13 +28,14 @@ import { KvStore } from './store/kv-store.js'
 import { TombstoneCollector } from './store/gc.js'
 import { StoreHighWaterMark } from './store/high-water.js'
 import { networkInterfaces } from 'node:os'
-import { randomInt } from 'node:crypto'
 import { WsTransport } from './transport/ws-transport.js'
 import type { TransportCounters } from './transport/counters.js'
 import { Swim } from './membership/swim.js'
 import { MembershipDriver } from './membership/driver.js'
 import type { Member } from './membership/member-table.js'
-import { createRandom } from './sim/random.js'
+import { cryptoSeededRandom } from './runtime/random.js'
+import { systemClock } from './runtime/clock.js'
+import { cronScheduler } from './runtime/scheduler.js'
 import { resolveAdvertiseAddress } from './config/advertise.js'
 
 export interface NodeInfo {
@@ -100,6 +101,7 @@ export class HearsayNode {
         maxSkewMs: config.clock.maxSkewMs,
         highWater: new StoreHighWaterMark(store),
         onSaveError: (error) => nodeLog.error({ err: error }, 'could not persist the clock high-water mark; retrying'),
+        clock: systemClock,
       })
       await clock.start()
       const metrics = createMetrics()
@@ -126,8 +128,10 @@ export class HearsayNode {
         secret: config.cluster.secret,
         log: nodeLog.child({ component: 'transport' }),
         counters: transportCounters(metrics),
+        clock: systemClock,
+        random: cryptoSeededRandom(),
       })
-      const swim = new Swim({ local, storedIncarnation: incarnation, config: config.membership, random: createRandom(randomInt(2 ** 32)) })
+      const swim = new Swim({ local, storedIncarnation: incarnation, config: config.membership, random: cryptoSeededRandom() })
       const membership = new MembershipDriver({
         transport,
         swim,
@@ -167,6 +171,8 @@ export class HearsayNode {
         isAlive: (owner) => swim.member(owner)?.state === 'alive',
         intervalMs: HANDOFF_INTERVAL_MS,
         batchSize: HANDOFF_BATCH_SIZE,
+        clock: systemClock,
+        random: cryptoSeededRandom(),
         log: nodeLog.child({ component: 'handoff' }),
         onDelivered: (count) => { metrics.hintsHandedOff.inc({ result: 'delivered' }, count); refreshHintsGauge() },
         onDropped: (count) => { metrics.hintsHandedOff.inc({ result: 'dropped' }, count); refreshHintsGauge() },
@@ -193,6 +199,9 @@ export class HearsayNode {
       const antiEntropy = new AntiEntropy({
         localId: id,
         schedule: config.antiEntropy.schedule,
+        scheduler: cronScheduler,
+        clock: systemClock,
+        random: cryptoSeededRandom(),
         automatic: config.antiEntropy.enabled,
         replica,
         absence,
@@ -224,6 +233,7 @@ export class HearsayNode {
       // Remote versions move our clock forward; one beyond clock.maxSkewMs is refused (throws).
       const observeHlc = (hlc: number): void => { clock.update(hlc) }
       const [delayMinMs, delayMaxMs] = [config.replication.testDelayMinMs, config.replication.testDelayMaxMs]
+      const delayRandom = cryptoSeededRandom()
       const writeBatcher = new ReplicaWriteBatcher({
         send: (to, message, timeoutMs) => transport!.request(to, message, timeoutMs),
         maxEntries: MAX_RECORDS_PER_WRITE,
@@ -234,6 +244,7 @@ export class HearsayNode {
         local: store,
         nextHlc: () => clock.next(),
         nowMs,
+        clock: systemClock,
         observeHlc,
         replicasFor: (key) => placement.replicasFor(key).replicas,
         member: (memberId) => swim.member(memberId),
@@ -256,7 +267,7 @@ export class HearsayNode {
         defaultWrite: config.replication.writeQuorum,
         defaultRead: config.replication.readQuorum,
         maxScanLimit: config.api.maxScanLimit,
-        injectedDelayMs: delayMaxMs === 0 ? () => 0 : () => delayMinMs + Math.random() * (delayMaxMs - delayMinMs),
+        injectedDelayMs: delayMaxMs === 0 ? () => 0 : () => delayMinMs + delayRandom.next() * (delayMaxMs - delayMinMs),
         onReadRepair: (count) => metrics.readRepairs.inc(count),
         onQuorumFailure: (kind) => metrics.quorumFailures.inc({ kind }),
         onBackgroundError: (error, what) => nodeLog.warn({ err: error }, `${what} failed`),

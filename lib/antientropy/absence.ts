@@ -1,9 +1,12 @@
+import { repeatEvery, systemClock, type Clock, type Repeating } from '../runtime/clock.js'
 import type { MetaStore } from '../store/meta.js'
 
 export interface AbsenceOptions {
   readonly meta: MetaStore
   readonly tombstoneGraceMs: number
   readonly nowMs: () => number
+  /** Runs the contact stamp timer; default systemClock (a simulation passes its fake clock). */
+  readonly clock?: Clock
   /** True while at least one other member is alive. */
   readonly hasAlivePeer: () => boolean
   readonly onError: (error: unknown) => void
@@ -31,7 +34,7 @@ export class AbsenceTracker {
   readonly #options: AbsenceOptions
   #lastContactMs: number | undefined
   #repairRequired = false
-  #timer: NodeJS.Timeout | undefined
+  #timer: Repeating | undefined
 
   constructor(options: AbsenceOptions) {
     this.#options = options
@@ -51,13 +54,12 @@ export class AbsenceTracker {
   }
 
   start(): void {
-    this.#timer = setInterval(() => this.observe(), contactStampIntervalMs(this.#options.tombstoneGraceMs))
-    this.#timer.unref()
+    this.#timer = repeatEvery(this.#options.clock ?? systemClock, contactStampIntervalMs(this.#options.tombstoneGraceMs), () => this.observe())
     this.observe()
   }
 
   stop(): void {
-    clearInterval(this.#timer)
+    this.#timer?.stop()
     this.#timer = undefined
   }
 

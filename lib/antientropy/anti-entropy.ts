@@ -1,7 +1,9 @@
-import { schedule, type ScheduledTask } from 'node-cron'
 import type { NodeId } from '../clock/version.js'
 import type { Logger } from '../log/logger.js'
 import { LEAF_COUNT } from '../merkle/tree.js'
+import type { Clock } from '../runtime/clock.js'
+import type { Random } from '../runtime/random.js'
+import type { ScheduledJob, Scheduler } from '../runtime/scheduler.js'
 import type { PeerMessage } from '../transport/transport.js'
 import type { AbsenceTracker } from './absence.js'
 import type { LocalReplica } from './local-replica.js'
@@ -15,6 +17,12 @@ export interface AntiEntropyOptions {
   readonly localId: NodeId
   /** node-cron expression (validated at config load). */
   readonly schedule: string
+  /** Runs the schedule: node-cron in the daemon, the fake clock in simulations. */
+  readonly scheduler: Scheduler
+  /** Round durations and the rate limiter's waits. */
+  readonly clock: Clock
+  /** Picks the peer per partition and each session's digest salt. */
+  readonly random: Random
   /** False: no rounds of its own (schedule, member, rebalance); only syncNow() and peers' sessions. */
   readonly automatic: boolean
   readonly replica: LocalReplica
@@ -65,7 +73,7 @@ interface PlannedSession { readonly id: NodeId; readonly peer: string; readonly 
 export class AntiEntropy {
   readonly #options: AntiEntropyOptions
   readonly #limiter: ByteRateLimiter
-  #task: ScheduledTask | undefined
+  #task: ScheduledJob | undefined
   #queue: Promise<unknown> = Promise.resolve()
   /** Aborts the session in flight at stop(). */
   readonly #stopping = new AbortController()
@@ -76,7 +84,7 @@ export class AntiEntropy {
 
   constructor(options: AntiEntropyOptions) {
     this.#options = options
-    this.#limiter = new ByteRateLimiter(options.maxBytesPerSecond)
+    this.#limiter = new ByteRateLimiter(options.maxBytesPerSecond, options.clock)
   }
 
   get repairing(): boolean {
@@ -86,13 +94,13 @@ export class AntiEntropy {
   start(): void {
     this.#options.absence.start()
     if (!this.#options.automatic) return
-    this.#task = schedule(this.#options.schedule, () => { void this.#enqueue('schedule', () => this.#scheduledPlan()).catch(() => undefined) }, { noOverlap: true, name: 'anti-entropy' })
+    this.#task = this.#options.scheduler.every(this.#options.schedule, 'anti-entropy', async () => { void this.#enqueue('schedule', () => this.#scheduledPlan()).catch(() => undefined) })
   }
 
   async stop(): Promise<void> {
     this.#stopping.abort()
     this.#options.absence.stop()
-    await this.#task?.destroy()
+    await this.#task?.stop()
     await this.#queue.catch(() => undefined)
   }
 
@@ -140,7 +148,7 @@ export class AntiEntropy {
     }
     for (const partition of this.#options.ownedPartitions(localId)) {
       const peers = this.#options.replicasOf(partition).filter((id) => id !== localId && this.#options.alivePeer(id) !== undefined)
-      const chosen = peers[Math.floor(Math.random() * peers.length)]
+      const chosen = peers.length === 0 ? undefined : peers[this.#options.random.int(peers.length)]
       if (chosen !== undefined) add(chosen, partition)
     }
     for (const partition of this.#handOffCandidates()) {
@@ -166,7 +174,7 @@ export class AntiEntropy {
   }
 
   async #round(trigger: RoundTrigger, plan: readonly PlannedSession[]): Promise<RoundSummary> {
-    const startedMs = Date.now()
+    const startedMs = this.#options.clock.nowMs()
     const mode: SessionMode = this.repairing ? 'repair' : 'normal'
     const sessions: SessionSummary[] = []
     const failures: SessionFailure[] = []
@@ -180,6 +188,8 @@ export class AntiEntropy {
           replica: this.#options.replica,
           request: (message) => this.#options.request(peer, message, this.#options.requestTimeoutMs),
           limiter: this.#limiter,
+          clock: this.#options.clock,
+          random: this.#options.random,
           partitionConcurrency: this.#options.partitionConcurrency,
           batchBytes: this.#options.batchBytes,
         })
@@ -196,7 +206,7 @@ export class AntiEntropy {
     }
     if (mode === 'repair') this.#finishRepairIfDone()
     const handedOff = mode === 'normal' && !this.#stopping.signal.aborted ? await this.#dropHandedOff(succeeded) : []
-    const summary: RoundSummary = { trigger, mode, sessions, failures, handedOff, repairing: this.repairing, durationMs: Date.now() - startedMs }
+    const summary: RoundSummary = { trigger, mode, sessions, failures, handedOff, repairing: this.repairing, durationMs: this.#options.clock.nowMs() - startedMs }
     this.#options.onRound?.(summary)
     return summary
   }

@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises'
+import { sleep, type Clock } from '../runtime/clock.js'
 
 /**
  * A token bucket over bytes: sync sessions take what they send or receive, so a node catching up
@@ -6,16 +6,16 @@ import { setTimeout as sleep } from 'node:timers/promises'
  */
 export class ByteRateLimiter {
   readonly #bytesPerSecond: number
-  readonly #nowMs: () => number
+  readonly #clock: Clock
   #tokens: number
   #lastRefillMs: number
 
-  constructor(bytesPerSecond: number, nowMs: () => number = Date.now) {
+  constructor(bytesPerSecond: number, clock: Clock) {
     if (!Number.isSafeInteger(bytesPerSecond) || bytesPerSecond < 0) throw new RangeError(`bytesPerSecond must be a non-negative integer, got ${bytesPerSecond}`)
     this.#bytesPerSecond = bytesPerSecond
-    this.#nowMs = nowMs
+    this.#clock = clock
     this.#tokens = bytesPerSecond
-    this.#lastRefillMs = nowMs()
+    this.#lastRefillMs = clock.nowMs()
   }
 
   /** Waits until `bytes` may pass. Larger than the burst: waits for the debt to be paid back. */
@@ -25,11 +25,11 @@ export class ByteRateLimiter {
     this.#tokens -= bytes
     if (this.#tokens >= 0) return
     const waitMs = Math.ceil((-this.#tokens / this.#bytesPerSecond) * 1000)
-    await sleep(waitMs, undefined, signal === undefined ? {} : { signal })
+    await sleep(this.#clock, waitMs, signal)
   }
 
   #refill(): void {
-    const now = this.#nowMs()
+    const now = this.#clock.nowMs()
     const elapsedMs = Math.max(0, now - this.#lastRefillMs)
     this.#lastRefillMs = now
     this.#tokens = Math.min(this.#bytesPerSecond, this.#tokens + (elapsedMs / 1000) * this.#bytesPerSecond)

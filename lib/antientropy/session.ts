@@ -1,5 +1,6 @@
-import { randomInt } from 'node:crypto'
 import { differingLeaves, FANOUT, saltedProjection, type DigestWidth } from '../merkle/tree.js'
+import type { Clock } from '../runtime/clock.js'
+import type { Random } from '../runtime/random.js'
 import type { PeerMessage } from '../transport/transport.js'
 import { entryBytes, type LocalReplica } from './local-replica.js'
 import {
@@ -26,6 +27,10 @@ export interface SessionOptions {
   /** A request to the peer; rejects on timeout, a lost link or an error answer. */
   readonly request: (message: PeerMessage) => Promise<PeerMessage>
   readonly limiter: ByteRateLimiter
+  /** The session's duration. */
+  readonly clock: Clock
+  /** Each pass's digest salt. */
+  readonly random: Random
   /** Partitions compared at once (each one descends level by level, a round trip per level). */
   readonly partitionConcurrency: number
   /** Budget of one push batch. */
@@ -72,7 +77,7 @@ interface Tally { partitionsDiffering: number; leavesDiffering: number; pushed: 
  * (timeout, lost link) leaves both stores consistent and the next round picks up what is left.
  */
 export async function runSession(options: SessionOptions): Promise<SessionSummary> {
-  const startedMs = Date.now()
+  const startedMs = options.clock.nowMs()
   const tally: Tally = { partitionsDiffering: 0, leavesDiffering: 0, pushed: 0, pulled: 0, dropped: 0 }
   let candidates = options.partitions
   let passes = 0
@@ -81,7 +86,7 @@ export async function runSession(options: SessionOptions): Promise<SessionSummar
     if (passes === 0) tally.partitionsDiffering = differing.length
     if (differing.length === 0) break
     passes++
-    const project = saltedProjection(randomInt(2 ** 32), (depth) => WIDTH_AT_DEPTH[depth] as DigestWidth)
+    const project = saltedProjection(options.random.int(2 ** 32), (depth) => WIDTH_AT_DEPTH[depth] as DigestWidth)
     await forEachLimited(differing, options.partitionConcurrency, async ({ partition, remoteRoot }) => {
       const leaves = await differingLeaves(options.replica.tree(partition), async (depth, indices) => {
         if (depth === 0) return [remoteRoot]
@@ -98,7 +103,7 @@ export async function runSession(options: SessionOptions): Promise<SessionSummar
     })
     candidates = differing.map(({ partition }) => partition)
   }
-  return { peer: options.peer, mode: options.mode, partitionsCompared: options.partitions.length, passes, ...tally, durationMs: Date.now() - startedMs }
+  return { peer: options.peer, mode: options.mode, partitionsCompared: options.partitions.length, passes, ...tally, durationMs: options.clock.nowMs() - startedMs }
 }
 
 /** The partitions among `partitions` whose roots differ from the peer's, with the peer's root. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { HLC_TICKS_PER_MS, hlcWallMs } from './version.js'
 import { ClockExhaustedError, ClockSkewError } from './errors.js'
+import { repeatEvery, sleep, type Clock, type Repeating } from '../runtime/clock.js'
 
 /**
  * How far ahead of the wall clock the persisted ceiling is reserved, at most. A bigger window
@@ -38,6 +39,8 @@ export interface HybridLogicalClockOptions {
   readonly highWater: HighWaterMark
   /** Told about a failed background save (for logs and metrics); the clock retries by itself. */
   readonly onSaveError?: (error: unknown) => void
+  /** Runs the background refill and the retry wait; systemClock in the daemon. */
+  readonly clock: Clock
 }
 
 /**
@@ -86,7 +89,8 @@ export class HybridLogicalClock {
   private pendingSave: Promise<void> | undefined
   /** Wall ms before which no new save is attempted after a failure. */
   private retryNotBeforeMs = 0
-  private refillTimer: NodeJS.Timeout | undefined
+  private refillTimer: Repeating | undefined
+  private readonly clock: Clock
   private state: 'new' | 'running' | 'stopped' = 'new'
 
   constructor(options: HybridLogicalClockOptions) {
@@ -97,6 +101,7 @@ export class HybridLogicalClock {
     this.maxSkewMs = options.maxSkewMs
     this.highWater = options.highWater
     this.onSaveError = options.onSaveError
+    this.clock = options.clock
     const reserveMs = Math.max(MIN_RESERVE_MS, Math.min(HIGH_WATER_RESERVE_MS, Math.floor(options.maxSkewMs / 2)))
     this.reserveTicks = reserveMs * HLC_TICKS_PER_MS
     this.refillCheckMs = Math.floor(reserveMs / REFILL_CHECKS_PER_WINDOW)
@@ -114,14 +119,13 @@ export class HybridLogicalClock {
     await this.highWater.save(ceiling)
     this.durableCeiling = ceiling
     this.state = 'running'
-    this.refillTimer = setInterval(() => this.refillIfLow(), this.refillCheckMs)
-    this.refillTimer.unref()
+    this.refillTimer = repeatEvery(this.clock, this.refillCheckMs, () => this.refillIfLow())
   }
 
   /** Stops the background refill and waits for a save in flight. */
   async stop(): Promise<void> {
     this.state = 'stopped'
-    if (this.refillTimer !== undefined) clearInterval(this.refillTimer)
+    this.refillTimer?.stop()
     this.refillTimer = undefined
     await this.pendingSave
   }
@@ -158,7 +162,7 @@ export class HybridLogicalClock {
       } catch (error) {
         if (!(error instanceof ClockExhaustedError) || wait === MAX_EXHAUSTED_WAITS) throw error
         this.refillIfLow()
-        await (this.pendingSave ?? new Promise((resolve) => setTimeout(resolve, EXHAUSTED_RETRY_MS)))
+        await (this.pendingSave ?? sleep(this.clock, EXHAUSTED_RETRY_MS))
       }
     }
   }

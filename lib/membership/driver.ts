@@ -1,6 +1,6 @@
 import type { NodeId } from '../clock/version.js'
 import { EventEmitter } from 'node:events'
-import { systemClock, type Clock, type TimerHandle } from '../sim/clock.js'
+import { systemClock, type Clock, type TimerHandle } from '../runtime/clock.js'
 import type { PeerAddress, PeerIdentity, PeerMessage, Transport } from '../transport/transport.js'
 import type { Member } from './member-table.js'
 import { MEMBERSHIP_MESSAGE_TYPES, type MembershipMessage } from './messages.js'

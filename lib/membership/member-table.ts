@@ -1,5 +1,5 @@
 import type { NodeId } from '../clock/version.js'
-import type { Random } from '../sim/random.js'
+import type { Random } from '../runtime/random.js'
 import type { MemberRecord, MemberState } from './messages.js'
 
 /** What this node believes about one member: its gossiped record, without the accuser. */

@@ -1,6 +1,6 @@
 import { pack, unpack } from 'msgpackr'
 import { asNodeId, type NodeId } from '../clock/version.js'
-import { createRandom, type Random } from '../sim/random.js'
+import { createRandom, type Random } from '../runtime/random.js'
 import type { PeerAddress } from '../transport/transport.js'
 import { DEFAULT_LAN_MEMBERSHIP_CONFIG, type MembershipConfig } from './config.js'
 import { estimateWireBytes, validateMembershipMessage, type MemberState, type MembershipMessage } from './messages.js'

@@ -1,5 +1,5 @@
 import type { NodeId } from '../clock/version.js'
-import type { Random } from '../sim/random.js'
+import type { Random } from '../runtime/random.js'
 import type { PeerAddress, PeerIdentity } from '../transport/transport.js'
 import { Awareness } from './awareness.js'
 import { BroadcastQueue } from './broadcast-queue.js'

@@ -1,5 +1,6 @@
 import { compareVersions, type NodeId } from '../clock/version.js'
 import { QuorumNotMetError } from '../errors.js'
+import { sleep, type Clock } from '../runtime/clock.js'
 import type { StoredRecord } from '../store/record.js'
 import { isLive } from '../store/record.js'
 import { TransportError, type PeerAddress, type PeerMessage } from '../transport/transport.js'
@@ -29,6 +30,8 @@ export interface CoordinatorOptions {
   /** Next HLC tick for a new write; may wait briefly for the clock's high-water mark. */
   readonly nextHlc: () => Promise<number>
   readonly nowMs: () => number
+  /** The quorum deadline and the injected test delay run on it. */
+  readonly clock: Clock
   /**
    * Merges a version read from another replica into the local clock; throws (ClockSkewError)
    * when it is beyond the skew bound, and the coordinator then ignores that answer, so read
@@ -173,7 +176,7 @@ export class Coordinator implements KvService {
     try {
       const member = this.aliveMember(id)
       const delayMs = this.options.injectedDelayMs()
-      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs))
+      if (delayMs > 0) await sleep(this.options.clock, delayMs)
       await this.options.request(member.peer, { type: 'replicaWrite', body: { entries: [entry] } }, this.options.timeoutMs)
       return true
     } catch (error) {
@@ -225,7 +228,7 @@ export class Coordinator implements KvService {
     const heard: { id: NodeId; record: T }[] = []
     let settle: ((outcome: 'met' | 'impossible' | 'timeout') => void) | undefined
     const decided = new Promise<'met' | 'impossible' | 'timeout'>((resolve) => { settle = resolve })
-    const timer = setTimeout(() => settle?.('timeout'), this.options.timeoutMs)
+    const timer = this.options.clock.setTimeout(() => settle?.('timeout'), this.options.timeoutMs)
     const runs = replicas.map((id) => attempt(id).then(
       (record) => {
         heard.push({ id, record })
@@ -240,7 +243,7 @@ export class Coordinator implements KvService {
     void all.then(() => settle?.('impossible'))
     if (needed === 0) settle?.('met')
     return decided.then((outcome) => {
-      clearTimeout(timer)
+      this.options.clock.clearTimeout(timer)
       if (outcome === 'met') return { heard: [...heard], all }
       this.options.onQuorumFailure(kind)
       throw new QuorumNotMetError(kind, needed, heard.length, details)

@@ -1,7 +1,8 @@
-import { performance } from 'node:perf_hooks'
 import { assertPositiveIntegers } from '../assert.js'
 import type { NodeId } from '../clock/version.js'
 import type { Logger } from '../log/logger.js'
+import type { Clock, TimerHandle } from '../runtime/clock.js'
+import type { Random } from '../runtime/random.js'
 import { backoffDelayMs } from '../transport/backoff.js'
 import type { HintStore } from './hints.js'
 import { MAX_RECORDS_PER_WRITE, type WireEntry } from './messages.js'
@@ -31,8 +32,10 @@ export interface HintedHandoffOptions {
   readonly retryBaseMs?: number
   /** Cap of the retry delay; default DEFAULT_HANDOFF_RETRY_CAP_MS. */
   readonly retryCapMs?: number
-  /** Uniform in [0, 1) for retry jitter; default Math.random. */
-  readonly random?: () => number
+  /** Round timer and retry backoff. */
+  readonly clock: Clock
+  /** Retry jitter. */
+  readonly random: Random
   readonly log: Logger
   /** Told how many hints an owner acknowledged (and were deleted). */
   readonly onDelivered?: (count: number) => void
@@ -43,7 +46,7 @@ export interface HintedHandoffOptions {
 interface Backoff {
   /** Consecutive failed deliveries. */
   failures: number
-  /** performance.now() before which the owner is not tried again. */
+  /** clock.nowMs() before which the owner is not tried again. */
   retryAtMs: number
 }
 
@@ -59,11 +62,10 @@ export class HintedHandoff {
   private readonly maxBatchesPerRound: number
   private readonly retryBaseMs: number
   private readonly retryCapMs: number
-  private readonly random: () => number
   /** Owners being drained, each by one promise that never rejects. */
   private readonly draining = new Map<NodeId, Promise<void>>()
   private readonly backoff = new Map<NodeId, Backoff>()
-  private timer: NodeJS.Timeout | undefined
+  private timer: TimerHandle | undefined
   /** The round in progress, if any; never rejects. */
   private round: Promise<void> | undefined
   private stopped = true
@@ -73,7 +75,6 @@ export class HintedHandoff {
     this.maxBatchesPerRound = options.maxBatchesPerRound ?? DEFAULT_HANDOFF_BATCHES_PER_ROUND
     this.retryBaseMs = options.retryBaseMs ?? options.intervalMs
     this.retryCapMs = options.retryCapMs ?? DEFAULT_HANDOFF_RETRY_CAP_MS
-    this.random = options.random ?? Math.random
     assertPositiveIntegers({ intervalMs: options.intervalMs, batchSize: options.batchSize, maxBatchBytes: this.maxBatchBytes, maxBatchesPerRound: this.maxBatchesPerRound, retryBaseMs: this.retryBaseMs, retryCapMs: this.retryCapMs })
     if (options.batchSize > MAX_RECORDS_PER_WRITE) throw new RangeError(`batchSize must be at most ${MAX_RECORDS_PER_WRITE} (one replica write), got ${options.batchSize}`)
   }
@@ -88,7 +89,7 @@ export class HintedHandoff {
   /** Stops the rounds and waits for the deliveries in flight (and their removals) to finish. */
   async stop(): Promise<void> {
     this.stopped = true
-    if (this.timer !== undefined) clearTimeout(this.timer)
+    if (this.timer !== undefined) this.options.clock.clearTimeout(this.timer)
     this.timer = undefined
     await this.round
     await Promise.all(this.draining.values())
@@ -103,7 +104,7 @@ export class HintedHandoff {
 
   private schedule(): void {
     if (this.stopped) return
-    this.timer = setTimeout(() => {
+    this.timer = this.options.clock.setTimeout(() => {
       this.timer = undefined
       this.round = this.runRound()
         .catch((error: unknown) => this.options.log.error({ err: error }, 'hinted handoff round failed'))
@@ -112,7 +113,6 @@ export class HintedHandoff {
           this.schedule()
         })
     }, this.options.intervalMs)
-    this.timer.unref()
   }
 
   private async runRound(): Promise<void> {
@@ -144,7 +144,7 @@ export class HintedHandoff {
   private async deliverBatches(owner: NodeId): Promise<void> {
     const { hints, deliver, batchSize } = this.options
     const backoff = this.backoff.get(owner)
-    if (backoff !== undefined && performance.now() < backoff.retryAtMs) return
+    if (backoff !== undefined && this.options.clock.nowMs() < backoff.retryAtMs) return
     for (let batches = 0; batches < this.maxBatchesPerRound; batches++) {
       if (this.stopped || !this.options.isAlive(owner)) return
       const { ids, entries } = hints.take(owner, batchSize, this.maxBatchBytes)
@@ -159,8 +159,8 @@ export class HintedHandoff {
 
   private failed(owner: NodeId, error: unknown): void {
     const failures = (this.backoff.get(owner)?.failures ?? 0) + 1
-    const delayMs = backoffDelayMs(failures - 1, this.retryBaseMs, this.retryCapMs, this.random)
-    this.backoff.set(owner, { failures, retryAtMs: performance.now() + delayMs })
+    const delayMs = backoffDelayMs(failures - 1, this.retryBaseMs, this.retryCapMs, () => this.options.random.next())
+    this.backoff.set(owner, { failures, retryAtMs: this.options.clock.nowMs() + delayMs })
     this.options.log.warn({ owner, failures, retryInMs: delayMs, err: error }, 'hint handoff failed; will retry')
   }
 }

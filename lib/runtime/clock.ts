@@ -142,3 +142,55 @@ export class FakeClock implements Clock {
 function settle(): Promise<void> {
   return new Promise(resolve => setImmediate(resolve))
 }
+
+/** A repeating timer built from one-shot ones; stop() cancels the next run. */
+export interface Repeating {
+  stop(): void
+}
+
+/** Runs `callback` every `intervalMs` on `clock` until stopped (the first run one interval from now). */
+export function repeatEvery(clock: Clock, intervalMs: number, callback: () => void): Repeating {
+  if (!(intervalMs > 0)) throw new RangeError(`intervalMs must be positive, got ${intervalMs}`)
+  let stopped = false
+  let handle: TimerHandle | undefined
+  const arm = (): void => {
+    handle = clock.setTimeout(() => {
+      if (stopped) return
+      arm()
+      callback()
+    }, intervalMs)
+  }
+  arm()
+  return {
+    stop: () => {
+      stopped = true
+      if (handle !== undefined) clock.clearTimeout(handle)
+    },
+  }
+}
+
+/** Resolves after `delayMs` on `clock`; rejects with the signal's reason when it aborts first. */
+export function sleep(clock: Clock, delayMs: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted === true) return reject(signal.reason)
+    const onAbort = (): void => {
+      clock.clearTimeout(handle)
+      reject(signal?.reason)
+    }
+    const handle = clock.setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, delayMs)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/** `clock` read `offsetMs` ahead (negative: behind); its timers run on the same time base. */
+export function offsetClock(clock: Clock, offsetMs: number): Clock {
+  if (offsetMs === 0) return clock
+  return {
+    nowMs: () => clock.nowMs() + offsetMs,
+    setTimeout: (callback, delayMs) => clock.setTimeout(callback, delayMs),
+    clearTimeout: handle => clock.clearTimeout(handle),
+  }
+}

@@ -1,3 +1,5 @@
+import { randomInt } from 'node:crypto'
+
 /**
  * A small seeded pseudo-random generator (mulberry32) for simulations and for protocol code that
  * must be deterministic under test: same seed, same sequence, on every machine. Not for secrets.
@@ -30,4 +32,9 @@ export function createRandom(seed: number): Random {
       return next() < p
     },
   }
+}
+
+/** A generator seeded from the OS's randomness: what the daemon passes where a simulation passes a seed. */
+export function cryptoSeededRandom(): Random {
+  return createRandom(randomInt(2 ** 32))
 }

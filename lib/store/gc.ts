@@ -2,6 +2,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { assertPositiveIntegers } from '../assert.js'
 import { hlcWallMs, type Version } from '../clock/version.js'
 import type { KvStore } from './kv-store.js'
+import { systemClock, type Clock, type TimerHandle } from '../runtime/clock.js'
 import { isTombstone, type StoredRecord } from './record.js'
 import { CorruptRecordError } from './record-codec.js'
 
@@ -14,6 +15,8 @@ export interface TombstoneCollectorOptions {
   readonly tombstoneGraceMs: number
   /** Wall clock in ms. */
   readonly nowMs: () => number
+  /** Runs the sweep timer; default systemClock (a simulation passes its fake clock). */
+  readonly clock?: Clock
   /** Told after each step that collected something, once per kind (for metrics). */
   readonly onCollected?: (kind: CollectedKind, count: number) => void
   /** Told when a background sweep fails; the next sweep starts after intervalMs as usual. */
@@ -51,7 +54,7 @@ export type CollectedKind = 'tombstone' | 'expired'
 export class TombstoneCollector {
   /** Last key examined; undefined = the next step starts at the beginning. */
   private cursor: string | undefined
-  private timer: NodeJS.Timeout | undefined
+  private timer: TimerHandle | undefined
   /** Steps run one at a time, background and sweepOnce alike. */
   private queue: Promise<unknown> = Promise.resolve()
   private stopped = true
@@ -77,7 +80,7 @@ export class TombstoneCollector {
   /** Stops the background sweeps, waiting for the step in progress (not the whole sweep). */
   async stop(): Promise<void> {
     this.stopped = true
-    if (this.timer !== undefined) clearTimeout(this.timer)
+    if (this.timer !== undefined) (this.options.clock ?? systemClock).clearTimeout(this.timer)
     this.timer = undefined
     await this.backgroundSweep
   }
@@ -119,7 +122,7 @@ export class TombstoneCollector {
 
   private schedule(): void {
     if (this.stopped) return
-    this.timer = setTimeout(() => {
+    this.timer = (this.options.clock ?? systemClock).setTimeout(() => {
       this.backgroundSweep = this.sweep(this.options.nowMs(), () => !this.stopped)
         .then(() => undefined, (error: unknown) => this.options.onError?.(error))
         .finally(() => {
@@ -127,7 +130,6 @@ export class TombstoneCollector {
           this.schedule()
         })
     }, this.options.intervalMs)
-    this.timer.unref()
   }
 
   private exclusive<T>(task: () => Promise<T>): Promise<T> {

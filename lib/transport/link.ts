@@ -5,6 +5,7 @@ import { PROTOCOL_VERSION, type ForeignHelloBody, type HelloBody, type ProofBody
 import type { TransportCounters, LinkCloseReason } from './counters.js'
 import { checkHello, checkProof, checkWelcome, computeProof, foreignProtocolRefusal, newNonce, type HandshakeRole } from './handshake.js'
 import type { TransportLimits } from './limits.js'
+import type { Clock } from '../runtime/clock.js'
 import type { PeerIdentity } from './transport.js'
 
 /**
@@ -23,6 +24,8 @@ export interface LinkContext {
   readonly limits: TransportLimits
   readonly log: Logger
   readonly counters: TransportCounters
+  /** Keepalive bookkeeping reads time from it. */
+  readonly clock: Clock
 }
 
 export interface LinkEvents {
@@ -67,7 +70,7 @@ export class PeerLink {
   #awaiting: 'open' | 'hello' | 'welcome' | 'proof' | 'nothing'
   #dialerNonce: Uint8Array | undefined
   #acceptorNonce: Uint8Array | undefined
-  #lastHeardAtMs = Date.now()
+  #lastHeardAtMs: number
   #handshakeTimer: NodeJS.Timeout | undefined
   #keepaliveTimer: NodeJS.Timeout | undefined
 
@@ -81,6 +84,7 @@ export class PeerLink {
   constructor(socket: WebSocket, readonly role: HandshakeRole, readonly endpoint: string, context: LinkContext, events: LinkEvents) {
     this.#socket = socket
     this.#context = context
+    this.#lastHeardAtMs = context.clock.nowMs()
     this.#events = events
     this.#awaiting = role === 'dialer' ? 'open' : 'hello'
     this.socketClosed = new Promise(resolve => socket.once('close', () => resolve()))
@@ -89,7 +93,7 @@ export class PeerLink {
     }), context.limits.handshakeTimeoutMs).unref()
     socket.on('open', this.#guard(() => this.#sendHello()))
     socket.on('message', this.#guard((data: RawData, isBinary: boolean) => this.#receive(data, isBinary)))
-    socket.on('pong', this.#guard(() => { this.#lastHeardAtMs = Date.now() }))
+    socket.on('pong', this.#guard(() => { this.#lastHeardAtMs = this.#context.clock.nowMs() }))
     socket.on('error', this.#guard((error: Error & { code?: string }) => this.#socketError(error)))
     socket.on('close', this.#guard(() => this.close('remote', 'the connection closed')))
   }
@@ -165,7 +169,7 @@ export class PeerLink {
 
   #receive(data: RawData, isBinary: boolean): void {
     if (this.state === 'closed') return
-    this.#lastHeardAtMs = Date.now()
+    this.#lastHeardAtMs = this.#context.clock.nowMs()
     if (!isBinary) return this.#malformed('undecodable', 'a text message; peers speak binary MessagePack')
     const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)
     const limit = this.state === 'open' ? this.#context.limits.maxFrameBytes : this.#context.limits.maxHandshakeMessageBytes
@@ -246,7 +250,7 @@ export class PeerLink {
     clearTimeout(this.#handshakeTimer)
     const intervalMs = this.#context.limits.keepaliveIntervalMs
     this.#keepaliveTimer = setInterval(this.#guard(() => {
-      if (Date.now() - this.#lastHeardAtMs > 2 * intervalMs) return this.close('keepalive', `silent for more than ${2 * intervalMs} ms`)
+      if (this.#context.clock.nowMs() - this.#lastHeardAtMs > 2 * intervalMs) return this.close('keepalive', `silent for more than ${2 * intervalMs} ms`)
       this.#socket.ping()
     }), intervalMs).unref()
     this.#context.log.info({ peer: this.peerLabel, id: this.remote?.id, name: this.remote?.name, role: this.role }, 'peer link established')

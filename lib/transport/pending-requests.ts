@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../sim/clock.js'
+import type { Clock, TimerHandle } from '../runtime/clock.js'
 import { TransportError, type PeerMessage } from './transport.js'
 
 /**

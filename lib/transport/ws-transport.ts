@@ -4,7 +4,8 @@ import { FrameCodec, FrameTooLargeError, type Frame } from '../codec/codec.js'
 import { ERROR_FRAME, RESPONSE_FRAME, frameRegistry, type FrameRegistry } from '../codec/frames.js'
 import type { ErrorBody, RefuseBody, RefuseCode } from '../codec/transport-frames.js'
 import { formatHostPort, parseHostPort } from '../config/address.js'
-import { systemClock } from '../sim/clock.js'
+import type { Clock, TimerHandle } from '../runtime/clock.js'
+import type { Random } from '../runtime/random.js'
 import { backoffDelayMs } from './backoff.js'
 import { NO_COUNTERS, type TransportCounters } from './counters.js'
 import { Dispatcher, assertKind, encodeAnswer } from './dispatcher.js'
@@ -36,6 +37,10 @@ export interface WsTransportOptions {
   /** cluster.secret; empty or undefined: links are not authenticated. */
   readonly secret?: string
   readonly log: Logger
+  /** Request deadlines, queue expiry and reconnect timers: systemClock in the daemon. */
+  readonly clock: Clock
+  /** Reconnect jitter. */
+  readonly random: Random
   readonly limits?: Partial<TransportLimits>
   readonly counters?: TransportCounters
   /** A link to the peer opened (after having none). */
@@ -64,7 +69,7 @@ interface Channel {
   wanted: boolean
   /** Failed dials since the last open link, for the backoff. */
   attempt: number
-  reconnectTimer: NodeJS.Timeout | undefined
+  reconnectTimer: TimerHandle | undefined
   flushScheduled: boolean
   /** onPeerConnected was reported and onPeerDisconnected not yet. */
   connectedPeer: PeerIdentity | undefined
@@ -98,10 +103,10 @@ export class WsTransport implements Transport {
     this.#counters = options.counters ?? NO_COUNTERS
     this.#codec = new FrameCodec(options.frames ?? frameRegistry, this.#limits)
     this.#dispatcher = new Dispatcher(this.#codec.registry, this.#log)
-    this.#pending = new PendingRequests(systemClock, this.#limits.maxInFlightRequestsPerLink)
+    this.#pending = new PendingRequests(options.clock, this.#limits.maxInFlightRequestsPerLink)
     this.#context = {
       codec: this.#codec, local: this.local, clusterName: options.clusterName, secret: options.secret ?? '',
-      limits: this.#limits, log: this.#log, counters: this.#counters,
+      limits: this.#limits, log: this.#log, counters: this.#counters, clock: options.clock,
     }
     this.#events = {
       admit: (link, authenticated) => this.#admit(link, authenticated),
@@ -142,7 +147,7 @@ export class WsTransport implements Transport {
       this.#dropIfIdle(channel)
       return
     }
-    if (!this.#enqueue(channel, frame, 0, Date.now() + this.#limits.oneWayQueueTimeoutMs)) {
+    if (!this.#enqueue(channel, frame, 0, this.#options.clock.nowMs() + this.#limits.oneWayQueueTimeoutMs)) {
       this.#counters.dropped('queue_full')
       this.#dropIfIdle(channel)
       return
@@ -169,7 +174,7 @@ export class WsTransport implements Transport {
     } catch (error) {
       if (!(error instanceof FrameTooLargeError)) throw error
     }
-    if (frame === undefined || !this.#enqueue(channel, frame, opened.requestId, Date.now() + timeoutMs)) {
+    if (frame === undefined || !this.#enqueue(channel, frame, opened.requestId, this.#options.clock.nowMs() + timeoutMs)) {
       const why = frame === undefined ? `the message exceeds maxFrameBytes ${this.#limits.maxFrameBytes}` : 'the send queue to this peer is full'
       this.#pending.reject(opened.requestId, channel, new TransportError(`${describe}: ${why}`, 'limit'))
       this.#dropIfIdle(channel)
@@ -209,7 +214,7 @@ export class WsTransport implements Transport {
   async #shutdown(): Promise<void> {
     this.#closed = true
     for (const channel of this.#channels.values()) {
-      clearTimeout(channel.reconnectTimer)
+      if (channel.reconnectTimer !== undefined) this.#options.clock.clearTimeout(channel.reconnectTimer)
       const dropped = channel.queue.clear()
       for (let i = 0; i < dropped; i++) this.#counters.dropped('closed')
     }
@@ -368,7 +373,7 @@ export class WsTransport implements Transport {
     this.#channels.delete(dialedChannel.address)
     target.queue.takeAll(dialedChannel.queue)
     target.wanted ||= dialedChannel.wanted
-    clearTimeout(dialedChannel.reconnectTimer)
+    if (dialedChannel.reconnectTimer !== undefined) this.#options.clock.clearTimeout(dialedChannel.reconnectTimer)
     this.#pending.transfer(dialedChannel, target)
     if (dialedChannel.link === link) dialedChannel.link = undefined
     this.#log.debug({ dialed: dialedChannel.address, advertised }, 'dialed address is an alias of the peer\'s advertised address')
@@ -379,7 +384,7 @@ export class WsTransport implements Transport {
     const channel = this.#channelOf.get(link)
     if (channel === undefined || channel.link !== link) return
     channel.attempt = 0
-    clearTimeout(channel.reconnectTimer)
+    if (channel.reconnectTimer !== undefined) this.#options.clock.clearTimeout(channel.reconnectTimer)
     channel.reconnectTimer = undefined
     const remote = link.remote as PeerIdentity
     if (channel.connectedPeer === undefined) {
@@ -405,7 +410,7 @@ export class WsTransport implements Transport {
           // The requester fails its request when the link closes; an answer then has no taker.
           if (link.state !== 'open') return this.#counters.dropped('closed')
           const bytes = encodeAnswer(this.#codec, frame.requestId, answer)
-          if (!this.#enqueue(channel, bytes, 0, Date.now() + this.#limits.oneWayQueueTimeoutMs)) this.#counters.dropped('queue_full')
+          if (!this.#enqueue(channel, bytes, 0, this.#options.clock.nowMs() + this.#limits.oneWayQueueTimeoutMs)) this.#counters.dropped('queue_full')
           else this.#counters.frameBytes('sent', 'reply' in answer ? answer.reply.type : ERROR_FRAME, bytes.byteLength, remote.peer)
         }).catch(error => this.#log.error({ peer: remote.peer, err: error }, 'sending an answer failed'))
         return
@@ -463,8 +468,8 @@ export class WsTransport implements Transport {
     if (this.#closed || channel.reconnectTimer !== undefined) return
     this.#dropExpired(channel)
     if (this.#dropIfIdle(channel)) return
-    const delayMs = backoffDelayMs(channel.attempt++, this.#limits.reconnectBaseMs, this.#limits.reconnectCapMs, Math.random)
-    channel.reconnectTimer = setTimeout(() => {
+    const delayMs = backoffDelayMs(channel.attempt++, this.#limits.reconnectBaseMs, this.#limits.reconnectCapMs, () => this.#options.random.next())
+    channel.reconnectTimer = this.#options.clock.setTimeout(() => {
       channel.reconnectTimer = undefined
       try {
         this.#dropExpired(channel)
@@ -472,18 +477,18 @@ export class WsTransport implements Transport {
       } catch (error) {
         this.#log.error({ peer: channel.address, err: error }, 'reconnecting failed')
       }
-    }, delayMs).unref()
+    }, delayMs)
   }
 
   #dropExpired(channel: Channel): void {
-    const dropped = channel.queue.dropExpired(Date.now())
+    const dropped = channel.queue.dropExpired(this.#options.clock.nowMs())
     for (let i = 0; i < dropped; i++) this.#counters.dropped('unreachable')
   }
 
   /** Forgets a channel nothing needs (no link, not wanted, nothing queued); true when it did. */
   #dropIfIdle(channel: Channel): boolean {
     if (channel.link !== undefined || channel.incoming !== undefined || channel.wanted || channel.queue.length > 0) return false
-    clearTimeout(channel.reconnectTimer)
+    if (channel.reconnectTimer !== undefined) this.#options.clock.clearTimeout(channel.reconnectTimer)
     channel.reconnectTimer = undefined
     if (this.#channels.get(channel.address) === channel) this.#channels.delete(channel.address)
     return true

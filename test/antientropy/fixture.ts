@@ -7,6 +7,8 @@ import type { ErrorBody } from '../../lib/codec/transport-frames.js'
 import { LocalReplica } from '../../lib/antientropy/local-replica.js'
 import { registerSyncHandlers, type ResponderOptions } from '../../lib/antientropy/responder.js'
 import { ByteRateLimiter } from '../../lib/antientropy/rate-limit.js'
+import { systemClock } from '../../lib/runtime/clock.js'
+import { createRandom } from '../../lib/runtime/random.js'
 import { segmentIndexOptions } from '../../lib/antientropy/segments.js'
 import type { SessionMode, SessionOptions } from '../../lib/antientropy/session.js'
 import { loadRecordDigester } from '../../lib/merkle/digest.js'
@@ -209,7 +211,9 @@ export function sessionWith(node: TestNode, peer: LoopbackPeer, mode: SessionMod
     mode,
     replica: node.replica,
     request: peer.request,
-    limiter: new ByteRateLimiter(0),
+    limiter: new ByteRateLimiter(0, systemClock),
+    clock: systemClock,
+    random: createRandom(0x5eed),
     partitionConcurrency: 3,
     batchBytes: 4096,
     ...overrides,

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { ByteRateLimiter, forEachLimited } from '../../lib/antientropy/rate-limit.js'
+import { systemClock, type Clock } from '../../lib/runtime/clock.js'
 
 /**
  * take() resolves at once when the bytes fit and sleeps otherwise. With an already aborted signal
@@ -13,23 +14,24 @@ async function waits(limiter: ByteRateLimiter, bytes: number): Promise<boolean> 
   })
 }
 
-function fakeClock(startMs = 1_000_000): { nowMs: () => number; advance: (ms: number) => void } {
+/** Readings the test moves by hand; timers on the system clock (the waits here are aborted, never run). */
+function fakeClock(startMs = 1_000_000): Clock & { advance: (ms: number) => void } {
   let now = startMs
-  return { nowMs: () => now, advance: (ms) => { now += ms } }
+  return { nowMs: () => now, setTimeout: systemClock.setTimeout, clearTimeout: systemClock.clearTimeout, advance: (ms) => { now += ms } }
 }
 
 t.test('a rate of 0 is unlimited: take() never waits', async t => {
-  const limiter = new ByteRateLimiter(0, fakeClock().nowMs)
+  const limiter = new ByteRateLimiter(0, fakeClock())
   for (let i = 0; i < 10; i++) t.equal(await waits(limiter, 1e12), false, `take ${i + 1} of a terabyte`)
 })
 
 t.test('a rate must be a non-negative integer', async t => {
-  for (const rate of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) t.throws(() => new ByteRateLimiter(rate), RangeError, `rate ${rate}`)
+  for (const rate of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) t.throws(() => new ByteRateLimiter(rate, systemClock), RangeError, `rate ${rate}`)
 })
 
 t.test('one second of rate passes at once; a byte more waits', async t => {
   const clock = fakeClock()
-  const limiter = new ByteRateLimiter(1000, clock.nowMs)
+  const limiter = new ByteRateLimiter(1000, clock)
   t.equal(await waits(limiter, 600), false)
   t.equal(await waits(limiter, 400), false, 'the burst is exactly one second of rate')
   t.equal(await waits(limiter, 1), true, 'over the burst it waits')
@@ -37,7 +39,7 @@ t.test('one second of rate passes at once; a byte more waits', async t => {
 
 t.test('a debt is paid back at the rate, by the clock', async t => {
   const clock = fakeClock()
-  const limiter = new ByteRateLimiter(1000, clock.nowMs)
+  const limiter = new ByteRateLimiter(1000, clock)
   t.equal(await waits(limiter, 1500), true, '1500 bytes against a 1000-byte burst wait')
   // The debt is 500 bytes: half a second at 1000 B/s.
   clock.advance(499)
@@ -49,7 +51,7 @@ t.test('a debt is paid back at the rate, by the clock', async t => {
 
 t.test('tokens refill up to the burst only, and never from a clock going back', async t => {
   const clock = fakeClock()
-  const limiter = new ByteRateLimiter(1000, clock.nowMs)
+  const limiter = new ByteRateLimiter(1000, clock)
   t.equal(await waits(limiter, 1000), false)
   clock.advance(60_000)
   t.equal(await waits(limiter, 1000), false, 'a minute idle refills one burst')
@@ -60,7 +62,7 @@ t.test('tokens refill up to the burst only, and never from a clock going back', 
 
 t.test('a waiting take() stays pending until its signal aborts it', async t => {
   const clock = fakeClock()
-  const limiter = new ByteRateLimiter(1000, clock.nowMs)
+  const limiter = new ByteRateLimiter(1000, clock)
   const abort = new AbortController()
   let settled = false
   const taking = limiter.take(3000, abort.signal).finally(() => { settled = true })

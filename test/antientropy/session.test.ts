@@ -10,8 +10,9 @@ import { FANOUT } from '../../lib/merkle/tree.js'
 import { fromSyncRecord, toSyncRecord, type SyncNodesBody, type SyncPushBody } from '../../lib/antientropy/messages.js'
 import type { StoredRecord } from '../../lib/store/record.js'
 import { TransportError, type PeerMessage } from '../../lib/transport/transport.js'
-import { createRandom, type Random } from '../../lib/sim/random.js'
+import { createRandom, type Random } from '../../lib/runtime/random.js'
 import { hlcAt, NODE_A, NODE_B, put, tombstone, WALL_MS } from '../store/fixture.js'
+import { systemClock } from '../../lib/runtime/clock.js'
 import {
   LoopbackPeer, newer, NOW_MS, openNode, PARTITION_COUNT, partitionOfKey, rebuiltForest, RejectedFrameError, sameVersion, segmentOfKey,
   serve, sessionWith, snapshot, TOMBSTONE_GRACE_MS, type FailurePoint, type TestNode,
@@ -76,7 +77,7 @@ function assertTreesMatchStore(t: Test, node: TestNode, name: string): void {
 class CountingLimiter extends ByteRateLimiter {
   bytes = 0
   constructor() {
-    super(0)
+    super(0, systemClock)
   }
 
   override async take(bytes: number): Promise<void> {

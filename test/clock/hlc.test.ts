@@ -3,6 +3,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import { HybridLogicalClock, type HighWaterMark } from '../../lib/clock/hlc.js'
 import { ClockExhaustedError, ClockSkewError } from '../../lib/clock/errors.js'
 import { HLC_TICKS_PER_MS } from '../../lib/clock/version.js'
+import { systemClock } from '../../lib/runtime/clock.js'
 
 /** A 2024 wall-clock reading, so ticks look like real ones. */
 const START_MS = 1_717_000_000_000
@@ -50,6 +51,7 @@ async function startedClock(t: Test, options: { wall?: FakeWallClock; highWater?
     nowMs: wall.nowMs,
     maxSkewMs: options.maxSkewMs ?? 500,
     highWater,
+    clock: systemClock,
     ...(options.onSaveError ? { onSaveError: options.onSaveError } : {}),
   })
   await clock.start()
@@ -208,9 +210,9 @@ t.test('a failed background save is reported and retried', async t => {
 })
 
 t.test('now() before start() is a programming error', async t => {
-  const clock = new HybridLogicalClock({ nowMs: () => START_MS, maxSkewMs: 500, highWater: new MemoryHighWaterMark() })
+  const clock = new HybridLogicalClock({ nowMs: () => START_MS, maxSkewMs: 500, highWater: new MemoryHighWaterMark(), clock: systemClock })
   t.throws(() => clock.now())
-  t.throws(() => new HybridLogicalClock({ nowMs: () => START_MS, maxSkewMs: 0, highWater: new MemoryHighWaterMark() }), RangeError)
+  t.throws(() => new HybridLogicalClock({ nowMs: () => START_MS, maxSkewMs: 0, highWater: new MemoryHighWaterMark(), clock: systemClock }), RangeError)
 })
 
 t.test('next() waits for a slow ceiling save instead of failing when the window is used up', async t => {

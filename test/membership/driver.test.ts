@@ -2,7 +2,7 @@ import t from 'tap'
 import { DEFAULT_LAN_MEMBERSHIP_CONFIG, type MembershipConfig } from '../../lib/membership/config.js'
 import { MembershipDriver } from '../../lib/membership/driver.js'
 import { Swim } from '../../lib/membership/swim.js'
-import { createRandom } from '../../lib/sim/random.js'
+import { createRandom } from '../../lib/runtime/random.js'
 import { MemoryNetwork } from '../../lib/transport/memory-network.js'
 import { localMember, nodeId } from './fixture.js'
 

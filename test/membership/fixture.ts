@@ -2,7 +2,7 @@ import { asNodeId, type NodeId } from '../../lib/clock/version.js'
 import { DEFAULT_LAN_MEMBERSHIP_CONFIG, type MembershipConfig } from '../../lib/membership/config.js'
 import type { MemberRecord, MemberState, MembershipMessage } from '../../lib/membership/messages.js'
 import { Swim, type LocalMember, type MessageSender, type SwimEffect } from '../../lib/membership/swim.js'
-import { createRandom } from '../../lib/sim/random.js'
+import { createRandom } from '../../lib/runtime/random.js'
 
 /** Shared helpers for membership unit tests: node n has id 000…n and address 10.0.0.n. */
 

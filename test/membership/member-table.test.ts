@@ -1,7 +1,7 @@
 import t from 'tap'
 import { applyRecord, MemberTable, supersedes, type Member } from '../../lib/membership/member-table.js'
 import type { MemberState } from '../../lib/membership/messages.js'
-import { createRandom } from '../../lib/sim/random.js'
+import { createRandom } from '../../lib/runtime/random.js'
 import { memberRecord } from './fixture.js'
 
 function member(state: MemberState, incarnation: number): Member {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { NodeId, Version } from '../../lib/clock/version.js'
-import { createRandom } from '../../lib/sim/random.js'
+import { createRandom } from '../../lib/runtime/random.js'
 import { loadRecordDigester } from '../../lib/merkle/digest.js'
 import { MerkleForest } from '../../lib/merkle/forest.js'
 

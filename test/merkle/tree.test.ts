@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { NodeId, Version } from '../../lib/clock/version.js'
-import { createRandom, type Random } from '../../lib/sim/random.js'
+import { createRandom, type Random } from '../../lib/runtime/random.js'
 import { loadRecordDigester } from '../../lib/merkle/digest.js'
 import { bucketOf, childIndices, DEPTH, descend, descent, differingLeaves, FANOUT, LEAF_COUNT, levelWidth, MerkleTree } from '../../lib/merkle/tree.js'
 

@@ -5,6 +5,13 @@ import { HintedHandoff, type HintedHandoffOptions } from '../../lib/replication/
 import { HintStore } from '../../lib/replication/hints.js'
 import type { WireEntry } from '../../lib/replication/messages.js'
 import { KvStore } from '../../lib/store/kv-store.js'
+import { systemClock } from '../../lib/runtime/clock.js'
+import type { Random } from '../../lib/runtime/random.js'
+
+/** Always draws `value` (jitter at a known point of its range). */
+function fixedRandom(value: number): Random {
+  return { next: () => value, int: (n) => Math.floor(value * n), chance: (p) => value < p }
+}
 
 const MAP_SIZE_BYTES = 64 << 20
 const OWNER_A = asNodeId('aaaaaaaaaaaaaaaa')
@@ -67,7 +74,8 @@ async function harness(t: Test, windowMs = 60_000): Promise<Harness> {
         batchSize: 2,
         retryBaseMs: 1,
         retryCapMs: 20,
-        random: () => 0.5,
+        clock: systemClock,
+        random: fixedRandom(0.5),
         log: pino({ level: 'debug' }, { write: (line: string) => { h.logs.push(line) } }),
         onDelivered: (n) => h.delivered.push(n),
         onDropped: (n) => h.dropped.push(n),
@@ -162,7 +170,7 @@ t.test('only acknowledged hints are removed', async t => {
   h.respond = async (delivery) => {
     if (delivery.keys.includes('k3')) throw new Error('connection reset')
   }
-  const handoff = h.handoff({ retryBaseMs: 60_000, retryCapMs: 60_000, random: () => 0.99 })
+  const handoff = h.handoff({ retryBaseMs: 60_000, retryCapMs: 60_000, random: fixedRandom(0.99) })
   handoff.start()
   await waitFor(t, () => h.deliveries.length >= 2, 'the failing second batch')
   await handoff.stop()

@@ -4,6 +4,7 @@ import { HybridLogicalClock } from '../../lib/clock/hlc.js'
 import { StoreHighWaterMark } from '../../lib/store/high-water.js'
 import { KvStore } from '../../lib/store/kv-store.js'
 import { TEST_MAP_SIZE_BYTES } from './fixture.js'
+import { systemClock } from '../../lib/runtime/clock.js'
 
 async function withStore<T>(dataDir: string, use: (store: KvStore) => Promise<T>): Promise<T> {
   const store = await KvStore.open({ dataDir, mapSizeBytes: TEST_MAP_SIZE_BYTES })
@@ -49,7 +50,7 @@ t.test('a clock on the store issues ticks above those of the previous run even w
   const dataDir = t.testdir()
   let wallMs = 1_717_000_000_000
   const run = (ticks: number) => withStore(dataDir, async store => {
-    const clock = new HybridLogicalClock({ nowMs: () => wallMs, maxSkewMs: 500, highWater: new StoreHighWaterMark(store) })
+    const clock = new HybridLogicalClock({ nowMs: () => wallMs, maxSkewMs: 500, highWater: new StoreHighWaterMark(store), clock: systemClock })
     await clock.start()
     try {
       return Array.from({ length: ticks }, () => clock.now())

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { FakeClock } from '../../lib/sim/clock.js'
+import { FakeClock } from '../../lib/runtime/clock.js'
 import { MemoryNetwork, type DeliveryEvent, type MemoryNetworkOptions } from '../../lib/transport/memory-network.js'
 import { TransportError, type PeerMessage, type Transport } from '../../lib/transport/transport.js'
 import { identity, testRegistry, type TextBody } from './fixtures.js'

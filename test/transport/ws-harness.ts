@@ -9,6 +9,8 @@ import type { TransportLimits } from '../../lib/transport/limits.js'
 import type { PeerIdentity } from '../../lib/transport/transport.js'
 import { WsTransport, type WsTransportOptions } from '../../lib/transport/ws-transport.js'
 import { identity, testRegistry } from './fixtures.js'
+import { systemClock } from '../../lib/runtime/clock.js'
+import { createRandom } from '../../lib/runtime/random.js'
 
 /** Small limits so tests exercise the bounds cheaply; timings stay generous for a busy machine. */
 export const TEST_LIMITS: Partial<TransportLimits> = {
@@ -98,6 +100,8 @@ export async function startNode(index: number, options: Partial<WsTransportOptio
     onPeerConnected: peer => connected.push(peer),
     onPeerDisconnected: peer => disconnected.push(peer),
     ...options,
+    clock: options.clock ?? systemClock,
+    random: options.random ?? createRandom(index + 1),
     limits: { ...TEST_LIMITS, ...options.limits },
   })
   const bound = await transport.start()
