@@ -1,4 +1,4 @@
-import type { Database } from 'lmdb'
+import type { OrderedDatabase } from '../store/ordered-database.js'
 import { assertPositiveIntegers } from '../assert.js'
 import { Packr } from 'msgpackr'
 import { isNodeId, type NodeId } from '../clock/version.js'
@@ -62,7 +62,7 @@ export class HintStore {
   /** Makes keys stored in the same ms unique; starts past every sequence on disk. */
   private sequence = 0
 
-  constructor(private readonly db: Database<Uint8Array, Uint8Array>, private readonly options: HintStoreOptions) {
+  constructor(private readonly db: OrderedDatabase<Uint8Array, Uint8Array>, private readonly options: HintStoreOptions) {
     assertPositiveIntegers({ maxBytes: options.maxBytes, windowMs: options.windowMs })
     this.rebuildCounters()
   }

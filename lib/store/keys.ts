@@ -62,3 +62,15 @@ export function prefixEnd(prefix: Uint8Array): Buffer | undefined {
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(a, b)
 }
+
+/** Byte bounds of the keys starting with `prefix` and strictly after `after` (a scan's range). */
+export function keyRange(prefix: string, after: string | undefined): { start?: Buffer; end?: Buffer } {
+  const prefixBytes = utf8Bytes(prefix, 'prefix')
+  let start = prefixBytes.length > 0 ? prefixBytes : undefined
+  if (after !== undefined) {
+    const afterStart = keyAfter(utf8Bytes(after, 'after'))
+    if (start === undefined || compareBytes(afterStart, start) > 0) start = afterStart
+  }
+  const end = prefixBytes.length > 0 ? prefixEnd(prefixBytes) : undefined
+  return { ...(start === undefined ? {} : { start }), ...(end === undefined ? {} : { end }) }
+}

@@ -2,13 +2,14 @@ import { promises as fs } from 'node:fs'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { compareVersions, type Version } from '../clock/version.js'
 import { BadRequestError } from '../errors.js'
-import { compareBytes, decodeKey, encodeKey, keyAfter, prefixEnd, utf8Bytes } from './keys.js'
+import { decodeKey, encodeKey, keyRange } from './keys.js'
 import { NodeIdentity } from './identity.js'
 import { lockDataDir, type DataDirLock } from './lock.js'
 import { MetaStore } from './meta.js'
 import { isLive, type StoredRecord } from './record.js'
 import { decodeRecord, encodeRecord } from './record-codec.js'
 import { SegmentIndex, type SegmentIndexOptions } from './segment-index.js'
+import type { Store } from './store.js'
 
 /** kv, meta, hints, segments; a little room for what comes later. */
 const MAX_DATABASES = 8
@@ -98,7 +99,7 @@ interface PreparedWrite {
  * one LMDB transaction, acknowledged once flushed to disk. lmdb-js puts every transaction queued
  * in one event-loop turn into one commit, so concurrent applies share the fsync.
  */
-export class KvStore {
+export class KvStore implements Store {
   /** The node's small durable facts (node id, incarnation, clock ceiling). */
   readonly meta: MetaStore
   /** Node id and incarnation, kept in `meta`. */
@@ -306,14 +307,7 @@ export class KvStore {
 
   /** LMDB range options for keys with `prefix`, strictly after `after`. */
   private rangeBounds(prefix: string, after: string | undefined): { start?: Buffer; end?: Buffer } {
-    const prefixBytes = utf8Bytes(prefix, 'prefix')
-    let start = prefixBytes.length > 0 ? prefixBytes : undefined
-    if (after !== undefined) {
-      const afterStart = keyAfter(utf8Bytes(after, 'after'))
-      if (start === undefined || compareBytes(afterStart, start) > 0) start = afterStart
-    }
-    const end = prefixBytes.length > 0 ? prefixEnd(prefixBytes) : undefined
-    return { ...(start === undefined ? {} : { start }), ...(end === undefined ? {} : { end }) }
+    return keyRange(prefix, after)
   }
 
   private notify(changes: readonly RecordChange[]): void {

@@ -1,4 +1,4 @@
-import type { Database } from 'lmdb'
+import type { OrderedDatabase } from './ordered-database.js'
 
 /** Everything the node keeps about itself, one LMDB entry each. */
 export type MetaKey =
@@ -20,7 +20,7 @@ export type MetaKey =
  * synchronously, written durably.
  */
 export class MetaStore {
-  constructor(private readonly db: Database<unknown, string>) {}
+  constructor(private readonly db: OrderedDatabase<unknown, string>) {}
 
   read(key: MetaKey): unknown {
     return this.db.get(key)

@@ -1,4 +1,4 @@
-import type { Database } from 'lmdb'
+import type { OrderedDatabase } from './ordered-database.js'
 import { asNodeId, type Version } from '../clock/version.js'
 import { decodeKey } from './keys.js'
 
@@ -60,7 +60,7 @@ export function decodeSegmentVersion(bytes: Uint8Array): Version {
 
 /** Reads of the index; writes happen inside KvStore transactions (see kv-store.ts). */
 export class SegmentIndex {
-  constructor(private readonly db: Database<Uint8Array, Uint8Array>, readonly segmentOf: SegmentOf) {}
+  constructor(private readonly db: OrderedDatabase<Uint8Array, Uint8Array>, readonly segmentOf: SegmentOf) {}
 
   /** Stages the entry of a key in the current transaction. */
   put(keyBytes: Uint8Array, segment: number, version: Version): void {

@@ -1,0 +1,40 @@
+import type { Version } from '../clock/version.js'
+import type { ApplyOutcome, ChangeListener, KeyedRecord, RawRangeOptions, ScanRequest, StorePage, StoreStats } from './kv-store.js'
+import type { NodeIdentity } from './identity.js'
+import type { MetaStore } from './meta.js'
+import type { OrderedDatabase } from './ordered-database.js'
+import type { StoredRecord } from './record.js'
+import type { SegmentIndex } from './segment-index.js'
+
+/**
+ * The node's replica of the data as the other modules see it. The daemon's is KvStore (LMDB);
+ * simulations use lib/sim/memory-store.ts. Both keep the same contract:
+ *
+ * - last writer wins: a record is stored only when its version is greater than the stored one
+ *   (compareVersions; equal is an idempotent no-op), decided and written atomically per call;
+ * - apply/applyMany/deleteIfVersion resolve once the change is durable, and change listeners
+ *   hear of every committed change once, with the key's segment when a segment index is kept;
+ * - the segment index (when kept) lists exactly the stored records' (key, version);
+ * - scans return live records in UTF-8 byte order of their keys; rawRange every record.
+ */
+export interface Store {
+  /** The node's small durable facts (node id, incarnation, clock ceiling, last contact). */
+  readonly meta: MetaStore
+  /** Node id and incarnation, kept in `meta`. */
+  readonly identity: NodeIdentity
+  /** Hinted handoff's database (lib/replication/hints.ts owns its format). */
+  readonly hints: OrderedDatabase<Uint8Array, Uint8Array>
+  /** (key, version) by Merkle segment, when the store keeps the index. */
+  readonly segments: SegmentIndex | undefined
+  apply(key: string, record: StoredRecord): Promise<ApplyOutcome>
+  applyMany(entries: readonly KeyedRecord[]): Promise<ApplyOutcome[]>
+  /** The stored record, raw: tombstones and expired records included. */
+  get(key: string): StoredRecord | undefined
+  scan(request: ScanRequest): StorePage
+  rawRange(options?: RawRangeOptions): Iterable<KeyedRecord>
+  /** Removes each key whose stored record still has exactly that version; results in input order. */
+  deleteIfVersion(candidates: readonly { readonly key: string; readonly version: Version }[]): Promise<boolean[]>
+  onChange(listener: ChangeListener): () => void
+  stats(): StoreStats
+  close(): Promise<void>
+}
