@@ -40,9 +40,15 @@ export class UnavailableError extends HearsayError {
   constructor(message: string, details: Record<string, unknown> = {}) { super(503, message, details) }
 }
 
-/** Fewer replicas acknowledged than the request's consistency level needed. */
+/**
+ * Fewer replicas acknowledged than the request's consistency level needed. For a write the
+ * outcome is unknown, never "failed": the replicas that did take it keep it, the rest get it later
+ * (hints, anti-entropy), and under last-write-wins it may still win over a write acknowledged
+ * since. Clients that need a definite answer use the linearizable operations.
+ */
 export class QuorumNotMetError extends UnavailableError {
   constructor(kind: 'write' | 'read', needed: number, acks: number, details: Record<string, unknown> = {}) {
-    super(`${kind} needed ${needed} replica acknowledgements but got ${acks} in time`, { needed, acks, ...details })
+    super(`${kind} needed ${needed} replica acknowledgements but got ${acks} in time`,
+      { needed, acks, ...(kind === 'write' ? { outcome: 'unknown' } : {}), ...details })
   }
 }

@@ -59,6 +59,12 @@ export const MAX_PENDING_RELAYS = 128
 export const GOSSIP_TO_THE_DEAD_MS = 30_000
 /** First wait before retrying a join; doubles up to joinRetryMaxMs. */
 export const JOIN_RETRY_INITIAL_MS = 1000
+/**
+ * Dead members whose addresses are tried per reconnect round (one round per probe interval): a
+ * push-pull to each, so when a partition heals both sides learn it within about one probe
+ * interval of their links coming back (Serf's reconnect, at a LAN's pace instead of every 30 s).
+ */
+export const DEAD_RECONNECT_TARGETS_PER_ROUND = 3
 /** Beyond this many members the push-pull interval grows with log2 n (memberlist pushPullScale). */
 export const PUSH_PULL_SCALE_THRESHOLD = 32
 
@@ -114,6 +120,10 @@ export class Swim {
   #join: JoinAttempt | undefined
   /** Earliest time a dead or left member may be due for reaping. */
   #reapDueAtMs = Infinity
+  /** Next round of push-pulls to dead members' addresses. */
+  #nextReconnectAtMs = Infinity
+  /** When each member last sent us a membership message itself (the transport authenticated it). */
+  readonly #lastHeardAtMs = new Map<NodeId, number>()
 
   constructor(options: SwimOptions) {
     assertMembershipConfig(options.config)
@@ -162,7 +172,7 @@ export class Swim {
     for (const relay of this.#relays.values()) due = Math.min(due, relay.nackAtMs)
     // A node that left judges nobody: it only passes news on until the driver stops it.
     if (this.#left) return due
-    due = Math.min(due, this.#nextProbeAtMs, this.#nextPushPullAtMs, this.#join?.retryAtMs ?? Infinity)
+    due = Math.min(due, this.#nextProbeAtMs, this.#nextPushPullAtMs, this.#nextReconnectAtMs, this.#join?.retryAtMs ?? Infinity)
     if (this.#probe !== undefined) {
       due = Math.min(due, this.#probe.endAtMs)
       if (!this.#probe.indirectSent) due = Math.min(due, this.#probe.indirectAtMs)
@@ -187,6 +197,7 @@ export class Swim {
     this.#nextProbeAtMs = nowMs + this.#random.int(this.#config.probeIntervalMs)
     this.#nextGossipAtMs = nowMs + this.#random.int(this.#config.gossipIntervalMs)
     this.#nextPushPullAtMs = nowMs + this.#random.int(this.#config.pushPullIntervalMs)
+    this.#nextReconnectAtMs = nowMs + this.#config.probeIntervalMs
     const others = [...new Set(seeds)].filter(seed => seed !== this.#self.peer)
     if (others.length > 0) {
       const backoffMs = Math.min(JOIN_RETRY_INITIAL_MS, this.#config.joinRetryMaxMs)
@@ -228,6 +239,7 @@ export class Swim {
       this.#advanceProbe(nowMs, effects)
       this.#expireSuspicions(nowMs, effects)
       if (nowMs >= this.#nextPushPullAtMs) this.#pushPull(nowMs, effects)
+      if (nowMs >= this.#nextReconnectAtMs) this.#reconnectDead(nowMs, effects)
     }
     if (nowMs >= this.#nextGossipAtMs) {
       this.#nextGossipAtMs = nowMs + this.#config.gossipIntervalMs
@@ -242,6 +254,9 @@ export class Swim {
   receive(from: MessageSender, message: MembershipMessage, nowMs: number): SwimEffect[] {
     const effects: SwimEffect[] = []
     if (!this.#started) return effects
+    // Judged before this message's news applies: a sender we hold dead speaks from a stale view.
+    const senderState = this.#table.get(from.id)?.state
+    const senderAlive = senderState === 'alive' || senderState === 'suspect'
     switch (message.type) {
       case 'ping': {
         // A ping for another id reached a node that now holds that address: no ack, so the prober's
@@ -249,12 +264,12 @@ export class Swim {
         if (message.body.target !== this.#self.id) break
         const sender = message.body.from
         if (sender !== undefined && sender.id === from.id && sender.state === 'alive') this.#apply(sender, from.id, nowMs, effects)
-        this.#applyAll(message.body.gossip, from.id, nowMs, effects)
+        this.#applyAll(message.body.gossip, from.id, senderAlive, nowMs, effects)
         this.#send(from.peer, { type: 'ack', body: { seq: message.body.seq, gossip: this.#takeGossip() } }, effects)
         break
       }
       case 'ack': {
-        this.#applyAll(message.body.gossip, from.id, nowMs, effects)
+        this.#applyAll(message.body.gossip, from.id, senderAlive, nowMs, effects)
         const seq = message.body.seq
         if (this.#probe?.seq === seq) {
           effects.push({ kind: 'probeAcked', target: this.#probe.target, rttMs: nowMs - this.#probe.startedAtMs, indirect: this.#probe.indirectSent })
@@ -283,20 +298,30 @@ export class Swim {
         break
       }
       case 'pushPull':
+        // Merge first, so the reply carries any refutation their table provoked: at a heal, the
+        // other side then learns in this one round trip that we are alive.
+        this.#merge(message.body.members, senderAlive, nowMs, effects)
         this.#send(from.peer, { type: 'pushPullReply', body: { members: this.#records() } }, effects)
-        this.#merge(message.body.members, nowMs, effects)
         break
-      case 'pushPullReply':
-        this.#merge(message.body.members, nowMs, effects)
+      case 'pushPullReply': {
+        const incarnation = this.#self.incarnation
+        this.#merge(message.body.members, senderAlive, nowMs, effects)
         if (this.#join !== undefined) {
           this.#join = undefined
           effects.push({ kind: 'joined', seed: from.peer })
         }
+        // Their table held us dead or suspect: tell them our refutation straight away, since
+        // gossip does not reach a member we may still hold dead ourselves.
+        if (this.#self.incarnation > incarnation) {
+          this.#send(from.peer, { type: 'pushPull', body: { members: this.#records(), join: false } }, effects)
+        }
         break
+      }
       case 'gossip':
-        this.#applyAll(message.body.gossip, from.id, nowMs, effects)
+        this.#applyAll(message.body.gossip, from.id, senderAlive, nowMs, effects)
         break
     }
+    if (from.id !== this.#self.id && this.#table.get(from.id) !== undefined) this.#lastHeardAtMs.set(from.id, nowMs)
     return effects
   }
 
@@ -407,13 +432,19 @@ export class Swim {
     const isOther = (member: Member): boolean => member.id !== this.#self.id
     const [partner] = this.#table.sample(1, this.#random, member => member.state === 'alive' && isOther(member))
     if (partner !== undefined) this.#send(partner.peer, { type: 'pushPull', body: { members: this.#records(), join: false } }, effects)
-    // Members on the far side of a healed partition are dead to us and we to them: now and then
-    // reach out to one (as Serf's reconnect does) so a merge can bring both sides back.
-    const dead = this.#table.count('dead')
-    if (dead > 0 && this.#random.chance(dead / Math.max(1, this.#table.count('alive')))) {
-      const [lost] = this.#table.sample(1, this.#random, member => member.state === 'dead')
-      if (lost !== undefined) this.#send(lost.peer, { type: 'pushPull', body: { members: this.#records(), join: false } }, effects)
-    }
+  }
+
+  /**
+   * Members on the far side of a partition are dead to us and we to them, and neither side probes
+   * the dead. So every probe interval a few dead members get a push-pull (Serf's reconnect): the
+   * transport keeps dialing their addresses while it has one queued, and the first exchange after
+   * a heal merges both tables (see the pushPull cases of receive()).
+   */
+  #reconnectDead(nowMs: number, effects: SwimEffect[]): void {
+    this.#nextReconnectAtMs = nowMs + this.#config.probeIntervalMs
+    if (this.#table.count('dead') === 0) return
+    const lost = this.#table.sample(DEAD_RECONNECT_TARGETS_PER_ROUND, this.#random, member => member.state === 'dead')
+    for (const member of lost) this.#send(member.peer, { type: 'pushPull', body: { members: this.#records(), join: false } }, effects)
   }
 
   #sendJoin(seeds: readonly PeerAddress[], effects: SwimEffect[]): void {
@@ -439,8 +470,9 @@ export class Swim {
    * Merges a remote member table (memberlist mergeState). Their `dead` becomes our `suspect`:
    * we give the member the chance to refute rather than take a second-hand death as fact.
    */
-  #merge(records: readonly MemberRecord[], nowMs: number, effects: SwimEffect[]): void {
+  #merge(records: readonly MemberRecord[], senderAlive: boolean, nowMs: number, effects: SwimEffect[]): void {
     for (const record of records) {
+      if (this.#judgeRumour(record, senderAlive, nowMs) !== 'believe') continue
       const update: MemberRecord = record.state === 'dead' || record.state === 'suspect'
         ? { ...record, state: 'suspect', from: this.#self.id }
         : record
@@ -450,8 +482,46 @@ export class Swim {
 
   // --- applying news ---
 
-  #applyAll(records: readonly MemberRecord[], sender: NodeId, nowMs: number, effects: SwimEffect[]): void {
-    for (const record of records) this.#apply(record, sender, nowMs, effects)
+  #applyAll(records: readonly MemberRecord[], sender: NodeId, senderAlive: boolean, nowMs: number, effects: SwimEffect[]): void {
+    for (const record of records) {
+      const verdict = this.#judgeRumour(record, senderAlive, nowMs)
+      if (verdict === 'believe') this.#apply(record, sender, nowMs, effects)
+      // Passed on unbelieved, so it still reaches the member, which refutes it for everyone.
+      else if (verdict === 'passOn') this.#enqueue({ ...record, from: record.from ?? sender })
+    }
+  }
+
+  /**
+   * Second-hand doubt about a member we hold alive is not believed when it cannot be current:
+   * - the sender is not alive to us, so its view is from the far side of a partition (at a heal
+   *   its stale "dead" news would otherwise take healthy members out for a moment): dropped;
+   * - the member itself spoke to us within the minimum suspicion timeout, the time it would have
+   *   to refute anyway: passed on but not acted upon, and our next probe goes to that member, so
+   *   our own eyes judge it.
+   * Our own suspicions (raised by #failProbe and #expireSuspicions) do not come through here.
+   */
+  #judgeRumour(update: MemberRecord, senderAlive: boolean, nowMs: number): 'believe' | 'passOn' | 'drop' {
+    if (update.state !== 'suspect' && update.state !== 'dead') return 'believe'
+    const current = this.#table.get(update.id)
+    // News that loses to what we hold anyway is #apply's to ignore (never re-queued over fresher news).
+    if (update.id === this.#self.id || current?.state !== 'alive' || !supersedes(current, update)) return 'believe'
+    if (!senderAlive) return 'drop'
+    const heardAtMs = this.#lastHeardAtMs.get(update.id)
+    const memberCount = this.#table.count('alive') + this.#table.count('suspect')
+    if (heardAtMs === undefined || nowMs - heardAtMs >= minSuspicionTimeoutMs(this.#config.suspicionMult, memberCount, this.#config.probeIntervalMs)) return 'believe'
+    this.#probeNext(update.id)
+    return 'passOn'
+  }
+
+  /** Makes `id` the next probe target of this round. */
+  #probeNext(id: NodeId): void {
+    const at = this.#probeOrder.indexOf(id, this.#probeIndex)
+    if (at > this.#probeIndex) {
+      this.#probeOrder.splice(at, 1)
+      this.#probeOrder.splice(this.#probeIndex, 0, id)
+    } else if (at === -1) {
+      this.#probeOrder.splice(this.#probeIndex, 0, id)
+    }
   }
 
   /** Applies one piece of news by SWIM's precedence rules; accepted news is passed on. */
@@ -529,6 +599,7 @@ export class Swim {
       const dueAtMs = member.stateChangedAtMs + this.#config.reapAfterMs
       if (nowMs >= dueAtMs && member.id !== this.#self.id) {
         this.#table.delete(member.id)
+        this.#lastHeardAtMs.delete(member.id)
         effects.push({ kind: 'memberReaped', member })
       } else if (member.id !== this.#self.id) {
         this.#reapDueAtMs = Math.min(this.#reapDueAtMs, dueAtMs)

@@ -174,7 +174,7 @@ export class Coordinator implements KvService {
       return true
     }
     try {
-      const member = this.aliveMember(id)
+      const member = this.reachableMember(id)
       const delayMs = this.options.injectedDelayMs()
       if (delayMs > 0) await sleep(this.options.clock, delayMs)
       await this.options.request(member.peer, { type: 'replicaWrite', body: { entries: [entry] } }, this.options.timeoutMs)
@@ -192,7 +192,7 @@ export class Coordinator implements KvService {
 
   private async readFrom(id: NodeId, key: string): Promise<StoredRecord | undefined> {
     if (id === this.options.localId) return this.options.local.get(key)
-    const member = this.aliveMember(id)
+    const member = this.reachableMember(id)
     const reply = await this.options.request(member.peer, { type: 'replicaRead', body: { key } }, this.options.timeoutMs)
     const { entry } = reply.body as ReplicaReadReplyBody
     if (entry === null) return undefined
@@ -200,10 +200,16 @@ export class Coordinator implements KvService {
     return fromWire(entry)
   }
 
-  /** The member to send a replica request to; a replica that is not alive is unreachable now. */
-  private aliveMember(id: NodeId): ReplicaMember {
+  /**
+   * The member to send a replica request to. A suspect is most likely alive (a missed probe, or a
+   * stale rumour at a heal), so it is still asked: a write that reaches it needs no hint and may
+   * complete the quorum. A dead or unknown replica is unreachable now.
+   */
+  private reachableMember(id: NodeId): ReplicaMember {
     const member = this.options.member(id)
-    if (member === undefined || member.state !== 'alive') throw new TransportError(`replica ${id} is ${member?.state ?? 'unknown'}`, 'unreachable')
+    if (member === undefined || (member.state !== 'alive' && member.state !== 'suspect')) {
+      throw new TransportError(`replica ${id} is ${member?.state ?? 'unknown'}`, 'unreachable')
+    }
     return member
   }
 

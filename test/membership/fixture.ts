@@ -32,11 +32,14 @@ export function newSwim(n: number, options: { storedIncarnation?: number; config
   })
 }
 
-/** A started node that learnt members `others` (alive, incarnation 1) from a push-pull by the first of them. */
+/**
+ * A started node that learnt members `others` (alive, incarnation 1) from a push-pull by the last
+ * of them (so that one counts as heard from directly at time 0, the others do not).
+ */
 export function swimWithMembers(n: number, others: number[], options: Parameters<typeof newSwim>[1] = {}): Swim {
   const swim = newSwim(n, options)
   swim.join([], 0)
-  swim.receive(sender(others[0]!), { type: 'pushPull', body: { members: others.map(other => memberRecord(other)), join: false } }, 0)
+  swim.receive(sender(others[others.length - 1]!), { type: 'pushPull', body: { members: others.map(other => memberRecord(other)), join: false } }, 0)
   return swim
 }
 

@@ -33,7 +33,7 @@ t.test('joining', async t => {
     t.same(ofKind(effects, 'persistIncarnation'), [{ kind: 'persistIncarnation', incarnation: 8 }])
     t.equal(restarted.local.incarnation, 8)
 
-    const seed = swimWithMembers(2, [3, 1])
+    const seed = swimWithMembers(2, [1, 3])
     seed.receive(sender(3), gossipOf([memberRecord(1, 'dead', 7, 3)]), 10)
     t.equal(seed.member(nodeId(1))?.state, 'dead', 'the seed had declared its previous life dead')
     const [join] = sent(effects, 'pushPull')
@@ -237,6 +237,61 @@ t.test('suspicion and refutation', async t => {
     const swim = swimWithMembers(1, [2, 3, 4, 5, 6])
     swim.receive(sender(3), { type: 'pushPull', body: { members: [memberRecord(2, 'dead', 1)], join: false } }, 100)
     t.equal(swim.member(nodeId(2))?.state, 'suspect')
+  })
+})
+
+t.test('partitions and heals', async t => {
+  t.test('a rumour about a member that spoke to us within the suspicion timeout is passed on, not believed', async t => {
+    // Member 7 sent the fixture's push-pull at 0 ms: heard from directly.
+    const swim = swimWithMembers(1, [2, 3, 4, 5, 6, 7])
+    const effects = swim.receive(sender(3), gossipOf([memberRecord(7, 'dead', 1, 3)]), 100)
+    t.equal(swim.member(nodeId(7))?.state, 'alive', 'not dead on hearsay')
+    t.same(ofKind(effects, 'memberChanged'), [])
+    const later = sent(runUntil(swim, 1500))
+    const [ping] = later.filter(s => s.message.type === 'ping')
+    t.ok(ping?.message.type === 'ping' && ping.message.body.target === nodeId(7), 'our own probe checks it next')
+    const gossip = later.flatMap(s => s.message.type === 'gossip' || s.message.type === 'ping' ? s.message.body.gossip : [])
+    t.ok(gossip.some(r => r.id === nodeId(7) && r.state === 'dead'), 'passed on, so member 7 hears it and refutes')
+  })
+
+  t.test('the same rumour is believed once the member has been silent past the suspicion timeout', async t => {
+    const swim = swimWithMembers(1, [2, 3, 4, 5, 6, 7])
+    swim.receive(sender(3), gossipOf([memberRecord(7, 'suspect', 1, 3)]), 5000)
+    t.equal(swim.member(nodeId(7))?.state, 'suspect')
+  })
+
+  t.test('a push-pull from a member we hold dead cannot make our live members suspect', async t => {
+    const swim = swimWithMembers(1, [2, 3, 4, 5, 6, 7])
+    swim.receive(sender(3), gossipOf([memberRecord(6, 'dead', 1, 3)]), 10_000)
+    t.equal(swim.member(nodeId(6))?.state, 'dead')
+    // At the heal, 6 (on the far side) holds everyone else dead.
+    const stale = [2, 3, 4, 5, 7].map(n => memberRecord(n, 'dead', 1, 6)).concat([memberRecord(6, 'alive', 2), memberRecord(1, 'dead', 1, 6)])
+    const effects = swim.receive(sender(6), { type: 'pushPull', body: { members: stale, join: false } }, 10_100)
+    t.same([2, 3, 4, 5, 7].map(n => swim.member(nodeId(n))?.state), ['alive', 'alive', 'alive', 'alive', 'alive'])
+    t.same([swim.member(nodeId(6))?.state, swim.member(nodeId(6))?.incarnation], ['alive', 2], 'its own refutation is news')
+    t.equal(swim.local.incarnation, 2, 'we refute the death they held of us')
+    const [reply] = sent(effects, 'pushPullReply')
+    t.ok(reply?.message.type === 'pushPullReply' && reply.message.body.members.some(r => r.id === nodeId(1) && r.state === 'alive' && r.incarnation === 2),
+      'the reply already carries our refutation')
+  })
+
+  t.test('dead members get a push-pull every probe interval, and one exchange heals both sides', async t => {
+    const a = swimWithMembers(1, [2, 3])
+    const b = swimWithMembers(2, [1, 3])
+    runUntil(a, 10_000)
+    a.receive(sender(3), gossipOf([memberRecord(2, 'dead', 1, 3)]), 10_000)
+    b.receive(sender(3), gossipOf([memberRecord(1, 'dead', 1, 3)]), 10_000)
+    const tries = sent(runUntil(a, 13_000), 'pushPull').filter(s => s.to === peerOf(2))
+    t.ok(tries.length >= 2 && tries.length <= 4, `${tries.length} push-pulls to the dead member in 3 s`)
+    const [first] = tries
+    if (first?.message.type !== 'pushPull') throw new Error('no push-pull')
+    const [reply] = sent(b.receive(sender(1), first.message, 13_001), 'pushPullReply')
+    if (reply?.message.type !== 'pushPullReply') throw new Error('no reply')
+    const [back] = sent(a.receive(sender(2), reply.message, 13_002), 'pushPull')
+    t.equal(a.member(nodeId(2))?.state, 'alive', 'a sees b alive after the reply')
+    if (back?.message.type !== 'pushPull') throw new Error('a did not send its refutation back')
+    b.receive(sender(1), back.message, 13_003)
+    t.equal(b.member(nodeId(1))?.state, 'alive', 'b sees a alive one message later')
   })
 })
 
