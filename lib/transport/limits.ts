@@ -35,12 +35,16 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   maxFramesPerMessage: 256,
   maxInFlightRequestsPerLink: 1024,
   maxSendQueueBytes: 16 * MiB,
-  handshakeTimeoutMs: 5000,
+  // A LAN handshake takes milliseconds; a dial into a partition should give up soon enough that
+  // the next one finds the healed network (see reconnectCapMs).
+  handshakeTimeoutMs: 2000,
   maxHandshakeMessageBytes: 4096,
   maxPendingHandshakes: 64,
   oneWayQueueTimeoutMs: 5000,
   reconnectBaseMs: 100,
-  reconnectCapMs: 10_000,
+  // Dialing is one SYN on a LAN: a short cap means a healed partition finds its links again
+  // within about a second, which membership's dead-member push-pulls rely on (≤ 3 s heal goal).
+  reconnectCapMs: 1000,
   keepaliveIntervalMs: 5000,
   closeTimeoutMs: 1000,
 }
