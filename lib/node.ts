@@ -22,6 +22,8 @@ import { isAntiEntropyType } from './antientropy/messages.js'
 import { registerSyncHandlers } from './antientropy/responder.js'
 import { segmentIndexOptions } from './antientropy/segments.js'
 import { guardKvService } from './replication/guard.js'
+import { ClockOffsetMonitor, type ClockVerdict, type MonitoredPeer } from './clock/offset-monitor.js'
+import { ClockSkewedError } from './clock/errors.js'
 import { MAX_RECORDS_PER_WRITE, type ReplicaWriteBody } from './replication/messages.js'
 import { ReplicaWriteBatcher } from './replication/write-batcher.js'
 import { KvStore } from './store/kv-store.js'
@@ -80,6 +82,7 @@ export class HearsayNode {
     private readonly hints: HintStore,
     private readonly forest: MerkleForest,
     private readonly antiEntropy: AntiEntropy,
+    private readonly offsetMonitor: ClockOffsetMonitor,
     /** Advertised `host:port` of the client API and the peer port. */
     readonly advertised: { readonly api: string; readonly peer: string },
   ) {}
@@ -177,11 +180,13 @@ export class HearsayNode {
         onDelivered: (count) => { metrics.hintsHandedOff.inc({ result: 'delivered' }, count); refreshHintsGauge() },
         onDropped: (count) => { metrics.hintsHandedOff.inc({ result: 'dropped' }, count); refreshHintsGauge() },
       })
+      let lastPeerContactMs: number | undefined
+      membership.on('heard', () => { lastPeerContactMs = nowMs() })
       const absence = new AbsenceTracker({
         meta: store.meta,
         tombstoneGraceMs: config.store.tombstoneGraceMs,
         nowMs,
-        hasAlivePeer: () => swim.members().some((m) => m.state === 'alive' && m.id !== id),
+        lastPeerContactMs: () => lastPeerContactMs,
         onError: (error) => nodeLog.error({ err: error }, 'could not record the last peer contact'),
       })
       if (absence.repairRequired) {
@@ -222,7 +227,14 @@ export class HearsayNode {
         log: antiEntropyLog,
         onRound: (summary) => recordRound(summary, metrics, antiEntropyLog),
       })
+      // Measures this node's clock against its peers'; beyond clock.maxSkewMs it takes no writes.
+      const offsetMonitor = new ClockOffsetMonitor({
+        transport, clock: systemClock, wallMs: nowMs, maxSkewMs: config.clock.maxSkewMs,
+        alivePeers: () => swim.members().filter((m) => m.state === 'alive' && m.id !== id),
+        ...clockOffsetEvents(metrics, nodeLog.child({ component: 'clock' })),
+      })
       membership.on('change', (member, previous) => {
+        if (member.state === 'alive' && previous?.state !== 'alive' && member.id !== id) offsetMonitor.probe(member)
         if (placement.update(swim.members())) antiEntropy.placementChanged()
         if (member.state === 'alive' && previous?.state !== 'alive') {
           handoff.ownerAlive(member.id)
@@ -273,10 +285,16 @@ export class HearsayNode {
         onBackgroundError: (error, what) => nodeLog.warn({ err: error }, `${what} failed`),
       })
       api = createApiServer({
-        kv: guardKvService(coordinator, repairRefusal),
+        kv: guardKvService(coordinator, repairRefusal, () => skewRefusal(offsetMonitor.verdict())),
         sync: async () => describeRound(await antiEntropy.syncNow()),
         status: () => node!.status(),
-        health: () => ({ status: node?.state === 'ok' && absence.repairRequired ? 'repairing' : node?.state ?? 'starting', id, name: config.node.name }),
+        health: () => {
+          const clockVerdict = offsetMonitor.verdict()
+          if (node?.state === 'ok' && !absence.repairRequired && clockVerdict.skewed) {
+            return { status: 'skewed', id, name: config.node.name, clock: { aheadMs: Math.round(clockVerdict.aheadMs ?? 0), maxSkewMs: clockVerdict.maxSkewMs, peersMeasured: clockVerdict.peersMeasured, peersBeyond: clockVerdict.peersBeyond } }
+          }
+          return { status: node?.state === 'ok' && absence.repairRequired ? 'repairing' : node?.state ?? 'starting', id, name: config.node.name }
+        },
         members: () => node?.members() ?? [],
         metrics,
         log: nodeLog,
@@ -306,12 +324,13 @@ export class HearsayNode {
       })
       await transport.start()
       const apiAddress = await api.listen(config.api.host, config.api.port)
-      node = new HearsayNode(config, nodeLog, info, id, swim.local.incarnation, store, collector, clock, metrics, api, transport, membership, handoff, hints, forest, antiEntropy, advertised)
+      node = new HearsayNode(config, nodeLog, info, id, swim.local.incarnation, store, collector, clock, metrics, api, transport, membership, handoff, hints, forest, antiEntropy, offsetMonitor, advertised)
       // Our own address among the seeds (one config for every node) is not someone to join.
       membership.start(config.cluster.seeds.filter((seed) => seed !== advertised.peer))
       collector.start()
       handoff.start()
       antiEntropy.start()
+      offsetMonitor.start()
       node.state = 'ok'
       nodeLog.info({
         incarnation: swim.local.incarnation, dataDir: config.node.dataDir,
@@ -357,6 +376,7 @@ export class HearsayNode {
       this.log.warn({ err: error }, 'API did not close cleanly')
     }
     await this.handoff.stop()
+    this.offsetMonitor.stop()
     this.membership.stop()
     await this.transport.close()
     await this.collector.stop()
@@ -389,6 +409,7 @@ export class HearsayNode {
       members: countByState(this.membership.members()),
       hintsPending: this.hints.pending().count,
       repairing: this.antiEntropy.repairing,
+      clock: clockStatus(this.offsetMonitor),
       // Equal on two nodes exactly when they hold the same records (up to xxh64 collisions).
       digest: this.forest.digest().toString(16).padStart(16, '0'),
       replication: { factor: this.config.replication.factor, writeQuorum: this.config.replication.writeQuorum, readQuorum: this.config.replication.readQuorum },
@@ -448,6 +469,37 @@ function watchMembership(membership: MembershipDriver, metrics: Metrics, log: Lo
   membership.on('joined', (seed) => log.info({ seed }, `joined the cluster through ${seed}`))
   membership.on('joinUnanswered', (attempt, seeds, retryAtMs) => log.warn({ attempt, seeds, retryInMs: Math.max(0, retryAtMs - Date.now()) }, 'no seed answered; running alone and retrying'))
   membership.on('persistFailed', (error) => log.error({ err: error }, 'could not store the incarnation'))
+}
+
+/** The clock offset monitor's news as metrics and log lines. */
+function clockOffsetEvents(metrics: Metrics, log: Logger): Pick<ConstructorParameters<typeof ClockOffsetMonitor>[0], 'onEstimate' | 'onForget' | 'onVerdictChange'> {
+  metrics.clockSkewed.set(0)
+  return {
+    onEstimate: (peer, estimate) => metrics.clockOffset.set({ peer: peer.name }, estimate.offsetMs / 1000),
+    onForget: (peer: MonitoredPeer) => metrics.clockOffset.remove({ peer: peer.name }),
+    onVerdictChange: (verdict) => {
+      metrics.clockSkewed.set(verdict.skewed ? 1 : 0)
+      const fields = { aheadMs: verdict.aheadMs, maxSkewMs: verdict.maxSkewMs, peersMeasured: verdict.peersMeasured, peersBeyond: verdict.peersBeyond }
+      if (verdict.skewed) log.error(fields, 'this node\'s clock is beyond clock.maxSkewMs from a majority of its peers: refusing to coordinate writes until it is corrected (check NTP)')
+      else log.info(fields, 'this node\'s clock is back within clock.maxSkewMs of its peers: coordinating writes again')
+    },
+  }
+}
+
+/** The error a write gets while the clock is skewed; undefined while it is not. */
+function skewRefusal(verdict: ClockVerdict): ClockSkewedError | undefined {
+  return verdict.skewed ? new ClockSkewedError(verdict.aheadMs ?? 0, verdict.maxSkewMs, verdict.peersBeyond, verdict.peersMeasured) : undefined
+}
+
+/** /status `clock`: the verdict and each measured peer's offset. */
+function clockStatus(monitor: ClockOffsetMonitor): Record<string, unknown> {
+  const verdict = monitor.verdict()
+  return {
+    skewed: verdict.skewed,
+    maxSkewMs: verdict.maxSkewMs,
+    aheadMs: verdict.aheadMs === undefined ? null : Math.round(verdict.aheadMs),
+    peers: monitor.offsets().map((o) => ({ id: o.peer.id, name: o.peer.name, offsetMs: Math.round(o.offsetMs), uncertaintyMs: Math.round(o.uncertaintyMs), beyond: o.beyond })),
+  }
 }
 
 /** A finished anti-entropy round as metrics and one log line. */

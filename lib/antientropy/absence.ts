@@ -7,8 +7,12 @@ export interface AbsenceOptions {
   readonly nowMs: () => number
   /** Runs the contact stamp timer; default systemClock (a simulation passes its fake clock). */
   readonly clock?: Clock
-  /** True while at least one other member is alive. */
-  readonly hasAlivePeer: () => boolean
+  /**
+   * When another member last spoke to this node itself (any membership message it sent us), or
+   * undefined if none has in this run. Not "a peer is listed alive": an isolated node whose
+   * probing Lifeguard has slowed may list its peers alive long after it last heard from one.
+   */
+  readonly lastPeerContactMs: () => number | undefined
   readonly onError: (error: unknown) => void
 }
 
@@ -23,9 +27,9 @@ const MAX_STAMP_INTERVAL_MS = 60_000
  * The away-past-grace rule (docs/consistency.md "Deletes stay deleted"). Tombstones are collected
  * `tombstoneGrace` after the delete; a node out of contact with every other member for longer may
  * hold values whose deletes were already collected elsewhere, and pushing them would bring them
- * back. So the node stamps in its meta, while it has an alive peer, when it last had one; a node
- * whose last contact is older than the grace — at start, or when a peer turns up again after a
- * long partition — must repair before it serves or pushes. The flag is durable until the repair
+ * back. So the node stamps in its meta when a peer last spoke to it; a node whose contacts are
+ * further apart than the grace — a restart after a long stop, or a peer heard again after a long
+ * partition — must repair before it serves or pushes. The flag is durable until the repair
  * completes, so a restart half way through still repairs.
  *
  * A node that never had a peer has nothing to fear: its records are all its own.
@@ -64,14 +68,19 @@ export class AbsenceTracker {
   }
 
   /**
-   * Checks the rule and stamps the contact time when a peer is alive. Call it also the moment a
-   * member becomes alive, before syncing with it: after a long partition the rule must bite first.
+   * Checks the rule against the latest contact and stamps it. Call it also the moment a member
+   * becomes alive, before syncing with it: after a long partition the rule must bite first.
    */
   observe(): void {
-    if (!this.#options.hasAlivePeer()) return
-    if (this.#checkAbsence()) return
-    this.#lastContactMs = this.#options.nowMs()
-    this.#persist('lastPeerContactMs', this.#lastContactMs)
+    const heardMs = this.#options.lastPeerContactMs()
+    if (heardMs === undefined || (this.#lastContactMs !== undefined && heardMs <= this.#lastContactMs)) return
+    // Silence between two contacts longer than the grace: deletes may have been collected meanwhile.
+    if (this.#repairRequired || (this.#lastContactMs !== undefined && heardMs - this.#lastContactMs > this.#options.tombstoneGraceMs)) {
+      this.#requireRepair()
+      return
+    }
+    this.#lastContactMs = heardMs
+    this.#persist('lastPeerContactMs', heardMs)
   }
 
   /** The repair completed: serve again and count contact from now. */
@@ -82,13 +91,15 @@ export class AbsenceTracker {
     this.#persist('lastPeerContactMs', this.#lastContactMs)
   }
 
-  /** True when repair is (now) required. */
-  #checkAbsence(): boolean {
-    if (this.#repairRequired) return true
-    if (this.#lastContactMs === undefined || this.#options.nowMs() - this.#lastContactMs <= this.#options.tombstoneGraceMs) return false
+  /** At start: a node stopped for longer than the grace repairs before it serves. */
+  #checkAbsence(): void {
+    if (this.#lastContactMs !== undefined && this.#options.nowMs() - this.#lastContactMs > this.#options.tombstoneGraceMs) this.#requireRepair()
+  }
+
+  #requireRepair(): void {
+    if (this.#repairRequired) return
     this.#repairRequired = true
     this.#persist('repairRequired', true)
-    return true
   }
 
   #persist(key: 'lastPeerContactMs' | 'repairRequired', value: number | boolean): void {

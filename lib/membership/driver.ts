@@ -20,6 +20,8 @@ export interface MembershipEvents {
   probeAcked: [target: NodeId, rttMs: number, indirect: boolean]
   /** No seed answered: the node runs alone and retries at retryAtMs. */
   joinUnanswered: [attempt: number, seeds: readonly PeerAddress[], retryAtMs: number]
+  /** A member sent us a membership message itself (direct contact, for the absence rule). */
+  heard: [from: NodeId]
   /** Storing the incarnation failed; the protocol goes on (a restart may then reuse it). */
   persistFailed: [error: unknown]
 }
@@ -112,6 +114,7 @@ export class MembershipDriver extends EventEmitter<MembershipEvents> {
     // The transport validated the body with membershipBodyValidators (lib/codec/frames.ts)
     // before it reached this handler, and only membership types are registered here.
     this.#perform(this.#swim.receive(from, message as MembershipMessage, this.#clock.nowMs()))
+    if (from.id !== this.#swim.local.id) this.emit('heard', from.id)
   }
 
   #tick(): void {

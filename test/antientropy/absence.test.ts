@@ -13,7 +13,10 @@ const META_POLL_MS = 5
 
 interface World {
   nowMs: number
-  peerAlive: boolean
+  /** A peer sends this node messages now (its last contact follows the clock). */
+  peerSpeaking: boolean
+  /** When a peer last spoke to this node. */
+  heardMs?: number
   readonly errors: unknown[]
 }
 
@@ -22,7 +25,10 @@ function tracker(store: KvStore, world: World): AbsenceTracker {
     meta: store.meta,
     tombstoneGraceMs: GRACE_MS,
     nowMs: () => world.nowMs,
-    hasAlivePeer: () => world.peerAlive,
+    lastPeerContactMs: () => {
+      if (world.peerSpeaking) world.heardMs = world.nowMs
+      return world.heardMs
+    },
     onError: (error) => world.errors.push(error),
   })
 }
@@ -40,7 +46,7 @@ async function restart(t: Test, store: KvStore): Promise<KvStore> {
 
 t.test('a node that never had a peer never needs a repair, however long it runs alone', async t => {
   let store = await openTestStore(t)
-  const world: World = { nowMs: START_MS, peerAlive: false, errors: [] }
+  const world: World = { nowMs: START_MS, peerSpeaking: false, errors: [] }
   const absence = tracker(store, world)
   world.nowMs += 100 * GRACE_MS
   absence.observe()
@@ -51,16 +57,16 @@ t.test('a node that never had a peer never needs a repair, however long it runs 
   t.same(world.errors, [])
 })
 
-t.test('the contact time is stamped, durably, while a peer is alive', async t => {
+t.test('the contact time is stamped, durably, while a peer speaks to the node', async t => {
   let store = await openTestStore(t)
-  const world: World = { nowMs: START_MS, peerAlive: true, errors: [] }
+  const world: World = { nowMs: START_MS, peerSpeaking: true, errors: [] }
   const absence = tracker(store, world)
   absence.observe()
   t.equal(absence.lastContactMs, START_MS)
   world.nowMs += 1000
   absence.observe()
-  t.equal(absence.lastContactMs, START_MS + 1000, 'every observe() with a peer alive moves it')
-  world.peerAlive = false
+  t.equal(absence.lastContactMs, START_MS + 1000, 'every observe() after a peer spoke moves it')
+  world.peerSpeaking = false
   world.nowMs += 1000
   absence.observe()
   t.equal(absence.lastContactMs, START_MS + 1000, 'not without one')
@@ -74,7 +80,7 @@ t.test('the contact time is stamped, durably, while a peer is alive', async t =>
 
 t.test('a restart after more than the grace requires a repair, durably, until repaired()', async t => {
   let store = await openTestStore(t)
-  const world: World = { nowMs: START_MS, peerAlive: true, errors: [] }
+  const world: World = { nowMs: START_MS, peerSpeaking: true, errors: [] }
   tracker(store, world).observe()
   await metaSettles(store, 'lastPeerContactMs', START_MS)
 
@@ -87,7 +93,7 @@ t.test('a restart after more than the grace requires a repair, durably, until re
   const away = tracker(store, world)
   t.equal(away.repairRequired, true, 'away a millisecond longer than the grace: repair')
   away.observe()
-  t.equal(away.lastContactMs, START_MS, 'a peer alive does not stamp contact while repair is pending')
+  t.equal(away.lastContactMs, START_MS, 'a peer speaking does not stamp contact while repair is pending')
   t.equal(await metaSettles(store, 'repairRequired', true), true)
 
   store = await restart(t, store)
@@ -106,31 +112,31 @@ t.test('a restart after more than the grace requires a repair, durably, until re
   t.same(world.errors, [])
 })
 
-t.test('a long partition is detected when a peer reappears, before contact is stamped', async t => {
+t.test('a long partition is detected when a peer speaks again, before contact is stamped', async t => {
   const store = await openTestStore(t)
-  const world: World = { nowMs: START_MS, peerAlive: true, errors: [] }
+  const world: World = { nowMs: START_MS, peerSpeaking: true, errors: [] }
   const absence = tracker(store, world)
   absence.observe()
-  world.peerAlive = false
+  world.peerSpeaking = false
   world.nowMs += 2 * GRACE_MS
   absence.observe()
   t.equal(absence.repairRequired, false, 'alone, nothing is decided: there is no one to push to')
-  world.peerAlive = true
+  world.peerSpeaking = true
   absence.observe()
-  t.equal(absence.repairRequired, true, 'the peer reappearing after the grace requires a repair')
+  t.equal(absence.repairRequired, true, 'the peer heard again after the grace requires a repair')
   t.equal(absence.lastContactMs, START_MS, 'and the old contact time stays')
   t.equal(await metaSettles(store, 'repairRequired', true), true, 'durably')
 })
 
 t.test('a short partition needs no repair', async t => {
   const store = await openTestStore(t)
-  const world: World = { nowMs: START_MS, peerAlive: true, errors: [] }
+  const world: World = { nowMs: START_MS, peerSpeaking: true, errors: [] }
   const absence = tracker(store, world)
   absence.observe()
-  world.peerAlive = false
+  world.peerSpeaking = false
   world.nowMs += GRACE_MS - 1
   absence.observe()
-  world.peerAlive = true
+  world.peerSpeaking = true
   absence.observe()
   t.equal(absence.repairRequired, false)
   t.equal(absence.lastContactMs, world.nowMs)
@@ -138,7 +144,7 @@ t.test('a short partition needs no repair', async t => {
 
 t.test('start() observes at once and stop() ends the stamping', async t => {
   const store = await openTestStore(t)
-  const world: World = { nowMs: START_MS, peerAlive: true, errors: [] }
+  const world: World = { nowMs: START_MS, peerSpeaking: true, errors: [] }
   const absence = tracker(store, world)
   absence.start()
   t.teardown(() => absence.stop())
@@ -155,4 +161,22 @@ t.test('the contact stamp interval is a quarter of the grace, within [100 ms, 1 
   t.equal(contactStampIntervalMs(100), 100, 'a tiny grace: at least 100 ms')
   t.equal(contactStampIntervalMs(0), 100)
   t.equal(contactStampIntervalMs(7 * 24 * 3600 * 1000), 60_000)
+})
+
+t.test('contact is a peer speaking, not a peer listed alive: an isolated node whose member list is stale still repairs', async t => {
+  // The tracker only sees when a peer last spoke; a member list that still shows peers alive
+  // (Lifeguard slowed the isolated node's probes) cannot move that time.
+  const store = await openTestStore(t)
+  const world: World = { nowMs: START_MS, peerSpeaking: true, errors: [] }
+  const absence = tracker(store, world)
+  absence.observe()
+  world.peerSpeaking = false
+  for (let step = 1; step <= 8; step++) {
+    world.nowMs = START_MS + step * (GRACE_MS / 4)
+    absence.observe()
+  }
+  t.equal(absence.lastContactMs, START_MS, 'silence stamps nothing')
+  world.peerSpeaking = true
+  absence.observe()
+  t.equal(absence.repairRequired, true, 'heard again two graces later: repair before serving')
 })
