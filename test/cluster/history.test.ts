@@ -96,5 +96,10 @@ t.test('real-time rule: a write answered 503 long before an acknowledged write b
   const problems = checkLastWriteWins([skewed, later], final, { maxSkewMs: 1_000, readAtMs: wallMs + 3_000 })
   t.match(problems, [{ kind: 'future' }, { kind: 'lost', message: /from the future/ }])
   const concurrent = { ...later, invokedAtMs: wallMs + 500 }
-  t.same(checkLastWriteWins([skewed, concurrent], final, { maxSkewMs: 1_000, readAtMs: wallMs + 20_000 }), [], 'writes within the bound of each other race legitimately')
+  t.match(checkLastWriteWins([skewed, concurrent], final, { maxSkewMs: 1_000, readAtMs: wallMs + 20_000 }), [{ kind: 'future', message: /ahead of the answer to its write/ }],
+    'a concurrent write may lose, but the winner was created beyond the bound')
+  const honest = { ...skewed, version: v((wallMs + 300) * 1000, NODE_B) }
+  const racing = { ...concurrent, version: v((wallMs + 200) * 1000) }
+  t.same(checkLastWriteWins([honest, racing], finals({ k1: { value: 'from-the-future', version: honest.version! } }), { maxSkewMs: 1_000, readAtMs: wallMs + 20_000 }), [],
+    'writes within the bound of each other race legitimately')
 })

@@ -60,7 +60,10 @@ export interface CheckOptions {
    * gets the greater version, so losing means a version from the future won.
    */
   readonly maxSkewMs?: number
-  /** When the final state was read (test clock, ms): a final version past readAtMs + maxSkewMs is from the future. */
+  /**
+   * When the final state was read (test clock, ms): a final version past readAtMs + maxSkewMs is
+   * from the future, as is one past the answer to its own write + maxSkewMs.
+   */
   readonly readAtMs?: number
 }
 
@@ -154,7 +157,9 @@ export function countProblemKeys(problems: readonly HistoryProblem[]): Record<Pr
 
 function checkRealTime(author: WriteOp, final: FinalRead, acked: readonly Versioned[], maxSkewMs: number, readAtMs: number | undefined, report: (kind: ProblemKind, message: string) => void): void {
   const finalWallMs = hlcWallMs(parseVersion(final.version).hlc)
-  if (readAtMs !== undefined && finalWallMs > readAtMs + maxSkewMs) {
+  if (author.completedAtMs !== undefined && finalWallMs > author.completedAtMs + maxSkewMs) {
+    report('future', `final version ${final.version} (${JSON.stringify(final.value)} via ${author.node}) is ${finalWallMs - author.completedAtMs} ms ahead of the answer to its write (bound ${maxSkewMs} ms)`)
+  } else if (readAtMs !== undefined && finalWallMs > readAtMs + maxSkewMs) {
     report('future', `final version ${final.version} is ${finalWallMs - readAtMs} ms ahead of the time it was read (bound ${maxSkewMs} ms)`)
   }
   if (author.completedAtMs === undefined) return
