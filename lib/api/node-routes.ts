@@ -37,7 +37,9 @@ export function nodeRoutes(deps: NodeRouteDeps): {
     '/health': {
       GET: async ctx => {
         const health = deps.health()
-        sendJson(ctx.res, health.status === 'ok' ? 200 : 503, { status: health.status, id: health.id, name: health.name })
+        sendJson(ctx.res, health.status === 'ok' ? 200 : 503, {
+          status: health.status, id: health.id, name: health.name, ...(health.clock !== undefined ? { clock: health.clock } : {}),
+        })
       },
     },
     '/members': {

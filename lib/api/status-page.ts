@@ -23,7 +23,7 @@ h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.5em 0 .4em}
 table{border-collapse:collapse}td,th{padding:.25em .8em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
 th{background:#f4f4f4}code{font-size:.95em}.muted{color:#777}
 .alive{color:#176f2c}.suspect{color:#a66300}.dead{color:#b00020}.left{color:#777}
-.ok{color:#176f2c}.starting,.leaving{color:#a66300}`
+.ok{color:#176f2c}.starting,.leaving{color:#a66300}.skewed{color:#b00020}`
 
 export function renderStatusPage(input: StatusPageInput): string {
   const { health, status, members } = input

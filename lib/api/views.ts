@@ -17,7 +17,20 @@ export interface MemberView {
 
 /** What GET /health reports; only `ok` answers 200. */
 export interface HealthView {
-  readonly status: 'starting' | 'ok' | 'repairing' | 'leaving'
+  /** `skewed`: this node's clock is beyond clock.maxSkewMs from its peers; it takes no writes. */
+  readonly status: 'starting' | 'ok' | 'repairing' | 'leaving' | 'skewed'
   readonly id: string
   readonly name: string
+  /** While skewed: the measured offset, so the answer says how far off the clock is. */
+  readonly clock?: ClockHealthView
+}
+
+/** The clock offset monitor's verdict as /health shows it while the node is skewed. */
+export interface ClockHealthView {
+  /** Median of how far this node's clock is ahead of its peers' (negative: behind), in ms. */
+  readonly aheadMs: number
+  readonly maxSkewMs: number
+  /** Peers with a fresh offset estimate, and how many of them put this node beyond the bound. */
+  readonly peersMeasured: number
+  readonly peersBeyond: number
 }

@@ -28,3 +28,30 @@ export class ClockExhaustedError extends UnavailableError {
     super(`the clock cannot issue a timestamp beyond its persisted high-water mark ${durableCeilingHlc} until the next reservation is saved; retry shortly`, { durableCeilingHlc })
   }
 }
+
+/**
+ * The clock offset monitor (lib/clock/offset-monitor.ts) found this node's wall clock beyond
+ * `clock.maxSkewMs` from a majority of its peers: it coordinates no writes, so that no version
+ * from beyond the bound is created. Nothing was written anywhere (`outcome: refused`), so the
+ * client may safely write through another node.
+ */
+export class ClockSkewedError extends UnavailableError {
+  constructor(aheadMs: number, maxSkewMs: number, peersBeyond: number, peersMeasured: number) {
+    const offset = `${Math.abs(Math.round(aheadMs))} ms ${aheadMs >= 0 ? 'ahead of' : 'behind'}`
+    super(`this node's clock is ${offset} its peers (${peersBeyond} of ${peersMeasured} measured), beyond clock.maxSkewMs ${maxSkewMs}: it coordinates no writes until its clock is corrected (check NTP); write through another node`,
+      { outcome: 'refused', clockAheadMs: Math.round(aheadMs), maxSkewMs })
+  }
+}
+
+/**
+ * The clock has handed out timestamps further ahead of the wall clock than `clock.maxSkewMs`
+ * (the wall clock was set back, or a previous run's clock was ahead and its persisted ceiling is
+ * in the future). Replicas would refuse such versions, so the clock issues none until the wall
+ * clock is back within the bound; transient, hence 503.
+ */
+export class ClockAheadError extends UnavailableError {
+  constructor(leadMs: number, maxSkewMs: number) {
+    super(`this node's clock has issued timestamps ${leadMs} ms ahead of its wall clock, beyond clock.maxSkewMs ${maxSkewMs} (its clock was set back, or ran ahead before a restart): it coordinates no writes for about ${leadMs - maxSkewMs} ms; write through another node`,
+      { outcome: 'refused', clockLeadMs: leadMs, maxSkewMs })
+  }
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { HLC_TICKS_PER_MS, hlcWallMs } from './version.js'
-import { ClockExhaustedError, ClockSkewError } from './errors.js'
+import { ClockAheadError, ClockExhaustedError, ClockSkewError } from './errors.js'
 import { repeatEvery, sleep, type Clock, type Repeating } from '../runtime/clock.js'
 
 /**
@@ -53,6 +53,11 @@ export interface HybridLogicalClockOptions {
  *
  * Invariant (asserted in now()): every tick now() returns is greater than every tick returned
  * before and ≤ the durable ceiling.
+ *
+ * Bounded lead: now() refuses (ClockAheadError) rather than issue a tick more than maxSkewMs
+ * ahead of the wall clock, the lead replicas refuse in update(). Ticks that far ahead appear only
+ * after the wall clock went back: a clock stepped back by NTP, or a node restarted with its clock
+ * corrected onto a ceiling persisted while it ran ahead. Writes then wait out the difference.
  *
  * now() stays synchronous: start() awaits the first reservation, and the next one is saved in the
  * background once half of the window is used (checked on every call and by a timer, so the
@@ -134,7 +139,14 @@ export class HybridLogicalClock {
   now(): number {
     assert.equal(this.state, 'running', 'the clock is not running (start() it first)')
     const previous = this.lastTick
-    let tick = Math.max(previous + 1, this.wallTicks())
+    const wallMs = this.readWallMs()
+    // Never a tick further ahead of the wall clock than replicas accept (update() refuses the
+    // same lead): after the wall clock was set back, or a restart onto a ceiling persisted by a
+    // run whose clock was ahead, wait for the wall clock instead of issuing versions from the
+    // future. +1: update() may adopt a reading maxSkewMs ahead and step one tick into the next ms.
+    const leadMs = hlcWallMs(previous + 1) - wallMs
+    if (leadMs > this.maxSkewMs + 1) throw new ClockAheadError(leadMs, this.maxSkewMs)
+    let tick = Math.max(previous + 1, wallMs * HLC_TICKS_PER_MS)
     if (tick > this.durableCeiling) {
       // Creep: no later than the wall clock was when the durable window was reserved.
       tick = Math.max(previous + 1, this.durableCeiling - this.reserveTicks)

@@ -5,6 +5,7 @@ import {
   validateSyncPush, validateSyncPushReply, validateSyncRoots, validateSyncRootsReply,
 } from '../antientropy/messages.js'
 import { validateError, validateHello, validateProof, validateRefuse, validateWelcome } from './transport-frames.js'
+import { CLOCK_FRAMES } from '../clock/messages.js'
 
 /**
  * The one list of every frame type on the wire: code, name, kind and body validator.
@@ -69,6 +70,8 @@ export const FRAME_TYPES: readonly FrameType[] = [
   { code: 0x35, name: 'syncLeavesReply', kind: 'reply', validate: validateSyncLeavesReply },
   { code: 0x38, name: 'syncPush', kind: 'request', validate: validateSyncPush },
   { code: 0x39, name: 'syncPushReply', kind: 'reply', validate: validateSyncPushReply },
+  // Clock offset probes (lib/clock/messages.ts): the offset monitor asks peers for their wall clock.
+  ...CLOCK_FRAMES,
 ]
 
 /** Frame types by code and by name; construction asserts codes and names are unique. */

@@ -4,7 +4,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  * Every metric hearsay exports, declared in this one place (as gossipsub's metrics module does)
  * so names, labels and help texts stay consistent and label cardinality stays reviewable.
  * Label values must come from small fixed sets (route templates, op names, error codes) —
- * never from keys, raw paths or peer addresses.
+ * never from keys, raw paths or peer addresses (member names are fine: one series per member, removed
+ * when it is forgotten).
  */
 
 export const METRIC_PREFIX = 'hearsay_'
@@ -66,6 +67,12 @@ export interface Metrics {
   readonly membershipRefutations: Counter
   /** Round trip of our acknowledged probes: path = direct | indirect. */
   readonly probeRoundTrip: Histogram<'path'>
+
+  // Clock (lib/clock/offset-monitor.ts).
+  /** Latest estimate of each alive peer's clock minus this node's, by peer member name (removed when the peer is forgotten). */
+  readonly clockOffset: Gauge<'peer'>
+  /** 1 while a majority of the measured peers put this node's clock beyond clock.maxSkewMs (it takes no writes). */
+  readonly clockSkewed: Gauge
 
   // Anti-entropy (lib/antientropy).
   /** Sync rounds by outcome: result = ok | failed | skipped. */
@@ -207,6 +214,17 @@ export function createMetrics(): Metrics {
       help: 'Round-trip time of acknowledged SWIM probes, by path (direct, indirect).',
       labelNames: ['path'] as const,
       buckets: PROBE_RTT_BUCKETS_SECONDS,
+      registers,
+    }),
+    clockOffset: new Gauge({
+      name: `${METRIC_PREFIX}clock_offset_seconds`,
+      help: 'Estimated offset of each alive peer\'s clock from this node\'s (peer minus this node: negative when this node is ahead), by peer member name.',
+      labelNames: ['peer'] as const,
+      registers,
+    }),
+    clockSkewed: new Gauge({
+      name: `${METRIC_PREFIX}clock_skewed`,
+      help: '1 while this node\'s clock is beyond clock.maxSkewMs from a majority of its measured peers (it coordinates no writes), else 0.',
       registers,
     }),
     hintsStored: new Counter({

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { HybridLogicalClock, type HighWaterMark } from '../../lib/clock/hlc.js'
-import { ClockExhaustedError, ClockSkewError } from '../../lib/clock/errors.js'
+import { ClockAheadError, ClockExhaustedError, ClockSkewError } from '../../lib/clock/errors.js'
 import { HLC_TICKS_PER_MS } from '../../lib/clock/version.js'
 import { systemClock } from '../../lib/runtime/clock.js'
 
@@ -83,13 +83,35 @@ t.test('ticks follow the wall clock when it moves forward', async t => {
   t.equal(clock.now(), (START_MS + 25) * HLC_TICKS_PER_MS)
 })
 
-t.test('ticks keep increasing when the wall clock goes back', async t => {
+t.test('ticks keep increasing when the wall clock goes back within maxSkewMs', async t => {
   const { clock, wall } = await startedClock(t)
   wall.ms += 100
   const before = clock.now()
-  wall.ms -= 1000
+  wall.ms -= 400
   const after = [clock.now(), clock.now(), clock.now()]
   t.same(after, [before + 1, before + 2, before + 3])
+})
+
+t.test('after the wall clock goes back by more than maxSkewMs, no tick is issued until it catches up', async t => {
+  const { clock, wall } = await startedClock(t, { maxSkewMs: 500 })
+  // The clock runs 10 s ahead for a while (reserving ceilings as it goes).
+  for (let step = 0; step < 100; step++) {
+    wall.ms += 100
+    clock.now()
+    await nextTurn()
+  }
+  const before = clock.now()
+  t.equal(Math.floor(before / HLC_TICKS_PER_MS), wall.ms, 'ticks follow the fast wall clock')
+  // NTP steps a clock that ran 10 s ahead back: ticks from its last reading would be 10 s in the
+  // future for every replica, which refuse them (update()): the clock refuses them first.
+  wall.ms -= 10_000
+  t.throws(() => clock.now(), ClockAheadError, 'refused while the last tick leads the wall clock by 10 s')
+  await t.rejects(clock.next(), ClockAheadError, 'next() does not wait it out either: the write answers 503 at once')
+  t.equal(clock.last(), before, 'nothing was issued')
+  wall.ms += 10_000 - 600
+  t.throws(() => clock.now(), ClockAheadError, 'still refused 600 ms before the wall clock catches up')
+  wall.ms += 100
+  t.equal(clock.now(), before + 1, 'issues again once the lead is within maxSkewMs, still above every earlier tick')
 })
 
 t.test('100k ticks within one millisecond stay strictly increasing and within the saved ceiling', async t => {
@@ -123,15 +145,28 @@ t.test('a restarted clock never issues a tick at or below one issued before, eve
   // Simulated crash: no stop(), the new instance sees only what was saved.
   wall.ms = START_MS - 3_600_000
   const { clock: after } = await startedClock(t, { wall, highWater })
+  t.throws(() => after.now(), ClockAheadError, 'no tick while the saved ceiling is an hour ahead of the wall clock')
+  wall.ms = START_MS + 2000
   t.ok(after.now() > maxIssued, 'first tick after restart is above every earlier tick')
 })
 
 t.test('start begins above a persisted ceiling that is ahead of the wall clock', async t => {
   const highWater = new MemoryHighWaterMark()
-  const persisted = (START_MS + 60_000) * HLC_TICKS_PER_MS
+  const persisted = (START_MS + 400) * HLC_TICKS_PER_MS
   highWater.stored = persisted
   const { clock } = await startedClock(t, { highWater })
   t.equal(clock.now(), persisted + 1)
+})
+
+t.test('a node restarted with its clock corrected issues nothing from the future its previous run reserved', async t => {
+  // The previous run's clock was 60 s ahead: its saved ceiling is 60 s past the corrected wall clock.
+  const highWater = new MemoryHighWaterMark()
+  const persisted = (START_MS + 60_000) * HLC_TICKS_PER_MS
+  highWater.stored = persisted
+  const { clock, wall } = await startedClock(t, { highWater, maxSkewMs: 500 })
+  t.throws(() => clock.now(), ClockAheadError, 'refused: those ticks would be 60 s ahead of every replica')
+  wall.ms = START_MS + 60_000 - 500
+  t.equal(clock.now(), persisted + 1, 'once the wall clock is within maxSkewMs, ticks resume above the ceiling')
 })
 
 t.test('update advances past a remote reading within the allowed skew', async t => {

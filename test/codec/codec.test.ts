@@ -39,6 +39,8 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   syncLeavesReply: { records: [['a', null, 2, Buffer.from(node.id, 'hex')]], older: [1], missing: [], superseded: [0], done: 2 },
   syncPush: { entries: [['b', Buffer.from([2]), 3, Buffer.from(node.id, 'hex'), 1_795_601_500_000]] },
   syncPushReply: { applied: [true] },
+  clockProbe: { wallMs: 1_795_601_425_041 },
+  clockProbeReply: { wallMs: 1_795_601_425_052 },
 }
 
 function requestIdFor(kind: string): number {
