@@ -243,7 +243,7 @@ export const schema: SchemaFor<HearsaySettings> = {
   },
   clock: {
     maxSkewMs: {
-      doc: 'A remote version more than this many milliseconds ahead of the local wall clock is refused.',
+      doc: 'A remote version more than this many milliseconds ahead of the local wall clock is refused; a node whose clock is more than 80 % of this away from a majority of its peers\' (measured every second) coordinates no writes and reports skewed on /health.',
       format: 'bounded-int', default: 500, min: 100, max: DAY_MS, env: 'HEARSAY_CLOCK_MAX_SKEW_MS',
     },
     offsetMs: {
