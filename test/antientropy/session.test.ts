@@ -392,3 +392,20 @@ t.test('a misbehaving peer\'s answers make the session reject, never loop or app
   }
   t.equal(a.store.get('remote-only'), undefined)
 })
+
+t.test('records pulled from a peer whose clock ran ahead are refused while beyond the skew bound', async t => {
+  const tooNew = hlcAt(NOW_MS + 60_000)
+  const a = await openNode(t, { observeHlc: (hlc) => { if (hlc >= tooNew) throw new RangeError('beyond the skew bound') } })
+  const b = await openNode(t)
+  await a.store.apply('contested', put('acknowledged here', hlcAt(WALL_MS)))
+  await b.store.applyMany([
+    { key: 'contested', record: put('from the future', tooNew, NODE_B) },
+    { key: 'future-only', record: put('from the future', tooNew + 1, NODE_B) },
+    { key: 'present', record: put('fine', hlcAt(WALL_MS, 1), NODE_B) },
+  ])
+  const summary = await runSession(sessionWith(a, serve(b)))
+  t.equal(bytesOf(a.store.get('contested')), Buffer.from('acknowledged here').toString('hex'), 'the present version is kept: the pulled future one is refused')
+  t.equal(a.store.get('future-only'), undefined, 'a key only the skewed peer holds, with a future version, is not pulled')
+  t.equal(bytesOf(a.store.get('present')), Buffer.from('fine').toString('hex'), 'records within the bound from the same peer still arrive')
+  t.equal(summary.pulled, 1, 'only that one counts as pulled')
+})
