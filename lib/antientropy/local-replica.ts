@@ -4,7 +4,7 @@ import { childIndices, MerkleTree } from '../merkle/tree.js'
 import type { MerkleForest } from '../merkle/forest.js'
 import { fromWire, toWire, type WireEntry } from '../replication/messages.js'
 import { collectibleKind } from '../store/gc.js'
-import type { KvStore } from '../store/kv-store.js'
+import type { Store } from '../store/store.js'
 import type { SegmentEntry } from '../store/segment-index.js'
 
 /** See LocalReplica.compareLeaves; indices point into the peer's list. */
@@ -14,13 +14,15 @@ export interface LeavesAnswer {
   readonly missing: number[]
   readonly superseded: number[]
   done: number
+  /** XOR of the hashes of records past their grace this node held back (see SyncLeavesReplyBody.heldBack). */
+  heldBack: bigint
 }
 
 /** Records one leaves answer gathers before it stops at a bucket boundary (besides its byte budget). */
 const MAX_RECORDS_PER_ANSWER = 4096
 
 export interface LocalReplicaOptions {
-  readonly store: Pick<KvStore, 'get' | 'applyMany' | 'deleteIfVersion' | 'segments'>
+  readonly store: Pick<Store, 'get' | 'applyMany' | 'deleteIfVersion' | 'segments'>
   readonly forest: MerkleForest
   readonly partitionCount: number
   readonly tombstoneGraceMs: number
@@ -77,14 +79,17 @@ export class LocalReplica {
    * `evenCollectible`: also records past their grace — for a peer known to hold an older version,
    * which must learn of the delete before this node collects it (else the old value outlives it).
    */
-  fetch(keys: readonly string[], maxBytes: number, evenCollectible = false): { entries: WireEntry[]; done: number } {
+  fetch(keys: readonly string[], maxBytes: number, evenCollectible = false): { entries: WireEntry[]; done: number; heldBack: bigint } {
     const entries: WireEntry[] = []
     let bytes = 0
     let done = 0
+    let heldBack = 0n
     const nowMs = this.#options.nowMs()
     for (const key of keys) {
       const record = this.#options.store.get(key)
-      if (record !== undefined && (evenCollectible || collectibleKind(record, nowMs, this.#options.tombstoneGraceMs) === undefined)) {
+      if (record !== undefined && !evenCollectible && collectibleKind(record, nowMs, this.#options.tombstoneGraceMs) !== undefined) {
+        heldBack ^= this.#options.forest.recordHash(key, record.version)
+      } else if (record !== undefined) {
         const entry = toWire(key, record)
         // Always at least one record, so a value larger than the budget still moves.
         if (entries.length > 0 && bytes + entryBytes(entry) > maxBytes) break
@@ -93,7 +98,7 @@ export class LocalReplica {
       }
       done++
     }
-    return { entries, done }
+    return { entries, done, heldBack }
   }
 
   /**
@@ -142,7 +147,7 @@ export class LocalReplica {
       if (list === undefined) bucketKeys.set(bucket, [i])
       else list.push(i)
     })
-    const answer: LeavesAnswer = { records: [], older: [], missing: [], superseded: [], done: 0 }
+    const answer: LeavesAnswer = { records: [], older: [], missing: [], superseded: [], done: 0, heldBack: 0n }
     let bytes = 0
     const nowMs = this.#options.nowMs()
     for (const bucket of buckets) {
@@ -160,8 +165,9 @@ export class LocalReplica {
           const entry = toWire(key, record)
           answer.records.push(entry)
           bytes += entryBytes(entry)
-        } else if (index !== undefined) {
-          answer.superseded.push(index)
+        } else {
+          if (index !== undefined) answer.superseded.push(index)
+          answer.heldBack ^= this.#options.forest.recordHash(key, record.version)
         }
       }
       for (const index of bucketKeys.get(bucket) ?? []) if (!seen.has(index)) answer.missing.push(index)

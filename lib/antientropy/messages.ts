@@ -1,4 +1,4 @@
-import { expectArray, expectBoolean, expectBytes, expectObject, expectString, expectUint, field, MalformedBodyError } from '../codec/validate.js'
+import { expectArray, expectBoolean, expectBytes, expectObject, expectString, expectUint, field, MalformedBodyError, optional } from '../codec/validate.js'
 import { asNodeId } from '../clock/version.js'
 import { DEPTH, DIGEST_WIDTHS, FANOUT, levelWidth, type DigestWidth } from '../merkle/tree.js'
 import { MAX_WIRE_KEY_CHARS, MAX_WIRE_VALUE_BYTES, type WireEntry } from '../replication/messages.js'
@@ -58,6 +58,12 @@ export interface SyncLeavesReplyBody {
   readonly missing: readonly number[]
   readonly superseded: readonly number[]
   readonly done: number
+  /**
+   * XOR of the record hashes of what the answering node holds in these leaves past its grace
+   * and did not send (the asker lacks the key or holds it older): the asker discounts them when
+   * it judges whether the partition now agrees (lib/antientropy/session.ts). 8 bytes; absent = 0.
+   */
+  readonly heldBack?: Uint8Array
 }
 export interface SyncPushBody { readonly entries: readonly SyncRecord[] }
 
@@ -165,7 +171,13 @@ export function validateSyncLeavesReply(body: unknown): SyncLeavesReplyBody {
     missing: indices('missing'),
     superseded: indices('superseded'),
     done: expectUint(field(object, 'done'), 'syncLeavesReply.done', MAX_BUCKETS_PER_REQUEST),
+    ...heldBackField(object),
   }
+}
+
+function heldBackField(object: Readonly<Record<string, unknown>>): { heldBack?: Uint8Array } {
+  const heldBack = optional(object.heldBack, 'syncLeavesReply.heldBack', (value, what) => expectBytes(value, what, DIGEST_BYTES, DIGEST_BYTES))
+  return heldBack === undefined ? {} : { heldBack }
 }
 
 export function validateSyncPush(body: unknown): SyncPushBody {

@@ -42,8 +42,8 @@ export function registerSyncHandlers(transport: Pick<Transport, 'handle'>, optio
     refuseIfRepairing()
     const { partition, buckets, keys, versions } = message.body as SyncLeavesBody
     const theirs = keys.map((key, i) => ({ key, version: decodeSegmentVersion(versions.subarray(i * VERSION_BYTES, (i + 1) * VERSION_BYTES)) }))
-    const { records, ...rest } = replica.compareLeaves(partition, buckets, theirs, LEAVES_REPLY_MAX_BYTES)
-    return { type: 'syncLeavesReply', body: { records: records.map(toSyncRecord), ...rest } }
+    const { records, heldBack, ...rest } = replica.compareLeaves(partition, buckets, theirs, LEAVES_REPLY_MAX_BYTES)
+    return { type: 'syncLeavesReply', body: { records: records.map(toSyncRecord), ...rest, ...(heldBack === 0n ? {} : { heldBack: packDigests([heldBack]) }) } }
   })
 
   transport.handle('syncPush', async (_from, message) => {

@@ -66,10 +66,21 @@ export interface SessionSummary {
   readonly pulled: number
   /** Local records removed: older than a version the peer no longer lets travel, or (repair) held by no one else. */
   readonly dropped: number
+  /**
+   * Partitions whose full 64-bit roots agreed at a check during the session, discounting records
+   * past their grace that one side held back because the other lacks the key: at that moment the
+   * peer held every record this node held, or a newer one, or (past the grace) nothing. Tombstone
+   * collection counts on this (lib/antientropy/certificates.ts).
+   */
+  readonly agreedPartitions: readonly number[]
   readonly durationMs: number
 }
 
-interface Tally { partitionsDiffering: number; leavesDiffering: number; pushed: number; pulled: number; dropped: number }
+interface Tally {
+  partitionsDiffering: number; leavesDiffering: number; pushed: number; pulled: number; dropped: number
+  /** Per partition, this pass: XOR of the record hashes either side held back (see SyncLeavesReplyBody.heldBack). */
+  readonly heldBack: Map<number, bigint>
+}
 
 /**
  * One sync session with one peer, started by this node (Merkle descent, then record exchange).
@@ -78,13 +89,17 @@ interface Tally { partitionsDiffering: number; leavesDiffering: number; pushed: 
  */
 export async function runSession(options: SessionOptions): Promise<SessionSummary> {
   const startedMs = options.clock.nowMs()
-  const tally: Tally = { partitionsDiffering: 0, leavesDiffering: 0, pushed: 0, pulled: 0, dropped: 0 }
+  const tally: Tally = { partitionsDiffering: 0, leavesDiffering: 0, pushed: 0, pulled: 0, dropped: 0, heldBack: new Map() }
+  const agreedPartitions: number[] = []
   let candidates = options.partitions
   let passes = 0
-  while (passes < MAX_PASSES) {
-    const differing = await differingRoots(options, candidates)
+  for (;;) {
+    const differing = await differingRoots(options, candidates, tally.heldBack)
+    tally.heldBack.clear()
+    const stillDiffering = new Set(differing.map(({ partition }) => partition))
+    for (const partition of candidates) if (!stillDiffering.has(partition)) agreedPartitions.push(partition)
     if (passes === 0) tally.partitionsDiffering = differing.length
-    if (differing.length === 0) break
+    if (differing.length === 0 || passes === MAX_PASSES) break
     passes++
     const project = saltedProjection(options.random.int(2 ** 32), (depth) => WIDTH_AT_DEPTH[depth] as DigestWidth)
     await forEachLimited(differing, options.partitionConcurrency, async ({ partition, remoteRoot }) => {
@@ -103,11 +118,15 @@ export async function runSession(options: SessionOptions): Promise<SessionSummar
     })
     candidates = differing.map(({ partition }) => partition)
   }
-  return { peer: options.peer, mode: options.mode, partitionsCompared: options.partitions.length, passes, ...tally, durationMs: options.clock.nowMs() - startedMs }
+  const { heldBack: _heldBack, ...counts } = tally
+  return { peer: options.peer, mode: options.mode, partitionsCompared: options.partitions.length, passes, ...counts, agreedPartitions, durationMs: options.clock.nowMs() - startedMs }
 }
 
-/** The partitions among `partitions` whose roots differ from the peer's, with the peer's root. */
-async function differingRoots(options: SessionOptions, partitions: readonly number[]): Promise<{ partition: number; remoteRoot: bigint }[]> {
+/**
+ * The partitions among `partitions` whose roots differ from the peer's, with the peer's root.
+ * `discount` (XOR of held-back record hashes per partition) is taken out before comparing.
+ */
+async function differingRoots(options: SessionOptions, partitions: readonly number[], discount: ReadonlyMap<number, bigint>): Promise<{ partition: number; remoteRoot: bigint }[]> {
   const differing: { partition: number; remoteRoot: bigint }[] = []
   for (let start = 0; start < partitions.length; start += MAX_PARTITIONS_PER_REQUEST) {
     const chunk = partitions.slice(start, start + MAX_PARTITIONS_PER_REQUEST)
@@ -115,7 +134,7 @@ async function differingRoots(options: SessionOptions, partitions: readonly numb
     const roots = unpackDigests(reply.roots, chunk.length, 'syncRootsReply.roots')
     chunk.forEach((partition, i) => {
       const remoteRoot = roots[i] as bigint
-      if (options.replica.tree(partition).root() !== remoteRoot) differing.push({ partition, remoteRoot })
+      if ((options.replica.tree(partition).root() ^ (discount.get(partition) ?? 0n)) !== remoteRoot) differing.push({ partition, remoteRoot })
     })
   }
   return differing
@@ -147,6 +166,7 @@ async function reconcileLeaves(options: SessionOptions, partition: number, bucke
       if (entry === undefined) throw new Error(`peer ${options.peer} answered a syncLeaves with index ${index} of a ${mine.length}-key list`)
       return entry
     }
+    if (reply.heldBack !== undefined) holdBack(tally, partition, unpackDigests(reply.heldBack, 1, 'syncLeavesReply.heldBack')[0] as bigint)
     const older = reply.older.map(ours)
     const missing = reply.missing.map(ours)
     const superseded = reply.superseded.map(ours)
@@ -157,9 +177,9 @@ async function reconcileLeaves(options: SessionOptions, partition: number, bucke
     tally.pulled += applied.filter(Boolean).length
     // A peer that lacks a key: push it — unless this node is repairing, when a key no one else
     // holds may be a delete the cluster already forgot.
-    if (options.mode === 'normal') await pushRecords(options, missing.map(({ key }) => key), false, tally)
+    if (options.mode === 'normal') await pushRecords(options, partition, missing.map(({ key }) => key), false, tally)
     // A peer holding an older version gets even a record past its grace: the value must not outlive the delete.
-    await pushRecords(options, older.map(({ key }) => key), true, tally)
+    await pushRecords(options, partition, older.map(({ key }) => key), true, tally)
     // The peer holds a newer version that no longer travels (a tombstone or expiry past the
     // grace): ours is dead either way, and pushing it later would bring it back.
     const dropping = options.mode === 'repair' ? [...superseded, ...missing] : superseded
@@ -172,10 +192,15 @@ async function reconcileLeaves(options: SessionOptions, partition: number, bucke
   }
 }
 
-async function pushRecords(options: SessionOptions, keys: readonly string[], evenCollectible: boolean, tally: Tally): Promise<void> {
+function holdBack(tally: Tally, partition: number, hashes: bigint): void {
+  tally.heldBack.set(partition, (tally.heldBack.get(partition) ?? 0n) ^ hashes)
+}
+
+async function pushRecords(options: SessionOptions, partition: number, keys: readonly string[], evenCollectible: boolean, tally: Tally): Promise<void> {
   let next = 0
   while (next < keys.length) {
-    const { entries, done } = options.replica.fetch(keys.slice(next, next + MAX_RECORDS_PER_BATCH), options.batchBytes, evenCollectible)
+    const { entries, done, heldBack } = options.replica.fetch(keys.slice(next, next + MAX_RECORDS_PER_BATCH), options.batchBytes, evenCollectible)
+    holdBack(tally, partition, heldBack)
     next += done
     if (entries.length === 0) continue
     await options.limiter.take(entries.reduce((sum, entry) => sum + entryBytes(entry), 0), options.signal)

@@ -26,6 +26,11 @@ export class MerkleForest {
     this.#treeFor(partitionOfSegment(segment)).applyInBucket(bucketOfSegment(segment), key, previous, next)
   }
 
+  /** The hash one record contributes to its tree's digests (XOR). */
+  recordHash(key: string, version: Version): bigint {
+    return this.#digester.recordHash(key, version)
+  }
+
   /** Adds one stored record from its raw bytes (segment index entry), for the rebuild at start. */
   addRaw(segment: number, keyBytes: Uint8Array, versionBytes: Uint8Array): void {
     this.#treeFor(partitionOfSegment(segment)).applyDelta(bucketOfSegment(segment), this.#digester.recordHashBytes(keyBytes, versionBytes))

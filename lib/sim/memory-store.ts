@@ -4,7 +4,7 @@ import { NodeIdentity } from '../store/identity.js'
 import { decodeKey, encodeKey, keyRange } from '../store/keys.js'
 import { MAX_SKIPPED_PER_PAGE, type ApplyOutcome, type ChangeListener, type KeyedRecord, type RawRangeOptions, type RecordChange, type ScanRequest, type StorePage, type StoreStats } from '../store/kv-store.js'
 import { MetaStore } from '../store/meta.js'
-import { isLive, type StoredRecord } from '../store/record.js'
+import { isLive, mayBeCollected, type StoredRecord } from '../store/record.js'
 import { SegmentIndex, type SegmentIndexOptions } from '../store/segment-index.js'
 import type { Store } from '../store/store.js'
 import { MemoryDatabase } from './memory-database.js'
@@ -19,10 +19,12 @@ export interface MemoryStoreState {
   readonly meta: MemoryDatabase<unknown, string>
   readonly hints: MemoryDatabase<Uint8Array, Uint8Array>
   readonly segments: MemoryDatabase<Uint8Array, Uint8Array>
+  /** UTF-8 key bytes → arrival ms (see Store.arrivalMs). */
+  readonly arrivals: MemoryDatabase<number, Uint8Array>
 }
 
 export function emptyStoreState(): MemoryStoreState {
-  return { kv: new MemoryDatabase(), meta: new MemoryDatabase(), hints: new MemoryDatabase(), segments: new MemoryDatabase() }
+  return { kv: new MemoryDatabase(), meta: new MemoryDatabase(), hints: new MemoryDatabase(), segments: new MemoryDatabase(), arrivals: new MemoryDatabase() }
 }
 
 /** Bytes a record is counted as in stats(): its key, value and a fixed overhead. */
@@ -41,10 +43,15 @@ export class MemoryStore implements Store {
   readonly segments: SegmentIndex
   readonly #state: MemoryStoreState
   readonly #listeners = new Set<ChangeListener>()
+  readonly #nowMs: () => number
+  readonly #openedAtMs: number
   #closed = false
 
-  constructor(state: MemoryStoreState, segments: SegmentIndexOptions) {
+  /** `nowMs`: the node's (simulated) clock, for arrival times. */
+  constructor(state: MemoryStoreState, segments: SegmentIndexOptions, nowMs: () => number) {
     this.#state = state
+    this.#nowMs = nowMs
+    this.#openedAtMs = nowMs()
     for (const db of Object.values(state) as MemoryDatabase<unknown, never>[]) db.unfence()
     this.meta = new MetaStore(state.meta)
     this.identity = new NodeIdentity(this.meta)
@@ -83,12 +90,19 @@ export class MemoryStore implements Store {
       if (applied) {
         this.#state.kv.putNow(keyBytes, record)
         this.segments.put(keyBytes, segment, record.version)
+        if (mayBeCollected(record)) this.#state.arrivals.putNow(keyBytes, this.#nowMs())
+        else if (previous !== undefined && mayBeCollected(previous)) this.#state.arrivals.removeNow(keyBytes)
         changes.push({ key, previous, current: record, segment })
       }
       outcomes.push(previous === undefined ? { applied } : { applied, previous })
     }
     this.#notify(changes)
     return outcomes
+  }
+
+  arrivalMs(key: string): number {
+    this.#assertOpen()
+    return this.#state.arrivals.get(encodeKey(key)) ?? this.#openedAtMs
   }
 
   get(key: string): StoredRecord | undefined {
@@ -129,6 +143,7 @@ export class MemoryStore implements Store {
       const record = this.#state.kv.get(keyBytes)
       if (record === undefined || compareVersions(record.version, version) !== 0) return false
       this.#state.kv.removeNow(keyBytes)
+      this.#state.arrivals.removeNow(keyBytes)
       const segment = this.segments.segmentOf(key)
       this.segments.remove(keyBytes, segment)
       changes.push({ key, previous: record, current: undefined, segment })

@@ -6,12 +6,12 @@ import { decodeKey, encodeKey, keyRange } from './keys.js'
 import { NodeIdentity } from './identity.js'
 import { lockDataDir, type DataDirLock } from './lock.js'
 import { MetaStore } from './meta.js'
-import { isLive, type StoredRecord } from './record.js'
+import { isLive, mayBeCollected, type StoredRecord } from './record.js'
 import { decodeRecord, encodeRecord } from './record-codec.js'
 import { SegmentIndex, type SegmentIndexOptions } from './segment-index.js'
 import type { Store } from './store.js'
 
-/** kv, meta, hints, segments; a little room for what comes later. */
+/** kv, meta, hints, segments, arrivals; a little room for what comes later. */
 const MAX_DATABASES = 8
 /**
  * Dead records (tombstones, expired) one scan page may step over before it returns early with
@@ -26,6 +26,8 @@ export interface KvStoreOptions {
   readonly mapSizeBytes: number
   /** Keep the segment index anti-entropy lists leaves from (see segment-index.ts). */
   readonly segments?: SegmentIndexOptions
+  /** The node's clock for arrival times (see Store.arrivalMs); the daemon's, with its offset. */
+  readonly nowMs?: () => number
 }
 
 export interface KeyedRecord {
@@ -110,6 +112,7 @@ export class KvStore implements Store {
   readonly segments: SegmentIndex | undefined
   private readonly listeners = new Set<ChangeListener>()
   private closed = false
+  private readonly openedAtMs: number
 
   private constructor(
     readonly dataDir: string,
@@ -119,7 +122,11 @@ export class KvStore implements Store {
     hints: Database<Uint8Array, Uint8Array>,
     segments: SegmentIndex | undefined,
     private readonly lock: DataDirLock,
+    /** UTF-8 key → arrival ms, for records that may be collected (see Store.arrivalMs). */
+    private readonly arrivals: Database<number, Uint8Array>,
+    private readonly nowMs: () => number,
   ) {
+    this.openedAtMs = nowMs()
     this.meta = new MetaStore(meta)
     this.identity = new NodeIdentity(this.meta)
     this.hints = hints
@@ -127,7 +134,7 @@ export class KvStore implements Store {
   }
 
   /** Opens (creating if needed) the store; throws DataDirLockedError if another daemon has it. */
-  static async open({ dataDir, mapSizeBytes, segments }: KvStoreOptions): Promise<KvStore> {
+  static async open({ dataDir, mapSizeBytes, segments, nowMs = Date.now }: KvStoreOptions): Promise<KvStore> {
     if (!Number.isSafeInteger(mapSizeBytes) || mapSizeBytes <= 0) throw new RangeError(`mapSizeBytes must be a positive integer, got ${mapSizeBytes}`)
     await fs.mkdir(dataDir, { recursive: true })
     const lock = await lockDataDir(dataDir)
@@ -137,6 +144,7 @@ export class KvStore implements Store {
       const kv = root.openDB<Uint8Array, Uint8Array>('kv', { keyEncoding: 'binary', encoding: 'binary' })
       const meta = root.openDB<unknown, string>('meta', {})
       const hints = root.openDB<Uint8Array, Uint8Array>('hints', { keyEncoding: 'binary', encoding: 'binary' })
+      const arrivals = root.openDB<number, Uint8Array>('arrivals', { keyEncoding: 'binary' })
       let index: SegmentIndex | undefined
       if (segments !== undefined) {
         const db = root.openDB<Uint8Array, Uint8Array>('segments', { keyEncoding: 'binary', encoding: 'binary' })
@@ -146,7 +154,7 @@ export class KvStore implements Store {
         // Writes without the index would leave it stale: the next open with it must rebuild.
         await meta.remove('segmentScheme')
       }
-      return new KvStore(dataDir, root, kv, meta, hints, index, lock)
+      return new KvStore(dataDir, root, kv, meta, hints, index, lock, arrivals, nowMs)
     } catch (error) {
       await lock.release()
       throw error
@@ -237,6 +245,7 @@ export class KvStore implements Store {
       prepared.forEach(({ key, keyBytes }, i) => {
         if (!removedInTxn[i]) return
         void this.kv.remove(keyBytes)
+        void this.arrivals.remove(keyBytes)
         const segment = this.segments?.segmentOf(key)
         if (segment !== undefined) this.segments?.remove(keyBytes, segment)
         changesInTxn.push({ key, previous: current[i], current: undefined, segment })
@@ -245,6 +254,11 @@ export class KvStore implements Store {
     })
     this.notify(changes)
     return removed
+  }
+
+  arrivalMs(key: string): number {
+    this.assertOpen()
+    return this.arrivals.get(encodeKey(key)) ?? this.openedAtMs
   }
 
   /** Called after each committed change (apply and deleteIfVersion); returns an unsubscribe. */
@@ -280,22 +294,25 @@ export class KvStore implements Store {
     const latest = new Map<string, StoredRecord | undefined>()
     const outcomes: ApplyOutcome[] = []
     const changes: RecordChange[] = []
-    const winners: PreparedWrite[] = []
+    const winners: { write: PreparedWrite; previous: StoredRecord | undefined }[] = []
     for (const entry of prepared) {
       const previous = latest.has(entry.key) ? latest.get(entry.key) : this.readRecord(entry.keyBytes, entry.key)
       const applied = previous === undefined || compareVersions(entry.record.version, previous.version) > 0
       if (applied) {
         latest.set(entry.key, entry.record)
-        winners.push(entry)
+        winners.push({ write: entry, previous })
         changes.push({ key: entry.key, previous, current: entry.record, segment: this.segments === undefined ? undefined : entry.segment })
       } else {
         latest.set(entry.key, previous)
       }
       outcomes.push(previous === undefined ? { applied } : { applied, previous })
     }
-    for (const { keyBytes, segment, record, encoded } of winners) {
+    const arrivedMs = this.nowMs()
+    for (const { write: { keyBytes, segment, record, encoded }, previous } of winners) {
       void this.kv.put(keyBytes, encoded)
       this.segments?.put(keyBytes, segment, record.version)
+      if (mayBeCollected(record)) void this.arrivals.put(keyBytes, arrivedMs)
+      else if (previous !== undefined && mayBeCollected(previous)) void this.arrivals.remove(keyBytes)
     }
     return { outcomes, changes }
   }

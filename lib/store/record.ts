@@ -12,6 +12,15 @@ export interface StoredRecord {
   readonly expiresAtMs?: number
 }
 
+/**
+ * Records that GC may one day remove (tombstones, and records with a TTL once expired): the
+ * store keeps the time each arrived, since collection must wait until every replica is known to
+ * hold it (lib/antientropy/certificates.ts), which is a matter of when it got here.
+ */
+export function mayBeCollected(record: StoredRecord): boolean {
+  return record.value === null || record.expiresAtMs !== undefined
+}
+
 export function isTombstone(record: StoredRecord): boolean {
   return record.value === null
 }

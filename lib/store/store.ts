@@ -32,6 +32,12 @@ export interface Store {
   get(key: string): StoredRecord | undefined
   scan(request: ScanRequest): StorePage
   rawRange(options?: RawRangeOptions): Iterable<KeyedRecord>
+  /**
+   * When the stored record of `key` arrived here (this node's clock, ms), for records that may be
+   * collected (see mayBeCollected); a record stored before arrival times were kept counts as
+   * arrived when the store was opened.
+   */
+  arrivalMs(key: string): number
   /** Removes each key whose stored record still has exactly that version; results in input order. */
   deleteIfVersion(candidates: readonly { readonly key: string; readonly version: Version }[]): Promise<boolean[]>
   onChange(listener: ChangeListener): () => void

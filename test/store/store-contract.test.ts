@@ -14,16 +14,34 @@ import { hlcAt, NODE_A, NODE_B, put, TEST_MAP_SIZE_BYTES, text, tombstone, WALL_
 /** A toy segment mapping: the key's first character code modulo 7. */
 const SEGMENTS: SegmentIndexOptions = { segmentOf: (key) => key.charCodeAt(0) % 7, scheme: 'test mod 7' }
 
+/** The stores' clock for arrival times: tests move it by hand. */
+const clock = { nowMs: WALL_MS }
+const nowMs = (): number => clock.nowMs
+
 const implementations: Record<string, (t: Test) => Promise<Store>> = {
   KvStore: async (t) => {
-    const store = await KvStore.open({ dataDir: t.testdir(), mapSizeBytes: TEST_MAP_SIZE_BYTES, segments: SEGMENTS })
+    const store = await KvStore.open({ dataDir: t.testdir(), mapSizeBytes: TEST_MAP_SIZE_BYTES, segments: SEGMENTS, nowMs })
     t.teardown(() => store.close())
     return store
   },
-  MemoryStore: async () => new MemoryStore(emptyStoreState(), SEGMENTS),
+  MemoryStore: async () => new MemoryStore(emptyStoreState(), SEGMENTS, nowMs),
 }
 
 for (const [name, open] of Object.entries(implementations)) {
+  t.test(`${name}: keeps when a record that may be collected arrived, and forgets it when a live value replaces it`, async t => {
+    const store = await open(t)
+    clock.nowMs = WALL_MS + 1000
+    t.equal(store.arrivalMs('never'), WALL_MS, 'unknown: counts as arrived when the store opened')
+    await store.apply('gone', { value: null, version: { hlc: hlcAt(WALL_MS), node: NODE_A } })
+    clock.nowMs = WALL_MS + 2000
+    t.equal(store.arrivalMs('gone'), WALL_MS + 1000, 'a tombstone: when it was applied')
+    await store.apply('gone', { value: new Uint8Array([1]), version: { hlc: hlcAt(WALL_MS + 1), node: NODE_A } })
+    t.equal(store.arrivalMs('gone'), WALL_MS, 'overwritten by a live value: forgotten')
+    await store.apply('ttl', { value: new Uint8Array([1]), version: { hlc: hlcAt(WALL_MS), node: NODE_A }, expiresAtMs: WALL_MS + 5000 })
+    t.equal(store.arrivalMs('ttl'), WALL_MS + 2000, 'a record with a TTL too')
+    clock.nowMs = WALL_MS
+  })
+
   t.test(`${name}: last writer wins, ties are no-ops, change events carry the segment`, async t => {
     const store = await open(t)
     const changes: RecordChange[] = []
@@ -86,12 +104,12 @@ for (const [name, open] of Object.entries(implementations)) {
 
 t.test('MemoryStore: what was committed survives a crash; the dead store writes nothing more', async t => {
   const state: MemoryStoreState = emptyStoreState()
-  const before = new MemoryStore(state, SEGMENTS)
+  const before = new MemoryStore(state, SEGMENTS, nowMs)
   await before.apply('k', put('kept', hlcAt(WALL_MS)))
   const { id } = await before.identity.load()
   before.crash()
   await t.rejects(before.apply('late', put('lost', hlcAt(WALL_MS))), /closed|crashed/)
-  const after = new MemoryStore(state, SEGMENTS)
+  const after = new MemoryStore(state, SEGMENTS, nowMs)
   t.equal(text(after.get('k')), 'kept')
   t.equal(after.get('late'), undefined)
   t.equal((await after.identity.load()).id, id, 'the same node id after restart')
