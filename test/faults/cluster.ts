@@ -1,12 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
 import type { FinalRead } from '../cluster/history.js'
 import { repoRoot } from '../helpers/daemon.js'
-import { createLan, deleteNamespaces, deleteNamespacesSync, type Lan, type LanHost } from '../helpers/netns.js'
+import { createLan, deleteNamespaces, deleteNamespacesSync, netnsUnavailableReason, type Lan, type LanHost } from '../helpers/netns.js'
 import type { AgentAnswer, AgentRequest } from './agent.js'
 
 /**
@@ -62,6 +61,27 @@ export interface ClusterOptions {
   readonly config: (index: number) => Record<string, unknown>
   /** Nodes not expected to report /health ok once started (a skewed clock); the rest must. */
   readonly unhealthyAtStart?: readonly number[]
+}
+
+/**
+ * Why the fault suite cannot run here, or undefined. Tries the real things: a namespace with a
+ * bridge and a veth pair, and an iptables rule with the statistic match inside a namespace.
+ */
+export function faultsUnavailableReason(prefix: string): string | undefined {
+  const netns = netnsUnavailableReason(`${prefix}probe`)
+  if (netns !== undefined) return netns
+  const probe = `${prefix}iptprobe`
+  const run = (args: readonly string[]): void => { execFileSync('ip', args, { stdio: 'pipe', timeout: IPTABLES_TIMEOUT_MS }) }
+  try {
+    run(['netns', 'add', probe])
+    run(['netns', 'exec', probe, 'iptables', '-w', '5', '-A', 'INPUT', '-s', '10.214.0.1', '-m', 'statistic', '--mode', 'random', '--probability', '0.5', '-j', 'DROP'])
+    return undefined
+  } catch (error) {
+    const stderr = String((error as { stderr?: Buffer }).stderr ?? error).trim().split('\n')[0]
+    return `iptables (with the statistic match) does not work in a network namespace: ${stderr} (apt-get install -y iptables)`
+  } finally {
+    try { run(['netns', 'del', probe]) } catch { /* it was never made */ }
+  }
 }
 
 const liveChildren = new Set<ChildProcess>()

@@ -7,12 +7,11 @@
  *
  *   npm run faults [-- --only skew,gc1 --daemon /path/to/hearsayd.js --json results.json --out DIR]
  */
-import { execFileSync } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { daemonBin as defaultDaemonBin } from '../helpers/daemon.js'
-import { netnsUnavailableReason } from '../helpers/netns.js'
+import { faultsUnavailableReason } from './cluster.js'
 import { renderResult, renderSummary } from './report.js'
 import { runScenario, scenarios, type ScenarioResult } from './scenarios.js'
 
@@ -39,26 +38,9 @@ function parseArgs(argv: readonly string[]): Args {
   return args
 }
 
-/** Why the suite cannot run here, or undefined. Tries the real things: a namespace, and an iptables rule inside one. */
-function unavailableReason(): string | undefined {
-  const netns = netnsUnavailableReason(`${NAMESPACE_PREFIX}probe`)
-  if (netns !== undefined) return netns
-  const probe = `${NAMESPACE_PREFIX}iptprobe`
-  try {
-    execFileSync('ip', ['netns', 'add', probe], { stdio: 'pipe', timeout: 10_000 })
-    execFileSync('ip', ['netns', 'exec', probe, 'iptables', '-w', '5', '-A', 'INPUT', '-s', '10.214.0.1', '-m', 'statistic', '--mode', 'random', '--probability', '0.5', '-j', 'DROP'], { stdio: 'pipe', timeout: 10_000 })
-    return undefined
-  } catch (error) {
-    const stderr = String((error as { stderr?: Buffer }).stderr ?? error).trim().split('\n')[0]
-    return `iptables (with the statistic match) does not work in a network namespace: ${stderr} — install it with apt-get install -y iptables`
-  } finally {
-    try { execFileSync('ip', ['netns', 'del', probe], { stdio: 'pipe', timeout: 10_000 }) } catch { /* it was never made */ }
-  }
-}
-
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2))
-  const unavailable = unavailableReason()
+  const unavailable = faultsUnavailableReason(NAMESPACE_PREFIX)
   if (unavailable !== undefined) {
     process.stdout.write(`faults: skipped: ${unavailable}\n`)
     return 0

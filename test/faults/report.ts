@@ -5,7 +5,7 @@ import type { ScenarioResult } from './scenarios.js'
 export function renderResult(result: ScenarioResult): string {
   const lines: string[] = []
   const alive = result.aliveAfterHealMs === undefined ? '' : result.aliveAfterHealMs === null ? ', all alive after heal: never (bound)' : `, all alive after heal: ${result.aliveAfterHealMs} ms`
-  lines.push(`   ${result.ops} ops (${result.acked} acknowledged, ${result.failed} failed/unknown) in ${(result.durationMs / 1000).toFixed(0)} s; ` +
+  lines.push(`   ${result.ops} ops (${result.acked} acknowledged, ${result.failed} failed/unknown; acked p50 ${result.ackedP50Ms} ms, p99 ${result.ackedP99Ms} ms) in ${(result.durationMs / 1000).toFixed(0)} s, load average ${result.loadAverage.toFixed(1)}; ` +
     `lost ${result.problemKeys.lost}, resurrected ${result.problemKeys.resurrected}, future ${result.problemKeys.future}, diverged ${result.diverged}${alive}` +
     `${result.healWriteFailures === undefined ? '' : `, write failures after heal: ${result.healWriteFailures}`}`)
   for (const note of result.notes) lines.push(`   · ${note}`)
@@ -16,13 +16,13 @@ export function renderResult(result: ScenarioResult): string {
   return `${lines.join('\n')}\n`
 }
 
-const COLUMNS = ['scenario', 'nodes', 'ops', 'acked', 'failed', 'lost', 'resurrected', 'future', 'diverged', 'alive after heal', 'heal write failures', '503 w/o outcome', 'result'] as const
+const COLUMNS = ['scenario', 'nodes', 'ops', 'acked', 'failed', 'acked p99', 'lost', 'resurrected', 'future', 'diverged', 'alive after heal', 'heal write failures', '503 w/o outcome', 'result'] as const
 
 export function summaryRow(result: ScenarioResult): string[] {
   const alive = result.aliveAfterHealMs === undefined ? '–' : result.aliveAfterHealMs === null ? '> 45 s' : `${(result.aliveAfterHealMs / 1000).toFixed(1)} s`
   const failedOracles = result.oracles.filter(o => !o.pass).length
   return [
-    result.name, String(result.nodes), String(result.ops), String(result.acked), String(result.failed),
+    result.name, String(result.nodes), String(result.ops), String(result.acked), String(result.failed), `${result.ackedP99Ms} ms`,
     String(result.problemKeys.lost), String(result.problemKeys.resurrected), String(result.problemKeys.future), String(result.diverged),
     alive, result.healWriteFailures === undefined ? '–' : String(result.healWriteFailures), String(result.missingOutcome),
     failedOracles === 0 ? 'pass' : `FAIL (${failedOracles})`,

@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os'
 import { checkLastWriteWins, countProblemKeys, type FinalRead, type HistoryProblem, type ProblemKind } from '../cluster/history.js'
 import { FaultCluster, sleep } from './cluster.js'
 import { Load, sendWrite, type RecordedOp, type WriteLevel } from './load.js'
@@ -33,6 +34,11 @@ export interface ScenarioResult {
   readonly ops: number
   readonly acked: number
   readonly failed: number
+  /** Latency of acknowledged writes (send to answer), 50th and 99th percentile, ms. */
+  readonly ackedP50Ms: number
+  readonly ackedP99Ms: number
+  /** The machine's 1-minute load average when the scenario started (the suite shares its cores). */
+  readonly loadAverage: number
   readonly problems: readonly HistoryProblem[]
   readonly problemKeys: Record<ProblemKind, number>
   /** Keys whose records still differ between nodes after the settle bound. */
@@ -90,6 +96,7 @@ export class Recorder {
 
 export async function runScenario(scenario: Scenario, ctx: ScenarioContext): Promise<ScenarioResult> {
   const startedAtMs = Date.now()
+  const loadAverage = loadavg()[0] ?? 0
   const record = new Recorder(`${scenario.name}/`)
   let cluster: FaultCluster | undefined
   let error: string | undefined
@@ -132,6 +139,7 @@ export async function runScenario(scenario: Scenario, ctx: ScenarioContext): Pro
     }
   }
   const problemKeys = countProblemKeys(problems)
+  const ackedLatencies = record.ops.filter(op => op.outcome === 'ok').map(op => op.completedAtMs - op.invokedAtMs).sort((a, b) => a - b)
   const missingOutcome = record.ops.filter(op => op.quorum503 !== undefined && op.quorum503.outcome !== 'unknown').length
   const oracles: Oracle[] = [
     { name: 'no acknowledged write lost', pass: problemKeys.lost === 0, detail: `${problemKeys.lost} keys` },
@@ -148,6 +156,7 @@ export async function runScenario(scenario: Scenario, ctx: ScenarioContext): Pro
     ops: record.ops.length,
     acked: record.ops.filter(op => op.outcome === 'ok').length,
     failed: record.ops.filter(op => op.outcome === 'failed').length,
+    ackedP50Ms: percentile(ackedLatencies, 0.5), ackedP99Ms: percentile(ackedLatencies, 0.99), loadAverage,
     problems, problemKeys, diverged,
     ...(record.aliveAfterHealMs !== undefined ? { aliveAfterHealMs: record.aliveAfterHealMs } : {}),
     ...(record.healWriteFailures !== undefined ? { healWriteFailures: record.healWriteFailures } : {}),
@@ -239,6 +248,10 @@ async function healAndTimeAlive(cluster: FaultCluster, record: Recorder): Promis
 
 function failuresBetween(ops: readonly RecordedOp[], fromMs: number, toMs: number): RecordedOp[] {
   return ops.filter(op => op.outcome === 'failed' && op.invokedAtMs >= fromMs && op.invokedAtMs < toMs)
+}
+
+function percentile(sorted: readonly number[], q: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
 }
 
 function range(n: number): number[] {
