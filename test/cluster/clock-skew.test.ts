@@ -162,4 +162,29 @@ t.test('a node whose clock runs 10 s ahead refuses to coordinate writes and keep
     if (stray.status !== 404) mismatches.push(`${node.url} skew-one: ${describe(stray)}`)
   }
   t.same(mismatches, [], 'after real time passed the would-be future versions, every node still holds the acknowledged W=all values')
+
+  // NTP fixes the clock: node 3 restarts without the offset, onto the clock ceiling it persisted
+  // while 10 s ahead. It is healthy at once, but issues no timestamp from that future: its writes
+  // wait (503) until the wall clock has caught up, then carry present versions.
+  const stoppedAtMs = Date.now()
+  await skewed.stop()
+  const corrected = await startDaemon({
+    dataDir: skewed.dataDir, apiPort: skewed.apiPort, peerPort: skewed.peerPort,
+    config: { ...config('node-3'), cluster: { seeds: [`127.0.0.1:${first.peerPort}`] } },
+  })
+  cluster.nodes[2] = corrected
+  const early = await put(corrected, 'after-fix', 'from node 3, corrected', 'one')
+  t.equal(early.status, 503, 'right after the restart its writes are refused')
+  t.match(early.body, { outcome: 'refused', error: /has issued timestamps \d+ ms ahead of its wall clock/ })
+  let late: Answer = early
+  await waitFor('node 3 to take writes again', CLOCK_OFFSET_MS + 5000, async () => {
+    late = await put(corrected, 'after-fix', 'from node 3, corrected', 'all')
+    return late.status === 200
+  })
+  const resumedAfterMs = Date.now() - stoppedAtMs
+  t.comment(`node 3 took writes again ${resumedAfterMs} ms after it was stopped`)
+  t.ok(resumedAfterMs >= CLOCK_OFFSET_MS - 2 * MAX_SKEW_MS, `not before its old timestamps were within the bound (${resumedAfterMs} ms)`)
+  const wallMs = hlcWallMs(parseVersion(String(late.body.version)).hlc)
+  t.ok(wallMs <= Date.now() + MAX_SKEW_MS, `its first version after the fix is not from the future (${wallMs - Date.now()} ms ahead)`)
+  t.equal(late.body.acks, 3, 'and every replica takes it')
 })
