@@ -339,6 +339,9 @@ const healSpeed: Scenario = {
     record.add(load.ops)
     const failures = failuresBetween(load.ops, healedAtMs, healedAtMs + HEAL_WINDOW_MS)
     record.healWriteFailures = failures.length
+    const aliveAtMs = healedAtMs + (record.aliveAfterHealMs ?? HEAL_WINDOW_MS)
+    const afterAlive = failuresBetween(load.ops, aliveAtMs, healedAtMs + HEAL_WINDOW_MS).length
+    record.oracle('no W=all write fails once every member is alive again', afterAlive === 0, `${afterAlive} failed after that`)
     const firstOk = load.ops.filter(op => op.outcome === 'ok' && op.invokedAtMs >= healedAtMs).map(op => op.invokedAtMs - healedAtMs).sort((a, b) => a - b)[0]
     record.note(`W=all writes after the heal: ${failures.length} failed in the first ${HEAL_WINDOW_MS / 1000} s; first success sent ${firstOk === undefined ? 'never' : `${firstOk} ms`} after the heal`)
   },
