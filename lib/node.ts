@@ -16,6 +16,8 @@ import { MerkleForest } from './merkle/forest.js'
 import { loadRecordDigester } from './merkle/digest.js'
 import { MerkleTree } from './merkle/tree.js'
 import { AbsenceTracker } from './antientropy/absence.js'
+import { partitionOfSegment } from './merkle/segment.js'
+import { heldByEveryReplica, SyncCertificates } from './antientropy/certificates.js'
 import { AntiEntropy, describeRound, roundTotals, type RoundSummary } from './antientropy/anti-entropy.js'
 import { LocalReplica } from './antientropy/local-replica.js'
 import { isAntiEntropyType } from './antientropy/messages.js'
@@ -93,7 +95,7 @@ export class HearsayNode {
     const digester = await loadRecordDigester()
     // The store orders (key, version) by Merkle segment too, so a sync lists a leaf without a walk.
     const segments = segmentIndexOptions(digester, config.partitions)
-    const store = await KvStore.open({ dataDir: config.node.dataDir, mapSizeBytes: config.store.mapSizeBytes, segments })
+    const store = await KvStore.open({ dataDir: config.node.dataDir, mapSizeBytes: config.store.mapSizeBytes, segments, nowMs })
     let api: ApiServer | undefined
     let transport: WsTransport | undefined
     try {
@@ -108,11 +110,17 @@ export class HearsayNode {
       })
       await clock.start()
       const metrics = createMetrics()
+      const certificates = new SyncCertificates()
       const collector = new TombstoneCollector(store, {
         tombstoneGraceMs: config.store.tombstoneGraceMs,
         intervalMs: config.store.gcIntervalMs,
         batchSize: config.store.gcBatchSize,
         nowMs,
+        // Only what every other replica is known to hold: see lib/antientropy/certificates.ts.
+        heldByEveryReplica: heldByEveryReplica({
+          certificates, localId: id, replicasOf: (partition) => placement.replicas(partition),
+          partitionOf: (key) => partitionOfSegment(segments.segmentOf(key)), arrivalMs: (key) => store.arrivalMs(key),
+        }),
         onCollected: (kind, count) => metrics.storeGcCollected.inc({ kind }, count),
         onError: (error) => nodeLog.error({ err: error }, 'garbage collection step failed; will retry'),
       })
@@ -210,6 +218,7 @@ export class HearsayNode {
         automatic: config.antiEntropy.enabled,
         replica,
         absence,
+        certificates,
         ownedPartitions: (member) => placement.ownedPartitions(member),
         replicasOf: (partition) => placement.replicas(partition),
         inPlacement: () => placement.members.includes(id),
@@ -241,7 +250,10 @@ export class HearsayNode {
           antiEntropy.memberAlive(member.id)
         }
       })
-      membership.on('reaped', () => { if (placement.update(swim.members())) antiEntropy.placementChanged() })
+      membership.on('reaped', (member) => {
+        certificates.forget(member.id)
+        if (placement.update(swim.members())) antiEntropy.placementChanged()
+      })
       // Remote versions move our clock forward; one beyond clock.maxSkewMs is refused (throws).
       const observeHlc = (hlc: number): void => { clock.update(hlc) }
       const [delayMinMs, delayMaxMs] = [config.replication.testDelayMinMs, config.replication.testDelayMaxMs]

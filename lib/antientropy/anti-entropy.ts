@@ -6,6 +6,7 @@ import type { Random } from '../runtime/random.js'
 import type { ScheduledJob, Scheduler } from '../runtime/scheduler.js'
 import type { PeerMessage } from '../transport/transport.js'
 import type { AbsenceTracker } from './absence.js'
+import type { SyncCertificates } from './certificates.js'
 import type { LocalReplica } from './local-replica.js'
 import { ByteRateLimiter } from './rate-limit.js'
 import { runSession, type SessionMode, type SessionSummary } from './session.js'
@@ -27,6 +28,8 @@ export interface AntiEntropyOptions {
   readonly automatic: boolean
   readonly replica: LocalReplica
   readonly absence: AbsenceTracker
+  /** Where sessions that agreed are recorded, for tombstone collection. */
+  readonly certificates: SyncCertificates
   /** Placement: the partitions a member replicates, and a partition's replicas. */
   readonly ownedPartitions: (id: NodeId) => readonly number[]
   readonly replicasOf: (partition: number) => readonly NodeId[]
@@ -182,6 +185,7 @@ export class AntiEntropy {
     for (const { id, peer, partitions } of plan) {
       if (this.#stopping.signal.aborted) break
       try {
+        const sessionStartedMs = this.#options.clock.nowMs()
         const summary = await runSession({
           peer, partitions, mode,
           signal: this.#stopping.signal,
@@ -194,6 +198,7 @@ export class AntiEntropy {
           batchBytes: this.#options.batchBytes,
         })
         sessions.push(summary)
+        this.#options.certificates.record(id, summary.agreedPartitions, sessionStartedMs)
         for (const partition of partitions) {
           const peers = succeeded.get(partition) ?? new Set<NodeId>()
           peers.add(id)

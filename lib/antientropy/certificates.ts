@@ -49,3 +49,23 @@ export class SyncCertificates {
     for (const byReplica of this.#agreedAtMs.values()) byReplica.delete(replica)
   }
 }
+
+export interface CollectionRuleOptions {
+  readonly certificates: SyncCertificates
+  readonly localId: NodeId
+  /** The replicas of a partition (placement). */
+  readonly replicasOf: (partition: number) => readonly NodeId[]
+  readonly partitionOf: (key: string) => number
+  /** When the key's stored record arrived here (Store.arrivalMs). */
+  readonly arrivalMs: (key: string) => number
+}
+
+/** TombstoneCollector's heldByEveryReplica: the record arrived before every other replica last agreed with us. */
+export function heldByEveryReplica(options: CollectionRuleOptions): (key: string) => boolean {
+  return (key) => {
+    const partition = options.partitionOf(key)
+    const others = options.replicasOf(partition).filter((replica) => replica !== options.localId)
+    const beforeMs = options.certificates.heldEverywhereBeforeMs(partition, others)
+    return beforeMs !== undefined && options.arrivalMs(key) < beforeMs
+  }
+}

@@ -1,7 +1,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { assertPositiveIntegers } from '../assert.js'
 import { hlcWallMs, type Version } from '../clock/version.js'
-import type { KvStore } from './kv-store.js'
+import type { Store } from './store.js'
 import { systemClock, type Clock, type TimerHandle } from '../runtime/clock.js'
 import { isTombstone, type StoredRecord } from './record.js'
 import { CorruptRecordError } from './record-codec.js'
@@ -15,6 +15,12 @@ export interface TombstoneCollectorOptions {
   readonly tombstoneGraceMs: number
   /** Wall clock in ms. */
   readonly nowMs: () => number
+  /**
+   * True when every other replica of the key's partition is known to hold this record (or newer,
+   * or nothing where it is past its grace) — lib/antientropy/certificates.ts. Past the grace
+   * alone is not enough: a replica cut off since before the delete may still hold the value.
+   */
+  readonly heldByEveryReplica: (key: string) => boolean
   /** Runs the sweep timer; default systemClock (a simulation passes its fake clock). */
   readonly clock?: Clock
   /** Told after each step that collected something, once per kind (for metrics). */
@@ -42,7 +48,10 @@ export type CollectedKind = 'tombstone' | 'expired'
  * Collects dead records in the background: every intervalMs one sweep over the store, in steps
  * of at most batchSize records with a yield between steps, so it never holds the event loop or a
  * write transaction for long. It collects tombstones whose version is older than the grace period,
- * and expired records likewise once expiresAtMs + grace has passed.
+ * and expired records likewise once expiresAtMs + grace has passed — and only once every other
+ * replica is known to hold the record (options.heldByEveryReplica), so that no partition, however
+ * long, lets a replica that missed the delete hand the value back (ScyllaDB's repair-based
+ * tombstone GC). The grace bounds how soon, the replicas decide whether.
  *
  * Why expired records wait out the grace too: an expired record hides older versions just like
  * a tombstone. Dropped early, a stale replica's older live version would flow back through
@@ -63,7 +72,7 @@ export class TombstoneCollector {
   private totalTombstones = 0
   private totalExpired = 0
 
-  constructor(private readonly store: KvStore, private readonly options: TombstoneCollectorOptions) {
+  constructor(private readonly store: Store, private readonly options: TombstoneCollectorOptions) {
     assertPositiveIntegers({ intervalMs: options.intervalMs, batchSize: options.batchSize })
     if (!Number.isSafeInteger(options.tombstoneGraceMs) || options.tombstoneGraceMs < 0) {
       throw new RangeError(`tombstoneGraceMs must be a non-negative integer, got ${options.tombstoneGraceMs}`)
@@ -151,7 +160,7 @@ export class TombstoneCollector {
     const candidates: { key: string; version: Version; kind: CollectedKind }[] = []
     for (const { key, record } of examined) {
       const kind = this.collectible(record, nowMs)
-      if (kind !== undefined) candidates.push({ key, version: record.version, kind })
+      if (kind !== undefined && this.options.heldByEveryReplica(key)) candidates.push({ key, version: record.version, kind })
     }
     const removed = candidates.length === 0 ? [] : await this.store.deleteIfVersion(candidates)
     let tombstones = 0

@@ -229,6 +229,27 @@ t.test('a tombstone past the grace on the peer removes the older value here and 
   })
 })
 
+t.test('partitions agree once the peer holds everything or lacks only records past their grace, which are not sent', async t => {
+  const pastGraceMs = NOW_MS - 2 * TOMBSTONE_GRACE_MS
+  const [a, b] = [await openNode(t), await openNode(t)]
+  await a.store.applyMany([
+    { key: 'only-a-collectible', record: tombstone(hlcAt(pastGraceMs)) },
+    { key: 'both', record: put('same', hlcAt(WALL_MS)) },
+    { key: 'b-older', record: tombstone(hlcAt(pastGraceMs)) },
+  ])
+  await b.store.applyMany([
+    { key: 'only-b-collectible', record: tombstone(hlcAt(pastGraceMs), NODE_B) },
+    { key: 'both', record: put('same', hlcAt(WALL_MS)) },
+    { key: 'b-older', record: put('the deleted value', hlcAt(pastGraceMs - 1000), NODE_B) },
+  ])
+  const summary = await runSession(sessionWith(a, serve(b)))
+  t.same([...summary.agreedPartitions].sort((x, y) => x - y), Array.from({ length: PARTITION_COUNT }, (_, i) => i), 'every partition agreed')
+  t.equal(b.store.get('only-a-collectible'), undefined, 'a record past its grace does not travel to a peer lacking the key')
+  t.equal(a.store.get('only-b-collectible'), undefined, 'nor the other way')
+  t.equal(bytesOf(b.store.get('b-older')), null, 'a peer holding the older value gets the tombstone: only then does the partition agree')
+  t.not(a.forest.digest(), b.forest.digest(), 'the store digests still differ by the held-back records')
+})
+
 t.test('a session that fails half way leaves both stores consistent, and the next one converges', async t => {
   const seed = 7
   const probe = await divergedPair(t, createRandom(seed))

@@ -7,7 +7,7 @@ import { hlcAt, openTestStore, put, text, tombstone, WALL_MS } from './fixture.j
 const GRACE_MS = 60_000
 
 function collector(store: KvStore, options: Partial<TombstoneCollectorOptions> = {}): TombstoneCollector {
-  return new TombstoneCollector(store, { intervalMs: 60_000, batchSize: 100, tombstoneGraceMs: GRACE_MS, nowMs: () => WALL_MS, ...options })
+  return new TombstoneCollector(store, { intervalMs: 60_000, batchSize: 100, tombstoneGraceMs: GRACE_MS, nowMs: () => WALL_MS, heldByEveryReplica: () => true, ...options })
 }
 
 t.test('tombstones are collected once older than the grace period, and only then', async t => {
@@ -25,6 +25,22 @@ t.test('tombstones are collected once older than the grace period, and only then
   t.same(await gc.sweepOnce(WALL_MS + 1), { tombstones: 1, expired: 0 })
   t.equal(store.get('young'), undefined)
   t.same(gc.totals(), { tombstones: 2, expired: 0 })
+})
+
+t.test('a tombstone past the grace stays until every replica is known to hold it', async t => {
+  const store = await openTestStore(t)
+  await store.applyMany([
+    { key: 'held-everywhere', record: tombstone(hlcAt(WALL_MS - 2 * GRACE_MS)) },
+    { key: 'not-yet', record: tombstone(hlcAt(WALL_MS - 2 * GRACE_MS)) },
+    { key: 'expired-not-yet', record: { ...put('v', hlcAt(WALL_MS - 3 * GRACE_MS)), expiresAtMs: WALL_MS - 2 * GRACE_MS } },
+  ])
+  const asked: string[] = []
+  const gc = collector(store, { heldByEveryReplica: (key) => { asked.push(key); return key === 'held-everywhere' } })
+  t.same(await gc.sweepOnce(WALL_MS), { tombstones: 1, expired: 0 })
+  t.equal(store.get('held-everywhere'), undefined)
+  t.ok(store.get('not-yet'), 'however old, kept while a replica may lack it')
+  t.ok(store.get('expired-not-yet'), 'an expired record likewise')
+  t.same(asked.sort(), ['expired-not-yet', 'held-everywhere', 'not-yet'], 'asked only about records past their grace')
 })
 
 t.test('expired records are collected once the grace period has passed after their expiry', async t => {
