@@ -60,7 +60,7 @@ t.test('an unexpected exception answers 500 "internal error" and logs the stack,
   t.match(logged, { level: 50, route: '/kv/:key', method: 'GET', err: { message: 'disk on fire at /secret/path', stack: /Error: disk on fire/ } })
 })
 
-t.test('a write that misses its quorum answers 503 with needed, acks and version', async t => {
+t.test('a write that misses its quorum answers 503 with needed, acks, version and outcome unknown', async t => {
   const kv = new MemoryKv()
   kv.put = async () => { throw new QuorumNotMetError('write', 2, 1, { version: { hlc: 42, node: NODE_ID } }) }
   const api = await startApi(t, { kv })
@@ -71,6 +71,7 @@ t.test('a write that misses its quorum answers 503 with needed, acks and version
     error: 'write needed 2 replica acknowledgements but got 1 in time',
     needed: 2,
     acks: 1,
+    outcome: 'unknown',
     version: `0000000000000042-${NODE_ID}`,
   })
 })
