@@ -1,5 +1,5 @@
 import type { Logger } from '../log/logger.js'
-import type { KvStore } from '../store/kv-store.js'
+import type { Store } from '../store/store.js'
 import { declineIf, type Transport } from '../transport/transport.js'
 import {
   fromWire, toWire,
@@ -7,7 +7,7 @@ import {
 } from './messages.js'
 
 export interface ReplicaOptions {
-  readonly store: Pick<KvStore, 'applyMany' | 'get' | 'rawRange'>
+  readonly store: Pick<Store, 'applyMany' | 'get' | 'rawRange'>
   /**
    * Merges a remote version into the local clock; throws ClockSkewError for one too far ahead.
    * Checked before anything is stored, so a node whose clock runs ahead cannot push versions

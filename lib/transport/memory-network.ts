@@ -22,9 +22,17 @@ export interface NetworkConditions {
   readonly delayMs: { readonly minMs: number; readonly maxMs: number }
   /** Probability that a message is lost, 0..1. */
   readonly lossProbability: number
+  /** Probability that a message arrives twice (the copy after its own random delay), 0..1. */
+  readonly duplicateProbability: number
+  /**
+   * Probability that a message ignores its link's FIFO order and may overtake earlier ones, 0..1.
+   * A WebSocket link never reorders, but a reconnect does: frames queued on the old link and on
+   * the new one race.
+   */
+  readonly reorderProbability: number
 }
 
-export type DeliveryOutcome = 'delivered' | 'lost' | 'partitioned' | 'unreachable' | 'malformed'
+export type DeliveryOutcome = 'delivered' | 'duplicated' | 'lost' | 'partitioned' | 'unreachable' | 'malformed'
 
 /** One message's fate, in the order fates were decided: the trace two runs are compared by. */
 export interface DeliveryEvent {
@@ -47,7 +55,7 @@ export interface MemoryNetworkOptions {
   readonly onDelivery?: (event: DeliveryEvent) => void
 }
 
-const DEFAULT_CONDITIONS: NetworkConditions = { delayMs: { minMs: 1, maxMs: 1 }, lossProbability: 0 }
+const DEFAULT_CONDITIONS: NetworkConditions = { delayMs: { minMs: 1, maxMs: 1 }, lossProbability: 0, duplicateProbability: 0, reorderProbability: 0 }
 
 export class MemoryNetwork {
   readonly clock: FakeClock
@@ -60,6 +68,8 @@ export class MemoryNetwork {
   readonly #nodes = new Map<PeerAddress, MemoryTransport>()
   /** Partition group of each listed address; addresses in different groups cannot talk. */
   #groupOf = new Map<PeerAddress, number>()
+  /** One-way cuts, `from>to`: an asymmetric partition (from cannot reach to; to may reach from). */
+  #blocked = new Set<string>()
   /** Earliest time the next message from → to may arrive, keeping each pair FIFO. */
   readonly #pairClearAtMs = new Map<string, number>()
 
@@ -92,8 +102,15 @@ export class MemoryNetwork {
     this.#groupOf = new Map(groups.flatMap((group, index) => group.map(address => [address, index] as const)))
   }
 
+  /** Messages from `from` to `to` are dropped from now on (the other direction is untouched). */
+  blockOneWay(from: PeerAddress, to: PeerAddress): void {
+    this.#blocked.add(`${from}>${to}`)
+  }
+
+  /** Undoes every partition and one-way cut. */
   heal(): void {
     this.#groupOf = new Map()
+    this.#blocked = new Set()
   }
 
   /** The node at `address` stops as if its process died: nothing in or out, its requests fail. */
@@ -103,11 +120,22 @@ export class MemoryNetwork {
 
   /** Called by a node's transport: decides the message's fate and schedules its arrival. */
   post(from: MemoryTransport, to: PeerAddress, message: Uint8Array, type: string, requestId: number): void {
-    const lost = this.#random.chance(this.#conditions.lossProbability)
+    const { lossProbability, duplicateProbability, reorderProbability } = this.#conditions
+    const lost = this.#random.chance(lossProbability)
+    // Draws only when the condition is on, so runs without it keep their random sequence.
+    const copies = duplicateProbability > 0 && this.#random.chance(duplicateProbability) ? 2 : 1
+    const inOrder = !(reorderProbability > 0 && this.#random.chance(reorderProbability))
     const { minMs, maxMs } = this.#conditions.delayMs
     const pair = `${from.local.peer}>${to}`
-    const arriveAtMs = Math.max(this.clock.nowMs() + minMs + this.#random.int(maxMs - minMs + 1), this.#pairClearAtMs.get(pair) ?? 0)
-    this.#pairClearAtMs.set(pair, arriveAtMs)
+    for (let copy = 0; copy < copies; copy++) {
+      const drawnAtMs = this.clock.nowMs() + minMs + this.#random.int(maxMs - minMs + 1)
+      const arriveAtMs = inOrder && copy === 0 ? Math.max(drawnAtMs, this.#pairClearAtMs.get(pair) ?? 0) : drawnAtMs
+      if (inOrder && copy === 0) this.#pairClearAtMs.set(pair, arriveAtMs)
+      this.#schedule(from, to, message, type, requestId, lost, copy > 0, arriveAtMs)
+    }
+  }
+
+  #schedule(from: MemoryTransport, to: PeerAddress, message: Uint8Array, type: string, requestId: number, lost: boolean, duplicate: boolean, arriveAtMs: number): void {
     this.clock.setTimeout(() => {
       const record = (outcome: DeliveryOutcome): void => this.#onDelivery?.({ atMs: this.clock.nowMs(), from: from.local.peer, to, type, requestId, outcome })
       const target = this.#nodes.get(to)
@@ -122,7 +150,7 @@ export class MemoryNetwork {
         this.log.error({ from: from.local.peer, to, reason: error.reason, err: error }, 'malformed message on the memory network')
         return record('malformed')
       }
-      record('delivered')
+      record(duplicate ? 'duplicated' : 'delivered')
       for (const frame of frames) target.receive(from, frame)
     }, arriveAtMs - this.clock.nowMs())
   }
@@ -133,6 +161,7 @@ export class MemoryNetwork {
   }
 
   #canTalk(a: PeerAddress, b: PeerAddress): boolean {
+    if (this.#blocked.size > 0 && this.#blocked.has(`${a}>${b}`)) return false
     const groupA = this.#groupOf.get(a)
     const groupB = this.#groupOf.get(b)
     return groupA === undefined || groupB === undefined || groupA === groupB
@@ -144,8 +173,9 @@ function validConditions(conditions: NetworkConditions): NetworkConditions {
   if (!Number.isSafeInteger(minMs) || !Number.isSafeInteger(maxMs) || minMs < 0 || maxMs < minMs) {
     throw new RangeError(`delayMs needs integers 0 ≤ minMs ≤ maxMs, got ${minMs}..${maxMs}`)
   }
-  if (!(conditions.lossProbability >= 0 && conditions.lossProbability <= 1)) {
-    throw new RangeError(`lossProbability must be within 0..1, got ${conditions.lossProbability}`)
+  for (const name of ['lossProbability', 'duplicateProbability', 'reorderProbability'] as const) {
+    const p = conditions[name]
+    if (!(p >= 0 && p <= 1)) throw new RangeError(`${name} must be within 0..1, got ${p}`)
   }
   return conditions
 }

@@ -1,0 +1,253 @@
+import type { HearsayConfig } from '../config/types.js'
+import type { ConsistencyLevel } from '../replication/consistency.js'
+import { createRandom, type Random } from '../runtime/random.js'
+import type { DeliveryEvent } from '../transport/memory-network.js'
+import { SimCluster } from './cluster.js'
+import { drawFaultPlan, healEverything, type FaultStep } from './faults.js'
+import { divergentPartitions, futureVersions, hintTrouble, lostWrites, membersNotAlive, type Violation } from './oracles.js'
+import { History } from './workload.js'
+
+/**
+ * One simulated run: a cluster, a fault plan and a client workload drawn from one seed, then the
+ * heal, the settling and the oracles. A run is a pure function of its seed (and scenario): the
+ * trace hash (every message's fate, every client answer, the final digests) says so, and
+ * `npm run sim -- --seed S` replays it.
+ */
+
+export interface RunOptions {
+  /** Told every fault, client answer and check as one line (for --verbose). */
+  readonly onEvent?: (line: string) => void
+}
+
+export interface RunResult {
+  readonly seed: number
+  readonly scenario: string
+  readonly violations: readonly Violation[]
+  /** Hash of the run's trace: equal for equal seeds. */
+  readonly traceHash: string
+  readonly nodeCount: number
+  readonly simulatedMs: number
+  readonly ops: number
+  readonly acknowledged: number
+}
+
+/** A named scenario: how to build and drive the run; the oracles are the same for all. */
+export interface Scenario {
+  readonly name: string
+  readonly about: string
+  run(context: RunContext): Promise<void>
+}
+
+/** What a scenario drives: the cluster, its history, and helpers that keep the trace. */
+export interface RunContext {
+  readonly seed: number
+  readonly random: Random
+  readonly history: History
+  /** Built by setUp(); undefined before. */
+  cluster: SimCluster
+  setUp(nodeCount: number, config?: (base: HearsayConfig) => HearsayConfig): Promise<void>
+  event(line: string): void
+  violate(oracle: string, detail: string): void
+  /** Client operations at random times over `durationMs`, each to a random node, while time runs. */
+  runWorkload(durationMs: number, workload?: Partial<Workload>): Promise<void>
+  /** Applies `steps` at their times while a workload runs for `durationMs`. */
+  runFaults(steps: readonly FaultStep[], durationMs: number, workload?: Partial<Workload>): Promise<void>
+  /** Heal, then the common oracles (membership, convergence, hints, lost writes, future versions). */
+  healAndCheck(options?: { readonly aliveWithinMs?: number }): Promise<void>
+}
+
+export interface Workload {
+  /** Mean gap between two client operations, in simulated ms. */
+  readonly meanGapMs: number
+  readonly keys: readonly string[]
+  /** Odds of put / delete / get. */
+  readonly mix: { readonly put: number; readonly delete: number; readonly get: number }
+  readonly levels: readonly ConsistencyLevel[]
+  /** Nodes clients talk to (default: all). */
+  readonly nodes?: readonly number[]
+}
+
+const DEFAULT_WORKLOAD: Workload = {
+  meanGapMs: 80,
+  keys: Array.from({ length: 12 }, (_, i) => `k${i}`),
+  mix: { put: 6, delete: 2, get: 2 },
+  levels: ['quorum', 'quorum', 'quorum', 'one', 'all'],
+}
+
+/** How long after the heal replicas may take to agree (anti-entropy runs every 5 s in the simulator). */
+export const SETTLE_MAX_MS = 60_000
+/** Settled state must hold this long: one more anti-entropy period. */
+const SETTLE_CONFIRM_MS = 6000
+
+/** The random run: 3–5 nodes, 20–40 s of faults and load, heal, settle, check. */
+export const randomScenario: Scenario = {
+  name: 'random',
+  about: 'faults and load drawn from the seed',
+  async run(context) {
+    await context.setUp(3 + context.random.int(3))
+    const { cluster } = context
+    await context.runWorkload(3000)
+    const durationMs = 20_000 + context.random.int(20_000)
+    const plan = drawFaultPlan(context.random, {
+      nodeCount: cluster.nodes.length, durationMs,
+      tombstoneGraceMs: cluster.config.store.tombstoneGraceMs, maxSkewMs: cluster.config.clock.maxSkewMs,
+    })
+    await context.runFaults(plan, durationMs)
+    await context.healAndCheck()
+  },
+}
+
+export async function runSeed(seed: number, scenario: Scenario = randomScenario, options: RunOptions = {}): Promise<RunResult> {
+  const master = createRandom(seed)
+  const clusterSeed = master.int(2 ** 32)
+  const random = createRandom(master.int(2 ** 32))
+  const workloadRandom = createRandom(master.int(2 ** 32))
+  const trace = new TraceHash()
+  const violations: Violation[] = []
+  const history = new History()
+  const event = (line: string): void => {
+    trace.add(line)
+    options.onEvent?.(`${(cluster === undefined ? 0 : cluster.clock.nowMs() - startMs).toString().padStart(7)} ms  ${line}`)
+  }
+  let cluster: SimCluster | undefined
+  let startMs = 0
+  // A daemon dies of an unhandled rejection; in the simulator it is a violation of the run.
+  const onUnhandled = (reason: unknown): void => {
+    violations.push({ oracle: 'unhandled rejection', detail: reason instanceof Error ? reason.stack ?? reason.message : String(reason) })
+  }
+  process.on('unhandledRejection', onUnhandled)
+  const context: RunContext = {
+    seed, random, history,
+    get cluster(): SimCluster {
+      if (cluster === undefined) throw new Error('setUp() first')
+      return cluster
+    },
+    async setUp(nodeCount, config) {
+      cluster = await SimCluster.create({
+        seed: clusterSeed, nodeCount,
+        ...(config === undefined ? {} : { config }),
+        onDelivery: (delivery: DeliveryEvent) => trace.addDelivery(delivery),
+      })
+      startMs = cluster.clock.nowMs()
+      for (const node of cluster.nodes) await cluster.start(node.index)
+      event(`${nodeCount} nodes started`)
+    },
+    event,
+    violate(oracle, detail) {
+      violations.push({ oracle, detail })
+      event(`VIOLATION ${oracle}: ${detail}`)
+    },
+    async runWorkload(durationMs, workload = {}) {
+      await drive(context, workloadRandom, durationMs, { ...DEFAULT_WORKLOAD, ...workload }, [])
+    },
+    async runFaults(steps, durationMs, workload = {}) {
+      await drive(context, workloadRandom, durationMs, { ...DEFAULT_WORKLOAD, ...workload }, steps)
+    },
+    async healAndCheck(checks = {}) {
+      await heal(context, checks.aliveWithinMs)
+    },
+  }
+  try {
+    await scenario.run(context)
+  } finally {
+    // Let rejections of this run surface before the listener goes.
+    await new Promise((resolve) => setImmediate(resolve))
+    process.off('unhandledRejection', onUnhandled)
+  }
+  for (const op of history.ops) trace.add(`${op.id} ${op.outcome} ${op.version?.hlc ?? ''} ${op.read?.value ?? ''}`)
+  const finalCluster = cluster as SimCluster | undefined
+  for (const node of finalCluster?.upNodes() ?? []) trace.add(`${node.name} ${node.parts!.forest.digest()}`)
+  return {
+    seed, scenario: scenario.name, violations, traceHash: trace.digest(),
+    nodeCount: finalCluster?.nodes.length ?? 0,
+    simulatedMs: finalCluster === undefined ? 0 : finalCluster.clock.nowMs() - startMs,
+    ops: history.ops.length,
+    acknowledged: history.ops.filter((op) => op.outcome === 'ok' && op.kind !== 'get').length,
+  }
+}
+
+/** Runs time forward `durationMs`, applying fault steps and issuing client operations on the way. */
+async function drive(context: RunContext, random: Random, durationMs: number, workload: Workload, steps: readonly FaultStep[]): Promise<void> {
+  const { cluster, history } = context
+  const startMs = cluster.clock.nowMs()
+  const endMs = startMs + durationMs
+  const mixTotal = workload.mix.put + workload.mix.delete + workload.mix.get
+  let nextOpMs = startMs + 1 + random.int(2 * workload.meanGapMs)
+  let stepIndex = 0
+  for (;;) {
+    const nextStep = steps[stepIndex]
+    const nextStepMs = nextStep === undefined ? Infinity : startMs + nextStep.atMs
+    const nextMs = Math.min(nextOpMs, nextStepMs, endMs)
+    await cluster.runFor(nextMs - cluster.clock.nowMs())
+    if (nextMs === endMs && nextStepMs > endMs && nextOpMs > endMs) break
+    if (nextStepMs === nextMs && nextStep !== undefined) {
+      context.event(nextStep.describe)
+      await nextStep.apply(cluster)
+      stepIndex++
+      continue
+    }
+    if (nextOpMs === nextMs) {
+      const nodes = workload.nodes ?? cluster.nodes.map((node) => node.index)
+      const index = nodes[random.int(nodes.length)]!
+      const draw = random.int(mixTotal)
+      const kind = draw < workload.mix.put ? 'put' : draw < workload.mix.put + workload.mix.delete ? 'delete' : 'get'
+      const key = workload.keys[random.int(workload.keys.length)]!
+      const level = workload.levels[random.int(workload.levels.length)]!
+      const op = history.invoke(cluster, index, kind, key, level)
+      if (op.outcome === 'refused') context.event(history.describe(op))
+      nextOpMs += 1 + random.int(2 * workload.meanGapMs)
+    }
+  }
+}
+
+/** Ends the faults and checks the oracles that hold once the cluster had time to settle. */
+async function heal(context: RunContext, aliveWithinMs: number | undefined): Promise<void> {
+  const { cluster, history } = context
+  await healEverything(cluster)
+  context.event('faults over: network healed and calm, clocks corrected, every node up')
+  const membership = cluster.config.membership
+  // The longest a suspicion of a reachable member may last (Lifeguard's maximum), plus a probe round.
+  const suspicionMaxMs = membership.suspicionMaxTimeoutMult * membership.suspicionMult * Math.max(1, Math.log10(cluster.nodes.length)) * membership.probeIntervalMs
+  const boundMs = aliveWithinMs ?? Math.ceil(suspicionMaxMs + 2 * membership.probeIntervalMs)
+  const aliveAfterMs = await cluster.runUntil(() => membersNotAlive(cluster).length === 0, boundMs, 50)
+  if (aliveAfterMs === undefined) context.violate('member not alive while reachable', `${boundMs} ms after the heal: ${membersNotAlive(cluster).join('; ')}`)
+  else context.event(`every member alive everywhere ${aliveAfterMs} ms after the heal`)
+  const settledAfterMs = await cluster.runUntil(() => divergentPartitions(cluster).length === 0 && hintTrouble(cluster, true).length === 0, SETTLE_MAX_MS, 500)
+  if (settledAfterMs === undefined) {
+    for (const partition of divergentPartitions(cluster)) context.violate('replicas differ after the faults stopped', partition)
+    for (const trouble of hintTrouble(cluster, true)) context.violate('hints', trouble)
+  } else {
+    context.event(`replicas agree and hints are drained ${settledAfterMs} ms after the heal`)
+    // Replicas collect a tombstone at their own GC ticks, so they may differ for a moment later:
+    // they must agree again within a GC pass and an anti-entropy period.
+    await cluster.runFor(SETTLE_CONFIRM_MS)
+    const againWithinMs = 2 * cluster.config.store.gcIntervalMs + SETTLE_CONFIRM_MS
+    if (await cluster.runUntil(() => divergentPartitions(cluster).length === 0, againWithinMs, 250) === undefined) {
+      for (const partition of divergentPartitions(cluster)) context.violate('replicas differ again after settling', partition)
+    }
+  }
+  for (const violation of lostWrites(cluster, history)) context.violate(violation.oracle, violation.detail)
+  for (const violation of futureVersions(history, cluster.config.clock.maxSkewMs)) context.violate(violation.oracle, violation.detail)
+}
+
+/** FNV-1a (32-bit) over every line of the trace. */
+class TraceHash {
+  #hash = 0x811c9dc5
+
+  add(line: string): void {
+    let hash = this.#hash
+    for (let i = 0; i < line.length; i++) {
+      hash ^= line.charCodeAt(i)
+      hash = Math.imul(hash, 0x01000193)
+    }
+    this.#hash = Math.imul(hash ^ 0x0a, 0x01000193)
+  }
+
+  addDelivery(event: DeliveryEvent): void {
+    this.add(`${event.atMs}|${event.from}|${event.to}|${event.type}|${event.requestId}|${event.outcome}`)
+  }
+
+  digest(): string {
+    return (this.#hash >>> 0).toString(16).padStart(8, '0')
+  }
+}

@@ -1,0 +1,375 @@
+import { HybridLogicalClock } from './clock/hlc.js'
+import { ClockSkewedError } from './clock/errors.js'
+import { ClockOffsetMonitor, type ClockVerdict, type MonitoredPeer } from './clock/offset-monitor.js'
+import type { NodeId } from './clock/version.js'
+import type { HearsayConfig } from './config/types.js'
+import type { Logger } from './log/logger.js'
+import type { Metrics } from './metrics/metrics.js'
+import { AbsenceTracker } from './antientropy/absence.js'
+import { partitionOfSegment } from './merkle/segment.js'
+import { heldByEveryReplica, SyncCertificates } from './antientropy/certificates.js'
+import { AntiEntropy, roundTotals, type RoundSummary } from './antientropy/anti-entropy.js'
+import { LocalReplica } from './antientropy/local-replica.js'
+import { registerSyncHandlers } from './antientropy/responder.js'
+import { segmentIndexOptions } from './antientropy/segments.js'
+import { MembershipDriver } from './membership/driver.js'
+import type { Member } from './membership/member-table.js'
+import { Swim } from './membership/swim.js'
+import type { RecordDigester } from './merkle/digest.js'
+import { MerkleForest } from './merkle/forest.js'
+import { MerkleTree } from './merkle/tree.js'
+import type { Hasher } from './placement/hash.js'
+import { PlacementTable } from './placement/table.js'
+import { Coordinator } from './replication/coordinator.js'
+import { guardKvService } from './replication/guard.js'
+import { HintedHandoff } from './replication/handoff.js'
+import { HintStore } from './replication/hints.js'
+import { MAX_RECORDS_PER_WRITE, type ReplicaWriteBody } from './replication/messages.js'
+import { registerReplicaHandlers } from './replication/replica.js'
+import type { KvService } from './replication/service.js'
+import { ReplicaWriteBatcher } from './replication/write-batcher.js'
+import type { Clock } from './runtime/clock.js'
+import { createRandom, type Random } from './runtime/random.js'
+import type { Scheduler } from './runtime/scheduler.js'
+import { TombstoneCollector } from './store/gc.js'
+import { StoreHighWaterMark } from './store/high-water.js'
+import type { Store } from './store/store.js'
+import type { PeerIdentity, Transport } from './transport/transport.js'
+
+/**
+ * The node's wiring: every protocol module built and connected, from a world handed in from
+ * outside. It knows nothing of WebSockets, LMDB, node-cron or the system clock: the daemon
+ * (lib/node.ts) passes those, the simulator (lib/sim/) passes the in-memory network, a fake clock
+ * with the node's skew, seeded randomness, a clock-driven scheduler and the memory store, so the
+ * same assembly runs in both.
+ */
+
+/** Hinted handoff: how often hints for live owners are retried, and records per delivery. */
+const HANDOFF_INTERVAL_MS = 1000
+const HANDOFF_BATCH_SIZE = 256
+/** A batch of replica writes to one peer is sent once it holds about this much (frames are limited to 4 MiB). */
+const REPLICA_BATCH_MAX_BYTES = 1024 * 1024
+
+export interface NodeWorld {
+  readonly config: HearsayConfig
+  readonly log: Logger
+  readonly metrics: Metrics
+  /** The node's store, opened with segmentIndexOptions(digester, config.partitions). */
+  readonly store: Store
+  readonly digester: RecordDigester
+  readonly hasher: Hasher
+  /** Builds the node's transport once its identity is known; handlers are registered before it is used. */
+  readonly transport: (local: PeerIdentity) => Transport
+  /** The node's wall clock (its skew included) and its timers. */
+  readonly clock: Clock
+  /** Seeds every random choice of the node's modules. */
+  readonly random: Random
+  readonly scheduler: Scheduler
+  /** Advertised `host:port` of the client API and the peer port. */
+  readonly advertised: { readonly api: string; readonly peer: string }
+}
+
+/** The wired node: its parts, for the composition root (API, status, stop) and the simulator. */
+export interface WiredNode {
+  readonly id: NodeId
+  readonly local: PeerIdentity
+  readonly transport: Transport
+  readonly hlc: HybridLogicalClock
+  readonly swim: Swim
+  readonly membership: MembershipDriver
+  readonly placement: PlacementTable
+  readonly forest: MerkleForest
+  readonly hints: HintStore
+  readonly handoff: HintedHandoff
+  readonly absence: AbsenceTracker
+  readonly antiEntropy: AntiEntropy
+  readonly collector: TombstoneCollector
+  readonly coordinator: Coordinator
+  readonly offsetMonitor: ClockOffsetMonitor
+  /** What clients talk to: the coordinator behind the repair and clock-skew refusals. */
+  readonly kv: KvService
+  /** Starts the background work: joins through `seeds`, GC, handoff, anti-entropy, clock probes. */
+  start(seeds: readonly string[]): void
+}
+
+/** Builds and connects every module; starts the HLC (a durable reservation), nothing else. */
+export async function wireNode(world: NodeWorld): Promise<WiredNode> {
+  const { config, store, metrics, clock, digester } = world
+  const nowMs = (): number => clock.nowMs()
+  // One stream per module, so a module drawing more often does not shift another's choices.
+  const randomFor = (): Random => createRandom(world.random.int(2 ** 32))
+  const { id, incarnation } = await store.identity.load()
+  const nodeLog = world.log.child({ node: id })
+  const hlc = new HybridLogicalClock({
+    nowMs,
+    maxSkewMs: config.clock.maxSkewMs,
+    highWater: new StoreHighWaterMark(store),
+    onSaveError: (error) => nodeLog.error({ err: error }, 'could not persist the clock high-water mark; retrying'),
+    clock,
+  })
+  await hlc.start()
+  const segments = store.segments
+  if (segments === undefined) throw new Error('the node needs a store that keeps the segment index')
+  const certificates = new SyncCertificates()
+  const collector = new TombstoneCollector(store, {
+    tombstoneGraceMs: config.store.tombstoneGraceMs,
+    intervalMs: config.store.gcIntervalMs,
+    batchSize: config.store.gcBatchSize,
+    nowMs,
+    clock,
+    // Only what every other replica is known to hold: see lib/antientropy/certificates.ts.
+    heldByEveryReplica: heldByEveryReplica({
+      certificates, localId: id, replicasOf: (partition) => placement.replicas(partition),
+      partitionOf: (key) => partitionOfSegment(segments.segmentOf(key)), arrivalMs: (key) => store.arrivalMs(key),
+    }),
+    onCollected: (kind, count) => metrics.storeGcCollected.inc({ kind }, count),
+    onError: (error) => nodeLog.error({ err: error }, 'garbage collection step failed; will retry'),
+  })
+  const local: PeerIdentity = { id, name: config.node.name, peer: world.advertised.peer, api: world.advertised.api }
+  const transport = world.transport(local)
+  const swim = new Swim({ local, storedIncarnation: incarnation, config: config.membership, random: randomFor() })
+  const membership = new MembershipDriver({
+    transport,
+    swim,
+    clock,
+    // Async but prompt: a crash before it lands costs nothing, because every start bumps the
+    // stored incarnation and SWIM starts one above it (see NodeIdentity.load).
+    persistIncarnation: (value) => {
+      store.meta.update('incarnation', (current) => Math.max(typeof current === 'number' ? current : 0, value))
+        .catch((error: unknown) => nodeLog.error({ err: error }, 'could not store the incarnation'))
+    },
+  })
+  watchMembership(membership, metrics, clock, nodeLog.child({ component: 'membership' }))
+
+  const placement = new PlacementTable(world.hasher, { partitionCount: config.partitions, replicationFactor: config.replication.factor }, swim.members())
+  // One Merkle tree per partition, rebuilt from the segment index at start and kept current
+  // by the store's change hook (writes, replica applies, sync, GC).
+  const forest = new MerkleForest(digester)
+  const rebuildStartedMs = nowMs()
+  let records = 0
+  for (const { segment, keyBytes, versionBytes } of segments.raw()) {
+    forest.addRaw(segment, keyBytes, versionBytes)
+    records++
+  }
+  nodeLog.info({ records, ms: nowMs() - rebuildStartedMs }, 'rebuilt the Merkle trees from the store')
+  // The store hashed each changed key for its segment index already; the trees reuse that.
+  const segmentOf = segmentIndexOptions(digester, config.partitions).segmentOf
+  store.onChange(({ key, previous, current, segment }) => {
+    forest.applyInSegment(segment ?? segmentOf(key), key, previous?.version, current?.version)
+  })
+  const hints = new HintStore(store.hints, { maxBytes: config.replication.maxHintBytes, windowMs: config.replication.hintWindowMs, nowMs })
+  const refreshHintsGauge = (): void => { metrics.hintsPending.set(hints.pending().count) }
+  const handoff = new HintedHandoff({
+    hints,
+    deliver: async (owner, entries) => {
+      const member = swim.member(owner)
+      if (member === undefined) throw new Error(`member ${owner} is unknown`)
+      await transport.request(member.peer, { type: 'replicaWrite', body: { entries } }, config.replication.timeoutMs)
+    },
+    isAlive: (owner) => swim.member(owner)?.state === 'alive',
+    intervalMs: HANDOFF_INTERVAL_MS,
+    batchSize: HANDOFF_BATCH_SIZE,
+    clock,
+    random: randomFor(),
+    log: nodeLog.child({ component: 'handoff' }),
+    onDelivered: (count) => { metrics.hintsHandedOff.inc({ result: 'delivered' }, count); refreshHintsGauge() },
+    onDropped: (count) => { metrics.hintsHandedOff.inc({ result: 'dropped' }, count); refreshHintsGauge() },
+  })
+  let lastPeerContactMs: number | undefined
+  membership.on('heard', () => { lastPeerContactMs = nowMs() })
+  const absence = new AbsenceTracker({
+    meta: store.meta,
+    tombstoneGraceMs: config.store.tombstoneGraceMs,
+    nowMs,
+    clock,
+    lastPeerContactMs: () => lastPeerContactMs,
+    onError: (error) => nodeLog.error({ err: error }, 'could not record the last peer contact'),
+  })
+  if (absence.repairRequired) {
+    nodeLog.warn({ lastPeerContactMs: absence.lastContactMs, tombstoneGraceMs: config.store.tombstoneGraceMs },
+      'away from the cluster longer than store.tombstoneGrace: repairing from the other replicas before serving')
+  }
+  const repairRefusal = (): string | undefined => absence.repairRequired
+    ? 'this node is repairing after an absence longer than store.tombstoneGrace; ask another node'
+    : undefined
+  const replica = new LocalReplica({
+    store, forest, partitionCount: config.partitions, tombstoneGraceMs: config.store.tombstoneGraceMs, nowMs,
+    observeHlc: (tick) => { hlc.update(tick) },
+  }, new MerkleTree(digester))
+  const antiEntropyLog = nodeLog.child({ component: 'antientropy' })
+  const antiEntropy = new AntiEntropy({
+    localId: id,
+    schedule: config.antiEntropy.schedule,
+    scheduler: world.scheduler,
+    clock,
+    random: randomFor(),
+    automatic: config.antiEntropy.enabled,
+    replica,
+    absence,
+    certificates,
+    ownedPartitions: (member) => placement.ownedPartitions(member),
+    replicasOf: (partition) => placement.replicas(partition),
+    inPlacement: () => placement.members.includes(id),
+    heldPartitions: () => forest.partitions(),
+    alivePeer: (member) => {
+      const found = swim.member(member)
+      return found?.state === 'alive' ? found.peer : undefined
+    },
+    aliveMembers: () => swim.members().filter((m) => m.state === 'alive').map((m) => m.id),
+    request: (peer, message, timeoutMs) => transport.request(peer, message, timeoutMs),
+    requestTimeoutMs: config.antiEntropy.requestTimeoutMs,
+    maxBytesPerSecond: config.antiEntropy.maxBytesPerSecond,
+    batchBytes: config.antiEntropy.batchBytes,
+    partitionConcurrency: config.antiEntropy.partitionConcurrency,
+    log: antiEntropyLog,
+    onRound: (summary) => recordRound(summary, metrics, antiEntropyLog),
+  })
+  // Measures this node's clock against its peers'; beyond clock.maxSkewMs it takes no writes.
+  const offsetMonitor = new ClockOffsetMonitor({
+    transport, clock, wallMs: nowMs, maxSkewMs: config.clock.maxSkewMs,
+    alivePeers: () => swim.members().filter((m) => m.state === 'alive' && m.id !== id),
+    ...clockOffsetEvents(metrics, nodeLog.child({ component: 'clock' })),
+  })
+  membership.on('change', (member, previous) => {
+    if (member.state === 'alive' && previous?.state !== 'alive' && member.id !== id) offsetMonitor.probe(member)
+    if (placement.update(swim.members())) antiEntropy.placementChanged()
+    if (member.state === 'alive' && previous?.state !== 'alive') {
+      handoff.ownerAlive(member.id)
+      antiEntropy.memberAlive(member.id)
+    }
+  })
+  membership.on('reaped', (member) => {
+    certificates.forget(member.id)
+    if (placement.update(swim.members())) antiEntropy.placementChanged()
+  })
+  // Remote versions move our clock forward; one beyond clock.maxSkewMs is refused (throws).
+  const observeHlc = (tick: number): void => { hlc.update(tick) }
+  const [delayMinMs, delayMaxMs] = [config.replication.testDelayMinMs, config.replication.testDelayMaxMs]
+  const delayRandom = randomFor()
+  const writeBatcher = new ReplicaWriteBatcher({
+    send: (to, message, timeoutMs) => transport.request(to, message, timeoutMs),
+    maxEntries: MAX_RECORDS_PER_WRITE,
+    maxBytes: REPLICA_BATCH_MAX_BYTES,
+  })
+  const coordinator = new Coordinator({
+    localId: id,
+    local: store,
+    nextHlc: () => hlc.next(),
+    nowMs,
+    clock,
+    observeHlc,
+    replicasFor: (key) => placement.replicasFor(key).replicas,
+    member: (memberId) => swim.member(memberId),
+    aliveMembers: () => swim.members().filter((m) => m.state === 'alive' && m.id !== id).map((m) => m.id),
+    holdsEverything: () => placement.members.length <= config.replication.factor,
+    // Replica writes to one peer within a turn travel as one batch; everything else directly.
+    request: (to, message, timeoutMs) => message.type === 'replicaWrite'
+      ? writeBatcher.write(to, (message.body as ReplicaWriteBody).entries, timeoutMs)
+      : transport.request(to, message, timeoutMs),
+    hint: config.replication.hints
+      ? async (owner, entry) => {
+        const outcome = await hints.add(owner, entry)
+        if (outcome === 'dropped') metrics.hintsHandedOff.inc({ result: 'dropped' })
+        else metrics.hintsStored.inc()
+        refreshHintsGauge()
+      }
+      : undefined,
+    replicationFactor: config.replication.factor,
+    timeoutMs: config.replication.timeoutMs,
+    defaultWrite: config.replication.writeQuorum,
+    defaultRead: config.replication.readQuorum,
+    maxScanLimit: config.api.maxScanLimit,
+    injectedDelayMs: delayMaxMs === 0 ? () => 0 : () => delayMinMs + delayRandom.next() * (delayMaxMs - delayMinMs),
+    onReadRepair: (count) => metrics.readRepairs.inc(count),
+    onQuorumFailure: (kind) => metrics.quorumFailures.inc({ kind }),
+    onBackgroundError: (error, what) => nodeLog.warn({ err: error }, `${what} failed`),
+  })
+  registerReplicaHandlers(transport, {
+    store,
+    observeHlc,
+    readRefusal: repairRefusal,
+    log: nodeLog.child({ component: 'replica' }),
+  })
+  registerSyncHandlers(transport, {
+    replica,
+    refusal: repairRefusal,
+    onReceived: (count) => metrics.antiEntropyRecords.inc({ direction: 'received' }, count),
+  })
+  return {
+    id, local, transport, hlc, swim, membership, placement, forest, hints, handoff, absence, antiEntropy, collector, coordinator, offsetMonitor,
+    kv: guardKvService(coordinator, repairRefusal, () => skewRefusal(offsetMonitor.verdict())),
+    start: (seeds) => {
+      // Our own address among the seeds (one config for every node) is not someone to join.
+      membership.start(seeds.filter((seed) => seed !== local.peer))
+      collector.start()
+      handoff.start()
+      antiEntropy.start()
+      offsetMonitor.start()
+    },
+  }
+}
+
+export function countByState(members: readonly Member[]): Record<Member['state'], number> {
+  const counts = { alive: 0, suspect: 0, dead: 0, left: 0 }
+  for (const member of members) counts[member.state]++
+  return counts
+}
+
+/** Logs every member state change and keeps the membership metrics current. */
+function watchMembership(membership: MembershipDriver, metrics: Metrics, clock: Clock, log: Logger): void {
+  const refreshGauge = (): void => {
+    const counts = countByState(membership.members())
+    for (const [state, count] of Object.entries(counts)) metrics.members.set({ state }, count)
+  }
+  membership.on('change', (member, previous) => {
+    refreshGauge()
+    const self = member.id === membership.local.id
+    if (self && previous !== undefined && member.incarnation > previous.incarnation) metrics.membershipRefutations.inc()
+    if (previous?.state === member.state) return
+    metrics.memberTransitions.inc({ state: member.state })
+    const fields = { member: member.id, memberName: member.name, peer: member.peer, incarnation: member.incarnation, from: previous?.state ?? 'unknown', to: member.state }
+    if (member.state === 'suspect' || member.state === 'dead') log.warn(fields, `member ${member.name} is ${member.state}`)
+    else log.info(fields, `member ${member.name} is ${member.state}`)
+  })
+  membership.on('reaped', (member) => { refreshGauge(); log.info({ member: member.id, memberName: member.name }, `forgot member ${member.name} (${member.state} for the reap period)`) })
+  membership.on('probeAcked', (_target, rttMs, indirect) => metrics.probeRoundTrip.observe({ path: indirect ? 'indirect' : 'direct' }, rttMs / 1000))
+  membership.on('joined', (seed) => log.info({ seed }, `joined the cluster through ${seed}`))
+  membership.on('joinUnanswered', (attempt, seeds, retryAtMs) => log.warn({ attempt, seeds, retryInMs: Math.max(0, retryAtMs - clock.nowMs()) }, 'no seed answered; running alone and retrying'))
+  membership.on('persistFailed', (error) => log.error({ err: error }, 'could not store the incarnation'))
+}
+
+/** The clock offset monitor's news as metrics and log lines. */
+function clockOffsetEvents(metrics: Metrics, log: Logger): Pick<ConstructorParameters<typeof ClockOffsetMonitor>[0], 'onEstimate' | 'onForget' | 'onVerdictChange'> {
+  metrics.clockSkewed.set(0)
+  return {
+    onEstimate: (peer, estimate) => metrics.clockOffset.set({ peer: peer.name }, estimate.offsetMs / 1000),
+    onForget: (peer: MonitoredPeer) => metrics.clockOffset.remove({ peer: peer.name }),
+    onVerdictChange: (verdict) => {
+      metrics.clockSkewed.set(verdict.skewed ? 1 : 0)
+      const fields = { aheadMs: verdict.aheadMs, maxSkewMs: verdict.maxSkewMs, peersMeasured: verdict.peersMeasured, peersBeyond: verdict.peersBeyond }
+      if (verdict.skewed) log.error(fields, 'this node\'s clock is beyond clock.maxSkewMs from a majority of its peers: refusing to coordinate writes until it is corrected (check NTP)')
+      else log.info(fields, 'this node\'s clock is back within clock.maxSkewMs of its peers: coordinating writes again')
+    },
+  }
+}
+
+/** The error a write gets while the clock is skewed; undefined while it is not. */
+function skewRefusal(verdict: ClockVerdict): ClockSkewedError | undefined {
+  return verdict.skewed ? new ClockSkewedError(verdict.aheadMs ?? 0, verdict.maxSkewMs, verdict.peersBeyond, verdict.peersMeasured) : undefined
+}
+
+/** A finished anti-entropy round as metrics and one log line. */
+function recordRound(summary: RoundSummary, metrics: Metrics, log: Logger): void {
+  const totals = roundTotals(summary)
+  metrics.antiEntropyRounds.inc({ result: summary.failures.length > 0 ? 'failed' : summary.sessions.length === 0 ? 'skipped' : 'ok' })
+  metrics.antiEntropyRoundDuration.observe(summary.durationMs / 1000)
+  metrics.antiEntropyRecords.inc({ direction: 'sent' }, totals.pushed)
+  metrics.antiEntropyRecords.inc({ direction: 'received' }, totals.pulled)
+  metrics.antiEntropyPartitions.inc({ outcome: 'equal' }, totals.partitionsCompared - totals.partitionsDiffering)
+  metrics.antiEntropyPartitions.inc({ outcome: 'differing' }, totals.partitionsDiffering)
+  metrics.antiEntropyDropped.inc(totals.dropped)
+  const fields = { trigger: summary.trigger, mode: summary.mode, peers: summary.sessions.length, ...totals, handedOff: summary.handedOff.length, failures: summary.failures, durationMs: summary.durationMs }
+  if (summary.failures.length > 0) log.warn(fields, 'anti-entropy round had failed sessions; they are retried in a later round')
+  else if (totals.partitionsDiffering > 0 || summary.trigger === 'admin') log.info(fields, 'anti-entropy round')
+  else log.debug(fields, 'anti-entropy round: replicas agree')
+}
