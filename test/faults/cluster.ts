@@ -20,6 +20,8 @@ const execFileAsync = promisify(execFile)
 
 export const API_PORT = 7070
 export const PEER_PORT = 7946
+/** Port of the delay proxy in each node's namespace (clusters started with delayProxies). */
+export const PROXY_PORT = 7947
 /** Bound on one iptables invocation (it waits up to 5 s for the xtables lock itself). */
 const IPTABLES_TIMEOUT_MS = 10_000
 const STARTUP_TIMEOUT_MS = 30_000
@@ -61,6 +63,11 @@ export interface ClusterOptions {
   readonly config: (index: number) => Record<string, unknown>
   /** Nodes not expected to report /health ok once started (a skewed clock); the rest must. */
   readonly unhealthyAtStart?: readonly number[]
+  /**
+   * Put a delay proxy (delay-proxy.ts) in front of every node's peer port and advertise it, so
+   * setDelay can slow chosen nodes' peer links. Off, peers connect to each other directly.
+   */
+  readonly delayProxies?: boolean
 }
 
 /**
@@ -99,6 +106,7 @@ process.on('exit', () => {
 export class FaultCluster {
   readonly nodes: FaultNode[] = []
   private agent: Agent | undefined
+  private readonly proxies: ChildProcess[] = []
   private lan: Lan | undefined
 
   private constructor(private readonly options: ClusterOptions) {}
@@ -122,7 +130,9 @@ export class FaultCluster {
     this.lan = await createLan({ prefix: options.prefix, subnetBase: options.subnetBase, hosts: options.nodes })
     this.agent = new Agent(this.lan.switchNamespace)
     mkdirSync(options.runDir, { recursive: true })
-    const seed = `${this.lan.hosts[0]!.address}:${PEER_PORT}`
+    const advertisedPeerPort = options.delayProxies === true ? PROXY_PORT : PEER_PORT
+    if (options.delayProxies === true) await Promise.all(this.lan.hosts.map(host => this.startProxy(host)))
+    const seed = `${this.lan.hosts[0]!.address}:${advertisedPeerPort}`
     this.lan.hosts.forEach((host, index) => {
       const name = `n${index + 1}`
       const dataDir = mkdtempSync(join(options.runDir, `${name}-data-`))
@@ -131,7 +141,7 @@ export class FaultCluster {
       const config = deepMerge({
         node: { name, dataDir },
         api: { host: '0.0.0.0', port: API_PORT, advertise: `${host.address}:${API_PORT}` },
-        peer: { host: '0.0.0.0', port: PEER_PORT, advertise: `${host.address}:${PEER_PORT}` },
+        peer: { host: '0.0.0.0', port: PEER_PORT, advertise: `${host.address}:${advertisedPeerPort}` },
         cluster: { name: 'faults', seeds: index === 0 ? [] : [seed] },
         log: { level: 'info' },
       }, options.config(index))
@@ -157,6 +167,34 @@ export class FaultCluster {
     liveChildren.add(child)
     node.process = child
     node.exited = new Promise(resolve => child.on('exit', () => { liveChildren.delete(child); resolve() }))
+  }
+
+  private async startProxy(host: LanHost): Promise<void> {
+    const child = spawn('ip', ['netns', 'exec', host.namespace, process.execPath, join(repoRoot, 'dist/test/faults/delay-proxy.js'),
+      '0.0.0.0', String(PROXY_PORT), '127.0.0.1', String(PEER_PORT), host.address], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'inherit'] })
+    liveChildren.add(child)
+    child.on('exit', () => liveChildren.delete(child))
+    this.proxies.push(child)
+    const listening = new Promise<void>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).on('line', line => { if (line === 'listening') resolve() })
+      child.on('exit', code => reject(new Error(`the delay proxy in ${host.namespace} exited with ${String(code)}`)))
+    })
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the delay proxy in ${host.namespace} did not start within ${STARTUP_TIMEOUT_MS} ms`)), STARTUP_TIMEOUT_MS)
+    })
+    try {
+      await Promise.race([listening, timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** Delays every peer link of the given nodes by delayMs ± jitterMs each way ([] or 0: no delay). */
+  setDelay(slow: readonly number[], delayMs: number, jitterMs = 0): void {
+    if (this.proxies.length === 0) throw new Error('setDelay needs a cluster started with delayProxies')
+    const change = JSON.stringify({ slow: slow.map(i => this.nodes[i]!.host.address), delayMs, jitterMs })
+    for (const proxy of this.proxies) proxy.stdin!.write(`${change}\n`)
   }
 
   /** One HTTP request from the switch namespace; never rejects for the network's sake. */
@@ -310,6 +348,10 @@ export class FaultCluster {
       }
     }))
     await this.agent?.close()
+    for (const proxy of this.proxies) {
+      proxy.stdin!.end()
+      if (proxy.exitCode === null && proxy.signalCode === null) proxy.kill('SIGKILL')
+    }
     await deleteNamespaces(this.options.prefix)
     livePrefixes.delete(this.options.prefix)
     for (const node of this.nodes) {

@@ -64,6 +64,8 @@ export interface Scenario {
   readonly config?: (index: number) => Record<string, unknown>
   /** Nodes that are expected not to report /health ok at start (the skewed clock). */
   readonly unhealthyAtStart?: readonly number[]
+  /** Start the cluster with delay proxies on the peer links (cluster.setDelay). */
+  readonly delayProxies?: boolean
 }
 
 /** Membership fast enough to declare a partitioned member dead in ~10 s; push-pull stays at its 30 s default. */
@@ -111,6 +113,7 @@ export async function runScenario(scenario: Scenario, ctx: ScenarioContext): Pro
       daemonBin: ctx.daemonBin,
       config: index => deepAssign({ membership: MEMBERSHIP, antiEntropy: ANTI_ENTROPY, replication: { factor: scenario.nodes } }, scenario.config?.(index) ?? {}),
       ...(scenario.unhealthyAtStart !== undefined ? { unhealthyAtStart: scenario.unhealthyAtStart } : {}),
+      ...(scenario.delayProxies === true ? { delayProxies: true } : {}),
     })
     ctx.log(`${scenario.name}: cluster of ${scenario.nodes} up`)
     await scenario.run(cluster, ctx, record)
@@ -429,6 +432,40 @@ const crash: Scenario = {
   },
 }
 
+/** 7. One node's links slowed (user-space delay proxy), then slower than every deadline, then healed. */
+const slowNode: Scenario = {
+  name: 'slow', title: 'peer links of 1 of 3 delayed 50±25 ms, then 3 s each way, then healed', nodes: 3, subnetOctet: 38,
+  delayProxies: true,
+  async run(cluster, ctx, record) {
+    const load = new Load(cluster, { prefix: `${record.prefix}k`, keys: 300, workers: 3, pauseMs: 10, deleteShare: 0.1, w: 'quorum', coordinators: [0, 1, 2], seed: 7 })
+    load.start()
+    cluster.setDelay([2], 50, 25)
+    ctx.log('slow: n3 links at 50±25 ms')
+    await sleep(8_000)
+    const slowAtMs = Date.now()
+    cluster.setDelay([2], 3_000)
+    ctx.log('slow: n3 links at 3 s (beyond replication.timeoutMs and the probe timeouts)')
+    await sleep(10_000)
+    const fastAtMs = Date.now()
+    cluster.setDelay([], 0)
+    ctx.log('slow: delay removed')
+    try {
+      record.aliveAfterHealMs = await cluster.waitUntil('every member alive after the delay is removed', ALIVE_TIMEOUT_MS, () => cluster.allAlive())
+    } catch {
+      record.aliveAfterHealMs = null
+    }
+    await sleep(3_000)
+    await load.stop()
+    record.add(load.ops)
+    const healthy = load.ops.filter(op => op.node !== cluster.nodes[2]!.name && op.invokedAtMs < fastAtMs)
+    const healthyFailed = healthy.filter(op => op.outcome === 'failed')
+    const viaSlow = load.ops.filter(op => op.node === cluster.nodes[2]!.name && op.invokedAtMs >= slowAtMs && op.invokedAtMs < fastAtMs)
+    record.healWriteFailures = failuresBetween(load.ops, fastAtMs, fastAtMs + HEAL_WINDOW_MS).length
+    record.note(`while n3 was slow: ${viaSlow.filter(op => op.outcome === 'failed').length} of ${viaSlow.length} writes through n3 failed (expected: it cannot reach a quorum within replication.timeoutMs)`)
+    record.oracle('W=quorum writes through the two fast nodes held while n3 was slow', healthyFailed.length === 0, `${healthyFailed.length} of ${healthy.length} failed`)
+  },
+}
+
 export const scenarios: readonly Scenario[] = [
   clockSkew,
   tombstoneScenario('gc1', 32, [4], false, 300),
@@ -437,6 +474,7 @@ export const scenarios: readonly Scenario[] = [
   healRumours,
   unknownOutcome,
   crash,
+  slowNode,
 ]
 
 function deepAssign(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
