@@ -11,6 +11,7 @@ import { existsSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { daemonBin as defaultDaemonBin } from '../helpers/daemon.js'
+import { deleteNamespaces, namespacesWithPrefix } from '../helpers/netns.js'
 import { faultsUnavailableReason } from './cluster.js'
 import { renderResult, renderSummary } from './report.js'
 import { runScenario, scenarios, type ScenarioResult } from './scenarios.js'
@@ -38,6 +39,31 @@ function parseArgs(argv: readonly string[]): Args {
   return args
 }
 
+/**
+ * Namespaces of earlier runs whose runner died without its exit handler (SIGKILL): `hf<pid>-…`
+ * and the test's `hft<pid>-…` whose pid is gone.
+ */
+async function removeStaleNamespaces(): Promise<void> {
+  const pids = new Set<string>()
+  for (const name of await namespacesWithPrefix('hf')) {
+    const pid = /^hft?(\d+)-/.exec(name)?.[1]
+    if (pid !== undefined && !processExists(Number(pid))) pids.add(name.slice(0, name.indexOf('-') + 1))
+  }
+  for (const prefix of pids) {
+    process.stdout.write(`faults: removing namespaces ${prefix}* left by a runner that no longer exists\n`)
+    await deleteNamespaces(prefix)
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2))
   const unavailable = faultsUnavailableReason(NAMESPACE_PREFIX)
@@ -45,6 +71,7 @@ async function main(): Promise<number> {
     process.stdout.write(`faults: skipped: ${unavailable}\n`)
     return 0
   }
+  await removeStaleNamespaces()
   const daemonBin = args.daemon ?? defaultDaemonBin
   if (!existsSync(daemonBin)) throw new Error(`${daemonBin} is missing: run npm run build first (npm run faults does)`)
   const selected = args.only === undefined ? scenarios : scenarios.filter(s => args.only!.includes(s.name))
