@@ -122,6 +122,7 @@ export class HearsayNode {
           partitionOf: (key) => partitionOfSegment(segments.segmentOf(key)), arrivalMs: (key) => store.arrivalMs(key),
         }),
         onCollected: (kind, count) => metrics.storeGcCollected.inc({ kind }, count),
+        onSwept: (waiting) => metrics.storeGcWaiting.set(waiting),
         onError: (error) => nodeLog.error({ err: error }, 'garbage collection step failed; will retry'),
       })
       let node: HearsayNode | undefined

@@ -35,6 +35,8 @@ export interface Metrics {
   readonly storeKeys: Gauge
   /** Records removed by garbage collection: kind = tombstone | expired. */
   readonly storeGcCollected: Counter<'kind'>
+  /** Records past their grace that GC keeps because a replica may still lack them (last sweep). */
+  readonly storeGcWaiting: Gauge
 
   // Replication (lib/replication).
   /** Requests answered 503 because too few replicas acknowledged: kind = write | read. */
@@ -132,6 +134,11 @@ export function createMetrics(): Metrics {
       name: `${METRIC_PREFIX}store_gc_collected_total`,
       help: 'Records removed by garbage collection, by kind (tombstone, expired).',
       labelNames: ['kind'] as const,
+      registers,
+    }),
+    storeGcWaiting: new Gauge({
+      name: `${METRIC_PREFIX}store_gc_waiting_records`,
+      help: 'Tombstones and expired records past store.tombstoneGrace that the last GC sweep kept because a replica of their partition is not yet known to hold them.',
       registers,
     }),
     quorumFailures: new Counter({

@@ -25,6 +25,8 @@ export interface TombstoneCollectorOptions {
   readonly clock?: Clock
   /** Told after each step that collected something, once per kind (for metrics). */
   readonly onCollected?: (kind: CollectedKind, count: number) => void
+  /** Told after each complete sweep how many records past their grace wait for a replica. */
+  readonly onSwept?: (waiting: number) => void
   /** Told when a background sweep fails; the next sweep starts after intervalMs as usual. */
   readonly onError?: (error: unknown) => void
 }
@@ -32,6 +34,8 @@ export interface TombstoneCollectorOptions {
 export interface CollectedCounts {
   readonly tombstones: number
   readonly expired: number
+  /** Records past their grace kept because a replica may still lack them (heldByEveryReplica). */
+  readonly waiting: number
 }
 
 export interface GcStepResult extends CollectedCounts {
@@ -71,6 +75,8 @@ export class TombstoneCollector {
   private backgroundSweep: Promise<void> | undefined
   private totalTombstones = 0
   private totalExpired = 0
+  /** Records waiting for a replica at the end of the last complete sweep. */
+  private lastWaiting = 0
 
   constructor(private readonly store: Store, private readonly options: TombstoneCollectorOptions) {
     assertPositiveIntegers({ intervalMs: options.intervalMs, batchSize: options.batchSize })
@@ -106,7 +112,7 @@ export class TombstoneCollector {
 
   /** Everything collected since construction. */
   totals(): CollectedCounts {
-    return { tombstones: this.totalTombstones, expired: this.totalExpired }
+    return { tombstones: this.totalTombstones, expired: this.totalExpired, waiting: this.lastWaiting }
   }
 
   /**
@@ -118,15 +124,21 @@ export class TombstoneCollector {
     const maxSteps = Math.ceil(this.store.stats().keys / this.options.batchSize) + 1
     let tombstones = 0
     let expired = 0
+    let waiting = 0
     await this.exclusive(async () => { this.cursor = undefined })
     for (let steps = 0; steps < maxSteps && keepGoing(); steps++) {
       const result = await this.step(nowMs)
       tombstones += result.tombstones
       expired += result.expired
-      if (result.wrapped) break
+      waiting += result.waiting
+      if (result.wrapped) {
+        this.lastWaiting = waiting
+        this.options.onSwept?.(waiting)
+        break
+      }
       await yieldToEventLoop()
     }
-    return { tombstones, expired }
+    return { tombstones, expired, waiting }
   }
 
   private schedule(): void {
@@ -158,9 +170,12 @@ export class TombstoneCollector {
       throw error
     }
     const candidates: { key: string; version: Version; kind: CollectedKind }[] = []
+    let waiting = 0
     for (const { key, record } of examined) {
       const kind = this.collectible(record, nowMs)
-      if (kind !== undefined && this.options.heldByEveryReplica(key)) candidates.push({ key, version: record.version, kind })
+      if (kind === undefined) continue
+      if (this.options.heldByEveryReplica(key)) candidates.push({ key, version: record.version, kind })
+      else waiting++
     }
     const removed = candidates.length === 0 ? [] : await this.store.deleteIfVersion(candidates)
     let tombstones = 0
@@ -176,7 +191,7 @@ export class TombstoneCollector {
     this.totalExpired += expired
     if (tombstones > 0) this.options.onCollected?.('tombstone', tombstones)
     if (expired > 0) this.options.onCollected?.('expired', expired)
-    return { scanned: examined.length, tombstones, expired, wrapped }
+    return { scanned: examined.length, tombstones, expired, waiting, wrapped }
   }
 
   private collectible(record: StoredRecord, nowMs: number): CollectedKind | undefined {

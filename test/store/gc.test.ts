@@ -18,13 +18,13 @@ t.test('tombstones are collected once older than the grace period, and only then
     { key: 'live', record: put('v', hlcAt(WALL_MS - 10 * GRACE_MS)) },
   ])
   const gc = collector(store)
-  t.same(await gc.sweepOnce(WALL_MS), { tombstones: 1, expired: 0 })
+  t.same(await gc.sweepOnce(WALL_MS), { tombstones: 1, expired: 0, waiting: 0 })
   t.equal(store.get('old'), undefined)
   t.ok(store.get('young'), 'a tombstone inside the grace period is kept')
   t.equal(text(store.get('live')), 'v', 'an old live record is never collected')
-  t.same(await gc.sweepOnce(WALL_MS + 1), { tombstones: 1, expired: 0 })
+  t.same(await gc.sweepOnce(WALL_MS + 1), { tombstones: 1, expired: 0, waiting: 0 })
   t.equal(store.get('young'), undefined)
-  t.same(gc.totals(), { tombstones: 2, expired: 0 })
+  t.same(gc.totals(), { tombstones: 2, expired: 0, waiting: 0 })
 })
 
 t.test('a tombstone past the grace stays until every replica is known to hold it', async t => {
@@ -36,7 +36,7 @@ t.test('a tombstone past the grace stays until every replica is known to hold it
   ])
   const asked: string[] = []
   const gc = collector(store, { heldByEveryReplica: (key) => { asked.push(key); return key === 'held-everywhere' } })
-  t.same(await gc.sweepOnce(WALL_MS), { tombstones: 1, expired: 0 })
+  t.same(await gc.sweepOnce(WALL_MS), { tombstones: 1, expired: 0, waiting: 2 })
   t.equal(store.get('held-everywhere'), undefined)
   t.ok(store.get('not-yet'), 'however old, kept while a replica may lack it')
   t.ok(store.get('expired-not-yet'), 'an expired record likewise')
@@ -50,7 +50,7 @@ t.test('expired records are collected once the grace period has passed after the
     { key: 'just-expired', record: put('v', hlcAt(WALL_MS - 2 * GRACE_MS), undefined, WALL_MS - 1) },
   ])
   const gc = collector(store)
-  t.same(await gc.sweepOnce(WALL_MS), { tombstones: 0, expired: 1 })
+  t.same(await gc.sweepOnce(WALL_MS), { tombstones: 0, expired: 1, waiting: 0 })
   t.equal(store.get('long-expired'), undefined)
   t.ok(store.get('just-expired'), 'kept through the grace period so it keeps hiding older versions elsewhere')
 })
@@ -64,7 +64,7 @@ t.test('a newer write that lands between the walk and the delete survives', asyn
     return deleteIfVersion(candidates)
   }
   const gc = collector(store)
-  t.same(await gc.sweepOnce(WALL_MS), { tombstones: 0, expired: 0 })
+  t.same(await gc.sweepOnce(WALL_MS), { tombstones: 0, expired: 0, waiting: 0 })
   t.equal(text(store.get('k')), 'rewritten')
 })
 
