@@ -45,6 +45,8 @@ export interface SimNode {
   readonly seeds: Random
   /** Wall-clock skew applied at the next start and now, in ms. */
   skewMs: number
+  /** When (true time) the skew last changed: a node learns of its own skew only by probing. */
+  skewChangedAtMs: number
   up: boolean
   clock: NodeClock | undefined
   store: MemoryStore | undefined
@@ -113,7 +115,7 @@ export class SimCluster {
       state.meta.putNow('nodeId', seeds.int(2 ** 32).toString(16).padStart(8, '0') + seeds.int(2 ** 32).toString(16).padStart(8, '0'))
       this.nodes.push({
         index, name: `n${index}`, peer: `n${index}.sim:7946`, api: `n${index}.sim:7070`, state, seeds,
-        skewMs: 0, up: false, clock: undefined, store: undefined, parts: undefined, starts: 0,
+        skewMs: 0, skewChangedAtMs: -Infinity, up: false, clock: undefined, store: undefined, parts: undefined, starts: 0,
       })
     }
   }
@@ -167,6 +169,7 @@ export class SimCluster {
   /** Sets node `index`'s wall-clock skew, now and for its later starts. */
   setSkew(index: number, skewMs: number): void {
     const node = this.#node(index)
+    if (node.skewMs !== skewMs) node.skewChangedAtMs = this.clock.nowMs()
     node.skewMs = skewMs
     if (node.clock !== undefined) node.clock.skewMs = skewMs
   }
