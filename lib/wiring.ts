@@ -123,6 +123,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       partitionOf: (key) => partitionOfSegment(segments.segmentOf(key)), arrivalMs: (key) => store.arrivalMs(key),
     }),
     onCollected: (kind, count) => metrics.storeGcCollected.inc({ kind }, count),
+    onSwept: (waiting) => metrics.storeGcWaiting.set(waiting),
     onError: (error) => nodeLog.error({ err: error }, 'garbage collection step failed; will retry'),
   })
   const local: PeerIdentity = { id, name: config.node.name, peer: world.advertised.peer, api: world.advertised.api }
