@@ -107,6 +107,8 @@ export class FaultCluster {
   readonly nodes: FaultNode[] = []
   private agent: Agent | undefined
   private readonly proxies: ChildProcess[] = []
+  /** Client loads running against this cluster: close() stops them before anything else. */
+  private readonly loads = new Set<{ stop(): Promise<void> }>()
   private lan: Lan | undefined
 
   private constructor(private readonly options: ClusterOptions) {}
@@ -323,20 +325,26 @@ export class FaultCluster {
     await this.waitUntil(`${node.name} answering /health after restart`, STARTUP_TIMEOUT_MS, async () => (await this.health(index)) !== 'down')
   }
 
-  /** Polls `condition` every POLL_INTERVAL_MS until it holds; throws after timeoutMs. */
-  async waitUntil(what: string, timeoutMs: number, condition: () => Promise<boolean>): Promise<number> {
+  /** Polls `condition` every `intervalMs` until it holds; throws after timeoutMs. Resolves with the ms it took. */
+  async waitUntil(what: string, timeoutMs: number, condition: () => Promise<boolean>, intervalMs = POLL_INTERVAL_MS): Promise<number> {
     const startedAtMs = Date.now()
     for (;;) {
       const exited = this.nodes.find(n => n.process !== undefined && n.process.exitCode !== null && n.process.signalCode === null)
       if (exited !== undefined) throw new Error(`${exited.name} exited with ${exited.process!.exitCode} while waiting for ${what} (log: ${exited.logFile})`)
       if (await condition()) return Date.now() - startedAtMs
       if (Date.now() - startedAtMs > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-      await sleep(POLL_INTERVAL_MS)
+      await sleep(intervalMs)
     }
   }
 
-  /** Stops every daemon (SIGTERM, then SIGKILL), the agent, and deletes the namespaces and data dirs. */
+  /** Registers a client load so that close() stops it even when a scenario broke off early. */
+  track(load: { stop(): Promise<void> }): void {
+    this.loads.add(load)
+  }
+
+  /** Stops every load, daemon (SIGTERM, then SIGKILL) and the agent, and deletes the namespaces and data dirs. */
   async close(): Promise<void> {
+    await Promise.all([...this.loads].map(load => load.stop()))
     await Promise.all(this.nodes.map(async node => {
       const child = node.process
       if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
@@ -379,6 +387,8 @@ class Agent {
       this.pending.clear()
       resolve()
     }))
+    // An agent that died mid-write answers every pending request with an error (above), never a crash here.
+    this.child.stdin!.on('error', () => {})
     createInterface({ input: this.child.stdout! }).on('line', line => {
       const answer = JSON.parse(line) as AgentAnswer
       const resolveAnswer = this.pending.get(answer.id)
@@ -389,6 +399,9 @@ class Agent {
 
   send(request: Omit<AgentRequest, 'id'>): Promise<AgentAnswer> {
     const id = this.nextId++
+    if (this.child.exitCode !== null || this.child.signalCode !== null || this.child.stdin!.writableEnded) {
+      return Promise.resolve({ id, error: 'the client agent has exited' })
+    }
     return new Promise(resolve => {
       const timer = setTimeout(() => {
         this.pending.delete(id)

@@ -70,6 +70,7 @@ export class Load {
 
   constructor(private readonly cluster: FaultCluster, readonly options: LoadOptions) {
     this.random = mulberry32(options.seed)
+    cluster.track(this)
   }
 
   start(): void {

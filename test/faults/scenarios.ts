@@ -78,6 +78,8 @@ const DEAD_TIMEOUT_MS = 60_000
 const ALIVE_TIMEOUT_MS = 45_000
 /** Target of issue 11 item 3: all members alive again this soon after connectivity returns. */
 const ALIVE_TARGET_MS = 3_000
+/** Bound on waiting for a tombstone scenario's tombstones to be collected after the heal. */
+const TOMBSTONE_WAIT_MS = 60_000
 /** How long after a heal writes count as "during the heal". */
 const HEAL_WINDOW_MS = 10_000
 
@@ -249,6 +251,13 @@ async function healAndTimeAlive(cluster: FaultCluster, record: Recorder): Promis
   return healedAtMs
 }
 
+/** Records a node holds that are not live under `prefix` (tombstones; the scenarios set no TTL); -1 when it does not answer. */
+async function tombstonesHeld(cluster: FaultCluster, index: number, prefix: string): Promise<number> {
+  const [status, live] = await Promise.all([cluster.status(index), cluster.scan(index, prefix)])
+  const keys = status?.['keys']
+  return typeof keys === 'number' && live !== undefined ? keys - live.size : -1
+}
+
 function failuresBetween(ops: readonly RecordedOp[], fromMs: number, toMs: number): RecordedOp[] {
   return ops.filter(op => op.outcome === 'failed' && op.invokedAtMs >= fromMs && op.invokedAtMs < toMs)
 }
@@ -324,6 +333,19 @@ function tombstoneScenario(name: string, subnetOctet: number, minority: readonly
       await sleep(5_000)
       await load.stop()
       record.add(load.ops)
+      // Liveness of the collector: gated on every replica holding a tombstone, it must still
+      // collect once they all do. Not an oracle (the design bounds how soon, not how late).
+      const stoppedAtMs = Date.now()
+      let held: number[] = []
+      try {
+        await cluster.waitUntil('every tombstone collected', TOMBSTONE_WAIT_MS, async () => {
+          held = await Promise.all(cluster.nodes.map(async n => tombstonesHeld(cluster, n.index, record.prefix)))
+          return held.every(count => count === 0)
+        }, 1_000)
+        record.note(`every tombstone collected on every node ${((Date.now() - stoppedAtMs) / 1000).toFixed(1)} s after the load stopped`)
+      } catch {
+        record.note(`tombstones still held ${TOMBSTONE_WAIT_MS / 1000} s after the load stopped: ${held.map((c, i) => `n${i + 1} ${c}`).join(', ')}`)
+      }
     },
   }
 }
