@@ -81,6 +81,12 @@ export type MembershipBody<T extends MembershipMessageType> = Extract<Membership
 export const MAX_GOSSIP_PER_MESSAGE = 64
 /** Most members one push-pull may carry: the largest cluster we accept to know about. */
 export const MAX_MEMBERS = 8192
+/**
+ * Highest incarnation any member may claim. An honest member adds one per restart or refutation,
+ * so it never gets near; far below 2^53, so a member claimed about at the cap can still refute
+ * (incarnation + 1 stays a safe integer) — a claim at 2^53 − 1 once evicted members for good.
+ */
+export const MAX_INCARNATION = 2 ** 40
 export const MAX_MEMBER_NAME_CHARS = 255
 /** `[IPv6]:port` is at most 47 characters and a DNS name 253, plus `:65535`. */
 export const MAX_ADDRESS_CHARS = 260
@@ -94,8 +100,10 @@ function asObject(value: unknown, what: string): Record<string, unknown> {
   return value as Record<string, unknown>
 }
 
-function asUint(value: unknown, what: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) fail(`${what} is not a non-negative safe integer`)
+function asUint(value: unknown, what: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > max) {
+    fail(max === Number.MAX_SAFE_INTEGER ? `${what} is not a non-negative safe integer` : `${what} is not an integer in [0, ${max}]`)
+  }
   return value
 }
 
@@ -133,7 +141,7 @@ export function validateMemberRecord(value: unknown, what = 'member'): MemberRec
     name,
     peer: asAddress(record.peer, `${what}.peer`),
     api: asAddress(record.api, `${what}.api`),
-    incarnation: asUint(record.incarnation, `${what}.incarnation`),
+    incarnation: asUint(record.incarnation, `${what}.incarnation`, MAX_INCARNATION),
     state: asMemberState(record.state, `${what}.state`),
   }
   return record.from === undefined ? validated : { ...validated, from: asNodeIdField(record.from, `${what}.from`) }

@@ -65,6 +65,17 @@ export const JOIN_RETRY_INITIAL_MS = 1000
  * interval of their links coming back (Serf's reconnect, at a LAN's pace instead of every 30 s).
  */
 export const DEAD_RECONNECT_TARGETS_PER_ROUND = 3
+/**
+ * Largest jump in a member's incarnation we believe in one piece of news. An honest member moves
+ * one step per restart or refutation; a member that knows the cluster secret and claims a far
+ * incarnation for another would otherwise out-rank that member's refutations for good.
+ */
+export const MAX_INCARNATION_STEP = 2 ** 20
+/**
+ * Members one message may introduce (a newcomer learns the rest from the next exchanges): one
+ * push-pull with a thousand invented members once put them all into placement at once.
+ */
+export const MAX_NEW_MEMBERS_PER_MESSAGE = 64
 /** Beyond this many members the push-pull interval grows with log2 n (memberlist pushPullScale). */
 export const PUSH_PULL_SCALE_THRESHOLD = 32
 
@@ -124,6 +135,8 @@ export class Swim {
   #nextReconnectAtMs = Infinity
   /** When each member last sent us a membership message itself (the transport authenticated it). */
   readonly #lastHeardAtMs = new Map<NodeId, number>()
+  /** Members the message being received may still introduce (see MAX_NEW_MEMBERS_PER_MESSAGE). */
+  #newMembersLeft = Infinity
 
   constructor(options: SwimOptions) {
     assertMembershipConfig(options.config)
@@ -257,6 +270,8 @@ export class Swim {
     // Judged before this message's news applies: a sender we hold dead speaks from a stale view.
     const senderState = this.#table.get(from.id)?.state
     const senderAlive = senderState === 'alive' || senderState === 'suspect'
+    // The answer to our own join brings the whole cluster; anything else introduces few members.
+    this.#newMembersLeft = message.type === 'pushPullReply' && this.#join !== undefined ? Infinity : MAX_NEW_MEMBERS_PER_MESSAGE
     switch (message.type) {
       case 'ping': {
         // A ping for another id reached a node that now holds that address: no ack, so the prober's
@@ -300,12 +315,12 @@ export class Swim {
       case 'pushPull':
         // Merge first, so the reply carries any refutation their table provoked: at a heal, the
         // other side then learns in this one round trip that we are alive.
-        this.#merge(message.body.members, senderAlive, nowMs, effects)
+        this.#merge(message.body.members, from.id, senderAlive, nowMs, effects)
         this.#send(from.peer, { type: 'pushPullReply', body: { members: this.#records() } }, effects)
         break
       case 'pushPullReply': {
         const incarnation = this.#self.incarnation
-        this.#merge(message.body.members, senderAlive, nowMs, effects)
+        this.#merge(message.body.members, from.id, senderAlive, nowMs, effects)
         if (this.#join !== undefined) {
           this.#join = undefined
           effects.push({ kind: 'joined', seed: from.peer })
@@ -321,6 +336,7 @@ export class Swim {
         this.#applyAll(message.body.gossip, from.id, senderAlive, nowMs, effects)
         break
     }
+    this.#newMembersLeft = Infinity
     if (from.id !== this.#self.id && this.#table.get(from.id) !== undefined) this.#lastHeardAtMs.set(from.id, nowMs)
     return effects
   }
@@ -470,13 +486,13 @@ export class Swim {
    * Merges a remote member table (memberlist mergeState). Their `dead` becomes our `suspect`:
    * we give the member the chance to refute rather than take a second-hand death as fact.
    */
-  #merge(records: readonly MemberRecord[], senderAlive: boolean, nowMs: number, effects: SwimEffect[]): void {
+  #merge(records: readonly MemberRecord[], sender: NodeId, senderAlive: boolean, nowMs: number, effects: SwimEffect[]): void {
     for (const record of records) {
-      if (this.#judgeRumour(record, senderAlive, nowMs) !== 'believe') continue
+      if (this.#judgeRumour(record, sender, senderAlive, nowMs) !== 'believe') continue
       const update: MemberRecord = record.state === 'dead' || record.state === 'suspect'
         ? { ...record, state: 'suspect', from: this.#self.id }
         : record
-      this.#apply(update, this.#self.id, nowMs, effects)
+      this.#apply(update, sender, nowMs, effects)
     }
   }
 
@@ -484,7 +500,7 @@ export class Swim {
 
   #applyAll(records: readonly MemberRecord[], sender: NodeId, senderAlive: boolean, nowMs: number, effects: SwimEffect[]): void {
     for (const record of records) {
-      const verdict = this.#judgeRumour(record, senderAlive, nowMs)
+      const verdict = this.#judgeRumour(record, sender, senderAlive, nowMs)
       if (verdict === 'believe') this.#apply(record, sender, nowMs, effects)
       // Passed on unbelieved, so it still reaches the member, which refutes it for everyone.
       else if (verdict === 'passOn') this.#enqueue({ ...record, from: record.from ?? sender })
@@ -499,9 +515,10 @@ export class Swim {
    *   to refute anyway: passed on but not acted upon, and our next probe goes to that member, so
    *   our own eyes judge it.
    * Our own suspicions (raised by #failProbe and #expireSuspicions) do not come through here.
+   * `left` is doubt too when someone else says it: only the member itself can leave.
    */
-  #judgeRumour(update: MemberRecord, senderAlive: boolean, nowMs: number): 'believe' | 'passOn' | 'drop' {
-    if (update.state !== 'suspect' && update.state !== 'dead') return 'believe'
+  #judgeRumour(update: MemberRecord, sender: NodeId, senderAlive: boolean, nowMs: number): 'believe' | 'passOn' | 'drop' {
+    if (update.state !== 'suspect' && update.state !== 'dead' && (update.state !== 'left' || sender === update.id)) return 'believe'
     const current = this.#table.get(update.id)
     // News that loses to what we hold anyway is #apply's to ignore (never re-queued over fresher news).
     if (update.id === this.#self.id || current?.state !== 'alive' || !supersedes(current, update)) return 'believe'
@@ -538,8 +555,11 @@ export class Swim {
       if (update.incarnation >= current.incarnation && suspicion?.confirm(accuser) === true) this.#enqueue({ ...update, from: accuser })
       return
     }
-    if (!supersedes(current, update)) return
-    if (current === undefined && this.#table.size >= MAX_MEMBERS) return
+    if (!supersedes(current, update) || !this.#credible(update, current, sender)) return
+    if (current === undefined) {
+      if (this.#table.size >= MAX_MEMBERS || this.#newMembersLeft <= 0) return
+      this.#newMembersLeft--
+    }
     const member = applyRecord(current, update, nowMs)
     this.#table.set(member)
     effects.push({ kind: 'memberChanged', member, previous: current })
@@ -552,10 +572,24 @@ export class Swim {
     }
   }
 
+  /**
+   * Bounds on what anyone may claim about a member (issue 17): the incarnation moves by at most
+   * MAX_INCARNATION_STEP, and a member's addresses change only when the member says so itself.
+   * Relayed address news could otherwise point a member's traffic at whoever sent it.
+   */
+  #credible(update: MemberRecord, current: Member | undefined, sender: NodeId): boolean {
+    if (current === undefined) return true
+    if (update.incarnation > current.incarnation + MAX_INCARNATION_STEP) return false
+    const moved = update.peer !== current.peer || update.api !== current.api || update.name !== current.name
+    return !(moved && update.state === 'alive' && sender !== update.id)
+  }
+
   /** SWIM §4.2: a member that hears itself doubted refutes with a higher incarnation. */
   #aboutSelf(update: MemberRecord, effects: SwimEffect[]): void {
     if (this.#left) return
     const self = this.#self
+    // Beyond any honest step: someone invents it, and following would put us out of others' reach.
+    if (update.incarnation > self.incarnation + MAX_INCARNATION_STEP) return
     const doubted = update.state === 'alive'
       // Our own alive news at a higher incarnation, or with other addresses, is a previous life talking.
       ? update.incarnation > self.incarnation ||

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { MemberRecord } from '../../lib/membership/messages.js'
-import { GOSSIP_MAX_UPDATES_PER_MESSAGE } from '../../lib/membership/swim.js'
+import { GOSSIP_MAX_UPDATES_PER_MESSAGE, MAX_NEW_MEMBERS_PER_MESSAGE } from '../../lib/membership/swim.js'
 import {
   localMember, memberRecord, nextPing, nodeId, newSwim, ofKind, peerOf, runAnswering, runUntil, sender, sent, swimWithMembers,
 } from './fixture.js'
@@ -292,6 +292,49 @@ t.test('partitions and heals', async t => {
     if (back?.message.type !== 'pushPull') throw new Error('a did not send its refutation back')
     b.receive(sender(1), back.message, 13_003)
     t.equal(b.member(nodeId(1))?.state, 'alive', 'b sees a alive one message later')
+  })
+})
+
+t.test('what one member may claim about others is bounded', async t => {
+  t.test('a relayed "left" about a member that spoke to us just now is not believed, and the member refutes one at any incarnation', async t => {
+    const swim = swimWithMembers(1, [2, 3, 4, 5, 6, 7])
+    swim.receive(sender(3), gossipOf([memberRecord(7, 'left', 1)]), 100)
+    t.equal(swim.member(nodeId(7))?.state, 'alive', 'only member 7 can say it left')
+    swim.receive(sender(7), gossipOf([memberRecord(7, 'left', 2)]), 200)
+    t.equal(swim.member(nodeId(7))?.state, 'left', 'said by itself: left')
+
+    const target = newSwim(2)
+    target.join([], 0)
+    target.receive(sender(3), gossipOf([memberRecord(2, 'left', 1_000_000)]), 10)
+    t.equal(target.local.incarnation, 1_000_001, 'a claim within the step bound is refuted above it')
+    target.receive(sender(3), gossipOf([memberRecord(2, 'left', 2 ** 40)]), 20)
+    t.equal(target.local.incarnation, 1_000_001, 'a claim beyond any honest step is ignored, so its refutations still reach the others')
+  })
+
+  t.test('an incarnation far beyond the member\'s is not believed', async t => {
+    const swim = swimWithMembers(1, [2, 3, 4])
+    swim.receive(sender(3), gossipOf([memberRecord(2, 'dead', 2 ** 30, 3)]), 10_000)
+    t.same([swim.member(nodeId(2))?.state, swim.member(nodeId(2))?.incarnation], ['alive', 1])
+  })
+
+  t.test('a member\'s addresses change only when the member itself says so', async t => {
+    const swim = swimWithMembers(1, [2, 3, 4])
+    const moved = { ...memberRecord(2, 'alive', 5), peer: peerOf(3), api: 'n3.test:7070' }
+    swim.receive(sender(3), gossipOf([moved]), 100)
+    t.same([swim.member(nodeId(2))?.peer, swim.member(nodeId(2))?.incarnation], [peerOf(2), 1], 'relayed: ignored')
+    swim.receive(sender(2), gossipOf([moved]), 200)
+    t.same([swim.member(nodeId(2))?.peer, swim.member(nodeId(2))?.incarnation], [peerOf(3), 5], 'from the member: taken')
+  })
+
+  t.test('one message introduces at most MAX_NEW_MEMBERS_PER_MESSAGE members, except the answer to our own join', async t => {
+    const invented = Array.from({ length: 1000 }, (_, i) => memberRecord(100 + i))
+    const swim = swimWithMembers(1, [2, 3])
+    swim.receive(sender(3), { type: 'pushPull', body: { members: invented, join: false } }, 100)
+    t.equal(swim.members().length, 3 + MAX_NEW_MEMBERS_PER_MESSAGE)
+    const newcomer = newSwim(1)
+    newcomer.join([peerOf(2)], 0)
+    newcomer.receive(sender(2), { type: 'pushPullReply', body: { members: [memberRecord(2), ...invented] } }, 10)
+    t.equal(newcomer.members().length, 1002, 'a joining node learns the whole table it asked for')
   })
 })
 
