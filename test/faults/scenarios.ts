@@ -278,16 +278,25 @@ const clockSkew: Scenario = {
   async run(cluster, ctx, record) {
     const load = new Load(cluster, { prefix: `${record.prefix}bg`, keys: 200, workers: 2, pauseMs: 20, deleteShare: 0.1, w: 'quorum', coordinators: [0, 1, 2], seed: 1 })
     load.start()
+    // k*: the others then write with W=quorum; a*: with W=all, which the skewed node must ack too.
     const keys = range(20).map(i => `${record.prefix}k${i}`)
-    const skewed = await writeAll(cluster, keys.map(key => ({ node: 2, key, value: `${key}-skewed`, w: 'quorum' as const })))
+    const allKeys = range(10).map(i => `${record.prefix}a${i}`)
+    const skewed = await writeAll(cluster, [...keys, ...allKeys].map(key => ({ node: 2, key, value: `${key}-skewed`, w: 'quorum' as const })))
     record.add(skewed)
     // As in the issue: the others write the same keys after the skewed node has answered, by more
     // than the skew bound, so under a working bound their versions are the greater ones.
     await sleep(SKEW_BOUND_MS + 500)
-    const acked = await writeAll(cluster, keys.map((key, i) => ({ node: i % 2, key, value: `${key}-acked`, w: 'quorum' as const })))
+    const acked = await writeAll(cluster, [
+      ...keys.map((key, i) => ({ node: i % 2, key, value: `${key}-acked`, w: 'quorum' as const })),
+      ...allKeys.map((key, i) => ({ node: i % 2, key, value: `${key}-acked`, w: 'all' as const })),
+    ])
     record.add(acked)
     const futureWallMs = Math.max(0, ...skewed.filter(op => op.version !== undefined).map(op => Math.floor(Number(op.version!.slice(0, 16)) / 1000)))
-    record.note(`the skewed node answered ${skewed.filter(op => op.outcome === 'ok').length}/20 ok, ${skewed.filter(op => op.version !== undefined && op.outcome === 'failed').length} 503s carrying a version (applied locally); the others acked ${acked.filter(op => op.outcome === 'ok').length}/20`)
+    const ackedAll = acked.filter(op => op.w === 'all')
+    record.note(`the skewed node answered ${skewed.filter(op => op.outcome === 'ok').length}/${skewed.length} ok, ${skewed.filter(op => op.version !== undefined && op.outcome === 'failed').length} 503s carrying a version (applied locally); ` +
+      `the others acked ${acked.filter(op => op.w === 'quorum' && op.outcome === 'ok').length}/${keys.length} W=quorum and ${ackedAll.filter(op => op.outcome === 'ok').length}/${allKeys.length} W=all writes of the same keys`)
+    const health = await cluster.health(2)
+    record.oracle('the skewed node says so on /health', health !== 'ok', `/health status ${health}`)
     // Real time must pass the future versions before they can spread; the settle step then waits for convergence.
     const waitMs = futureWallMs - Date.now() + 2_000
     if (futureWallMs > 0 && waitMs > 0) {
