@@ -1,4 +1,6 @@
+import { writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
+import { join } from 'node:path'
 import { checkLastWriteWins, countProblemKeys, type FinalRead, type HistoryProblem, type ProblemKind } from '../cluster/history.js'
 import { FaultCluster, sleep } from './cluster.js'
 import { Load, sendWrite, type RecordedOp, type WriteLevel } from './load.js'
@@ -111,7 +113,7 @@ export async function runScenario(scenario: Scenario, ctx: ScenarioContext): Pro
       prefix: `${ctx.namespacePrefix}${scenario.name}-`,
       subnetBase: `${ctx.subnetBase}.${scenario.subnetOctet}`,
       nodes: scenario.nodes,
-      runDir: `${ctx.runDir}/${scenario.name}`,
+      runDir: join(ctx.runDir, scenario.name),
       daemonBin: ctx.daemonBin,
       config: index => deepAssign({ membership: MEMBERSHIP, antiEntropy: ANTI_ENTROPY, replication: { factor: scenario.nodes } }, scenario.config?.(index) ?? {}),
       ...(scenario.unhealthyAtStart !== undefined ? { unhealthyAtStart: scenario.unhealthyAtStart } : {}),
@@ -143,6 +145,10 @@ export async function runScenario(scenario: Scenario, ctx: ScenarioContext): Pro
       error = `${error ?? ''} (teardown: ${String(caught)})`
     }
   }
+  // Every recorded operation and problem beside the node logs, for looking into a failure.
+  try {
+    writeFileSync(join(ctx.runDir, scenario.name, 'history.json'), JSON.stringify({ ops: record.ops, problems }))
+  } catch { /* the run dir was never made: the cluster did not start */ }
   const problemKeys = countProblemKeys(problems)
   const ackedLatencies = record.ops.filter(op => op.outcome === 'ok').map(op => op.completedAtMs - op.invokedAtMs).sort((a, b) => a - b)
   const missingOutcome = record.ops.filter(op => op.quorum503 !== undefined && op.quorum503.outcome !== 'unknown').length
