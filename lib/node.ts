@@ -322,6 +322,11 @@ export class HearsayNode {
           requestTimeoutMs: config.api.requestTimeoutMs,
           maxHeaderBytes: config.api.maxHeaderBytes,
         },
+        streamLimits: {
+          maxConnectionBytes: config.api.maxStreamConnectionBytes,
+          maxTotalBytes: config.api.maxStreamTotalBytes,
+          messageTimeoutMs: config.api.streamMessageTimeoutMs,
+        },
         ...(config.api.token !== '' ? { token: config.api.token } : {}),
       })
       registerReplicaHandlers(transport, {

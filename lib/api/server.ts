@@ -15,6 +15,7 @@ import { ClientGoneError, UnauthorizedError, errorAnswer } from './errors.js'
 import { batchRoutes, keyRoutes, scanRoutes } from './kv-routes.js'
 import { assertApiLimits, type ApiLimits } from './limits.js'
 import { nodeRoutes } from './node-routes.js'
+import { refusalReporter } from './refusals.js'
 import { sendJson } from './respond.js'
 import { UNMATCHED_ROUTE, allowedMethods, matchPath, splitTarget, type Handler, type RequestContext, type RouteHandlers, type RouteTable } from './routes.js'
 import type { HealthView, MemberView } from './views.js'
@@ -88,6 +89,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     '/batch': batchRoutes(kvDeps),
   }
   const isAuthorized = deps.token === undefined || deps.token === '' ? undefined : bearerChecker(deps.token)
+  const refused = refusalReporter(metrics, log)
 
   const inFlight = new Set<ServerResponse>()
   /** Answers in progress per socket, so a parser error never writes into a started response. */
@@ -102,6 +104,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     streamLimits: { ...streamLimitsFor(limits), ...deps.streamLimits },
     metrics,
     log,
+    refused,
     isAuthorized,
     refusal: () => paused || inFlight.size + streams.inFlight >= limits.maxInFlightRequests
       ? new UnavailableError('this node has too many requests in flight; retry shortly')

@@ -36,6 +36,14 @@ function checkScanLimits(config: HearsaySettings, origins: ReadonlyMap<string, O
   }
 }
 
+function checkStreamBudgets(config: HearsaySettings, origins: ReadonlyMap<string, Origin>): void {
+  const { maxStreamConnectionBytes, maxStreamTotalBytes } = config.api
+  if (maxStreamConnectionBytes > maxStreamTotalBytes) {
+    fail(origins, ['api.maxStreamConnectionBytes', 'api.maxStreamTotalBytes'],
+      `api.maxStreamConnectionBytes (${maxStreamConnectionBytes}) must not exceed api.maxStreamTotalBytes (${maxStreamTotalBytes})`)
+  }
+}
+
 function checkQuorums(config: HearsaySettings, origins: ReadonlyMap<string, Origin>): void {
   const { factor } = config.replication
   for (const key of ['writeQuorum', 'readQuorum'] as const) {
@@ -94,6 +102,7 @@ function checkLoopbackAdvertise(config: HearsaySettings, origins: ReadonlyMap<st
 /** Rules that involve more than one setting; each setting alone has passed its format. */
 export function checkRelations(config: HearsaySettings, origins: ReadonlyMap<string, Origin>): void {
   checkScanLimits(config, origins)
+  checkStreamBudgets(config, origins)
   checkQuorums(config, origins)
   checkProbeTimeout(config, origins)
   checkTestDelay(config, origins)

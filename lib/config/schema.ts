@@ -76,6 +76,18 @@ export const schema: SchemaFor<HearsaySettings> = {
       doc: 'Largest total size of a request\'s HTTP headers, in bytes.',
       format: 'bounded-int', default: 16 * KIB, min: KIB, max: MIB, env: 'HEARSAY_API_MAX_HEADER_BYTES',
     },
+    maxStreamConnectionBytes: {
+      doc: 'Memory one /v1/stream connection may hold, in bytes: messages read, the largest answer of each running request (reserved before it runs), answers not yet written. When full the node stops reading that connection.',
+      format: 'bounded-int', default: 32 * MIB, min: 64 * KIB, max: 16 * GIB, env: 'HEARSAY_API_MAX_STREAM_CONNECTION_BYTES',
+    },
+    maxStreamTotalBytes: {
+      doc: 'Memory all /v1/stream connections together may hold, in bytes; a request that does not fit is answered 503.',
+      format: 'bounded-int', default: 256 * MIB, min: 64 * KIB, max: 64 * GIB, env: 'HEARSAY_API_MAX_STREAM_TOTAL_BYTES',
+    },
+    streamMessageTimeoutMs: {
+      doc: 'Time a /v1/stream message may take to arrive once its first bytes are read; a slower one closes the connection (1008). Time the node does not read (back-pressure) does not count.',
+      format: 'bounded-int', default: 10_000, min: 100, max: HOUR_MS, env: 'HEARSAY_API_STREAM_MESSAGE_TIMEOUT_MS',
+    },
   },
   peer: {
     host: {

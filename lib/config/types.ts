@@ -24,6 +24,9 @@ export interface HearsaySettings {
     readonly defaultScanLimit: number
     readonly requestTimeoutMs: number
     readonly maxHeaderBytes: number
+    readonly maxStreamConnectionBytes: number
+    readonly maxStreamTotalBytes: number
+    readonly streamMessageTimeoutMs: number
   }
   readonly peer: {
     readonly host: string

@@ -28,6 +28,8 @@ export interface Metrics {
   readonly httpRequestDuration: Histogram<'route' | 'method'>
   /** Requests the HTTP parser refused before any route ran, by Node error code (HPE_*). */
   readonly httpClientErrors: Counter<'code'>
+  /** Work a resource limit refused (issue 17): a request, a connection, a slow message; by limit. */
+  readonly limitRefusals: Counter<'limit'>
 
   // Store (lib/store).
   /** Writes accepted by this node as coordinator: op = put | delete. */
@@ -117,6 +119,12 @@ export function createMetrics(): Metrics {
       name: `${METRIC_PREFIX}http_client_errors_total`,
       help: 'Client HTTP requests refused by the parser before routing (malformed, oversized headers, timeouts), by error code.',
       labelNames: ['code'] as const,
+      registers,
+    }),
+    limitRefusals: new Counter({
+      name: `${METRIC_PREFIX}limit_refusals_total`,
+      help: 'Work refused because a resource limit was reached (memory budgets, connection caps, timeouts), by limit.',
+      labelNames: ['limit'] as const,
       registers,
     }),
     kvWrites: new Counter({

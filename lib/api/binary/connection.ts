@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import type { RawData, WebSocket } from 'ws'
 import { formatVersion } from '../../clock/version.js'
@@ -5,11 +6,12 @@ import { UnavailableError, type HearsayError } from '../../errors.js'
 import type { KvService, WriteResult } from '../../replication/service.js'
 import { errorAnswer } from '../errors.js'
 import type { ApiLimits } from '../limits.js'
+import { ByteBudget } from './budget.js'
 import type { StreamCodec } from './codec.js'
 import type { MalformedStreamReason, StreamCounters } from './counters.js'
 import { Outbox } from './outbox.js'
 import {
-  CLOSE_INTERNAL_ERROR, CLOSE_INVALID_PAYLOAD, CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA, MAX_CLOSE_REASON_CHARS,
+  CLOSE_INTERNAL_ERROR, CLOSE_INVALID_PAYLOAD, CLOSE_POLICY_VIOLATION, CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA, MAX_CLOSE_REASON_CHARS,
   OP_BATCH, OP_DELETE, OP_GET, OP_PUT, STATUS_OK, type OpCode, type StreamLimits,
 } from './protocol.js'
 import { ProtocolViolationError, frameRequestId, parseRequest, type StreamRequest } from './requests.js'
@@ -18,8 +20,19 @@ import { ProtocolViolationError, frameRequestId, parseRequest, type StreamReques
  * One client's stream connection on the server: reads request frames, runs each through the same
  * KvService the HTTP routes call, and answers as each finishes (out of order), coalescing the
  * answers of one event-loop turn into one message. It holds the client to its bounds: at most
- * maxInFlightPerConnection unanswered requests (more are answered 503, and the socket is not
- * read until answers go out), and at most maxBufferedBytes of answers the client has not read.
+ * maxInFlightPerConnection unanswered requests (more are answered 503), and a memory budget of
+ * maxConnectionBytes inside the node's maxTotalBytes, counted before the memory is spent:
+ *
+ * - a message the socket delivered is held until every request it carried is answered (a put's
+ *   value is a view into it), and a partial message while ws assembles it;
+ * - a request reserves the largest answer it can produce before it runs (a get: maxValueBytes,
+ *   since the value's size is known only once it is read), and keeps the answer's real size
+ *   until the answer has been written to the socket.
+ *
+ * A request that does not fit waits, and the socket is not read while any waits or the budget is
+ * full: a client that does not read its answers is slowed by TCP, not buffered. A request that
+ * does not fit in the node's budget is answered 503 at once. A partial message must be complete
+ * within messageTimeoutMs of reading (time the server does not read does not count).
  * A frame without a usable requestId closes the connection with a reason; no input can make an
  * exception escape an event handler.
  */
@@ -31,6 +44,10 @@ export interface ConnectionContext {
   readonly codec: StreamCodec
   readonly counters: StreamCounters
   readonly log: Logger
+  /** Bytes held for every stream connection of the node (the parent of each connection's budget). */
+  readonly nodeBudget: ByteBudget
+  /** A limit refused work: counted and logged (rate-limited) by the server. */
+  refused(limit: string, detail: Record<string, unknown>): void
   /** Why new requests are refused right now (shutting down, paused, overloaded), if they are. */
   refusal(): HearsayError | undefined
   /** Accounting of the stream requests being handled, for the node-wide bound and for draining. */
@@ -38,21 +55,56 @@ export interface ConnectionContext {
   requestFinished(): void
 }
 
+/** Bytes an answer's MessagePack needs besides its value or key: id, status, version, acks. */
+const ANSWER_OVERHEAD_BYTES = 256
+/** Bytes a batch answer needs per operation: a version string and an ack count. */
+const BATCH_ANSWER_BYTES_PER_OP = 64
+
+/** A request read from a message, waiting for room in the budget before it runs. */
+interface WaitingRequest {
+  readonly id: number
+  readonly request: StreamRequest
+  readonly message: HeldMessage
+  /** The largest answer the request can produce. */
+  readonly reserveBytes: number
+}
+
+/** A message the socket delivered, held until every request it carried is answered. */
+interface HeldMessage {
+  readonly bytes: number
+  /** Requests of the message not yet answered, plus one while the message is being read. */
+  pending: number
+}
+
 export class ServerStreamConnection {
   readonly #socket: WebSocket
   readonly #context: ConnectionContext
   readonly #outbox: Outbox
-  /** Requests read and not yet answered, by requestId. */
+  /** Memory held for this connection, inside the node's budget. */
+  readonly #budget: ByteBudget
+  /** Requests read and not yet answered (waiting or running), by requestId. */
   readonly #inFlight = new Set<number>()
+  /** Requests waiting for room in the budget, in arrival order. */
+  readonly #waiting: WaitingRequest[] = []
+  /**
+   * Bytes reserved for running requests' answers and for answers not yet written to the socket
+   * (the rest of the budget is messages). While it is 0 a request always runs, however large its
+   * reservation, so a budget smaller than one answer slows a connection but never stalls it.
+   */
+  #answerBytes = 0
+  /** Bytes of a partial message ws holds, as reserved in the budget. */
+  #partialBytes = 0
+  /** When the partial message ws holds started to arrive (epoch ms), while the socket is read. */
+  #partialSinceMs: number | undefined
   #closed = false
   /** Heard from the client since the last keepalive ping. */
   #heard = true
-  #pausedForInFlight = false
-  #pausedForBuffer = false
+  #paused = false
 
-  constructor(socket: WebSocket, readonly endpoint: string, context: ConnectionContext, onClosed: (connection: ServerStreamConnection) => void) {
+  constructor(socket: WebSocket, readonly endpoint: string, context: ConnectionContext, onClosed: (connection: ServerStreamConnection) => void, rawSocket?: Duplex) {
     this.#socket = socket
     this.#context = context
+    this.#budget = new ByteBudget(context.streamLimits.maxConnectionBytes, context.nodeBudget)
     this.#outbox = new Outbox(this.#write, context.streamLimits.maxMessageBytes)
     socket.on('message', this.#guard(this.#onMessage))
     socket.on('pong', () => { this.#heard = true })
@@ -62,16 +114,25 @@ export class ServerStreamConnection {
       else if (error.code?.startsWith('WS_ERR_') === true) context.counters.malformed('websocket')
       context.log.debug({ endpoint, err: error.message }, 'stream connection error')
     })
+    // ws's own 'data' listener was added first, so this one sees what ws kept of each chunk.
+    rawSocket?.on('data', this.#guard(this.#onData))
     socket.once('close', () => {
       this.#closed = true
       this.#outbox.close()
+      this.#dropWaiting()
+      this.#budget.close()
       onClosed(this)
     })
   }
 
-  /** Requests of this connection being handled now. */
+  /** Requests of this connection read and not yet answered. */
   get inFlight(): number {
     return this.#inFlight.size
+  }
+
+  /** Bytes this connection holds in its budget. */
+  get heldBytes(): number {
+    return this.#budget.usedBytes
   }
 
   /** Called every keepalive interval: cuts a client silent since the last ping, pings the others. */
@@ -87,6 +148,16 @@ export class ServerStreamConnection {
     this.#socket.ping()
   }
 
+  /** Called about once a second: cuts a client whose partial message has taken too long. */
+  checkPartialMessage(nowMs: number): void {
+    if (this.#closed || this.#partialSinceMs === undefined) return
+    const { messageTimeoutMs } = this.#context.streamLimits
+    if (nowMs - this.#partialSinceMs <= messageTimeoutMs) return
+    this.#context.counters.malformed('partial_timeout')
+    this.#context.refused('stream_message_timeout', { endpoint: this.endpoint, partialBytes: this.#partialBytes, messageTimeoutMs })
+    this.close(CLOSE_POLICY_VIOLATION, `a message took longer than ${messageTimeoutMs} ms to arrive`)
+  }
+
   /**
    * Sends the answers already queued, then closes with a code and reason; the socket is cut if
    * the client does not finish the close handshake.
@@ -94,6 +165,7 @@ export class ServerStreamConnection {
   close(code: number, reason: string): void {
     if (this.#closed) return
     this.#closed = true
+    this.#dropWaiting()
     this.#outbox.flush()
     this.#outbox.close()
     const socket = this.#socket
@@ -101,9 +173,23 @@ export class ServerStreamConnection {
     setTimeout(() => socket.terminate(), this.#context.streamLimits.closeTimeoutMs).unref()
   }
 
+  /** A chunk of the raw socket, after ws took what it could: count what it keeps of a partial message. */
+  readonly #onData = (): void => {
+    if (this.#closed) return
+    const held = partialMessageBytes(this.#socket)
+    if (held > this.#partialBytes) this.#budget.reserve(held - this.#partialBytes)
+    else this.#budget.release(this.#partialBytes - held)
+    this.#partialBytes = held
+    if (held === 0) this.#partialSinceMs = undefined
+    else if (this.#partialSinceMs === undefined && !this.#paused) this.#partialSinceMs = Date.now()
+    this.#updateFlow()
+  }
+
   readonly #onMessage = (data: RawData, isBinary: boolean): void => {
     if (this.#closed) return
     this.#heard = true
+    // The message's bytes are counted below as a held message; a next one starts its own clock.
+    this.#partialSinceMs = undefined
     if (!isBinary) return this.#violation('text', CLOSE_UNSUPPORTED_DATA, 'a text message; the stream protocol speaks binary MessagePack')
     const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
     let frames: unknown[]
@@ -112,17 +198,17 @@ export class ServerStreamConnection {
     } catch (error) {
       return this.#violation('undecodable', CLOSE_INVALID_PAYLOAD, (error as Error).message)
     }
+    const message: HeldMessage = { bytes: bytes.byteLength, pending: 1 }
+    this.#budget.reserve(message.bytes)
     for (const frame of frames) {
-      this.#request(frame)
+      this.#request(frame, message)
       if (this.#closed) return
     }
-    if (!this.#pausedForInFlight && this.#inFlight.size >= this.#context.streamLimits.maxInFlightPerConnection) {
-      this.#pausedForInFlight = true
-      this.#socket.pause()
-    }
+    this.#messageDone(message)
+    this.#pump()
   }
 
-  #request(frame: unknown): void {
+  #request(frame: unknown, message: HeldMessage): void {
     let id: number
     try {
       id = frameRequestId(frame)
@@ -145,73 +231,145 @@ export class ServerStreamConnection {
     }
     this.#inFlight.add(id)
     this.#context.requestStarted()
+    message.pending++
+    this.#waiting.push({ id, request, message, reserveBytes: answerBoundBytes(request, this.#context.limits.maxValueBytes) })
+  }
+
+  /** Starts waiting requests while the budget has room for their answers. */
+  #pump(): void {
+    while (!this.#closed && this.#waiting.length > 0) {
+      const next = this.#waiting[0] as WaitingRequest
+      if (!this.#budget.parentFits(next.reserveBytes)) {
+        // The node's budget is full: waiting would hold this connection on others' clients.
+        this.#waiting.shift()
+        this.#context.refused('stream_node_budget', { endpoint: this.endpoint, maxTotalBytes: this.#context.nodeBudget.limitBytes })
+        this.#answerError(next.id, next.request.op, nodeBudgetFull(this.#context.nodeBudget.limitBytes))
+        this.#settled(next.id)
+        this.#messageDone(next.message)
+        continue
+      }
+      if (this.#answerBytes > 0 && !this.#budget.fits(next.reserveBytes)) break
+      this.#waiting.shift()
+      this.#start(next)
+    }
+    this.#updateFlow()
+  }
+
+  #start(waiting: WaitingRequest): void {
+    const { id, request, message, reserveBytes } = waiting
+    this.#budget.reserve(reserveBytes)
+    this.#answerBytes += reserveBytes
     execute(this.#context, request).then(
-      answer => this.#finish(id, () => {
+      answer => this.#finish(id, message, reserveBytes, () => {
         answer[0] = id
-        this.#send(answer, request.op, answer[1] as number)
+        this.#send(answer, request.op, answer[1] as number, reserveBytes)
       }),
-      (error: unknown) => this.#finish(id, () => this.#answerError(id, request.op, error)),
+      (error: unknown) => this.#finish(id, message, reserveBytes, () => this.#answerError(id, request.op, error, reserveBytes)),
     )
   }
 
   /** Settles request `id` and answers it; a bug while answering closes this connection, never the daemon. */
-  #finish(id: number, answer: () => void): void {
+  #finish(id: number, message: HeldMessage, reservedBytes: number, answer: () => void): void {
     this.#settled(id)
     try {
       answer()
     } catch (error) {
+      this.#release(reservedBytes)
       this.#context.log.error({ err: error, endpoint: this.endpoint }, 'answering a stream request failed')
       this.close(CLOSE_INTERNAL_ERROR, 'internal error')
     }
+    this.#messageDone(message)
+    this.#pump()
   }
 
   #settled(id: number): void {
-    this.#inFlight.delete(id)
-    this.#context.requestFinished()
-    if (this.#pausedForInFlight && this.#inFlight.size < this.#context.streamLimits.maxInFlightPerConnection) {
-      this.#pausedForInFlight = false
-      this.#resumeIfFree()
-    }
+    if (this.#inFlight.delete(id)) this.#context.requestFinished()
   }
 
-  #answerError(id: number, op: OpCode | undefined, error: unknown): void {
+  /** The connection is closing: requests that have not started never will. */
+  #dropWaiting(): void {
+    for (const waiting of this.#waiting.splice(0)) this.#settled(waiting.id)
+  }
+
+  #messageDone(message: HeldMessage): void {
+    message.pending--
+    if (message.pending === 0) this.#budget.release(message.bytes)
+  }
+
+  /** `reservedBytes`: what the request reserved for its answer (0 for one refused before it ran). */
+  #answerError(id: number, op: OpCode | undefined, error: unknown, reservedBytes = 0): void {
     const answer = errorAnswer(error)
     if (answer.unexpected) this.#context.log.error({ err: error, endpoint: this.endpoint, op }, 'stream request failed with an unexpected error')
-    this.#send([id, answer.status, answer.body], op, answer.status)
+    this.#send([id, answer.status, answer.body], op, answer.status, reservedBytes)
   }
 
-  #send(frame: unknown[], op: OpCode | undefined, status: number): void {
+  /** Queues an answer; its real size replaces the `reservedBytes` its request held until it is written. */
+  #send(frame: unknown[], op: OpCode | undefined, status: number, reservedBytes = 0): void {
     this.#context.counters.answered(op, status)
     if (this.#closed) return
     let bytes: Uint8Array
     try {
       bytes = this.#context.codec.encode(frame)
     } catch (error) {
+      this.#release(reservedBytes)
       this.#context.log.error({ err: error, endpoint: this.endpoint, op }, 'could not encode a stream answer')
       return this.close(CLOSE_INTERNAL_ERROR, 'the server could not encode an answer')
     }
+    // An answer is at most its reservation but for small error answers, which are bounded.
+    if (bytes.byteLength > reservedBytes) this.#budget.reserve(bytes.byteLength - reservedBytes)
+    else this.#budget.release(reservedBytes - bytes.byteLength)
+    this.#answerBytes += bytes.byteLength - reservedBytes
     this.#outbox.push(bytes)
   }
 
+  #release(bytes: number): void {
+    this.#answerBytes -= bytes
+    this.#budget.release(bytes)
+  }
+
   readonly #write = (message: Uint8Array): void => {
-    const socket = this.#socket
-    socket.send(message, { binary: true }, this.#written)
-    if (!this.#pausedForBuffer && socket.bufferedAmount > this.#context.streamLimits.maxBufferedBytes) {
-      // The client is not reading its answers: stop reading its requests until it does.
-      this.#pausedForBuffer = true
-      socket.pause()
-    }
+    const bytes = message.byteLength
+    // The callback runs once ws handed the message to the kernel (or failed to): its bytes are free.
+    this.#socket.send(message, { binary: true }, () => {
+      if (this.#closed) return
+      this.#release(bytes)
+      this.#pump()
+    })
   }
 
-  readonly #written = (): void => {
-    if (this.#pausedForBuffer && this.#socket.bufferedAmount <= this.#context.streamLimits.maxBufferedBytes) {
-      this.#pausedForBuffer = false
-      this.#resumeIfFree()
+  /**
+   * Reads the socket only while nothing waits for room, the in-flight bound is not reached and
+   * neither budget is full; otherwise waits for a release anywhere in the node's budget.
+   */
+  #updateFlow(): void {
+    if (this.#closed) return
+    const { maxInFlightPerConnection } = this.#context.streamLimits
+    const nodeBudget = this.#context.nodeBudget
+    const blocked = this.#waiting.length > 0
+      || this.#inFlight.size >= maxInFlightPerConnection
+      || this.#budget.usedBytes >= this.#budget.limitBytes
+      || nodeBudget.usedBytes >= nodeBudget.limitBytes
+    if (blocked && !this.#paused) {
+      this.#paused = true
+      // Time the server does not read does not count against a partial message.
+      this.#partialSinceMs = undefined
+      this.#socket.pause()
+    } else if (!blocked && this.#paused) {
+      this.#paused = false
+      if (this.#partialBytes > 0) this.#partialSinceMs = Date.now()
+      this.#socket.resume()
     }
+    if (blocked) nodeBudget.whenReleased(this.#onReleased)
   }
 
-  #resumeIfFree(): void {
-    if (!this.#closed && !this.#pausedForBuffer && !this.#pausedForInFlight) this.#socket.resume()
+  readonly #onReleased = (): void => {
+    if (this.#closed) return
+    try {
+      this.#pump()
+    } catch (error) {
+      this.#context.log.error({ err: error, endpoint: this.endpoint }, 'stream connection handler failed')
+      this.close(CLOSE_INTERNAL_ERROR, 'internal error')
+    }
   }
 
   #violation(reason: MalformedStreamReason, code: number, detail: string): void {
@@ -231,6 +389,28 @@ export class ServerStreamConnection {
       }
     }
   }
+}
+
+/** The largest answer `request` can produce, reserved before it runs. */
+function answerBoundBytes(request: StreamRequest, maxValueBytes: number): number {
+  switch (request.op) {
+    case OP_GET: return maxValueBytes + Buffer.byteLength(request.key) + ANSWER_OVERHEAD_BYTES
+    case OP_BATCH: return ANSWER_OVERHEAD_BYTES + request.operations.length * BATCH_ANSWER_BYTES_PER_OP
+    default: return ANSWER_OVERHEAD_BYTES
+  }
+}
+
+/**
+ * Bytes of a partial message ws holds for `socket`: what it buffered of the socket and the
+ * fragments of a message not yet complete. ws does not expose this; its receiver's fields are
+ * read defensively (0 if they change shape), and the message size bound still holds either way.
+ */
+function partialMessageBytes(socket: WebSocket): number {
+  const receiver = (socket as unknown as { _receiver?: { _bufferedBytes?: unknown; _fragments?: unknown } })._receiver
+  if (receiver === undefined) return 0
+  let bytes = typeof receiver._bufferedBytes === 'number' ? receiver._bufferedBytes : 0
+  if (Array.isArray(receiver._fragments)) for (const fragment of receiver._fragments) if (fragment instanceof Uint8Array) bytes += fragment.byteLength
+  return bytes
 }
 
 /**
@@ -270,6 +450,11 @@ function writeAnswer(result: WriteResult): unknown[] {
 
 function opCodeOf(op: unknown): OpCode | undefined {
   return op === OP_GET || op === OP_PUT || op === OP_DELETE || op === OP_BATCH ? op : undefined
+}
+
+/** Every stream connection together holds the node's budget. */
+function nodeBudgetFull(maxTotalBytes: number): HearsayError {
+  return new UnavailableError(`this node holds its limit of ${maxTotalBytes} bytes for stream requests and answers; retry shortly`, { maxStreamTotalBytes: maxTotalBytes })
 }
 
 /** The client sent more requests than the in-flight bound it was told in the upgrade answer. */

@@ -11,7 +11,7 @@ import { OP_NAMES, STREAM_PATH, type OpCode } from './protocol.js'
  */
 
 /** Why a stream connection was cut: its input (or, for keepalive, its silence) was at fault. */
-export type MalformedStreamReason = 'text' | 'undecodable' | 'bad_frame' | 'duplicate_id' | 'oversized' | 'websocket' | 'keepalive'
+export type MalformedStreamReason = 'text' | 'undecodable' | 'bad_frame' | 'duplicate_id' | 'oversized' | 'websocket' | 'keepalive' | 'partial_timeout'
 
 /** Metric label for a frame whose op is not one of ours. */
 const UNKNOWN_OP_LABEL = 'OTHER'

@@ -48,6 +48,7 @@ export const CLOSE_GOING_AWAY = 1001
 export const CLOSE_PROTOCOL_ERROR = 1002
 export const CLOSE_UNSUPPORTED_DATA = 1003
 export const CLOSE_INVALID_PAYLOAD = 1007
+export const CLOSE_POLICY_VIOLATION = 1008
 export const CLOSE_INTERNAL_ERROR = 1011
 /** A close frame's reason is at most 123 bytes. */
 export const MAX_CLOSE_REASON_CHARS = 120
@@ -59,13 +60,26 @@ export interface StreamLimits {
   readonly maxInFlightPerConnection: number
   /** Open stream connections per node; further upgrades answer 503. */
   readonly maxConnections: number
-  /** Answer bytes a connection may have waiting in its socket before the server stops reading its requests. */
-  readonly maxBufferedBytes: number
+  /**
+   * Memory one connection may hold, in bytes: messages read and not yet answered, a partial
+   * message, the largest answer of each running request (reserved before it runs) and answers
+   * not yet written to the socket. When it is full the server stops reading the connection.
+   */
+  readonly maxConnectionBytes: number
+  /** The same, for every stream connection of the node together; a request that does not fit answers 503. */
+  readonly maxTotalBytes: number
+  /** Time a message may take to arrive once its first bytes are read; a slower one closes the connection (1008). */
+  readonly messageTimeoutMs: number
   /** Ping interval; a connection silent for a whole interval after a ping is cut. */
   readonly keepaliveIntervalMs: number
   /** On shutdown, how long a closed connection gets to finish its close handshake before it is cut. */
   readonly closeTimeoutMs: number
 }
+
+/** Defaults of the memory bounds (config: api.maxStreamConnectionBytes, api.maxStreamTotalBytes, api.streamMessageTimeoutMs). */
+export const DEFAULT_STREAM_CONNECTION_BYTES = 32 * 1024 * 1024
+export const DEFAULT_STREAM_TOTAL_BYTES = 256 * 1024 * 1024
+export const DEFAULT_STREAM_MESSAGE_TIMEOUT_MS = 10_000
 
 /** Room a frame needs around its key and value: ids, op, levels, ttl, MessagePack headers. */
 export const FRAME_OVERHEAD_BYTES = 1024
@@ -79,7 +93,9 @@ export function streamLimitsFor(api: ApiLimits): StreamLimits {
     maxMessageBytes: Math.max(api.maxBatchBodyBytes, api.maxValueBytes + api.maxKeyBytes + FRAME_OVERHEAD_BYTES),
     maxInFlightPerConnection: 1024,
     maxConnections: 1024,
-    maxBufferedBytes: 16 * 1024 * 1024,
+    maxConnectionBytes: DEFAULT_STREAM_CONNECTION_BYTES,
+    maxTotalBytes: DEFAULT_STREAM_TOTAL_BYTES,
+    messageTimeoutMs: DEFAULT_STREAM_MESSAGE_TIMEOUT_MS,
     keepaliveIntervalMs: 30_000,
     closeTimeoutMs: 1000,
   }

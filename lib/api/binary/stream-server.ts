@@ -6,6 +6,7 @@ import { UnavailableError, type HearsayError } from '../../errors.js'
 import type { Metrics } from '../../metrics/metrics.js'
 import type { KvService } from '../../replication/service.js'
 import type { ApiLimits } from '../limits.js'
+import { ByteBudget } from './budget.js'
 import { StreamCodec } from './codec.js'
 import { ServerStreamConnection } from './connection.js'
 import { StreamCounters } from './counters.js'
@@ -24,6 +25,8 @@ export interface StreamServerDeps {
   readonly streamLimits: StreamLimits
   readonly metrics: Metrics
   readonly log: Logger
+  /** A limit refused work (counted in hearsay_limit_refusals_total, logged at most once a second per limit). */
+  refused(limit: string, detail: Record<string, unknown>): void
   /** Checks the upgrade's Authorization header; undefined = no token required. */
   readonly isAuthorized: ((authorization: string | undefined) => boolean) | undefined
   /** Why new requests are refused right now (paused, overloaded), if they are. */
@@ -36,6 +39,8 @@ export interface StreamServer {
   /** Stream requests being handled now. */
   readonly inFlight: number
   readonly connections: number
+  /** Bytes held for stream connections now (the node-wide budget's use). */
+  readonly heldBytes: number
   /**
    * Refuses new connections and requests (503), waits at most `graceMs` for the requests in
    * flight, then closes every connection ("going away") and resolves once they are gone.
@@ -45,6 +50,8 @@ export interface StreamServer {
 
 /** How often the counters reach the Prometheus metrics. */
 const COUNTER_FLUSH_INTERVAL_MS = 1000
+/** How often partial messages are checked against messageTimeoutMs. */
+const PARTIAL_CHECK_INTERVAL_MS = 1000
 /** Time a refused client gets to read the refusal before its socket is destroyed. */
 const REFUSAL_LINGER_MS = 1000
 
@@ -62,6 +69,7 @@ export function createStreamServer(deps: StreamServerDeps): StreamServer {
   let closing = false
   let onDrained: (() => void) | undefined
   let onAllClosed: (() => void) | undefined
+  const nodeBudget = new ByteBudget(streamLimits.maxTotalBytes)
 
   const context = {
     kv: deps.kv,
@@ -70,6 +78,8 @@ export function createStreamServer(deps: StreamServerDeps): StreamServer {
     codec,
     counters,
     log,
+    nodeBudget,
+    refused: deps.refused,
     refusal: () => closing ? new UnavailableError('this node is shutting down; retry on another node') : deps.refusal(),
     requestStarted() {
       inFlight++
@@ -84,12 +94,16 @@ export function createStreamServer(deps: StreamServerDeps): StreamServer {
   const keepaliveTimer = setInterval(() => {
     for (const connection of connections) connection.keepalive()
   }, streamLimits.keepaliveIntervalMs).unref()
+  const partialTimer = setInterval(() => {
+    const nowMs = Date.now()
+    for (const connection of connections) connection.checkPartialMessage(nowMs)
+  }, Math.min(PARTIAL_CHECK_INTERVAL_MS, streamLimits.messageTimeoutMs)).unref()
 
-  function accept(socket: WebSocket, endpoint: string): void {
+  function accept(socket: WebSocket, endpoint: string, rawSocket: Duplex): void {
     const connection = new ServerStreamConnection(socket, endpoint, context, closed => {
       connections.delete(closed)
       if (connections.size === 0) onAllClosed?.()
-    })
+    }, rawSocket)
     connections.add(connection)
     log.debug({ endpoint }, 'stream connection opened')
   }
@@ -135,7 +149,7 @@ export function createStreamServer(deps: StreamServerDeps): StreamServer {
           return refuse(socket, 503, `this node has ${streamLimits.maxConnections} stream connections open, its limit; retry shortly or use HTTP`, { 'retry-after': '1' })
         }
         const endpoint = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`
-        wss.handleUpgrade(request, socket, head, webSocket => accept(webSocket, endpoint))
+        wss.handleUpgrade(request, socket, head, webSocket => accept(webSocket, endpoint, socket))
       } catch (error) {
         log.error({ err: error }, 'stream upgrade failed')
         socket.destroy()
@@ -150,10 +164,15 @@ export function createStreamServer(deps: StreamServerDeps): StreamServer {
       return connections.size
     },
 
+    get heldBytes() {
+      return nodeBudget.usedBytes
+    },
+
     async close(graceMs) {
       closing = true
       await drained(graceMs)
       clearInterval(keepaliveTimer)
+      clearInterval(partialTimer)
       clearInterval(flushTimer)
       counters.flush()
       if (connections.size === 0) return

@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import net from 'node:net'
+import { Packr } from 'msgpackr'
+import t from 'tap'
+import { WebSocket } from 'ws'
+import { startDaemon, type Daemon } from '../helpers/daemon.js'
+
+/**
+ * Issue 17 against a real hearsayd: small, valid-looking inputs that used to take a node to
+ * gigabytes of memory. Each case measures the daemon's resident memory (/proc/PID/status) before
+ * and during the attack and checks that /health keeps answering within a second.
+ */
+
+const packr = new Packr({ useRecords: false })
+const MIB = 1024 * 1024
+/** Growth of the daemon's RSS the attacks below may cause (before the fix: 2 GiB and more). */
+const MAX_RSS_GROWTH_BYTES = 400 * MIB
+const HEALTH_DEADLINE_MS = 1000
+
+/** The daemon's resident set size now and at its peak, in bytes. */
+function rss(daemon: Daemon): { nowBytes: number; peakBytes: number } {
+  const status = readFileSync(`/proc/${daemon.process.pid}/status`, 'utf8')
+  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024
+  return { nowBytes: field('VmRSS'), peakBytes: field('VmHWM') }
+}
+
+async function healthMs(daemon: Daemon): Promise<number> {
+  const started = Date.now()
+  try {
+    const res = await fetch(`${daemon.url}/health`, { signal: AbortSignal.timeout(5000) })
+    await res.arrayBuffer()
+  } catch { /* timed out: the elapsed time says so */ }
+  return Date.now() - started
+}
+
+/** A stream connection that sends what it is given and never reads an answer. */
+async function silentReader(daemon: Daemon): Promise<WebSocket> {
+  const socket = new WebSocket(`${daemon.url.replace(/^http/, 'ws')}/v1/stream`)
+  socket.on('error', () => {})
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve())
+    socket.once('unexpected-response', () => reject(new Error('upgrade refused')))
+  })
+  // ws reads its socket until paused; paused, the TCP window fills and the node's answers wait.
+  socket.pause()
+  return socket
+}
+
+/**
+ * A raw WebSocket on /v1/stream that announces one binary message of `claimedBytes` and sends
+ * only `sentBytes` of it: ws holds the partial message until it completes.
+ */
+async function partialMessage(daemon: Daemon, claimedBytes: number, sentBytes: number): Promise<{ socket: net.Socket; closed: Promise<void> }> {
+  const socket = net.connect(daemon.apiPort, '127.0.0.1')
+  socket.on('error', () => {})
+  const closed = new Promise<void>(resolve => socket.once('close', () => resolve()))
+  await new Promise<void>(resolve => socket.once('connect', () => resolve()))
+  socket.write(`GET /v1/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`)
+  await new Promise<void>((resolve, reject) => socket.once('data', (chunk: Buffer) => chunk.toString().startsWith('HTTP/1.1 101') ? resolve() : reject(new Error(chunk.toString()))))
+  // FIN + binary, masked, 64-bit length, mask key 0 (the payload goes as is).
+  const header = Buffer.alloc(14)
+  header[0] = 0x82
+  header[1] = 0x80 | 127
+  header.writeBigUInt64BE(BigInt(claimedBytes), 2)
+  socket.write(header)
+  await new Promise<void>(resolve => socket.write(Buffer.alloc(sentBytes, 1), () => resolve()))
+  return { socket, closed }
+}
+
+async function metric(daemon: Daemon, line: string): Promise<number> {
+  const text = await (await fetch(`${daemon.url}/metrics`)).text()
+  return Number(text.split('\n').find(row => row.startsWith(line))?.split(' ').at(-1) ?? 0)
+}
+
+const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
+t.test('one stream connection asking 4 × 1,024 times for a 1 MiB value and never reading stays within its budget', async t => {
+  const daemon = await startDaemon()
+  t.teardown(() => daemon.stop())
+  const put = await fetch(`${daemon.url}/kv/big`, { method: 'PUT', body: Buffer.alloc(MIB, 7) })
+  t.equal(put.status, 200)
+  await sleep(500)
+  const before = rss(daemon)
+
+  const socket = await silentReader(daemon)
+  t.teardown(() => socket.terminate())
+  let id = 0
+  for (let message = 0; message < 4; message++) {
+    const frames = Array.from({ length: 1024 }, () => packr.pack([++id, 1, 'big']))
+    socket.send(Buffer.concat(frames))
+  }
+  let slowestHealthMs = 0
+  for (let i = 0; i < 8; i++) {
+    await sleep(500)
+    slowestHealthMs = Math.max(slowestHealthMs, await healthMs(daemon))
+  }
+  const during = rss(daemon)
+  const growth = during.peakBytes - before.nowBytes
+  t.comment(`RSS before ${(before.nowBytes / MIB).toFixed(0)} MiB, during ${(during.nowBytes / MIB).toFixed(0)} MiB, peak ${(during.peakBytes / MIB).toFixed(0)} MiB; slowest /health ${slowestHealthMs} ms`)
+  t.ok(growth < MAX_RSS_GROWTH_BYTES, `RSS grew by ${(growth / MIB).toFixed(0)} MiB, less than ${MAX_RSS_GROWTH_BYTES / MIB} MiB`)
+  t.ok(slowestHealthMs < HEALTH_DEADLINE_MS, `/health answered within ${HEALTH_DEADLINE_MS} ms (slowest ${slowestHealthMs} ms)`)
+
+  // The connection still works once its client reads: every answer arrives, 200 or 503.
+  const statuses = new Map<number, number>()
+  socket.on('message', (data: Buffer) => {
+    packr.unpackMultiple(data, (frame: unknown) => {
+      const status = (frame as number[])[1] as number
+      statuses.set(status, (statuses.get(status) ?? 0) + 1)
+    })
+  })
+  socket.resume()
+  const deadline = Date.now() + 60_000
+  while ([...statuses.values()].reduce((a, b) => a + b, 0) < 4096 && Date.now() < deadline) await sleep(200)
+  t.same([...statuses.keys()].filter(status => status !== 200 && status !== 503), [], 'answers are 200 or 503')
+  t.equal([...statuses.values()].reduce((a, b) => a + b, 0), 4096, 'every request is answered once the client reads')
+})
+
+t.test('unfinished stream messages are held only for streamMessageTimeoutMs', async t => {
+  const daemon = await startDaemon({ config: { api: { streamMessageTimeoutMs: 1500 } } })
+  t.teardown(() => daemon.stop())
+  await sleep(300)
+  const before = rss(daemon)
+  const partials = await Promise.all(Array.from({ length: 16 }, () => partialMessage(daemon, 16 * MIB, 8 * MIB)))
+  const started = Date.now()
+  t.teardown(() => { for (const partial of partials) partial.socket.destroy() })
+  t.ok((await healthMs(daemon)) < HEALTH_DEADLINE_MS, '/health answers while they are held')
+  await Promise.race([Promise.all(partials.map(partial => partial.closed)), sleep(15_000)])
+  const heldMs = Date.now() - started
+  t.ok(partials.every(partial => partial.socket.destroyed), `every connection was closed (after ${heldMs} ms)`)
+  t.ok(heldMs < 5000, `within a few seconds of the message timeout (${heldMs} ms after the last bytes)`)
+  const peak = rss(daemon).peakBytes
+  t.comment(`RSS before ${(before.nowBytes / MIB).toFixed(0)} MiB, peak ${(peak / MIB).toFixed(0)} MiB with 16 partial messages of 8 MiB`)
+  t.ok(await metric(daemon, 'hearsay_limit_refusals_total{limit="stream_message_timeout"}') >= 16, 'each cut is counted')
+  t.match(daemon.output(), /a limit refused work: stream_message_timeout/, 'and logged')
+})
