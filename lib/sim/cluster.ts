@@ -75,12 +75,14 @@ function loadShared(): Promise<Shared> {
 /**
  * Defaults for a simulated node: 16 partitions (trees and placement stay cheap), anti-entropy
  * every 5 s, a tombstone grace of 8 s and GC every second, so a minute of simulated time sees
- * deletes collected, absences past the grace and repairs.
+ * deletes collected, absences past the grace and repairs. Hints expire after 6 s: shorter than
+ * the grace, as docs/consistency.md asks of every deployment.
  */
 export function simDefaults(base: HearsayConfig): HearsayConfig {
   return {
     ...base,
     partitions: 16,
+    replication: { ...base.replication, hintWindowMs: 6000 },
     antiEntropy: { ...base.antiEntropy, schedule: '*/5 * * * * *' },
     store: { ...base.store, tombstoneGrace: 8000, tombstoneGraceMs: 8000, gcIntervalMs: 1000 },
     log: { level: 'silent' },
@@ -164,6 +166,12 @@ export class SimCluster {
     node.parts = undefined
     node.store = undefined
     node.clock = undefined
+  }
+
+  /** Cuts nodes `side` off from all the others (both directions) until the next heal. */
+  split(side: readonly number[]): void {
+    const cut = new Set(side)
+    this.network.partition(side.map((i) => this.#node(i).peer), this.nodes.filter((node) => !cut.has(node.index)).map((node) => node.peer))
   }
 
   /** Sets node `index`'s wall-clock skew, now and for its later starts. */

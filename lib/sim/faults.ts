@@ -42,14 +42,14 @@ export function drawFaultPlan(random: Random, options: FaultPlanOptions): FaultS
       // One in three isolations outlasts the tombstone grace: the absence rule must bite.
       const longMs = random.chance(1 / 3) ? options.tombstoneGraceMs + span(2000, 8000) : lengthMs
       const healAtMs = Math.min(durationMs, atMs + longMs)
-      steps.push({ atMs, describe: `isolate n${isolated} for ${healAtMs - atMs} ms`, apply: (c) => c.network.partition([c.nodes[isolated]!.peer]) })
+      steps.push({ atMs, describe: `isolate n${isolated} for ${healAtMs - atMs} ms`, apply: (c) => c.split([isolated]) })
       steps.push({ atMs: healAtMs, describe: 'heal', apply: (c) => c.network.heal() })
       atMs = healAtMs + span(500, 3000)
       continue
     }
     if (kind === 1) {
       const side = shuffled(random, nodeCount).slice(0, 1 + random.int(Math.max(1, nodeCount - 1)))
-      steps.push({ atMs, describe: `split {${side.map((i) => `n${i}`).join(',')}} from the rest`, apply: (c) => c.network.partition(side.map((i) => c.nodes[i]!.peer)) })
+      steps.push({ atMs, describe: `split {${side.map((i) => `n${i}`).join(',')}} from the rest`, apply: (c) => c.split(side) })
     } else if (kind === 2) {
       const [from, to] = shuffled(random, nodeCount)
       steps.push({ atMs, describe: `cut n${from} → n${to} one way`, apply: (c) => c.network.blockOneWay(c.nodes[from!]!.peer, c.nodes[to!]!.peer) })
@@ -58,7 +58,7 @@ export function drawFaultPlan(random: Random, options: FaultPlanOptions): FaultS
       const periodMs = span(300, 2000)
       for (let flipMs = atMs, cut = true; flipMs < endMs; flipMs += periodMs, cut = !cut) {
         steps.push(cut
-          ? { atMs: flipMs, describe: `flap: split {${side.map((i) => `n${i}`).join(',')}}`, apply: (c) => c.network.partition(side.map((i) => c.nodes[i]!.peer)) }
+          ? { atMs: flipMs, describe: `flap: split {${side.map((i) => `n${i}`).join(',')}}`, apply: (c) => c.split(side) }
           : { atMs: flipMs, describe: 'flap: heal', apply: (c) => c.network.heal() })
       }
     } else {

@@ -83,23 +83,30 @@ export const SETTLE_MAX_MS = 60_000
  */
 export const COLLECT_MAX_MS = 60_000
 
-/** The random run: 3–5 nodes, 20–40 s of faults and load, heal, settle, check. */
-export const randomScenario: Scenario = {
-  name: 'random',
-  about: 'faults and load drawn from the seed',
-  async run(context) {
-    await context.setUp(3 + context.random.int(3))
-    const { cluster } = context
-    await context.runWorkload(3000)
-    const durationMs = 20_000 + context.random.int(20_000)
-    const plan = drawFaultPlan(context.random, {
-      nodeCount: cluster.nodes.length, durationMs,
-      tombstoneGraceMs: cluster.config.store.tombstoneGraceMs, maxSkewMs: cluster.config.clock.maxSkewMs,
-    })
-    await context.runFaults(plan, durationMs)
-    await context.healAndCheck()
-  },
+/** A random run: 3–5 nodes, faults and load for a drawn time in [minMs, maxMs), heal, settle, check. */
+export function randomFaults(name: string, minMs: number, maxMs: number): Scenario {
+  return {
+    name,
+    about: `faults and load drawn from the seed for ${minMs / 1000}–${maxMs / 1000} s, then heal and check`,
+    async run(context) {
+      await context.setUp(3 + context.random.int(3))
+      const { cluster } = context
+      await context.runWorkload(3000)
+      const durationMs = minMs + context.random.int(maxMs - minMs)
+      const plan = drawFaultPlan(context.random, {
+        nodeCount: cluster.nodes.length, durationMs,
+        tombstoneGraceMs: cluster.config.store.tombstoneGraceMs, maxSkewMs: cluster.config.clock.maxSkewMs,
+      })
+      await context.runFaults(plan, durationMs)
+      await context.healAndCheck()
+    },
+  }
 }
+
+/** What `npm run sim` runs by default: 20–40 s of faults. */
+export const randomScenario = randomFaults('random', 20_000, 40_000)
+/** Half as long, for `npm test`'s hundred seeds. */
+export const quickRandomScenario = randomFaults('random-quick', 10_000, 20_000)
 
 export async function runSeed(seed: number, scenario: Scenario = randomScenario, options: RunOptions = {}): Promise<RunResult> {
   const master = createRandom(seed)
