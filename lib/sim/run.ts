@@ -79,9 +79,10 @@ const DEFAULT_WORKLOAD: Workload = {
 export const SETTLE_MAX_MS = 60_000
 /**
  * How long after agreeing replicas may still differ in collectable tombstones: each needs a sync
- * with every other replica after the record arrived (one random peer per partition every 5 s).
+ * with every other replica after the record arrived, and a round picks one random peer per
+ * partition every 5 s (a coupon collector: with 5 nodes about a minute, now and then more).
  */
-export const COLLECT_MAX_MS = 60_000
+export const COLLECT_MAX_MS = 180_000
 
 /** A random run: 3–5 nodes, faults and load for a drawn time in [minMs, maxMs), heal, settle, check. */
 export function randomFaults(name: string, minMs: number, maxMs: number): Scenario {
