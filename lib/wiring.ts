@@ -280,6 +280,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     defaultWrite: config.replication.writeQuorum,
     defaultRead: config.replication.readQuorum,
     maxScanLimit: config.api.maxScanLimit,
+    maxScanPageBytes: config.api.maxScanPageBytes,
     injectedDelayMs: delayMaxMs === 0 ? () => 0 : () => delayMinMs + delayRandom.next() * (delayMaxMs - delayMinMs),
     onReadRepair: (count) => metrics.readRepairs.inc(count),
     onQuorumFailure: (kind) => metrics.quorumFailures.inc({ kind }),

@@ -76,6 +76,10 @@ export const schema: SchemaFor<HearsaySettings> = {
       doc: 'Largest total size of a request\'s HTTP headers, in bytes.',
       format: 'bounded-int', default: 16 * KIB, min: KIB, max: MIB, env: 'HEARSAY_API_MAX_HEADER_BYTES',
     },
+    maxScanPageBytes: {
+      doc: 'Most bytes of keys and values one GET /kv scan page carries; a page is cut there (at least one item) and its next cursor continues after it.',
+      format: 'bounded-int', default: 8 * MIB, min: KIB, max: GIB, env: 'HEARSAY_API_MAX_SCAN_PAGE_BYTES',
+    },
     maxStreamConnectionBytes: {
       doc: 'Memory one /v1/stream connection may hold, in bytes: messages read, the largest answer of each running request (reserved before it runs), answers not yet written. When full the node stops reading that connection.',
       format: 'bounded-int', default: 32 * MIB, min: 64 * KIB, max: 16 * GIB, env: 'HEARSAY_API_MAX_STREAM_CONNECTION_BYTES',

@@ -24,6 +24,7 @@ export interface HearsaySettings {
     readonly defaultScanLimit: number
     readonly requestTimeoutMs: number
     readonly maxHeaderBytes: number
+    readonly maxScanPageBytes: number
     readonly maxStreamConnectionBytes: number
     readonly maxStreamTotalBytes: number
     readonly streamMessageTimeoutMs: number

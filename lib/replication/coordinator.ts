@@ -6,7 +6,7 @@ import { isLive } from '../store/record.js'
 import { TransportError, type PeerAddress, type PeerMessage } from '../transport/transport.js'
 import type { ConsistencyLevel } from './consistency.js'
 import { requiredAcks } from './consistency.js'
-import { fromWire, toWire, type ReplicaReadReplyBody, type ReplicaScanReplyBody, type WireEntry } from './messages.js'
+import { MAX_SCAN_REPLY_BYTES, SCAN_RECORD_OVERHEAD_BYTES, fromWire, scanPageOf, toWire, type ReplicaReadReplyBody, type ReplicaScanReplyBody, type WireEntry } from './messages.js'
 import type {
   BatchOperation, KvService, ReadOptions, ReadResult, ScanItem, ScanOptions, ScanPage, WriteOptions, WriteResult,
 } from './service.js'
@@ -55,6 +55,8 @@ export interface CoordinatorOptions {
   readonly defaultWrite: ConsistencyLevel
   readonly defaultRead: ConsistencyLevel
   readonly maxScanLimit: number
+  /** Most bytes of keys and values one scan page carries (`api.maxScanPageBytes`); at least one item. */
+  readonly maxScanPageBytes: number
   /** TESTING ONLY (replication.testDelay*): ms to hold back one outgoing replica write. */
   readonly injectedDelayMs: () => number
   readonly onReadRepair: (count: number) => void
@@ -107,12 +109,15 @@ export class Coordinator implements KvService {
     const limit = Math.min(options.limit, this.options.maxScanLimit)
     const nowMs = this.options.nowMs()
     const after = options.after
-    const sources: Promise<{ entries: readonly WireEntry[]; more: boolean }>[] = [Promise.resolve(this.localPage(options.prefix, after, limit))]
-    if (!this.options.holdsEverything()) {
+    const local = this.options.holdsEverything()
+    // Remote pages must fit a peer frame; a local page only the client's page budget.
+    const sourceMaxBytes = local ? this.options.maxScanPageBytes : Math.min(this.options.maxScanPageBytes, MAX_SCAN_REPLY_BYTES)
+    const sources: Promise<{ entries: readonly WireEntry[]; more: boolean }>[] = [Promise.resolve(this.localPage(options.prefix, after, limit, sourceMaxBytes))]
+    if (!local) {
       for (const id of this.options.aliveMembers()) {
         const member = this.options.member(id)
         if (member === undefined) continue
-        sources.push(this.options.request(member.peer, { type: 'replicaScan', body: { prefix: options.prefix, ...(after !== undefined ? { after } : {}), limit } }, this.options.timeoutMs)
+        sources.push(this.options.request(member.peer, { type: 'replicaScan', body: { prefix: options.prefix, ...(after !== undefined ? { after } : {}), limit, maxBytes: sourceMaxBytes } }, this.options.timeoutMs)
           .then((reply) => {
             const page = reply.body as ReplicaScanReplyBody
             for (const entry of page.entries) this.options.observeHlc(entry.hlc)
@@ -123,29 +128,47 @@ export class Coordinator implements KvService {
     }
     const pages = await Promise.all(sources)
     // Merge: newest version per key, then the first `limit` keys. Every replica returned its
-    // first `limit` raw records after `after`, so the merged first `limit` keys are complete.
+    // first records after `after`, so the merged keys are complete up to the last key of every
+    // page that stopped short (by count or by bytes); keys beyond the smallest such key wait
+    // for the next page.
+    let complete: string | undefined
+    for (const page of pages) {
+      const last = page.entries.at(-1)?.key
+      if (page.more && last !== undefined && (complete === undefined || compareUtf8(last, complete) < 0)) complete = last
+    }
     const newestByKey = new Map<string, StoredRecord>()
     for (const page of pages) {
       for (const entry of page.entries) {
+        if (complete !== undefined && compareUtf8(entry.key, complete) > 0) continue
         const record = fromWire(entry)
         const held = newestByKey.get(entry.key)
         if (held === undefined || compareVersions(record.version, held.version) > 0) newestByKey.set(entry.key, record)
       }
     }
     const keys = [...newestByKey.keys()].sort(compareUtf8)
-    const more = keys.length > limit || pages.some((p) => p.more)
-    const pageKeys = keys.slice(0, limit)
+    let more = keys.length > limit || pages.some((p) => p.more)
+    const pageKeys: string[] = []
     const items: ScanItem[] = []
-    for (const key of pageKeys) {
+    let bytes = 0
+    for (const key of keys) {
+      if (pageKeys.length >= limit) break
       const record = newestByKey.get(key)!
-      if (isLive(record, nowMs)) items.push({ key, value: record.value as Uint8Array, version: record.version })
+      const live = isLive(record, nowMs)
+      const itemBytes = live ? Buffer.byteLength(key) + (record.value?.byteLength ?? 0) + SCAN_RECORD_OVERHEAD_BYTES : 0
+      // The page stops at its byte budget (api.maxScanPageBytes) but always carries one item.
+      if (items.length > 0 && bytes + itemBytes > this.options.maxScanPageBytes) {
+        more = true
+        break
+      }
+      bytes += itemBytes
+      pageKeys.push(key)
+      if (live) items.push({ key, value: record.value as Uint8Array, version: record.version })
     }
     return { items, next: more && pageKeys.length > 0 ? pageKeys[pageKeys.length - 1]! : null }
   }
 
-  private localPage(prefix: string, after: string | undefined, limit: number): { entries: WireEntry[]; more: boolean } {
-    const page = [...this.options.local.rawRange({ prefix, ...(after !== undefined ? { after } : {}), limit: limit + 1 })]
-    return { entries: page.slice(0, limit).map(({ key, record }) => toWire(key, record)), more: page.length > limit }
+  private localPage(prefix: string, after: string | undefined, limit: number, maxBytes: number): { entries: WireEntry[]; more: boolean } {
+    return scanPageOf(this.options.local.rawRange({ prefix, ...(after !== undefined ? { after } : {}), limit: limit + 1 }), limit, maxBytes)
   }
 
   private async write(key: string, value: Uint8Array | null, options: WriteOptions): Promise<WriteResult> {

@@ -91,8 +91,20 @@ export function validateReplicaReadReply(body: unknown): ReplicaReadReplyBody {
 /** Most records one replicaScan page carries. */
 export const MAX_SCAN_PAGE = 1000
 
-/** A page of a replica's raw records (tombstones included) with keys after `after`. */
-export interface ReplicaScanBody { readonly prefix: string; readonly after?: string; readonly limit: number }
+/**
+ * Most bytes of keys and values one replicaScan reply carries by default: well inside the 4 MiB
+ * peer frame bound, which a page of large values would otherwise overflow.
+ */
+export const MAX_SCAN_REPLY_BYTES = 3 * 1024 * 1024
+/** Bytes a record costs in a scan page besides its key and value (version, expiry, framing). */
+export const SCAN_RECORD_OVERHEAD_BYTES = 48
+
+/**
+ * A page of a replica's raw records (tombstones included) with keys after `after`: at most
+ * `limit` records and, past the first, `maxBytes` of keys and values (absent: MAX_SCAN_REPLY_BYTES;
+ * replicas before issue 17 ignore it).
+ */
+export interface ReplicaScanBody { readonly prefix: string; readonly after?: string; readonly limit: number; readonly maxBytes?: number }
 /** `more`: the replica has records beyond this page. */
 export interface ReplicaScanReplyBody { readonly entries: readonly WireEntry[]; readonly more: boolean }
 
@@ -102,7 +114,26 @@ export function validateReplicaScan(body: unknown): ReplicaScanBody {
   const after = optional(field(object, 'after'), 'replicaScan.after', (v, w) => expectString(v, w, MAX_WIRE_KEY_CHARS))
   const limit = expectUint(field(object, 'limit'), 'replicaScan.limit', MAX_SCAN_PAGE)
   if (limit < 1) throw new MalformedBodyError('replicaScan.limit must be at least 1')
-  return { prefix, ...(after !== undefined ? { after } : {}), limit }
+  const maxBytes = optional(field(object, 'maxBytes'), 'replicaScan.maxBytes', (v, w) => expectUint(v, w, MAX_SCAN_REPLY_BYTES))
+  return { prefix, ...(after !== undefined ? { after } : {}), limit, ...(maxBytes !== undefined ? { maxBytes } : {}) }
+}
+
+/**
+ * The first records of `records` (in key order) as a scan page: at most `limit`, and no more
+ * keys and values than `maxBytes` (at least one record, so any record can be paged through).
+ * `more`: records follow this page. Reads no further than one record past the page.
+ */
+export function scanPageOf(records: Iterable<{ readonly key: string; readonly record: StoredRecord }>, limit: number, maxBytes: number): { entries: WireEntry[]; more: boolean } {
+  const entries: WireEntry[] = []
+  let bytes = 0
+  for (const { key, record } of records) {
+    if (entries.length >= limit) return { entries, more: true }
+    const recordBytes = Buffer.byteLength(key) + (record.value?.byteLength ?? 0) + SCAN_RECORD_OVERHEAD_BYTES
+    if (entries.length > 0 && bytes + recordBytes > maxBytes) return { entries, more: true }
+    bytes += recordBytes
+    entries.push(toWire(key, record))
+  }
+  return { entries, more: false }
 }
 
 export function validateReplicaScanReply(body: unknown): ReplicaScanReplyBody {

@@ -2,7 +2,7 @@ import type { Logger } from '../log/logger.js'
 import type { Store } from '../store/store.js'
 import { declineIf, type Transport } from '../transport/transport.js'
 import {
-  fromWire, toWire,
+  MAX_SCAN_REPLY_BYTES, fromWire, scanPageOf, toWire,
   type ReplicaReadBody, type ReplicaScanBody, type ReplicaWriteBody,
 } from './messages.js'
 
@@ -47,10 +47,10 @@ export function registerReplicaHandlers(transport: Pick<Transport, 'handle'>, op
 
   transport.handle('replicaScan', (_from, message) => {
     refuseReads()
-    const { prefix, after, limit } = message.body as ReplicaScanBody
-    // One extra record tells whether more follow, without a second request.
-    const page = [...options.store.rawRange({ prefix, ...(after !== undefined ? { after } : {}), limit: limit + 1 })]
-    const more = page.length > limit
-    return { type: 'replicaScanReply', body: { entries: page.slice(0, limit).map(({ key, record }) => toWire(key, record)), more } }
+    const { prefix, after, limit, maxBytes } = message.body as ReplicaScanBody
+    // One extra record tells whether more follow, without a second request; the page stops at
+    // maxBytes, so records of large values never overflow the reply frame.
+    const records = options.store.rawRange({ prefix, ...(after !== undefined ? { after } : {}), limit: limit + 1 })
+    return { type: 'replicaScanReply', body: scanPageOf(records, limit, maxBytes ?? MAX_SCAN_REPLY_BYTES) }
   })
 }

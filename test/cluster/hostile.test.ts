@@ -4,7 +4,7 @@ import net from 'node:net'
 import { Packr } from 'msgpackr'
 import t from 'tap'
 import { WebSocket } from 'ws'
-import { startDaemon, type Daemon } from '../helpers/daemon.js'
+import { startCluster, startDaemon, waitFor, type Daemon } from '../helpers/daemon.js'
 
 /**
  * Issue 17 against a real hearsayd: small, valid-looking inputs that used to take a node to
@@ -18,11 +18,15 @@ const MIB = 1024 * 1024
 const MAX_RSS_GROWTH_BYTES = 400 * MIB
 const HEALTH_DEADLINE_MS = 1000
 
-/** The daemon's resident set size now and at its peak, in bytes. */
-function rss(daemon: Daemon): { nowBytes: number; peakBytes: number } {
+/**
+ * The daemon's resident set size now and at its peak, in bytes, and its anonymous part now
+ * (without LMDB's memory-mapped file pages, which a read of many values touches: page cache the
+ * kernel reclaims, not memory the node holds).
+ */
+function rss(daemon: Daemon): { nowBytes: number; peakBytes: number; anonBytes: number } {
   const status = readFileSync(`/proc/${daemon.process.pid}/status`, 'utf8')
   const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024
-  return { nowBytes: field('VmRSS'), peakBytes: field('VmHWM') }
+  return { nowBytes: field('VmRSS'), peakBytes: field('VmHWM'), anonBytes: field('RssAnon') }
 }
 
 async function healthMs(daemon: Daemon): Promise<number> {
@@ -133,4 +137,84 @@ t.test('unfinished stream messages are held only for streamMessageTimeoutMs', as
   t.comment(`RSS before ${(before.nowBytes / MIB).toFixed(0)} MiB, peak ${(peak / MIB).toFixed(0)} MiB with 16 partial messages of 8 MiB`)
   t.ok(await metric(daemon, 'hearsay_limit_refusals_total{limit="stream_message_timeout"}') >= 16, 'each cut is counted')
   t.match(daemon.output(), /a limit refused work: stream_message_timeout/, 'and logged')
+})
+
+interface ScanPage { items: { key: string; value: string; version: string }[]; next: string | null }
+
+t.test('a scan of 400 values of 1 MiB is paged by bytes: no 500, bounded memory', async t => {
+  const daemon = await startDaemon()
+  t.teardown(() => daemon.stop())
+  const value = Buffer.alloc(MIB, 3)
+  for (let i = 0; i < 400; i += 8) {
+    await Promise.all(Array.from({ length: 8 }, async (_, j) => {
+      const res = await fetch(`${daemon.url}/kv/big-${String(i + j).padStart(3, '0')}`, { method: 'PUT', body: value })
+      await res.arrayBuffer()
+      if (res.status !== 200) throw new Error(`PUT answered ${res.status}`)
+    }))
+  }
+  await sleep(500)
+  const before = rss(daemon)
+  const keys: string[] = []
+  let after = ''
+  let pages = 0
+  const statuses = new Set<number>()
+  let peakAnonBytes = before.anonBytes
+  const sampler = setInterval(() => { peakAnonBytes = Math.max(peakAnonBytes, rss(daemon).anonBytes) }, 20)
+  t.teardown(() => clearInterval(sampler))
+  while (pages < 1000) {
+    const res = await fetch(`${daemon.url}/kv?prefix=big-&limit=1000&after=${encodeURIComponent(after)}`)
+    statuses.add(res.status)
+    if (res.status !== 200) break
+    const page = await res.json() as ScanPage
+    pages++
+    for (const item of page.items) {
+      keys.push(item.key)
+      if (Buffer.from(item.value, 'base64').length !== MIB) throw new Error(`${item.key} came back with the wrong length`)
+    }
+    if (page.next === null) break
+    after = page.next
+  }
+  clearInterval(sampler)
+  const peak = rss(daemon).peakBytes
+  t.comment(`${pages} pages; RSS before ${(before.nowBytes / MIB).toFixed(0)} MiB, peak ${(peak / MIB).toFixed(0)} MiB (LMDB's mapped pages included); anonymous RSS before ${(before.anonBytes / MIB).toFixed(0)} MiB, peak ${(peakAnonBytes / MIB).toFixed(0)} MiB`)
+  t.same([...statuses], [200], 'every page answered 200')
+  t.equal(keys.length, 400, 'every value, once')
+  t.same(keys, [...keys].sort(), 'in key order')
+  t.ok(pages > 1, 'over several pages')
+  t.ok(peakAnonBytes - before.anonBytes < MAX_RSS_GROWTH_BYTES, `anonymous RSS grew by ${((peakAnonBytes - before.anonBytes) / MIB).toFixed(0)} MiB`)
+})
+
+t.test('a cluster scan whose replicas cut their pages by bytes still returns every key once, in order', async t => {
+  const cluster = await startCluster(3, () => ({
+    membership: { probeIntervalMs: 500, probeTimeoutMs: 200, gossipIntervalMs: 100, pushPullIntervalMs: 5000 },
+    replication: { factor: 1, writeQuorum: 'all' },
+    api: { maxScanPageBytes: 16 * 1024 },
+  }))
+  t.teardown(() => cluster.stop())
+  const [first] = cluster.nodes as [Daemon, ...Daemon[]]
+  await waitFor('three alive members', 30_000, async () => {
+    const rows = await (await fetch(`${first.url}/members`)).json() as { state: string }[]
+    return rows.filter(row => row.state === 'alive').length === 3
+  })
+  const value = Buffer.alloc(4096, 5)
+  const written: string[] = []
+  for (let i = 0; i < 60; i++) {
+    const key = `k-${String(i).padStart(2, '0')}`
+    const res = await fetch(`${first.url}/kv/${key}`, { method: 'PUT', body: value })
+    await res.arrayBuffer()
+    t.equal(res.status, 200)
+    written.push(key)
+  }
+  const keys: string[] = []
+  let after = ''
+  let pages = 0
+  for (; pages < 200; pages++) {
+    const res = await fetch(`${first.url}/kv?prefix=k-&limit=50&after=${encodeURIComponent(after)}`)
+    const page = await res.json() as ScanPage
+    keys.push(...page.items.map(item => item.key))
+    if (page.next === null) break
+    after = page.next
+  }
+  t.same(keys, written, `every key once, in order, over ${pages + 1} pages`)
+  t.ok(pages >= 10, 'pages of about 16 KiB')
 })
