@@ -94,6 +94,7 @@ export class HearsayNode {
             counters: transportCounters(metrics),
             clock: systemClock,
             random: cryptoSeededRandom(),
+            limits: { maxConnectionsPerAddress: config.peer.maxConnectionsPerAddress },
           })
           return transport
         },
@@ -129,11 +130,14 @@ export class HearsayNode {
           defaultScanLimit: config.api.defaultScanLimit,
           requestTimeoutMs: config.api.requestTimeoutMs,
           maxHeaderBytes: config.api.maxHeaderBytes,
+          maxConnectionsPerAddress: config.api.maxConnectionsPerAddress,
+          idleTimeoutMs: config.api.idleTimeoutMs,
         },
         streamLimits: {
           maxConnectionBytes: config.api.maxStreamConnectionBytes,
           maxTotalBytes: config.api.maxStreamTotalBytes,
           messageTimeoutMs: config.api.streamMessageTimeoutMs,
+          idleTimeoutMs: config.api.streamIdleTimeoutMs,
         },
         ...(config.api.token !== '' ? { token: config.api.token } : {}),
       })

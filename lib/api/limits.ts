@@ -24,6 +24,10 @@ export interface ApiLimits {
   readonly maxHeaderBytes: number
   /** Requests handled at once; more answer 503 so memory stays bounded under overload. */
   readonly maxInFlightRequests: number
+  /** Open connections (HTTP and /v1/stream) from one client address; more are answered 503 and closed. */
+  readonly maxConnectionsPerAddress: number
+  /** Time a connection may stay open without sending a request's headers; then it is closed. */
+  readonly idleTimeoutMs: number
 }
 
 export const DEFAULT_API_LIMITS: ApiLimits = {
@@ -36,6 +40,8 @@ export const DEFAULT_API_LIMITS: ApiLimits = {
   requestTimeoutMs: 30_000,
   maxHeaderBytes: 16 * 1024,
   maxInFlightRequests: 4096,
+  maxConnectionsPerAddress: 256,
+  idleTimeoutMs: 10_000,
 }
 
 /** Longest TTL accepted: ten years. Longer is a typo; omit ttl for a value that never expires. */

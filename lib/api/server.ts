@@ -6,6 +6,7 @@ import type { Logger } from 'pino'
 import { MethodNotAllowedError, NotFoundError, UnavailableError } from '../errors.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { KvService } from '../replication/service.js'
+import { capConnectionsPerAddress } from '../runtime/connection-cap.js'
 import { bearerChecker } from './auth.js'
 import { streamLimitsFor, type StreamLimits } from './binary/protocol.js'
 import { createStreamServer } from './binary/stream-server.js'
@@ -72,6 +73,9 @@ export interface ApiServer {
 /** Time a client gets to read a 413 before its connection, still carrying the body, is destroyed. */
 const REFUSED_BODY_LINGER_MS = 1000
 
+/** How often node:http checks the header and request deadlines of open connections. */
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1000
+
 /** Longest wait for responses to report closed after their sockets were destroyed. */
 const CLOSE_SETTLE_MS = 1000
 
@@ -126,7 +130,11 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   const options: http.ServerOptions = {
     maxHeaderSize: limits.maxHeaderBytes,
     requestTimeout: limits.requestTimeoutMs,
-    headersTimeout: limits.requestTimeoutMs,
+    // A connection that sends nothing is closed after idleTimeoutMs: node:http checks these
+    // deadlines every connectionsCheckingInterval (30 s by default, which made a 5 s deadline
+    // 35 s in effect, issue 17).
+    headersTimeout: Math.min(limits.idleTimeoutMs, limits.requestTimeoutMs),
+    connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
     // The Host header means nothing to this API; without this Node answers a bare, non-JSON 400.
     requireHostHeader: false,
   }
@@ -147,6 +155,14 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     socket.destroy()
   })
   server.on('upgrade', streams.upgrade)
+  capConnectionsPerAddress(server, limits.maxConnectionsPerAddress, (socket, address, open) => {
+    refused('api_connections_per_address', { address, open, maxConnectionsPerAddress: limits.maxConnectionsPerAddress })
+    // Plain HTTP can still be told why; a TLS socket has not even shaken hands.
+    if (deps.tls === undefined) {
+      const body = JSON.stringify({ error: `this node already has ${open} connections from ${address}, its limit per client address; reuse connections or retry later`, maxConnectionsPerAddress: limits.maxConnectionsPerAddress })
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nretry-after: 1\r\nconnection: close\r\n\r\n${body}`)
+    }
+  })
   // Accept failures (e.g. EMFILE) are emitted here; without a listener they would crash the daemon.
   server.on('error', err => log.error({ err }, 'client API server error'))
 

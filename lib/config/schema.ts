@@ -76,6 +76,18 @@ export const schema: SchemaFor<HearsaySettings> = {
       doc: 'Largest total size of a request\'s HTTP headers, in bytes.',
       format: 'bounded-int', default: 16 * KIB, min: KIB, max: MIB, env: 'HEARSAY_API_MAX_HEADER_BYTES',
     },
+    maxConnectionsPerAddress: {
+      doc: 'Open connections to the API port (HTTP and /v1/stream) from one client address; one more is answered 503 and closed.',
+      format: 'bounded-int', default: 256, min: 1, max: 1_000_000, env: 'HEARSAY_API_MAX_CONNECTIONS_PER_ADDRESS',
+    },
+    idleTimeoutMs: {
+      doc: 'Time an API connection may stay open without sending a request\'s headers, in milliseconds; then it is closed (at most api.requestTimeoutMs).',
+      format: 'bounded-int', default: 10_000, min: 100, max: HOUR_MS, env: 'HEARSAY_API_IDLE_TIMEOUT_MS',
+    },
+    streamIdleTimeoutMs: {
+      doc: 'Time a /v1/stream connection may stay open with nothing in flight and no message, in milliseconds; then it is closed (1000) and the client opens a new one when needed.',
+      format: 'bounded-int', default: 300_000, min: 100, max: DAY_MS, env: 'HEARSAY_API_STREAM_IDLE_TIMEOUT_MS',
+    },
     maxScanPageBytes: {
       doc: 'Most bytes of keys and values one GET /kv scan page carries; a page is cut there (at least one item) and its next cursor continues after it.',
       format: 'bounded-int', default: 8 * MIB, min: KIB, max: GIB, env: 'HEARSAY_API_MAX_SCAN_PAGE_BYTES',
@@ -105,6 +117,10 @@ export const schema: SchemaFor<HearsaySettings> = {
     advertise: {
       doc: 'host:port other nodes use to reach this node\'s peer port. Empty: the bind address, or the first non-internal IPv4 address when binding every interface.',
       format: 'advertise-address', default: '', env: 'HEARSAY_PEER_ADVERTISE',
+    },
+    maxConnectionsPerAddress: {
+      doc: 'Open connections to the peer port from one address (links and connections still in their handshake); more are closed. A quarter of the 64 handshake slots is the most one address may hold.',
+      format: 'bounded-int', default: 64, min: 1, max: 100_000, env: 'HEARSAY_PEER_MAX_CONNECTIONS_PER_ADDRESS',
     },
   },
   cluster: {

@@ -24,6 +24,9 @@ export interface HearsaySettings {
     readonly defaultScanLimit: number
     readonly requestTimeoutMs: number
     readonly maxHeaderBytes: number
+    readonly maxConnectionsPerAddress: number
+    readonly idleTimeoutMs: number
+    readonly streamIdleTimeoutMs: number
     readonly maxScanPageBytes: number
     readonly maxStreamConnectionBytes: number
     readonly maxStreamTotalBytes: number
@@ -33,6 +36,7 @@ export interface HearsaySettings {
     readonly host: string
     readonly port: number
     readonly advertise: string
+    readonly maxConnectionsPerAddress: number
   }
   readonly cluster: {
     readonly name: string

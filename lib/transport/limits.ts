@@ -17,6 +17,13 @@ export interface TransportLimits {
   readonly maxHandshakeMessageBytes: number
   /** Inbound connections still in their handshake; more are turned away with 503. */
   readonly maxPendingHandshakes: number
+  /**
+   * Of those, the most from one address: one host cannot hold every slot and keep a restarting
+   * member out (issue 17).
+   */
+  readonly maxPendingHandshakesPerAddress: number
+  /** Open connections to the peer port from one address (links and connections not yet upgraded); more are closed. */
+  readonly maxConnectionsPerAddress: number
   /** How long a one-way message waits in the queue for a link to its peer before it is dropped. */
   readonly oneWayQueueTimeoutMs: number
   /** Reconnect backoff: full jitter over min(cap, base × 2^attempt). */
@@ -40,6 +47,8 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   handshakeTimeoutMs: 2000,
   maxHandshakeMessageBytes: 4096,
   maxPendingHandshakes: 64,
+  maxPendingHandshakesPerAddress: 16,
+  maxConnectionsPerAddress: 64,
   oneWayQueueTimeoutMs: 5000,
   reconnectBaseMs: 100,
   // Dialing is one SYN on a LAN: a short cap means a healed partition finds its links again

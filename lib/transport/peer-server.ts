@@ -2,6 +2,7 @@ import http from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
+import { capConnectionsPerAddress } from '../runtime/connection-cap.js'
 import type { TransportCounters } from './counters.js'
 import type { TransportLimits } from './limits.js'
 
@@ -19,6 +20,8 @@ export interface PeerServerOptions {
   readonly counters: TransportCounters
   /** Inbound links still in their handshake, for the maxPendingHandshakes bound. */
   readonly pendingHandshakes: () => number
+  /** The same, from one remote address (maxPendingHandshakesPerAddress). */
+  readonly pendingHandshakesFrom: (address: string) => number
   /** A new WebSocket; `endpoint` is the remote socket address for logs. */
   readonly accept: (socket: WebSocket, endpoint: string) => void
 }
@@ -28,15 +31,25 @@ export interface PeerServer {
   close(): Promise<void>
 }
 
+/** How often node:http checks the header deadline of connections not yet upgraded. */
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1000
+
 export async function listenPeerServer(options: PeerServerOptions): Promise<PeerServer> {
   const { limits, log, counters } = options
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: limits.maxFrameBytes, clientTracking: false })
-  const server = http.createServer((_request, response) => {
+  // Deadlines are checked every second, not every 30 s (node:http's default), so a silent
+  // connection lasts about handshakeTimeoutMs rather than 20–30 s (issue 17).
+  const server = http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, (_request, response) => {
     response.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket', connection: 'close' })
     response.end('this is a hearsay peer port: it speaks WebSocket to other hearsay nodes only\n')
   })
   server.headersTimeout = limits.handshakeTimeoutMs
   server.requestTimeout = limits.handshakeTimeoutMs
+  capConnectionsPerAddress(server, limits.maxConnectionsPerAddress, (socket, address, open) => {
+    counters.refused('local', 'busy')
+    log.warn({ address, open, maxConnectionsPerAddress: limits.maxConnectionsPerAddress }, 'too many connections to the peer port from one address; connection closed')
+    socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n')
+  })
 
   server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
     // HPE_* codes are Node's HTTP parser rejecting the bytes: garbage, or over-long headers.
@@ -54,6 +67,13 @@ export async function listenPeerServer(options: PeerServerOptions): Promise<Peer
       if (options.pendingHandshakes() >= limits.maxPendingHandshakes) {
         counters.refused('local', 'busy')
         log.warn({ endpoint, pending: options.pendingHandshakes() }, 'too many peer handshakes in progress; connection turned away')
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n')
+        return
+      }
+      const address = request.socket.remoteAddress ?? '?'
+      if (options.pendingHandshakesFrom(address) >= limits.maxPendingHandshakesPerAddress) {
+        counters.refused('local', 'busy')
+        log.warn({ endpoint, pending: options.pendingHandshakesFrom(address) }, 'too many peer handshakes in progress from one address; connection turned away')
         socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n')
         return
       }

@@ -126,6 +126,7 @@ export class WsTransport implements Transport {
       log: this.#log,
       counters: this.#counters,
       pendingHandshakes: () => this.#inboundHandshakes(),
+      pendingHandshakesFrom: address => this.#inboundHandshakes(address),
       accept: (socket, endpoint) => this.#accept(socket, endpoint),
     })
     this.#log.info({ host: this.#options.bindHost, port: this.#server.port }, 'peer transport listening')
@@ -310,9 +311,14 @@ export class WsTransport implements Transport {
     this.#links.add(new PeerLink(socket, 'acceptor', endpoint, this.#context, this.#events))
   }
 
-  #inboundHandshakes(): number {
+  /** Inbound links in their handshake, all of them or those from `address`. */
+  #inboundHandshakes(address?: string): number {
     let count = 0
-    for (const link of this.#links) if (link.role === 'acceptor' && link.state === 'handshaking') count++
+    for (const link of this.#links) {
+      if (link.role !== 'acceptor' || link.state !== 'handshaking') continue
+      // An acceptor's endpoint is `address:port` (IPv6 addresses contain colons themselves).
+      if (address === undefined || link.endpoint.slice(0, link.endpoint.lastIndexOf(':')) === address) count++
+    }
     return count
   }
 

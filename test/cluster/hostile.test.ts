@@ -218,3 +218,40 @@ t.test('a cluster scan whose replicas cut their pages by bytes still returns eve
   t.same(keys, written, `every key once, in order, over ${pages + 1} pages`)
   t.ok(pages >= 10, 'pages of about 16 KiB')
 })
+
+/** Opens `count` raw TCP connections that send nothing; each resolves with what it got and when it closed. */
+async function silentConnections(port: number, count: number): Promise<{ received: Promise<string>; closedAtMs: Promise<number> }[]> {
+  return Promise.all(Array.from({ length: count }, async () => {
+    const socket = net.connect(port, '127.0.0.1')
+    socket.on('error', () => {})
+    let received = ''
+    socket.on('data', (chunk: Buffer) => { received += chunk.toString() })
+    const closed = new Promise<void>(resolve => socket.once('close', () => resolve()))
+    await new Promise<void>(resolve => socket.once('connect', () => resolve()))
+    return { received: closed.then(() => received), closedAtMs: closed.then(() => Date.now()) }
+  }))
+}
+
+t.test('connections per client address are capped and silent ones closed, on the API and the peer port', async t => {
+  const daemon = await startDaemon({ config: { api: { maxConnectionsPerAddress: 20, idleTimeoutMs: 1000 }, peer: { maxConnectionsPerAddress: 10 } } })
+  t.teardown(() => daemon.stop())
+  const openedMs = Date.now()
+  const api = await silentConnections(daemon.apiPort, 30)
+  const refused = await Promise.race([Promise.all(api.slice(20).map(c => c.received)), sleep(5000).then(() => undefined)])
+  t.ok(refused?.every(text => text.startsWith('HTTP/1.1 503') && text.includes('limit per client address')), 'connections past the cap are answered 503 with a reason')
+  const apiClosed = await Promise.race([Promise.all(api.map(c => c.closedAtMs)), sleep(10_000).then(() => undefined)])
+  t.ok(apiClosed !== undefined, 'every silent API connection is closed')
+  t.ok(Math.max(...apiClosed ?? [Infinity]) - openedMs < 4000, `within a few seconds of api.idleTimeoutMs (${Math.max(...apiClosed ?? [Infinity]) - openedMs} ms)`)
+
+  const peerOpenedMs = Date.now()
+  const peer = await silentConnections(daemon.peerPort, 20)
+  const peerClosed = await Promise.race([Promise.all(peer.map(c => c.closedAtMs)), sleep(10_000).then(() => undefined)])
+  t.ok(peerClosed !== undefined, 'every silent peer-port connection is closed')
+  const sorted = [...peerClosed ?? []].sort((a, b) => a - b)
+  t.ok((sorted[9] ?? Infinity) - peerOpenedMs < 1000, 'the 10 past the peer port cap at once')
+  t.ok((sorted.at(-1) ?? Infinity) - peerOpenedMs < 5000, `the others within a few seconds (${(sorted.at(-1) ?? Infinity) - peerOpenedMs} ms)`)
+
+  t.ok(await metric(daemon, 'hearsay_limit_refusals_total{limit="api_connections_per_address"}') >= 10, 'API refusals are counted')
+  t.match(daemon.output(), /too many connections to the peer port from one address/, 'peer refusals are logged')
+  t.ok((await healthMs(daemon)) < HEALTH_DEADLINE_MS, 'the node serves once they are gone')
+})

@@ -11,7 +11,7 @@ import type { StreamCodec } from './codec.js'
 import type { MalformedStreamReason, StreamCounters } from './counters.js'
 import { Outbox } from './outbox.js'
 import {
-  CLOSE_INTERNAL_ERROR, CLOSE_INVALID_PAYLOAD, CLOSE_POLICY_VIOLATION, CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA, MAX_CLOSE_REASON_CHARS,
+  CLOSE_INTERNAL_ERROR, CLOSE_INVALID_PAYLOAD, CLOSE_NORMAL, CLOSE_POLICY_VIOLATION, CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA, MAX_CLOSE_REASON_CHARS,
   OP_BATCH, OP_DELETE, OP_GET, OP_PUT, STATUS_OK, type OpCode, type StreamLimits,
 } from './protocol.js'
 import { ProtocolViolationError, frameRequestId, parseRequest, type StreamRequest } from './requests.js'
@@ -97,6 +97,8 @@ export class ServerStreamConnection {
   /** When the partial message ws holds started to arrive (epoch ms), while the socket is read. */
   #partialSinceMs: number | undefined
   #closed = false
+  /** When the connection last received a message or wrote an answer (epoch ms), for idleTimeoutMs. */
+  #lastActiveMs = Date.now()
   /** Heard from the client since the last keepalive ping. */
   #heard = true
   #paused = false
@@ -148,10 +150,19 @@ export class ServerStreamConnection {
     this.#socket.ping()
   }
 
-  /** Called about once a second: cuts a client whose partial message has taken too long. */
-  checkPartialMessage(nowMs: number): void {
-    if (this.#closed || this.#partialSinceMs === undefined) return
-    const { messageTimeoutMs } = this.#context.streamLimits
+  /**
+   * Called about once a second: closes a connection idle (nothing in flight, nothing to write, no
+   * message) for idleTimeoutMs, and cuts a client whose partial message has taken too long.
+   */
+  checkTimeouts(nowMs: number): void {
+    if (this.#closed) return
+    const { idleTimeoutMs, messageTimeoutMs } = this.#context.streamLimits
+    if (this.#inFlight.size === 0 && this.#answerBytes === 0 && this.#partialBytes === 0 && nowMs - this.#lastActiveMs > idleTimeoutMs) {
+      this.#context.refused('stream_idle_timeout', { endpoint: this.endpoint, idleTimeoutMs })
+      this.close(CLOSE_NORMAL, `idle for ${idleTimeoutMs} ms; open a new connection when needed`)
+      return
+    }
+    if (this.#partialSinceMs === undefined) return
     if (nowMs - this.#partialSinceMs <= messageTimeoutMs) return
     this.#context.counters.malformed('partial_timeout')
     this.#context.refused('stream_message_timeout', { endpoint: this.endpoint, partialBytes: this.#partialBytes, messageTimeoutMs })
@@ -188,6 +199,7 @@ export class ServerStreamConnection {
   readonly #onMessage = (data: RawData, isBinary: boolean): void => {
     if (this.#closed) return
     this.#heard = true
+    this.#lastActiveMs = Date.now()
     // The message's bytes are counted below as a held message; a next one starts its own clock.
     this.#partialSinceMs = undefined
     if (!isBinary) return this.#violation('text', CLOSE_UNSUPPORTED_DATA, 'a text message; the stream protocol speaks binary MessagePack')
@@ -332,6 +344,7 @@ export class ServerStreamConnection {
     // The callback runs once ws handed the message to the kernel (or failed to): its bytes are free.
     this.#socket.send(message, { binary: true }, () => {
       if (this.#closed) return
+      this.#lastActiveMs = Date.now()
       this.#release(bytes)
       this.#pump()
     })

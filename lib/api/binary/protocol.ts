@@ -70,16 +70,19 @@ export interface StreamLimits {
   readonly maxTotalBytes: number
   /** Time a message may take to arrive once its first bytes are read; a slower one closes the connection (1008). */
   readonly messageTimeoutMs: number
+  /** Time a connection may stay open with nothing in flight and no message; then it is closed (1000). */
+  readonly idleTimeoutMs: number
   /** Ping interval; a connection silent for a whole interval after a ping is cut. */
   readonly keepaliveIntervalMs: number
   /** On shutdown, how long a closed connection gets to finish its close handshake before it is cut. */
   readonly closeTimeoutMs: number
 }
 
-/** Defaults of the memory bounds (config: api.maxStreamConnectionBytes, api.maxStreamTotalBytes, api.streamMessageTimeoutMs). */
+/** Defaults of the memory bounds (config: api.maxStreamConnectionBytes, api.maxStreamTotalBytes, api.streamMessageTimeoutMs, api.streamIdleTimeoutMs). */
 export const DEFAULT_STREAM_CONNECTION_BYTES = 32 * 1024 * 1024
 export const DEFAULT_STREAM_TOTAL_BYTES = 256 * 1024 * 1024
 export const DEFAULT_STREAM_MESSAGE_TIMEOUT_MS = 10_000
+export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000
 
 /** Room a frame needs around its key and value: ids, op, levels, ttl, MessagePack headers. */
 export const FRAME_OVERHEAD_BYTES = 1024
@@ -96,6 +99,7 @@ export function streamLimitsFor(api: ApiLimits): StreamLimits {
     maxConnectionBytes: DEFAULT_STREAM_CONNECTION_BYTES,
     maxTotalBytes: DEFAULT_STREAM_TOTAL_BYTES,
     messageTimeoutMs: DEFAULT_STREAM_MESSAGE_TIMEOUT_MS,
+    idleTimeoutMs: DEFAULT_STREAM_IDLE_TIMEOUT_MS,
     keepaliveIntervalMs: 30_000,
     closeTimeoutMs: 1000,
   }

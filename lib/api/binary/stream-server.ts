@@ -50,8 +50,8 @@ export interface StreamServer {
 
 /** How often the counters reach the Prometheus metrics. */
 const COUNTER_FLUSH_INTERVAL_MS = 1000
-/** How often partial messages are checked against messageTimeoutMs. */
-const PARTIAL_CHECK_INTERVAL_MS = 1000
+/** How often connections are checked against idleTimeoutMs and messageTimeoutMs. */
+const TIMEOUT_CHECK_INTERVAL_MS = 1000
 /** Time a refused client gets to read the refusal before its socket is destroyed. */
 const REFUSAL_LINGER_MS = 1000
 
@@ -94,10 +94,10 @@ export function createStreamServer(deps: StreamServerDeps): StreamServer {
   const keepaliveTimer = setInterval(() => {
     for (const connection of connections) connection.keepalive()
   }, streamLimits.keepaliveIntervalMs).unref()
-  const partialTimer = setInterval(() => {
+  const timeoutTimer = setInterval(() => {
     const nowMs = Date.now()
-    for (const connection of connections) connection.checkPartialMessage(nowMs)
-  }, Math.min(PARTIAL_CHECK_INTERVAL_MS, streamLimits.messageTimeoutMs)).unref()
+    for (const connection of connections) connection.checkTimeouts(nowMs)
+  }, Math.min(TIMEOUT_CHECK_INTERVAL_MS, streamLimits.messageTimeoutMs, streamLimits.idleTimeoutMs)).unref()
 
   function accept(socket: WebSocket, endpoint: string, rawSocket: Duplex): void {
     const connection = new ServerStreamConnection(socket, endpoint, context, closed => {
@@ -172,7 +172,7 @@ export function createStreamServer(deps: StreamServerDeps): StreamServer {
       closing = true
       await drained(graceMs)
       clearInterval(keepaliveTimer)
-      clearInterval(partialTimer)
+      clearInterval(timeoutTimer)
       clearInterval(flushTimer)
       counters.flush()
       if (connections.size === 0) return
