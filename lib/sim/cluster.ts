@@ -48,6 +48,8 @@ export interface SimNode {
   /** When (true time) the skew last changed: a node learns of its own skew only by probing. */
   skewChangedAtMs: number
   up: boolean
+  /** True times at which the node was seen repairing after an absence past the grace. */
+  readonly repairingAtMs: number[]
   clock: NodeClock | undefined
   store: MemoryStore | undefined
   parts: WiredNode | undefined
@@ -117,7 +119,7 @@ export class SimCluster {
       state.meta.putNow('nodeId', seeds.int(2 ** 32).toString(16).padStart(8, '0') + seeds.int(2 ** 32).toString(16).padStart(8, '0'))
       this.nodes.push({
         index, name: `n${index}`, peer: `n${index}.sim:7946`, api: `n${index}.sim:7070`, state, seeds,
-        skewMs: 0, skewChangedAtMs: -Infinity, up: false, clock: undefined, store: undefined, parts: undefined, starts: 0,
+        skewMs: 0, skewChangedAtMs: -Infinity, up: false, repairingAtMs: [], clock: undefined, store: undefined, parts: undefined, starts: 0,
       })
     }
   }
@@ -189,6 +191,9 @@ export class SimCluster {
   /** Runs every timer due within the next `ms` of simulated time. */
   async runFor(ms: number): Promise<void> {
     await this.clock.advance(ms)
+    for (const node of this.nodes) {
+      if (node.parts?.absence.repairRequired === true) node.repairingAtMs.push(this.clock.nowMs())
+    }
   }
 
   /**
@@ -200,7 +205,7 @@ export class SimCluster {
     for (;;) {
       if (predicate()) return this.clock.nowMs() - startMs
       if (this.clock.nowMs() - startMs >= maxMs) return undefined
-      await this.clock.advance(checkEveryMs)
+      await this.runFor(checkEveryMs)
     }
   }
 

@@ -131,7 +131,7 @@ export function lostWrites(cluster: SimCluster, history: History): Violation[] {
       if (acked === undefined || acked.kind === 'delete') continue
       // A newer delete (acknowledged or not) whose tombstone was collected explains it.
       const newerDelete = writes.some((op) => op.kind === 'delete' && op.version !== undefined && compareVersions(op.version, acked.version!) > 0)
-      if (!newerDelete) violations.push({ oracle: 'acknowledged write lost', detail: `${key}: ${describe(acked)} acknowledged, the key settled absent` })
+      if (!newerDelete && !droppedByRepair(cluster, acked)) violations.push({ oracle: 'acknowledged write lost', detail: `${key}: ${describe(acked)} acknowledged, the key settled absent` })
       continue
     }
     // A delete is named by its version; one never answered (its coordinator crashed, or the run
@@ -145,6 +145,7 @@ export function lostWrites(cluster: SimCluster, history: History): Violation[] {
       continue
     }
     if (acked === undefined || compareVersions(settled.version, acked.version!) >= 0) continue
+    if (droppedByRepair(cluster, acked)) continue
     const oracle = acked.kind === 'delete' && settled.value !== null ? 'acknowledged delete resurrected' : 'acknowledged write lost'
     violations.push({ oracle, detail: `${key}: ${describe(acked)} acknowledged, settled on older ${describe(writer)}` })
   }
@@ -185,6 +186,16 @@ export function hintTrouble(cluster: SimCluster, drained: boolean): string[] {
     if (drained && pending.count > 0) trouble.push(`${node.name} still holds ${pending.count} hints for owners alive since the heal`)
   }
   return trouble
+}
+
+/**
+ * The documented cost of the repair after an absence (docs/consistency.md): a W=one write that
+ * only its coordinator held is dropped when that node later repairs. Not a violation.
+ */
+export function droppedByRepair(cluster: SimCluster, op: OpRecord): boolean {
+  if (op.level !== 'one') return false
+  const node = cluster.nodes.find((candidate) => candidate.name === op.node)
+  return node !== undefined && node.repairingAtMs.some((atMs) => atMs >= op.invokedAtMs)
 }
 
 function describe(op: OpRecord): string {

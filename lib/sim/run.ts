@@ -106,8 +106,8 @@ export function randomFaults(name: string, minMs: number, maxMs: number): Scenar
 
 /** What `npm run sim` runs by default: 20–40 s of faults. */
 export const randomScenario = randomFaults('random', 20_000, 40_000)
-/** Half as long, for `npm test`'s hundred seeds. */
-export const quickRandomScenario = randomFaults('random-quick', 10_000, 20_000)
+/** Shorter, for `npm test`'s hundred seeds. */
+export const quickRandomScenario = randomFaults('random-quick', 8000, 14_000)
 
 export async function runSeed(seed: number, scenario: Scenario = randomScenario, options: RunOptions = {}): Promise<RunResult> {
   const master = createRandom(seed)

@@ -24,11 +24,11 @@ function explain(result: RunResult): string {
 }
 
 t.test('a run is a pure function of its seed', async t => {
-  const first = await runSeed(7)
-  const second = await runSeed(7)
+  const first = await runSeed(7, quickRandomScenario)
+  const second = await runSeed(7, quickRandomScenario)
   t.equal(second.traceHash, first.traceHash, 'the same trace hash twice')
   t.ok(first.ops > 100, `the run did work (${first.ops} client operations)`)
-  const other = await runSeed(8)
+  const other = await runSeed(8, quickRandomScenario)
   t.not(other.traceHash, first.traceHash, 'another seed, another run')
 })
 
@@ -48,9 +48,7 @@ t.test(`${SEED_COUNT} random seeds (random-quick): faults, load, heal, oracles`,
 
 for (const scenario of SCENARIOS) {
   t.test(`issue 11 scenario ${scenario.name}: ${scenario.about}`, async t => {
-    for (const seed of [1, 2]) {
-      const result = await runSeed(seed, scenario)
-      t.same(result.violations, [], `seed ${seed}`, result.violations.length > 0 ? { diagnostic: true, replay: explain(result) } : {})
-    }
+    const result = await runSeed(1, scenario)
+    t.same(result.violations, [], 'seed 1', result.violations.length > 0 ? { diagnostic: true, replay: explain(result) } : {})
   })
 }
