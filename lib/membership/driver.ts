@@ -113,8 +113,9 @@ export class MembershipDriver extends EventEmitter<MembershipEvents> {
     if (this.#stopped) return
     // The transport validated the body with membershipBodyValidators (lib/codec/frames.ts)
     // before it reached this handler, and only membership types are registered here.
-    this.#perform(this.#swim.receive(from, message as MembershipMessage, this.#clock.nowMs()))
+    // Before the effects: a member turning alive on this message must find the contact counted.
     if (from.id !== this.#swim.local.id) this.emit('heard', from.id)
+    this.#perform(this.#swim.receive(from, message as MembershipMessage, this.#clock.nowMs()))
   }
 
   #tick(): void {

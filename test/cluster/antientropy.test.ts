@@ -169,6 +169,7 @@ t.test('deletes stay deleted: tombstones wait for every replica, and a node away
   for (const key of keys) t.equal(await put(first, key, `value of ${key}`), 200, `${key} written to all three`)
 
   await cluster.nodes[2]!.stop('SIGKILL')
+  const killedAtMs = Date.now()
   const gone = keys.slice(0, 3)
   for (const key of gone) t.equal(await del(first, key), 200, `${key} deleted while the third node is down`)
   // The live nodes agree with each other, but the third replica may still hold the values: past
@@ -184,7 +185,8 @@ t.test('deletes stay deleted: tombstones wait for every replica, and a node away
     t.equal((await status(node)).keys, 5, `${node.url} still holds the three tombstones while a replica is away`)
     t.equal(await metric(node, /^hearsay_store_gc_collected_total\{kind="tombstone"\} (\d+)$/), 0, 'nothing collected')
   }
-  // The third node has been away longer than the grace by now (it was killed before the deletes).
+  // The premise: the third node away longer than the grace (its last contact was before the kill).
+  await waitFor('the third node away longer than the grace', CONVERGE_TIMEOUT_MS, async () => Date.now() - killedAtMs > GRACE_MS + 500)
 
   // Automatic rounds off on the returning node, so the test sees the repairing state before an
   // operator's sync (POST /admin/sync, which `hearsay sync` calls) repairs it.
