@@ -155,6 +155,21 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     socket.destroy()
   })
   server.on('upgrade', streams.upgrade)
+  // CONNECT is not for this API; without a listener node:http would close the socket unanswered.
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    metrics.httpClientErrors.inc({ code: 'connect' })
+    log.debug({ target: req.url?.slice(0, 200) }, 'CONNECT refused')
+    const body = JSON.stringify({ error: 'CONNECT is not supported: this is the hearsay client API, not a proxy', allow: 'GET, HEAD, PUT, DELETE, POST' })
+    socket.on('error', () => {})
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nallow: GET, HEAD, PUT, DELETE, POST\r\nconnection: close\r\n\r\n${body}`)
+    setTimeout(() => socket.destroy(), REFUSED_BODY_LINGER_MS).unref()
+  })
+  // An Expect other than 100-continue: node:http would answer a bare, empty 417.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    metrics.httpClientErrors.inc({ code: 'expectation' })
+    res.setHeader('connection', 'close')
+    sendJson(res, 417, { error: `Expect: ${String(req.headers.expect).slice(0, 100)} is not supported; send Expect: 100-continue or no Expect header` })
+  })
   capConnectionsPerAddress(server, limits.maxConnectionsPerAddress, (socket, address, open) => {
     refused('api_connections_per_address', { address, open, maxConnectionsPerAddress: limits.maxConnectionsPerAddress })
     // Plain HTTP can still be told why; a TLS socket has not even shaken hands.

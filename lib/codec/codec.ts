@@ -130,7 +130,8 @@ export class FrameCodec {
     if (!Array.isArray(value) || value.length !== 2) throw new MalformedFrameError('bad-body', 'response body is not [replyType, body]')
     const [code, body] = value as [unknown, unknown]
     const type = typeof code === 'number' ? this.registry.byCode(code) : undefined
-    if (type === undefined) throw new MalformedFrameError('unknown-type', `response carries unknown type code ${String(code)}`)
+    // Never String(code): a hostile map with a non-function toString would throw a TypeError here.
+    if (type === undefined) throw new MalformedFrameError('unknown-type', `response carries unknown type code ${typeof code === 'number' ? code : `of type ${code === null ? 'null' : typeof code}`}`)
     if (type.kind !== 'reply') throw new MalformedFrameError('bad-frame', `response carries ${type.name}, which is not a reply type`)
     return { type: type.name, body: validateBody(type, body) }
   }

@@ -11,10 +11,15 @@ import { RequestDeclinedError, type MessageHandler, type PeerIdentity, type Peer
 
 export type Answer = { readonly reply: PeerMessage } | { readonly error: ErrorBody }
 
+/** A handler failure a peer's input caused logs one warning per message type per this interval. */
+const INPUT_FAILURE_LOG_INTERVAL_MS = 1000
+
 export class Dispatcher {
   readonly #registry: FrameRegistry
   readonly #log: Logger
   readonly #handlers = new Map<string, MessageHandler>()
+  /** Per message type: when an input failure was last logged as a warning, and how many since. */
+  readonly #inputFailures = new Map<string, { atMs: number; suppressed: number }>()
 
   constructor(registry: FrameRegistry, log: Logger) {
     this.#registry = registry
@@ -39,7 +44,7 @@ export class Dispatcher {
       const answer = await handler(from, message)
       if (answer !== undefined) this.#log.error({ type: message.type, answer: answer.type }, 'handler of a one-way message returned an answer; ignored')
     } catch (error) {
-      this.#log.error({ err: error, peer: from.peer, type: message.type }, 'message handler failed')
+      this.#handlerFailed(error, from, message.type, 'message handler failed')
     }
   }
 
@@ -55,7 +60,7 @@ export class Dispatcher {
         this.#log.debug({ peer: from.peer, type: message.type, reason: error.message }, 'declined a request')
         return { error: { code: 'declined', message: truncate(error.message) } }
       }
-      this.#log.error({ err: error, peer: from.peer, type: message.type }, 'request handler failed')
+      this.#handlerFailed(error, from, message.type, 'request handler failed')
       return { error: { code: 'handler', message: truncate(`${message.type} handler failed: ${error instanceof Error ? error.message : String(error)}`) } }
     }
     if (reply === undefined) return { error: { code: 'no-answer', message: `the ${message.type} handler answered nothing` } }
@@ -65,6 +70,34 @@ export class Dispatcher {
     }
     return { reply }
   }
+
+  /**
+   * A bug (TypeError and kin, or a throw of a non-Error) logs its stack at error level. Anything
+   * else a handler throws is about the peer's input (a clock beyond the skew bound, a record the
+   * store refuses): its stack goes to debug, and one warning per type per second says how many
+   * there were, so a peer sending 60,000 such frames cannot fill the log (issue 17).
+   */
+  #handlerFailed(error: unknown, from: PeerIdentity, type: string, what: string): void {
+    if (isBug(error)) {
+      this.#log.error({ err: error, peer: from.peer, type }, what)
+      return
+    }
+    this.#log.debug({ err: error, peer: from.peer, type }, what)
+    const now = Date.now()
+    const last = this.#inputFailures.get(type)
+    if (last !== undefined && now - last.atMs < INPUT_FAILURE_LOG_INTERVAL_MS) {
+      last.suppressed++
+      return
+    }
+    this.#inputFailures.set(type, { atMs: now, suppressed: 0 })
+    const message = (error as Error).message
+    this.#log.warn({ peer: from.peer, type, reason: message.slice(0, MAX_ERROR_MESSAGE_CHARS), ...(last !== undefined && last.suppressed > 0 ? { alsoFailedSinceLastLine: last.suppressed } : {}) }, what)
+  }
+}
+
+function isBug(error: unknown): boolean {
+  return !(error instanceof Error) || error instanceof TypeError || error instanceof RangeError
+    || error instanceof ReferenceError || error instanceof SyntaxError || error.name === 'AssertionError'
 }
 
 /** The frame answering request `requestId`; a reply too large to send becomes an error answer. */

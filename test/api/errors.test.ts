@@ -143,3 +143,14 @@ t.test('an error whose details cannot be encoded still never crashes the node', 
   t.ok(api.logLines.some(line => line.msg === 'could not send an error answer'))
   t.equal((await fetch(`${api.url}/health`)).status, 200)
 })
+
+t.test('CONNECT and an unsupported Expect get JSON answers (issue 17)', async t => {
+  const api = await startApi(t)
+  const { hostname, port } = new URL(api.url)
+  const connect = parseRawAnswer(await rawExchange(hostname, Number(port), 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'))
+  t.equal(connect.status, 405)
+  t.match(connect.body, { error: /CONNECT is not supported/ })
+  const expect = parseRawAnswer(await rawExchange(hostname, Number(port), 'PUT /kv/k HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\n'))
+  t.equal(expect.status, 417)
+  t.match(expect.body, { error: /Expect: 200-ok is not supported/ })
+})

@@ -85,6 +85,14 @@ t.test('a response carries a reply type and its validated body', async t => {
   t.throws(() => codec.encodeResponse(9, { type: 'test.note', body: {} }), TypeError, 'only reply types answer requests')
 })
 
+t.test('a response whose reply code is a hostile map is malformed, not an internal error (issue 17)', async t => {
+  const responseCode = testRegistry.named('response').code
+  for (const code of [{ toString: 1 }, { toString: 'x', valueOf: 2 }, null, 'ack', [1]]) {
+    const bytes = pack([responseCode, 7, [code, {}]])
+    t.throws(() => codec.decodeMessage(bytes), MalformedFrameError, `reply code ${JSON.stringify(code)}`)
+  }
+})
+
 t.test('byte strings stay bytes and integers stay numbers', async t => {
   const [hello] = codec.decodeMessage(codec.encode('hello', 0, SAMPLE_BODIES.hello))
   t.ok((hello?.body as { nonce: unknown }).nonce instanceof Uint8Array)
