@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
 import type { FinalRead } from '../cluster/history.js'
-import { repoRoot } from '../helpers/daemon.js'
+import { deepMerge, repoRoot } from '../helpers/daemon.js'
 import { createLan, deleteNamespaces, deleteNamespacesSync, netnsUnavailableReason, type Lan, type LanHost } from '../helpers/netns.js'
 import type { AgentAnswer, AgentRequest } from './agent.js'
 
@@ -432,15 +432,3 @@ async function bounded(promise: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer)
 }
 
-function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a }
-  for (const [key, value] of Object.entries(b)) {
-    const prev = out[key]
-    out[key] = isPlainObject(prev) && isPlainObject(value) ? deepMerge(prev, value) : value
-  }
-  return out
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}

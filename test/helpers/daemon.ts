@@ -137,7 +137,8 @@ export async function runProgram(bin: string, args: readonly string[], options: 
   return { code, stdout: Buffer.concat(stdout), stderr }
 }
 
-function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+/** `b` over `a`, objects merged key by key (as config files layer). */
+export function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...a }
   for (const [key, value] of Object.entries(b)) {
     const prev = out[key]
