@@ -1,3 +1,5 @@
+import { MAX_KEY_BYTES } from '../store/keys.js'
+
 /**
  * Bounds on everything a client can send. The daemon fills these from config; DEFAULT_API_LIMITS
  * are the values for a LAN node with modest memory.
@@ -31,7 +33,7 @@ export interface ApiLimits {
 }
 
 export const DEFAULT_API_LIMITS: ApiLimits = {
-  maxKeyBytes: 1024,
+  maxKeyBytes: MAX_KEY_BYTES,
   maxValueBytes: 1024 * 1024,
   maxBatchOps: 1000,
   maxBatchBodyBytes: 8 * 1024 * 1024,
@@ -56,6 +58,9 @@ export function assertApiLimits(limits: ApiLimits): void {
     if (!Number.isSafeInteger(value) || value <= 0) {
       throw new RangeError(`api limit ${name} must be a positive integer, got ${String(value)}`)
     }
+  }
+  if (limits.maxKeyBytes > MAX_KEY_BYTES) {
+    throw new RangeError(`api limit maxKeyBytes (${limits.maxKeyBytes}) exceeds the store's key limit of ${MAX_KEY_BYTES} bytes`)
   }
   if (limits.defaultScanLimit > limits.maxScanLimit) {
     throw new RangeError(`api limit defaultScanLimit (${limits.defaultScanLimit}) exceeds maxScanLimit (${limits.maxScanLimit})`)

@@ -15,6 +15,7 @@ export const NONCE_BYTES = 32
 /** HMAC-SHA256 output. */
 export const PROOF_BYTES = 32
 export const MAX_CLUSTER_NAME_CHARS = 64
+/** Longest node name (`node.name`), in characters: the one declaration config and the wire share. */
 export const MAX_NODE_NAME_CHARS = 255
 /** `[IPv6]:port` is at most 47 characters and a DNS name 253, plus `:65535`. */
 export const MAX_ADDRESS_CHARS = 260

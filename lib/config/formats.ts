@@ -1,5 +1,7 @@
 import convict from 'convict'
 import { validate as isCronExpression, validateDetailed as explainCronExpression } from 'node-cron'
+// One declaration of the node-name bound: what the handshake carries is what config accepts.
+import { MAX_NODE_NAME_CHARS } from '../codec/transport-frames.js'
 import { MAX_NUMERIC_LEVEL, parseConsistencyLevel } from '../replication/consistency.js'
 import { isBindHost, isUnspecifiedHost, parseHostPort } from './address.js'
 import { DURATION_SYNTAX, parseDurationMs } from './duration.js'
@@ -22,7 +24,6 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 /** More seeds than this is a typo or a generated file gone wrong; any few live ones suffice to join. */
 export const MAX_SEEDS = 64
 const MAX_PORT = 65535
-const MAX_NODE_NAME_CHARS = 253
 const MAX_PATH_CHARS = 4096
 const MAX_SECRET_CHARS = 1024
 const CLUSTER_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/

@@ -1,4 +1,5 @@
 import os from 'node:os'
+import { MAX_KEY_BYTES } from '../store/keys.js'
 import { formatOf } from './formats.js'
 import type { HearsaySettings, SchemaFor, SettingSpec } from './types.js'
 
@@ -44,9 +45,10 @@ export const schema: SchemaFor<HearsaySettings> = {
       format: 'secret', default: '', sensitive: true, env: 'HEARSAY_API_TOKEN',
     },
     maxKeyBytes: {
-      // LMDB refuses keys over 1978 bytes; the rest is headroom for the store's key encoding.
-      doc: 'Longest key accepted, in UTF-8 bytes.',
-      format: 'bounded-int', default: 1024, min: 1, max: 1900, env: 'HEARSAY_API_MAX_KEY_BYTES',
+      // At most what the store accepts (one declaration, lib/store/keys.ts): a longer key would
+      // pass the API and fail on every replica as 503 instead of 400 (issue 17).
+      doc: 'Longest key accepted, in UTF-8 bytes; at most the store\'s limit.',
+      format: 'bounded-int', default: MAX_KEY_BYTES, min: 1, max: MAX_KEY_BYTES, env: 'HEARSAY_API_MAX_KEY_BYTES',
     },
     maxValueBytes: {
       doc: 'Largest value accepted, in bytes.',

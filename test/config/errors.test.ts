@@ -2,6 +2,8 @@ import t, { type Test } from 'tap'
 import path from 'node:path'
 import { ConfigError } from '../../lib/config/error.js'
 import { loadConfig } from '../../lib/config/load.js'
+import { MAX_NODE_NAME_CHARS } from '../../lib/codec/transport-frames.js'
+import { MAX_KEY_BYTES } from '../../lib/store/keys.js'
 
 /** Loads one file holding `settings`; returns the ConfigError it must raise. */
 function errorFor(t: Test, settings: unknown): { error: ConfigError, file: string } {
@@ -179,4 +181,16 @@ t.test('advertising loopback to a cluster with LAN seeds is refused', async t =>
   const dir = t.testdir({ 'ok.json': JSON.stringify({ cluster: { seeds: ['127.0.0.1:7947'] } }) })
   t.same(loadConfig({ files: [path.join(dir, 'ok.json')], env: {} }).config.cluster.seeds, ['127.0.0.1:7947'],
     'a loopback cluster (several nodes on one machine) is fine')
+})
+
+t.test('one limit, one source: key and node-name bounds are the store\'s and the wire\'s (issue 17)', async t => {
+  const key = errorFor(t, { api: { maxKeyBytes: MAX_KEY_BYTES + 1 } })
+  t.equal(key.error.key, 'api.maxKeyBytes', 'a key limit the store would refuse is a config error, not a 503 per request')
+  const name = errorFor(t, { node: { name: 'n'.repeat(MAX_NODE_NAME_CHARS + 1) } })
+  t.equal(name.error.key, 'node.name')
+  t.match(name.error.message, `1 to ${MAX_NODE_NAME_CHARS} characters`)
+  const dir = t.testdir({ 'hearsay.json': JSON.stringify({ node: { name: 'n'.repeat(MAX_NODE_NAME_CHARS) }, api: { maxKeyBytes: MAX_KEY_BYTES } }) })
+  const { config } = loadConfig({ files: [path.join(dir, 'hearsay.json')], env: {} })
+  t.equal(config.node.name.length, MAX_NODE_NAME_CHARS, 'the longest name the handshake carries is a valid node.name')
+  t.equal(config.api.maxKeyBytes, MAX_KEY_BYTES)
 })
