@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { checkLastWriteWins, countProblemKeys, type FinalRead, type HistoryProblem, type ProblemKind } from '../cluster/history.js'
+import { deepMerge } from '../helpers/daemon.js'
 import { FaultCluster, sleep } from './cluster.js'
 import { Load, sendWrite, type RecordedOp, type WriteLevel } from './load.js'
 
@@ -115,7 +116,7 @@ export async function runScenario(scenario: Scenario, ctx: ScenarioContext): Pro
       nodes: scenario.nodes,
       runDir: join(ctx.runDir, scenario.name),
       daemonBin: ctx.daemonBin,
-      config: index => deepAssign({ membership: MEMBERSHIP, antiEntropy: ANTI_ENTROPY, replication: { factor: scenario.nodes } }, scenario.config?.(index) ?? {}),
+      config: index => deepMerge({ membership: MEMBERSHIP, antiEntropy: ANTI_ENTROPY, replication: { factor: scenario.nodes } }, scenario.config?.(index) ?? {}),
       ...(scenario.unhealthyAtStart !== undefined ? { unhealthyAtStart: scenario.unhealthyAtStart } : {}),
       ...(scenario.delayProxies === true ? { delayProxies: true } : {}),
     })
@@ -513,14 +514,3 @@ export const scenarios: readonly Scenario[] = [
   crash,
   slowNode,
 ]
-
-function deepAssign(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a }
-  for (const [key, value] of Object.entries(b)) {
-    const prev = out[key]
-    out[key] = typeof prev === 'object' && prev !== null && !Array.isArray(prev) && typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? deepAssign(prev as Record<string, unknown>, value as Record<string, unknown>)
-      : value
-  }
-  return out
-}
