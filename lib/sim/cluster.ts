@@ -45,8 +45,8 @@ export interface SimNode {
   readonly seeds: Random
   /** Wall-clock skew applied at the next start and now, in ms. */
   skewMs: number
-  /** When (true time) the skew last changed: a node learns of its own skew only by probing. */
-  skewChangedAtMs: number
+  /** When (true time) the skew changed: a node learns of its own skew only by probing. */
+  readonly skewChangesAtMs: number[]
   up: boolean
   /** True times at which the node was seen repairing after an absence past the grace. */
   readonly repairingAtMs: number[]
@@ -119,7 +119,7 @@ export class SimCluster {
       state.meta.putNow('nodeId', seeds.int(2 ** 32).toString(16).padStart(8, '0') + seeds.int(2 ** 32).toString(16).padStart(8, '0'))
       this.nodes.push({
         index, name: `n${index}`, peer: `n${index}.sim:7946`, api: `n${index}.sim:7070`, state, seeds,
-        skewMs: 0, skewChangedAtMs: -Infinity, up: false, repairingAtMs: [], clock: undefined, store: undefined, parts: undefined, starts: 0,
+        skewMs: 0, skewChangesAtMs: [], up: false, repairingAtMs: [], clock: undefined, store: undefined, parts: undefined, starts: 0,
       })
     }
   }
@@ -179,7 +179,7 @@ export class SimCluster {
   /** Sets node `index`'s wall-clock skew, now and for its later starts. */
   setSkew(index: number, skewMs: number): void {
     const node = this.#node(index)
-    if (node.skewMs !== skewMs) node.skewChangedAtMs = this.clock.nowMs()
+    if (node.skewMs !== skewMs) node.skewChangesAtMs.push(this.clock.nowMs())
     node.skewMs = skewMs
     if (node.clock !== undefined) node.clock.skewMs = skewMs
   }

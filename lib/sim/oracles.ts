@@ -168,7 +168,7 @@ export function futureVersions(cluster: SimCluster, history: History, detectionW
     const aheadMs = hlcWallMs(op.version.hlc) - op.invokedAtMs
     if (aheadMs <= maxSkewMs + 1) continue
     const node = cluster.nodes.find((candidate) => candidate.name === op.node)
-    if (node !== undefined && op.invokedAtMs - node.skewChangedAtMs <= detectionWindowMs) {
+    if (node !== undefined && node.skewChangesAtMs.some((atMs) => atMs <= op.invokedAtMs && op.invokedAtMs - atMs <= detectionWindowMs)) {
       inWindow++
       continue
     }

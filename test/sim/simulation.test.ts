@@ -11,18 +11,26 @@ import { SCENARIOS } from '../../lib/sim/scenarios.js'
 /** Seeds of the random scenario run here; HEARSAY_SIM_SEEDS runs more (or fewer). */
 const SEED_COUNT = Number(process.env['HEARSAY_SIM_SEEDS'] ?? 100)
 
+/** What a skewed clock does while the node cannot measure a majority of its peers. */
+const UNMEASURED_SKEW = 'a node whose clock jumps beyond the bound while it cannot measure a majority of its peers (cut off, peers down, or a majority of its estimates taken before the jump and still fresh) keeps coordinating writes with versions from the future'
+
 /**
- * Seeds of the full random scenario (`npm run sim`) that found bugs not fixed yet, with what
- * they find. They run as todo: reported, not failing the suite; once one passes, move it to
- * FOUND_AND_FIXED so it keeps guarding the fix.
+ * Seeds that found bugs not fixed yet, with what they find: `random-quick` ones among the hundred
+ * above, `random` ones (`npm run sim`) below. They run as todo: reported, not failing the suite;
+ * once one passes, move it to FOUND_AND_FIXED so it keeps guarding the fix.
  */
-const KNOWN_FAILING: ReadonlyMap<number, string> = new Map([
-  [83, 'nodes repairing after an absence ack a W=quorum replica write, then their repair sessions drop it as held by no one else: acknowledged write lost'],
-  [95, 'a node holding a partition it no longer replicates keeps a stale value past the tombstone\'s collection and hands it off to the replicas: acknowledged delete resurrected'],
-  [270, 'after one replica collected a tombstone, the other two never do (no certificate once a peer no longer holds it)'],
-  [685, 'a hint stored while the coordinator\'s clock ran 8.5 s ahead is stamped in that clock, outlives the grace once the clock is corrected, and brings back a collected delete'],
+const KNOWN_FAILING: ReadonlyMap<string, string> = new Map([
+  ['random-quick:27', UNMEASURED_SKEW],
+  ['random-quick:62', UNMEASURED_SKEW],
+  ['random-quick:76', UNMEASURED_SKEW],
+  ['random:27', UNMEASURED_SKEW],
+  ['random:70', UNMEASURED_SKEW],
+  ['random:83', 'nodes repairing after an absence ack a W=quorum replica write, then their repair sessions drop it as held by no one else: acknowledged write lost'],
+  ['random:95', 'a node holding a partition it no longer replicates keeps a stale value past the tombstone\'s collection and hands it off to the replicas: acknowledged delete resurrected'],
+  ['random:270', 'after one replica collected a tombstone, the other two never do (no certificate once a peer no longer holds it)'],
+  ['random:685', 'a hint stored while the coordinator\'s clock ran 8.5 s ahead is stamped in that clock, outlives the grace once the clock is corrected, and brings back a collected delete'],
 ])
-/** Seeds of the full random scenario that found bugs since fixed. */
+/** `random` seeds that found bugs since fixed. */
 const FOUND_AND_FIXED: readonly number[] = []
 
 function explain(result: RunResult): string {
@@ -43,7 +51,9 @@ t.test(`${SEED_COUNT} random seeds (random-quick): faults, load, heal, oracles`,
   const startedMs = Date.now()
   for (let seed = 1; seed <= SEED_COUNT; seed++) {
     const result = await runSeed(seed, quickRandomScenario)
-    t.same(result.violations, [], `seed ${seed}`, result.violations.length > 0 ? { diagnostic: true, replay: explain(result) } : {})
+    const known = KNOWN_FAILING.get(`${quickRandomScenario.name}:${seed}`)
+    if (known !== undefined) t.same(result.violations, [], `seed ${seed}`, { todo: result.violations.length > 0 ? `known bug: ${known}` : 'passes now: remove it from KNOWN_FAILING' })
+    else t.same(result.violations, [], `seed ${seed}`, result.violations.length > 0 ? { diagnostic: true, replay: explain(result) } : {})
   }
   t.comment(`${SEED_COUNT} seeds in ${((Date.now() - startedMs) / 1000).toFixed(1)} s`)
 })
@@ -53,7 +63,9 @@ t.test('seeds npm run sim found', async t => {
     const result = await runSeed(seed, randomScenario)
     t.same(result.violations, [], `seed ${seed}`, result.violations.length > 0 ? { diagnostic: true, replay: explain(result) } : {})
   }
-  for (const [seed, bug] of KNOWN_FAILING) {
+  for (const [name, bug] of KNOWN_FAILING) {
+    if (!name.startsWith(`${randomScenario.name}:`)) continue
+    const seed = Number(name.slice(randomScenario.name.length + 1))
     const result = await runSeed(seed, randomScenario)
     t.same(result.violations, [], `seed ${seed}`, { todo: result.violations.length > 0 ? `known bug: ${bug}` : 'passes now: move it to FOUND_AND_FIXED' })
   }
