@@ -90,7 +90,7 @@ export class History {
     return this.#byValue.get(value)
   }
 
-  /** Writes whose answer named a version (acknowledged or not), by key. */
+  /** Every put and delete, by key, in the order they were sent. */
   writesByKey(): Map<string, OpRecord[]> {
     const byKey = new Map<string, OpRecord[]>()
     for (const op of this.ops) {
