@@ -349,6 +349,27 @@ t.test('inbound handshakes in progress are bounded', async t => {
   silent.socket.close()
 })
 
+t.test('one address cannot hold every pending handshake slot (issue 17)', async t => {
+  const b = await started(t, 2, { limits: { maxPendingHandshakes: 4, maxPendingHandshakesPerAddress: 2 } })
+  const silent = [await rawClient(b.port), await rawClient(b.port)]
+  const attempt = (localAddress: string): Promise<number | 'open'> => new Promise(resolve => {
+    const socket = new WebSocket(`ws://127.0.0.1:${b.port}/`, { localAddress })
+    socket.on('unexpected-response', (_request, response) => {
+      resolve(response.statusCode ?? 0)
+      socket.terminate()
+    })
+    socket.on('open', () => {
+      resolve('open')
+      socket.terminate()
+    })
+    socket.on('error', () => resolve(-1))
+  })
+  t.equal(await attempt('127.0.0.1'), 503, 'a third handshake from the same address is turned away')
+  t.equal(await attempt('127.0.0.2'), 'open', 'another address still finds a slot')
+  t.same(b.counters.refusals, ['local:busy'])
+  for (const client of silent) client.socket.close()
+})
+
 t.test('in-flight requests per link are bounded', async t => {
   const a = await started(t, 1, { limits: { maxInFlightRequestsPerLink: 2 } })
   const b = await started(t, 2)
