@@ -8,6 +8,9 @@ import { SCENARIOS } from '../../lib/sim/scenarios.js'
  * that replays it; `npm run sim -- --seeds 10000` runs many more.
  */
 
+// About 40 s alone on 2 cores; beside the rest of `npm test` on a busy machine, up to twice that.
+t.setTimeout(300_000)
+
 /** Seeds of the random scenario run here; HEARSAY_SIM_SEEDS runs more (or fewer). */
 const SEED_COUNT = Number(process.env['HEARSAY_SIM_SEEDS'] ?? 100)
 
