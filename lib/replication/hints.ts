@@ -1,7 +1,7 @@
 import type { OrderedDatabase } from '../store/ordered-database.js'
 import { assertPositiveIntegers } from '../assert.js'
 import { Packr } from 'msgpackr'
-import { isNodeId, type NodeId } from '../clock/version.js'
+import { hlcWallMs, isNodeId, type NodeId } from '../clock/version.js'
 import { MAX_RECORDS_PER_WRITE, type WireEntry } from './messages.js'
 
 /**
@@ -72,7 +72,10 @@ export class HintStore {
    * 'dropped' (nothing stored) when it would take the store past maxBytes.
    */
   async add(owner: NodeId, entry: WireEntry): Promise<'stored' | 'dropped'> {
-    const id = this.newId(owner, this.options.nowMs())
+    // Aged from the write's own version when that is older than now (a coordinator whose clock
+    // ran ahead and was corrected): a hint must never outlive its version by more than the
+    // window, or it could carry a value past the grace of a delete already collected.
+    const id = this.newId(owner, Math.min(this.options.nowMs(), hlcWallMs(entry.hlc)))
     const value = encodeHint(entry)
     const bytes = id.length + value.length
     if (this.totalBytes + bytes > this.options.maxBytes) return 'dropped'

@@ -88,12 +88,13 @@ async function harness(t: Test, windowMs = 60_000): Promise<Harness> {
   return h
 }
 
-function entry(key: string, value: string | null = 'v'): WireEntry {
-  return { key, value: value === null ? null : Buffer.from(value), hlc: START_MS * 1000, node: WRITER }
+/** A write versioned at `atMs` (its coordinator's clock when it was made). */
+function entry(key: string, value: string | null = 'v', atMs = START_MS): WireEntry {
+  return { key, value: value === null ? null : Buffer.from(value), hlc: atMs * 1000, node: WRITER }
 }
 
 async function addHints(h: Harness, owner: NodeId, ...keys: string[]): Promise<void> {
-  for (const key of keys) await h.hints.add(owner, entry(key))
+  for (const key of keys) await h.hints.add(owner, entry(key, 'v', h.nowMs))
 }
 
 /** Polls until `condition` holds; fails the test (instead of hanging) after WAIT_LIMIT_MS. */

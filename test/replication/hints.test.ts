@@ -168,7 +168,7 @@ t.test('hints older than the window are dropped by dropExpired, younger ones sta
   await hints.add(OWNER_A, entry('old-a', 'x'))
   await hints.add(OWNER_B, entry('old-b', 'x'))
   time.advance(5000)
-  await hints.add(OWNER_A, entry('young-a', 'x'))
+  await hints.add(OWNER_A, entry('young-a', 'x', 5000 * 1000))
   t.equal(await hints.dropExpired(), 0, 'nothing is older than the window yet')
 
   time.advance(5000)
@@ -181,6 +181,15 @@ t.test('hints older than the window are dropped by dropExpired, younger ones sta
   time.advance(5000)
   t.equal(await hints.dropExpired(), 1)
   t.same(hints.pending(), { count: 0, bytes: 0 })
+})
+
+t.test('a hint ages from its write\'s version when that is older than now: it never outlives the version by more than the window', async t => {
+  const time = clock(START_MS + 8_500)
+  // Stored 8.5 s after its write was versioned (the clock that stamps it ran ahead, say).
+  const hints = hintStore(await openStore(t), { windowMs: 10_000, nowMs: time.nowMs })
+  await hints.add(OWNER_A, entry('from-the-past', 'x'))
+  time.advance(1_500)
+  t.equal(await hints.dropExpired(), 1, 'expired 10 s after its version, not 10 s after it was stored')
 })
 
 t.test('dropExpired deletes more hints than one batch', async t => {
