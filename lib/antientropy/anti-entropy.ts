@@ -188,6 +188,7 @@ export class AntiEntropy {
         const sessionStartedMs = this.#options.clock.nowMs()
         const summary = await runSession({
           peer, partitions, mode,
+          ...(mode === 'repair' && this.#options.absence.lastContactMs !== undefined ? { repairCutoffMs: this.#options.absence.lastContactMs } : {}),
           signal: this.#stopping.signal,
           replica: this.#options.replica,
           request: (message) => this.#options.request(peer, message, this.#options.requestTimeoutMs),

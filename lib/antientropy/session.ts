@@ -1,3 +1,4 @@
+import { hlcWallMs } from '../clock/version.js'
 import { differingLeaves, FANOUT, saltedProjection, type DigestWidth } from '../merkle/tree.js'
 import type { Clock } from '../runtime/clock.js'
 import type { Random } from '../runtime/random.js'
@@ -23,6 +24,12 @@ export interface SessionOptions {
   readonly peer: string
   readonly partitions: readonly number[]
   readonly mode: SessionMode
+  /**
+   * Repair mode: this node's last contact with the cluster before its absence (ms). A record
+   * versioned after it was written while this node was back in touch (a replica write taken
+   * during the repair) and cannot be a delete the others forgot: it is kept, not dropped.
+   */
+  readonly repairCutoffMs?: number
   readonly replica: LocalReplica
   /** A request to the peer; rejects on timeout, a lost link or an error answer. */
   readonly request: (message: PeerMessage) => Promise<PeerMessage>
@@ -182,7 +189,10 @@ async function reconcileLeaves(options: SessionOptions, partition: number, bucke
     await pushRecords(options, partition, older.map(({ key }) => key), true, tally)
     // The peer holds a newer version that no longer travels (a tombstone or expiry past the
     // grace): ours is dead either way, and pushing it later would bring it back.
-    const dropping = options.mode === 'repair' ? [...superseded, ...missing] : superseded
+    const cutoffMs = options.repairCutoffMs ?? Infinity
+    const dropping = options.mode === 'repair'
+      ? [...superseded, ...missing.filter(({ version }) => hlcWallMs(version.hlc) <= cutoffMs)]
+      : superseded
     if (dropping.length > 0) {
       // Not `tally.dropped += await …`: that reads the tally before the await and loses concurrent partitions' counts.
       const removed = await replica.drop(dropping)

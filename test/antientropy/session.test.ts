@@ -187,6 +187,19 @@ t.test('repair mode drops what only this node holds, pulls what the peer holds n
   assertTreesMatchStore(t, a, 'A')
 })
 
+t.test('repair mode keeps what only this node holds when it was written after the node\'s last contact (a replica write taken during the repair)', async t => {
+  const [a, b] = [await openNode(t), await openNode(t)]
+  const lastContactMs = WALL_MS + 1000
+  await a.store.applyMany([
+    { key: 'from-before-the-absence', record: put('resurrection?', hlcAt(lastContactMs - 1)) },
+    { key: 'acked-during-the-repair', record: put('keep me', hlcAt(lastContactMs + 60_000)) },
+  ])
+  const summary = await runSession(sessionWith(a, serve(b), 'repair', { repairCutoffMs: lastContactMs }))
+  t.match(summary, { mode: 'repair', dropped: 1, pushed: 0 })
+  t.equal(a.store.get('from-before-the-absence'), undefined, 'an old record no one else holds is dropped')
+  t.equal(bytesOf(a.store.get('acked-during-the-repair')), Buffer.from('keep me').toString('hex'), 'a record newer than the last contact is kept')
+})
+
 t.test('a tombstone past the grace on the peer removes the older value here and never brings it back', async t => {
   const pastGraceMs = NOW_MS - 2 * TOMBSTONE_GRACE_MS
   const build = async (): Promise<{ a: TestNode; b: TestNode }> => {
