@@ -27,8 +27,8 @@ export interface AgentAnswer {
   readonly error?: string
 }
 
-/** Longest answer body passed back (scans of 1000 small records fit many times over). */
-const MAX_BODY_CHARS = 4 * 1024 * 1024
+/** Longest answer body passed back: above api.maxScanPageBytes (8 MiB), so a scan page is never cut. */
+const MAX_BODY_CHARS = 16 * 1024 * 1024
 
 async function perform(request: AgentRequest): Promise<AgentAnswer> {
   try {
