@@ -29,7 +29,7 @@ const KNOWN_FAILING: ReadonlyMap<string, string> = new Map([
   ['random:27', UNMEASURED_SKEW],
   ['random:70', UNMEASURED_SKEW],
   ['random:95', 'a node holding a partition it no longer replicates keeps a stale value past the tombstone\'s collection and hands it off to the replicas: acknowledged delete resurrected'],
-  ['random:270', 'after one replica collected a tombstone, the other two never do (no certificate once a peer no longer holds it)'],
+  ['random:270', 'after one replica collected a tombstone, the other two never do: the third replica stays in repair mode (declining their sessions) because another partition is in the all-replicas-away repair stand-off; repair is node-wide, not per partition'],
 ])
 /**
  * `random` seeds that found bugs since fixed:
