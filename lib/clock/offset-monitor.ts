@@ -53,6 +53,11 @@ export interface OffsetEstimate {
   readonly uncertaintyMs: number
   /** This node's wall clock when the answer arrived, in ms. */
   readonly measuredAtMs: number
+  /**
+   * This node's wall clock minus its monotonic clock when the answer arrived: if the wall clock
+   * is stepped later, the difference moves by the step, and the estimate moves with it.
+   */
+  readonly driftRefMs: number
 }
 
 export interface PeerOffset extends OffsetEstimate {
@@ -100,9 +105,9 @@ export class OffsetEstimates {
    * Records one probe: sent at `sentMs` and answered at `receivedMs` (this node's wall clock),
    * the peer's clock read `remoteMs` in between. Replaces the peer's previous estimate.
    */
-  record(peer: MonitoredPeer, sentMs: number, remoteMs: number, receivedMs: number): OffsetEstimate {
+  record(peer: MonitoredPeer, sentMs: number, remoteMs: number, receivedMs: number, driftRefMs = 0): OffsetEstimate {
     if (!(receivedMs >= sentMs)) throw new RangeError(`a probe cannot be answered (${receivedMs}) before it was sent (${sentMs})`)
-    const estimate = { offsetMs: remoteMs - (sentMs + receivedMs) / 2, uncertaintyMs: (receivedMs - sentMs) / 2, measuredAtMs: receivedMs }
+    const estimate = { offsetMs: remoteMs - (sentMs + receivedMs) / 2, uncertaintyMs: (receivedMs - sentMs) / 2, measuredAtMs: receivedMs, driftRefMs }
     this.#byPeer.set(peer.id, { peer, estimate })
     return estimate
   }
@@ -120,20 +125,24 @@ export class OffsetEstimates {
   }
 
   /** Fresh estimates, one per peer, ordered by peer name. */
-  offsets(nowMs: number): PeerOffset[] {
+  offsets(nowMs: number, driftNowMs = 0): PeerOffset[] {
     const out: PeerOffset[] = []
     for (const { peer, estimate } of this.#byPeer.values()) {
       if (!this.#fresh(estimate, nowMs)) continue
+      // A step of this node's wall clock since the estimate shifts the offset by as much, so a
+      // clock that jumps is judged at once, not at the next probe.
+      const offsetMs = estimate.offsetMs - (driftNowMs - estimate.driftRefMs)
       // The smallest offset the measurement allows is still past the bound (CockroachDB's
       // isHealthy): an ambiguous reading from a slow round trip never counts against the node.
-      const beyond = Math.abs(estimate.offsetMs) - estimate.uncertaintyMs > this.toleratedMs
-      out.push({ peer, ...estimate, beyond })
+      const beyond = Math.abs(offsetMs) - estimate.uncertaintyMs > this.toleratedMs
+      out.push({ peer, ...estimate, offsetMs, beyond })
     }
     return out.sort((a, b) => a.peer.name.localeCompare(b.peer.name) || a.peer.id.localeCompare(b.peer.id))
   }
 
-  verdict(nowMs: number): ClockVerdict {
-    const offsets = this.offsets(nowMs)
+  /** See offsets() for `driftNowMs`. */
+  verdict(nowMs: number, driftNowMs = 0): ClockVerdict {
+    const offsets = this.offsets(nowMs, driftNowMs)
     const peersBeyond = offsets.filter((o) => o.beyond).length
     return {
       skewed: peersBeyond > 0 && peersBeyond * 2 > offsets.length,
@@ -191,6 +200,8 @@ export class ClockOffsetMonitor {
   #timer: TimerHandle | undefined
   #running = false
   #skewed = false
+  /** The median offset at the last verdict that had fresh estimates, and the drift reference then. */
+  #lastMeasured: { readonly aheadMs: number; readonly driftRefMs: number } | undefined
 
   constructor(options: ClockOffsetMonitorOptions) {
     this.#options = options
@@ -225,7 +236,7 @@ export class ClockOffsetMonitor {
         const receivedMs = this.#options.wallMs()
         // The wall clock went back during the round trip: the reading brackets nothing.
         if (receivedMs < sentMs) return
-        const estimate = this.#estimates.record(peer, sentMs, (reply.body as ClockProbeReplyBody).wallMs, receivedMs)
+        const estimate = this.#estimates.record(peer, sentMs, (reply.body as ClockProbeReplyBody).wallMs, receivedMs, this.#driftMs())
         this.#options.onEstimate?.(peer, estimate)
         this.#judge()
       }, () => undefined) // unanswered: the estimate ages out unless a later probe is answered
@@ -233,18 +244,29 @@ export class ClockOffsetMonitor {
   }
 
   /**
-   * The current verdict (estimates past the age bound no longer count). With no fresh estimate
-   * at all (every peer gone or silent) the last verdict stands: not hearing from anyone proves
-   * nothing about a clock found skewed a moment ago.
+   * The current verdict (estimates past the age bound no longer count; those that do are moved by
+   * any step of this node's wall clock since they were taken). With no fresh estimate at all
+   * (cut off, every peer gone or silent) the last measured offset stands, moved likewise: not
+   * hearing from anyone proves nothing about a clock found skewed a moment ago, and a clock that
+   * jumps while nobody can be asked is caught against its own monotonic clock.
    */
   verdict(): ClockVerdict {
-    const verdict = this.#estimates.verdict(this.#options.wallMs())
-    return verdict.peersMeasured === 0 && this.#skewed ? { ...verdict, skewed: true } : verdict
+    const driftMs = this.#driftMs()
+    const verdict = this.#estimates.verdict(this.#options.wallMs(), driftMs)
+    if (verdict.peersMeasured > 0) return verdict
+    if (this.#lastMeasured === undefined) return this.#skewed ? { ...verdict, skewed: true } : verdict
+    const aheadMs = this.#lastMeasured.aheadMs + (driftMs - this.#lastMeasured.driftRefMs)
+    return { ...verdict, aheadMs, skewed: Math.abs(aheadMs) > this.#estimates.toleratedMs }
   }
 
   /** Fresh per-peer estimates, for /status. */
   offsets(): PeerOffset[] {
-    return this.#estimates.offsets(this.#options.wallMs())
+    return this.#estimates.offsets(this.#options.wallMs(), this.#driftMs())
+  }
+
+  /** The judged wall clock minus the monotonic clock: it moves exactly when the wall clock is stepped. */
+  #driftMs(): number {
+    return this.#options.wallMs() - this.#options.clock.monotonicMs()
   }
 
   #round(): void {
@@ -258,6 +280,7 @@ export class ClockOffsetMonitor {
 
   #judge(): void {
     const verdict = this.verdict()
+    if (verdict.peersMeasured > 0 && verdict.aheadMs !== undefined) this.#lastMeasured = { aheadMs: verdict.aheadMs, driftRefMs: this.#driftMs() }
     if (verdict.skewed === this.#skewed) return
     this.#skewed = verdict.skewed
     this.#options.onVerdictChange?.(verdict)

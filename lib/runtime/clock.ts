@@ -8,13 +8,21 @@ export interface TimerHandle {
 }
 
 export interface Clock {
+  /** Wall-clock reading in ms: what versions and TTLs are made of; it may jump. */
   nowMs(): number
+  /**
+   * A reading that never jumps (ms from an arbitrary origin), to tell how far the wall clock
+   * moved on its own: a wall clock stepped by an operator or a bad NTP source shows as a change
+   * of nowMs() − monotonicMs() (lib/clock/offset-monitor.ts).
+   */
+  monotonicMs(): number
   setTimeout(callback: () => void, delayMs: number): TimerHandle
   clearTimeout(handle: TimerHandle): void
 }
 
 export const systemClock: Clock = {
   nowMs: () => Date.now(),
+  monotonicMs: () => performance.now(),
   setTimeout: (callback, delayMs) => {
     const timer = setTimeout(callback, delayMs)
     // A pending request or reconnect timer alone must not keep the process alive.
@@ -51,6 +59,10 @@ export class FakeClock implements Clock {
   }
 
   nowMs(): number {
+    return this.#nowMs
+  }
+
+  monotonicMs(): number {
     return this.#nowMs
   }
 
@@ -190,6 +202,7 @@ export function offsetClock(clock: Clock, offsetMs: number): Clock {
   if (offsetMs === 0) return clock
   return {
     nowMs: () => clock.nowMs() + offsetMs,
+    monotonicMs: () => clock.monotonicMs(),
     setTimeout: (callback, delayMs) => clock.setTimeout(callback, delayMs),
     clearTimeout: handle => clock.clearTimeout(handle),
   }

@@ -22,6 +22,11 @@ export class NodeClock implements Clock {
     return this.#base.nowMs() + this.skewMs
   }
 
+  /** The shared time base: a skew step moves nowMs(), not this. */
+  monotonicMs(): number {
+    return this.#base.nowMs()
+  }
+
   setTimeout(callback: () => void, delayMs: number): TimerHandle {
     if (this.#halted) return HALTED_TIMER
     const handle = this.#base.setTimeout(() => {

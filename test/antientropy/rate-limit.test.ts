@@ -17,7 +17,7 @@ async function waits(limiter: ByteRateLimiter, bytes: number): Promise<boolean> 
 /** Readings the test moves by hand; timers on the system clock (the waits here are aborted, never run). */
 function fakeClock(startMs = 1_000_000): Clock & { advance: (ms: number) => void } {
   let now = startMs
-  return { nowMs: () => now, setTimeout: systemClock.setTimeout, clearTimeout: systemClock.clearTimeout, advance: (ms) => { now += ms } }
+  return { nowMs: () => now, monotonicMs: () => now, setTimeout: systemClock.setTimeout, clearTimeout: systemClock.clearTimeout, advance: (ms) => { now += ms } }
 }
 
 t.test('a rate of 0 is unlimited: take() never waits', async t => {

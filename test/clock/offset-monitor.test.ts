@@ -20,7 +20,7 @@ function peer(index: number): MonitoredPeer {
 t.test('an offset is the remote reading minus the midpoint of the round trip, uncertain by half of it', async t => {
   const estimates = new OffsetEstimates(MAX_SKEW_MS)
   const estimate = estimates.record(peer(2), START_MS, START_MS + 10_007, START_MS + 14)
-  t.same(estimate, { offsetMs: 10_000, uncertaintyMs: 7, measuredAtMs: START_MS + 14 })
+  t.same(estimate, { offsetMs: 10_000, uncertaintyMs: 7, measuredAtMs: START_MS + 14, driftRefMs: 0 })
   const verdict = estimates.verdict(START_MS + 14)
   t.equal(verdict.aheadMs, -10_000, 'this node is 10 s behind that peer')
   t.throws(() => estimates.record(peer(2), START_MS, START_MS, START_MS - 1), RangeError, 'an answer before the question is a bug')
@@ -173,6 +173,32 @@ t.test('peers that are no longer alive, or stop answering, are forgotten; a skew
   await clock.advance(CLOCK_PROBE_INTERVAL_MS)
   t.same(first.monitor.verdict(), { skewed: false, peersMeasured: 1, peersBeyond: 0, aheadMs: 0, maxSkewMs: MAX_SKEW_MS }, 'node 2 is back: node 1 is cleared')
   t.ok(skewed.monitor.verdict().skewed, 'node 3, still cut off, is not')
+})
+
+t.test('a wall clock stepped after it was measured is judged at once, before the next probe', async t => {
+  const { clock, nodes } = cluster([0, 0, 0], { delayMs: { minMs: 1, maxMs: 1 } })
+  t.teardown(() => { for (const node of nodes) node.monitor.stop() })
+  await clock.advance(10)
+  const stepped = nodes[2] as SimNode
+  t.notOk(stepped.monitor.verdict().skewed)
+  stepped.offsetMs = 10_000
+  const verdict = stepped.monitor.verdict()
+  t.ok(verdict.skewed, 'its estimates moved with its wall clock against its monotonic clock')
+  t.equal(verdict.aheadMs, 10_000)
+})
+
+t.test('a wall clock that jumps while the node is cut off from every peer is caught against its monotonic clock', async t => {
+  const { clock, net, nodes } = cluster([0, 0, 0], { delayMs: { minMs: 1, maxMs: 1 } })
+  t.teardown(() => { for (const node of nodes) node.monitor.stop() })
+  await clock.advance(10)
+  const isolated = nodes[2] as SimNode
+  net.partition([identity(1).peer, identity(2).peer], [identity(3).peer])
+  await clock.advance(ESTIMATE_MAX_AGE_MS + 2 * CLOCK_PROBE_INTERVAL_MS)
+  t.same([isolated.monitor.verdict().peersMeasured, isolated.monitor.verdict().skewed], [0, false], 'no fresh estimate, and nothing wrong with its clock')
+  isolated.offsetMs = 10_000
+  t.ok(isolated.monitor.verdict().skewed, 'its clock jumped while nobody could be asked: skewed, so it coordinates no writes')
+  isolated.offsetMs = 0
+  t.notOk(isolated.monitor.verdict().skewed, 'stepped back: fine again')
 })
 
 t.test('a slow, jittery link does not make a node within the bound flap into skewed', async t => {
