@@ -255,3 +255,35 @@ t.test('connections per client address are capped and silent ones closed, on the
   t.match(daemon.output(), /too many connections to the peer port from one address/, 'peer refusals are logged')
   t.ok((await healthMs(daemon)) < HEALTH_DEADLINE_MS, 'the node serves once they are gone')
 })
+
+t.test('HTTP requests pipelined on one connection that never reads are answered one at a time', async t => {
+  const daemon = await startDaemon()
+  t.teardown(() => daemon.stop())
+  const put = await fetch(`${daemon.url}/kv/big`, { method: 'PUT', body: Buffer.alloc(MIB, 7) })
+  t.equal(put.status, 200)
+  await sleep(500)
+  const before = rss(daemon)
+  const sockets = Array.from({ length: 4 }, () => {
+    const socket = net.connect(daemon.apiPort, '127.0.0.1')
+    socket.on('error', () => {})
+    socket.pause()
+    socket.write('GET /kv/big HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(500))
+    return socket
+  })
+  t.teardown(() => { for (const socket of sockets) socket.destroy() })
+  await sleep(3000)
+  const slowestHealthMs = await healthMs(daemon)
+  const growth = rss(daemon).peakBytes - before.nowBytes
+  t.comment(`4 connections x 500 pipelined GETs of 1 MiB: RSS grew ${(growth / MIB).toFixed(0)} MiB (was 1 GiB per connection), /health ${slowestHealthMs} ms`)
+  t.ok(growth < 200 * MIB, `RSS grew by ${(growth / MIB).toFixed(0)} MiB`)
+  t.ok(slowestHealthMs < HEALTH_DEADLINE_MS, '/health answers meanwhile')
+  // Once the client reads, every pipelined request is answered, in order.
+  const socket = sockets[0] as net.Socket
+  let bytes = 0
+  socket.on('data', (chunk: Buffer) => { bytes += chunk.length })
+  socket.resume()
+  const expectedBytes = 500 * MIB
+  const deadline = Date.now() + 60_000
+  while (bytes < expectedBytes && Date.now() < deadline) await sleep(100)
+  t.ok(bytes >= expectedBytes, `all 500 answers arrived (${(bytes / MIB).toFixed(0)} MiB)`)
+})
