@@ -1,5 +1,6 @@
 import { isNodeId, type NodeId } from '../clock/version.js'
 import { parseHostPort } from '../config/address.js'
+import { MAX_NODE_NAME_CHARS } from '../codec/transport-frames.js'
 import type { PeerAddress } from '../transport/transport.js'
 
 /**
@@ -87,7 +88,8 @@ export const MAX_MEMBERS = 8192
  * (incarnation + 1 stays a safe integer) — a claim at 2^53 − 1 once evicted members for good.
  */
 export const MAX_INCARNATION = 2 ** 40
-export const MAX_MEMBER_NAME_CHARS = 255
+/** A member's name is the node name its handshake carries: one limit (lib/codec/transport-frames.ts). */
+export const MAX_MEMBER_NAME_CHARS = MAX_NODE_NAME_CHARS
 /** `[IPv6]:port` is at most 47 characters and a DNS name 253, plus `:65535`. */
 export const MAX_ADDRESS_CHARS = 260
 
