@@ -124,6 +124,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     }),
     onCollected: (kind, count) => metrics.storeGcCollected.inc({ kind }, count),
     onSwept: (waiting) => metrics.storeGcWaiting.set(waiting),
+    recordHash: (key, version) => digester.recordHash(key, version),
     onError: (error) => nodeLog.error({ err: error }, 'garbage collection step failed; will retry'),
   })
   const local: PeerIdentity = { id, name: config.node.name, peer: world.advertised.peer, api: world.advertised.api }

@@ -27,6 +27,11 @@ export interface TombstoneCollectorOptions {
   readonly onCollected?: (kind: CollectedKind, count: number) => void
   /** Told after each complete sweep how many records past their grace wait for a replica. */
   readonly onSwept?: (waiting: number) => void
+  /**
+   * The hash a record contributes to the node's Merkle digests (MerkleForest.recordHash): with
+   * it, waitingDigest() tells which part of the store digest is records past their grace.
+   */
+  readonly recordHash?: (key: string, version: Version) => bigint
   /** Told when a background sweep fails; the next sweep starts after intervalMs as usual. */
   readonly onError?: (error: unknown) => void
 }
@@ -77,6 +82,10 @@ export class TombstoneCollector {
   private totalExpired = 0
   /** Records waiting for a replica at the end of the last complete sweep. */
   private lastWaiting = 0
+  /** XOR of their record hashes (see waitingDigest). */
+  private lastWaitingDigest = 0n
+  /** The same, for the sweep in progress. */
+  private sweepDigest = 0n
 
   constructor(private readonly store: Store, private readonly options: TombstoneCollectorOptions) {
     assertPositiveIntegers({ intervalMs: options.intervalMs, batchSize: options.batchSize })
@@ -110,6 +119,15 @@ export class TombstoneCollector {
     return this.sweep(nowMs, () => true)
   }
 
+  /**
+   * XOR of the record hashes of the records past their grace that the last complete sweep kept.
+   * Such records do not travel to a peer lacking the key, so two replicas in agreement can still
+   * differ by them until collection: the store digest XOR this is what they will agree on.
+   */
+  waitingDigest(): bigint {
+    return this.lastWaitingDigest
+  }
+
   /** Everything collected since construction. */
   totals(): CollectedCounts {
     return { tombstones: this.totalTombstones, expired: this.totalExpired, waiting: this.lastWaiting }
@@ -125,7 +143,10 @@ export class TombstoneCollector {
     let tombstones = 0
     let expired = 0
     let waiting = 0
-    await this.exclusive(async () => { this.cursor = undefined })
+    await this.exclusive(async () => {
+      this.cursor = undefined
+      this.sweepDigest = 0n
+    })
     for (let steps = 0; steps < maxSteps && keepGoing(); steps++) {
       const result = await this.step(nowMs)
       tombstones += result.tombstones
@@ -133,6 +154,7 @@ export class TombstoneCollector {
       waiting += result.waiting
       if (result.wrapped) {
         this.lastWaiting = waiting
+        this.lastWaitingDigest = this.sweepDigest
         this.options.onSwept?.(waiting)
         break
       }
@@ -174,8 +196,12 @@ export class TombstoneCollector {
     for (const { key, record } of examined) {
       const kind = this.collectible(record, nowMs)
       if (kind === undefined) continue
-      if (this.options.heldByEveryReplica(key)) candidates.push({ key, version: record.version, kind })
-      else waiting++
+      if (this.options.heldByEveryReplica(key)) {
+        candidates.push({ key, version: record.version, kind })
+      } else {
+        waiting++
+        if (this.options.recordHash !== undefined) this.sweepDigest ^= this.options.recordHash(key, record.version)
+      }
     }
     const removed = candidates.length === 0 ? [] : await this.store.deleteIfVersion(candidates)
     let tombstones = 0

@@ -35,8 +35,12 @@ t.test('a tombstone past the grace stays until every replica is known to hold it
     { key: 'expired-not-yet', record: { ...put('v', hlcAt(WALL_MS - 3 * GRACE_MS)), expiresAtMs: WALL_MS - 2 * GRACE_MS } },
   ])
   const asked: string[] = []
-  const gc = collector(store, { heldByEveryReplica: (key) => { asked.push(key); return key === 'held-everywhere' } })
+  const gc = collector(store, {
+    heldByEveryReplica: (key) => { asked.push(key); return key === 'held-everywhere' },
+    recordHash: (key) => BigInt(key.length),
+  })
   t.same(await gc.sweepOnce(WALL_MS), { tombstones: 1, expired: 0, waiting: 2 })
+  t.equal(gc.waitingDigest(), BigInt('not-yet'.length) ^ BigInt('expired-not-yet'.length), 'the waiting records\' hashes, for a digest of what replicas will agree on')
   t.equal(store.get('held-everywhere'), undefined)
   t.ok(store.get('not-yet'), 'however old, kept while a replica may lack it')
   t.ok(store.get('expired-not-yet'), 'an expired record likewise')
