@@ -125,8 +125,11 @@ export async function runSession(options: SessionOptions): Promise<SessionSummar
     })
     candidates = differing.map(({ partition }) => partition)
   }
-  const { heldBack: _heldBack, ...counts } = tally
-  return { peer: options.peer, mode: options.mode, partitionsCompared: options.partitions.length, passes, ...counts, agreedPartitions, durationMs: options.clock.nowMs() - startedMs }
+  const { partitionsDiffering, leavesDiffering, pushed, pulled, dropped } = tally
+  return {
+    peer: options.peer, mode: options.mode, partitionsCompared: options.partitions.length, passes,
+    partitionsDiffering, leavesDiffering, pushed, pulled, dropped, agreedPartitions, durationMs: options.clock.nowMs() - startedMs,
+  }
 }
 
 /**

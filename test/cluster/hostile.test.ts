@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import { Packr } from 'msgpackr'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { WebSocket } from 'ws'
 import { startCluster, startDaemon, waitFor, type Daemon } from '../helpers/daemon.js'
 
@@ -82,13 +82,18 @@ const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(r
 // Six daemons, hundreds of MiB moved: more than tap's default per-file timeout on a busy machine.
 t.setTimeout(300_000)
 
-t.test('one stream connection asking 4 × 1,024 times for a 1 MiB value and never reading stays within its budget', async t => {
+/** A daemon holding a 1 MiB value at `big`, and its memory once the write has settled. */
+async function daemonHoldingBigValue(t: Test): Promise<{ daemon: Daemon; before: ReturnType<typeof rss> }> {
   const daemon = await startDaemon()
   t.teardown(() => daemon.stop())
   const put = await fetch(`${daemon.url}/kv/big`, { method: 'PUT', body: Buffer.alloc(MIB, 7) })
   t.equal(put.status, 200)
   await sleep(500)
-  const before = rss(daemon)
+  return { daemon, before: rss(daemon) }
+}
+
+t.test('one stream connection asking 4 × 1,024 times for a 1 MiB value and never reading stays within its budget', async t => {
+  const { daemon, before } = await daemonHoldingBigValue(t)
 
   const socket = await silentReader(daemon)
   t.teardown(() => socket.terminate())
@@ -261,12 +266,7 @@ t.test('connections per client address are capped and silent ones closed, on the
 
 t.test('HTTP requests pipelined on one connection that never reads are answered one at a time', async t => {
   const PIPELINED = 150
-  const daemon = await startDaemon()
-  t.teardown(() => daemon.stop())
-  const put = await fetch(`${daemon.url}/kv/big`, { method: 'PUT', body: Buffer.alloc(MIB, 7) })
-  t.equal(put.status, 200)
-  await sleep(500)
-  const before = rss(daemon)
+  const { daemon, before } = await daemonHoldingBigValue(t)
   const sockets = Array.from({ length: 4 }, () => {
     const socket = net.connect(daemon.apiPort, '127.0.0.1')
     socket.on('error', () => {})
