@@ -65,6 +65,11 @@ export interface Metrics {
   readonly peerLinksClosed: Counter<'reason'>
   /** Handshakes refused: by = local | remote, code = protocol | cluster | auth | identity | duplicate | busy. */
   readonly peerHandshakesRefused: Counter<'by' | 'code'>
+  /**
+   * TLS handshakes that failed before any hearsay frame (issue 12): side = peer | api, reason =
+   * unknown_ca | expired | bad_name | plaintext | no_certificate | other (lib/transport/tls-failure.ts).
+   */
+  readonly tlsHandshakeFailures: Counter<'side' | 'reason'>
   /** Member state changes seen by this node, by the state entered. */
   readonly memberTransitions: Counter<'state'>
   /** This node refuted a rumour about itself by raising its incarnation. */
@@ -211,6 +216,12 @@ export function createMetrics(): Metrics {
       name: `${METRIC_PREFIX}peer_handshakes_refused_total`,
       help: 'Peer handshakes refused, by who refused (local, remote) and why (protocol, cluster, auth, identity, duplicate, busy).',
       labelNames: ['by', 'code'] as const,
+      registers,
+    }),
+    tlsHandshakeFailures: new Counter({
+      name: `${METRIC_PREFIX}tls_handshake_failures_total`,
+      help: 'TLS handshakes that failed, by side (peer, api) and reason (unknown_ca, expired, bad_name, plaintext, no_certificate, other).',
+      labelNames: ['side', 'reason'] as const,
       registers,
     }),
     memberTransitions: new Counter({
