@@ -18,6 +18,7 @@ import { assertApiLimits, type ApiLimits } from './limits.js'
 import { nodeRoutes } from './node-routes.js'
 import { refusalReporter } from './refusals.js'
 import { sendJson } from './respond.js'
+import { handshakeFailureHandler, secureContextOptions, tlsServerOptions, type ApiTlsSettings } from './tls.js'
 import { UNMATCHED_ROUTE, allowedMethods, matchPath, splitTarget, type Handler, type RequestContext, type RouteHandlers, type RouteTable } from './routes.js'
 import type { HealthView, MemberView } from './views.js'
 
@@ -26,13 +27,6 @@ import type { HealthView, MemberView } from './views.js'
  * small). It reaches the data only through KvService and the node only through the callbacks
  * in ApiDeps, so the composition root decides what status, health and members mean.
  */
-
-export interface ApiTlsOptions {
-  readonly key: string | Buffer
-  readonly cert: string | Buffer
-  /** Trusted CAs for client certificates; omit to use the system store. */
-  readonly ca?: string | Buffer | Array<string | Buffer>
-}
 
 export interface ApiDeps {
   readonly kv: KvService
@@ -49,8 +43,8 @@ export interface ApiDeps {
   readonly limits: ApiLimits
   /** Bearer token every route but /health requires when set. */
   readonly token?: string
-  /** Serve HTTPS instead of HTTP. */
-  readonly tls?: ApiTlsOptions
+  /** Serve HTTPS and WSS instead of HTTP and WS (tls.api on or mutual). */
+  readonly tls?: ApiTlsSettings
   /** Bounds of the stream protocol (lib/api/binary) where they differ from streamLimitsFor(limits). */
   readonly streamLimits?: Partial<StreamLimits>
 }
@@ -146,7 +140,18 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     // The Host header means nothing to this API; without this Node answers a bare, non-JSON 400.
     requireHostHeader: false,
   }
-  const server = deps.tls === undefined ? http.createServer(options) : https.createServer({ ...options, ...deps.tls })
+  const tls = deps.tls
+  const server = tls === undefined
+    ? http.createServer(options)
+    // A stalled handshake holds a socket like an idle connection does, and gets the same deadline.
+    : https.createServer({ ...options, ...tlsServerOptions(tls), handshakeTimeout: options.headersTimeout })
+  // A reload (SIGHUP) swaps the certificate for new handshakes; open connections keep theirs.
+  const stopFollowingTls = tls === undefined
+    ? () => {}
+    : tls.material.onChange(material => {
+      ;(server as https.Server).setSecureContext(secureContextOptions(tls, material))
+      log.info({ mode: tls.mode }, 'client API serves the reloaded TLS certificate to new connections')
+    })
   server.on('request', (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, false))
   // Listening for checkContinue stops Node from sending `100 Continue` by itself: a body refused
   // by its Content-Length (413) is then never sent at all.
@@ -157,11 +162,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     maxHeaderBytes: limits.maxHeaderBytes,
     isAnswering: socket => [...answersBySocket.get(socket) ?? []].some(res => res.headersSent),
   }))
-  server.on('tlsClientError', (err: Error & { code?: string }, socket: Duplex) => {
-    metrics.httpClientErrors.inc({ code: err.code ?? 'tls' })
-    log.debug({ err: err.message }, 'TLS handshake with a client failed')
-    socket.destroy()
-  })
+  server.on('tlsClientError', handshakeFailureHandler(metrics, log))
   server.on('upgrade', streams.upgrade)
   // CONNECT is not for this API; without a listener node:http would close the socket unanswered.
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
@@ -181,7 +182,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   capConnectionsPerAddress(server, limits.maxConnectionsPerAddress, (socket, address, open) => {
     refused('api_connections_per_address', { address, open, maxConnectionsPerAddress: limits.maxConnectionsPerAddress })
     // Plain HTTP can still be told why; a TLS socket has not even shaken hands.
-    if (deps.tls === undefined) {
+    if (tls === undefined) {
       const body = JSON.stringify({ error: `this node already has ${open} connections from ${address}, its limit per client address; reuse connections or retry later`, maxConnectionsPerAddress: limits.maxConnectionsPerAddress })
       socket.end(`HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nretry-after: 1\r\nconnection: close\r\n\r\n${body}`)
     }
@@ -312,6 +313,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
 
     close(graceMs) {
       closing ??= (async () => {
+        stopFollowingTls()
         const closed = new Promise<void>(resolve => server.close(() => resolve()))
         server.closeIdleConnections()
         // Keep-alive would hold a connection open past its last answer; end each one with it.

@@ -3,7 +3,7 @@ import { access, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import type { Writable } from 'node:stream'
 import { writeOut } from '../client/cli-output.js'
-import { parsePositiveInteger, UsageError, type CommandContext } from '../client/command.js'
+import { UsageError, type CommandContext } from '../client/command.js'
 import { parseBenchArgs } from './args.js'
 import type { KindStats } from './closed-loop.js'
 import { renderSweepSvg } from './plot.js'
@@ -43,14 +43,13 @@ export async function runBenchCommand(context: CommandContext): Promise<number> 
 }
 
 function benchTarget(context: CommandContext): BenchTarget {
-  const token = context.options['token']
-  const envToken = context.io.env['HEARSAY_TOKEN']
-  const timeout = context.options['timeout']
+  const { token, timeoutMs, tls } = context.clientOptions()
   return {
     // The CLI's client has parsed and validated --node / HEARSAY_NODE; the bench opens its own per node.
     nodes: context.client().nodes,
-    token: typeof token === 'string' ? token : envToken === undefined || envToken === '' ? undefined : envToken,
-    timeoutMs: typeof timeout === 'string' ? parsePositiveInteger(timeout, 'timeout') : undefined,
+    token,
+    timeoutMs,
+    tls,
   }
 }
 

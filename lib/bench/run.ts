@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { HearsayClient } from '../client/client.js'
+import { HearsayClient, type ClientTlsOptions } from '../client/client.js'
 import type { ConsistencyLevel } from '../replication/consistency.js'
 import type { BenchSettings } from './args.js'
 import { runClosedLoop, type LoadProgress, type LoadResult } from './closed-loop.js'
@@ -14,6 +14,8 @@ export interface BenchTarget {
   readonly nodes: readonly string[]
   readonly token?: string
   readonly timeoutMs?: number
+  /** CA (and client certificate) for https:// nodes. */
+  readonly tls?: ClientTlsOptions
 }
 
 /** `label` names the run in a sweep (e.g. `w=2`); empty for a single run. */
@@ -97,7 +99,7 @@ async function withClients<T>(target: BenchTarget, concurrency: number, body: (c
 }
 
 function openClient(target: BenchTarget, nodes: readonly string[], maxSockets: number): HearsayClient {
-  return new HearsayClient({ nodes, token: target.token, timeoutMs: target.timeoutMs, maxSockets })
+  return new HearsayClient({ nodes, token: target.token, timeoutMs: target.timeoutMs, maxSockets, tls: target.tls })
 }
 
 function workloadShape(settings: BenchSettings): { keyBytes: number; keys: number; mix: BenchSettings['mix']; value: Uint8Array; r: ConsistencyLevel | undefined } {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { HearsayClient } from './client.js'
+import { HearsayClient, type ClientTlsOptions, type HearsayClientOptions } from './client.js'
 import { OutputClosedError, writeOut } from './cli-output.js'
 import { COMMANDS } from './commands.js'
 import { ClientOptionsError, HearsayClientError } from './errors.js'
@@ -15,6 +15,9 @@ const MAX_PACKAGE_SEARCH_DEPTH = 5
 const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   node: { type: 'string', valueName: 'URL[,URL…]', description: `nodes to ask, in order of preference (env HEARSAY_NODE; default ${DEFAULT_NODE_URL})` },
   token: { type: 'string', valueName: 'TOKEN', description: 'bearer token for the client API (env HEARSAY_TOKEN)' },
+  ca: { type: 'string', valueName: 'FILE', description: 'CA certificate (PEM) that signed the nodes\' certificates, for https:// nodes (env HEARSAY_CA)' },
+  cert: { type: 'string', valueName: 'FILE', description: 'client certificate (PEM) for nodes with tls.api mutual (env HEARSAY_CERT)' },
+  key: { type: 'string', valueName: 'FILE', description: 'private key (PEM) of --cert (env HEARSAY_KEY)' },
   timeout: { type: 'string', valueName: 'MS', description: 'give up on a node after this many milliseconds' },
   json: { type: 'boolean', description: 'print the JSON reply (machine output)' },
   help: { type: 'boolean', description: 'show this help' },
@@ -45,16 +48,20 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
     const timeoutText = parsed.values['timeout']
     const timeoutMs = typeof timeoutText === 'string' ? parsePositiveInteger(timeoutText, 'timeout') : undefined
+    let clientOptions: HearsayClientOptions | undefined
+    const options = (): HearsayClientOptions => clientOptions ??= {
+      nodes: nodeUrls(parsed.values['node'], io.env),
+      token: stringOr(parsed.values['token'], io.env['HEARSAY_TOKEN']),
+      timeoutMs,
+      tls: tlsFiles(parsed.values, io.env),
+    }
     const context: CommandContext = {
       args,
       options: parsed.values,
       json: parsed.values['json'] === true,
       io,
-      client: () => client ??= new HearsayClient({
-        nodes: nodeUrls(parsed.values['node'], io.env),
-        token: stringOr(parsed.values['token'], io.env['HEARSAY_TOKEN']),
-        timeoutMs,
-      }),
+      clientOptions: options,
+      client: () => client ??= new HearsayClient(options()),
     }
     return await command.run(context)
   } catch (err) {
@@ -110,6 +117,41 @@ function checkCommandLine(name: string, command: Command, args: readonly string[
 function nodeUrls(option: string | boolean | undefined, env: CliIo['env']): string[] {
   const list = stringOr(option, env['HEARSAY_NODE']) ?? DEFAULT_NODE_URL
   return list.split(',').map(url => url.trim()).filter(url => url !== '')
+}
+
+/** --ca, --cert, --key (or HEARSAY_CA, HEARSAY_CERT, HEARSAY_KEY) read into PEM bytes. */
+function tlsFiles(values: ParsedCommandLine['values'], env: CliIo['env']): ClientTlsOptions | undefined {
+  const ca = stringOr(values['ca'], env['HEARSAY_CA'])
+  const cert = stringOr(values['cert'], env['HEARSAY_CERT'])
+  const key = stringOr(values['key'], env['HEARSAY_KEY'])
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError(cert === undefined ? '--key needs --cert (or HEARSAY_CERT): the certificate the key belongs to' : '--cert needs --key (or HEARSAY_KEY): the private key of that certificate')
+  }
+  if (ca === undefined && cert === undefined) return undefined
+  return {
+    ...(ca === undefined ? {} : { ca: readPemFile(ca, 'ca', 'the CA certificate that signed the nodes\' certificates (ca.pem from hearsay tls ca create)') }),
+    ...(cert === undefined ? {} : { cert: readPemFile(cert, 'cert', 'this client\'s certificate (from hearsay tls cert create --client)') }),
+    ...(key === undefined ? {} : { key: readPemFile(key, 'key', 'the private key of --cert') }),
+  }
+}
+
+/** PEM files are small; anything larger is the wrong file. */
+const MAX_PEM_FILE_BYTES = 1024 * 1024
+
+function readPemFile(path: string, option: string, what: string): Buffer {
+  let bytes: Buffer
+  try {
+    bytes = readFileSync(path)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message
+    throw new UsageError(`--${option} ${path}: cannot read it (${why}); pass ${what}`)
+  }
+  const label = option === 'key' ? /-----BEGIN [A-Z ]*PRIVATE KEY-----/ : /-----BEGIN CERTIFICATE-----/
+  if (bytes.byteLength > MAX_PEM_FILE_BYTES || !label.test(bytes.toString('latin1'))) {
+    throw new UsageError(`--${option} ${path} is not a PEM ${option === 'key' ? 'private key' : 'certificate'}; pass ${what}`)
+  }
+  return bytes
 }
 
 /** The option's value, else the environment's when set and non-empty. */

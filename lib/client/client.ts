@@ -33,8 +33,19 @@ const MAX_ERROR_TEXT_CHARS = 200
  */
 export type ClientTransport = 'binary' | 'http'
 
+/**
+ * TLS for https:// nodes (PEM text or bytes). `ca` replaces the system's trusted CAs: pass the
+ * cluster's CA certificate (the one `hearsay tls ca create` made). `cert` and `key` are this
+ * client's certificate for nodes with tls.api mutual.
+ */
+export interface ClientTlsOptions {
+  readonly ca?: string | Buffer
+  readonly cert?: string | Buffer
+  readonly key?: string | Buffer
+}
+
 export interface HearsayClientOptions {
-  /** Base URLs such as http://127.0.0.1:7070, tried in order when one does not answer. */
+  /** Base URLs such as http://127.0.0.1:7070 or https://node-1:7070, tried in order when one does not answer. */
   readonly nodes: readonly string[]
   /** Deadline per attempt on one node, for connect, send and the whole answer. */
   readonly timeoutMs?: number
@@ -44,6 +55,7 @@ export interface HearsayClientOptions {
   readonly maxSockets?: number
   readonly maxResponseBytes?: number
   readonly transport?: ClientTransport
+  readonly tls?: ClientTlsOptions
 }
 
 export interface PutOptions {
@@ -116,12 +128,13 @@ export class HearsayClient {
       throw new ClientOptionsError('token must be non-empty printable ASCII without spaces')
     }
     this.#authorization = options.token === undefined ? undefined : `Bearer ${options.token}`
-    this.#agents = new Agents(maxSockets)
+    const tls = checkTls(options.tls)
+    this.#agents = new Agents(maxSockets, tls)
     const transport = options.transport ?? 'binary'
     if (transport !== 'binary' && transport !== 'http') throw new ClientOptionsError(`transport must be "binary" or "http", got ${JSON.stringify(transport)}`)
     this.#streams = transport === 'http'
       ? undefined
-      : new NodeStreams({ authorization: this.#authorization, timeoutMs: this.#timeoutMs, maxResponseBytes: this.#maxResponseBytes })
+      : new NodeStreams({ authorization: this.#authorization, timeoutMs: this.#timeoutMs, maxResponseBytes: this.#maxResponseBytes, tls })
   }
 
   async put(key: string, value: Uint8Array | string, options: PutOptions = {}): Promise<WriteReply> {
@@ -377,6 +390,21 @@ function withQuery(path: string, query: URLSearchParams): string {
 
 function toBytes(value: Uint8Array | string): Uint8Array {
   return typeof value === 'string' ? Buffer.from(value, 'utf8') : value
+}
+
+function checkTls(tls: ClientTlsOptions | undefined): ClientTlsOptions {
+  if (tls === undefined) return {}
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    throw new ClientOptionsError('tls.cert and tls.key go together: a client certificate needs its private key')
+  }
+  const pem = (value: string | Buffer | undefined, name: string, label: RegExp): void => {
+    if (value === undefined) return
+    if (!label.test(value.toString())) throw new ClientOptionsError(`tls.${name} is not PEM text (no "-----BEGIN ${name === 'key' ? 'PRIVATE KEY' : 'CERTIFICATE'}-----" line)`)
+  }
+  pem(tls.ca, 'ca', /-----BEGIN CERTIFICATE-----/)
+  pem(tls.cert, 'cert', /-----BEGIN CERTIFICATE-----/)
+  pem(tls.key, 'key', /-----BEGIN [A-Z ]*PRIVATE KEY-----/)
+  return { ...tls }
 }
 
 function checkPositiveInteger(value: number, name: string): number {

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream'
-import type { HearsayClient } from './client.js'
+import type { HearsayClient, HearsayClientOptions } from './client.js'
 
 /** Everything the CLI touches of the process, so tests run it in-process. */
 export interface CliIo {
@@ -25,8 +25,10 @@ export interface CommandContext {
   /** `--json`: print the JSON reply instead of the human form. */
   readonly json: boolean
   readonly io: CliIo
-  /** The client for --node/--token/--timeout, created on first use and closed after the command. */
+  /** The client for --node/--token/--timeout/--ca/--cert/--key, created on first use and closed after the command. */
   client(): HearsayClient
+  /** What client() is built from (files read, URLs not yet checked), for commands that open clients of their own. */
+  clientOptions(): HearsayClientOptions
 }
 
 /**

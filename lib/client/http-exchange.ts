@@ -1,5 +1,6 @@
 import http from 'node:http'
 import https from 'node:https'
+import type { ClientTlsOptions } from './client.js'
 import type { NodeUrl } from './node-urls.js'
 import { InvalidReplyError } from './errors.js'
 
@@ -47,15 +48,18 @@ export class NodeUnreachableError extends Error {
 /** Keep-alive agents shared by every request of one client, one per scheme. */
 export class Agents {
   readonly #maxSockets: number
+  readonly #tls: ClientTlsOptions
   #http: http.Agent | undefined
   #https: https.Agent | undefined
 
-  constructor(maxSockets: number) {
+  constructor(maxSockets: number, tls: ClientTlsOptions = {}) {
     this.#maxSockets = maxSockets
+    this.#tls = tls
   }
 
   for(node: NodeUrl): http.Agent {
-    if (node.startsWith('https:')) return this.#https ??= new https.Agent({ keepAlive: true, maxSockets: this.#maxSockets })
+    // The agent keeps TLS sessions for resumption, so reconnects skip the full handshake.
+    if (node.startsWith('https:')) return this.#https ??= new https.Agent({ keepAlive: true, maxSockets: this.#maxSockets, ...this.#tls })
     return this.#http ??= new http.Agent({ keepAlive: true, maxSockets: this.#maxSockets })
   }
 
@@ -106,7 +110,11 @@ export function exchange(agents: Agents, node: NodeUrl, request: HttpRequest, li
 
     outgoing.on('error', (err: NodeJS.ErrnoException) => {
       const stale = !answered && outgoing.reusedSocket && STALE_SOCKET_CODES.has(err.code ?? '')
-      finish(new NodeUnreachableError(`${node}: ${describeNetworkError(err)}`, stale))
+      // An HTTPS port hangs up on a plain request without a word; say what it probably was.
+      const hint = !answered && !outgoing.reusedSocket && url.protocol === 'http:' && err.code === 'ECONNRESET'
+        ? '; if the node serves HTTPS (tls.api on), use an https:// URL'
+        : ''
+      finish(new NodeUnreachableError(`${node}: ${describeNetworkError(err)}${hint}`, stale))
     })
 
     function finish(error: Error | undefined, answer?: HttpAnswer): void {
@@ -126,6 +134,8 @@ export function exchange(agents: Agents, node: NodeUrl, request: HttpRequest, li
 }
 
 export function describeNetworkError(err: NodeJS.ErrnoException): string {
+  const tls = describeTlsError(err)
+  if (tls !== undefined) return tls
   switch (err.code) {
     case 'ECONNREFUSED': return 'connection refused (ECONNREFUSED)'
     case 'ECONNRESET': return 'connection reset (ECONNRESET)'
@@ -134,4 +144,40 @@ export function describeNetworkError(err: NodeJS.ErrnoException): string {
     case 'ETIMEDOUT': return 'connection timed out (ETIMEDOUT)'
     default: return err.code === undefined ? err.message : `${err.message} (${err.code})`
   }
+}
+
+/** The node's certificate does not chain to a CA the client trusts. */
+const UNTRUSTED_CERTIFICATE_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_SIGNATURE_FAILURE', 'CERT_UNTRUSTED',
+])
+
+/**
+ * A failed TLS handshake in words that say what to do: the flags named are the CLI's, and the
+ * library's ClientTlsOptions carry the same three files (ca, cert, key).
+ */
+function describeTlsError(err: NodeJS.ErrnoException): string | undefined {
+  const code = err.code ?? ''
+  if (UNTRUSTED_CERTIFICATE_CODES.has(code)) {
+    return `certificate not trusted: the node's certificate does not chain to a CA this client trusts (${code}); pass --ca FILE (or HEARSAY_CA) with the cluster's CA certificate`
+  }
+  if (code === 'CERT_HAS_EXPIRED') return `the node's certificate has expired (${code}); the node needs a new one (hearsay tls cert create, then kill -HUP)`
+  if (code === 'CERT_NOT_YET_VALID') return `the node's certificate is not valid yet (${code}); check the clocks of this machine and the node`
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `the node's certificate does not name the host in the URL (${err.message}); use a name or IP the certificate lists, or reissue it with --ip/--dns`
+  if (code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' || /alert handshake failure/.test(err.message)) {
+    return `the node refused the TLS handshake: it requires a client certificate (tls.api mutual); pass --cert FILE --key FILE (or HEARSAY_CERT/HEARSAY_KEY) (${code})`
+  }
+  if (code === 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' || code === 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE' || code === 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED') {
+    return `the node refused this client's certificate (${code}); use a certificate issued by the cluster's CA with hearsay tls cert create --client`
+  }
+  if (/before secure TLS connection was established/.test(err.message)) {
+    return `the node closed the connection during the TLS handshake (${code}); it may not trust this client's certificate (--cert), or may require one`
+  }
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/.test(err.message)) {
+    return `the node does not speak TLS on this port (${code}); use an http:// URL, or turn tls.api on at the node`
+  }
+  if (code === 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' || code === 'ERR_SSL_UNSUPPORTED_PROTOCOL') {
+    return `the node and this client share no TLS version (${code}); the node's tls.minVersion may be above what this client offers`
+  }
+  return undefined
 }

@@ -4,6 +4,7 @@ import https from 'node:https'
 import { join } from 'node:path'
 import t from 'tap'
 import { startApi } from './fixtures/harness.js'
+import { fixedTlsMaterial } from '../../lib/api/tls.js'
 
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0
 
@@ -15,7 +16,7 @@ t.test('with TLS options the API serves HTTPS', { skip: hasOpenssl ? false : 'op
     '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyPath, '-out', certPath], { timeout: 30_000 })
   t.equal(made.status, 0, 'a self-signed certificate was made')
   const cert = readFileSync(certPath)
-  const api = await startApi(t, { tls: { key: readFileSync(keyPath), cert } })
+  const api = await startApi(t, { tls: { mode: 'on', minVersion: 'TLSv1.2', material: fixedTlsMaterial({ key: readFileSync(keyPath), cert, ca: cert }) } })
 
   const answer = await new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
     const req = https.get({ host: api.host, port: api.port, path: '/health', ca: cert }, res => {

@@ -9,6 +9,7 @@ import type { NodeId } from '../../lib/clock/version.js'
 import { HearsayClient, HearsayClientError, NoNodeAnsweredError, type ClientTransport } from '../../lib/client/client.js'
 import { QuorumNotMetError } from '../../lib/errors.js'
 import { MemoryKv, startApi, type Harness } from '../api/fixtures/harness.js'
+import { fixedTlsMaterial } from '../../lib/api/tls.js'
 import { startFakeNode } from './fixtures/fake-node.js'
 
 /**
@@ -241,7 +242,8 @@ t.test('over TLS the stream runs on wss://', { skip: hasOpenssl ? false : 'opens
   const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
     '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyPath, '-out', certPath], { timeout: 30_000 })
   t.equal(made.status, 0, 'a self-signed certificate was made')
-  const api = await startApi(t, { tls: { key: readFileSync(keyPath), cert: readFileSync(certPath) } })
+  const cert = readFileSync(certPath)
+  const api = await startApi(t, { tls: { mode: 'on', minVersion: 'TLSv1.2', material: fixedTlsMaterial({ key: readFileSync(keyPath), cert, ca: cert }) } })
   const { code, output } = await runScript(dir, [
     `const client = new HearsayClient({ nodes: [${JSON.stringify(`https://${api.host}:${api.port}`)}] })`,
     "await client.put('a', '1')",

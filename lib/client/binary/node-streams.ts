@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { STREAM_ADVERT_HEADER } from '../../api/binary/protocol.js'
+import type { ClientTlsOptions } from '../client.js'
 import type { NodeUrl } from '../node-urls.js'
 import { ClientStreamConnection } from './stream-connection.js'
 
@@ -16,6 +17,7 @@ export interface NodeStreamsOptions {
   readonly authorization: string | undefined
   readonly timeoutMs: number
   readonly maxResponseBytes: number
+  readonly tls: ClientTlsOptions
 }
 
 /** After a refused upgrade, requests to that node go over HTTP for this long. */
@@ -61,6 +63,7 @@ export class NodeStreams {
       authorization: this.#options.authorization,
       timeoutMs: this.#options.timeoutMs,
       maxResponseBytes: this.#options.maxResponseBytes,
+      tls: this.#options.tls,
       onRefused: () => {
         stream.refusedUntilMs = Date.now() + REFUSED_RETRY_MS
       },

@@ -6,6 +6,7 @@ import { Outbox } from '../../api/binary/outbox.js'
 import { CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, MAX_IN_FLIGHT_HEADER, MAX_MESSAGE_BYTES_HEADER, MAX_REQUEST_ID } from '../../api/binary/protocol.js'
 import { InvalidReplyError } from '../errors.js'
 import { NodeUnreachableError, describeNetworkError } from '../http-exchange.js'
+import type { ClientTlsOptions } from '../client.js'
 import type { NodeUrl } from '../node-urls.js'
 
 /**
@@ -38,6 +39,8 @@ export interface StreamConnectionOptions {
   readonly timeoutMs: number
   /** Largest message accepted from the node. */
   readonly maxResponseBytes: number
+  /** CA, certificate and key for a wss:// URL, as for the client's HTTPS requests. */
+  readonly tls: ClientTlsOptions
   /** The node answered the upgrade with an HTTP status instead of switching protocols. */
   readonly onRefused: (connection: ClientStreamConnection, status: number) => void
   readonly onClosed: (connection: ClientStreamConnection) => void
@@ -90,6 +93,7 @@ export class ClientStreamConnection {
       maxPayload: options.maxResponseBytes,
       handshakeTimeout: options.timeoutMs,
       followRedirects: false,
+      ...options.tls,
     })
     this.#socket.on('upgrade', (response: IncomingMessage) => this.#upgraded(response))
     this.#socket.on('unexpected-response', (request, response: IncomingMessage) => {
