@@ -242,6 +242,7 @@ function transportCounters(metrics: Metrics): TransportCounters {
     linkClosed: (reason) => metrics.peerLinksClosed.inc({ reason }),
     refused: (by, code) => metrics.peerHandshakesRefused.inc({ by, code }),
     malformed: (reason) => metrics.peerMalformedFrames.inc({ reason }),
+    tlsFailure: (reason) => metrics.tlsHandshakeFailures.inc({ side: 'peer', reason }),
     dropped: (reason) => metrics.peerMessagesDropped.inc({ reason }),
     frameBytes: (direction, type, bytes) => {
       // Called for every peer frame: resolve each label set to its child counter once, not per

@@ -1,5 +1,6 @@
 import type { MalformedReason } from '../codec/codec.js'
 import type { RefuseCode } from '../codec/transport-frames.js'
+import type { TlsFailureReason } from './tls-failure.js'
 
 /**
  * What the transport counts, as callbacks: the composition root turns them into prom-client
@@ -26,6 +27,8 @@ export interface TransportCounters {
   /** A handshake refused by this node (local) or by the peer (remote). */
   refused(by: 'local' | 'remote', code: RefuseCode): void
   malformed(reason: MalformedReason): void
+  /** A TLS handshake on a peer connection failed (either side), or a TLS link's certificate named another node. */
+  tlsFailure(reason: TlsFailureReason): void
   dropped(reason: DropReason): void
   /**
    * Bytes of one frame sent or received on an established link, by message type (a response is
@@ -39,6 +42,7 @@ export const NO_COUNTERS: TransportCounters = {
   linkClosed: () => {},
   refused: () => {},
   malformed: () => {},
+  tlsFailure: () => {},
   dropped: () => {},
   frameBytes: () => {},
 }

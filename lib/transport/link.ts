@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import type { Logger } from 'pino'
 import { WebSocket, type RawData } from 'ws'
 import { MalformedFrameError, type FrameCodec, type Frame, type MalformedReason } from '../codec/codec.js'
@@ -7,6 +8,9 @@ import { checkHello, checkProof, checkWelcome, computeProof, foreignProtocolRefu
 import type { TransportLimits } from './limits.js'
 import type { Clock } from '../runtime/clock.js'
 import type { PeerIdentity } from './transport.js'
+import { nameBindingRefusal, peerCertificateOf, type PeerCertificate } from './peer-tls.js'
+import { PLAINTEXT_REFUSAL_HEADER } from './peer-server.js'
+import { describeTlsFailure, tlsFailureReason } from './tls-failure.js'
 
 /**
  * One WebSocket to one peer: drives the handshake (docs/protocol.md "Handshake"), decodes and
@@ -26,6 +30,11 @@ export interface LinkContext {
   readonly counters: TransportCounters
   /** Keepalive bookkeeping reads time from it. */
   readonly clock: Clock
+  /**
+   * Links run over TLS (tls.peer on): the peer's certificate must name the node its hello or
+   * welcome claims (docs/protocol.md "Name binding").
+   */
+  readonly tls: boolean
 }
 
 export interface LinkEvents {
@@ -73,6 +82,7 @@ export class PeerLink {
   #lastHeardAtMs: number
   #handshakeTimer: NodeJS.Timeout | undefined
   #keepaliveTimer: NodeJS.Timeout | undefined
+  #certificate: PeerCertificate | undefined
 
   /** Resolves once the socket is closed (close() cuts it after closeTimeoutMs at the latest). */
   readonly socketClosed: Promise<void>
@@ -80,9 +90,12 @@ export class PeerLink {
   /**
    * @param endpoint for logs until the peer introduces itself: the address dialed, or the
    *   remote socket address of an accepted connection
+   * @param certificate an acceptor's verified client certificate (TLS); a dialer learns the
+   *   acceptor's from the upgrade response
    */
-  constructor(socket: WebSocket, readonly role: HandshakeRole, readonly endpoint: string, context: LinkContext, events: LinkEvents) {
+  constructor(socket: WebSocket, readonly role: HandshakeRole, readonly endpoint: string, context: LinkContext, events: LinkEvents, certificate?: PeerCertificate) {
     this.#socket = socket
+    this.#certificate = certificate
     this.#context = context
     this.#lastHeardAtMs = context.clock.nowMs()
     this.#events = events
@@ -91,6 +104,8 @@ export class PeerLink {
     this.#handshakeTimer = setTimeout(this.#guard(() => {
       if (this.state === 'handshaking') this.close('handshake_timeout', `no complete handshake within ${context.limits.handshakeTimeoutMs} ms`)
     }), context.limits.handshakeTimeoutMs).unref()
+    socket.on('upgrade', this.#guard((response: IncomingMessage) => { this.#certificate = peerCertificateOf(response.socket) }))
+    socket.on('unexpected-response', this.#guard((_request: unknown, response: IncomingMessage) => this.#unexpectedResponse(response)))
     socket.on('open', this.#guard(() => this.#sendHello()))
     socket.on('message', this.#guard((data: RawData, isBinary: boolean) => this.#receive(data, isBinary)))
     socket.on('pong', this.#guard(() => { this.#lastHeardAtMs = this.#context.clock.nowMs() }))
@@ -101,6 +116,11 @@ export class PeerLink {
   /** Who the peer is, for logs: its introduction if known, else the endpoint. */
   get peerLabel(): string {
     return this.remote?.peer ?? this.endpoint
+  }
+
+  /** The peer's verified certificate on a TLS link. */
+  get certificate(): PeerCertificate | undefined {
+    return this.#certificate
   }
 
   /** Bytes written to the socket and not yet handed to the kernel. */
@@ -208,7 +228,7 @@ export class PeerLink {
   #onHello(hello: HelloBody | ForeignHelloBody): void {
     const { local, clusterName, secret } = this.#context
     if ('foreign' in hello) return this.refuse(foreignProtocolRefusal(hello))
-    const refusal = checkHello(hello, { clusterName, localId: local.id })
+    const refusal = checkHello(hello, { clusterName, localId: local.id }) ?? this.#nameBinding(hello.name, 'dialer')
     if (refusal !== undefined) return this.refuse(refusal)
     this.remote = { id: hello.id, name: hello.name, peer: hello.peer, api: hello.api }
     this.#dialerNonce = hello.nonce
@@ -226,7 +246,7 @@ export class PeerLink {
   #onWelcome(welcome: WelcomeBody): void {
     const { local, clusterName, secret } = this.#context
     const dialerNonce = this.#dialerNonce as Uint8Array
-    const refusal = checkWelcome(welcome, dialerNonce, secret, { clusterName, localId: local.id })
+    const refusal = checkWelcome(welcome, dialerNonce, secret, { clusterName, localId: local.id }) ?? this.#nameBinding(welcome.name, 'acceptor')
     this.remote = { id: welcome.id, name: welcome.name, peer: welcome.peer, api: welcome.api }
     if (refusal !== undefined) return this.refuse(refusal)
     const admission = this.#events.admit(this, true)
@@ -244,6 +264,15 @@ export class PeerLink {
     this.#open()
   }
 
+  /** On a TLS link: the refusal when the peer's certificate does not name the node it claims. */
+  #nameBinding(claimedName: string, role: HandshakeRole): RefuseBody | undefined {
+    if (!this.#context.tls) return undefined
+    const reason = nameBindingRefusal(this.#certificate, claimedName, role)
+    if (reason === undefined) return undefined
+    this.#context.counters.tlsFailure(this.#certificate === undefined ? 'no_certificate' : 'bad_name')
+    return { code: 'identity', reason }
+  }
+
   #open(): void {
     this.state = 'open'
     this.#awaiting = 'nothing'
@@ -253,7 +282,7 @@ export class PeerLink {
       if (this.#context.clock.nowMs() - this.#lastHeardAtMs > 2 * intervalMs) return this.close('keepalive', `silent for more than ${2 * intervalMs} ms`)
       this.#socket.ping()
     }), intervalMs).unref()
-    this.#context.log.info({ peer: this.peerLabel, id: this.remote?.id, name: this.remote?.name, role: this.role }, 'peer link established')
+    this.#context.log.info({ peer: this.peerLabel, id: this.remote?.id, name: this.remote?.name, role: this.role, serial: this.#certificate?.serial }, 'peer link established')
     this.#context.counters.linkOpened(this.role === 'dialer' ? 'outbound' : 'inbound')
     this.#events.opened(this)
   }
@@ -274,8 +303,30 @@ export class PeerLink {
     // closes the socket itself; anything else is the network.
     if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return this.#malformed('oversized', error.message)
     if (error.code?.startsWith('WS_ERR_') === true) return this.#malformed('undecodable', error.message)
+    if (this.#context.tls && this.#awaiting === 'open') {
+      // Our dial failed before the WebSocket upgrade; only a refused TCP connection is not TLS's doing.
+      if (error.code !== 'ECONNREFUSED' && error.code !== 'EHOSTUNREACH' && error.code !== 'ETIMEDOUT') {
+        const reason = tlsFailureReason(error)
+        this.#context.counters.tlsFailure(reason)
+        this.#context.log.warn({ peer: this.peerLabel, reason, code: error.code, detail: error.message }, `TLS handshake with the peer failed: ${describeTlsFailure(reason)}`)
+        return this.close('remote', error.message)
+      }
+    }
     this.#context.log.debug({ peer: this.peerLabel, err: error }, 'peer link error')
     this.close('remote', error.message)
+  }
+
+  /** Dialer: the peer port answered the upgrade with an HTTP status instead of switching protocols. */
+  #unexpectedResponse(response: IncomingMessage): void {
+    const why = response.headers[PLAINTEXT_REFUSAL_HEADER]
+    if (typeof why === 'string') {
+      this.#context.counters.tlsFailure('plaintext')
+      this.#context.log.warn({ peer: this.peerLabel, status: response.statusCode, reason: 'plaintext' }, `the peer refused a plaintext link: ${why}`)
+    } else {
+      this.#context.log.debug({ peer: this.peerLabel, status: response.statusCode }, 'the peer port answered the upgrade with an HTTP status')
+    }
+    response.resume()
+    this.close('remote', `the peer answered the upgrade with HTTP ${response.statusCode ?? '?'}`)
   }
 
   #logRefusal(by: 'local' | 'remote', refusal: RefuseBody): void {

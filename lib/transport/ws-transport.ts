@@ -13,6 +13,8 @@ import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from './limits.js'
 import { PeerLink, type LinkContext, type LinkEvents } from './link.js'
 import { PendingRequests } from './pending-requests.js'
 import { listenPeerServer, type PeerServer } from './peer-server.js'
+import { dialOptions, peerCertificateOf, type PeerTlsOptions } from './peer-tls.js'
+import type { Duplex } from 'node:stream'
 import { SendQueue } from './send-queue.js'
 import { TransportError, type MessageHandler, type PeerAddress, type PeerIdentity, type PeerMessage, type Transport } from './transport.js'
 
@@ -49,11 +51,15 @@ export interface WsTransportOptions {
   readonly onPeerDisconnected?: (peer: PeerIdentity) => void
   /** Frame types; defaults to every type in lib/codec/frames.ts. */
   readonly frames?: FrameRegistry
+  /** tls.peer on: links are wss:// with mutual TLS and name binding, nothing else is accepted or dialed. */
+  readonly tls?: PeerTlsOptions
 }
 
 export interface LinkStatus extends PeerIdentity {
   /** outbound: this node dialed the link. */
   readonly direction: 'inbound' | 'outbound'
+  /** Serial of the peer's certificate on a TLS link (upper-case hex). */
+  readonly serial?: string
 }
 
 /** Refusals that retrying will not cure; the others (duplicate, busy) are transient. */
@@ -106,7 +112,7 @@ export class WsTransport implements Transport {
     this.#pending = new PendingRequests(options.clock, this.#limits.maxInFlightRequestsPerLink)
     this.#context = {
       codec: this.#codec, local: this.local, clusterName: options.clusterName, secret: options.secret ?? '',
-      limits: this.#limits, log: this.#log, counters: this.#counters, clock: options.clock,
+      limits: this.#limits, log: this.#log, counters: this.#counters, clock: options.clock, tls: options.tls !== undefined,
     }
     this.#events = {
       admit: (link, authenticated) => this.#admit(link, authenticated),
@@ -127,9 +133,10 @@ export class WsTransport implements Transport {
       counters: this.#counters,
       pendingHandshakes: () => this.#inboundHandshakes(),
       pendingHandshakesFrom: address => this.#inboundHandshakes(address),
-      accept: (socket, endpoint) => this.#accept(socket, endpoint),
+      accept: (socket, endpoint, transportSocket) => this.#accept(socket, endpoint, transportSocket),
+      ...(this.#options.tls === undefined ? {} : { tls: this.#options.tls }),
     })
-    this.#log.info({ host: this.#options.bindHost, port: this.#server.port }, 'peer transport listening')
+    this.#log.info({ host: this.#options.bindHost, port: this.#server.port, tls: this.#options.tls !== undefined }, 'peer transport listening')
     return this.#server.port
   }
 
@@ -288,9 +295,12 @@ export class WsTransport implements Transport {
     const parsed = parseHostPort(channel.address)
     if (parsed === undefined) throw new TypeError(`not a peer address: ${channel.address}`)
     let socket: WebSocket
+    const tls = this.#options.tls
     try {
-      socket = new WebSocket(`ws://${formatHostPort(parsed.host, parsed.port)}/`, {
+      // The material is read per dial, so a reload reaches the next handshake.
+      socket = new WebSocket(`${tls === undefined ? 'ws' : 'wss'}://${formatHostPort(parsed.host, parsed.port)}/`, {
         perMessageDeflate: false, maxPayload: this.#limits.maxFrameBytes, handshakeTimeout: this.#limits.handshakeTimeoutMs,
+        ...(tls === undefined ? {} : dialOptions(tls.source.current(), tls.minVersion)),
       })
     } catch (error) {
       this.#log.warn({ peer: channel.address, err: error }, 'cannot dial peer')
@@ -303,12 +313,12 @@ export class WsTransport implements Transport {
     channel.link = link
   }
 
-  #accept(socket: WebSocket, endpoint: string): void {
+  #accept(socket: WebSocket, endpoint: string, transportSocket: Duplex): void {
     if (this.#closed) {
       socket.terminate()
       return
     }
-    this.#links.add(new PeerLink(socket, 'acceptor', endpoint, this.#context, this.#events))
+    this.#links.add(new PeerLink(socket, 'acceptor', endpoint, this.#context, this.#events, peerCertificateOf(transportSocket)))
   }
 
   /** Inbound links in their handshake, all of them or those from `address`. */
@@ -464,7 +474,10 @@ export class WsTransport implements Transport {
     const links: LinkStatus[] = []
     for (const channel of this.#channels.values()) {
       const link = channel.link
-      if (link?.state === 'open' && link.remote !== undefined) links.push({ ...link.remote, direction: link.role === 'dialer' ? 'outbound' : 'inbound' })
+      if (link?.state === 'open' && link.remote !== undefined) {
+        const serial = link.certificate?.serial
+        links.push({ ...link.remote, direction: link.role === 'dialer' ? 'outbound' : 'inbound', ...(serial === undefined ? {} : { serial }) })
+      }
     }
     return links
   }

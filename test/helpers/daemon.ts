@@ -1,10 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import https from 'node:https'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { createCa, createCert } from '../../lib/tls/create.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 /** Repository root, found from this file whether it runs from test/ or dist/test/. */
@@ -42,10 +45,20 @@ export interface DaemonOptions {
   readonly env?: NodeJS.ProcessEnv
   /** Wait for /health 200 (default true). */
   readonly waitHealthy?: boolean
+  /** With `tls.api mutual`: the client certificate `daemon.fetch` presents. */
+  readonly clientCertificate?: { readonly certPath: string; readonly keyPath: string }
 }
 
 export interface Daemon {
+  /** http://… or, with tls.api on or mutual, https://… */
   readonly url: string
+  /** tls.ca of its config, when TLS is on for the API: what a client must trust. */
+  readonly caPath: string | undefined
+  /**
+   * fetch() against this daemon's API (`path` like '/health'), trusting its tls.ca when the API
+   * is HTTPS (Node's global fetch cannot be given a CA without a dispatcher from undici).
+   */
+  fetch(path: string, init?: RequestOptions): Promise<Response>
   readonly apiPort: number
   readonly peerPort: number
   readonly dataDir: string
@@ -73,7 +86,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     peer: { host: '127.0.0.1', port: peerPort },
     log: { level: 'info' },
   }
-  writeFileSync(configFile, JSON.stringify(deepMerge(base, options.config ?? {}), null, 2))
+  const config = deepMerge(base, options.config ?? {})
+  writeFileSync(configFile, JSON.stringify(config, null, 2))
+  const tls = isPlainObject(config.tls) ? config.tls : {}
+  const apiTls = tls.api === 'on' || tls.api === 'mutual'
+  const caPath = apiTls && typeof tls.ca === 'string' ? resolve(configDir, tls.ca) : undefined
+  const client: HttpsClient | undefined = caPath === undefined ? undefined : {
+    ca: readFileSync(caPath),
+    ...(options.clientCertificate === undefined ? {} : { cert: readFileSync(options.clientCertificate.certPath), key: readFileSync(options.clientCertificate.keyPath) }),
+  }
   const child = spawn(process.execPath, [daemonBin, '--config', configFile], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -85,9 +106,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
     child.on('exit', (code, signal) => { running.delete(child); resolveExit({ code, signal }) })
   })
-  const url = `http://127.0.0.1:${apiPort}`
+  const url = `${apiTls ? 'https' : 'http'}://127.0.0.1:${apiPort}`
   const daemon: Daemon = {
-    url, apiPort, peerPort, dataDir, configFile, process: child,
+    url, caPath, apiPort, peerPort, dataDir, configFile, process: child,
+    fetch: (path, init) => client === undefined ? fetch(`${url}${path}`, init) : httpsFetch(`${url}${path}`, client, init),
     output: () => output,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
@@ -97,7 +119,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   }
   if (options.waitHealthy !== false) {
     try {
-      await waitHealthy(url, child, () => output)
+      await waitHealthy(daemon, child, () => output)
     } catch (error) {
       // Leave nothing behind: the process, its config, and a data dir this call created.
       await daemon.stop('SIGKILL')
@@ -108,12 +130,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   return daemon
 }
 
-async function waitHealthy(url: string, child: ChildProcess, output: () => string): Promise<void> {
+async function waitHealthy(daemon: Daemon, child: ChildProcess, output: () => string): Promise<void> {
   const deadline = Date.now() + STARTUP_TIMEOUT_MS
   for (;;) {
     if (child.exitCode !== null) throw new Error(`hearsayd exited with ${child.exitCode} before becoming healthy:\n${output()}`)
     try {
-      const res = await fetch(`${url}/health`)
+      const res = await daemon.fetch('/health')
       if (res.status === 200) return
     } catch { /* not listening yet */ }
     if (Date.now() > deadline) throw new Error(`hearsayd did not become healthy within ${STARTUP_TIMEOUT_MS} ms:\n${output()}`)
@@ -195,4 +217,70 @@ export async function waitFor(what: string, timeoutMs: number, check: () => Prom
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS * 2))
   }
+}
+
+export interface RequestOptions {
+  readonly method?: string
+  readonly headers?: Record<string, string>
+  readonly body?: string | Uint8Array
+  readonly signal?: AbortSignal
+}
+
+/** What an HTTPS client trusts and presents. */
+export interface HttpsClient {
+  readonly ca: Buffer
+  readonly cert?: Buffer
+  readonly key?: Buffer
+}
+
+const HTTPS_REQUEST_TIMEOUT_MS = 10_000
+
+/** A fetch() over node:https with our own CA (and client certificate), answering a standard Response. */
+export async function httpsFetch(url: string, client: HttpsClient, init: RequestOptions = {}): Promise<Response> {
+  return await new Promise<Response>((resolveResponse, reject) => {
+    const request = https.request(url, {
+      method: init.method ?? 'GET', headers: init.headers, ca: client.ca, cert: client.cert, key: client.key,
+      signal: init.signal ?? AbortSignal.timeout(HTTPS_REQUEST_TIMEOUT_MS), agent: false,
+    }, (response: http.IncomingMessage) => {
+      const chunks: Buffer[] = []
+      response.on('data', (chunk: Buffer) => chunks.push(chunk))
+      response.on('error', reject)
+      response.on('end', () => {
+        const headers = new Headers()
+        for (const [name, value] of Object.entries(response.headers)) {
+          if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value)
+        }
+        const status = response.statusCode ?? 0
+        const body = status === 204 || status === 304 ? null : Buffer.concat(chunks)
+        resolveResponse(new Response(body, { status, headers }))
+      })
+    })
+    request.on('error', reject)
+    request.end(init.body)
+  })
+}
+
+/** Certificates for a test cluster: one CA and one certificate per node, made by lib/tls/create.ts. */
+export interface TlsFiles {
+  readonly dir: string
+  readonly caPath: string
+  readonly certs: Readonly<Record<string, { readonly certPath: string; readonly keyPath: string; readonly serial: string }>>
+}
+
+/**
+ * A CA in `dir` (a new temp dir by default) and a certificate for each name (CN and DNS SAN the
+ * name, IP SAN 127.0.0.1); remove `dir` when done.
+ */
+export async function makeTlsFiles(names: readonly string[], dir = tempDir('hearsay-tls-')): Promise<TlsFiles> {
+  const ca = await createCa({ dir })
+  const certs: Record<string, { certPath: string; keyPath: string; serial: string }> = {}
+  for (const name of names) certs[name] = await createCert({ caDir: dir, name, ips: ['127.0.0.1'] })
+  return { dir, caPath: ca.certPath, certs }
+}
+
+/** The `tls` config section for node `name` with the files of `makeTlsFiles`. */
+export function tlsSettings(files: TlsFiles, name: string, modes: { readonly peer?: 'on' | 'off'; readonly api?: 'off' | 'on' | 'mutual' } = {}): Record<string, unknown> {
+  const cert = files.certs[name]
+  if (cert === undefined) throw new Error(`no certificate was made for ${name}`)
+  return { tls: { ca: files.caPath, cert: cert.certPath, key: cert.keyPath, peer: modes.peer ?? 'on', api: modes.api ?? 'off' } }
 }

@@ -6,6 +6,7 @@ import type { MalformedReason } from '../../lib/codec/codec.js'
 import type { RefuseCode } from '../../lib/codec/transport-frames.js'
 import type { DropReason, LinkCloseReason, TransportCounters } from '../../lib/transport/counters.js'
 import type { TransportLimits } from '../../lib/transport/limits.js'
+import type { TlsFailureReason } from '../../lib/transport/tls-failure.js'
 import type { PeerIdentity } from '../../lib/transport/transport.js'
 import { WsTransport, type WsTransportOptions } from '../../lib/transport/ws-transport.js'
 import { identity, testRegistry } from './fixtures.js'
@@ -49,6 +50,7 @@ export class CountingCounters implements TransportCounters {
   readonly refusals: string[] = []
   readonly malformedReasons: MalformedReason[] = []
   readonly drops: DropReason[] = []
+  readonly tlsFailures: TlsFailureReason[] = []
   /** Bytes by `${direction}:${type}`. */
   readonly bytes = new Map<string, number>()
   linkOpened(direction: 'inbound' | 'outbound'): void { this.opened.push(direction) }
@@ -56,6 +58,7 @@ export class CountingCounters implements TransportCounters {
   refused(by: 'local' | 'remote', code: RefuseCode): void { this.refusals.push(`${by}:${code}`) }
   malformed(reason: MalformedReason): void { this.malformedReasons.push(reason) }
   dropped(reason: DropReason): void { this.drops.push(reason) }
+  tlsFailure(reason: TlsFailureReason): void { this.tlsFailures.push(reason) }
   frameBytes(direction: 'sent' | 'received', type: string, bytes: number): void {
     const key = `${direction}:${type}`
     this.bytes.set(key, (this.bytes.get(key) ?? 0) + bytes)
