@@ -30,8 +30,8 @@ export type SwimEffect =
   /** No seed answered yet: the node runs alone and tries again at retryAtMs. */
   | { readonly kind: 'joinUnanswered'; readonly attempt: number; readonly seeds: readonly PeerAddress[]; readonly retryAtMs: number }
 
-/** Who sent a message, as the transport's handshake established it. */
-export type MessageSender = Pick<PeerIdentity, 'id' | 'peer'>
+/** Who sent a message, as the transport's handshake established it (name: with its certificate, if any). */
+export type MessageSender = Pick<PeerIdentity, 'id' | 'peer'> & Partial<Pick<PeerIdentity, 'name' | 'nameCertified'>>
 
 /** This node as it advertises itself. */
 export interface LocalMember {
@@ -278,13 +278,13 @@ export class Swim {
         // verdict stays about the member it meant.
         if (message.body.target !== this.#self.id) break
         const sender = message.body.from
-        if (sender !== undefined && sender.id === from.id && sender.state === 'alive') this.#apply(sender, from.id, nowMs, effects)
-        this.#applyAll(message.body.gossip, from.id, senderAlive, nowMs, effects)
+        if (sender !== undefined && sender.id === from.id && sender.state === 'alive') this.#apply(sender, from, nowMs, effects)
+        this.#applyAll(message.body.gossip, from, senderAlive, nowMs, effects)
         this.#send(from.peer, { type: 'ack', body: { seq: message.body.seq, gossip: this.#takeGossip() } }, effects)
         break
       }
       case 'ack': {
-        this.#applyAll(message.body.gossip, from.id, senderAlive, nowMs, effects)
+        this.#applyAll(message.body.gossip, from, senderAlive, nowMs, effects)
         const seq = message.body.seq
         if (this.#probe?.seq === seq) {
           effects.push({ kind: 'probeAcked', target: this.#probe.target, rttMs: nowMs - this.#probe.startedAtMs, indirect: this.#probe.indirectSent })
@@ -315,12 +315,12 @@ export class Swim {
       case 'pushPull':
         // Merge first, so the reply carries any refutation their table provoked: at a heal, the
         // other side then learns in this one round trip that we are alive.
-        this.#merge(message.body.members, from.id, senderAlive, nowMs, effects)
+        this.#merge(message.body.members, from, senderAlive, nowMs, effects)
         this.#send(from.peer, { type: 'pushPullReply', body: { members: this.#records() } }, effects)
         break
       case 'pushPullReply': {
         const incarnation = this.#self.incarnation
-        this.#merge(message.body.members, from.id, senderAlive, nowMs, effects)
+        this.#merge(message.body.members, from, senderAlive, nowMs, effects)
         if (this.#join !== undefined) {
           this.#join = undefined
           effects.push({ kind: 'joined', seed: from.peer })
@@ -333,7 +333,7 @@ export class Swim {
         break
       }
       case 'gossip':
-        this.#applyAll(message.body.gossip, from.id, senderAlive, nowMs, effects)
+        this.#applyAll(message.body.gossip, from, senderAlive, nowMs, effects)
         break
     }
     this.#newMembersLeft = Infinity
@@ -391,7 +391,7 @@ export class Swim {
     this.#awareness.applyDelta(probe.expectedNacks > 0 ? probe.expectedNacks - probe.nacks : 1)
     const target = this.#table.get(probe.target)
     if (target === undefined || (target.state !== 'alive' && target.state !== 'suspect')) return
-    this.#apply({ ...toRecord(target), state: 'suspect', from: this.#self.id }, this.#self.id, nowMs, effects)
+    this.#apply({ ...toRecord(target), state: 'suspect', from: this.#self.id }, this.#selfSender(), nowMs, effects)
   }
 
   #nextProbeTarget(): Member | undefined {
@@ -423,7 +423,7 @@ export class Swim {
       if (nowMs < suspicion.deadlineMs) continue
       this.#suspicions.delete(id)
       const member = this.#table.get(id)
-      if (member?.state === 'suspect') this.#apply({ ...toRecord(member), state: 'dead', from: this.#self.id }, this.#self.id, nowMs, effects)
+      if (member?.state === 'suspect') this.#apply({ ...toRecord(member), state: 'dead', from: this.#self.id }, this.#selfSender(), nowMs, effects)
     }
   }
 
@@ -486,7 +486,7 @@ export class Swim {
    * Merges a remote member table (memberlist mergeState). Their `dead` becomes our `suspect`:
    * we give the member the chance to refute rather than take a second-hand death as fact.
    */
-  #merge(records: readonly MemberRecord[], sender: NodeId, senderAlive: boolean, nowMs: number, effects: SwimEffect[]): void {
+  #merge(records: readonly MemberRecord[], sender: MessageSender, senderAlive: boolean, nowMs: number, effects: SwimEffect[]): void {
     for (const record of records) {
       if (this.#judgeRumour(record, sender, senderAlive, nowMs) !== 'believe') continue
       const update: MemberRecord = record.state === 'dead' || record.state === 'suspect'
@@ -498,12 +498,12 @@ export class Swim {
 
   // --- applying news ---
 
-  #applyAll(records: readonly MemberRecord[], sender: NodeId, senderAlive: boolean, nowMs: number, effects: SwimEffect[]): void {
+  #applyAll(records: readonly MemberRecord[], sender: MessageSender, senderAlive: boolean, nowMs: number, effects: SwimEffect[]): void {
     for (const record of records) {
       const verdict = this.#judgeRumour(record, sender, senderAlive, nowMs)
       if (verdict === 'believe') this.#apply(record, sender, nowMs, effects)
       // Passed on unbelieved, so it still reaches the member, which refutes it for everyone.
-      else if (verdict === 'passOn') this.#enqueue({ ...record, from: record.from ?? sender })
+      else if (verdict === 'passOn') this.#enqueue({ ...record, from: record.from ?? sender.id })
     }
   }
 
@@ -517,9 +517,9 @@ export class Swim {
    * Our own suspicions (raised by #failProbe and #expireSuspicions) do not come through here.
    * `left` is doubt too when someone else says it: only the member itself can leave.
    */
-  #judgeRumour(update: MemberRecord, sender: NodeId, senderAlive: boolean, nowMs: number): 'believe' | 'passOn' | 'drop' {
-    if (update.state !== 'suspect' && update.state !== 'dead' && (update.state !== 'left' || sender === update.id)) return 'believe'
+  #judgeRumour(update: MemberRecord, sender: MessageSender, senderAlive: boolean, nowMs: number): 'believe' | 'passOn' | 'drop' {
     const current = this.#table.get(update.id)
+    if (update.state !== 'suspect' && update.state !== 'dead' && (update.state !== 'left' || speaksFor(sender, update, current))) return 'believe'
     // News that loses to what we hold anyway is #apply's to ignore (never re-queued over fresher news).
     if (update.id === this.#self.id || current?.state !== 'alive' || !supersedes(current, update)) return 'believe'
     if (!senderAlive) return 'drop'
@@ -542,13 +542,13 @@ export class Swim {
   }
 
   /** Applies one piece of news by SWIM's precedence rules; accepted news is passed on. */
-  #apply(update: MemberRecord, sender: NodeId, nowMs: number, effects: SwimEffect[]): void {
+  #apply(update: MemberRecord, sender: MessageSender, nowMs: number, effects: SwimEffect[]): void {
     if (update.id === this.#self.id) {
       this.#aboutSelf(update, effects)
       return
     }
     const current = this.#table.get(update.id)
-    const accuser = update.from ?? sender
+    const accuser = update.from ?? sender.id
     if (update.state === 'suspect' && current?.state === 'suspect') {
       // Lifeguard §4.2: an independent accuser shortens the timeout; re-gossip so others count it too.
       const suspicion = this.#suspicions.get(update.id)
@@ -577,11 +577,16 @@ export class Swim {
    * MAX_INCARNATION_STEP, and a member's addresses change only when the member says so itself.
    * Relayed address news could otherwise point a member's traffic at whoever sent it.
    */
-  #credible(update: MemberRecord, current: Member | undefined, sender: NodeId): boolean {
+  #credible(update: MemberRecord, current: Member | undefined, sender: MessageSender): boolean {
     if (current === undefined) return true
     if (update.incarnation > current.incarnation + MAX_INCARNATION_STEP) return false
     const moved = update.peer !== current.peer || update.api !== current.api || update.name !== current.name
-    return !(moved && update.state === 'alive' && sender !== update.id)
+    return !(moved && update.state === 'alive' && !speaksFor(sender, update, current))
+  }
+
+  /** This node as the sender of its own verdicts (suspect, dead). */
+  #selfSender(): MessageSender {
+    return { id: this.#self.id, peer: this.#self.peer }
   }
 
   /** SWIM §4.2: a member that hears itself doubted refutes with a higher incarnation. */
@@ -679,4 +684,18 @@ function shuffleInPlace<T>(items: T[], random: Random): void {
     items[i] = items[j]!
     items[j] = swap
   }
+}
+
+/**
+ * Whether `sender` speaks as the member `update` is about (its own address moves, its own
+ * `left`): the same id and, on a link whose certificate names its node (tls.peer on, issue 12),
+ * that name is the member's as we hold it and as the update gives it. Ids are in no
+ * certificate, so without the name a node that knows the cluster secret could claim another
+ * member's id in its handshake and move or evict it. Hence also: with TLS a member keeps its
+ * name for its id (a renamed node starts with a new data directory).
+ */
+function speaksFor(sender: MessageSender, update: MemberRecord, current: Member | undefined): boolean {
+  if (sender.id !== update.id) return false
+  if (sender.nameCertified !== true) return true
+  return update.name === sender.name && (current === undefined || current.name === sender.name)
 }

@@ -230,7 +230,7 @@ export class PeerLink {
     if ('foreign' in hello) return this.refuse(foreignProtocolRefusal(hello))
     const refusal = checkHello(hello, { clusterName, localId: local.id }) ?? this.#nameBinding(hello.name, 'dialer')
     if (refusal !== undefined) return this.refuse(refusal)
-    this.remote = { id: hello.id, name: hello.name, peer: hello.peer, api: hello.api }
+    this.remote = { id: hello.id, name: hello.name, peer: hello.peer, api: hello.api, ...this.#certified() }
     this.#dialerNonce = hello.nonce
     const admission = this.#events.admit(this, false)
     if (admission !== undefined) return this.refuse(admission)
@@ -247,7 +247,7 @@ export class PeerLink {
     const { local, clusterName, secret } = this.#context
     const dialerNonce = this.#dialerNonce as Uint8Array
     const refusal = checkWelcome(welcome, dialerNonce, secret, { clusterName, localId: local.id }) ?? this.#nameBinding(welcome.name, 'acceptor')
-    this.remote = { id: welcome.id, name: welcome.name, peer: welcome.peer, api: welcome.api }
+    this.remote = { id: welcome.id, name: welcome.name, peer: welcome.peer, api: welcome.api, ...(refusal === undefined ? this.#certified() : {}) }
     if (refusal !== undefined) return this.refuse(refusal)
     const admission = this.#events.admit(this, true)
     if (admission !== undefined) return this.refuse(admission)
@@ -262,6 +262,11 @@ export class PeerLink {
       this.#events.admit(this, true)
     if (refusal !== undefined) return this.refuse(refusal)
     this.#open()
+  }
+
+  /** Marks the introduction's name as certificate-bound on a TLS link (checked before it is used). */
+  #certified(): { nameCertified?: true } {
+    return this.#context.tls ? { nameCertified: true } : {}
   }
 
   /** On a TLS link: the refusal when the peer's certificate does not name the node it claims. */

@@ -18,6 +18,11 @@ export interface PeerIdentity {
   readonly peer: PeerAddress
   /** Advertised client API address of that node. */
   readonly api: string
+  /**
+   * True when the peer's verified TLS certificate names `name` (tls.peer on); otherwise the
+   * name is only what its handshake claimed.
+   */
+  readonly nameCertified?: boolean
 }
 
 /**

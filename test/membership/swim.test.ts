@@ -326,6 +326,25 @@ t.test('what one member may claim about others is bounded', async t => {
     t.same([swim.member(nodeId(2))?.peer, swim.member(nodeId(2))?.incarnation], [peerOf(3), 5], 'from the member: taken')
   })
 
+  t.test('on certificate-bound links, speaking as a member takes its id and its certified name (issue 12)', async t => {
+    const swim = swimWithMembers(1, [2, 3, 4])
+    // Node 3's certificate names node-3; its handshake claims node 2's id.
+    const impostor = { id: nodeId(2), peer: peerOf(3), name: 'node-3', nameCertified: true }
+    const moved = { ...memberRecord(2, 'alive', 5), peer: peerOf(3), api: 'n3.test:7070' }
+    swim.receive(impostor, gossipOf([moved]), 100)
+    swim.receive(impostor, gossipOf([{ ...moved, name: 'node-3' }]), 110)
+    t.same([swim.member(nodeId(2))?.peer, swim.member(nodeId(2))?.name, swim.member(nodeId(2))?.incarnation], [peerOf(2), 'node-2', 1], 'no move, no rename')
+    swim.receive(impostor, gossipOf([memberRecord(2, 'left', 6)]), 120)
+    swim.receive(impostor, gossipOf([{ ...memberRecord(2, 'left', 7), name: 'node-3' }]), 130)
+    t.equal(swim.member(nodeId(2))?.state, 'alive', 'no eviction in its name')
+
+    const itself = { id: nodeId(2), peer: peerOf(2), name: 'node-2', nameCertified: true }
+    swim.receive(itself, gossipOf([moved]), 200)
+    t.same([swim.member(nodeId(2))?.peer, swim.member(nodeId(2))?.incarnation], [peerOf(3), 5], 'the member itself moves')
+    swim.receive(itself, gossipOf([memberRecord(2, 'left', 8)]), 300)
+    t.equal(swim.member(nodeId(2))?.state, 'left', 'and leaves')
+  })
+
   t.test('one message introduces at most MAX_NEW_MEMBERS_PER_MESSAGE members, except the answer to our own join', async t => {
     const invented = Array.from({ length: 1000 }, (_, i) => memberRecord(100 + i))
     const swim = swimWithMembers(1, [2, 3])
