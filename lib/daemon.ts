@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { networkInterfaces } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -7,13 +8,14 @@ import { loadConfig, type LoadedConfig } from './config/load.js'
 import { maskSecrets } from './config/mask.js'
 import { diffReloadable } from './config/reload.js'
 import { createLogger, type Logger } from './log/logger.js'
+import { checkTlsConfiguration } from './tls/check.js'
 import { HearsayNode } from './node.js'
 
 const USAGE = `usage: hearsayd [--config FILE]... [--check | --print-config]
 
   --config FILE     configuration file (repeatable; later files override earlier ones;
                     conf.d/*.json beside the first file and HEARSAY_* variables apply on top)
-  --check           validate the configuration and exit (0 = valid)
+  --check           validate the configuration, the TLS files and secret files, and exit (0 = valid)
   --print-config    print the merged configuration with secrets masked and exit
   --version         print the version and exit
   --help            print this help and exit`
@@ -67,6 +69,10 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     return EXIT_USAGE
   }
   if (args.check === true) {
+    // One line per problem, so a fix for one does not hide the next.
+    const problems = checkTlsConfiguration(loaded.config, networkInterfaces(), Date.now())
+    for (const problem of problems) process.stderr.write(`hearsayd: ${problem}\n`)
+    if (problems.length > 0) return EXIT_USAGE
     process.stdout.write(`hearsayd: configuration ok (${loaded.files.length === 0 ? 'defaults and environment only' : loaded.files.join(', ')})\n`)
     return EXIT_OK
   }
@@ -104,6 +110,8 @@ async function serve(loaded: LoadedConfig, files: readonly string[], env: NodeJS
 
   let current = loaded.config
   process.on('SIGHUP', () => {
+    // Certificates first and on their own: a config file mid-edit must not block a rotation.
+    node.reloadTls()
     try {
       const next = loadConfig({ files, env }).config
       const diff = diffReloadable(current, next)

@@ -19,6 +19,9 @@ import { cryptoSeededRandom } from './runtime/random.js'
 import { offsetClock, systemClock } from './runtime/clock.js'
 import { cronScheduler } from './runtime/scheduler.js'
 import { resolveAdvertiseAddress } from './config/advertise.js'
+import { reloadTlsMaterial } from './config/reload.js'
+import { openTlsMaterial } from './tls/check.js'
+import type { TlsMaterialHolder } from './tls/material.js'
 import { countByState, wireNode, type WiredNode } from './wiring.js'
 
 export interface NodeInfo {
@@ -53,6 +56,8 @@ export class HearsayNode {
     private readonly api: ApiServer,
     /** Advertised `host:port` of the client API and the peer port. */
     readonly advertised: { readonly api: string; readonly peer: string },
+    /** This node's certificate and key with tls.peer or tls.api on; SIGHUP reloads it. */
+    private readonly tlsMaterial: TlsMaterialHolder | undefined,
   ) {}
 
   get id(): NodeId {
@@ -79,6 +84,12 @@ export class HearsayNode {
       const advertised = {
         api: resolveAdvertiseAddress({ key: 'api.advertise', bindHost: config.api.host, boundPort: config.api.port, advertise: config.api.advertise, interfaces }),
         peer: resolveAdvertiseAddress({ key: 'peer.advertise', bindHost: config.peer.host, boundPort: config.peer.port, advertise: config.peer.advertise, interfaces }),
+      }
+      // Checked before any port is bound: a node that cannot do TLS as configured does not start.
+      const tlsMaterial = openTlsMaterial(config, advertised, () => Date.now())
+      if (tlsMaterial !== undefined) {
+        metrics.trackCertificateExpiry(tlsMaterial.current().notAfterMs)
+        tlsMaterial.onChange(material => metrics.trackCertificateExpiry(material.notAfterMs))
       }
       const parts = await wireNode({
         config, log, metrics, store, digester,
@@ -143,7 +154,7 @@ export class HearsayNode {
       })
       await transport!.start()
       const apiAddress = await api.listen(config.api.host, config.api.port)
-      node = new HearsayNode(config, nodeLog, info, parts, store, transport!, metrics, api, advertised)
+      node = new HearsayNode(config, nodeLog, info, parts, store, transport!, metrics, api, advertised, tlsMaterial)
       parts.start(config.cluster.seeds)
       node.state = 'ok'
       nodeLog.info({
@@ -167,6 +178,11 @@ export class HearsayNode {
   reload(next: HearsayConfig, changed: readonly string[]): void {
     if (changed.includes('log.level')) this.log.level = next.log.level
     this.metrics.configReloads.inc()
+  }
+
+  /** SIGHUP: re-reads tls.ca/cert/key for new handshakes; refused material keeps the old (lib/config/reload.ts). */
+  reloadTls(): void {
+    if (this.tlsMaterial !== undefined) reloadTlsMaterial({ holder: this.tlsMaterial, log: this.log, metrics: this.metrics })
   }
 
   /**

@@ -43,6 +43,11 @@ function bounds(spec: SettingSpec<unknown>): { min: number, max: number } {
   return { min: spec.min, max: spec.max }
 }
 
+function choices(spec: SettingSpec<unknown>): readonly string[] {
+  if (spec.values === undefined || spec.values.length === 0) throw new Error('schema bug: choice needs values')
+  return spec.values
+}
+
 function isAdvertisable(text: string): boolean {
   const address = parseHostPort(text)
   return address !== undefined && !isUnspecifiedHost(address.host)
@@ -129,6 +134,20 @@ export const formats: Readonly<Record<string, HearsayFormat>> = {
         `must be empty or up to ${MAX_SECRET_CHARS} printable ASCII characters without spaces`)
     },
     describe: () => 'printable ASCII without spaces, or empty',
+  },
+  'file-path': {
+    validate(value) {
+      check(typeof value === 'string' && (value === '' || (value.length <= MAX_PATH_CHARS && !value.includes('\u0000'))),
+        'must be empty or a file system path')
+    },
+    describe: () => 'path of a file (relative: to the config file that sets it), or empty',
+  },
+  choice: {
+    validate(value, spec) {
+      const values = choices(spec)
+      check(typeof value === 'string' && values.includes(value), `must be one of ${values.join(', ')}`)
+    },
+    describe: spec => choices(spec).map(value => `\`${value}\``).join(', '),
   },
   'bind-host': {
     validate(value) {

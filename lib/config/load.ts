@@ -1,8 +1,10 @@
 import convict from 'convict'
+import path from 'node:path'
 import { parseDurationMs } from './duration.js'
 import { ConfigError } from './error.js'
 import { formatOf } from './formats.js'
 import { checkRelations, type Origin } from './relations.js'
+import { readSecretFile } from './secret-file.js'
 import { schema, sections, settings } from './schema.js'
 import { dropInFiles, readConfigFile } from './sources.js'
 import type { HearsayConfig, HearsaySettings, SettingSpec } from './types.js'
@@ -66,6 +68,29 @@ function* entriesOf(values: Record<string, unknown>, prefix = ''): Generator<[st
   }
 }
 
+/**
+ * File settings (format `file-path`) as absolute paths: relative ones resolve against the
+ * directory of the config file that set them (so a config and its certificates move together),
+ * or against the working directory when set by the environment.
+ */
+function resolveFilePaths(values: Record<string, unknown>, baseDir: string, prefix = ''): void {
+  for (const [name, value] of Object.entries(values)) {
+    const key = prefix === '' ? name : `${prefix}.${name}`
+    const spec = settings.get(key)
+    if (spec === undefined && isPlainObject(value)) resolveFilePaths(value, baseDir, key)
+    else if (spec?.format === 'file-path' && typeof value === 'string' && value !== '') values[name] = path.resolve(baseDir, value)
+  }
+}
+
+/** Secret files read into the settings downstream code reads (cluster.secret, api.token). */
+function readSecretFiles(values: HearsaySettings, origins: ReadonlyMap<string, Origin>, env: NodeJS.ProcessEnv): HearsaySettings {
+  const read = (fileKey: string, valueKey: string, file: string): string =>
+    readSecretFile(fileKey, valueKey, file, origins.get(fileKey)?.source ?? 'defaults', env)
+  const secret = values.cluster.secretFile === '' ? values.cluster.secret : read('cluster.secretFile', 'cluster.secret', values.cluster.secretFile)
+  const token = values.api.tokenFile === '' ? values.api.token : read('api.tokenFile', 'api.token', values.api.tokenFile)
+  return { ...values, cluster: { ...values.cluster, secret }, api: { ...values.api, token } }
+}
+
 function checkValue(key: string, value: unknown, source: string): void {
   const spec = settings.get(key)
   if (spec === undefined) throw new ConfigError(unknownKeyProblem(key), { key, source })
@@ -106,6 +131,7 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
       checkValue(key, value, file)
       origins.set(key, { source: file, rank })
     }
+    resolveFilePaths(values, path.dirname(path.resolve(file)))
     merged.load(values)
   })
 
@@ -115,6 +141,7 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
     const source = `env ${spec.env}`
     checkValue(key, envValue(spec, text), source)
     origins.set(key, { source, rank: files.length })
+    if (spec.format === 'file-path' && text !== '') merged.set(key, path.resolve(text))
   }
   const knownEnv = new Set([...settings.values()].map(spec => spec.env))
   const unknownEnv = Object.keys(options.env).filter(name => name.startsWith(ENV_PREFIX) && !knownEnv.has(name)).sort()
@@ -125,8 +152,8 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
     // Unreachable unless the per-source checks above and convict disagree: still one line.
     throw new ConfigError((error as Error).message.split('\n')[0] ?? 'invalid', {})
   }
-  const values = merged.getProperties()
-  checkRelations(values, origins)
+  checkRelations(merged.getProperties(), origins)
+  const values = readSecretFiles(merged.getProperties(), origins, options.env)
 
   const tombstoneGraceMs = parseDurationMs(values.store.tombstoneGrace)
   if (tombstoneGraceMs === undefined) throw new ConfigError('store.tombstoneGrace did not parse after validation', {})

@@ -99,6 +99,28 @@ function checkLoopbackAdvertise(config: HearsaySettings, origins: ReadonlyMap<st
   }
 }
 
+/** A secret comes from one place: with both set, which one the cluster uses would be a guess. */
+function checkSecretSources(config: HearsaySettings, origins: ReadonlyMap<string, Origin>): void {
+  if (config.cluster.secret !== '' && config.cluster.secretFile !== '') {
+    fail(origins, ['cluster.secret', 'cluster.secretFile'], 'cluster.secret and cluster.secretFile are both set; keep one (the file keeps the secret out of config files and the environment)')
+  }
+  if (config.api.token !== '' && config.api.tokenFile !== '') {
+    fail(origins, ['api.token', 'api.tokenFile'], 'api.token and api.tokenFile are both set; keep one (the file keeps the token out of config files and the environment)')
+  }
+}
+
+/** TLS on either port needs the CA, the node's certificate and its key. */
+function checkTlsFiles(config: HearsaySettings, origins: ReadonlyMap<string, Origin>): void {
+  const { tls } = config
+  const user = tls.peer === 'on' ? 'tls.peer' : tls.api !== 'off' ? 'tls.api' : undefined
+  if (user === undefined) return
+  for (const key of ['ca', 'cert', 'key'] as const) {
+    if (tls[key] === '') {
+      fail(origins, [user, `tls.${key}`], `${user} is ${user === 'tls.peer' ? tls.peer : tls.api} but tls.${key} is not set; make the files with \`hearsay tls ca create\` and \`hearsay tls cert create\` (docs/operations.md, TLS)`)
+    }
+  }
+}
+
 /** Rules that involve more than one setting; each setting alone has passed its format. */
 export function checkRelations(config: HearsaySettings, origins: ReadonlyMap<string, Origin>): void {
   checkScanLimits(config, origins)
@@ -108,4 +130,6 @@ export function checkRelations(config: HearsaySettings, origins: ReadonlyMap<str
   checkTestDelay(config, origins)
   checkPortClash(config, origins)
   checkLoopbackAdvertise(config, origins)
+  checkSecretSources(config, origins)
+  checkTlsFiles(config, origins)
 }

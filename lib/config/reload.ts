@@ -1,3 +1,6 @@
+import type { Logger } from '../log/logger.js'
+import type { Metrics } from '../metrics/metrics.js'
+import type { TlsMaterialHolder } from '../tls/material.js'
 import { settings } from './schema.js'
 import type { HearsaySettings } from './types.js'
 
@@ -30,4 +33,37 @@ export function diffReloadable(old: HearsaySettings, next: HearsaySettings): Rel
     else restartNeeded.push(key)
   }
   return { reloadable, restartNeeded }
+}
+
+/** What a TLS reload needs from the daemon: the holder, the log and the metrics. */
+export interface TlsReloadTarget {
+  readonly holder: TlsMaterialHolder
+  readonly log: Logger
+  readonly metrics: Pick<Metrics, 'tlsReloads'>
+}
+
+/**
+ * SIGHUP's TLS half: re-read tls.ca/cert/key. New material reaches new handshakes through the
+ * holder's listeners (peer transport, API server); links and connections already open keep the
+ * session they have. Refused material leaves the old in use, and the log says why.
+ */
+export function reloadTlsMaterial({ holder, log, metrics }: TlsReloadTarget): void {
+  const previous = holder.current().serial
+  let result: ReturnType<TlsMaterialHolder['reload']>
+  try {
+    result = holder.reload()
+  } catch (error) {
+    // A listener (a server's setSecureContext) threw after the material was swapped in.
+    metrics.tlsReloads.inc({ result: 'refused' })
+    log.error({ err: error }, `TLS certificate reload could not be applied everywhere: ${(error as Error).message}`)
+    return
+  }
+  if (result.ok) {
+    metrics.tlsReloads.inc({ result: 'ok' })
+    log.info({ serial: result.material.serial, previousSerial: previous, notAfter: new Date(result.material.notAfterMs).toISOString() },
+      `TLS certificate reloaded: serial ${result.material.serial} for new handshakes`)
+  } else {
+    metrics.tlsReloads.inc({ result: 'refused' })
+    log.error({ reason: result.reason, serial: previous }, `TLS certificate reload refused, keeping serial ${previous}: ${result.reason}`)
+  }
 }

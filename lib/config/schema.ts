@@ -44,6 +44,10 @@ export const schema: SchemaFor<HearsaySettings> = {
       doc: 'Bearer token every API request must carry (Authorization: Bearer …). Empty: no authentication.',
       format: 'secret', default: '', sensitive: true, env: 'HEARSAY_API_TOKEN',
     },
+    tokenFile: {
+      doc: 'File holding api.token (surrounding white space ignored), so the token need not sit in a config file or the environment. It must not be readable by group or other users (chmod 600; systemd LoadCredential= files are accepted). Not together with api.token.',
+      format: 'file-path', default: '', env: 'HEARSAY_API_TOKEN_FILE',
+    },
     maxKeyBytes: {
       // At most what the store accepts (one declaration, lib/store/keys.ts): a longer key would
       // pass the API and fail on every replica as 503 instead of 400 (issue 17).
@@ -137,6 +141,36 @@ export const schema: SchemaFor<HearsaySettings> = {
     secret: {
       doc: 'Shared secret both ends of a peer link prove with an HMAC handshake. Empty: links are not authenticated.',
       format: 'secret', default: '', sensitive: true, env: 'HEARSAY_CLUSTER_SECRET',
+    },
+    secretFile: {
+      doc: 'File holding cluster.secret (surrounding white space ignored), so the secret need not sit in a config file or the environment. It must not be readable by group or other users (chmod 600; systemd LoadCredential= files are accepted). Not together with cluster.secret.',
+      format: 'file-path', default: '', env: 'HEARSAY_CLUSTER_SECRET_FILE',
+    },
+  },
+  tls: {
+    ca: {
+      doc: 'PEM file of the CA every peer certificate (and with tls.api mutual every client certificate) must chain to; `hearsay tls ca create` makes one. Needed when tls.peer or tls.api is on. Reloaded on SIGHUP.',
+      format: 'file-path', default: '', env: 'HEARSAY_TLS_CA',
+    },
+    cert: {
+      doc: 'PEM file of this node\'s certificate, signed by tls.ca, naming the node (node.name as CN or DNS name) and the hosts of api.advertise and peer.advertise; `hearsay tls cert create` makes one. Reloaded on SIGHUP.',
+      format: 'file-path', default: '', env: 'HEARSAY_TLS_CERT',
+    },
+    key: {
+      doc: 'PEM file of the private key of tls.cert (unencrypted; keep it chmod 600). Reloaded on SIGHUP.',
+      format: 'file-path', default: '', env: 'HEARSAY_TLS_KEY',
+    },
+    peer: {
+      doc: 'on: links between nodes are wss:// with mutual TLS (both ends present a certificate from tls.ca naming their node), and no plain link is opened or accepted; the cluster.secret handshake still runs inside. Every node of a cluster needs the same setting.',
+      format: 'choice', values: ['off', 'on'], default: 'off', env: 'HEARSAY_TLS_PEER',
+    },
+    api: {
+      doc: 'on: the client API (HTTP and /v1/stream) is HTTPS and WSS only; mutual: clients must also present a certificate from tls.ca (`hearsay tls cert create --client`).',
+      format: 'choice', values: ['off', 'on', 'mutual'], default: 'off', env: 'HEARSAY_TLS_API',
+    },
+    minVersion: {
+      doc: 'Oldest TLS version this node negotiates, on peer links and the API; nothing older than TLSv1.2 is ever accepted.',
+      format: 'choice', values: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2', env: 'HEARSAY_TLS_MIN_VERSION',
     },
   },
   replication: {

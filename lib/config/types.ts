@@ -2,6 +2,11 @@ import type { LevelWithSilent } from 'pino'
 import type { ConsistencyLevel } from '../replication/consistency.js'
 import type { MembershipConfig } from '../membership/config.js'
 
+export type TlsPeerMode = 'off' | 'on'
+export type TlsApiMode = 'off' | 'on' | 'mutual'
+/** Names as Node's tls.SecureContextOptions#minVersion takes them; nothing older than 1.2. */
+export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3'
+
 /**
  * The daemon's settings as the schema (schema.ts) declares them; each setting's meaning and unit
  * is its `doc` there and in docs/configuration.md.
@@ -16,6 +21,8 @@ export interface HearsaySettings {
     readonly port: number
     readonly advertise: string
     readonly token: string
+    /** File holding api.token (read by the loader into api.token); empty: not used. */
+    readonly tokenFile: string
     readonly maxKeyBytes: number
     readonly maxValueBytes: number
     readonly maxBatchOps: number
@@ -42,6 +49,17 @@ export interface HearsaySettings {
     readonly name: string
     readonly seeds: readonly string[]
     readonly secret: string
+    /** File holding cluster.secret (read by the loader into cluster.secret); empty: not used. */
+    readonly secretFile: string
+  }
+  /** Absolute PEM paths after loading ('' = unset); modes as docs/configuration.md says. */
+  readonly tls: {
+    readonly ca: string
+    readonly cert: string
+    readonly key: string
+    readonly peer: TlsPeerMode
+    readonly api: TlsApiMode
+    readonly minVersion: TlsMinVersion
   }
   readonly replication: {
     readonly factor: number
@@ -102,6 +120,8 @@ export interface SettingSpec<T> {
   readonly env: string
   /** Never printed: masked in --print-config and left out of error messages. */
   readonly sensitive?: boolean
+  /** The accepted words of the `choice` format. */
+  readonly values?: readonly string[]
   /** Inclusive bounds for numeric formats; item limit for lists. */
   readonly min?: number
   readonly max?: number

@@ -98,15 +98,44 @@ export interface Metrics {
 
   // Daemon (lib/config, bin).
   readonly configReloads: Counter
+  /** Seconds until this node's TLS certificate expires, recomputed at each scrape; absent with TLS off. */
+  readonly tlsCertificateExpirySeconds: Gauge
+  /** TLS material reloads on SIGHUP: result = ok | refused (the old certificate stays in use). */
+  readonly tlsReloads: Counter<'result'>
+  /** Sets the expiry the gauge counts down to: at start and after each reload that took. */
+  trackCertificateExpiry(notAfterMs: number): void
 }
 
 export function createMetrics(): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX })
   const registers = [registry]
+  let certificateNotAfterMs: number | undefined
+
+  const tlsCertificateExpirySeconds = new Gauge({
+    name: `${METRIC_PREFIX}tls_certificate_expiry_seconds`,
+    help: 'Seconds until this node\'s TLS certificate (tls.cert) expires; alert well before 0. Only present with TLS on.',
+    // Registered by the first trackCertificateExpiry: with TLS off a gauge reading 0 would page someone.
+    registers: [],
+    collect() {
+      if (certificateNotAfterMs !== undefined) this.set((certificateNotAfterMs - Date.now()) / 1000)
+    },
+  })
 
   return {
     registry,
+    tlsCertificateExpirySeconds,
+    tlsReloads: new Counter({
+      name: `${METRIC_PREFIX}tls_reloads_total`,
+      help: 'TLS certificate reloads on SIGHUP, by result (ok, refused: the old certificate stays in use).',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    trackCertificateExpiry(notAfterMs: number): void {
+      if (certificateNotAfterMs === undefined) registry.registerMetric(tlsCertificateExpirySeconds)
+      certificateNotAfterMs = notAfterMs
+      tlsCertificateExpirySeconds.set((notAfterMs - Date.now()) / 1000)
+    },
     httpRequests: new Counter({
       name: `${METRIC_PREFIX}http_requests_total`,
       help: 'Client HTTP requests answered, by route template, method and status code.',

@@ -106,7 +106,16 @@ export class TlsMaterialHolder {
   private material: TlsMaterial
   private readonly listeners = new Set<(material: TlsMaterial) => void>()
 
-  constructor(readonly paths: TlsPaths, material: TlsMaterial, private readonly nowMs: () => number) {
+  /**
+   * `check` adds what the files alone cannot tell (lib/tls/check.ts: the certificate names this
+   * node and its advertised hosts); it returns the reason to refuse new material, or undefined.
+   */
+  constructor(
+    readonly paths: TlsPaths,
+    material: TlsMaterial,
+    private readonly nowMs: () => number,
+    private readonly check: (material: TlsMaterial) => string | undefined = () => undefined,
+  ) {
     this.material = material
   }
 
@@ -126,6 +135,8 @@ export class TlsMaterialHolder {
     } catch (err) {
       return { ok: false, reason: err instanceof Error ? err.message : String(err) }
     }
+    const refusal = this.check(material)
+    if (refusal !== undefined) return { ok: false, reason: refusal }
     this.material = material
     for (const listener of [...this.listeners]) listener(material)
     return { ok: true, material }

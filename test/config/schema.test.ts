@@ -21,8 +21,12 @@ t.test('only the cluster secret and the API token are sensitive', async t => {
   t.same(schemaDocs().filter(doc => doc.sensitive).map(doc => doc.key).sort(), ['api.token', 'cluster.secret'])
 })
 
-t.test('there are no tls settings until TLS is implemented', async t => {
-  t.same([...settings.keys()].filter(key => key.startsWith('tls')), [])
+t.test('the TLS settings are the ones the TLS contract names, off by default', async t => {
+  t.same([...settings.keys()].filter(key => key.startsWith('tls.')), ['tls.ca', 'tls.cert', 'tls.key', 'tls.peer', 'tls.api', 'tls.minVersion'])
+  t.equal(settings.get('tls.peer')?.default, 'off')
+  t.equal(settings.get('tls.api')?.default, 'off')
+  t.equal(settings.get('tls.minVersion')?.default, 'TLSv1.2')
+  t.same(settings.get('tls.minVersion')?.values, ['TLSv1.2', 'TLSv1.3'], 'nothing weaker than TLS 1.2 can be asked for')
 })
 
 t.test('the clock offset is documented as for testing only', async t => {
