@@ -106,6 +106,7 @@ export class HearsayNode {
             clock: systemClock,
             random: cryptoSeededRandom(),
             limits: { maxConnectionsPerAddress: config.peer.maxConnectionsPerAddress },
+            ...(config.tls.peer === 'on' && tlsMaterial !== undefined ? { tls: { source: tlsMaterial, minVersion: config.tls.minVersion } } : {}),
           })
           return transport
         },
@@ -238,6 +239,8 @@ export class HearsayNode {
       api: this.advertised.api,
       peer: this.advertised.peer,
       members: countByState(this.parts.membership.members()),
+      // Open peer links; `serial` is the peer certificate's on a TLS link (shows a rotation).
+      links: this.transport.links().map(({ id, name, peer, direction, serial }) => ({ id, name, peer, direction, ...(serial === undefined ? {} : { serial }) })),
       hintsPending: this.parts.hints.pending().count,
       repairing: this.parts.antiEntropy.repairing,
       clock: clockStatus(this.parts.offsetMonitor),
