@@ -12,10 +12,12 @@ export interface CompareOptions {
   readonly systems: readonly SystemName[]
   /** Print the report as JSON on stdout instead of the table. */
   readonly json: boolean
+  /** Run every system twice, plaintext then with TLS on its peer and client ports (issue 12). */
+  readonly tls: boolean
 }
 
 /** Issue 7's workload. */
-export const DEFAULT_OPTIONS: CompareOptions = { seconds: 20, concurrency: 64, keys: 100_000, systems: SYSTEM_NAMES, json: false }
+export const DEFAULT_OPTIONS: CompareOptions = { seconds: 20, concurrency: 64, keys: 100_000, systems: SYSTEM_NAMES, json: false, tls: false }
 const MAX_SECONDS = 3600
 const MAX_CONCURRENCY = 1024
 
@@ -28,6 +30,8 @@ loopback (one system at a time), runs writes then reads against each, prints one
   --concurrency N   operations in flight (default ${DEFAULT_OPTIONS.concurrency})
   --keys N          distinct keys the writes cycle through (default ${DEFAULT_OPTIONS.keys}, at most ${MAX_KEY_SPACE})
   --systems LIST    comma-separated subset of ${SYSTEM_NAMES.join(',')} (default all)
+  --tls             run each system twice, plaintext and then with TLS between its servers and
+                    to its clients (certificates from one CA), and show what TLS costs
   --json            print the report as JSON instead of the table
   --help            show this text`
 
@@ -52,6 +56,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | unde
         keys: { type: 'string' },
         systems: { type: 'string' },
         json: { type: 'boolean' },
+        tls: { type: 'boolean' },
         help: { type: 'boolean' },
       },
     })
@@ -66,6 +71,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | unde
     keys: integerFlag('--keys', values.keys, DEFAULT_OPTIONS.keys, MAX_KEY_SPACE),
     systems: values.systems === undefined ? DEFAULT_OPTIONS.systems : systemsFlag(values.systems),
     json: values.json === true,
+    tls: values.tls === true,
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import { loadavg } from 'node:os'
 import { parseCompareArgs, UsageError, USAGE } from './args.js'
+import { makeCompareCertificates, type CompareTls } from './certificates.js'
 import { ensureServerBinaries } from './install.js'
 import { ProcessGroup, stopOnExit } from './processes.js'
 import { buildReport } from './report.js'
@@ -42,12 +43,17 @@ async function main(): Promise<number> {
     const binaries = await ensureServerBinaries(log)
     const reports: SystemReport[] = []
     for (const name of options.systems) {
-      try {
-        reports.push(await runSystem(DRIVERS[name], { ...options, group, binaries, log: line => { endProgress(); log(line) }, progress }))
-      } finally {
-        endProgress()
-        // One system at a time: stop this one before the next starts, so they never share the CPUs.
-        await group.stopAll()
+      // With --tls each system runs plaintext and then TLS back to back, so the two runs see the
+      // same machine (it is shared) as nearly as possible and their ratio is the figure to read.
+      for (const withTls of options.tls ? [false, true] : [false]) {
+        try {
+          const tls: CompareTls | undefined = withTls ? await makeCompareCertificates(group, DRIVERS[name].serverNames) : undefined
+          reports.push(await runSystem(DRIVERS[name], { ...options, tls, group, binaries, log: line => { endProgress(); log(line) }, progress }))
+        } finally {
+          endProgress()
+          // One system at a time: stop this one before the next starts, so they never share the CPUs.
+          await group.stopAll()
+        }
       }
     }
     const report = buildReport(options, reports, started, loadAverageAtStart)

@@ -1,7 +1,7 @@
 import { readFileSync, realpathSync } from 'node:fs'
 import { availableParallelism, cpus, release, tmpdir } from 'node:os'
 import type { CompareOptions } from './args.js'
-import type { SystemReport } from './run.js'
+import type { PhaseReport, SystemReport } from './run.js'
 import { KEY_BYTES, VALUE_BYTES } from './workload.js'
 
 export interface Machine {
@@ -35,7 +35,25 @@ export interface CompareReport {
     readonly secondsPerPhase: number
   }
   readonly systems: readonly SystemReport[]
+  /** hearsay over the others, plaintext runs. */
   readonly ratios: Ratios
+  /** With --tls: per system and phase, the TLS run against the plaintext one. */
+  readonly tlsCost: readonly TlsCost[]
+}
+
+export interface TlsCost {
+  readonly system: SystemReport['system']
+  readonly phase: 'write' | 'read'
+  readonly plainOpsPerSecond: number
+  readonly tlsOpsPerSecond: number
+  /** TLS ops/s ÷ plaintext ops/s. */
+  readonly throughputRatio: number
+  /** CPU of all three servers per operation, in microseconds. */
+  readonly plainServerCpuUsPerOp: number
+  readonly tlsServerCpuUsPerOp: number
+  /** The load generator's CPU per operation, in microseconds. */
+  readonly plainClientCpuUsPerOp: number
+  readonly tlsClientCpuUsPerOp: number
 }
 
 export function buildReport(options: CompareOptions, systems: readonly SystemReport[], date: Date, loadAverageAtStart: number): CompareReport {
@@ -51,8 +69,41 @@ export function buildReport(options: CompareOptions, systems: readonly SystemRep
     },
     workload: { keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, keys: options.keys, concurrency: options.concurrency, secondsPerPhase: options.seconds },
     systems,
-    ratios: ratios(systems),
+    ratios: ratios(systems.filter(system => !system.tls)),
+    tlsCost: tlsCost(systems),
   }
+}
+
+function tlsCost(systems: readonly SystemReport[]): TlsCost[] {
+  const costs: TlsCost[] = []
+  for (const plain of systems.filter(system => !system.tls)) {
+    const secured = systems.find(system => system.tls && system.system === plain.system)
+    if (secured === undefined) continue
+    for (const phase of ['write', 'read'] as const) {
+      const before = plain[phase]
+      const after = secured[phase]
+      costs.push({
+        system: plain.system,
+        phase,
+        plainOpsPerSecond: before.load.opsPerSecond,
+        tlsOpsPerSecond: after.load.opsPerSecond,
+        throughputRatio: before.load.opsPerSecond > 0 ? after.load.opsPerSecond / before.load.opsPerSecond : 0,
+        plainServerCpuUsPerOp: perOp(before.servers.reduce((sum, server) => sum + server.cpuSeconds, 0), before),
+        tlsServerCpuUsPerOp: perOp(after.servers.reduce((sum, server) => sum + server.cpuSeconds, 0), after),
+        plainClientCpuUsPerOp: perOp(before.clientCpuSeconds, before),
+        tlsClientCpuUsPerOp: perOp(after.clientCpuSeconds, after),
+      })
+    }
+  }
+  return costs
+}
+
+const MICROSECONDS_PER_SECOND = 1e6
+
+/** CPU seconds spread over the phase's operations, in microseconds each. */
+function perOp(cpuSeconds: number, phase: PhaseReport): number {
+  const ops = phase.load.count
+  return ops > 0 ? cpuSeconds * MICROSECONDS_PER_SECOND / ops : 0
 }
 
 function ratios(systems: readonly SystemReport[]): Ratios {

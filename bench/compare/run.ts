@@ -1,4 +1,5 @@
 import { runClosedLoop, type KindStats, type LoadProgress, type Operation } from '../../lib/bench/closed-loop.js'
+import type { CompareTls } from './certificates.js'
 import type { ServerBinaries } from './install.js'
 import { sampleProcess, type ProcessSample } from './proc-stats.js'
 import type { ProcessGroup, ServerProcess } from './processes.js'
@@ -32,8 +33,12 @@ export interface PhaseReport {
 
 export interface SystemReport {
   readonly system: SystemName
+  /** This run had TLS on the servers' links and client port. */
+  readonly tls: boolean
   readonly version: string
   readonly ackPromise: string
+  /** What TLS covers in this system's TLS run. */
+  readonly tlsSetup: string
   readonly write: PhaseReport
   readonly read: PhaseReport
 }
@@ -46,36 +51,39 @@ export interface RunSettings {
   readonly keys: number
   readonly log: (line: string) => void
   readonly progress: (line: string) => void
+  /** Certificates when this run is the TLS one. */
+  readonly tls?: CompareTls
 }
 
 /** Starts one system, runs its write phase then its read phase, and stops it again. */
 export async function runSystem(driver: SystemDriver, settings: RunSettings): Promise<SystemReport> {
   const { group, binaries, concurrency, log } = settings
   const version = driver.version(binaries)
-  log(`${driver.name}: starting ${version}`)
-  const running = await driver.start({ group, binaries, concurrency, workload: new Workload(settings.keys) })
+  const label = settings.tls === undefined ? driver.name : `${driver.name}+tls`
+  log(`${label}: starting ${version}${settings.tls === undefined ? '' : ' with TLS'}`)
+  const running = await driver.start({ group, binaries, concurrency, workload: new Workload(settings.keys), ...(settings.tls === undefined ? {} : { tls: settings.tls }) })
   try {
     const phase = async (name: PhaseName, operationName: string, operation: Operation): Promise<PhaseReport> => {
-      log(`${driver.name}: ${name} phase (${operationName}), ${settings.seconds} s at ${concurrency} in flight`)
+      log(`${label}: ${name} phase (${operationName}), ${settings.seconds} s at ${concurrency} in flight`)
       const before = running.servers.map(server => sampleProcess(server.pid))
       const clientBefore = process.cpuUsage()
       const result = await runClosedLoop({
         concurrency,
         durationMs: settings.seconds * 1000,
         operation,
-        onProgress: (progress: LoadProgress) => settings.progress(progressLine(driver.name, name, progress)),
+        onProgress: (progress: LoadProgress) => settings.progress(progressLine(label, name, progress)),
       })
       const clientCpu = process.cpuUsage(clientBefore)
       const dead = running.servers.map(server => server.death()).find(death => death !== undefined)
       if (dead !== undefined) throw new Error(`a server died during the ${name} phase: ${dead}`)
       const servers = running.servers.map((server, i) => usage(server, before[i] as ProcessSample))
-      log(`${driver.name}: ${name} ${Math.round(result.total.opsPerSecond)} ops/s, p99 ${result.total.latencyMs.p99.toFixed(2)} ms, ${errorCount(result.total)} errors`)
+      log(`${label}: ${name} ${Math.round(result.total.opsPerSecond)} ops/s, p99 ${result.total.latencyMs.p99.toFixed(2)} ms, ${errorCount(result.total)} errors`)
       const clientCpuSeconds = (clientCpu.user + clientCpu.system) / MICROSECONDS_PER_SECOND
       return { phase: name, operation: operationName, elapsedMs: result.elapsedMs, load: result.total, servers, clientCpuSeconds }
     }
     const write = await phase('write', driver.writeOperation, running.write)
     const read = await phase('read', driver.readOperation, running.read)
-    return { system: driver.name, version, ackPromise: driver.ackPromise, write, read }
+    return { system: driver.name, tls: settings.tls !== undefined, version, ackPromise: driver.ackPromise, tlsSetup: driver.tlsSetup, write, read }
   } finally {
     await running.close()
   }
@@ -96,6 +104,6 @@ export function errorCount(stats: KindStats): number {
   return Object.values(stats.errors).reduce((sum, count) => sum + count, 0)
 }
 
-function progressLine(system: SystemName, phase: PhaseName, progress: LoadProgress): string {
+function progressLine(system: string, phase: PhaseName, progress: LoadProgress): string {
   return `${system} ${phase} ${(progress.elapsedMs / 1000).toFixed(0)} s: ${progress.completed} ops, ${Math.round(progress.opsPerSecond)} ops/s, ${progress.errors} errors`
 }

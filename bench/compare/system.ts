@@ -1,4 +1,5 @@
 import type { OpOutcome, Operation, OperationKind } from '../../lib/bench/closed-loop.js'
+import type { CompareTls } from './certificates.js'
 import type { ServerBinaries } from './install.js'
 import type { ProcessGroup, ServerProcess } from './processes.js'
 import type { Workload } from './workload.js'
@@ -19,6 +20,11 @@ export interface StartContext {
   readonly workload: Workload
   /** Operations in flight; drivers size their connection pools from it. */
   readonly concurrency: number
+  /**
+   * Set: TLS on every link between the servers and on the client port, with these certificates;
+   * clients verify the servers against the CA. Unset: plaintext.
+   */
+  readonly tls?: CompareTls
 }
 
 /** A started cluster with clients connected, ready for load. */
@@ -37,6 +43,10 @@ export interface SystemDriver {
   readonly readOperation: string
   /** What an acknowledged write means for this system, printed under the table. */
   readonly ackPromise: string
+  /** Names of the three servers, for their certificates. */
+  readonly serverNames: readonly string[]
+  /** What --tls turns on for this system, printed under the table. */
+  readonly tlsSetup: string
   version(binaries: ServerBinaries): string
   start(context: StartContext): Promise<RunningSystem>
 }

@@ -8,17 +8,25 @@ export function formatTable(report: CompareReport): string {
   const { machine, workload } = report
   const lines = [
     `# ${report.date} · ${machine.cpus} CPUs (${machine.cpuModel}) · node ${machine.node} · Linux ${machine.kernel} · data dirs in ${machine.dataDirs.path} (${machine.dataDirs.filesystem}) · load average ${machine.loadAverageAtStart.toFixed(1)} before the run`,
-    `# ${report.systems.map(system => system.version).join(', ')} · ${workload.keyBytes} B keys, ${workload.valueBytes} B values, ${workload.keys} keys, ${workload.concurrency} in flight, ${workload.secondsPerPhase} s writes then ${workload.secondsPerPhase} s reads per system`,
+    `# ${[...new Set(report.systems.map(system => system.version))].join(', ')} · ${workload.keyBytes} B keys, ${workload.valueBytes} B values, ${workload.keys} keys, ${workload.concurrency} in flight, ${workload.secondsPerPhase} s writes then ${workload.secondsPerPhase} s reads per system`,
     '',
     '| phase | system | operation | ops/s | p50 ms | p99 ms | errors | hearsay ÷ this | server CPU s (each) | server RSS MiB (each, at end) | bench client CPU s |',
     '|---|---|---|---:|---:|---:|---:|---:|---|---|---:|',
   ]
   for (const phase of ['write', 'read'] as const) {
-    const hearsay = report.systems.find(system => system.system === 'hearsay')?.[phase]
-    for (const system of report.systems) lines.push(row(phase, system, hearsay))
+    for (const system of report.systems) {
+      // hearsay against the others with the same transport: plaintext with plaintext, TLS with TLS.
+      const hearsay = report.systems.find(other => other.system === 'hearsay' && other.tls === system.tls)?.[phase]
+      lines.push(row(phase, system, hearsay))
+    }
   }
+  if (report.tlsCost.length > 0) lines.push('', ...tlsCostTable(report))
   lines.push('', 'What an acknowledgement means:', '')
-  for (const system of report.systems) lines.push(`- **${system.system}**: ${system.ackPromise}.`)
+  for (const system of report.systems.filter(system => !system.tls)) lines.push(`- **${system.system}**: ${system.ackPromise}.`)
+  if (report.tlsCost.length > 0) {
+    lines.push('', 'What --tls turns on:', '')
+    for (const system of report.systems.filter(system => system.tls)) lines.push(`- **${system.system}**: ${system.tlsSetup}.`)
+  }
   lines.push(
     '',
     'One system runs at a time (the others are stopped), and the load generator (one Node.js',
@@ -35,7 +43,22 @@ function row(phase: PhaseName, system: SystemReport, hearsay: PhaseReport | unde
   const ratio = system.system === 'hearsay' ? '—' : formatRatio(hearsayOver(hearsay?.load.opsPerSecond, load.opsPerSecond))
   const cpu = measured.servers.map(server => server.cpuSeconds.toFixed(1)).join(' / ')
   const rss = measured.servers.map(server => (server.rssBytes / MIB).toFixed(0)).join(' / ')
-  return `| ${phase} | ${system.system} | ${measured.operation} | ${Math.round(load.opsPerSecond)} | ${load.latencyMs.p50.toFixed(2)} | ${load.latencyMs.p99.toFixed(2)} | ${formatErrors(load.errors)} | ${ratio} | ${cpu} | ${rss} | ${measured.clientCpuSeconds.toFixed(1)} |`
+  return `| ${phase} | ${system.system}${system.tls ? ' + TLS' : ''} | ${measured.operation} | ${Math.round(load.opsPerSecond)} | ${load.latencyMs.p50.toFixed(2)} | ${load.latencyMs.p99.toFixed(2)} | ${formatErrors(load.errors)} | ${ratio} | ${cpu} | ${rss} | ${measured.clientCpuSeconds.toFixed(1)} |`
+}
+
+/** What TLS costs each system: the TLS run against the plaintext run of the same invocation. */
+function tlsCostTable(report: CompareReport): string[] {
+  const lines = [
+    'What TLS costs (TLS run ÷ plaintext run of the same system, back to back):',
+    '',
+    '| system | phase | plain ops/s | TLS ops/s | TLS ÷ plain | server CPU µs/op plain → TLS | client CPU µs/op plain → TLS |',
+    '|---|---|---:|---:|---:|---|---|',
+  ]
+  for (const cost of report.tlsCost) {
+    lines.push(`| ${cost.system} | ${cost.phase} | ${Math.round(cost.plainOpsPerSecond)} | ${Math.round(cost.tlsOpsPerSecond)} | ${(cost.throughputRatio * 100).toFixed(0)} % `
+      + `| ${cost.plainServerCpuUsPerOp.toFixed(0)} → ${cost.tlsServerCpuUsPerOp.toFixed(0)} | ${cost.plainClientCpuUsPerOp.toFixed(0)} → ${cost.tlsClientCpuUsPerOp.toFixed(0)} |`)
+  }
+  return lines
 }
 
 function formatRatio(ratio: number | undefined): string {

@@ -1,5 +1,8 @@
 import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import https from 'node:https'
 import { Etcd3 } from 'etcd3'
+import type { CompareTls } from '../certificates.js'
 import { freeLoopbackPorts } from '../ports.js'
 import type { ServerProcess } from '../processes.js'
 import { attempt, CLUSTER_READY_TIMEOUT_MS, OPERATION_TIMEOUT_MS, SERVERS_PER_SYSTEM, type RunningSystem, type StartContext, type SystemDriver } from '../system.js'
@@ -11,6 +14,8 @@ export const etcd: SystemDriver = {
   name: 'etcd',
   writeOperation: 'put',
   readOperation: 'serializable range get',
+  serverNames: memberNames(),
+  tlsSetup: 'peer TLS with client-certificate auth (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file, --peer-client-cert-auth) and TLS on the client port (--cert-file, --key-file, --trusted-ca-file, which makes etcd require a client certificate too); the etcd3 client verifies the members against the CA and presents a client certificate',
   ackPromise: 'a put is acknowledged once a Raft majority (2 of 3 members) has fsynced it to its WAL and the leader applied it; a serializable get answers from the contacted member\'s local state, which may lag',
   version(binaries) {
     const text = execFileSync(binaries.etcd, ['--version'], { encoding: 'utf8' })
@@ -19,13 +24,29 @@ export const etcd: SystemDriver = {
   start,
 }
 
-async function start({ group, binaries, workload }: StartContext): Promise<RunningSystem> {
+function memberNames(): string[] {
+  return Array.from({ length: SERVERS_PER_SYSTEM }, (_, i) => `etcd-${i + 1}`)
+}
+
+/** etcd's flags for TLS on the peer and client ports, with client-certificate auth between peers. */
+function tlsFlags(tls: CompareTls, name: string): string[] {
+  const { certPath, keyPath } = tls.certificateFor(name)
+  return [
+    '--peer-cert-file', certPath, '--peer-key-file', keyPath, '--peer-trusted-ca-file', tls.caPath, '--peer-client-cert-auth',
+    '--cert-file', certPath, '--key-file', keyPath, '--trusted-ca-file', tls.caPath,
+  ]
+}
+
+async function start({ group, binaries, workload, tls }: StartContext): Promise<RunningSystem> {
   const ports = await freeLoopbackPorts(2 * SERVERS_PER_SYSTEM)
-  const members = Array.from({ length: SERVERS_PER_SYSTEM }, (_, i) => ({
-    name: `etcd-${i + 1}`,
-    clientUrl: `http://127.0.0.1:${ports[i] as number}`,
-    peerUrl: `http://127.0.0.1:${ports[SERVERS_PER_SYSTEM + i] as number}`,
+  const scheme = tls === undefined ? 'http' : 'https'
+  const members = memberNames().map((name, i) => ({
+    name,
+    clientUrl: `${scheme}://127.0.0.1:${ports[i] as number}`,
+    peerUrl: `${scheme}://127.0.0.1:${ports[SERVERS_PER_SYSTEM + i] as number}`,
   }))
+  // etcd requires a client certificate whenever --trusted-ca-file is set.
+  const clientTls = tls === undefined ? undefined : { ca: readFileSync(tls.caPath), cert: readFileSync(tls.client.certPath), key: readFileSync(tls.client.keyPath) }
   const initialCluster = members.map(member => `${member.name}=${member.peerUrl}`).join(',')
   const token = `compare-${process.pid}-${Date.now()}`
   const servers: ServerProcess[] = members.map(member => group.start(member.name, binaries.etcd, [
@@ -40,15 +61,15 @@ async function start({ group, binaries, workload }: StartContext): Promise<Runni
     '--initial-cluster-token', token,
     '--logger', 'zap',
     '--log-level', 'warn',
+    ...(tls === undefined ? [] : tlsFlags(tls, member.name)),
   ]))
   // /health is true once the member sees a leader, i.e. the cluster can commit.
   await Promise.all(members.map((member, i) => waitUntil(
     `${member.name} reports healthy`,
     CLUSTER_READY_TIMEOUT_MS,
     async () => {
-      const answer = await fetch(`${member.clientUrl}/health`, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) })
-      const body: unknown = await answer.json()
-      return answer.ok && typeof body === 'object' && body !== null && 'health' in body && body.health === 'true'
+      const answer = await getJson(`${member.clientUrl}/health`, clientTls)
+      return answer.ok && typeof answer.body === 'object' && answer.body !== null && 'health' in answer.body && answer.body.health === 'true'
     },
     () => servers[i]?.death(),
   )))
@@ -56,6 +77,7 @@ async function start({ group, binaries, workload }: StartContext): Promise<Runni
   // hearsay nodes. Followers forward puts to the leader, as etcd clients expect.
   const clients = members.map(member => new Etcd3({
     hosts: member.clientUrl,
+    ...(clientTls === undefined ? {} : { credentials: { rootCertificate: clientTls.ca, certChain: clientTls.cert, privateKey: clientTls.key } }),
     defaultCallOptions: context => context.isStream ? {} : { deadline: Date.now() + OPERATION_TIMEOUT_MS },
   }))
   const clientFor = (worker: number): Etcd3 => clients[worker % clients.length] as Etcd3
@@ -71,4 +93,28 @@ async function start({ group, binaries, workload }: StartContext): Promise<Runni
     }),
     async close() { for (const client of clients) client.close() },
   }
+}
+
+/** GET a JSON document over http, or https with these CA and client certificate, within HEALTH_TIMEOUT_MS. */
+async function getJson(url: string, tls: { ca: Buffer; cert: Buffer; key: Buffer } | undefined): Promise<{ ok: boolean; body: unknown }> {
+  if (tls === undefined) {
+    const answer = await fetch(url, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) })
+    return { ok: answer.ok, body: await answer.json() }
+  }
+  return new Promise((resolve, reject) => {
+    const request = https.get(url, { ...tls, timeout: HEALTH_TIMEOUT_MS }, response => {
+      let text = ''
+      response.setEncoding('utf8')
+      response.on('data', chunk => { text += chunk })
+      response.on('end', () => {
+        try {
+          resolve({ ok: response.statusCode === 200, body: JSON.parse(text) })
+        } catch (error) {
+          reject(error)
+        }
+      })
+    })
+    request.on('timeout', () => request.destroy(new Error(`no answer from ${url} within ${HEALTH_TIMEOUT_MS} ms`)))
+    request.on('error', reject)
+  })
 }

@@ -38,6 +38,8 @@ export const hearsay: SystemDriver = {
   writeOperation: 'PUT W=quorum',
   readOperation: 'GET R=1',
   ackPromise: 'W=quorum (2 of 3) replicas committed the write to LMDB with fsync before the ack; R=1 reads answer from the coordinating node\'s store',
+  serverNames: nodeNames(),
+  tlsSetup: 'tls.peer on (wss:// peer links, mutual TLS, certificates naming the nodes) and tls.api on (HTTPS and wss:// streams; the client verifies the nodes against the CA)',
   version() {
     const pkg: unknown = JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8'))
     const version = typeof pkg === 'object' && pkg !== null && 'version' in pkg ? String(pkg.version) : 'unknown'
@@ -46,7 +48,11 @@ export const hearsay: SystemDriver = {
   start,
 }
 
-async function start({ group, concurrency, workload }: StartContext): Promise<RunningSystem> {
+function nodeNames(): string[] {
+  return Array.from({ length: SERVERS_PER_SYSTEM }, (_, i) => `hearsay-${i + 1}`)
+}
+
+async function start({ group, concurrency, workload, tls }: StartContext): Promise<RunningSystem> {
   const daemonBin = join(repoRoot(), 'dist/bin/hearsayd.js')
   if (!existsSync(daemonBin)) throw new Error(`${daemonBin} is missing: run npm run build first (npm run bench:compare does)`)
   const ports = await freeLoopbackPorts(2 * SERVERS_PER_SYSTEM)
@@ -54,7 +60,7 @@ async function start({ group, concurrency, workload }: StartContext): Promise<Ru
   const servers: ServerProcess[] = []
   const urls: string[] = []
   for (let i = 0; i < SERVERS_PER_SYSTEM; i++) {
-    const name = `hearsay-${i + 1}`
+    const name = nodeNames()[i] as string
     const apiPort = ports[i] as number
     const peerPort = ports[SERVERS_PER_SYSTEM + i] as number
     const dir = group.tempDir(`compare-${name}-`)
@@ -68,14 +74,18 @@ async function start({ group, concurrency, workload }: StartContext): Promise<Ru
       cluster: { name: 'compare', seeds: [seed] },
       replication: { factor: 3, writeQuorum: 'quorum', readQuorum: 1 },
       log: { level: 'warn' },
+      ...(tls === undefined ? {} : {
+        tls: { ca: tls.caPath, cert: tls.certificateFor(name).certPath, key: tls.certificateFor(name).keyPath, peer: 'on', api: 'on' },
+      }),
     }))
     servers.push(group.start(name, process.execPath, [daemonBin, '--config', configFile]))
-    urls.push(`http://127.0.0.1:${apiPort}`)
+    urls.push(`${tls === undefined ? 'http' : 'https'}://127.0.0.1:${apiPort}`)
   }
   // One client per node: a client sticks to the node that answered last, so a shared one would
   // send everything to one node.
   const socketsPerNode = Math.ceil(concurrency / SERVERS_PER_SYSTEM)
-  const clients = urls.map(url => new HearsayClient({ nodes: [url], timeoutMs: OPERATION_TIMEOUT_MS, maxSockets: socketsPerNode }))
+  const clientTls = tls === undefined ? {} : { tls: { ca: readFileSync(tls.caPath) } }
+  const clients = urls.map(url => new HearsayClient({ nodes: [url], timeoutMs: OPERATION_TIMEOUT_MS, maxSockets: socketsPerNode, ...clientTls }))
   try {
     await Promise.all(clients.map((client, i) => waitUntil(
       `${servers[i]?.name ?? 'hearsay'} sees ${SERVERS_PER_SYSTEM} alive members`,

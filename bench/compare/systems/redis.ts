@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
+import type { CompareTls } from '../certificates.js'
 import { freeLoopbackPorts } from '../ports.js'
 import type { ServerProcess } from '../processes.js'
 import { attempt, CLUSTER_READY_TIMEOUT_MS, OPERATION_TIMEOUT_MS, SERVERS_PER_SYSTEM, type RunningSystem, type StartContext, type SystemDriver } from '../system.js'
@@ -13,6 +15,8 @@ export const redis: SystemDriver = {
   name: 'redis',
   writeOperation: `SET + WAIT ${WAIT_REPLICAS} 0`,
   readOperation: 'GET',
+  serverNames: serverNames(),
+  tlsSetup: 'tls-port only (port 0), TLS replication (tls-replication yes) and clients over TLS verifying the servers against the CA (tls-auth-clients no, like tls.api on)',
   ackPromise: `SET + WAIT ${WAIT_REPLICAS} 0 returns once ${WAIT_REPLICAS} replica has the write in memory; the primary appends it to its AOF and fsyncs once a second (appendfsync everysec), so an ack does not mean on disk anywhere; GET answers from the server asked (primary or a replica, which may lag)`,
   version(binaries) {
     const text = execFileSync(binaries.redisServer, ['--version'], { encoding: 'utf8' })
@@ -21,10 +25,25 @@ export const redis: SystemDriver = {
   start,
 }
 
-function connect(port: number, autoPipelining: boolean): Redis {
+function serverNames(): string[] {
+  return Array.from({ length: SERVERS_PER_SYSTEM }, (_, i) => i === 0 ? 'redis-primary' : `redis-replica-${i}`)
+}
+
+/** Redis's TLS flags: the TLS port replaces the plain one, and replication runs over TLS too. */
+function tlsFlags(tls: CompareTls, name: string, port: number): string[] {
+  const { certPath, keyPath } = tls.certificateFor(name)
+  return [
+    '--port', '0', '--tls-port', String(port),
+    '--tls-cert-file', certPath, '--tls-key-file', keyPath, '--tls-ca-cert-file', tls.caPath,
+    '--tls-auth-clients', 'no', '--tls-replication', 'yes',
+  ]
+}
+
+function connect(port: number, autoPipelining: boolean, ca: Buffer | undefined): Redis {
   const client = new Redis({
     host: '127.0.0.1',
     port,
+    ...(ca === undefined ? {} : { tls: { ca } }),
     lazyConnect: true,
     commandTimeout: OPERATION_TIMEOUT_MS,
     enableAutoPipelining: autoPipelining,
@@ -41,11 +60,13 @@ function quiet(client: Redis): Redis {
   return client
 }
 
-async function start({ group, binaries, workload, concurrency }: StartContext): Promise<RunningSystem> {
+async function start({ group, binaries, workload, concurrency, tls }: StartContext): Promise<RunningSystem> {
   const ports = await freeLoopbackPorts(SERVERS_PER_SYSTEM)
   const primaryPort = ports[0] as number
-  const servers: ServerProcess[] = ports.map((port, i) => group.start(i === 0 ? 'redis-primary' : `redis-replica-${i}`, binaries.redisServer, [
-    '--port', String(port),
+  const ca = tls === undefined ? undefined : readFileSync(tls.caPath)
+  const names = serverNames()
+  const servers: ServerProcess[] = ports.map((port, i) => group.start(names[i] as string, binaries.redisServer, [
+    ...(tls === undefined ? ['--port', String(port)] : tlsFlags(tls, names[i] as string, port)),
     '--bind', '127.0.0.1',
     '--dir', group.tempDir(`compare-redis-${i + 1}-`),
     '--appendonly', 'yes',
@@ -55,7 +76,7 @@ async function start({ group, binaries, workload, concurrency }: StartContext): 
   ]))
   const anyDeath = (): string | undefined => servers.map(server => server.death()).find(death => death !== undefined)
   await waitUntil(`redis primary has ${REPLICA_COUNT} online replicas`, CLUSTER_READY_TIMEOUT_MS, async () => {
-    const probe = quiet(new Redis({ host: '127.0.0.1', port: primaryPort, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 }))
+    const probe = quiet(new Redis({ host: '127.0.0.1', port: primaryPort, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, ...(ca === undefined ? {} : { tls: { ca } }) }))
     try {
       await probe.connect()
       const info = await probe.info('replication')
@@ -67,10 +88,10 @@ async function start({ group, binaries, workload, concurrency }: StartContext): 
 
   // WAIT counts the writes of its own connection, so every writer needs a connection of its
   // own; SET and WAIT go out pipelined, one round trip, as a careful client would send them.
-  const writers = Array.from({ length: concurrency }, () => connect(primaryPort, false))
+  const writers = Array.from({ length: concurrency }, () => connect(primaryPort, false, ca))
   // Reads spread over the primary and the replicas like the R=1 and serializable reads of the
   // others, one auto-pipelined connection per server (ioredis batches the commands of a tick).
-  const readers = ports.map(port => connect(port, true))
+  const readers = ports.map(port => connect(port, true, ca))
   const all = [...writers, ...readers]
   try {
     await Promise.all(all.map(client => client.connect()))
