@@ -152,6 +152,8 @@ export class HearsayNode {
           idleTimeoutMs: config.api.streamIdleTimeoutMs,
         },
         ...(config.api.token !== '' ? { token: config.api.token } : {}),
+        // HTTPS and wss:// streams; the holder's reloads (SIGHUP) reach new client handshakes.
+        ...(config.tls.api !== 'off' && tlsMaterial !== undefined ? { tls: { mode: config.tls.api, minVersion: config.tls.minVersion, material: tlsMaterial } } : {}),
       })
       await transport!.start()
       const apiAddress = await api.listen(config.api.host, config.api.port)

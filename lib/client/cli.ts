@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util'
 import { HearsayClient, type ClientTlsOptions, type HearsayClientOptions } from './client.js'
 import { OutputClosedError, writeOut } from './cli-output.js'
 import { COMMANDS } from './commands.js'
+import { runTlsCommand, TLS_COMMAND_SUMMARY, TLS_COMMAND_SYNOPSIS } from './tls-command.js'
 import { ClientOptionsError, HearsayClientError } from './errors.js'
 import { parsePositiveInteger, UsageError, type CliIo, type Command, type CommandContext, type OptionSpec } from './command.js'
 
@@ -29,6 +30,8 @@ const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
  * network, 2 wrong usage. Never throws and never exits the process.
  */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  // `hearsay tls …` takes repeatable options and talks to no node: it parses its own arguments.
+  if (argv[0] === 'tls') return await runTlsCommand(argv.slice(1), io)
   let client: HearsayClient | undefined
   try {
     const parsed = parseCommandLine(argv)
@@ -185,6 +188,7 @@ function helpText(): string {
     [`--${name}${spec.valueName === undefined ? '' : ` ${spec.valueName}`}`, spec.description]
   const commandRows = Object.entries(COMMANDS).map(([name, command]): [string, string] =>
     [`${name}${command.synopsis === '' ? '' : ` ${command.synopsis}`}`, command.summary])
+  commandRows.push([TLS_COMMAND_SYNOPSIS, TLS_COMMAND_SUMMARY])
   const commandOptions = new Map<string, { spec: OptionSpec; commands: string[] }>()
   for (const [name, command] of Object.entries(COMMANDS)) {
     for (const [option, spec] of Object.entries(command.options ?? {})) {

@@ -27,9 +27,12 @@ const SIGNING_ALGORITHM: webcrypto.EcdsaParams & webcrypto.EcKeyGenParams = { na
 
 /** A bad argument or a file that would be overwritten; the message is one sentence for the operator. */
 export class TlsCreateError extends Error {
-  constructor(message: string) {
+  /** True when the arguments are at fault (the CLI exits 2), false for files (exit 1). */
+  readonly usage: boolean
+  constructor(message: string, usage = true) {
     super(message)
     this.name = 'TlsCreateError'
+    this.usage = usage
   }
 }
 
@@ -194,14 +197,14 @@ async function readCa(caDir: string): Promise<{ cert: x509.X509Certificate; key:
   try {
     cert = new x509.X509Certificate(certPem)
   } catch {
-    throw new TlsCreateError(`${certPath} is not a PEM certificate; make the CA with \`hearsay tls ca create --dir ${caDir}\``)
+    throw new TlsCreateError(`${certPath} is not a PEM certificate; make the CA with \`hearsay tls ca create --dir ${caDir}\``, false)
   }
   let key: webcrypto.CryptoKey
   try {
     const der = x509.PemConverter.decodeFirst(keyPem)
     key = await webcrypto.subtle.importKey('pkcs8', der, KEY_ALGORITHM, false, ['sign']) as webcrypto.CryptoKey
   } catch {
-    throw new TlsCreateError(`${keyPath} is not an unencrypted PKCS#8 ECDSA P-256 key as \`hearsay tls ca create\` writes`)
+    throw new TlsCreateError(`${keyPath} is not an unencrypted PKCS#8 ECDSA P-256 key as \`hearsay tls ca create\` writes`, false)
   }
   return { cert, key }
 }
@@ -210,7 +213,7 @@ async function readFileFor(file: string, what: string): Promise<string> {
   try {
     return await fs.readFile(file, 'utf8')
   } catch (err) {
-    throw new TlsCreateError(`cannot read the ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}); make the CA with \`hearsay tls ca create --dir ${path.dirname(file)}\``)
+    throw new TlsCreateError(`cannot read the ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}); make the CA with \`hearsay tls ca create --dir ${path.dirname(file)}\``, false)
   }
 }
 
@@ -218,7 +221,7 @@ async function refuseOverwrite(files: readonly string[], force: boolean): Promis
   if (force) return
   for (const file of files) {
     const exists = await fs.access(file, fsConstants.F_OK).then(() => true, () => false)
-    if (exists) throw new TlsCreateError(`${file} already exists; remove it or pass --force to overwrite it`)
+    if (exists) throw new TlsCreateError(`${file} already exists; remove it or pass --force to overwrite it`, false)
   }
 }
 
@@ -233,8 +236,8 @@ async function writeFile(file: string, text: string, mode: number, force: boolea
     await fs.writeFile(file, text, { mode, flag: force ? 'w' : 'wx' })
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    if (code === 'EEXIST') throw new TlsCreateError(`${file} already exists; remove it or pass --force to overwrite it`)
-    throw new TlsCreateError(`cannot write ${file} (${code ?? String(err)}); check the directory exists and is writable`)
+    if (code === 'EEXIST') throw new TlsCreateError(`${file} already exists; remove it or pass --force to overwrite it`, false)
+    throw new TlsCreateError(`cannot write ${file} (${code ?? String(err)}); check the directory exists and is writable`, false)
   }
   // An overwritten file keeps its old mode; a key must end up private whatever it was.
   await fs.chmod(file, mode)
