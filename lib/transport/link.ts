@@ -228,7 +228,7 @@ export class PeerLink {
   #onHello(hello: HelloBody | ForeignHelloBody): void {
     const { local, clusterName, secret } = this.#context
     if ('foreign' in hello) return this.refuse(foreignProtocolRefusal(hello))
-    const refusal = checkHello(hello, { clusterName, localId: local.id }) ?? this.#nameBinding(hello.name, 'dialer')
+    const refusal = checkHello(hello, { clusterName, localId: local.id }) ?? this.#nameBinding(hello, 'dialer')
     if (refusal !== undefined) return this.refuse(refusal)
     this.remote = { id: hello.id, name: hello.name, peer: hello.peer, api: hello.api, ...this.#certified() }
     this.#dialerNonce = hello.nonce
@@ -246,7 +246,7 @@ export class PeerLink {
   #onWelcome(welcome: WelcomeBody): void {
     const { local, clusterName, secret } = this.#context
     const dialerNonce = this.#dialerNonce as Uint8Array
-    const refusal = checkWelcome(welcome, dialerNonce, secret, { clusterName, localId: local.id }) ?? this.#nameBinding(welcome.name, 'acceptor')
+    const refusal = checkWelcome(welcome, dialerNonce, secret, { clusterName, localId: local.id }) ?? this.#nameBinding(welcome, 'acceptor')
     this.remote = { id: welcome.id, name: welcome.name, peer: welcome.peer, api: welcome.api, ...(refusal === undefined ? this.#certified() : {}) }
     if (refusal !== undefined) return this.refuse(refusal)
     const admission = this.#events.admit(this, true)
@@ -270,9 +270,9 @@ export class PeerLink {
   }
 
   /** On a TLS link: the refusal when the peer's certificate does not name the node it claims. */
-  #nameBinding(claimedName: string, role: HandshakeRole): RefuseBody | undefined {
+  #nameBinding(claimed: { readonly name: string; readonly peer: string }, role: HandshakeRole): RefuseBody | undefined {
     if (!this.#context.tls) return undefined
-    const reason = nameBindingRefusal(this.#certificate, claimedName, role)
+    const reason = nameBindingRefusal(this.#certificate, claimed, role)
     if (reason === undefined) return undefined
     this.#context.counters.tlsFailure(this.#certificate === undefined ? 'no_certificate' : 'bad_name')
     return { code: 'identity', reason }

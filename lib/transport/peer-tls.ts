@@ -1,6 +1,7 @@
 import type { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
-import { certificateNames, namesNode } from '../tls/names.js'
+import { parseHostPort } from '../config/address.js'
+import { certificateCoversHost, certificateNames, namesNode } from '../tls/names.js'
 import type { CertificateNames } from '../tls/material.js'
 
 /**
@@ -37,6 +38,8 @@ export interface PeerCertificate {
   readonly names: CertificateNames
   /** Upper-case hex, as X509Certificate#serialNumber. */
   readonly serial: string
+  /** Whether the certificate names `host` (IP or DNS SAN, as a TLS client would check it). */
+  readonly coversHost: (host: string) => boolean
 }
 
 /** Options for tls.createSecureContext / server.setSecureContext. */
@@ -62,13 +65,23 @@ export function peerCertificateOf(socket: unknown): PeerCertificate | undefined 
   if (typeof tlsSocket?.getPeerX509Certificate !== 'function') return undefined
   const cert: X509Certificate | undefined = tlsSocket.getPeerX509Certificate()
   if (cert === undefined) return undefined
-  return { names: certificateNames(cert), serial: cert.serialNumber.toUpperCase() }
+  return { names: certificateNames(cert), serial: cert.serialNumber.toUpperCase(), coversHost: host => certificateCoversHost(cert, host) }
 }
 
-/** Why `cert` may not speak as the node `claimedName`; undefined when it names that node. */
-export function nameBindingRefusal(cert: PeerCertificate | undefined, claimedName: string, role: 'dialer' | 'acceptor'): string | undefined {
+/**
+ * Why `cert` may not speak as the node `claimed` (its name, and the host of the peer address it
+ * advertises: a node's certificate covers its advertised hosts, which `hearsayd` checks at
+ * start, so another node's address cannot be claimed from elsewhere); undefined when it may.
+ */
+export function nameBindingRefusal(cert: PeerCertificate | undefined, claimed: { readonly name: string; readonly peer: string }, role: 'dialer' | 'acceptor'): string | undefined {
   if (cert === undefined) return `the ${role} presented no certificate on a TLS link`
-  if (namesNode(cert.names, claimedName)) return undefined
-  const named = [cert.names.commonName, ...cert.names.dns].filter((name, i, all) => name !== '' && all.indexOf(name) === i)
-  return `the ${role}'s certificate (serial ${cert.serial}) names ${named.length === 0 ? 'no node' : named.map(n => JSON.stringify(n)).join(', ')}, not the node ${JSON.stringify(claimedName)} its handshake claims`
+  if (!namesNode(cert.names, claimed.name)) {
+    const named = [cert.names.commonName, ...cert.names.dns].filter((name, i, all) => name !== '' && all.indexOf(name) === i)
+    return `the ${role}'s certificate (serial ${cert.serial}) names ${named.length === 0 ? 'no node' : named.map(n => JSON.stringify(n)).join(', ')}, not the node ${JSON.stringify(claimed.name)} its handshake claims`
+  }
+  const host = parseHostPort(claimed.peer)?.host ?? claimed.peer
+  if (!cert.coversHost(host)) {
+    return `the ${role}'s certificate (serial ${cert.serial}) does not cover ${host}, the host of the peer address ${claimed.peer} its handshake advertises`
+  }
+  return undefined
 }

@@ -355,6 +355,12 @@ export class WsTransport implements Transport {
     const channel = link.role === 'dialer' ? this.#rehome(link, remote.peer) : this.#channelFor(remote.peer)
     if (channel === undefined) return { code: 'identity', reason: `the peer advertises this node's own address ${remote.peer}` }
     const rivals = [channel.link, channel.incoming].filter((rival): rival is PeerLink => rival !== undefined && rival !== link)
+    // With certificates, a node named otherwise does not take over the address of a member that
+    // is linked and alive (issue 12); once that link is gone (the member moved or died) it may.
+    const holder = rivals.find(rival => rival.state === 'open' && rival.remote?.nameCertified === true && rival.remote.name !== remote.name)
+    if (holder?.remote !== undefined) {
+      return { code: 'identity', reason: `${remote.peer} is the address of node ${JSON.stringify(holder.remote.name)}, linked and alive; ${JSON.stringify(remote.name)} cannot take it over` }
+    }
     if (rivals.some(rival => !this.#wins(link, rival))) {
       return { code: 'duplicate', reason: `a link with ${remote.peer} dialed by the lower node id already exists` }
     }

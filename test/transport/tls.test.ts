@@ -8,6 +8,7 @@ import { createCa, createCert } from '../../lib/tls/create.js'
 import { TlsMaterialHolder, loadTlsMaterial } from '../../lib/tls/material.js'
 import type { PeerTlsMaterial, PeerTlsOptions, PeerTlsSource } from '../../lib/transport/peer-tls.js'
 import type { PeerMessage } from '../../lib/transport/transport.js'
+import { identity } from './fixtures.js'
 import { eventually, startNode, type TestNode } from './ws-harness.js'
 
 /**
@@ -214,4 +215,31 @@ t.test('a passive listener on the wire reads values only when the link is plaint
     await a.transport.close()
     await b.transport.close()
   }
+})
+
+t.test('a certificate must cover the host of the peer address the handshake advertises', async t => {
+  // Made for 10.9.9.9 only, but the node advertises 127.0.0.1.
+  const files = { caPath: join(caDir, 'ca.pem'), ...await createCert({ caDir, name: 'node-1', ips: ['10.9.9.9'], outDir: join(dir, 'elsewhere') }) }
+  const a = await started(t, 1, tlsOptions(fileSource(files)))
+  const b = await started(t, 2, tlsOptions(fileSource(await certFor('node-2'))))
+  a.transport.connect(b.identity.peer)
+  t.ok(await eventually(() => b.counters.tlsFailures.includes('bad_name')), 'refused and counted')
+  t.match(b.log.text(), /the dialer's certificate \(serial [0-9A-F]+\) does not cover 127\.0\.0\.1, the host of the peer address 127\.0\.0\.1:\d+ its handshake advertises/)
+  t.same(b.transport.links(), [])
+})
+
+t.test('a node named otherwise cannot take over the address of a linked member', async t => {
+  const a = await started(t, 1, tlsOptions(fileSource(await certFor('node-1'))))
+  const b = await started(t, 2, tlsOptions(fileSource(await certFor('node-2'))))
+  serveEcho(b)
+  await a.transport.request(b.identity.peer, echo, 5000)
+  // node-3, with a valid certificate for itself on the same host, advertises node-2's address.
+  const squatter = await started(t, 3, { ...tlsOptions(fileSource(await certFor('node-3'))), local: { ...identity(3), peer: b.identity.peer } })
+  squatter.transport.connect(a.identity.peer)
+  t.ok(await eventually(() => a.counters.refusals.includes('local:identity')), 'node-1 refuses the link')
+  t.match(a.log.text(), /refused the peer link: 127\.0\.0\.1:\d+ is the address of node "node-2", linked and alive; "node-3" cannot take it over/)
+  t.same(a.transport.links().map(link => link.name), ['node-2'], 'node-1 still links node-2 at that address')
+  const answer = await a.transport.request(b.identity.peer, echo, 5000)
+  t.same(answer.body, echo.body, 'and its traffic still reaches node-2')
+  t.same(a.counters.opened, ['outbound'], 'over the same link')
 })
