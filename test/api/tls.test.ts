@@ -122,6 +122,15 @@ t.test('tls mutual refuses a client without a certificate, and one from another 
   t.equal(api.logLines.filter(line => line.msg === 'stream connection opened').length, 1)
 })
 
+t.test('tls.minVersion TLSv1.3 refuses a client that offers only TLS 1.2', async t => {
+  const pki = await makePki(t)
+  const api = await startApi(t, { tls: { ...settings(pki, 'on'), minVersion: 'TLSv1.3' } })
+  await t.rejects(get(api, '/health', { ca: pki.ca, maxVersion: 'TLSv1.2', agent: false }))
+  await t.resolves(waitFor(async () => await failures(api, 'protocol_version') === 1), 'counted as protocol_version')
+  const modern = await get(api, '/health', { ca: pki.ca, agent: false })
+  t.equal(modern.status, 200, 'a TLS 1.3 client gets in')
+})
+
 t.test('a reloaded certificate reaches new connections while open ones keep working', async t => {
   const pki = await makePki(t)
   const holder = new TlsMaterialHolder(pki.paths, loadTlsMaterial(pki.paths, Date.now()), Date.now)
