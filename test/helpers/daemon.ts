@@ -91,10 +91,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const tls = isPlainObject(config.tls) ? config.tls : {}
   const apiTls = tls.api === 'on' || tls.api === 'mutual'
   const caPath = apiTls && typeof tls.ca === 'string' ? resolve(configDir, tls.ca) : undefined
-  const client: HttpsClient | undefined = caPath === undefined ? undefined : {
+  const trust = caPath === undefined ? undefined : {
     ca: readFileSync(caPath),
     ...(options.clientCertificate === undefined ? {} : { cert: readFileSync(options.clientCertificate.certPath), key: readFileSync(options.clientCertificate.keyPath) }),
   }
+  // Kept-alive connections: a TLS handshake per request would dominate a test's requests.
+  const client: HttpsClient | undefined = trust === undefined ? undefined : { ...trust, agent: new https.Agent({ keepAlive: true, ...trust }) }
   const child = spawn(process.execPath, [daemonBin, '--config', configFile], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -114,7 +116,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS)
-      try { return await exited } finally { clearTimeout(timer); rmSync(configDir, { recursive: true, force: true }) }
+      try { return await exited } finally { clearTimeout(timer); client?.agent?.destroy(); rmSync(configDir, { recursive: true, force: true }) }
     },
   }
   if (options.waitHealthy !== false) {
@@ -231,6 +233,8 @@ export interface HttpsClient {
   readonly ca: Buffer
   readonly cert?: Buffer
   readonly key?: Buffer
+  /** Reuses connections (give it the same ca, cert and key); a new connection per request without. */
+  readonly agent?: https.Agent
 }
 
 const HTTPS_REQUEST_TIMEOUT_MS = 10_000
@@ -240,7 +244,7 @@ export async function httpsFetch(url: string, client: HttpsClient, init: Request
   return await new Promise<Response>((resolveResponse, reject) => {
     const request = https.request(url, {
       method: init.method ?? 'GET', headers: init.headers, ca: client.ca, cert: client.cert, key: client.key,
-      signal: init.signal ?? AbortSignal.timeout(HTTPS_REQUEST_TIMEOUT_MS), agent: false,
+      signal: init.signal ?? AbortSignal.timeout(HTTPS_REQUEST_TIMEOUT_MS), agent: client.agent ?? false,
     }, (response: http.IncomingMessage) => {
       const chunks: Buffer[] = []
       response.on('data', (chunk: Buffer) => chunks.push(chunk))
