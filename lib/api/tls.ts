@@ -31,11 +31,6 @@ export interface ApiTlsSettings {
   readonly material: ApiTlsMaterialSource
 }
 
-/** A source for material that never changes (tests, embedders that restart to rotate). */
-export function fixedTlsMaterial(material: ApiTlsMaterial): ApiTlsMaterialSource {
-  return { current: () => material, onChange: () => () => {} }
-}
-
 /** What node:tls needs for one secure context: new handshakes use the latest of these. */
 export function secureContextOptions(settings: ApiTlsSettings, material: ApiTlsMaterial): SecureContextOptions {
   return { key: material.key, cert: material.cert, ca: material.ca, minVersion: settings.minVersion }

@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs'
 import https from 'node:https'
 import tls from 'node:tls'
 import t, { type Test } from 'tap'
-import { fixedTlsMaterial, type ApiTlsSettings } from '../../lib/api/tls.js'
+import type { ApiTlsSettings } from '../../lib/api/tls.js'
 import { HearsayClient } from '../../lib/client/client.js'
 import { createCa, createCert } from '../../lib/tls/create.js'
 import { loadTlsMaterial, TlsMaterialHolder, type TlsPaths } from '../../lib/tls/material.js'
 import { startWireTap } from '../helpers/wire-tap.js'
-import { startApi, type Harness } from './fixtures/harness.js'
+import { fixedTlsMaterial, startApi, type Harness } from './fixtures/harness.js'
 
 /**
  * The client API over TLS (issue 12): HTTPS and WSS with certificates made by lib/tls/create,

@@ -1,11 +1,10 @@
 import { Readable, Writable } from 'node:stream'
 import t from 'tap'
-import { fixedTlsMaterial } from '../../lib/api/tls.js'
 import type { BenchReport } from '../../lib/bench/run.js'
 import { runCli } from '../../lib/client/cli.js'
 import { createCa, createCert } from '../../lib/tls/create.js'
 import { loadTlsMaterial } from '../../lib/tls/material.js'
-import { startApi } from '../api/fixtures/harness.js'
+import { fixedTlsMaterial, startApi } from '../api/fixtures/harness.js'
 
 /** `hearsay bench` over https:// with --ca: a short load (400 operations), every one answered. */
 

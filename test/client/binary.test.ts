@@ -8,8 +8,7 @@ import t, { type Test } from 'tap'
 import type { NodeId } from '../../lib/clock/version.js'
 import { HearsayClient, HearsayClientError, NoNodeAnsweredError, type ClientTransport } from '../../lib/client/client.js'
 import { QuorumNotMetError } from '../../lib/errors.js'
-import { MemoryKv, startApi, type Harness } from '../api/fixtures/harness.js'
-import { fixedTlsMaterial } from '../../lib/api/tls.js'
+import { fixedTlsMaterial, MemoryKv, startApi, type Harness } from '../api/fixtures/harness.js'
 import { startFakeNode } from './fixtures/fake-node.js'
 
 /**

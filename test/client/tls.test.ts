@@ -2,11 +2,10 @@ import { chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import t, { type Test } from 'tap'
-import { fixedTlsMaterial } from '../../lib/api/tls.js'
 import { runCli } from '../../lib/client/cli.js'
 import { createCa, createCert } from '../../lib/tls/create.js'
 import { loadTlsMaterial } from '../../lib/tls/material.js'
-import { startApi, type Harness } from '../api/fixtures/harness.js'
+import { fixedTlsMaterial, startApi, type Harness } from '../api/fixtures/harness.js'
 
 /**
  * The CLI against an HTTPS API (issue 12): --ca and HEARSAY_CA, --cert/--key for tls.api
