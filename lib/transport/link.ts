@@ -10,7 +10,7 @@ import type { Clock } from '../runtime/clock.js'
 import type { PeerIdentity } from './transport.js'
 import { nameBindingRefusal, peerCertificateOf, type PeerCertificate } from './peer-tls.js'
 import { PLAINTEXT_REFUSAL_HEADER } from './peer-server.js'
-import { describeTlsFailure, tlsFailureReason } from './tls-failure.js'
+import { describeTlsFailure, isTlsHandshakeError, tlsFailureReason } from './tls-failure.js'
 
 /**
  * One WebSocket to one peer: drives the handshake (docs/protocol.md "Handshake"), decodes and
@@ -309,8 +309,8 @@ export class PeerLink {
     if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return this.#malformed('oversized', error.message)
     if (error.code?.startsWith('WS_ERR_') === true) return this.#malformed('undecodable', error.message)
     if (this.#context.tls && this.#awaiting === 'open') {
-      // Our dial failed before the WebSocket upgrade; only a refused TCP connection is not TLS's doing.
-      if (error.code !== 'ECONNREFUSED' && error.code !== 'EHOSTUNREACH' && error.code !== 'ETIMEDOUT') {
+      // Our dial failed before the WebSocket upgrade, in the TLS handshake (not in reaching the host).
+      if (isTlsHandshakeError(error)) {
         const reason = tlsFailureReason(error)
         this.#context.counters.tlsFailure(reason)
         this.#context.log.warn({ peer: this.peerLabel, reason, code: error.code, detail: error.message }, `TLS handshake with the peer failed: ${describeTlsFailure(reason)}`)

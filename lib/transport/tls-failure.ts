@@ -68,6 +68,16 @@ export function tlsFailureReason(error: { code?: unknown; message?: unknown } | 
   return 'other'
 }
 
+/**
+ * Whether a dialer's error came from the TLS handshake (or the other side hanging up during it),
+ * rather than from reaching the host at all: a refused or timed-out connection to a node that is
+ * down is the failure detector's business, not a TLS failure.
+ */
+export function isTlsHandshakeError(error: { code?: unknown; message?: unknown }): boolean {
+  const code = typeof error.code === 'string' ? error.code : ''
+  return BY_CODE[code] !== undefined || code === 'EPROTO' || /^ERR_(SSL|TLS)_/.test(code)
+}
+
 /** One clause for a log line: what the reason means and what to do. */
 export function describeTlsFailure(reason: TlsFailureReason): string {
   return DESCRIPTIONS[reason]

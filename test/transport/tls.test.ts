@@ -9,7 +9,7 @@ import { TlsMaterialHolder, loadTlsMaterial } from '../../lib/tls/material.js'
 import type { PeerTlsMaterial, PeerTlsOptions, PeerTlsSource } from '../../lib/transport/peer-tls.js'
 import type { PeerMessage } from '../../lib/transport/transport.js'
 import { identity } from './fixtures.js'
-import { eventually, startNode, type TestNode } from './ws-harness.js'
+import { eventually, freePort, startNode, type TestNode } from './ws-harness.js'
 
 /**
  * Peer links with `tls.peer on` (issue 12): mutual TLS from one CA, the certificate bound to the
@@ -242,4 +242,13 @@ t.test('a node named otherwise cannot take over the address of a linked member',
   const answer = await a.transport.request(b.identity.peer, echo, 5000)
   t.same(answer.body, echo.body, 'and its traffic still reaches node-2')
   t.same(a.counters.opened, ['outbound'], 'over the same link')
+})
+
+t.test('a TLS dial to a node that is down is not a TLS failure', async t => {
+  const a = await started(t, 1, tlsOptions(fileSource(await certFor('node-1'))))
+  const nobody = await freePort()
+  a.transport.connect(`127.0.0.1:${nobody}`)
+  t.ok(await eventually(() => a.counters.closed.filter(reason => reason === 'remote').length >= 2), 'it dialed and failed twice')
+  t.same(a.counters.tlsFailures, [], 'no TLS failure counted')
+  t.notMatch(a.log.text(), /TLS handshake with the peer failed/)
 })
