@@ -115,3 +115,30 @@ t.test('other secret file problems are one line each, and never show the content
     t.notMatch(error?.message, /two words/, 'contents not shown')
   }
 })
+
+const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..')
+
+t.test('the LAN TLS example loads with its secret files beside it', async t => {
+  const dir = t.testdir({})
+  fs.copyFileSync(path.join(repoRoot, 'config/examples/lan-node-tls.json'), path.join(dir, 'hearsay.json'))
+  fs.writeFileSync(path.join(dir, 'cluster-secret'), 'lan-secret\n', { mode: 0o600 })
+  fs.writeFileSync(path.join(dir, 'api-token'), 'lan-token\n', { mode: 0o600 })
+  const config = load(path.join(dir, 'hearsay.json'))
+  t.equal(config.tls.ca, path.join(dir, 'tls/ca.pem'))
+  t.equal(config.tls.cert, path.join(dir, 'tls/lan-node-1.pem'))
+  t.equal(config.tls.peer, 'on')
+  t.equal(config.tls.api, 'on')
+  t.equal(config.cluster.secret, 'lan-secret')
+  t.equal(config.api.token, 'lan-token')
+})
+
+t.test('the one-machine TLS examples point at the certificates docs/operations.md makes', async t => {
+  for (const n of [1, 2, 3]) {
+    const config = load(path.join(repoRoot, `config/examples/tls-local/node-${n}.json`))
+    t.equal(config.node.name, `node-${n}`)
+    t.equal(config.tls.ca, path.join(repoRoot, 'data/tls-local/certs/ca.pem'))
+    t.equal(config.tls.cert, path.join(repoRoot, `data/tls-local/certs/node-${n}.pem`))
+    t.equal(config.tls.key, path.join(repoRoot, `data/tls-local/certs/node-${n}-key.pem`))
+    t.equal(config.api.port, 7070 + n)
+  }
+})
