@@ -10,6 +10,7 @@ import type { PeerTlsOptions } from '../../lib/transport/peer-tls.js'
 import type { PeerIdentity } from '../../lib/transport/transport.js'
 import { WsTransport } from '../../lib/transport/ws-transport.js'
 import { CountingCounters, LogCapture } from '../transport/ws-harness.js'
+import { startWireTap, type WireTap } from '../transport/wire-tap.js'
 import {
   cliBin, deepMerge, freePort, makeTlsFiles, runProgram, startDaemon, tempDir, tlsSettings, waitFor, type Daemon, type TlsFiles,
 } from '../helpers/daemon.js'
@@ -68,17 +69,21 @@ async function getLocal(node: Daemon, key: string): Promise<string | undefined> 
 t.test('a TLS cluster joins, replicates, rotates, resyncs and refuses what it must', async t => {
   const files: TlsFiles = await makeTlsFiles(NAMES)
   t.teardown(() => rmSync(files.dir, { recursive: true, force: true }))
-  const seedPort = await freePort()
+  // Nodes 1 and 2 advertise a wire tap in front of their peer port, so whichever of them dials
+  // the other, their link crosses a tap; so do node 3's links it dials to them.
+  const peerPorts = [await freePort(), await freePort()]
+  const taps: WireTap[] = await Promise.all(peerPorts.map(port => startWireTap(port)))
+  t.teardown(() => Promise.all(taps.map(tap => tap.close())))
   const configOf = (i: number): Record<string, unknown> => deepMerge(
-    { node: { name: NAMES[i] }, cluster: { secret: SECRET, seeds: [`127.0.0.1:${seedPort}`] }, membership: FAST },
-    tlsSettings(files, NAMES[i]!, { peer: 'on', api: 'on' }),
+    { node: { name: NAMES[i] }, cluster: { secret: SECRET, seeds: [`127.0.0.1:${taps[0]!.port}`] }, membership: FAST },
+    deepMerge(tlsSettings(files, NAMES[i]!, { peer: 'on', api: 'on' }), i < taps.length ? { peer: { advertise: `127.0.0.1:${taps[i]!.port}` } } : {}),
   )
   const nodes: Daemon[] = []
   t.teardown(async () => {
     await Promise.all(nodes.map(node => node.stop('SIGKILL')))
     for (const node of nodes) rmSync(node.dataDir, { recursive: true, force: true })
   })
-  for (let i = 0; i < NAMES.length; i++) nodes.push(await startDaemon({ ...(i === 0 ? { peerPort: seedPort } : {}), config: configOf(i) }))
+  for (let i = 0; i < NAMES.length; i++) nodes.push(await startDaemon({ ...(i < peerPorts.length ? { peerPort: peerPorts[i]! } : {}), config: configOf(i) }))
   const [first, second] = nodes as [Daemon, Daemon, Daemon]
   t.match(first.url, /^https:/, 'the API is HTTPS')
 
@@ -93,11 +98,17 @@ t.test('a TLS cluster joins, replicates, rotates, resyncs and refuses what it mu
     'node 1\'s links carry each peer\'s certificate serial')
 
   t.test('replicates a write to every node, and answers the CLI over HTTPS', async t => {
-    t.equal(await put(first, 'greeting', 'hello over tls'), 200, 'W=all acknowledged by all three')
-    for (const node of nodes) t.equal(await getLocal(node, 'greeting'), 'hello over tls', `${node.url} holds it itself`)
+    const value = 'a value no passive listener may read'
+    t.equal(await put(first, 'greeting', value), 200, 'W=all acknowledged by all three')
+    for (const node of nodes) t.equal(await getLocal(node, 'greeting'), value, `${node.url} holds it itself`)
+    const wire = Buffer.concat(taps.map(tap => tap.bytes()))
+    t.ok(wire.byteLength > 10_000, `the taps saw the peer links' bytes (${wire.byteLength})`)
+    t.notOk(wire.includes(value), 'the value is not on the wire (test/transport/tls.test.ts shows the tap reads it without TLS)')
+    t.notOk(wire.includes(SECRET), 'nor the cluster secret')
+    t.notOk(wire.includes('node-2'), 'nor a node name')
     const cli = await runProgram(cliBin, ['--node', nodes[2]!.url, '--ca', files.caPath, 'get', 'greeting'], { env: {} })
     t.equal(cli.code, 0, `hearsay get over https exits 0 (${cli.stderr.trim()})`)
-    t.equal(cli.stdout.toString('utf8').trim(), 'hello over tls')
+    t.equal(cli.stdout.toString('utf8').trim(), value)
     const untrusted = await runProgram(cliBin, ['--node', nodes[2]!.url, 'get', 'greeting'], { env: {} })
     t.not(untrusted.code, 0, 'without --ca the CLI refuses the node\'s certificate')
   })

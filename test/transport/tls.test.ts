@@ -1,6 +1,4 @@
 import t, { type Test } from 'tap'
-import { once } from 'node:events'
-import net from 'node:net'
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,6 +7,7 @@ import { TlsMaterialHolder, loadTlsMaterial } from '../../lib/tls/material.js'
 import type { PeerTlsMaterial, PeerTlsOptions, PeerTlsSource } from '../../lib/transport/peer-tls.js'
 import type { PeerMessage } from '../../lib/transport/transport.js'
 import { identity } from './fixtures.js'
+import { startWireTap } from './wire-tap.js'
 import { eventually, freePort, startNode, type TestNode } from './ws-harness.js'
 
 /**
@@ -172,29 +171,6 @@ t.test('a reload reaches new handshakes and leaves open links up', async t => {
   t.same(c.transport.links().map(link => link.serial), [second.serial], 'a new handshake shows the new serial')
 })
 
-/** A TCP proxy to `targetPort` that keeps every byte it forwards, both ways. */
-async function tap(t: Test, targetPort: number): Promise<{ port: number; bytes: () => Buffer }> {
-  const chunks: Buffer[] = []
-  const sockets = new Set<net.Socket>()
-  const server = net.createServer(client => {
-    const upstream = net.connect(targetPort, '127.0.0.1')
-    for (const socket of [client, upstream]) {
-      sockets.add(socket)
-      socket.on('error', () => { client.destroy(); upstream.destroy() })
-      socket.on('close', () => { sockets.delete(socket); client.destroy(); upstream.destroy() })
-    }
-    client.on('data', (chunk: Buffer) => { chunks.push(chunk); upstream.write(chunk) })
-    upstream.on('data', (chunk: Buffer) => { chunks.push(chunk); client.write(chunk) })
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => new Promise<void>(resolve => {
-    for (const socket of sockets) socket.destroy()
-    server.close(() => resolve())
-  }))
-  return { port: (server.address() as net.AddressInfo).port, bytes: () => Buffer.concat(chunks) }
-}
-
 t.test('a passive listener on the wire reads values only when the link is plaintext', async t => {
   const marker = `value-on-the-wire-${'x'.repeat(16)}`
   const request: PeerMessage = { type: 'test.echo', body: { text: marker, n: 7 } }
@@ -203,7 +179,8 @@ t.test('a passive listener on the wire reads values only when the link is plaint
     const tlsOf = async (name: string): Promise<{ tls?: PeerTlsOptions }> => mode === 'tls' ? tlsOptions(fileSource(await certFor(name))) : {}
     const b = await started(t, 2, { secret, ...await tlsOf('node-2') })
     serveEcho(b)
-    const wire = await tap(t, b.port)
+    const wire = await startWireTap(b.port)
+    t.teardown(() => wire.close())
     const a = await started(t, 1, { secret, ...await tlsOf('node-1') })
     const answer = await a.transport.request(`127.0.0.1:${wire.port}`, request, 5000)
     t.same(answer.body, request.body, `${mode}: the request went through the tap`)
