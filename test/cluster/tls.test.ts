@@ -10,7 +10,7 @@ import type { PeerTlsOptions } from '../../lib/transport/peer-tls.js'
 import type { PeerIdentity } from '../../lib/transport/transport.js'
 import { WsTransport } from '../../lib/transport/ws-transport.js'
 import { CountingCounters, LogCapture } from '../transport/ws-harness.js'
-import { startWireTap, type WireTap } from '../transport/wire-tap.js'
+import { startWireTap, type WireTap } from '../helpers/wire-tap.js'
 import {
   cliBin, deepMerge, freePort, makeTlsFiles, runProgram, startDaemon, tempDir, tlsSettings, waitFor, type Daemon, type TlsFiles,
 } from '../helpers/daemon.js'
@@ -72,7 +72,7 @@ t.test('a TLS cluster joins, replicates, rotates, resyncs and refuses what it mu
   // Nodes 1 and 2 advertise a wire tap in front of their peer port, so whichever of them dials
   // the other, their link crosses a tap; so do node 3's links it dials to them.
   const peerPorts = [await freePort(), await freePort()]
-  const taps: WireTap[] = await Promise.all(peerPorts.map(port => startWireTap(port)))
+  const taps: WireTap[] = await Promise.all(peerPorts.map(port => startWireTap({ host: '127.0.0.1', port })))
   t.teardown(() => Promise.all(taps.map(tap => tap.close())))
   const configOf = (i: number): Record<string, unknown> => deepMerge(
     { node: { name: NAMES[i] }, cluster: { secret: SECRET, seeds: [`127.0.0.1:${taps[0]!.port}`] }, membership: FAST },
@@ -101,7 +101,7 @@ t.test('a TLS cluster joins, replicates, rotates, resyncs and refuses what it mu
     const value = 'a value no passive listener may read'
     t.equal(await put(first, 'greeting', value), 200, 'W=all acknowledged by all three')
     for (const node of nodes) t.equal(await getLocal(node, 'greeting'), value, `${node.url} holds it itself`)
-    const wire = Buffer.concat(taps.map(tap => tap.bytes()))
+    const wire = Buffer.concat(taps.map(tap => tap.captured()))
     t.ok(wire.byteLength > 10_000, `the taps saw the peer links' bytes (${wire.byteLength})`)
     t.notOk(wire.includes(value), 'the value is not on the wire (test/transport/tls.test.ts shows the tap reads it without TLS)')
     t.notOk(wire.includes(SECRET), 'nor the cluster secret')

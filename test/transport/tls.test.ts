@@ -7,7 +7,7 @@ import { TlsMaterialHolder, loadTlsMaterial } from '../../lib/tls/material.js'
 import type { PeerTlsMaterial, PeerTlsOptions, PeerTlsSource } from '../../lib/transport/peer-tls.js'
 import type { PeerMessage } from '../../lib/transport/transport.js'
 import { identity } from './fixtures.js'
-import { startWireTap } from './wire-tap.js'
+import { startWireTap } from '../helpers/wire-tap.js'
 import { eventually, freePort, startNode, type TestNode } from './ws-harness.js'
 
 /**
@@ -179,12 +179,12 @@ t.test('a passive listener on the wire reads values only when the link is plaint
     const tlsOf = async (name: string): Promise<{ tls?: PeerTlsOptions }> => mode === 'tls' ? tlsOptions(fileSource(await certFor(name))) : {}
     const b = await started(t, 2, { secret, ...await tlsOf('node-2') })
     serveEcho(b)
-    const wire = await startWireTap(b.port)
+    const wire = await startWireTap({ host: '127.0.0.1', port: b.port })
     t.teardown(() => wire.close())
     const a = await started(t, 1, { secret, ...await tlsOf('node-1') })
     const answer = await a.transport.request(`127.0.0.1:${wire.port}`, request, 5000)
     t.same(answer.body, request.body, `${mode}: the request went through the tap`)
-    const captured = wire.bytes()
+    const captured = wire.captured()
     t.ok(captured.byteLength > 0, `${mode}: the tap saw ${captured.byteLength} bytes`)
     t.equal(captured.includes(marker), mode === 'plaintext', `${mode}: the value is ${mode === 'plaintext' ? '' : 'not '}readable on the wire`)
     t.equal(captured.includes(b.identity.name), mode === 'plaintext', `${mode}: the node names in the handshake are ${mode === 'plaintext' ? '' : 'not '}readable`)
