@@ -51,7 +51,7 @@ export function namingProblems(config: HearsaySettings, advertised: AdvertisedAd
   if (config.tls.peer === 'on') uses.push(['peer.advertise', advertised.peer])
   if (config.tls.api !== 'off') uses.push(['api.advertise', advertised.api])
   for (const [setting, address] of uses) {
-    const host = parseHostPort(address)?.host ?? address
+    const host = hostOf(address)
     if (!certificateCoversHost(cert, host)) {
       problems.push(`tls.cert ${config.tls.cert} does not name ${host}, the host of ${setting} (${address}), so ${setting === 'peer.advertise' ? 'peers' : 'clients'} dialing it would refuse the certificate (it names ${describeNames(material)}); make one with \`hearsay tls cert create --ip\`/\`--dns\` ${host}`)
     }
@@ -72,6 +72,14 @@ export function openTlsMaterial(config: HearsaySettings, advertised: AdvertisedA
   if (material === undefined) throw new TlsSetupError(problems)
   // A rotated certificate must pass the same naming checks, or a reload could cut every link.
   return new TlsMaterialHolder(tlsPaths(config), material, nowMs, next => namingProblems(config, advertised, next)[0])
+}
+
+/** The host of `host:port` (IPv6 in brackets); port 0 (bind any) counts too, as before binding. */
+function hostOf(address: string): string {
+  const parsed = parseHostPort(address)
+  if (parsed !== undefined) return parsed.host
+  const match = /^\[([^\]]+)\]:\d+$/.exec(address) ?? /^([^:]+):\d+$/.exec(address)
+  return match?.[1] ?? address
 }
 
 function describeNames(material: TlsMaterial): string {

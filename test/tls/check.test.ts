@@ -105,4 +105,5 @@ t.test('--check derives the advertised addresses as the daemon does', async t =>
   t.match(checkTlsConfiguration(cfg, nics, Date.now()), [/does not name 10\.1\.2\.3, the host of peer\.advertise \(10\.1\.2\.3:7946\)/])
   t.match(checkTlsConfiguration(cfg, {}, Date.now()), [/peer\.advertise: cannot be derived/])
   t.same(checkTlsConfiguration(config('node-1', { peer: 'on' }), nics, Date.now()), [], 'loopback bind, loopback in the certificate')
+  t.same(checkTlsConfiguration(config('node-1', { peer: 'on', api: 'on' }, { HEARSAY_API_PORT: '0', HEARSAY_PEER_PORT: '0' }), nics, Date.now()), [], 'port 0 (any free port) is checked by host alone')
 })
