@@ -65,29 +65,28 @@ export async function listenPeerServer(options: PeerServerOptions): Promise<Peer
     response.end('this is a hearsay peer port: it speaks WebSocket to other hearsay nodes only\n')
   }
   const tls = options.tls
-  const server: http.Server = tls === undefined
-    ? http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, answer)
-    : https.createServer({
-      connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
-      ...secureContextOptions(tls.source.current(), tls.minVersion),
-      requestCert: true,
-      rejectUnauthorized: true,
-      handshakeTimeout: limits.handshakeTimeoutMs,
-    }, answer)
+  const secureServer = tls === undefined ? undefined : https.createServer({
+    connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+    ...secureContextOptions(tls.source.current(), tls.minVersion),
+    requestCert: true,
+    rejectUnauthorized: true,
+    handshakeTimeout: limits.handshakeTimeoutMs,
+  }, answer)
+  const server: http.Server = secureServer ?? http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, answer)
   server.headersTimeout = limits.handshakeTimeoutMs
   server.requestTimeout = limits.handshakeTimeoutMs
   const listener = tls === undefined ? server : tlsListener(server, limits, log, counters)
   // A reload (SIGHUP) changes what new handshakes present and trust; open links keep theirs.
   const unsubscribe = tls?.source.onChange(material => {
     try {
-      ;(server as https.Server).setSecureContext(secureContextOptions(material, tls.minVersion))
+      secureServer?.setSecureContext(secureContextOptions(material, tls.minVersion))
       log.info({ serial: material.serial }, 'peer port TLS certificate replaced; new handshakes use it')
     } catch (error) {
       log.error({ err: error }, 'the reloaded TLS material was refused by the peer port; it keeps the previous one')
     }
   })
-  if (tls !== undefined) {
-    server.on('tlsClientError', (error: Error & { code?: string }, socket: TLSSocket) => {
+  if (secureServer !== undefined) {
+    secureServer.on('tlsClientError', (error: Error & { code?: string }, socket: TLSSocket) => {
       const reason = tlsFailureReason(error, socket.authorizationError)
       counters.tlsFailure(reason)
       log.warn({ endpoint: tlsEndpoint(socket), reason, code: socket.authorizationError ?? error.code, detail: error.message },
@@ -111,9 +110,8 @@ export async function listenPeerServer(options: PeerServerOptions): Promise<Peer
         // logs as a plaintext peer, rather than a bare reset.
         if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
         return
-      } else {
-        log.warn({ code: error.code }, 'garbage on the peer port; connection closed')
       }
+      log.warn({ code: error.code }, 'garbage on the peer port; connection closed')
     }
     socket.destroy()
   })

@@ -1,5 +1,5 @@
 import type { X509Certificate } from 'node:crypto'
-import type { TLSSocket } from 'node:tls'
+import type { ConnectionOptions, TLSSocket } from 'node:tls'
 import { parseHostPort } from '../config/address.js'
 import { certificateCoversHost, certificateNames, namesNode } from '../tls/names.js'
 import type { CertificateNames } from '../tls/material.js'
@@ -50,7 +50,7 @@ export function secureContextOptions(material: PeerTlsMaterial, minVersion: Peer
 }
 
 /** TLS options of an outgoing peer connection (ws passes them on to tls.connect). */
-export function dialOptions(material: PeerTlsMaterial, minVersion: PeerTlsOptions['minVersion']): Record<string, unknown> {
+export function dialOptions(material: PeerTlsMaterial, minVersion: PeerTlsOptions['minVersion']): ConnectionOptions {
   return {
     ...secureContextOptions(material, minVersion),
     rejectUnauthorized: true,

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { WebSocket } from 'ws'
 import { FrameCodec, FrameTooLargeError, type Frame } from '../codec/codec.js'
@@ -14,7 +15,6 @@ import { PeerLink, type LinkContext, type LinkEvents } from './link.js'
 import { PendingRequests } from './pending-requests.js'
 import { listenPeerServer, type PeerServer } from './peer-server.js'
 import { dialOptions, peerCertificateOf, type PeerTlsOptions } from './peer-tls.js'
-import type { Duplex } from 'node:stream'
 import { SendQueue } from './send-queue.js'
 import { TransportError, type MessageHandler, type PeerAddress, type PeerIdentity, type PeerMessage, type Transport } from './transport.js'
 

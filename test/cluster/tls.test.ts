@@ -109,8 +109,6 @@ t.test('a TLS cluster joins, replicates, rotates, resyncs and refuses what it mu
     const cli = await runProgram(cliBin, ['--node', nodes[2]!.url, '--ca', files.caPath, 'get', 'greeting'], { env: {} })
     t.equal(cli.code, 0, `hearsay get over https exits 0 (${cli.stderr.trim()})`)
     t.equal(cli.stdout.toString('utf8').trim(), value)
-    const untrusted = await runProgram(cliBin, ['--node', nodes[2]!.url, 'get', 'greeting'], { env: {} })
-    t.not(untrusted.code, 0, 'without --ca the CLI refuses the node\'s certificate')
   })
 
   t.test('a SIGHUP after replacing the certificate keeps the links up; the next handshake shows the new serial', async t => {
