@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import tls from 'node:tls'
 import { join } from 'node:path'
 import { createCa, createCert } from '../../lib/tls/create.js'
 import { TlsMaterialHolder, loadTlsMaterial } from '../../lib/tls/material.js'
@@ -228,4 +229,23 @@ t.test('a TLS dial to a node that is down is not a TLS failure', async t => {
   t.ok(await eventually(() => a.counters.closed.filter(reason => reason === 'remote').length >= 2), 'it dialed and failed twice')
   t.same(a.counters.tlsFailures, [], 'no TLS failure counted')
   t.notMatch(a.log.text(), /TLS handshake with the peer failed/)
+})
+
+t.test('nothing older than tls.minVersion is negotiated', async t => {
+  const files = await certFor('node-2')
+  const b = await started(t, 2, { tls: { source: fileSource(files), minVersion: 'TLSv1.3' } })
+  const client = await certFor('node-1')
+  const error = await new Promise<Error & { code?: string }>(resolve => {
+    const socket = tls.connect({
+      host: '127.0.0.1', port: b.port, ca: readFileSync(client.caPath), cert: readFileSync(client.certPath), key: readFileSync(client.keyPath),
+      maxVersion: 'TLSv1.2', checkServerIdentity: () => undefined,
+    })
+    socket.on('error', resolve)
+    socket.on('secureConnect', () => resolve(Object.assign(new Error(`negotiated ${socket.getProtocol()}`), { code: 'NEGOTIATED' })))
+  })
+  t.not(error.code, 'NEGOTIATED', `a TLS 1.2 client is refused (${error.code})`)
+  t.ok(await eventually(() => b.counters.tlsFailures.includes('protocol_version')), 'counted as protocol_version')
+  const a = await started(t, 1, { tls: { source: fileSource(client), minVersion: 'TLSv1.3' } })
+  serveEcho(b)
+  t.same((await a.transport.request(b.identity.peer, echo, 5000)).body, echo.body, 'TLS 1.3 links work')
 })
