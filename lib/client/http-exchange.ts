@@ -164,8 +164,12 @@ function describeTlsError(err: NodeJS.ErrnoException): string | undefined {
   if (code === 'CERT_HAS_EXPIRED') return `the node's certificate has expired (${code}); the node needs a new one (hearsay tls cert create, then kill -HUP)`
   if (code === 'CERT_NOT_YET_VALID') return `the node's certificate is not valid yet (${code}); check the clocks of this machine and the node`
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `the node's certificate does not name the host in the URL (${err.message}); use a name or IP the certificate lists, or reissue it with --ip/--dns`
-  if (code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' || /alert handshake failure/.test(err.message)) {
+  if (code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') {
     return `the node refused the TLS handshake: it requires a client certificate (tls.api mutual); pass --cert FILE --key FILE (or HEARSAY_CERT/HEARSAY_KEY) (${code})`
+  }
+  // TLS 1.2 says only "handshake failure"; a missing client certificate is the usual cause here.
+  if (/alert handshake failure/.test(err.message)) {
+    return `the node refused the TLS handshake, most likely because it requires a client certificate (tls.api mutual); pass --cert FILE --key FILE (or HEARSAY_CERT/HEARSAY_KEY) (${code})`
   }
   if (code === 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' || code === 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE' || code === 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED') {
     return `the node refused this client's certificate (${code}); use a certificate issued by the cluster's CA with hearsay tls cert create --client`

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import t, { type Test } from 'tap'
 import { runCli } from '../../lib/client/cli.js'
+import { describeNetworkError } from '../../lib/client/http-exchange.js'
 import { createCa, createCert } from '../../lib/tls/create.js'
 import { loadTlsMaterial } from '../../lib/tls/material.js'
 import { fixedTlsMaterial, startApi, type Harness } from '../api/fixtures/harness.js'
@@ -91,4 +92,15 @@ t.test('missing, unreadable or wrong files are usage errors naming the file', as
     t.equal(result.code, 2, `exit 2 for ${argv.join(' ')} ${JSON.stringify(env)}`)
     t.match(result.stderr, message)
   }
+})
+
+t.test('TLS failures read as what to do', async t => {
+  const describe = (code: string, message = 'x'): string => describeNetworkError(Object.assign(new Error(message), { code }))
+  t.match(describe('UNABLE_TO_VERIFY_LEAF_SIGNATURE'), /^certificate not trusted: .*pass --ca FILE/)
+  t.match(describe('CERT_HAS_EXPIRED'), /the node's certificate has expired/)
+  t.match(describe('ERR_TLS_CERT_ALTNAME_INVALID', "Hostname/IP does not match certificate's altnames"), /does not name the host in the URL .*--ip\/--dns/)
+  t.match(describe('EPROTO', 'write EPROTO error:0A000410:SSL routines:ssl3_read_bytes:sslv3 alert handshake failure'), /most likely because it requires a client certificate .*--cert FILE --key FILE/)
+  t.match(describe('ERR_SSL_WRONG_VERSION_NUMBER'), /does not speak TLS on this port .*http:\/\//)
+  t.match(describe('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'), /refused this client's certificate/)
+  t.equal(describe('ECONNREFUSED'), 'connection refused (ECONNREFUSED)', 'other errors read as before')
 })
