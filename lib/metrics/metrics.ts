@@ -66,8 +66,8 @@ export interface Metrics {
   /** Handshakes refused: by = local | remote, code = protocol | cluster | auth | identity | duplicate | busy. */
   readonly peerHandshakesRefused: Counter<'by' | 'code'>
   /**
-   * TLS handshakes that failed before any hearsay frame (issue 12): side = peer | api, reason =
-   * unknown_ca | expired | bad_name | plaintext | no_certificate | other (lib/transport/tls-failure.ts).
+   * TLS handshakes that failed (issue 12), and peer links whose certificate names another node
+   * (bad_name): side = peer | api, reason = one of TLS_FAILURE_REASONS (lib/transport/tls-failure.ts).
    */
   readonly tlsHandshakeFailures: Counter<'side' | 'reason'>
   /** Member state changes seen by this node, by the state entered. */
@@ -249,7 +249,7 @@ export function createMetrics(): Metrics {
     }),
     tlsHandshakeFailures: new Counter({
       name: `${METRIC_PREFIX}tls_handshake_failures_total`,
-      help: 'TLS handshakes that failed, by side (peer, api) and reason (unknown_ca, expired, bad_name, plaintext, no_certificate, other).',
+      help: 'TLS handshakes that failed, by side (peer, api) and reason (unknown_ca, expired, not_yet_valid, bad_name, plaintext, no_certificate, protocol_version, rejected_by_peer, other).',
       labelNames: ['side', 'reason'] as const,
       registers,
     }),
