@@ -208,6 +208,12 @@ t.test('the bearer token is sent with the upgrade', async t => {
  * child node process with this process's loader flags; resolves with its exit and output,
  * killing it after 20 s.
  */
+/**
+ * Bound on a script's run: it compiles TypeScript on start, which took ~20 s on the shared 2-core
+ * machine under load, so a tighter bound failed tests that had nothing wrong.
+ */
+const SCRIPT_TIMEOUT_MS = 60_000
+
 async function runScript(dir: string, lines: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; signal: string | null; output: string }> {
   const script = join(dir, 'script.ts')
   writeFileSync(script, [`import { HearsayClient } from ${JSON.stringify(join(process.cwd(), 'lib/client/client.ts'))}`, ...lines].join('\n'))
@@ -215,7 +221,7 @@ async function runScript(dir: string, lines: readonly string[], env: NodeJS.Proc
   let output = ''
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
-  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+  const killer = setTimeout(() => child.kill('SIGKILL'), SCRIPT_TIMEOUT_MS)
   const [code, signal] = await once(child, 'exit') as [number | null, string | null]
   clearTimeout(killer)
   return { code, signal, output }
