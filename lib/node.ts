@@ -140,6 +140,8 @@ export class HearsayNode {
           idleTimeoutMs: config.api.streamIdleTimeoutMs,
         },
         ...(config.api.token !== '' ? { token: config.api.token } : {}),
+        watches: parts.watches,
+        watchHeartbeatMs: config.watch.heartbeatMs,
       })
       await transport!.start()
       const apiAddress = await api.listen(config.api.host, config.api.port)
@@ -184,6 +186,8 @@ export class HearsayNode {
     // Tell the cluster first (state left, not dead), while links still carry the news; bounded
     // to half the budget so requests in flight still get their share.
     await membership.leave(Math.min(LEAVE_TIMEOUT_MS, remaining() / 2))
+    // Watches never finish by themselves: end them (reason shutdown) so their clients resume elsewhere.
+    this.parts.watches.stop()
     try {
       await this.api.close(remaining())
     } catch (error) {
@@ -195,6 +199,7 @@ export class HearsayNode {
     membership.stop()
     await this.transport.close()
     await collector.stop()
+    await this.parts.changeLogTrimmer.stop()
     await hlc.stop()
     await this.store.close()
     if (Date.now() > deadline) outcome = 'timed-out'
@@ -228,6 +233,7 @@ export class HearsayNode {
       // Equal on two nodes exactly when they hold the same records (up to xxh64 collisions),
       // leaving out those past their grace that wait for collection (they no longer travel to a
       // peer lacking the key, so in-sync replicas may differ by them until the next GC sweep).
+      watchers: this.parts.watches.watchers,
       digest: (this.parts.forest.digest() ^ this.parts.collector.waitingDigest()).toString(16).padStart(16, '0'),
       replication: { factor: this.config.replication.factor, writeQuorum: this.config.replication.writeQuorum, readQuorum: this.config.replication.readQuorum },
     }

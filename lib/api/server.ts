@@ -16,6 +16,7 @@ import { ClientGoneError, UnauthorizedError, errorAnswer } from './errors.js'
 import { batchRoutes, keyRoutes, scanRoutes } from './kv-routes.js'
 import { assertApiLimits, type ApiLimits } from './limits.js'
 import { nodeRoutes } from './node-routes.js'
+import type { WatchPort } from './watch-route.js'
 import { refusalReporter } from './refusals.js'
 import { sendJson } from './respond.js'
 import { UNMATCHED_ROUTE, allowedMethods, matchPath, splitTarget, type Handler, type RequestContext, type RouteHandlers, type RouteTable } from './routes.js'
@@ -53,6 +54,10 @@ export interface ApiDeps {
   readonly tls?: ApiTlsOptions
   /** Bounds of the stream protocol (lib/api/binary) where they differ from streamLimitsFor(limits). */
   readonly streamLimits?: Partial<StreamLimits>
+  /** The node's watches; absent = `watch=true` answers 503. */
+  readonly watches?: WatchPort
+  /** Time between SSE heartbeat comments (watch.heartbeatMs). */
+  readonly watchHeartbeatMs?: number
 }
 
 export interface ApiServer {
@@ -79,13 +84,16 @@ const CONNECTIONS_CHECKING_INTERVAL_MS = 1000
 /** Longest wait for responses to report closed after their sockets were destroyed. */
 const CLOSE_SETTLE_MS = 1000
 
+/** SSE heartbeat interval when the deps give none (watch.heartbeatMs's default). */
+const DEFAULT_WATCH_HEARTBEAT_MS = 5000
+
 /** Metric label values for methods; anything else counts as 'other' to bound cardinality. */
 const METHOD_LABELS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'POST'])
 
 export function createApiServer(deps: ApiDeps): ApiServer {
   assertApiLimits(deps.limits)
   const { limits, metrics, log } = deps
-  const kvDeps = { kv: deps.kv, limits, metrics }
+  const kvDeps = { kv: deps.kv, limits, metrics, ...(deps.watches === undefined ? {} : { watches: deps.watches }), watchHeartbeatMs: deps.watchHeartbeatMs ?? DEFAULT_WATCH_HEARTBEAT_MS }
   const routes: RouteTable = {
     ...nodeRoutes(deps),
     '/kv': scanRoutes(kvDeps),
@@ -215,6 +223,9 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     const ctxBase = {
       req,
       res,
+      detach: () => {
+        if (inFlight.delete(res) && inFlight.size === 0) onDrained?.()
+      },
       readBody: (maxBytes: number, what: string) => readBody(req, maxBytes, what, () => {
         if (expectsContinue && !continued) {
           continued = true
