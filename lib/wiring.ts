@@ -35,6 +35,8 @@ import { TombstoneCollector } from './store/gc.js'
 import { StoreHighWaterMark } from './store/high-water.js'
 import type { Store } from './store/store.js'
 import type { PeerIdentity, Transport } from './transport/transport.js'
+import { RemoteWatchFeeds } from './watch/remote.js'
+import { registerWatchResponder } from './watch/responder.js'
 import { WatchService } from './watch/service.js'
 import { ChangeLogTrimmer } from './watch/trimmer.js'
 
@@ -48,6 +50,11 @@ import { ChangeLogTrimmer } from './watch/trimmer.js'
 
 /** Change log entries removed per transaction when trimming to watch.retention. */
 const CHANGE_LOG_TRIM_BATCH = 10_000
+
+/** How long a watch feed's poll waits at a replica for a change. */
+const WATCH_POLL_WAIT_MS = 5000
+/** Watch feed polls a node holds waiting at once (one per peer and watcher group in practice). */
+const MAX_WAITING_WATCH_POLLS = 4096
 
 /** Hinted handoff: how often hints for live owners are retried, and records per delivery. */
 const HANDOFF_INTERVAL_MS = 1000
@@ -307,13 +314,31 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     refusal: repairRefusal,
     onReceived: (count) => metrics.antiEntropyRecords.inc({ direction: 'received' }, count),
   })
+  const watchBounds = { resumeMarginMs: config.watch.resumeMarginMs, maxSkewMs: config.clock.maxSkewMs }
+  registerWatchResponder(transport, { store, partitionOf: (key) => placement.partitionOf(key), clock, maxWaitingPolls: MAX_WAITING_WATCH_POLLS })
+  const remoteFeeds = new RemoteWatchFeeds({
+    localId: id,
+    partitionCount: config.partitions,
+    replicas: (partition) => placement.replicas(partition),
+    holdsEverything: () => placement.members.length <= config.replication.factor,
+    alivePeer: (member) => {
+      const found = swim.member(member)
+      return found?.state === 'alive' ? found.peer : undefined
+    },
+    request: (peer, message, timeoutMs) => transport.request(peer, message, timeoutMs),
+    clock,
+    bounds: watchBounds,
+    pollWaitMs: WATCH_POLL_WAIT_MS,
+    requestTimeoutMs: config.replication.timeoutMs,
+    log: nodeLog.child({ component: 'watch' }),
+  })
   const watches = new WatchService({
     store,
+    remote: remoteFeeds,
     limits: {
       maxWatchers: config.watch.maxWatchers,
       maxBufferedBytes: config.watch.maxBufferedBytes,
-      resumeMarginMs: config.watch.resumeMarginMs,
-      maxSkewMs: config.clock.maxSkewMs,
+      ...watchBounds,
     },
     nowMs,
     defer: (task) => { setImmediate(task) },

@@ -144,6 +144,17 @@ export class ChangeLog {
     return this.#nextSeq === 1 ? undefined : { arrivedMs: this.#lastArrivedMs, seq: this.#nextSeq - 1 }
   }
 
+  /**
+   * True when entries after `position` may have been trimmed: reading on after it would skip
+   * them unseen. (Sequence numbers are consecutive; a gap left by a failed transaction reads as a
+   * loss, which errs on the safe side.)
+   */
+  trimmedAfter(position: ChangePosition): boolean {
+    for (const key of this.#db.getKeys({ limit: 1 })) return decodePosition(key).seq > position.seq + 1
+    // An empty log lost everything up to its last sequence number.
+    return position.seq + 1 < this.#nextSeq
+  }
+
   get horizonMs(): number {
     return this.#horizonMs
   }

@@ -122,10 +122,11 @@ function replaySource(log: ChangeLog, prefix: string, fromMs: number): ReplaySou
   let after: ChangePosition | undefined
   return {
     next() {
+      if (after !== undefined && log.trimmedAfter(after)) return { entries: [], scannedToSeq: undefined, done: true, lost: true }
       const { entries, scannedTo, exhausted } = log.read(after === undefined ? { fromMs } : { after }, { prefix, limit: REPLAY_PAGE_EVENTS, maxScanned: REPLAY_PAGE_SCANNED })
       if (scannedTo !== undefined) after = scannedTo
       const logged: LoggedEvent[] = entries.map(({ key, record, position }) => ({ event: eventOf(key, record), position }))
-      return { entries: logged, scannedToSeq: scannedTo?.seq, done: exhausted }
+      return { entries: logged, scannedToSeq: scannedTo?.seq, done: exhausted, lost: false }
     },
   }
 }

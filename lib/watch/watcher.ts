@@ -27,7 +27,13 @@ export interface WatchSink {
 /** The change log, read page by page for a replay. */
 export interface ReplaySource {
   /** The next page of entries for the watcher's prefix; `done` once the log's end was reached. */
-  next(): { readonly entries: readonly LoggedEvent[]; readonly scannedToSeq: number | undefined; readonly done: boolean }
+  next(): {
+    readonly entries: readonly LoggedEvent[]
+    readonly scannedToSeq: number | undefined
+    readonly done: boolean
+    /** The log was trimmed past where the replay had read (it fell behind by watch.retention). */
+    readonly lost: boolean
+  }
 }
 
 export interface WatcherOptions {
@@ -173,6 +179,7 @@ export class Watcher {
     // holds the event loop nor fills the buffer.
     if (!sink.ready() || this.#bufferedBytes >= this.#options.maxBufferedBytes / 2) return
     const page = this.#replay.next()
+    if (page.lost) return this.cut('compacted', {})
     for (const { event } of page.entries) {
       this.#queue.push(event)
       this.#bufferedBytes += eventBytes(event)
