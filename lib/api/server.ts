@@ -126,6 +126,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     log,
     refused,
     isAuthorized,
+    ...(deps.watches === undefined ? {} : { watches: deps.watches }),
     refusal: () => paused || inFlight.size + streams.inFlight >= limits.maxInFlightRequests
       ? new UnavailableError('this node has too many requests in flight; retry shortly')
       : undefined,

@@ -24,6 +24,9 @@ export interface WatchPort {
   open(request: WatchRequest, sink: WatchSink): { close(): void; resume(): void }
 }
 
+/** Events written to the response at once while it keeps up (node:http buffers at most one such batch past its high-water mark). */
+const SSE_EVENTS_PER_WRITE = 64
+
 /** Reconnection delay an EventSource is told to use, in ms. */
 const SSE_RETRY_MS = 1000
 
@@ -70,8 +73,8 @@ export class SseSink implements WatchSink {
     this.#res = res
   }
 
-  ready(): boolean {
-    return !this.#res.writableNeedDrain && !this.#res.destroyed && this.#res.headersSent
+  capacity(): number {
+    return !this.#res.writableNeedDrain && !this.#res.destroyed && this.#res.headersSent ? SSE_EVENTS_PER_WRITE : 0
   }
 
   write(events: readonly WatchEvent[]): void {

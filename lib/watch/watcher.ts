@@ -16,9 +16,12 @@ import { eventBytes, type LoggedEvent, type WatchEvent } from './event.js'
 export type CutReason = 'slow_consumer' | 'compacted' | 'shutdown' | 'remote_failed'
 
 export interface WatchSink {
-  /** True while the sink takes more events without buffering beyond its own small bound. */
-  ready(): boolean
-  /** Hands events over, oldest first; afterwards the sink may no longer be ready. */
+  /**
+   * Events the sink takes now without buffering beyond its own small bound (socket space, the
+   * client's credit); 0 = not now (it calls Watcher.resume when that changes).
+   */
+  capacity(): number
+  /** Hands over at most capacity() events, oldest first. */
   write(events: readonly WatchEvent[]): void
   /** The watch ends: the sink tells its client why and closes. */
   cut(reason: CutReason, detail: Readonly<Record<string, unknown>>): void
@@ -177,7 +180,7 @@ export class Watcher {
     if (this.#closed || this.#replay === undefined) return
     // Replay one page at a time, and only while the consumer keeps up: a long replay neither
     // holds the event loop nor fills the buffer.
-    if (!sink.ready() || this.#bufferedBytes >= this.#options.maxBufferedBytes / 2) return
+    if (sink.capacity() === 0 || this.#bufferedBytes >= this.#options.maxBufferedBytes / 2) return
     const page = this.#replay.next()
     if (page.lost) return this.cut('compacted', {})
     for (const { event } of page.entries) {
@@ -187,7 +190,7 @@ export class Watcher {
     if (page.scannedToSeq !== undefined) this.#replayedToSeq = Math.max(this.#replayedToSeq, page.scannedToSeq)
     if (page.done) this.#finishReplay()
     this.#deliver(sink)
-    if (!this.#closed && (this.#replay !== undefined || this.#head < this.#queue.length) && sink.ready()) this.#schedule()
+    if (!this.#closed && (this.#replay !== undefined || this.#head < this.#queue.length) && sink.capacity() > 0) this.#schedule()
   }
 
   /** The replay reached the log's end: live events it did not already deliver follow. */
@@ -203,8 +206,10 @@ export class Watcher {
 
   #deliver(sink: WatchSink): void {
     let delivered = 0
-    while (!this.#closed && this.#head < this.#queue.length && sink.ready()) {
-      const batch = this.#queue.slice(this.#head, this.#head + MAX_EVENTS_PER_WRITE)
+    while (!this.#closed && this.#head < this.#queue.length) {
+      const room = Math.min(MAX_EVENTS_PER_WRITE, sink.capacity())
+      if (room <= 0) break
+      const batch = this.#queue.slice(this.#head, this.#head + room)
       this.#head += batch.length
       for (const event of batch) this.#bufferedBytes -= eventBytes(event)
       delivered += batch.length

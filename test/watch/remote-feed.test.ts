@@ -16,7 +16,7 @@ t.setTimeout(120_000)
 class CollectingSink implements WatchSink {
   readonly events: WatchEvent[] = []
   cutReason: CutReason | undefined
-  ready(): boolean { return this.cutReason === undefined }
+  capacity(): number { return this.cutReason === undefined ? 1000 : 0 }
   write(events: readonly WatchEvent[]): void { this.events.push(...events) }
   cut(reason: CutReason): void { this.cutReason = reason }
   has(key: string, version: string): boolean {
