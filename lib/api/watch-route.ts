@@ -52,7 +52,8 @@ export async function serveWatch(ctx: RequestContext, watches: WatchPort, prefix
   // A watch lasts as long as the client wants: it does not count as a request in flight.
   ctx.detach()
   const heartbeat = setInterval(() => {
-    if (!res.writableNeedDrain) res.write(': heartbeat\n\n')
+    // A cut watch ends the response before its socket closes: nothing may follow the end.
+    if (!res.writableEnded && !res.writableNeedDrain) res.write(': heartbeat\n\n')
   }, heartbeatMs)
   heartbeat.unref()
   res.on('drain', () => watcher.resume())
@@ -74,7 +75,8 @@ export class SseSink implements WatchSink {
   }
 
   capacity(): number {
-    return !this.#res.writableNeedDrain && !this.#res.destroyed && this.#res.headersSent ? SSE_EVENTS_PER_WRITE : 0
+    const res = this.#res
+    return res.headersSent && !res.writableNeedDrain && !res.writableEnded && !res.destroyed ? SSE_EVENTS_PER_WRITE : 0
   }
 
   write(events: readonly WatchEvent[]): void {
