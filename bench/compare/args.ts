@@ -12,12 +12,15 @@ export interface CompareOptions {
   readonly systems: readonly SystemName[]
   /** Print the report as JSON on stdout instead of the table. */
   readonly json: boolean
+  /** Watchers of the watch phase (hearsay, etcd); 0 skips the phase. */
+  readonly watchers: number
 }
 
 /** Issue 7's workload. */
-export const DEFAULT_OPTIONS: CompareOptions = { seconds: 20, concurrency: 64, keys: 100_000, systems: SYSTEM_NAMES, json: false }
+export const DEFAULT_OPTIONS: CompareOptions = { seconds: 20, concurrency: 64, keys: 100_000, systems: SYSTEM_NAMES, json: false, watchers: 0 }
 const MAX_SECONDS = 3600
 const MAX_CONCURRENCY = 1024
+const MAX_WATCHERS = 10_000
 
 export const USAGE = `usage: node dist/bench/compare/main.js [options]
 
@@ -28,6 +31,8 @@ loopback (one system at a time), runs writes then reads against each, prints one
   --concurrency N   operations in flight (default ${DEFAULT_OPTIONS.concurrency})
   --keys N          distinct keys the writes cycle through (default ${DEFAULT_OPTIONS.keys}, at most ${MAX_KEY_SPACE})
   --systems LIST    comma-separated subset of ${SYSTEM_NAMES.join(',')} (default all)
+  --watchers N      after the reads, a watch phase: N watchers on the written prefix while the
+                    writes run again; watch latency and events/s (hearsay and etcd; default 0: none)
   --json            print the report as JSON instead of the table
   --help            show this text`
 
@@ -51,6 +56,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | unde
         concurrency: { type: 'string' },
         keys: { type: 'string' },
         systems: { type: 'string' },
+        watchers: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean' },
       },
@@ -66,6 +72,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | unde
     keys: integerFlag('--keys', values.keys, DEFAULT_OPTIONS.keys, MAX_KEY_SPACE),
     systems: values.systems === undefined ? DEFAULT_OPTIONS.systems : systemsFlag(values.systems),
     json: values.json === true,
+    watchers: values.watchers === undefined ? DEFAULT_OPTIONS.watchers : integerFlag('--watchers', values.watchers, DEFAULT_OPTIONS.watchers, MAX_WATCHERS),
   }
 }
 

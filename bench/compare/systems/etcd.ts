@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process'
-import { Etcd3 } from 'etcd3'
+import { Etcd3, type Watcher } from 'etcd3'
 import { freeLoopbackPorts } from '../ports.js'
 import type { ServerProcess } from '../processes.js'
-import { attempt, CLUSTER_READY_TIMEOUT_MS, OPERATION_TIMEOUT_MS, SERVERS_PER_SYSTEM, type RunningSystem, type StartContext, type SystemDriver } from '../system.js'
+import { attempt, CLUSTER_READY_TIMEOUT_MS, OPERATION_TIMEOUT_MS, SERVERS_PER_SYSTEM, WATCH_PREFIX, type RunningSystem, type StartContext, type SystemDriver, type WatchDriver } from '../system.js'
 import { waitUntil } from '../wait.js'
 
 const HEALTH_TIMEOUT_MS = 2_000
@@ -11,6 +11,7 @@ export const etcd: SystemDriver = {
   name: 'etcd',
   writeOperation: 'put',
   readOperation: 'serializable range get',
+  watchOperation: 'prefix watch',
   ackPromise: 'a put is acknowledged once a Raft majority (2 of 3 members) has fsynced it to its WAL and the leader applied it; a serializable get answers from the contacted member\'s local state, which may lag',
   version(binaries) {
     const text = execFileSync(binaries.etcd, ['--version'], { encoding: 'utf8' })
@@ -69,6 +70,31 @@ async function start({ group, binaries, workload }: StartContext): Promise<Runni
       const value = await clientFor(worker).get(workload.randomReadKey()).serializable(true).buffer()
       return value === null ? 'not_found' : undefined
     }),
+    watch: etcdWatch(clients, workload),
     async close() { for (const client of clients) client.close() },
+  }
+}
+
+/**
+ * Watchers spread over the members' clients (etcd3 multiplexes a client's watchers on one gRPC
+ * stream, as etcd's own clients do); a change is named by its revision, which the put's response
+ * header carries too.
+ */
+function etcdWatch(clients: readonly Etcd3[], workload: StartContext['workload']): WatchDriver {
+  const watchers: Watcher[] = []
+  return {
+    async open(count, onEvent) {
+      for (let i = 0; i < count; i++) {
+        const watcher = await (clients[i % clients.length] as Etcd3).watch().prefix(WATCH_PREFIX).create()
+        watcher.on('put', kv => onEvent(kv.mod_revision))
+        watchers.push(watcher)
+      }
+    },
+    write: (worker, onAck) => attempt('put', async () => {
+      const reply = await (clients[worker % clients.length] as Etcd3).put(workload.nextWriteKey()).value(workload.value).exec()
+      onAck(reply.header.revision)
+      return undefined
+    }),
+    async close() { await Promise.all(watchers.map(watcher => watcher.cancel())) },
   }
 }
