@@ -34,7 +34,7 @@ export interface PollSubscription {
   /** Only keys of these partitions. */
   readonly partitions: readonly number[]
   /** Read on after this position of the replica's log (from an earlier reply)... */
-  readonly after?: ChangePosition
+  readonly after?: WirePosition
   /** ...or, for a new subscription, from this arrival time (the replica's clock, ms). */
   readonly fromMs?: number
 }
@@ -49,7 +49,7 @@ export interface PollResult {
   readonly id: number
   readonly events: readonly WireEntry[]
   /** Where to read on; absent when the subscription is lost. */
-  readonly next?: ChangePosition
+  readonly next?: WirePosition
   /**
    * Set when the replica's log no longer reaches back to where the subscription asked to read
    * (its horizon, ms): the watch cannot go on without a gap.
@@ -61,26 +61,23 @@ export interface WatchPollReplyBody {
   readonly results: readonly PollResult[]
 }
 
-function validatePosition(value: unknown, what: string): ChangePosition {
+/** A change log position on the wire: [arrivedMs, seq]. */
+export type WirePosition = readonly [number, number]
+
+function validatePosition(value: unknown, what: string): WirePosition {
   const pair = expectArray(value, what, 2, (v, w) => expectUint(v, w))
   if (pair.length !== 2) throw new MalformedBodyError(`${what} must be [arrivedMs, seq]`)
   const [arrivedMs, seq] = pair as [number, number]
   if (arrivedMs > MAX_WALL_MS) throw new MalformedBodyError(`${what} arrival time is out of range`)
-  return { arrivedMs, seq }
+  return [arrivedMs, seq]
 }
 
-export function positionToWire(position: ChangePosition): [number, number] {
+export function positionToWire(position: ChangePosition): WirePosition {
   return [position.arrivedMs, position.seq]
 }
 
-/** A result as it is sent (positions as [arrivedMs, seq]). */
-export function resultToWire(result: PollResult): Record<string, unknown> {
-  return {
-    id: result.id,
-    events: result.events,
-    ...(result.next === undefined ? {} : { next: positionToWire(result.next) }),
-    ...(result.lostHorizonMs === undefined ? {} : { lostHorizonMs: result.lostHorizonMs }),
-  }
+export function positionFromWire([arrivedMs, seq]: WirePosition): ChangePosition {
+  return { arrivedMs, seq }
 }
 
 function validateSubscription(value: unknown, what: string): PollSubscription {

@@ -6,7 +6,7 @@ import type { ChangePosition } from '../store/change-log.js'
 import type { PeerMessage } from '../transport/transport.js'
 import { eventOf, type WatchEvent } from './event.js'
 import {
-  MAX_POLL_REPLY_BYTES, MAX_SUBSCRIPTIONS_PER_POLL, WATCH_POLL, positionToWire,
+  MAX_POLL_REPLY_BYTES, MAX_SUBSCRIPTIONS_PER_POLL, WATCH_POLL, positionFromWire, positionToWire,
   type PollResult, type WatchPollReplyBody,
 } from './messages.js'
 import type { ResumeBounds } from './resume.js'
@@ -218,7 +218,7 @@ class WatcherFeed {
       return
     }
     if (result.next !== undefined) {
-      subscription.position = result.next
+      subscription.position = positionFromWire(result.next)
       // From here on, a failover resumes from this subscription's position (less the margin).
       for (const partition of subscription.partitions) this.#startMs.delete(partition)
     }

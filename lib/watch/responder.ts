@@ -3,7 +3,7 @@ import type { ChangeLog, ChangePosition } from '../store/change-log.js'
 import type { Store } from '../store/store.js'
 import { toWire, type WireEntry } from '../replication/messages.js'
 import type { Transport } from '../transport/transport.js'
-import { MAX_EVENTS_PER_POLL_REPLY, WATCH_POLL, WATCH_POLL_REPLY, resultToWire, type PollResult, type PollSubscription, type WatchPollBody } from './messages.js'
+import { MAX_EVENTS_PER_POLL_REPLY, WATCH_POLL, WATCH_POLL_REPLY, positionFromWire, positionToWire, type PollResult, type PollSubscription, type WatchPollBody } from './messages.js'
 
 /**
  * The replica side of watch feeds: answers a watchPoll from this node's change log. A poll whose
@@ -53,7 +53,7 @@ export function registerWatchResponder(transport: Pick<Transport, 'handle'>, opt
       const fresh = subscriptions.some((subscription) => subscription.after === undefined)
       const remainingMs = deadlineMs - options.clock.nowMs()
       if (found || fresh || remainingMs <= 0 || waiters.size >= options.maxWaitingPolls) {
-        return { type: WATCH_POLL_REPLY, body: { results: results.map(resultToWire) } }
+        return { type: WATCH_POLL_REPLY, body: { results: results.map(toWireResult) } }
       }
       // Nothing for these prefixes yet: read on from where this read stopped once something changes.
       cursors = results.map((result, i) => result.next ?? cursors[i] as Start)
@@ -67,13 +67,30 @@ export function registerWatchResponder(transport: Pick<Transport, 'handle'>, opt
 type Start = ChangePosition | { readonly fromMs: number }
 
 function startOf(subscription: PollSubscription): Start {
-  return subscription.after ?? { fromMs: subscription.fromMs ?? 0 }
+  return subscription.after === undefined ? { fromMs: subscription.fromMs ?? 0 } : positionFromWire(subscription.after)
 }
 
-function readAll(log: ChangeLog, subscriptions: readonly PollSubscription[], cursors: readonly Start[], maxBytes: number, partitionOf: (key: string) => number): PollResult[] {
+/** A read's result: events, and where to read on (or that the subscription is lost). */
+interface ReadResult {
+  readonly id: number
+  readonly events: readonly WireEntry[]
+  readonly next?: ChangePosition
+  readonly lostHorizonMs?: number
+}
+
+function toWireResult(result: ReadResult): PollResult {
+  return {
+    id: result.id,
+    events: result.events,
+    ...(result.next === undefined ? {} : { next: positionToWire(result.next) }),
+    ...(result.lostHorizonMs === undefined ? {} : { lostHorizonMs: result.lostHorizonMs }),
+  }
+}
+
+function readAll(log: ChangeLog, subscriptions: readonly PollSubscription[], cursors: readonly Start[], maxBytes: number, partitionOf: (key: string) => number): ReadResult[] {
   let bytes = 0
   let events = 0
-  return subscriptions.map((subscription, i): PollResult => {
+  return subscriptions.map((subscription, i): ReadResult => {
     const start = cursors[i] as Start
     // Entries the subscription has not read may be gone: reading on would skip them unseen.
     if ('fromMs' in start ? start.fromMs < log.horizonMs : log.trimmedAfter(start)) return { id: subscription.id, events: [], lostHorizonMs: log.horizonMs }
