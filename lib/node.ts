@@ -215,6 +215,8 @@ export class HearsayNode {
   private status(): Record<string, unknown> {
     const stats = this.store.stats()
     this.metrics.storeKeys.set(stats.keys)
+    const changeLog = this.store.changeLog.stats()
+    this.metrics.watchLogEntries.set(changeLog.entries)
     return {
       id: this.id,
       name: this.config.node.name,
@@ -233,7 +235,7 @@ export class HearsayNode {
       // Equal on two nodes exactly when they hold the same records (up to xxh64 collisions),
       // leaving out those past their grace that wait for collection (they no longer travel to a
       // peer lacking the key, so in-sync replicas may differ by them until the next GC sweep).
-      watchers: this.parts.watches.watchers,
+      watch: { watchers: this.parts.watches.watchers, changeLogEntries: changeLog.entries, changeLogHorizonMs: changeLog.horizonMs },
       digest: (this.parts.forest.digest() ^ this.parts.collector.waitingDigest()).toString(16).padStart(16, '0'),
       replication: { factor: this.config.replication.factor, writeQuorum: this.config.replication.writeQuorum, readQuorum: this.config.replication.readQuorum },
     }

@@ -1,5 +1,5 @@
 import { formatVersion } from '../clock/version.js'
-import { BadRequestError, NotFoundError, UnavailableError } from '../errors.js'
+import { BadRequestError, MethodNotAllowedError, NotFoundError, UnavailableError } from '../errors.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { parseConsistencyLevel } from '../replication/consistency.js'
 import type { KvService, WriteOptions, WriteResult } from '../replication/service.js'
@@ -68,6 +68,8 @@ export function scanRoutes(deps: KvRouteDeps): RouteHandlers {
       for (const param of ['after', 'limit']) {
         if (query.has(param)) throw new BadRequestError(`${param} is for scans; a watch takes prefix and since`, { param })
       }
+      // A HEAD answer has no body to stream events in.
+      if (ctx.req.method === 'HEAD') throw new MethodNotAllowedError('HEAD is not allowed on a watch; use GET', { allow: ['GET'] })
       if (deps.watches === undefined) throw new UnavailableError('this node does not serve watches')
       return serveWatch(ctx, deps.watches, prefix, query.get('since'), deps.watchHeartbeatMs ?? DEFAULT_HEARTBEAT_MS)
     }
