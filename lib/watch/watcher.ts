@@ -66,6 +66,8 @@ export class Watcher {
   #replay: ReplaySource | undefined
   /** Live local events that arrived during the replay. */
   #held: LoggedEvent[] = []
+  /** Bytes of #held (part of #bufferedBytes). */
+  #heldBytes = 0
   /** Log sequence number the replay has read up to; live events at or below it are duplicates. */
   #replayedToSeq = 0
   #pumpScheduled = false
@@ -105,8 +107,10 @@ export class Watcher {
   offerLocal(logged: LoggedEvent): void {
     if (this.#closed) return
     if (this.#replay !== undefined) {
+      const bytes = eventBytes(logged.event)
       this.#held.push(logged)
-      this.#bufferedBytes += eventBytes(logged.event)
+      this.#heldBytes += bytes
+      this.#bufferedBytes += bytes
       this.#checkBound()
       return
     }
@@ -146,6 +150,7 @@ export class Watcher {
     this.#queue = []
     this.#head = 0
     this.#held = []
+    this.#heldBytes = 0
     this.#bufferedBytes = 0
     this.#replay = undefined
     this.#options.onClose(this)
@@ -179,8 +184,8 @@ export class Watcher {
     this.#deliver(sink)
     if (this.#closed || this.#replay === undefined) return
     // Replay one page at a time, and only while the consumer keeps up: a long replay neither
-    // holds the event loop nor fills the buffer.
-    if (sink.capacity() === 0 || this.#bufferedBytes >= this.#options.maxBufferedBytes / 2) return
+    // holds the event loop nor fills the buffer. (Live events held meanwhile do not slow it.)
+    if (sink.capacity() === 0 || this.#bufferedBytes - this.#heldBytes >= this.#options.maxBufferedBytes / 2) return
     const page = this.#replay.next()
     if (page.lost) return this.cut('compacted', {})
     for (const { event } of page.entries) {
@@ -201,6 +206,7 @@ export class Watcher {
       else this.#queue.push(event)
     }
     this.#held = []
+    this.#heldBytes = 0
     this.#checkBound()
   }
 
