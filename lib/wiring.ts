@@ -314,6 +314,10 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     refusal: repairRefusal,
     onReceived: (count) => metrics.antiEntropyRecords.inc({ direction: 'received' }, count),
   })
+  // Bumped on every member change, so watch feeds re-match their replicas only when something moved.
+  let membershipEpoch = 0
+  membership.on('change', () => { membershipEpoch++ })
+  membership.on('reaped', () => { membershipEpoch++ })
   const watchBounds = { resumeMarginMs: config.watch.resumeMarginMs, maxSkewMs: config.clock.maxSkewMs }
   registerWatchResponder(transport, { store, partitionOf: (key) => placement.partitionOf(key), clock, maxWaitingPolls: MAX_WAITING_WATCH_POLLS })
   const remoteFeeds = new RemoteWatchFeeds({
@@ -321,6 +325,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     partitionCount: config.partitions,
     replicas: (partition) => placement.replicas(partition),
     holdsEverything: () => placement.members.length <= config.replication.factor,
+    membershipEpoch: () => membershipEpoch,
     alivePeer: (member) => {
       const found = swim.member(member)
       return found?.state === 'alive' ? found.peer : undefined

@@ -34,6 +34,8 @@ export interface RemoteFeedOptions {
   readonly replicas: (partition: number) => readonly NodeId[]
   /** True while this node replicates every partition (then no watcher needs a feed). */
   readonly holdsEverything: () => boolean
+  /** Changes whenever a member's state or the placement may have changed: a check that finds it unchanged does nothing. */
+  readonly membershipEpoch: () => number
   /** The peer address of a member that is alive now; undefined otherwise. */
   readonly alivePeer: (member: NodeId) => string | undefined
   readonly request: (peer: string, message: PeerMessage, timeoutMs: number) => Promise<PeerMessage>
@@ -130,6 +132,8 @@ class WatcherFeed {
   readonly #avoid = new Map<NodeId, number>()
   #timer: TimerHandle | undefined
   #closed = false
+  /** The membership epoch of the last full check; undefined forces the next one. */
+  #checkedEpoch: number | undefined
 
   constructor(feeds: RemoteWatchFeeds, watcher: Watcher, fromMs: number) {
     this.#feeds = feeds
@@ -141,6 +145,10 @@ class WatcherFeed {
   check(): void {
     if (this.#closed || this.watcher.closed) return
     const { options } = this.#feeds
+    const epoch = options.membershipEpoch()
+    // Nothing moved since the last check and no subscription failed: nothing to do.
+    if (epoch === this.#checkedEpoch && this.#avoid.size === 0) return this.#reschedule()
+    this.#checkedEpoch = epoch
     const nowMs = options.clock.nowMs()
     for (const [peer, untilMs] of this.#avoid) if (untilMs <= nowMs) this.#avoid.delete(peer)
     const wanted = new Map<NodeId, number[]>()
@@ -177,12 +185,15 @@ class WatcherFeed {
         for (const partition of group) this.#byPartition.set(partition, subscription)
       }
     }
-    if (this.#timer === undefined) {
-      this.#timer = options.clock.setTimeout(() => {
-        this.#timer = undefined
-        this.check()
-      }, PLACEMENT_CHECK_INTERVAL_MS)
-    }
+    this.#reschedule()
+  }
+
+  #reschedule(): void {
+    if (this.#timer !== undefined) return
+    this.#timer = this.#feeds.options.clock.setTimeout(() => {
+      this.#timer = undefined
+      this.check()
+    }, PLACEMENT_CHECK_INTERVAL_MS)
   }
 
   /** A poll carrying `subscription` failed: follow its partitions elsewhere. */
@@ -192,6 +203,7 @@ class WatcherFeed {
     options.log.debug({ err: error instanceof Error ? error.message : String(error), peer: subscription.peerId }, 'watch feed poll failed; following another replica')
     this.#avoid.set(subscription.peerId, options.clock.nowMs() + FAILED_PEER_AVOID_MS)
     this.#drop(subscription, undefined)
+    this.#checkedEpoch = undefined
     this.check()
   }
 
