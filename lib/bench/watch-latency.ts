@@ -32,7 +32,8 @@ export class WatchLatencyProbe {
   readonly #options: WatchProbeOptions
   readonly #latency: FanoutLatency
   readonly #clients: HearsayClient[] = []
-  readonly #abort = new AbortController()
+  /** One per watcher: a signal shared by hundreds of streams would collect hundreds of listeners. */
+  readonly #aborts: AbortController[] = []
   readonly #draining: Promise<void>[] = []
   #reconnects = 0
   #failure: unknown
@@ -63,7 +64,9 @@ export class WatchLatencyProbe {
       const client = new HearsayClient({ nodes: [...nodes.slice(first), ...nodes.slice(0, first)], token, timeoutMs })
       this.#clients.push(client)
       let seenMarker = false
-      const watch = client.watch(prefix, { since, signal: this.#abort.signal, onReconnect: () => { this.#reconnects++ } })
+      const abort = new AbortController()
+      this.#aborts.push(abort)
+      const watch = client.watch(prefix, { since, signal: abort.signal, onReconnect: () => { this.#reconnects++ } })
       this.#draining.push((async () => {
         for await (const change of watch) {
           if (!seenMarker && change.key === marker) {
@@ -104,7 +107,7 @@ export class WatchLatencyProbe {
 
   /** Ends every watch; safe to call twice. */
   close(): void {
-    this.#abort.abort()
+    for (const abort of this.#aborts) abort.abort()
     for (const client of this.#clients) client.close()
   }
 }

@@ -117,7 +117,8 @@ const WATCH_OPEN_TIMEOUT_MS = 30_000
  * marker and count as open once they delivered it.
  */
 function hearsayWatch(clients: readonly HearsayClient[], urls: readonly string[], workload: StartContext['workload']): WatchDriver {
-  const abort = new AbortController()
+  /** One per watcher: a signal shared by a hundred streams would collect a hundred listeners. */
+  const aborts: AbortController[] = []
   const watchClients: HearsayClient[] = []
   const draining: Promise<void>[] = []
   return {
@@ -130,6 +131,8 @@ function hearsayWatch(clients: readonly HearsayClient[], urls: readonly string[]
         const first = i % urls.length
         const client = new HearsayClient({ nodes: [...urls.slice(first), ...urls.slice(0, first)], timeoutMs: OPERATION_TIMEOUT_MS })
         watchClients.push(client)
+        const abort = new AbortController()
+        aborts.push(abort)
         const watch = client.watch(WATCH_PREFIX, { since, signal: abort.signal })
         draining.push((async () => {
           for await (const change of watch) {
@@ -147,7 +150,7 @@ function hearsayWatch(clients: readonly HearsayClient[], urls: readonly string[]
       return undefined
     }, hearsayErrorLabel),
     async close() {
-      abort.abort()
+      for (const abort of aborts) abort.abort()
       await Promise.all(draining)
       for (const client of watchClients) client.close()
     },
