@@ -1,10 +1,11 @@
+import { spawn } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import t from 'tap'
 import { HearsayClient, WatchHistoryGoneError, type WatchEvent, type WatchReconnect } from '../../lib/client/client.js'
 import { SseParser, type SseEvent } from '../../lib/client/sse.js'
-import { startCluster, startDaemon, waitFor, type Cluster, type Daemon } from '../helpers/daemon.js'
+import { cliBin, startCluster, startDaemon, waitFor, type Cluster, type Daemon } from '../helpers/daemon.js'
 
 /**
  * Watches against four real daemons with N=2, so every node holds about half the partitions and
@@ -225,6 +226,28 @@ t.test('a consumer that stops reading is cut (slow_consumer) and the node does n
   socket.setEncoding('latin1').on('data', (chunk: string) => { tail = (tail + chunk).slice(-4096) })
   await new Promise<void>((resolve) => socket.once('close', () => resolve()))
   t.match(tail, /event: cut\r?\ndata: \{[^\n]*"reason":"slow_consumer"/, 'the stream\'s last event names the reason')
+})
+
+t.test('hearsay watch prints each change as it happens and exits 0 on Ctrl-C', async (t) => {
+  const before = await metric(nodes[0]!, 'hearsay_watchers')
+  const child = spawn(process.execPath, [cliBin, '--node', `${nodes[0]!.url},${nodes[1]!.url}`, 'watch', '--prefix', 'cli/', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  // Live from when it connects: write once the node counts the new watcher.
+  await waitFor('the CLI\'s watch to open', 20_000, async () => await metric(nodes[0]!, 'hearsay_watchers') > before)
+  const put = await client(nodes[2]!).put('cli/a', 'one')
+  const del = await client(nodes[3]!).delete('cli/a')
+  await waitFor('two lines from hearsay watch', 20_000, () => stdout.split('\n').length > 2)
+  child.kill('SIGINT')
+  t.equal(await exited, 0, `exit code 0 on SIGINT (stderr: ${stderr})`)
+  t.same(stdout.trim().split('\n').map((line) => JSON.parse(line) as unknown), [
+    { key: 'cli/a', value: Buffer.from('one').toString('base64'), version: put.version, deleted: false },
+    { key: 'cli/a', value: null, version: del.version, deleted: true },
+  ])
 })
 
 t.test('the node serving a watch is killed with -9: the watch resumes on another node without missing a change', async (t) => {
