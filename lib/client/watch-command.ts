@@ -17,7 +17,7 @@ export const WATCH_COMMAND: Command = {
   maxArgs: 0,
   options: {
     prefix: { type: 'string', valueName: 'P', description: 'only keys starting with P' },
-    since: { type: 'string', valueName: 'VERSION', description: 'watch: start after this version (resume), instead of from now' },
+    since: { type: 'string', valueName: 'VERSION', description: 'start after this version (resume) instead of from now' },
   },
   async run(context) {
     const prefix = context.options['prefix']
@@ -26,13 +26,14 @@ export const WATCH_COMMAND: Command = {
     if (since !== undefined && (typeof since !== 'string' || !isVersionString(since))) {
       throw new UsageError(`--since must be a version such as 0001733500000000000-0123456789abcdef (from a write, a scan or an earlier watch), got ${JSON.stringify(since)}`)
     }
+    const notes = new ReconnectNotes()
     const stop = new AbortController()
     const unsubscribe = context.io.onInterrupt?.(() => stop.abort()) ?? (() => {})
     try {
       const changes = context.client().watch(prefix, {
         ...(since === undefined ? {} : { since }),
         signal: stop.signal,
-        onReconnect: reconnect => { void noteReconnect(context, reconnect) },
+        onReconnect: reconnect => { if (notes.due(reconnect)) void noteReconnect(context, reconnect) },
       })
       for await (const change of changes) await writeOut(context.io.stdout, context.json ? jsonLine(change) : humanLine(change))
       return 0
@@ -64,6 +65,27 @@ function text(value: string): string {
 function valueText(value: Buffer): string {
   const decoded = value.toString('utf8')
   return Buffer.from(decoded, 'utf8').equals(value) ? text(decoded) : `base64:${value.toString('base64')}`
+}
+
+/** The same failure again is noted at most this often: a node that stays down is one line per interval, not one per retry. */
+const REPEAT_NOTE_INTERVAL_MS = 10_000
+
+/** Distinct failures remembered for that; a client has at most MAX_NODES nodes, so this is plenty. */
+const MAX_REMEMBERED_NOTES = 256
+
+class ReconnectNotes {
+  /** `node reason` → when it was last noted. */
+  readonly #notedAtMs = new Map<string, number>()
+
+  due(reconnect: WatchReconnect): boolean {
+    const key = `${reconnect.node} ${reconnect.reason}`
+    const nowMs = Date.now()
+    const last = this.#notedAtMs.get(key)
+    if (last !== undefined && nowMs - last < REPEAT_NOTE_INTERVAL_MS) return false
+    if (this.#notedAtMs.size >= MAX_REMEMBERED_NOTES) this.#notedAtMs.clear()
+    this.#notedAtMs.set(key, nowMs)
+    return true
+  }
 }
 
 async function noteReconnect(context: CommandContext, reconnect: WatchReconnect): Promise<void> {
