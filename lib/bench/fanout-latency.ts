@@ -55,14 +55,15 @@ export class FanoutLatency {
     this.#watchers = watchers
   }
 
-  /** Writes acknowledged before `atMs` (performance.now()) are the warm-up: delivered but not measured. */
+  /** Writes issued before `atMs` (performance.now()) are the warm-up: delivered but not measured. */
   measureFrom(atMs: number): void {
     this.#measureFrom = atMs
   }
 
-  acked(id: string): void {
+  /** `startedAtMs`: when the write was issued (default: now), which decides whether it is measured. */
+  acked(id: string, startedAtMs?: number): void {
     const now = performance.now()
-    const warmup = now < this.#measureFrom
+    const warmup = (startedAtMs ?? now) < this.#measureFrom
     const pending = this.#pending.get(id)
     if (pending === undefined) {
       if (this.#pending.size >= MAX_TRACKED_WRITES) {

@@ -86,13 +86,13 @@ export class WatchLatencyProbe {
     }
   }
 
-  /** Puts acknowledged before `atMs` (performance.now()) are the warm-up. */
+  /** Puts issued before `atMs` (performance.now()) are the warm-up, as in the closed loop. */
   measureFrom(atMs: number): void {
     this.#latency.measureFrom(atMs)
   }
 
   onAckedWrite(write: AckedWrite): void {
-    this.#latency.acked(write.version)
+    this.#latency.acked(write.version, write.startedAtMs)
   }
 
   /** Call when the load has ended (`elapsedMs` its measured time): waits, bounded, for what is owed, then closes. */

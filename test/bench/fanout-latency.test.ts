@@ -45,3 +45,12 @@ t.test('a delivery of a write that was never acknowledged is neither measured no
   t.equal(latency.owed(), 0)
   t.equal(latency.stats(1000).events, 0)
 })
+
+t.test('a write issued in the warm-up is not measured even when its ack comes after it', async t => {
+  const latency = new FanoutLatency(1)
+  const issued = performance.now()
+  latency.measureFrom(issued + 1)
+  latency.acked('v', issued)
+  latency.delivered('v')
+  t.equal(latency.stats(1000).events, 0)
+})
