@@ -8,7 +8,8 @@ const BARE_TEXT = /^[\x21\x23-\x7e]*$/
 
 /**
  * `hearsay watch --prefix P [--since V] [--json]`: one line per change until Ctrl-C (exit 0).
- * Reconnects are noted on stderr; a --since the nodes no longer keep exits 1 with what to do.
+ * Reconnects are noted on stderr; a --since the nodes no longer keep exits 1 with what to do
+ * (list, then watch from the oldest version they keep: docs/consistency.md "Retention and 410").
  */
 export const WATCH_COMMAND: Command = {
   synopsis: '--prefix P [--since VERSION]',
@@ -40,7 +41,7 @@ export const WATCH_COMMAND: Command = {
     } catch (err) {
       if (!(err instanceof WatchHistoryGoneError)) throw err
       await writeOut(context.io.stderr, `hearsay: ${err.node} no longer keeps changes that old (--since ${since ?? ''}; the oldest it can resume from is ${err.oldest}). ` +
-        `Read the current state with \`hearsay scan --prefix ${JSON.stringify(prefix)}\`, then watch again with --since set to the newest version it printed.\n`)
+        `Read the current state with \`hearsay scan --prefix ${JSON.stringify(prefix)}\`, then watch again with --since ${err.oldest}.\n`)
       return 1
     } finally {
       unsubscribe()

@@ -63,8 +63,9 @@ export interface WatchReconnect {
 
 /**
  * The node no longer keeps changes that old (410 Gone): its change log starts after `since`.
- * List the prefix again (scan) and watch from the newest version the listing returned, or from
- * `oldest` when missing the changes in between is acceptable.
+ * List the prefix again (scan), then watch with `since: oldest` — the replay from there covers
+ * every change from before the listing on (docs/consistency.md "Retention and 410"); the newest
+ * version of the listing may itself be older than the log reaches.
  */
 export class WatchHistoryGoneError extends HearsayClientError {
   /** The oldest version the node can still resume from. */
@@ -73,7 +74,7 @@ export class WatchHistoryGoneError extends HearsayClientError {
   constructor(node: string, since: string, body: ErrorBody, oldest: string) {
     super(node, 410, {
       ...body,
-      error: `${node} no longer keeps the changes after version ${since} (the oldest it can resume from is ${oldest}): list the prefix again and watch from the newest version it returns`,
+      error: `${node} no longer keeps the changes after version ${since} (the oldest it can resume from is ${oldest}): list the prefix again, then watch from ${oldest}`,
     })
     this.oldest = oldest
   }

@@ -110,5 +110,5 @@ t.test('a --since the node no longer keeps says how to start again, exit 1', asy
   })
   const run = start(['watch', '--node', url, '--prefix', 'app/', '--since', version(1)])
   t.equal(await run.code, 1)
-  t.match(run.stderr(), new RegExp(`oldest it can resume from is ${version(50)}.*hearsay scan --prefix "app/"`))
+  t.match(run.stderr(), new RegExp(`oldest it can resume from is ${version(50)}.*hearsay scan --prefix "app/".*--since ${version(50)}`))
 })
