@@ -10,4 +10,8 @@ process.exitCode = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,
+  onInterrupt(listener) {
+    process.on('SIGINT', listener)
+    return () => { process.off('SIGINT', listener) }
+  },
 })

@@ -28,6 +28,11 @@ export class MethodNotAllowedError extends HearsayError {
   constructor(message: string, details: Record<string, unknown> = {}) { super(405, message, details) }
 }
 
+/** A resource no longer available here, e.g. a watch `since` older than the change log keeps. */
+export class GoneError extends HearsayError {
+  constructor(message: string, details: Record<string, unknown> = {}) { super(410, message, details) }
+}
+
 export class PayloadTooLargeError extends HearsayError {
   constructor(message: string, details: Record<string, unknown> = {}) { super(413, message, details) }
 }

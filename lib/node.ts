@@ -154,6 +154,8 @@ export class HearsayNode {
         ...(config.api.token !== '' ? { token: config.api.token } : {}),
         // HTTPS and wss:// streams; the holder's reloads (SIGHUP) reach new client handshakes.
         ...(config.tls.api !== 'off' && tlsMaterial !== undefined ? { tls: { mode: config.tls.api, minVersion: config.tls.minVersion, material: tlsMaterial } } : {}),
+        watches: parts.watches,
+        watchHeartbeatMs: config.watch.heartbeatMs,
       })
       await transport!.start()
       const apiAddress = await api.listen(config.api.host, config.api.port)
@@ -203,6 +205,8 @@ export class HearsayNode {
     // Tell the cluster first (state left, not dead), while links still carry the news; bounded
     // to half the budget so requests in flight still get their share.
     await membership.leave(Math.min(LEAVE_TIMEOUT_MS, remaining() / 2))
+    // Watches never finish by themselves: end them (reason shutdown) so their clients resume elsewhere.
+    this.parts.watches.stop()
     try {
       await this.api.close(remaining())
     } catch (error) {
@@ -214,6 +218,7 @@ export class HearsayNode {
     membership.stop()
     await this.transport.close()
     await collector.stop()
+    await this.parts.changeLogTrimmer.stop()
     await hlc.stop()
     await this.store.close()
     if (Date.now() > deadline) outcome = 'timed-out'
@@ -229,6 +234,8 @@ export class HearsayNode {
   private status(): Record<string, unknown> {
     const stats = this.store.stats()
     this.metrics.storeKeys.set(stats.keys)
+    const changeLog = this.store.changeLog.stats()
+    this.metrics.watchLogEntries.set(changeLog.entries)
     return {
       id: this.id,
       name: this.config.node.name,
@@ -249,6 +256,7 @@ export class HearsayNode {
       // Equal on two nodes exactly when they hold the same records (up to xxh64 collisions),
       // leaving out those past their grace that wait for collection (they no longer travel to a
       // peer lacking the key, so in-sync replicas may differ by them until the next GC sweep).
+      watch: { watchers: this.parts.watches.watchers, changeLogEntries: changeLog.entries, changeLogHorizonMs: changeLog.horizonMs },
       digest: (this.parts.forest.digest() ^ this.parts.collector.waitingDigest()).toString(16).padStart(16, '0'),
       replication: { factor: this.config.replication.factor, writeQuorum: this.config.replication.writeQuorum, readQuorum: this.config.replication.readQuorum },
     }

@@ -35,6 +35,10 @@ import { TombstoneCollector } from './store/gc.js'
 import { StoreHighWaterMark } from './store/high-water.js'
 import type { Store } from './store/store.js'
 import type { PeerIdentity, Transport } from './transport/transport.js'
+import { RemoteWatchFeeds } from './watch/remote.js'
+import { registerWatchResponder } from './watch/responder.js'
+import { WatchService } from './watch/service.js'
+import { ChangeLogTrimmer } from './watch/trimmer.js'
 
 /**
  * The node's wiring: every protocol module built and connected, from a world handed in from
@@ -43,6 +47,14 @@ import type { PeerIdentity, Transport } from './transport/transport.js'
  * with the node's skew, seeded randomness, a clock-driven scheduler and the memory store, so the
  * same assembly runs in both.
  */
+
+/** Change log entries removed per transaction when trimming to watch.retention. */
+const CHANGE_LOG_TRIM_BATCH = 10_000
+
+/** How long a watch feed's poll waits at a replica for a change. */
+const WATCH_POLL_WAIT_MS = 5000
+/** Watch feed polls a node holds waiting at once (one per peer and watcher group in practice). */
+const MAX_WAITING_WATCH_POLLS = 4096
 
 /** Hinted handoff: how often hints for live owners are retried, and records per delivery. */
 const HANDOFF_INTERVAL_MS = 1000
@@ -88,6 +100,10 @@ export interface WiredNode {
   readonly offsetMonitor: ClockOffsetMonitor
   /** What clients talk to: the coordinator behind the repair and clock-skew refusals. */
   readonly kv: KvService
+  /** Watches served by this node (lib/watch). */
+  readonly watches: WatchService
+  /** Keeps the change log to watch.retention. */
+  readonly changeLogTrimmer: ChangeLogTrimmer
   /** Starts the background work: joins through `seeds`, GC, handoff, anti-entropy, clock probes. */
   start(seeds: readonly string[]): void
 }
@@ -298,9 +314,60 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     refusal: repairRefusal,
     onReceived: (count) => metrics.antiEntropyRecords.inc({ direction: 'received' }, count),
   })
+  // Bumped on every member change, so watch feeds re-match their replicas only when something moved.
+  let membershipEpoch = 0
+  membership.on('change', () => { membershipEpoch++ })
+  membership.on('reaped', () => { membershipEpoch++ })
+  const watchBounds = { resumeMarginMs: config.watch.resumeMarginMs, maxSkewMs: config.clock.maxSkewMs }
+  registerWatchResponder(transport, { store, partitionOf: (key) => placement.partitionOf(key), clock, maxWaitingPolls: MAX_WAITING_WATCH_POLLS })
+  const remoteFeeds = new RemoteWatchFeeds({
+    localId: id,
+    partitionCount: config.partitions,
+    replicas: (partition) => placement.replicas(partition),
+    holdsEverything: () => placement.members.length <= config.replication.factor,
+    membershipEpoch: () => membershipEpoch,
+    alivePeer: (member) => {
+      const found = swim.member(member)
+      return found?.state === 'alive' ? found.peer : undefined
+    },
+    request: (peer, message, timeoutMs) => transport.request(peer, message, timeoutMs),
+    clock,
+    bounds: watchBounds,
+    pollWaitMs: WATCH_POLL_WAIT_MS,
+    requestTimeoutMs: config.replication.timeoutMs,
+    log: nodeLog.child({ component: 'watch' }),
+  })
+  const watches = new WatchService({
+    store,
+    remote: remoteFeeds,
+    limits: {
+      maxWatchers: config.watch.maxWatchers,
+      maxBufferedBytes: config.watch.maxBufferedBytes,
+      ...watchBounds,
+    },
+    nowMs,
+    defer: (task) => { setImmediate(task) },
+    onWatchers: (count) => metrics.watchers.set(count),
+    onCut: (reason) => metrics.watchCuts.inc({ reason }),
+    onDelivered: (count) => metrics.watchEvents.inc(count),
+  })
+  metrics.watchLogEntries.set(store.changeLog.stats().entries)
+  const changeLogTrimmer = new ChangeLogTrimmer({
+    log: store.changeLog,
+    retentionMs: config.watch.retentionMs,
+    clock,
+    batchSize: CHANGE_LOG_TRIM_BATCH,
+    onTrimmed: (removed, entries) => {
+      metrics.watchLogTrimmed.inc(removed)
+      metrics.watchLogEntries.set(entries)
+    },
+    onError: (error) => nodeLog.error({ err: error }, 'trimming the change log failed; will retry'),
+  })
   return {
     id, local, transport, hlc, swim, membership, placement, forest, hints, handoff, absence, antiEntropy, collector, coordinator, offsetMonitor,
     kv: guardKvService(coordinator, repairRefusal, () => skewRefusal(offsetMonitor.verdict())),
+    watches,
+    changeLogTrimmer,
     start: (seeds) => {
       // Our own address among the seeds (one config for every node) is not someone to join.
       membership.start(seeds.filter((seed) => seed !== local.peer))
@@ -308,6 +375,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       handoff.start()
       antiEntropy.start()
       offsetMonitor.start()
+      changeLogTrimmer.start()
     },
   }
 }

@@ -14,12 +14,15 @@ export interface CompareOptions {
   readonly json: boolean
   /** Run every system twice, plaintext then with TLS on its peer and client ports (issue 12). */
   readonly tls: boolean
+  /** Watchers of the watch phase (hearsay, etcd); 0 skips the phase. */
+  readonly watchers: number
 }
 
 /** Issue 7's workload. */
-export const DEFAULT_OPTIONS: CompareOptions = { seconds: 20, concurrency: 64, keys: 100_000, systems: SYSTEM_NAMES, json: false, tls: false }
+export const DEFAULT_OPTIONS: CompareOptions = { seconds: 20, concurrency: 64, keys: 100_000, systems: SYSTEM_NAMES, json: false, tls: false, watchers: 0 }
 const MAX_SECONDS = 3600
 const MAX_CONCURRENCY = 1024
+const MAX_WATCHERS = 10_000
 
 export const USAGE = `usage: node dist/bench/compare/main.js [options]
 
@@ -32,6 +35,8 @@ loopback (one system at a time), runs writes then reads against each, prints one
   --systems LIST    comma-separated subset of ${SYSTEM_NAMES.join(',')} (default all)
   --tls             run each system twice, plaintext and then with TLS between its servers and
                     to its clients (certificates from one CA), and show what TLS costs
+  --watchers N      after the reads, a watch phase: N watchers on the written prefix while the
+                    writes run again; watch latency and events/s (hearsay and etcd; default 0: none)
   --json            print the report as JSON instead of the table
   --help            show this text`
 
@@ -55,6 +60,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | unde
         concurrency: { type: 'string' },
         keys: { type: 'string' },
         systems: { type: 'string' },
+        watchers: { type: 'string' },
         json: { type: 'boolean' },
         tls: { type: 'boolean' },
         help: { type: 'boolean' },
@@ -72,6 +78,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | unde
     systems: values.systems === undefined ? DEFAULT_OPTIONS.systems : systemsFlag(values.systems),
     json: values.json === true,
     tls: values.tls === true,
+    watchers: values.watchers === undefined ? DEFAULT_OPTIONS.watchers : integerFlag('--watchers', values.watchers, DEFAULT_OPTIONS.watchers, MAX_WATCHERS),
   }
 }
 

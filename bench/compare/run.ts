@@ -1,12 +1,15 @@
 import { runClosedLoop, type KindStats, type LoadProgress, type Operation } from '../../lib/bench/closed-loop.js'
 import type { CompareTls } from './certificates.js'
+import { drain, FanoutLatency, type FanoutStats } from '../../lib/bench/fanout-latency.js'
 import type { ServerBinaries } from './install.js'
 import { sampleProcess, type ProcessSample } from './proc-stats.js'
 import type { ProcessGroup, ServerProcess } from './processes.js'
 import type { SystemDriver, SystemName } from './system.js'
 import { Workload } from './workload.js'
 
-export type PhaseName = 'write' | 'read'
+export type PhaseName = 'write' | 'read' | 'watch'
+/** After the watch phase's writes, how long deliveries still owed may take before they count as missed. */
+const WATCH_DRAIN_TIMEOUT_MS = 10_000
 const MICROSECONDS_PER_SECOND = 1_000_000
 
 /** One server's resource use over one phase. */
@@ -41,6 +44,13 @@ export interface SystemReport {
   readonly tlsSetup: string
   readonly write: PhaseReport
   readonly read: PhaseReport
+  /** With --watchers, for a system that can be watched: the writes again, with watchers. */
+  readonly watch?: WatchPhaseReport
+}
+
+/** The watch phase: its writes (`load`) and what the watchers saw of them. */
+export interface WatchPhaseReport extends PhaseReport {
+  readonly watchers: FanoutStats
 }
 
 export interface RunSettings {
@@ -49,6 +59,7 @@ export interface RunSettings {
   readonly seconds: number
   readonly concurrency: number
   readonly keys: number
+  readonly watchers: number
   readonly log: (line: string) => void
   readonly progress: (line: string) => void
   /** Certificates when this run is the TLS one. */
@@ -83,7 +94,24 @@ export async function runSystem(driver: SystemDriver, settings: RunSettings): Pr
     }
     const write = await phase('write', driver.writeOperation, running.write)
     const read = await phase('read', driver.readOperation, running.read)
-    return { system: driver.name, tls: settings.tls !== undefined, version, ackPromise: driver.ackPromise, tlsSetup: driver.tlsSetup, write, read }
+    const base = { system: driver.name, tls: settings.tls !== undefined, version, ackPromise: driver.ackPromise, tlsSetup: driver.tlsSetup, write, read }
+    const watchDriver = running.watch
+    if (settings.watchers === 0 || watchDriver === undefined || driver.watchOperation === undefined) {
+      return base
+    }
+    // The same writes as the write phase, now with watchers on the prefix every key starts with.
+    const latency = new FanoutLatency(settings.watchers)
+    log(`${driver.name}: opening ${settings.watchers} watchers`)
+    await watchDriver.open(settings.watchers, id => latency.delivered(id))
+    try {
+      const writes = await phase('watch', `${driver.writeOperation}, ${settings.watchers} × ${driver.watchOperation}`, worker => watchDriver.write(worker, id => latency.acked(id)))
+      await drain(latency, WATCH_DRAIN_TIMEOUT_MS)
+      const watchers = latency.stats(writes.elapsedMs)
+      log(`${driver.name}: watch p99 ${watchers.latencyMs.p99.toFixed(2)} ms, ${Math.round(watchers.eventsPerSecond)} events/s, ${watchers.missed} missed`)
+      return { ...base, watch: { ...writes, watchers } }
+    } finally {
+      await watchDriver.close()
+    }
   } finally {
     await running.close()
   }

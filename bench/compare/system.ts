@@ -14,6 +14,9 @@ export const CLUSTER_READY_TIMEOUT_MS = 60_000
 /** Client-side deadline per operation: far above any healthy latency, so only a stall hits it. */
 export const OPERATION_TIMEOUT_MS = 10_000
 
+/** Every key the workload writes starts with this, so a watch of it sees every write. */
+export const WATCH_PREFIX = 'k'
+
 export interface StartContext {
   readonly group: ProcessGroup
   readonly binaries: ServerBinaries
@@ -27,11 +30,26 @@ export interface StartContext {
   readonly tls?: CompareTls
 }
 
+/**
+ * Watches of the prefix every write key starts with (`--watchers`), and a write that names the
+ * change its watch event will carry (hearsay: the version, etcd: the revision).
+ */
+export interface WatchDriver {
+  /** Opens `count` watchers spread over the servers; resolves once every one of them receives changes. */
+  open(count: number, onEvent: (id: string) => void): Promise<void>
+  /** One write whose acknowledgement calls `onAck` with the id of the change. */
+  write(worker: number, onAck: (id: string) => void): Promise<OpOutcome>
+  /** Closes the watchers. */
+  close(): Promise<void>
+}
+
 /** A started cluster with clients connected, ready for load. */
 export interface RunningSystem {
   readonly servers: readonly ServerProcess[]
   readonly write: Operation
   readonly read: Operation
+  /** Undefined for a system the harness does not watch (Redis). */
+  readonly watch?: WatchDriver
   /** Closes the clients; the servers belong to the ProcessGroup. */
   close(): Promise<void>
 }
@@ -41,6 +59,8 @@ export interface SystemDriver {
   /** What the write and read operations are, as shown in the table. */
   readonly writeOperation: string
   readonly readOperation: string
+  /** What the watch phase's watchers are, as shown in the table; undefined when not watched. */
+  readonly watchOperation?: string
   /** What an acknowledged write means for this system, printed under the table. */
   readonly ackPromise: string
   /** Names of the three servers, for their certificates. */

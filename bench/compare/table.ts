@@ -1,5 +1,5 @@
 import { hearsayOver, type CompareReport } from './report.js'
-import type { PhaseName, PhaseReport, SystemReport } from './run.js'
+import type { PhaseReport, SystemReport } from './run.js'
 
 const MIB = 1024 * 1024
 
@@ -21,6 +21,8 @@ export function formatTable(report: CompareReport): string {
     }
   }
   if (report.tlsCost.length > 0) lines.push('', ...tlsCostTable(report))
+  const watched = report.systems.filter(system => system.watch !== undefined)
+  if (watched.length > 0) lines.push('', ...watchTable(watched))
   lines.push('', 'What an acknowledgement means:', '')
   for (const system of report.systems.filter(system => !system.tls)) lines.push(`- **${system.system}**: ${system.ackPromise}.`)
   if (report.tlsCost.length > 0) {
@@ -37,7 +39,7 @@ export function formatTable(report: CompareReport): string {
   return lines.join('\n')
 }
 
-function row(phase: PhaseName, system: SystemReport, hearsay: PhaseReport | undefined): string {
+function row(phase: 'write' | 'read', system: SystemReport, hearsay: PhaseReport | undefined): string {
   const measured = system[phase]
   const { load } = measured
   const ratio = system.system === 'hearsay' ? '—' : formatRatio(hearsayOver(hearsay?.load.opsPerSecond, load.opsPerSecond))
@@ -69,4 +71,22 @@ function formatErrors(errors: Readonly<Record<string, number>>): string {
   const total = Object.values(errors).reduce((sum, count) => sum + count, 0)
   if (total === 0) return '0'
   return Object.entries(errors).map(([label, count]) => `${count} ${label}`).join(', ')
+}
+
+/** The watch phase: the same writes again with watchers, and how fast each change reached them. */
+function watchTable(systems: readonly SystemReport[]): string[] {
+  const lines = [
+    '| watch phase | operation | writes/s | write p99 ms | events/s fanned out | watch p50 ms | watch p99 ms | watch max ms | missed | before ack | server CPU s (each) | bench client CPU s |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|',
+  ]
+  for (const system of systems) {
+    const watch = system.watch
+    if (watch === undefined) continue
+    const { load, watchers } = watch
+    const cpu = watch.servers.map(server => server.cpuSeconds.toFixed(1)).join(' / ')
+    lines.push(`| ${system.system} | ${watch.operation} | ${Math.round(load.opsPerSecond)} | ${load.latencyMs.p99.toFixed(2)} | ${Math.round(watchers.eventsPerSecond)} | ` +
+      `${watchers.latencyMs.p50.toFixed(2)} | ${watchers.latencyMs.p99.toFixed(2)} | ${watchers.latencyMs.max.toFixed(2)} | ${watchers.missed} | ${watchers.beforeAck} | ${cpu} | ${watch.clientCpuSeconds.toFixed(1)} |`)
+  }
+  lines.push('', 'Watch latency: from the write\'s acknowledgement at the bench to the change\'s arrival at each watcher, per delivery (0 when it arrived first: "before ack"); missed: deliveries not there 10 s after the writes ended.')
+  return lines
 }

@@ -1,5 +1,5 @@
 import { formatVersion } from '../clock/version.js'
-import { BadRequestError, NotFoundError } from '../errors.js'
+import { BadRequestError, MethodNotAllowedError, NotFoundError, UnavailableError } from '../errors.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { parseConsistencyLevel } from '../replication/consistency.js'
 import type { KvService, WriteOptions, WriteResult } from '../replication/service.js'
@@ -8,6 +8,7 @@ import type { ApiLimits } from './limits.js'
 import { checkKeyBytes, decodePathKey, parseQuery, parseScanLimit, parseTtlSeconds } from './params.js'
 import { sendBytes, sendJson } from './respond.js'
 import type { Handler, RequestContext, RouteHandlers } from './routes.js'
+import { serveWatch, type WatchPort } from './watch-route.js'
 
 /** Data routes: /kv/:key, /kv (scan) and /batch. They reach the data only through KvService. */
 
@@ -15,9 +16,14 @@ export interface KvRouteDeps {
   readonly kv: KvService
   readonly limits: ApiLimits
   readonly metrics: Metrics
+  /** Watches (GET /kv?watch=true); absent = 503. */
+  readonly watches?: WatchPort
+  readonly watchHeartbeatMs?: number
 }
 
 export const VERSION_HEADER = 'hearsay-version'
+
+const DEFAULT_HEARTBEAT_MS = 5000
 
 export function keyRoutes(deps: KvRouteDeps): RouteHandlers {
   const { kv, limits, metrics } = deps
@@ -53,9 +59,21 @@ export function keyRoutes(deps: KvRouteDeps): RouteHandlers {
 export function scanRoutes(deps: KvRouteDeps): RouteHandlers {
   const { kv, limits } = deps
   const scan: Handler = async ctx => {
-    const query = parseQuery(ctx.rawQuery, ['prefix', 'after', 'limit'])
+    const query = parseQuery(ctx.rawQuery, ['prefix', 'after', 'limit', 'watch', 'since'])
     const prefix = query.get('prefix') ?? ''
     checkKeyBytes(prefix, limits.maxKeyBytes, 'uri', 'prefix')
+    const watch = query.get('watch')
+    if (watch !== undefined && watch !== 'true' && watch !== 'false') throw new BadRequestError(`watch must be true or false, got ${JSON.stringify(watch.slice(0, 100))}`, { param: 'watch' })
+    if (watch === 'true') {
+      for (const param of ['after', 'limit']) {
+        if (query.has(param)) throw new BadRequestError(`${param} is for scans; a watch takes prefix and since`, { param })
+      }
+      // A HEAD answer has no body to stream events in.
+      if (ctx.req.method === 'HEAD') throw new MethodNotAllowedError('HEAD is not allowed on a watch; use GET', { allow: ['GET'] })
+      if (deps.watches === undefined) throw new UnavailableError('this node does not serve watches')
+      return serveWatch(ctx, deps.watches, prefix, query.get('since'), deps.watchHeartbeatMs ?? DEFAULT_HEARTBEAT_MS)
+    }
+    if (query.has('since')) throw new BadRequestError('since is for watches; add watch=true', { param: 'since' })
     // An empty cursor means "from the start", so clients can pass `next` back unconditionally.
     const after = query.get('after') || undefined
     if (after !== undefined) checkKeyBytes(after, limits.maxKeyBytes, 'uri', 'after')

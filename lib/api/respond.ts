@@ -5,7 +5,7 @@ import { STREAM_ADVERT_HEADER, STREAM_PATH } from './binary/protocol.js'
  * Headers every API answer carries: answers describe live cluster state, never cache them; and
  * the stream protocol's path, which is how a client learns it may switch to it.
  */
-const COMMON_HEADERS = { 'cache-control': 'no-store', [STREAM_ADVERT_HEADER]: STREAM_PATH } as const
+export const COMMON_HEADERS = { 'cache-control': 'no-store', [STREAM_ADVERT_HEADER]: STREAM_PATH } as const
 
 /**
  * Bodies up to this size are handed to node:http as a latin1 string. node:http then writes the

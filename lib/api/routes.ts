@@ -21,6 +21,8 @@ export interface RequestContext {
   readonly rawKey: string
   /** Reads the body up to `maxBytes`; answers a pending `Expect: 100-continue` first. */
   readBody(maxBytes: number, what: string): Promise<Buffer>
+  /** A long-lived answer (a watch) stops counting as a request in flight (api.maxInFlightRequests). */
+  detach(): void
 }
 
 export type Handler = (ctx: RequestContext) => Promise<void>

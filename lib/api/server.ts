@@ -16,6 +16,7 @@ import { ClientGoneError, UnauthorizedError, errorAnswer } from './errors.js'
 import { batchRoutes, keyRoutes, scanRoutes } from './kv-routes.js'
 import { assertApiLimits, type ApiLimits } from './limits.js'
 import { nodeRoutes } from './node-routes.js'
+import type { WatchPort } from './watch-route.js'
 import { refusalReporter } from './refusals.js'
 import { sendJson } from './respond.js'
 import { handshakeFailureHandler, secureContextOptions, tlsServerOptions, type ApiTlsSettings } from './tls.js'
@@ -47,6 +48,10 @@ export interface ApiDeps {
   readonly tls?: ApiTlsSettings
   /** Bounds of the stream protocol (lib/api/binary) where they differ from streamLimitsFor(limits). */
   readonly streamLimits?: Partial<StreamLimits>
+  /** The node's watches; absent = `watch=true` answers 503. */
+  readonly watches?: WatchPort
+  /** Time between SSE heartbeat comments (watch.heartbeatMs). */
+  readonly watchHeartbeatMs?: number
 }
 
 export interface ApiServer {
@@ -73,13 +78,16 @@ const CONNECTIONS_CHECKING_INTERVAL_MS = 1000
 /** Longest wait for responses to report closed after their sockets were destroyed. */
 const CLOSE_SETTLE_MS = 1000
 
+/** SSE heartbeat interval when the deps give none (watch.heartbeatMs's default). */
+const DEFAULT_WATCH_HEARTBEAT_MS = 5000
+
 /** Metric label values for methods; anything else counts as 'other' to bound cardinality. */
 const METHOD_LABELS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'POST'])
 
 export function createApiServer(deps: ApiDeps): ApiServer {
   assertApiLimits(deps.limits)
   const { limits, metrics, log } = deps
-  const kvDeps = { kv: deps.kv, limits, metrics }
+  const kvDeps = { kv: deps.kv, limits, metrics, ...(deps.watches === undefined ? {} : { watches: deps.watches }), watchHeartbeatMs: deps.watchHeartbeatMs ?? DEFAULT_WATCH_HEARTBEAT_MS }
   const routes: RouteTable = {
     ...nodeRoutes(deps),
     '/kv': scanRoutes(kvDeps),
@@ -112,6 +120,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     log,
     refused,
     isAuthorized,
+    ...(deps.watches === undefined ? {} : { watches: deps.watches }),
     refusal: () => paused || inFlight.size + streams.inFlight >= limits.maxInFlightRequests
       ? new UnavailableError('this node has too many requests in flight; retry shortly')
       : undefined,
@@ -216,6 +225,9 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     const ctxBase = {
       req,
       res,
+      detach: () => {
+        if (inFlight.delete(res) && inFlight.size === 0) onDrained?.()
+      },
       readBody: (maxBytes: number, what: string) => readBody(req, maxBytes, what, () => {
         if (expectsContinue && !continued) {
           continued = true

@@ -28,6 +28,8 @@ export const MAX_MIX_WEIGHT = 1000
 export const MAX_SWEEP_LEVELS = 16
 export const MAX_SETTLE_MS = 60_000
 export const MAX_SAMPLE_EVERY = 1_000_000
+/** Watchers of one bench process: each is a socket and a stream to parse in this one process. */
+export const MAX_WATCHERS = 10_000
 
 /** put:get weights; operation n is a put when n mod (put + get) < put. */
 export interface Mix {
@@ -50,6 +52,8 @@ export interface BenchSettings {
   readonly mix: Mix
   readonly w?: ConsistencyLevel
   readonly r?: ConsistencyLevel
+  /** `--watchers N`: N watches on the prefix the puts write, measuring watch latency; 0 for none. */
+  readonly watchers: number
   /** Set for `--sweep w=…`: one run per write level, in the order given. */
   readonly sweep?: {
     readonly levels: readonly ConsistencyLevel[]
@@ -74,6 +78,7 @@ export const BENCH_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   plot: { type: 'string', valueName: 'FILE', description: `SVG file the sweep writes (default ${DEFAULT_PLOT_FILE})` },
   settle: { type: 'string', valueName: 'TIME', description: `sweep: read sampled keys again after this delay (default ${DEFAULT_SETTLE_MS}ms)` },
   'sample-every': { type: 'string', valueName: 'K', description: `sweep: probe every K-th acknowledged write for stale replicas (default ${DEFAULT_SAMPLE_EVERY})` },
+  watchers: { type: 'string', valueName: 'N', description: 'also run N watches on the written prefix and report watch latency and events/s fanned out' },
 }
 
 type OptionValues = Readonly<Record<string, string | boolean | undefined>>
@@ -107,6 +112,9 @@ export function parseBenchArgs(options: OptionValues): BenchSettings {
     if (w !== undefined) throw new UsageError('--sweep sets the write level of each run; leave out --w')
     if (mix.put === 0) throw new UsageError('--sweep compares write levels, so --mix needs writes (e.g. 1:0 or 1:1)')
   }
+  const watchers = numberOption(text('watchers'), 'watchers', 0, 1, MAX_WATCHERS)
+  if (watchers > 0 && sweepText !== undefined) throw new UsageError('--watchers measures one run; leave out --sweep')
+  if (watchers > 0 && mix.put === 0) throw new UsageError('--watchers watches the puts of the load, so --mix needs writes (e.g. 1:0 or 1:1)')
   return {
     concurrency: numberOption(text('concurrency'), 'concurrency', DEFAULT_CONCURRENCY, 1, MAX_CONCURRENCY),
     ...(ops === undefined ? { durationMs } : { ops }),
@@ -117,6 +125,7 @@ export function parseBenchArgs(options: OptionValues): BenchSettings {
     mix,
     w,
     r: levelOption(text('r'), 'r'),
+    watchers,
     ...(sweepText === undefined ? {} : {
       sweep: {
         levels: sweepLevels(sweepText),

@@ -4,6 +4,7 @@ import type { SweepPlot } from './plot.js'
 import type { KindStats, LoadResult } from './closed-loop.js'
 import type { BenchReport, SweepReport, SweepRun } from './run.js'
 import type { StalenessPhase } from './staleness.js'
+import type { WatchStats } from './watch-latency.js'
 
 const LATENCY_HEADER = ['P50 MS', 'P90 MS', 'P99 MS', 'MAX MS']
 
@@ -12,7 +13,22 @@ export function formatBenchReport(report: BenchReport): string {
   const rows = kindRows(report.result)
   const notes = [describeLoad(report.settings, report.nodes.length, report.result)]
   if (report.getMisses > 0) notes.push(`${report.getMisses} gets found no value (key not written yet; counted as successes)`)
-  return formatTable(['OP', 'OPS', 'OPS/S', ...LATENCY_HEADER, 'ERRORS'], rows) + notes.map(note => note + '\n').join('')
+  const load = formatTable(['OP', 'OPS', 'OPS/S', ...LATENCY_HEADER, 'ERRORS'], rows) + notes.map(note => note + '\n').join('')
+  return report.watch === undefined ? load : load + '\n' + formatWatchStats(report.watch)
+}
+
+/** The watch table of `--watchers`: fan-out rate and write-acknowledged → delivered latency. */
+export function formatWatchStats(watch: WatchStats): string {
+  const { p50, p90, p99, max } = watch.latencyMs
+  const table = formatTable(
+    ['WATCHERS', 'EVENTS', 'EVENTS/S', ...LATENCY_HEADER, 'MISSED', 'RECONNECTS'],
+    [[String(watch.watchers), String(watch.events), rate(watch.eventsPerSecond), ...[p50, p90, p99, max].map(ms => ms.toFixed(2)), String(watch.missed), String(watch.reconnects)]],
+  )
+  const notes = ['watch latency: from a put\'s acknowledgement at the bench to the change\'s arrival at each watcher; EVENTS: changes delivered to all watchers together']
+  if (watch.beforeAck > 0) notes.push(`${watch.beforeAck} deliveries arrived before the put's acknowledgement (counted as 0 ms)`)
+  if (watch.missed > 0) notes.push(`MISSED: deliveries owed that had not arrived a few seconds after the load ended`)
+  if (watch.untracked > 0) notes.push(`${watch.untracked} puts were not tracked (too many deliveries pending)`)
+  return table + notes.map(note => note + '\n').join('')
 }
 
 /**

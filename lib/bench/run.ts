@@ -4,6 +4,8 @@ import type { ConsistencyLevel } from '../replication/consistency.js'
 import type { BenchSettings } from './args.js'
 import { runClosedLoop, type LoadProgress, type LoadResult } from './closed-loop.js'
 import { StalenessProbe, type StalenessCounts } from './staleness.js'
+import { KEY_PREFIX, minimumKeyBytes } from './keys.js'
+import { WatchLatencyProbe, type WatchStats } from './watch-latency.js'
 import { createWorkload, type AckedWrite } from './workload.js'
 
 /** Keep-alive sockets of each staleness reader: its reads come in bursts of one per sampled write. */
@@ -27,6 +29,8 @@ export interface BenchReport {
   readonly result: LoadResult
   /** Gets answered 404 (key not written yet): counted as successes, reported apart. */
   readonly getMisses: number
+  /** With --watchers: what the watchers saw of the puts. */
+  readonly watch?: WatchStats
 }
 
 export interface SweepRun {
@@ -45,15 +49,28 @@ export interface SweepReport {
 /** One closed-loop run of the settings' load, spread over every node. */
 export async function runBench(settings: BenchSettings, target: BenchTarget, onProgress?: ProgressListener): Promise<BenchReport> {
   return withClients(target, settings.concurrency, async clients => {
-    const workload = createWorkload({ ...workloadShape(settings), clients, w: settings.w })
-    const result = await runClosedLoop({
-      ...loadLength(settings),
-      concurrency: settings.concurrency,
-      operation: workload.operation,
-      onProgress: onProgress === undefined ? undefined : progress => onProgress('', progress),
-    })
-    return { settings, nodes: target.nodes, result, getMisses: workload.getMisses() }
+    const probe = settings.watchers === 0 ? undefined : new WatchLatencyProbe({ ...target, watchers: settings.watchers, prefix: writtenPrefix(settings) })
+    try {
+      await probe?.open()
+      const workload = createWorkload({ ...workloadShape(settings), clients, w: settings.w, ...(probe === undefined ? {} : { onAckedWrite: (write: AckedWrite) => probe.onAckedWrite(write) }) })
+      probe?.measureFrom(performance.now() + settings.warmupMs)
+      const result = await runClosedLoop({
+        ...loadLength(settings),
+        concurrency: settings.concurrency,
+        operation: workload.operation,
+        onProgress: onProgress === undefined ? undefined : progress => onProgress('', progress),
+      })
+      const watch = await probe?.finish(result.elapsedMs)
+      return { settings, nodes: target.nodes, result, getMisses: workload.getMisses(), ...(watch === undefined ? {} : { watch }) }
+    } finally {
+      probe?.close()
+    }
   })
+}
+
+/** The prefix every bench key starts with (the part of KEY_PREFIX the key length leaves room for). */
+export function writtenPrefix(settings: Pick<BenchSettings, 'keyBytes' | 'keys'>): string {
+  return KEY_PREFIX.slice(0, Math.max(0, settings.keyBytes - minimumKeyBytes(settings.keys)))
 }
 
 /**

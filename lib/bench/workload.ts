@@ -9,6 +9,8 @@ import { benchKey } from './keys.js'
 export interface AckedWrite {
   readonly key: string
   readonly version: string
+  /** performance.now() when the put was issued: the closed loop measures an operation by when it starts. */
+  readonly startedAtMs: number
 }
 
 export interface WorkloadOptions {
@@ -45,9 +47,10 @@ export function createWorkload(options: WorkloadOptions): Workload {
   let misses = 0
 
   const put = async (client: HearsayClient, key: string): Promise<OpOutcome> => {
+    const startedAtMs = performance.now()
     try {
       const reply = await client.put(key, value, w === undefined ? {} : { w })
-      onAckedWrite?.({ key, version: reply.version })
+      onAckedWrite?.({ key, version: reply.version, startedAtMs })
       return { kind: 'put', ok: true }
     } catch (err) {
       return { kind: 'put', ok: false, error: errorLabel(err) }

@@ -10,7 +10,10 @@ import {
   type BatchResult, type HealthReply, type MemberReply, type ScanItem, type ScanPage, type WriteReply,
 } from './replies.js'
 
-export type { BatchResult, HealthReply, MemberReply, MemberState, ScanItem, ScanPage, WriteReply } from './replies.js'
+import { watchChanges, type WatchEvent, type WatchOptions } from './watch.js'
+
+export type { BatchResult, HealthReply, MemberReply, MemberState, ScanItem, ScanPage, WatchEvent, WriteReply } from './replies.js'
+export { WatchCutError, WatchHistoryGoneError, type WatchOptions, type WatchReconnect } from './watch.js'
 export { ClientOptionsError, HearsayClientError, InvalidReplyError, NoNodeAnsweredError } from './errors.js'
 export type { ErrorBody } from './errors.js'
 
@@ -266,6 +269,22 @@ export class HearsayClient {
   async metricsText(): Promise<string> {
     const answer = await this.#call({ method: 'GET', path: '/metrics' })
     return answer.body.toString('utf8')
+  }
+
+  /**
+   * Every change under `prefix` as it happens (after `since` when given), as an async iterator:
+   * `for await (const change of client.watch('config/'))`. It fails over to the next node and
+   * resumes without gaps (see lib/client/watch.ts); breaking out of the loop or aborting
+   * `options.signal` closes it. A `since` the nodes no longer keep throws WatchHistoryGoneError.
+   */
+  watch(prefix: string, options: WatchOptions = {}): AsyncGenerator<WatchEvent, void, undefined> {
+    return watchChanges({
+      nodes: this.nodes,
+      firstNode: this.#preferred,
+      authorization: this.#authorization,
+      connectTimeoutMs: this.#timeoutMs,
+      maxEventBytes: this.#maxResponseBytes,
+    }, prefix, options)
   }
 
   /** Closes the kept-alive sockets and stream connections; the client must not be used afterwards. */

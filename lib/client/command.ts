@@ -7,6 +7,11 @@ export interface CliIo {
   readonly stdout: Writable & { readonly isTTY?: boolean }
   readonly stderr: Writable
   readonly env: Readonly<Record<string, string | undefined>>
+  /**
+   * Calls `listener` on Ctrl-C (SIGINT) until the returned function is called. Only commands that
+   * run until interrupted (watch) listen; elsewhere Ctrl-C keeps its usual effect.
+   */
+  readonly onInterrupt?: (listener: () => void) => () => void
 }
 
 /** A command-line option, declared once and shared by the commands that take it. */

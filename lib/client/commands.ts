@@ -4,6 +4,7 @@ import { BadRequestError } from '../errors.js'
 import { parseConsistencyLevel, type ConsistencyLevel } from '../replication/consistency.js'
 import { formatKeyValues, formatTable, writeOut } from './cli-output.js'
 import { parsePositiveInteger, UsageError, type Command, type CommandContext, type OptionSpec } from './command.js'
+import { WATCH_COMMAND } from './watch-command.js'
 
 /** `put KEY -` buffers stdin; a value this large is refused by any node anyway. */
 export const MAX_STDIN_BYTES = 64 * 1024 * 1024
@@ -101,6 +102,8 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       return 0
     },
   },
+
+  watch: WATCH_COMMAND,
 
   members: {
     synopsis: '',

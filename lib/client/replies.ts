@@ -152,3 +152,32 @@ export function parseObject(node: string, what: string, json: unknown): Record<s
   Fields.of(node, what, json)
   return json as Record<string, unknown>
 }
+
+/** One change a watch delivers (DESIGN.md "watches"): a put's new value, or a delete. */
+export interface WatchEvent {
+  readonly key: string
+  /** The new value; null for a delete. */
+  readonly value: Buffer | null
+  /** Version string of the change; sorts like the version itself. */
+  readonly version: string
+  readonly deleted: boolean
+}
+
+const VERSION_PATTERN = /^\d{16}-[0-9a-f]{16}$/
+
+export function isVersionString(text: string): boolean {
+  return VERSION_PATTERN.test(text)
+}
+
+/** The data of one `change` event of a watch stream. */
+export function parseWatchChange(node: string, json: unknown): WatchEvent {
+  const f = Fields.of(node, 'a watch change', json)
+  const key = f.string('key')
+  const version = f.string('version')
+  if (!isVersionString(version)) throw new InvalidReplyError(node, `a watch change whose "version" is not a version string (${JSON.stringify(version.slice(0, 40))})`)
+  const deleted = f.get('deleted')
+  if (typeof deleted !== 'boolean') throw new InvalidReplyError(node, 'a watch change whose "deleted" is not a boolean')
+  const value = deleted || f.get('value') === null ? null : f.base64('value')
+  if (!deleted && value === null) throw new InvalidReplyError(node, 'a watch change that is neither deleted nor carries a value')
+  return { key, value, version, deleted }
+}

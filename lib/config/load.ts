@@ -157,6 +157,8 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
 
   const tombstoneGraceMs = parseDurationMs(values.store.tombstoneGrace)
   if (tombstoneGraceMs === undefined) throw new ConfigError('store.tombstoneGrace did not parse after validation', {})
-  const config: HearsayConfig = { ...values, store: { ...values.store, tombstoneGraceMs } }
+  const retentionMs = parseDurationMs(values.watch.retention)
+  if (retentionMs === undefined) throw new ConfigError('watch.retention did not parse after validation', {})
+  const config: HearsayConfig = { ...values, store: { ...values.store, tombstoneGraceMs }, watch: { ...values.watch, retentionMs } }
   return deepFreeze({ config, files, unknownEnv })
 }

@@ -309,6 +309,28 @@ export const schema: SchemaFor<HearsaySettings> = {
       format: 'bounded-int', default: 4 * GIB, min: MIB, max: 64 * TIB, env: 'HEARSAY_STORE_MAP_SIZE_BYTES',
     },
   },
+  watch: {
+    retention: {
+      doc: 'How long the change log keeps each applied change, for watches that resume from a version (`since`, Last-Event-ID); an older since answers 410 Gone. A duration or milliseconds.',
+      format: 'duration', default: '1h', env: 'HEARSAY_WATCH_RETENTION',
+    },
+    maxWatchers: {
+      doc: 'Watches this node serves at once (HTTP and stream protocol together); more are refused with 503. Memory for watches is at most this times watch.maxBufferedBytes.',
+      format: 'bounded-int', default: 1024, min: 1, max: 1_000_000, env: 'HEARSAY_WATCH_MAX_WATCHERS',
+    },
+    maxBufferedBytes: {
+      doc: 'Bytes of events one watch may have waiting for its consumer; a consumer that falls further behind is cut (reason slow_consumer) and must resume.',
+      format: 'bounded-int', default: MIB, min: 4 * KIB, max: GIB, env: 'HEARSAY_WATCH_MAX_BUFFERED_BYTES',
+    },
+    heartbeatMs: {
+      doc: 'Time between heartbeat comments on an idle watch stream (SSE), in milliseconds.',
+      format: 'bounded-int', default: 5000, min: 100, max: 10 * MINUTE_MS, env: 'HEARSAY_WATCH_HEARTBEAT_MS',
+    },
+    resumeMarginMs: {
+      doc: 'A resumed watch replays from this many milliseconds (plus twice clock.maxSkewMs) before its since version, so changes that reached this node later than the node it resumes from are not missed (docs/consistency.md, Watches). Duplicates are the price.',
+      format: 'bounded-int', default: 30_000, min: 0, max: DAY_MS, env: 'HEARSAY_WATCH_RESUME_MARGIN_MS',
+    },
+  },
   clock: {
     maxSkewMs: {
       doc: 'A remote version more than this many milliseconds ahead of the local wall clock is refused; a node whose clock is more than 80 % of this away from a majority of its peers\' (measured every second) coordinates no writes and reports skewed on /health.',

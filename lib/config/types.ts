@@ -90,6 +90,14 @@ export interface HearsaySettings {
     readonly gcBatchSize: number
     readonly mapSizeBytes: number
   }
+  readonly watch: {
+    /** As written: a duration string or a number of milliseconds; use retentionMs. */
+    readonly retention: string | number
+    readonly maxWatchers: number
+    readonly maxBufferedBytes: number
+    readonly heartbeatMs: number
+    readonly resumeMarginMs: number
+  }
   readonly clock: {
     readonly maxSkewMs: number
     readonly offsetMs: number
@@ -107,6 +115,10 @@ export interface HearsayConfig extends HearsaySettings {
   readonly store: HearsaySettings['store'] & {
     /** store.tombstoneGrace in milliseconds. */
     readonly tombstoneGraceMs: number
+  }
+  readonly watch: HearsaySettings['watch'] & {
+    /** watch.retention in milliseconds. */
+    readonly retentionMs: number
   }
 }
 

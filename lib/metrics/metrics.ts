@@ -104,6 +104,18 @@ export interface Metrics {
   readonly tlsReloads: Counter<'result'>
   /** Sets the expiry the gauge counts down to: at start and after each reload that took. */
   trackCertificateExpiry(notAfterMs: number): void
+
+  // Watches (lib/watch).
+  /** Watches this node serves now (HTTP and stream). */
+  readonly watchers: Gauge
+  /** Events handed to watchers. */
+  readonly watchEvents: Counter
+  /** Watches the node ended, by reason (slow_consumer, compacted, shutdown, remote_failed). */
+  readonly watchCuts: Counter<'reason'>
+  /** Entries in the change log. */
+  readonly watchLogEntries: Gauge
+  /** Change log entries removed past watch.retention. */
+  readonly watchLogTrimmed: Counter
 }
 
 export function createMetrics(): Metrics {
@@ -325,6 +337,32 @@ export function createMetrics(): Metrics {
     configReloads: new Counter({
       name: `${METRIC_PREFIX}config_reloads_total`,
       help: 'Configuration reloads applied on SIGHUP.',
+      registers,
+    }),
+    watchers: new Gauge({
+      name: `${METRIC_PREFIX}watchers`,
+      help: 'Watches this node serves now (HTTP and stream protocol).',
+      registers,
+    }),
+    watchEvents: new Counter({
+      name: `${METRIC_PREFIX}watch_events_total`,
+      help: 'Change events handed to watchers.',
+      registers,
+    }),
+    watchCuts: new Counter({
+      name: `${METRIC_PREFIX}watch_cut_total`,
+      help: 'Watches the node ended, by reason: slow_consumer (buffer over watch.maxBufferedBytes), compacted, shutdown, remote_failed.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    watchLogEntries: new Gauge({
+      name: `${METRIC_PREFIX}watch_log_entries`,
+      help: 'Entries in the change log (applied changes within watch.retention).',
+      registers,
+    }),
+    watchLogTrimmed: new Counter({
+      name: `${METRIC_PREFIX}watch_log_trimmed_total`,
+      help: 'Change log entries removed because they were older than watch.retention.',
       registers,
     }),
   }

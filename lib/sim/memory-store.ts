@@ -1,7 +1,9 @@
 import { compareVersions, type Version } from '../clock/version.js'
+import { ChangeLog } from '../store/change-log.js'
 import { BadRequestError } from '../errors.js'
 import { NodeIdentity } from '../store/identity.js'
 import { decodeKey, encodeKey, keyRange } from '../store/keys.js'
+import { encodeRecord } from '../store/record-codec.js'
 import { MAX_SKIPPED_PER_PAGE, type ApplyOutcome, type ChangeListener, type KeyedRecord, type RawRangeOptions, type RecordChange, type ScanRequest, type StorePage, type StoreStats } from '../store/kv-store.js'
 import { MetaStore } from '../store/meta.js'
 import { isLive, mayBeCollected, type StoredRecord } from '../store/record.js'
@@ -21,10 +23,12 @@ export interface MemoryStoreState {
   readonly segments: MemoryDatabase<Uint8Array, Uint8Array>
   /** UTF-8 key bytes → arrival ms (see Store.arrivalMs). */
   readonly arrivals: MemoryDatabase<number, Uint8Array>
+  /** The change log (lib/store/change-log.ts). */
+  readonly changes: MemoryDatabase<Uint8Array, Uint8Array>
 }
 
 export function emptyStoreState(): MemoryStoreState {
-  return { kv: new MemoryDatabase(), meta: new MemoryDatabase(), hints: new MemoryDatabase(), segments: new MemoryDatabase(), arrivals: new MemoryDatabase() }
+  return { kv: new MemoryDatabase(), meta: new MemoryDatabase(), hints: new MemoryDatabase(), segments: new MemoryDatabase(), arrivals: new MemoryDatabase(), changes: new MemoryDatabase() }
 }
 
 /** Bytes a record is counted as in stats(): its key, value and a fixed overhead. */
@@ -41,6 +45,7 @@ export class MemoryStore implements Store {
   readonly identity: NodeIdentity
   readonly hints: MemoryDatabase<Uint8Array, Uint8Array>
   readonly segments: SegmentIndex
+  readonly changeLog: ChangeLog
   readonly #state: MemoryStoreState
   readonly #listeners = new Set<ChangeListener>()
   readonly #nowMs: () => number
@@ -57,6 +62,15 @@ export class MemoryStore implements Store {
     this.identity = new NodeIdentity(this.meta)
     this.hints = state.hints
     this.segments = new SegmentIndex(state.segments, segments.segmentOf)
+    this.changeLog = new ChangeLog({
+      db: state.changes,
+      lastKey: () => {
+        let last: Uint8Array | undefined
+        for (const key of state.changes.getKeys()) last = key
+        return last
+      },
+      count: () => state.changes.size,
+    }, this.meta, nowMs, state.kv.size === 0)
   }
 
   /**
@@ -92,7 +106,8 @@ export class MemoryStore implements Store {
         this.segments.put(keyBytes, segment, record.version)
         if (mayBeCollected(record)) this.#state.arrivals.putNow(keyBytes, this.#nowMs())
         else if (previous !== undefined && mayBeCollected(previous)) this.#state.arrivals.removeNow(keyBytes)
-        changes.push({ key, previous, current: record, segment })
+        const logged = this.changeLog.stage(keyBytes, encodeRecord(record), this.#nowMs())
+        changes.push({ key, previous, current: record, segment, logged })
       }
       outcomes.push(previous === undefined ? { applied } : { applied, previous })
     }

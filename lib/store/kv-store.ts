@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { compareVersions, type Version } from '../clock/version.js'
 import { BadRequestError } from '../errors.js'
+import { ChangeLog, type ChangePosition } from './change-log.js'
 import { decodeKey, encodeKey, keyRange } from './keys.js'
 import { NodeIdentity } from './identity.js'
 import { lockDataDir, type DataDirLock } from './lock.js'
@@ -11,7 +12,7 @@ import { decodeRecord, encodeRecord } from './record-codec.js'
 import { SegmentIndex, type SegmentIndexOptions } from './segment-index.js'
 import type { Store } from './store.js'
 
-/** kv, meta, hints, segments, arrivals; a little room for what comes later. */
+/** kv, meta, hints, segments, arrivals, changes; a little room for what comes later. */
 const MAX_DATABASES = 8
 /**
  * Dead records (tombstones, expired) one scan page may step over before it returns early with
@@ -73,6 +74,8 @@ export interface RecordChange {
   readonly current: StoredRecord | undefined
   /** The key's segment when the store keeps a segment index: listeners need not hash the key again. */
   readonly segment: number | undefined
+  /** Where the change sits in the change log; undefined for what is not logged (GC collection). */
+  readonly logged?: ChangePosition
 }
 
 export type ChangeListener = (change: RecordChange) => void
@@ -110,6 +113,8 @@ export class KvStore implements Store {
   readonly hints: Database<Uint8Array, Uint8Array>
   /** (key, version) by Merkle segment, when opened with `segments`. */
   readonly segments: SegmentIndex | undefined
+  /** Every applied change in arrival order, for watches (change-log.ts). */
+  readonly changeLog: ChangeLog
   private readonly listeners = new Set<ChangeListener>()
   private closed = false
   private readonly openedAtMs: number
@@ -125,12 +130,21 @@ export class KvStore implements Store {
     /** UTF-8 key → arrival ms, for records that may be collected (see Store.arrivalMs). */
     private readonly arrivals: Database<number, Uint8Array>,
     private readonly nowMs: () => number,
+    changes: Database<Uint8Array, Uint8Array>,
   ) {
     this.openedAtMs = nowMs()
     this.meta = new MetaStore(meta)
     this.identity = new NodeIdentity(this.meta)
     this.hints = hints
     this.segments = segments
+    this.changeLog = new ChangeLog({
+      db: changes,
+      lastKey: () => {
+        for (const key of changes.getKeys({ reverse: true, limit: 1 })) return key
+        return undefined
+      },
+      count: () => (changes.getStats() as { entryCount: number }).entryCount,
+    }, this.meta, nowMs, (kv.getStats() as { entryCount: number }).entryCount === 0)
   }
 
   /** Opens (creating if needed) the store; throws DataDirLockedError if another daemon has it. */
@@ -145,6 +159,7 @@ export class KvStore implements Store {
       const meta = root.openDB<unknown, string>('meta', {})
       const hints = root.openDB<Uint8Array, Uint8Array>('hints', { keyEncoding: 'binary', encoding: 'binary' })
       const arrivals = root.openDB<number, Uint8Array>('arrivals', { keyEncoding: 'binary' })
+      const changes = root.openDB<Uint8Array, Uint8Array>('changes', { keyEncoding: 'binary', encoding: 'binary' })
       let index: SegmentIndex | undefined
       if (segments !== undefined) {
         const db = root.openDB<Uint8Array, Uint8Array>('segments', { keyEncoding: 'binary', encoding: 'binary' })
@@ -154,7 +169,7 @@ export class KvStore implements Store {
         // Writes without the index would leave it stale: the next open with it must rebuild.
         await meta.remove('segmentScheme')
       }
-      return new KvStore(dataDir, root, kv, meta, hints, index, lock, arrivals, nowMs)
+      return new KvStore(dataDir, root, kv, meta, hints, index, lock, arrivals, nowMs, changes)
     } catch (error) {
       await lock.release()
       throw error
@@ -293,7 +308,6 @@ export class KvStore implements Store {
     // without a partial write. `latest` carries decisions to later entries for the same key.
     const latest = new Map<string, StoredRecord | undefined>()
     const outcomes: ApplyOutcome[] = []
-    const changes: RecordChange[] = []
     const winners: { write: PreparedWrite; previous: StoredRecord | undefined }[] = []
     for (const entry of prepared) {
       const previous = latest.has(entry.key) ? latest.get(entry.key) : this.readRecord(entry.keyBytes, entry.key)
@@ -301,18 +315,21 @@ export class KvStore implements Store {
       if (applied) {
         latest.set(entry.key, entry.record)
         winners.push({ write: entry, previous })
-        changes.push({ key: entry.key, previous, current: entry.record, segment: this.segments === undefined ? undefined : entry.segment })
       } else {
         latest.set(entry.key, previous)
       }
       outcomes.push(previous === undefined ? { applied } : { applied, previous })
     }
     const arrivedMs = this.nowMs()
-    for (const { write: { keyBytes, segment, record, encoded }, previous } of winners) {
+    const changes: RecordChange[] = []
+    for (const { write: { key, keyBytes, segment, record, encoded }, previous } of winners) {
       void this.kv.put(keyBytes, encoded)
       this.segments?.put(keyBytes, segment, record.version)
       if (mayBeCollected(record)) void this.arrivals.put(keyBytes, arrivedMs)
       else if (previous !== undefined && mayBeCollected(previous)) void this.arrivals.remove(keyBytes)
+      // In this transaction: a committed record always has its change log entry.
+      const logged = this.changeLog.stage(keyBytes, encoded, arrivedMs)
+      changes.push({ key, previous, current: record, segment: this.segments === undefined ? undefined : segment, logged })
     }
     return { outcomes, changes }
   }

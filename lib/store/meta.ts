@@ -14,6 +14,8 @@ export type MetaKey =
   | 'lastPeerContactMs'
   /** True while the node must repair before serving (away longer than the tombstone grace). */
   | 'repairRequired'
+  /** Every change that arrived at or after this wall-clock ms is in the change log (change-log.ts). */
+  | 'changeLogHorizonMs'
 
 /**
  * The `meta` database: small values (strings and numbers, lmdb's msgpack encoding), read

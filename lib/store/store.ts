@@ -1,4 +1,5 @@
 import type { Version } from '../clock/version.js'
+import type { ChangeLog } from './change-log.js'
 import type { ApplyOutcome, ChangeListener, KeyedRecord, RawRangeOptions, ScanRequest, StorePage, StoreStats } from './kv-store.js'
 import type { NodeIdentity } from './identity.js'
 import type { MetaStore } from './meta.js'
@@ -15,7 +16,8 @@ import type { SegmentIndex } from './segment-index.js'
  * - apply/applyMany/deleteIfVersion resolve once the change is durable, and change listeners
  *   hear of every committed change once, with the key's segment when a segment index is kept;
  * - the segment index (when kept) lists exactly the stored records' (key, version);
- * - scans return live records in UTF-8 byte order of their keys; rawRange every record.
+ * - scans return live records in UTF-8 byte order of their keys; rawRange every record;
+ * - every applied record has a change log entry written with it, and its change event names it.
  */
 export interface Store {
   /** The node's small durable facts (node id, incarnation, clock ceiling, last contact). */
@@ -26,6 +28,8 @@ export interface Store {
   readonly hints: OrderedDatabase<Uint8Array, Uint8Array>
   /** (key, version) by Merkle segment, when the store keeps the index. */
   readonly segments: SegmentIndex | undefined
+  /** Every applied change in arrival order, for watches. */
+  readonly changeLog: ChangeLog
   apply(key: string, record: StoredRecord): Promise<ApplyOutcome>
   applyMany(entries: readonly KeyedRecord[]): Promise<ApplyOutcome[]>
   /** The stored record, raw: tombstones and expired records included. */

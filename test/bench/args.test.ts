@@ -17,6 +17,7 @@ t.test('no options gives the documented defaults: 64 in flight for 10 s, 16 B ke
     mix: { put: 1, get: 1 },
     w: undefined,
     r: undefined,
+    watchers: 0,
   })
   t.equal(DEFAULT_CONCURRENCY, 64)
   t.equal(DEFAULT_DURATION_MS, 10_000)
@@ -27,10 +28,14 @@ t.test('every option is read with its unit', async t => {
     concurrency: '8', duration: '2m', warmup: '5s', 'key-bytes': '32', 'value-bytes': '1000', keys: '500', mix: '3:1', w: 'all', r: '2',
   })
   t.same(settings, {
-    concurrency: 8, durationMs: 120_000, warmupMs: 5000, keyBytes: 32, valueBytes: 1000, keys: 500, mix: { put: 3, get: 1 }, w: 'all', r: 2,
+    concurrency: 8, durationMs: 120_000, warmupMs: 5000, keyBytes: 32, valueBytes: 1000, keys: 500, mix: { put: 3, get: 1 }, w: 'all', r: 2, watchers: 0,
   })
   t.equal(parseBenchArgs({ duration: '500ms' }).durationMs, 500)
   t.equal(parseBenchArgs({ duration: '1500' }).durationMs, 1500, 'a bare number is milliseconds, as in the config')
+})
+
+t.test('--watchers N adds N watches to a single run', async t => {
+  t.equal(parseBenchArgs({ watchers: '100', mix: '1:0' }).watchers, 100)
 })
 
 t.test('--ops replaces the duration', async t => {
@@ -80,6 +85,10 @@ t.test('bad input is a usage error that names the option', async t => {
     [{ sweep: 'w=1', settle: '2h' }, /--settle must be at most 60s/],
     [{ sweep: 'w=1', plot: ' ' }, /--plot needs a file name/],
     [{ sweep: 'w=1', 'sample-every': '0' }, /--sample-every must be a whole number/],
+    [{ watchers: '0' }, /--watchers must be a whole number from 1 to 10000/],
+    [{ watchers: 'lots' }, /--watchers must be a whole number/],
+    [{ watchers: '5', sweep: 'w=1,2' }, /--watchers measures one run; leave out --sweep/],
+    [{ watchers: '5', mix: '0:1' }, /--watchers watches the puts of the load, so --mix needs writes/],
   ]
   for (const [options, message] of cases) {
     t.throws(() => parseBenchArgs(options), message, JSON.stringify(options))

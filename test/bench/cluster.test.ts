@@ -119,6 +119,24 @@ t.test('bench and sweep against a real 3-node cluster', async t => {
     for (const [, body] of series) t.equal([...body!.matchAll(/<circle class="point"/g)].length, 3, 'one point per W')
   })
 
+  await t.test('--watchers 3: every acknowledged put reaches every watcher, with a latency table', async t => {
+    const { code, stdout, stderr } = await hearsay(['bench', '--node', node, '--watchers', '3', '--mix', '1:0', '--ops', '120', '--concurrency', '4', '--keys', '1000', '--json'])
+    t.equal(code, 0, stderr)
+    const report = JSON.parse(stdout) as BenchReport
+    const puts = report.result.byKind.put as KindStats
+    const acked = puts.count - failures(puts)
+    const watch = report.watch!
+    t.equal(watch.watchers, 3)
+    t.equal(watch.missed, 0, 'no delivery owed was missing after the load')
+    t.equal(watch.events, acked * 3, 'each acknowledged put was delivered to each of the 3 watchers once')
+    const { p50, p90, p99, max } = watch.latencyMs
+    t.ok(p50 <= p90 && p90 <= p99 && p99 <= max, `percentiles are ordered: ${p50} ${p90} ${p99} ${max}`)
+
+    const table = await hearsay(['bench', '--node', node, '--watchers', '2', '--mix', '1:0', '--ops', '20', '--concurrency', '2'])
+    t.equal(table.code, 0, table.stderr)
+    t.match(table.stdout, /\nWATCHERS\s+EVENTS\s+EVENTS\/S\s+P50 MS\s+P90 MS\s+P99 MS\s+MAX MS\s+MISSED\s+RECONNECTS\n2\s+40\s/)
+  })
+
   await t.test('the sweep table reports where the plot went', async t => {
     const dir = t.testdir({})
     const plotFile = join(dir, 'table.svg')

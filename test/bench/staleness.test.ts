@@ -19,7 +19,7 @@ t.test('a replica is stale with no value or an older version, fresh with the sam
     sampleEvery: 1,
     settleMs: 1,
   })
-  probe.onAckedWrite({ key: 'k', version: '0002-a' })
+  probe.onAckedWrite({ key: 'k', version: '0002-a', startedAtMs: 0 })
   const counts = await probe.finish()
   t.equal(counts.sampledWrites, 1)
   t.equal(counts.nodes, 5)
@@ -28,7 +28,7 @@ t.test('a replica is stale with no value or an older version, fresh with the sam
 
 t.test('every k-th acknowledged write is sampled, up to the bound', async t => {
   const probe = new StalenessProbe({ readers: [reader('9999-z'), reader('9999-z')], sampleEvery: 3, settleMs: 1, maxSamples: 4 })
-  for (let i = 0; i < 30; i++) probe.onAckedWrite({ key: `k${i}`, version: '0001-a' })
+  for (let i = 0; i < 30; i++) probe.onAckedWrite({ key: `k${i}`, version: '0001-a', startedAtMs: 0 })
   const counts = await probe.finish()
   t.equal(counts.sampledWrites, 4, 'writes 0, 3, 6, 9; then the bound')
   t.equal(counts.immediate.reads, 8)

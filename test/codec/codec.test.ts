@@ -41,6 +41,8 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   syncPushReply: { applied: [true] },
   clockProbe: { wallMs: 1_795_601_425_041 },
   clockProbeReply: { wallMs: 1_795_601_425_052 },
+  watchPoll: { waitMs: 5000, maxBytes: 1024, subscriptions: [{ id: 1, prefix: 'cfg/', partitions: [0, 3], fromMs: 1_795_601_425_000 }, { id: 2, prefix: '', partitions: [7], after: [1_795_601_425_001, 42] }] },
+  watchPollReply: { results: [{ id: 1, events: [{ key: 'cfg/a', value: new Uint8Array([1]), hlc: 1_795_601_425_000_001, node: '0123456789abcdef' }], next: [1_795_601_425_001, 43] }, { id: 2, events: [], lostHorizonMs: 1_795_601_000_000 }] },
 }
 
 function requestIdFor(kind: string): number {

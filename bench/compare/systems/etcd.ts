@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import https from 'node:https'
-import { Etcd3 } from 'etcd3'
+import { Etcd3, type Watcher } from 'etcd3'
 import type { CompareTls } from '../certificates.js'
 import { freeLoopbackPorts } from '../ports.js'
 import type { ServerProcess } from '../processes.js'
-import { attempt, CLUSTER_READY_TIMEOUT_MS, OPERATION_TIMEOUT_MS, SERVERS_PER_SYSTEM, type RunningSystem, type StartContext, type SystemDriver } from '../system.js'
+import { attempt, CLUSTER_READY_TIMEOUT_MS, OPERATION_TIMEOUT_MS, SERVERS_PER_SYSTEM, WATCH_PREFIX, type RunningSystem, type StartContext, type SystemDriver, type WatchDriver } from '../system.js'
 import { waitUntil } from '../wait.js'
 
 const HEALTH_TIMEOUT_MS = 2_000
@@ -16,6 +16,7 @@ export const etcd: SystemDriver = {
   readOperation: 'serializable range get',
   serverNames: memberNames(),
   tlsSetup: 'peer TLS with client-certificate auth (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file, --peer-client-cert-auth) and TLS on the client port (--cert-file, --key-file, --trusted-ca-file, which makes etcd require a client certificate too); the etcd3 client verifies the members against the CA and presents a client certificate',
+  watchOperation: 'prefix watch',
   ackPromise: 'a put is acknowledged once a Raft majority (2 of 3 members) has fsynced it to its WAL and the leader applied it; a serializable get answers from the contacted member\'s local state, which may lag',
   version(binaries) {
     const text = execFileSync(binaries.etcd, ['--version'], { encoding: 'utf8' })
@@ -91,6 +92,7 @@ async function start({ group, binaries, workload, tls }: StartContext): Promise<
       const value = await clientFor(worker).get(workload.randomReadKey()).serializable(true).buffer()
       return value === null ? 'not_found' : undefined
     }),
+    watch: etcdWatch(clients, workload),
     async close() { for (const client of clients) client.close() },
   }
 }
@@ -117,4 +119,28 @@ async function getJson(url: string, tls: { ca: Buffer; cert: Buffer; key: Buffer
     request.on('timeout', () => request.destroy(new Error(`no answer from ${url} within ${HEALTH_TIMEOUT_MS} ms`)))
     request.on('error', reject)
   })
+}
+
+/**
+ * Watchers spread over the members' clients (etcd3 multiplexes a client's watchers on one gRPC
+ * stream, as etcd's own clients do); a change is named by its revision, which the put's response
+ * header carries too.
+ */
+function etcdWatch(clients: readonly Etcd3[], workload: StartContext['workload']): WatchDriver {
+  const watchers: Watcher[] = []
+  return {
+    async open(count, onEvent) {
+      for (let i = 0; i < count; i++) {
+        const watcher = await (clients[i % clients.length] as Etcd3).watch().prefix(WATCH_PREFIX).create()
+        watcher.on('put', kv => onEvent(kv.mod_revision))
+        watchers.push(watcher)
+      }
+    },
+    write: (worker, onAck) => attempt('put', async () => {
+      const reply = await (clients[worker % clients.length] as Etcd3).put(workload.nextWriteKey()).value(workload.value).exec()
+      onAck(reply.header.revision)
+      return undefined
+    }),
+    async close() { await Promise.all(watchers.map(watcher => watcher.cancel())) },
+  }
 }

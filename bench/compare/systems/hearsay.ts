@@ -6,7 +6,7 @@ import { errorLabel as hearsayErrorLabel } from '../../../lib/bench/error-label.
 import { HearsayClient } from '../../../lib/client/client.js'
 import { freeLoopbackPorts } from '../ports.js'
 import type { ServerProcess } from '../processes.js'
-import { attempt, CLUSTER_READY_TIMEOUT_MS, OPERATION_TIMEOUT_MS, SERVERS_PER_SYSTEM, type RunningSystem, type StartContext, type SystemDriver } from '../system.js'
+import { attempt, CLUSTER_READY_TIMEOUT_MS, OPERATION_TIMEOUT_MS, SERVERS_PER_SYSTEM, WATCH_PREFIX, type RunningSystem, type StartContext, type SystemDriver, type WatchDriver } from '../system.js'
 import { waitUntil } from '../wait.js'
 
 /** The repository root: the nearest ancestor of this file (src or dist) with a package.json. */
@@ -37,6 +37,7 @@ export const hearsay: SystemDriver = {
   name: 'hearsay',
   writeOperation: 'PUT W=quorum',
   readOperation: 'GET R=1',
+  watchOperation: 'client.watch (SSE)',
   ackPromise: 'W=quorum (2 of 3) replicas committed the write to LMDB with fsync before the ack; R=1 reads answer from the coordinating node\'s store',
   serverNames: nodeNames(),
   tlsSetup: 'tls.peer on (wss:// peer links, mutual TLS, certificates naming the nodes) and tls.api on (HTTPS and wss:// streams; the client verifies the nodes against the CA)',
@@ -112,6 +113,56 @@ async function start({ group, concurrency, workload, tls }: StartContext): Promi
       const reply = await clientFor(worker).get(workload.randomReadKey(), { r: 1 })
       return reply === undefined ? 'not_found' : undefined
     }, hearsayErrorLabel),
+    watch: hearsayWatch(clients, urls, workload),
     async close() { for (const client of clients) client.close() },
+  }
+}
+
+/** How long the watchers may take to open (each delivers the start marker). */
+const WATCH_OPEN_TIMEOUT_MS = 30_000
+
+/**
+ * Watchers through client.watch (one SSE stream each), spread over the nodes; a change is named
+ * by its version, which the put's reply carries too. They open from the version of a start
+ * marker and count as open once they delivered it.
+ */
+function hearsayWatch(clients: readonly HearsayClient[], urls: readonly string[], workload: StartContext['workload']): WatchDriver {
+  /** One per watcher: a signal shared by a hundred streams would collect a hundred listeners. */
+  const aborts: AbortController[] = []
+  const watchClients: HearsayClient[] = []
+  const draining: Promise<void>[] = []
+  return {
+    async open(count, onEvent) {
+      const marker = `${WATCH_PREFIX}watch-start`
+      const since = (await (clients[0] as HearsayClient).put(marker, 'go', { w: 'quorum' })).version
+      let opened = 0
+      let failure: unknown
+      for (let i = 0; i < count; i++) {
+        const first = i % urls.length
+        const client = new HearsayClient({ nodes: [...urls.slice(first), ...urls.slice(0, first)], timeoutMs: OPERATION_TIMEOUT_MS })
+        watchClients.push(client)
+        const abort = new AbortController()
+        aborts.push(abort)
+        const watch = client.watch(WATCH_PREFIX, { since, signal: abort.signal })
+        draining.push((async () => {
+          for await (const change of watch) {
+            if (change.key === marker) opened++
+            else onEvent(change.version)
+          }
+        })().catch((error: unknown) => { failure ??= error }))
+      }
+      await waitUntil(`${count} hearsay watchers open`, WATCH_OPEN_TIMEOUT_MS, async () => opened >= count,
+        () => failure === undefined ? undefined : `a watcher failed: ${failure instanceof Error ? failure.message : String(failure)}`)
+    },
+    write: (worker, onAck) => attempt('put', async () => {
+      const reply = await (clients[worker % clients.length] as HearsayClient).put(workload.nextWriteKey(), workload.value, { w: 'quorum' })
+      onAck(reply.version)
+      return undefined
+    }, hearsayErrorLabel),
+    async close() {
+      for (const abort of aborts) abort.abort()
+      await Promise.all(draining)
+      for (const client of watchClients) client.close()
+    },
   }
 }

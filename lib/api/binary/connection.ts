@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import type { RawData, WebSocket } from 'ws'
 import { formatVersion } from '../../clock/version.js'
-import { UnavailableError, type HearsayError } from '../../errors.js'
+import { NotFoundError, UnavailableError, type HearsayError } from '../../errors.js'
 import type { KvService, WriteResult } from '../../replication/service.js'
 import { errorAnswer } from '../errors.js'
 import type { ApiLimits } from '../limits.js'
@@ -15,6 +15,8 @@ import {
   OP_BATCH, OP_DELETE, OP_GET, OP_PUT, STATUS_OK, type OpCode, type StreamLimits,
 } from './protocol.js'
 import { ProtocolViolationError, frameRequestId, parseRequest, type StreamRequest } from './requests.js'
+import { ConnectionWatches, OP_CREDIT, OP_UNWATCH, OP_WATCH } from './watches.js'
+import type { WatchPort } from '../watch-route.js'
 
 /**
  * One client's stream connection on the server: reads request frames, runs each through the same
@@ -53,6 +55,8 @@ export interface ConnectionContext {
   /** Accounting of the stream requests being handled, for the node-wide bound and for draining. */
   requestStarted(): void
   requestFinished(): void
+  /** The node's watches; absent = a watch answers 503. */
+  readonly watches?: WatchPort
 }
 
 /** Bytes an answer's MessagePack needs besides its value or key: id, status, version, acks. */
@@ -102,12 +106,18 @@ export class ServerStreamConnection {
   /** Heard from the client since the last keepalive ping. */
   #heard = true
   #paused = false
+  /** Watches opened on this connection (they live until unwatched, cut or the connection goes). */
+  readonly #watches: ConnectionWatches
 
   constructor(socket: WebSocket, readonly endpoint: string, context: ConnectionContext, onClosed: (connection: ServerStreamConnection) => void, rawSocket?: Duplex) {
     this.#socket = socket
     this.#context = context
     this.#budget = new ByteBudget(context.streamLimits.maxConnectionBytes, context.nodeBudget)
     this.#outbox = new Outbox(this.#write, context.streamLimits.maxMessageBytes)
+    this.#watches = new ConnectionWatches(context.watches, {
+      sendFrame: (frame) => this.#sendWatchFrame(frame),
+      unwrittenBytes: () => this.#answerBytes,
+    }, { maxWatches: context.streamLimits.maxInFlightPerConnection, maxPrefixBytes: context.limits.maxKeyBytes })
     socket.on('message', this.#guard(this.#onMessage))
     socket.on('pong', () => { this.#heard = true })
     socket.on('error', (error: Error & { code?: string }) => {
@@ -120,6 +130,7 @@ export class ServerStreamConnection {
     rawSocket?.on('data', this.#guard(this.#onData))
     socket.once('close', () => {
       this.#closed = true
+      this.#watches.closeAll()
       this.#outbox.close()
       this.#dropWaiting()
       this.#budget.close()
@@ -157,7 +168,7 @@ export class ServerStreamConnection {
   checkTimeouts(nowMs: number): void {
     if (this.#closed) return
     const { idleTimeoutMs, messageTimeoutMs } = this.#context.streamLimits
-    if (this.#inFlight.size === 0 && this.#answerBytes === 0 && this.#partialBytes === 0 && nowMs - this.#lastActiveMs > idleTimeoutMs) {
+    if (this.#inFlight.size === 0 && this.#watches.size === 0 && this.#answerBytes === 0 && this.#partialBytes === 0 && nowMs - this.#lastActiveMs > idleTimeoutMs) {
       this.#context.refused('stream_idle_timeout', { endpoint: this.endpoint, idleTimeoutMs })
       this.close(CLOSE_NORMAL, `idle for ${idleTimeoutMs} ms; open a new connection when needed`)
       return
@@ -221,6 +232,15 @@ export class ServerStreamConnection {
   }
 
   #request(frame: unknown, message: HeldMessage): void {
+    // Credit for a watch: request id 0, never answered.
+    if (Array.isArray(frame) && frame[0] === 0 && frame[1] === OP_CREDIT) {
+      try {
+        return this.#watches.credit(frame)
+      } catch (error) {
+        if (!(error instanceof ProtocolViolationError)) throw error
+        return this.#violation('bad_frame', CLOSE_PROTOCOL_ERROR, error.message)
+      }
+    }
     let id: number
     try {
       id = frameRequestId(frame)
@@ -228,8 +248,9 @@ export class ServerStreamConnection {
       if (!(error instanceof ProtocolViolationError)) throw error
       return this.#violation('bad_frame', CLOSE_PROTOCOL_ERROR, error.message)
     }
-    if (this.#inFlight.has(id)) return this.#violation('duplicate_id', CLOSE_PROTOCOL_ERROR, `requestId ${id} is already in flight on this connection`)
+    if (this.#inFlight.has(id) || this.#watches.has(id)) return this.#violation('duplicate_id', CLOSE_PROTOCOL_ERROR, `requestId ${id} is already in flight on this connection`)
     const fields = frame as unknown[]
+    if (fields[1] === OP_WATCH || fields[1] === OP_UNWATCH) return this.#watchRequest(id, fields)
     const op = opCodeOf(fields[1])
     const { streamLimits } = this.#context
     let request: StreamRequest
@@ -245,6 +266,33 @@ export class ServerStreamConnection {
     this.#context.requestStarted()
     message.pending++
     this.#waiting.push({ id, request, message, reserveBytes: answerBoundBytes(request, this.#context.limits.maxValueBytes) })
+  }
+
+  /** Watch and unwatch run at once: they hold no answer budget (events are counted as they are sent). */
+  #watchRequest(id: number, fields: readonly unknown[]): void {
+    const op = fields[1] === OP_WATCH ? OP_WATCH : OP_UNWATCH
+    try {
+      const refusal = this.#context.refusal()
+      if (refusal !== undefined) throw refusal
+      if (op === OP_WATCH) {
+        this.#watches.open(id, fields)
+        this.#context.counters.answered(op, STATUS_OK)
+        return
+      }
+      if (!this.#watches.unwatch(fields)) throw new NotFoundError(`no watch ${String(fields[2])} on this connection`)
+      this.#send([id, STATUS_OK], op, STATUS_OK)
+    } catch (error) {
+      this.#answerError(id, op, error)
+    }
+  }
+
+  /** A watch's frame (open, events, end): counted in the budget like an answer until it is written. */
+  #sendWatchFrame(frame: unknown[]): void {
+    if (this.#closed) return
+    const bytes = this.#context.codec.encode(frame)
+    this.#budget.reserve(bytes.byteLength)
+    this.#answerBytes += bytes.byteLength
+    this.#outbox.push(bytes)
   }
 
   /** Starts waiting requests while the budget has room for their answers. */
@@ -347,6 +395,7 @@ export class ServerStreamConnection {
       this.#lastActiveMs = Date.now()
       this.#release(bytes)
       this.#pump()
+      if (this.#watches.size > 0) this.#watches.drained()
     })
   }
 

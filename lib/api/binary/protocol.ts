@@ -29,10 +29,13 @@ export const OP_GET = 1
 export const OP_PUT = 2
 export const OP_DELETE = 3
 export const OP_BATCH = 4
-export type OpCode = typeof OP_GET | typeof OP_PUT | typeof OP_DELETE | typeof OP_BATCH
+/** Watch operations (lib/api/binary/watches.ts): watch, credit (never answered), unwatch. */
+export const OP_WATCH = 5
+export const OP_UNWATCH = 7
+export type OpCode = typeof OP_GET | typeof OP_PUT | typeof OP_DELETE | typeof OP_BATCH | typeof OP_WATCH | typeof OP_UNWATCH
 
 /** Names of the operations, for metrics and logs. */
-export const OP_NAMES: Readonly<Record<OpCode, string>> = { [OP_GET]: 'GET', [OP_PUT]: 'PUT', [OP_DELETE]: 'DELETE', [OP_BATCH]: 'BATCH' }
+export const OP_NAMES: Readonly<Record<OpCode, string>> = { [OP_GET]: 'GET', [OP_PUT]: 'PUT', [OP_DELETE]: 'DELETE', [OP_BATCH]: 'BATCH', [OP_WATCH]: 'WATCH', [OP_UNWATCH]: 'UNWATCH' }
 
 export const STATUS_OK = 200
 

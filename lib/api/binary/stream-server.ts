@@ -6,6 +6,7 @@ import { UnavailableError, type HearsayError } from '../../errors.js'
 import type { Metrics } from '../../metrics/metrics.js'
 import type { KvService } from '../../replication/service.js'
 import type { ApiLimits } from '../limits.js'
+import type { WatchPort } from '../watch-route.js'
 import { ByteBudget } from './budget.js'
 import { StreamCodec } from './codec.js'
 import { ServerStreamConnection } from './connection.js'
@@ -31,6 +32,8 @@ export interface StreamServerDeps {
   readonly isAuthorized: ((authorization: string | undefined) => boolean) | undefined
   /** Why new requests are refused right now (paused, overloaded), if they are. */
   refusal(): HearsayError | undefined
+  /** The node's watches (stream watch operations); absent = they answer 503. */
+  readonly watches?: WatchPort
 }
 
 export interface StreamServer {
@@ -80,6 +83,7 @@ export function createStreamServer(deps: StreamServerDeps): StreamServer {
     log,
     nodeBudget,
     refused: deps.refused,
+    ...(deps.watches === undefined ? {} : { watches: deps.watches }),
     refusal: () => closing ? new UnavailableError('this node is shutting down; retry on another node') : deps.refusal(),
     requestStarted() {
       inFlight++
