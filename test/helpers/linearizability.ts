@@ -240,12 +240,18 @@ interface Entry {
   next: Entry | null
 }
 
-interface Placed {
-  readonly entry: Entry
-  /** The state before the operation. */
-  readonly before: RegisterState
-  readonly candidates: readonly RegisterState[]
-  readonly choice: number
+/** One point of the depth-first search: the state reached and the operations that may go next. */
+interface Frame {
+  readonly state: RegisterState
+  /** Calls before the first pending return: known outcomes first, then unknown ones. */
+  readonly candidates: readonly Entry[]
+  /** The candidate being tried, and the states its step allows. */
+  index: number
+  states: readonly RegisterState[] | undefined
+  /** The next of `states` to try. */
+  choice: number
+  /** The candidate placed to reach the frame above, undone when that frame is exhausted. */
+  placed: Entry | undefined
 }
 
 /** Memo of the (linearized set, state) pairs visited; the set's Zobrist hash picks the bucket. */
@@ -285,9 +291,24 @@ function zobristWords(count: number): Uint32Array {
   return words
 }
 
+function inputSignature(input: RegisterInput): string {
+  switch (input.kind) {
+    case 'read': return 'read'
+    case 'write': return `write\u0000${input.value}`
+    case 'cas': return `cas\u0000${input.ifVersion ?? ''}\u0000${input.ifVersion === null ? 'absent' : ''}\u0000${input.value}`
+    case 'delete': return `delete\u0000${input.ifVersion}`
+    case 'incr': return `incr\u0000${input.by}`
+  }
+}
+
+function sameState(a: RegisterState, b: RegisterState): boolean {
+  return a.value === b.value && a.version === b.version
+}
+
 function checkKey(key: string, ops: readonly Operation[], options: CheckOptions, originMs: number): KeyVerdict {
   const maxSteps = options.maxStepsPerKey ?? DEFAULT_MAX_STEPS_PER_KEY
   const n = ops.length
+  const isUnknown = (i: number): boolean => ops[i]!.output.kind === 'unknown'
   const returnTime = (op: Operation): number => op.output.kind === 'unknown' ? Infinity : op.completedAtMs
   for (const op of ops) {
     if (op.output.kind !== 'unknown' && !(op.completedAtMs >= op.invokedAtMs)) {
@@ -299,19 +320,11 @@ function checkKey(key: string, ops: readonly Operation[], options: CheckOptions,
   const events = ops.flatMap((op, i) => [{ i, call: true, at: op.invokedAtMs }, { i, call: false, at: returnTime(op) }])
   events.sort((a, b) => a.at - b.at || (a.call === b.call ? a.i - b.i : a.call ? -1 : 1))
   const head: Entry = { op: -1, match: null, prev: null, next: null }
-  const returns = new Map<number, Entry>()
+  const returns = ops.map((_, i): Entry => ({ op: i, match: null, prev: null, next: null }))
   let tail = head
   for (const event of events) {
-    let entry: Entry
-    if (event.call) {
-      // Returns are linked after their calls; the call needs its return entry object now.
-      let ret = returns.get(event.i)
-      if (ret === undefined) { ret = { op: event.i, match: null, prev: null, next: null }; returns.set(event.i, ret) }
-      entry = { op: event.i, match: ret, prev: tail, next: null }
-    } else {
-      entry = returns.get(event.i)!
-      entry.prev = tail
-    }
+    const entry: Entry = event.call ? { op: event.i, match: returns[event.i]!, prev: tail, next: null } : returns[event.i]!
+    entry.prev = tail
     tail.next = entry
     tail = entry
   }
@@ -331,61 +344,98 @@ function checkKey(key: string, ops: readonly Operation[], options: CheckOptions,
     if (entry.next !== null) entry.next.prev = entry
   }
 
-  const zobristLow = zobristWords(2 * n)
+  const zobrist = zobristWords(2 * n)
   const bits = new Uint32Array(Math.ceil(n / 32))
   let hashLow = 0
   let hashHigh = 0
   const toggle = (i: number): void => {
     bits[i >>> 5]! ^= 1 << (i & 31)
-    hashLow = (hashLow ^ zobristLow[2 * i]!) >>> 0
-    hashHigh = (hashHigh ^ zobristLow[2 * i + 1]!) >>> 0
+    hashLow = (hashLow ^ zobrist[2 * i]!) >>> 0
+    hashHigh = (hashHigh ^ zobrist[2 * i + 1]!) >>> 0
   }
   const visited = new VisitedSet()
 
+  const signatures = ops.map((op) => inputSignature(op.input))
+  /**
+   * Known outcomes are tried before unknown ones: an unknown operation is best placed only where
+   * something needs it, since leaving it unplaced keeps every option open. Of several unplaced
+   * unknown operations with the same input (say, three `incr(by=1)`), only the first is tried:
+   * both are already invoked and neither has an answer or a return time, so swapping them in any
+   * linearization gives another — without this the search would try every subset of them.
+   */
+  const frameAt = (state: RegisterState): Frame => {
+    const known: Entry[] = []
+    const unknown: Entry[] = []
+    const unknownInputs = new Set<string>()
+    for (let entry = head.next; entry !== null && entry.match !== null; entry = entry.next) {
+      if (!isUnknown(entry.op)) {
+        // An operation that fits without changing the state (a read, a 409) goes next and nothing
+        // else is tried here: a linearization that places it later stays one with it moved here,
+        // since it was invoked before any pending operation answered (real-time order holds) and
+        // it changes nothing (every step after sees the same state).
+        const op = ops[entry.op]!
+        if (step(state, op.input, op.output).some((s) => sameState(s, state))) {
+          return { state, candidates: [entry], index: 0, states: [state], choice: 0, placed: undefined }
+        }
+        known.push(entry)
+      } else if (!unknownInputs.has(signatures[entry.op]!)) {
+        unknownInputs.add(signatures[entry.op]!)
+        unknown.push(entry)
+      }
+    }
+    return { state, candidates: known.concat(unknown), index: 0, states: undefined, choice: 0, placed: undefined }
+  }
+
   let remainingKnown = ops.filter((op) => op.output.kind !== 'unknown').length
-  let state: RegisterState = ABSENT
-  const placed: Placed[] = []
+  const frames: Frame[] = [frameAt(ABSENT)]
   let deepest: { ops: number[]; state: RegisterState } = { ops: [], state: ABSENT }
   let steps = 0
 
-  /** Places `entry`'s operation with the first candidate state from `from` not visited before. */
-  const place = (entry: Entry, candidates: readonly RegisterState[], from: number): boolean => {
-    toggle(entry.op)
-    for (let choice = from; choice < candidates.length; choice++) {
-      const next = candidates[choice]!
-      if (!visited.add(hashLow, hashHigh, bits, next)) continue
-      placed.push({ entry, before: state, candidates, choice })
-      state = next
-      lift(entry)
-      if (ops[entry.op]!.output.kind !== 'unknown') remainingKnown--
-      if (placed.length > deepest.ops.length) deepest = { ops: placed.map((p) => p.entry.op), state }
-      return true
-    }
-    toggle(entry.op)
-    return false
-  }
-
-  let entry: Entry | null = head.next
   for (;;) {
     if (remainingKnown === 0) return { verdict: 'linearizable', key, ops: n, steps }
-    if (++steps > maxSteps) return { verdict: 'inconclusive', key, ops: n, steps }
-    // Some known operation is still unplaced, so its finite return lies ahead of every unknown's.
-    if (entry === null) throw new Error('linearizability search ran off the end of the history (bug in the checker)')
-    if (entry.match !== null) {
+    const frame = frames[frames.length - 1]!
+    let next: RegisterState | undefined
+    while (next === undefined && frame.index < frame.candidates.length) {
+      if (++steps > maxSteps) return { verdict: 'inconclusive', key, ops: n, steps }
+      const entry = frame.candidates[frame.index]!
       const op = ops[entry.op]!
-      entry = place(entry, step(state, op.input, op.output), 0) ? head.next : entry.next
+      if (frame.states === undefined) {
+        const states = step(frame.state, op.input, op.output)
+        // Placing an unknown operation as a no-op is never better than leaving it unplaced: it can
+        // still be a no-op at the end, or take effect later.
+        frame.states = isUnknown(entry.op) ? states.filter((s) => !sameState(s, frame.state)) : states
+        frame.choice = 0
+      }
+      toggle(entry.op)
+      while (frame.choice < frame.states.length) {
+        const candidate = frame.states[frame.choice++]!
+        if (visited.add(hashLow, hashHigh, bits, candidate)) { next = candidate; break }
+      }
+      if (next !== undefined) break
+      toggle(entry.op)
+      frame.index++
+      frame.states = undefined
+    }
+    if (next !== undefined) {
+      const entry = frame.candidates[frame.index]!
+      lift(entry)
+      if (!isUnknown(entry.op)) remainingKnown--
+      frame.placed = entry
+      frames.push(frameAt(next))
+      if (frames.length - 1 > deepest.ops.length) deepest = { ops: frames.slice(0, -1).map((f) => f.placed!.op), state: next }
       continue
     }
-    // A return whose call is not placed: undo the last placement and try its next choice.
-    const top = placed.pop()
-    if (top === undefined) {
+    // Every candidate here is impossible or leads only to visited points: go back one placement.
+    frames.pop()
+    const parent = frames[frames.length - 1]
+    if (parent === undefined) {
       return { verdict: 'not-linearizable', key, ops: n, steps, explanation: explain(key, ops, deepest, options.contextOps ?? DEFAULT_CONTEXT_OPS, originMs) }
     }
-    state = top.before
-    unlift(top.entry)
-    toggle(top.entry.op)
-    if (ops[top.entry.op]!.output.kind !== 'unknown') remainingKnown++
-    entry = place(top.entry, top.candidates, top.choice + 1) ? head.next : top.entry.next
+    const placed = parent.placed!
+    unlift(placed)
+    toggle(placed.op)
+    if (!isUnknown(placed.op)) remainingKnown++
+    parent.placed = undefined
   }
 }
 
