@@ -12,10 +12,12 @@ export interface CompareOptions {
   readonly systems: readonly SystemName[]
   /** Print the report as JSON on stdout instead of the table. */
   readonly json: boolean
+  /** Add a compare-and-set phase (hearsay CAS, etcd txn) after the reads. */
+  readonly cas: boolean
 }
 
 /** Issue 7's workload. */
-export const DEFAULT_OPTIONS: CompareOptions = { seconds: 20, concurrency: 64, keys: 100_000, systems: SYSTEM_NAMES, json: false }
+export const DEFAULT_OPTIONS: CompareOptions = { seconds: 20, concurrency: 64, keys: 100_000, systems: SYSTEM_NAMES, json: false, cas: false }
 const MAX_SECONDS = 3600
 const MAX_CONCURRENCY = 1024
 
@@ -28,6 +30,8 @@ loopback (one system at a time), runs writes then reads against each, prints one
   --concurrency N   operations in flight (default ${DEFAULT_OPTIONS.concurrency})
   --keys N          distinct keys the writes cycle through (default ${DEFAULT_OPTIONS.keys}, at most ${MAX_KEY_SPACE})
   --systems LIST    comma-separated subset of ${SYSTEM_NAMES.join(',')} (default all)
+  --cas             add a compare-and-set phase after the reads: hearsay PUT ?ifVersion,
+                    etcd txn comparing mod_revision (Redis has none and skips it)
   --json            print the report as JSON instead of the table
   --help            show this text`
 
@@ -52,6 +56,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | unde
         keys: { type: 'string' },
         systems: { type: 'string' },
         json: { type: 'boolean' },
+        cas: { type: 'boolean' },
         help: { type: 'boolean' },
       },
     })
@@ -66,6 +71,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | unde
     keys: integerFlag('--keys', values.keys, DEFAULT_OPTIONS.keys, MAX_KEY_SPACE),
     systems: values.systems === undefined ? DEFAULT_OPTIONS.systems : systemsFlag(values.systems),
     json: values.json === true,
+    cas: values.cas === true,
   }
 }
 

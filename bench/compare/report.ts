@@ -1,6 +1,7 @@
 import { readFileSync, realpathSync } from 'node:fs'
 import { availableParallelism, cpus, release, tmpdir } from 'node:os'
 import type { CompareOptions } from './args.js'
+import type { Bounds } from './bounds.js'
 import type { SystemReport } from './run.js'
 import { KEY_BYTES, VALUE_BYTES } from './workload.js'
 
@@ -22,6 +23,7 @@ export interface Ratios {
   readonly writeVsRedis?: number
   readonly readVsEtcd?: number
   readonly readVsRedis?: number
+  readonly casVsEtcd?: number
 }
 
 export interface CompareReport {
@@ -36,9 +38,11 @@ export interface CompareReport {
   }
   readonly systems: readonly SystemReport[]
   readonly ratios: Ratios
+  /** With --cas: this machine's fsync and loopback round trip, the floor of a CAS (2 of each). */
+  readonly bounds?: Bounds
 }
 
-export function buildReport(options: CompareOptions, systems: readonly SystemReport[], date: Date, loadAverageAtStart: number): CompareReport {
+export function buildReport(options: CompareOptions, systems: readonly SystemReport[], date: Date, loadAverageAtStart: number, bounds?: Bounds): CompareReport {
   return {
     date: date.toISOString(),
     machine: {
@@ -52,6 +56,7 @@ export function buildReport(options: CompareOptions, systems: readonly SystemRep
     workload: { keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, keys: options.keys, concurrency: options.concurrency, secondsPerPhase: options.seconds },
     systems,
     ratios: ratios(systems),
+    ...(bounds === undefined ? {} : { bounds }),
   }
 }
 
@@ -65,6 +70,7 @@ function ratios(systems: readonly SystemReport[]): Ratios {
     writeVsRedis: hearsayOver(hearsay?.write.load.opsPerSecond, redis?.write.load.opsPerSecond),
     readVsEtcd: hearsayOver(hearsay?.read.load.opsPerSecond, etcd?.read.load.opsPerSecond),
     readVsRedis: hearsayOver(hearsay?.read.load.opsPerSecond, redis?.read.load.opsPerSecond),
+    casVsEtcd: hearsayOver(hearsay?.cas?.load.opsPerSecond, etcd?.cas?.load.opsPerSecond),
   }
 }
 

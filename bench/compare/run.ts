@@ -5,7 +5,7 @@ import type { ProcessGroup, ServerProcess } from './processes.js'
 import type { SystemDriver, SystemName } from './system.js'
 import { Workload } from './workload.js'
 
-export type PhaseName = 'write' | 'read'
+export type PhaseName = 'write' | 'read' | 'cas'
 const MICROSECONDS_PER_SECOND = 1_000_000
 
 /** One server's resource use over one phase. */
@@ -36,6 +36,8 @@ export interface SystemReport {
   readonly ackPromise: string
   readonly write: PhaseReport
   readonly read: PhaseReport
+  /** With --cas, on systems that have a compare-and-set here (not Redis). */
+  readonly cas?: PhaseReport
 }
 
 export interface RunSettings {
@@ -44,6 +46,8 @@ export interface RunSettings {
   readonly seconds: number
   readonly concurrency: number
   readonly keys: number
+  /** Run the compare-and-set phase after the reads, where the driver has one. */
+  readonly cas: boolean
   readonly log: (line: string) => void
   readonly progress: (line: string) => void
 }
@@ -75,7 +79,10 @@ export async function runSystem(driver: SystemDriver, settings: RunSettings): Pr
     }
     const write = await phase('write', driver.writeOperation, running.write)
     const read = await phase('read', driver.readOperation, running.read)
-    return { system: driver.name, version, ackPromise: driver.ackPromise, write, read }
+    const cas = settings.cas && running.cas !== undefined && driver.casOperation !== undefined
+      ? await phase('cas', driver.casOperation, running.cas)
+      : undefined
+    return { system: driver.name, version, ackPromise: driver.ackPromise, write, read, ...(cas === undefined ? {} : { cas }) }
   } finally {
     await running.close()
   }

@@ -26,6 +26,8 @@ export interface RunningSystem {
   readonly servers: readonly ServerProcess[]
   readonly write: Operation
   readonly read: Operation
+  /** A compare-and-set on the worker's own key with the version it last saw (issue 13); absent when the system has none here. */
+  readonly cas?: Operation
   /** Closes the clients; the servers belong to the ProcessGroup. */
   close(): Promise<void>
 }
@@ -35,6 +37,8 @@ export interface SystemDriver {
   /** What the write and read operations are, as shown in the table. */
   readonly writeOperation: string
   readonly readOperation: string
+  /** What the cas operation is; absent when the driver has no cas phase. */
+  readonly casOperation?: string
   /** What an acknowledged write means for this system, printed under the table. */
   readonly ackPromise: string
   version(binaries: ServerBinaries): string
