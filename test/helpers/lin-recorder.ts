@@ -7,9 +7,9 @@ import type { Operation, RegisterInput, RegisterOutput, Version } from './linear
  *
  * The classification is the part that matters: an answer that proves the operation took effect
  * (200) or did not (409 with the current version) is recorded as such; one that leaves it open
- * (503 "outcome unknown", any other 5xx, a timeout, a connection lost after the request went out)
- * is recorded `unknown`; one that proves nothing happened and tells nothing about the key (a
- * read's 503, a 400, a refused connection) is left out, since it constrains nothing.
+ * (503 "outcome unknown", a 500, a timeout, a connection lost after the request went out) is
+ * recorded `unknown`; one that proves nothing happened and tells nothing about the key (a read's
+ * 503, a change's 503 without "outcome unknown", a 400, a refused connection) is left out.
  */
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000
@@ -59,8 +59,10 @@ export function classify(input: RegisterInput, answer: HttpAnswer | { readonly e
     return { output: { kind: 'fail' } }
   }
   if (status >= 400 && status < 500) return { omit: `${input.kind} answered ${status}: ${JSON.stringify(body)}` }
-  // 503 says "outcome unknown" for a change that may have been applied; other 5xx say nothing
-  // about what happened, so they are unknown too (never a plain failure).
+  // A 503 says "outcome":"unknown" when the change may have been applied; a 503 without it is a
+  // refusal before anything was proposed (lib/errors.ts), which the checker holds the node to.
+  // Other 5xx say nothing about what happened, so they are unknown (never a plain failure).
+  if (status === 503 && object(body).outcome !== 'unknown') return { omit: `${input.kind} refused with 503: ${String(object(body).error)}` }
   return { output: { kind: 'unknown' } }
 }
 

@@ -131,6 +131,7 @@ t.test('classification of answers', async (t) => {
   t.same(classify(cas, { status: 409, body: { error: 'plain write to a strong key' }, version: null }), { output: { kind: 'fail' } })
   t.same(classify(cas, { status: 503, body: { error: 'e', outcome: 'unknown' }, version: null }), { output: { kind: 'unknown' } })
   t.same(classify(cas, { status: 500, body: 'boom', version: null }), { output: { kind: 'unknown' } }, 'a 500 says nothing about the outcome')
+  t.match(classify(cas, { status: 503, body: { error: 'clock is 900 ms ahead', outcome: 'refused' }, version: null }), { omit: /refused with 503/ }, 'a plain 503 refused before proposing')
   t.same(classify(cas, { error: 'ECONNRESET' }), { output: { kind: 'unknown' } })
   t.same(classify(cas, { error: 'TimeoutError' }), { output: { kind: 'unknown' } })
   t.match(classify(cas, { error: 'ECONNREFUSED' }), { omit: /refused/ }, 'a refused connection never reached a node')
