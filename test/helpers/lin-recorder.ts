@@ -41,7 +41,8 @@ export function classify(input: RegisterInput, answer: HttpAnswer | { readonly e
       if (answer.version === null) throw new Error('a linearizable read answered 200 without a hearsay-version header')
       return { output: { kind: 'read', value: String(body), version: answer.version } }
     }
-    if (status === 404) return { output: { kind: 'read', value: null, version: null } }
+    // The key's own 404 names the key; any other 404 (a node without the route) proves nothing.
+    if (status === 404 && typeof object(body).key === 'string') return { output: { kind: 'read', value: null, version: null } }
     return { omit: `read answered ${status}` }
   }
   if (status === 200) {
@@ -73,17 +74,35 @@ function object(value: unknown): Record<string, unknown> {
 /** Why the answer was left out of the history, counted by reason (for the test's comment). */
 export type OmitCounts = Map<string, number>
 
+/** A raw HTTP exchange; `error` (Node's error code, or TimeoutError) when no answer came. */
+export type Transport = (request: { readonly method: 'GET' | 'PUT' | 'DELETE' | 'POST'; readonly url: string; readonly body?: string; readonly timeoutMs: number }) =>
+  Promise<{ readonly status: number; readonly body: string; readonly version: string | null } | { readonly error: string }>
+
+/** Straight from this process with fetch. */
+export const fetchTransport: Transport = async ({ method, url, body, timeoutMs }) => {
+  try {
+    const res = await fetch(url, { method, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(timeoutMs) })
+    return { status: res.status, body: await res.text(), version: res.headers.get('hearsay-version') }
+  } catch (error) {
+    return { error: errorCode(error) }
+  }
+}
+
 export interface RecorderOptions {
   readonly requestTimeoutMs?: number
+  /** How requests travel (default: fetch from this process; the fault suite goes through its agent). */
+  readonly transport?: Transport
 }
 
 export class HistoryRecorder {
   readonly ops: Operation[] = []
   readonly omitted: OmitCounts = new Map()
   private readonly requestTimeoutMs: number
+  private readonly transport: Transport
 
   constructor(options: RecorderOptions = {}) {
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    this.transport = options.transport ?? fetchTransport
   }
 
   /** Milliseconds on the clock every operation's times use. */
@@ -92,35 +111,29 @@ export class HistoryRecorder {
   }
 
   read(baseUrl: string, key: string, client: string | number): Promise<RegisterOutput | undefined> {
-    return this.send(baseUrl, key, client, { kind: 'read' }, `/kv/${encodeURIComponent(key)}?consistency=linearizable`, { method: 'GET' })
+    return this.send(baseUrl, key, client, { kind: 'read' }, `/kv/${encodeURIComponent(key)}?consistency=linearizable`, 'GET')
   }
 
   cas(baseUrl: string, key: string, client: string | number, ifVersion: Version | null, value: string): Promise<RegisterOutput | undefined> {
     const condition = ifVersion === null ? 'absent' : encodeURIComponent(ifVersion)
-    return this.send(baseUrl, key, client, { kind: 'cas', ifVersion, value }, `/kv/${encodeURIComponent(key)}?ifVersion=${condition}`, { method: 'PUT', body: value })
+    return this.send(baseUrl, key, client, { kind: 'cas', ifVersion, value }, `/kv/${encodeURIComponent(key)}?ifVersion=${condition}`, 'PUT', value)
   }
 
   delete(baseUrl: string, key: string, client: string | number, ifVersion: Version): Promise<RegisterOutput | undefined> {
-    return this.send(baseUrl, key, client, { kind: 'delete', ifVersion }, `/kv/${encodeURIComponent(key)}?ifVersion=${encodeURIComponent(ifVersion)}`, { method: 'DELETE' })
+    return this.send(baseUrl, key, client, { kind: 'delete', ifVersion }, `/kv/${encodeURIComponent(key)}?ifVersion=${encodeURIComponent(ifVersion)}`, 'DELETE')
   }
 
   incr(baseUrl: string, key: string, client: string | number, by: bigint): Promise<RegisterOutput | undefined> {
-    return this.send(baseUrl, key, client, { kind: 'incr', by }, `/kv/${encodeURIComponent(key)}/incr?by=${by}`, { method: 'POST' })
+    return this.send(baseUrl, key, client, { kind: 'incr', by }, `/kv/${encodeURIComponent(key)}/incr?by=${by}`, 'POST')
   }
 
   /** Sends one operation and records it; the output, or undefined when it was left out. */
-  private async send(baseUrl: string, key: string, client: string | number, input: RegisterInput, path: string, init: RequestInit): Promise<RegisterOutput | undefined> {
+  private async send(baseUrl: string, key: string, client: string | number, input: RegisterInput, path: string, method: 'GET' | 'PUT' | 'DELETE' | 'POST', body?: string): Promise<RegisterOutput | undefined> {
     const invokedAtMs = this.now()
-    let answer: HttpAnswer | { error: string }
-    try {
-      const res = await fetch(`${baseUrl}${path}`, { ...init, signal: AbortSignal.timeout(this.requestTimeoutMs) })
-      const text = await res.text()
-      const body = input.kind === 'read' && res.status === 200 ? text : parseJson(text)
-      answer = { status: res.status, body, version: res.headers.get('hearsay-version') }
-    } catch (error) {
-      answer = { error: errorCode(error) }
-    }
+    const raw = await this.transport({ method, url: `${baseUrl}${path}`, ...(body !== undefined ? { body } : {}), timeoutMs: this.requestTimeoutMs })
     const completedAtMs = this.now()
+    const answer: HttpAnswer | { error: string } = 'error' in raw ? raw
+      : { status: raw.status, body: input.kind === 'read' && raw.status === 200 ? raw.body : parseJson(raw.body), version: raw.version }
     const classified = classify(input, answer)
     if ('omit' in classified) {
       this.omitted.set(classified.omit, (this.omitted.get(classified.omit) ?? 0) + 1)

@@ -43,7 +43,7 @@ async function startDouble(options: DoubleOptions): Promise<{ url: string; close
     const key = decodeURIComponent(url.pathname.slice('/kv/'.length, incr ? -'/incr'.length : undefined))
     if (req.method === 'GET') {
       const current = registers.get(key)
-      if (current === undefined) return json(res, 404, { error: 'not found' })
+      if (current === undefined) return json(res, 404, { error: 'not found', key })
       res.writeHead(200, { 'hearsay-version': current.version }).end(current.value)
       return
     }
@@ -136,7 +136,8 @@ t.test('classification of answers', async (t) => {
   t.same(classify(cas, { error: 'TimeoutError' }), { output: { kind: 'unknown' } })
   t.match(classify(cas, { error: 'ECONNREFUSED' }), { omit: /refused/ }, 'a refused connection never reached a node')
   t.match(classify(cas, { status: 400, body: { error: 'bad' }, version: null }), { omit: /400/ })
-  t.same(classify(read, { status: 404, body: {}, version: null }), { output: { kind: 'read', value: null, version: null } })
+  t.same(classify(read, { status: 404, body: { error: 'key "k" not found', key: 'k' }, version: null }), { output: { kind: 'read', value: null, version: null } })
+  t.match(classify(read, { status: 404, body: { error: 'no such route' }, version: null }), { omit: /404/ }, 'a 404 that is not about the key proves nothing')
   t.same(classify(read, { status: 200, body: 'x', version: 'v3' }), { output: { kind: 'read', value: 'x', version: 'v3' } })
   t.match(classify(read, { status: 503, body: {}, version: null }), { omit: /503/ }, 'a failed read constrains nothing')
   t.same(classify({ kind: 'incr', by: 2n }, { status: 200, body: { key: 'k', value: '7', version: 'v4' }, version: null }), { output: { kind: 'ok', version: 'v4', value: '7' } })
