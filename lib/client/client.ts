@@ -6,11 +6,11 @@ import { ClientOptionsError, HearsayClientError, InvalidReplyError, NoNodeAnswer
 import { Agents, exchange, NodeUnreachableError, type ExchangeLimits, type HttpAnswer, type HttpRequest } from './http-exchange.js'
 import { parseNodeUrls, type NodeUrl } from './node-urls.js'
 import {
-  parseBatchReply, parseHealth, parseJson, parseMembers, parseObject, parseScanPage, parseWriteReply,
-  type BatchResult, type HealthReply, type MemberReply, type ScanItem, type ScanPage, type WriteReply,
+  parseBatchReply, parseCasReply, parseHealth, parseIncrReply, parseJson, parseMembers, parseObject, parseScanPage, parseWriteReply,
+  type BatchResult, type CasReply, type HealthReply, type IncrReply, type MemberReply, type ScanItem, type ScanPage, type WriteReply,
 } from './replies.js'
 
-export type { BatchResult, HealthReply, MemberReply, MemberState, ScanItem, ScanPage, WriteReply } from './replies.js'
+export type { BatchResult, CasReply, HealthReply, IncrReply, MemberReply, MemberState, ScanItem, ScanPage, WriteReply } from './replies.js'
 export { ClientOptionsError, HearsayClientError, InvalidReplyError, NoNodeAnsweredError } from './errors.js'
 export type { ErrorBody } from './errors.js'
 
@@ -57,6 +57,18 @@ export interface DeleteOptions {
 
 export interface GetOptions {
   readonly r?: ConsistencyLevel
+  /** 'linearizable': a read that sees every change completed before it (CASPaxos); not with `r`. */
+  readonly consistency?: 'linearizable'
+}
+
+export interface CasOptions {
+  /** The version the key must be at (a version string as hearsay prints them), or 'absent'. */
+  readonly ifVersion: string
+}
+
+export interface IncrOptions {
+  /** Added to the counter; a safe integer, default 1. */
+  readonly by?: number
 }
 
 export interface GetReply {
@@ -124,6 +136,32 @@ export class HearsayClient {
       : new NodeStreams({ authorization: this.#authorization, timeoutMs: this.#timeoutMs, maxResponseBytes: this.#maxResponseBytes })
   }
 
+  /**
+   * Writes `value` (null deletes) only if the key is at `options.ifVersion` ('absent': does not
+   * exist). 409 (HearsayClientError, body.current.version) when it is not; 503 with
+   * body.outcome 'unknown' when the change may or may not have been applied.
+   */
+  async cas(key: string, value: Uint8Array | string | null, options: CasOptions): Promise<CasReply> {
+    checkKey(key)
+    if (typeof options?.ifVersion !== 'string' || options.ifVersion === '') throw new ClientOptionsError('cas needs ifVersion: a version string or "absent"')
+    const query = new URLSearchParams({ ifVersion: options.ifVersion })
+    const request: HttpRequest = value === null
+      ? { method: 'DELETE', path: keyPath(key, query) }
+      : { method: 'PUT', path: keyPath(key, query), headers: { 'content-type': 'application/octet-stream' }, body: toBytes(value) }
+    const answer = await this.#change(request)
+    return parseCasReply(answer.node, parseJson(answer.node, answer.body))
+  }
+
+  /** Adds `options.by` (default 1) to the key's decimal integer value (absent = 0); answers the new value. */
+  async incr(key: string, options: IncrOptions = {}): Promise<IncrReply> {
+    checkKey(key)
+    const by = options.by ?? 1
+    if (!Number.isSafeInteger(by)) throw new ClientOptionsError(`by must be a safe integer, got ${String(by)}`)
+    const path = `/kv/${encodeURIComponent(key)}/incr${by === 1 ? '' : `?by=${by}`}`
+    const answer = await this.#change({ method: 'POST', path })
+    return parseIncrReply(answer.node, parseJson(answer.node, answer.body))
+  }
+
   async put(key: string, value: Uint8Array | string, options: PutOptions = {}): Promise<WriteReply> {
     checkKey(key)
     const bytes = toBytes(value)
@@ -146,6 +184,11 @@ export class HearsayClient {
   /** Undefined when the key is absent, deleted or expired (404). */
   async get(key: string, options: GetOptions = {}): Promise<GetReply | undefined> {
     checkKey(key)
+    if (options.consistency !== undefined) {
+      if (options.consistency !== 'linearizable') throw new ClientOptionsError(`consistency must be "linearizable", got ${JSON.stringify(options.consistency)}`)
+      const answer = await this.#send({ method: 'GET', path: keyPath(key, new URLSearchParams({ consistency: 'linearizable' })) })
+      return getReplyOf(answer)
+    }
     return this.#kv(
       getFrame(key, options.r),
       parseGetAnswer,
@@ -154,13 +197,7 @@ export class HearsayClient {
         if (options.r !== undefined) query.set('r', String(options.r))
         return { method: 'GET', path: keyPath(key, query) }
       },
-      answer => {
-        if (answer.status === 404) return undefined
-        throwUnlessOk(answer)
-        const version = answer.headers['hearsay-version']
-        if (typeof version !== 'string') throw new InvalidReplyError(answer.node, 'a value without a Hearsay-Version header')
-        return { value: answer.body, version }
-      },
+      getReplyOf,
     )
   }
 
@@ -267,6 +304,26 @@ export class HearsayClient {
     return answer
   }
 
+  /**
+   * A linearizable change over HTTP. It moves on to the next node only when the last one was
+   * never reached: after a timeout or a lost connection the change may be applied already, so it
+   * answers like the node would have (503, outcome unknown) instead of sending it twice.
+   */
+  async #change(request: HttpRequest): Promise<HttpAnswer> {
+    const answer = await this.#failover(async node => {
+      try {
+        return await this.#http(node, request, this.#timeoutMs)
+      } catch (err) {
+        if (err instanceof NodeUnreachableError && err.mayHaveArrived && !err.staleSocket) {
+          throw new HearsayClientError(String(node), 503, { error: `${err.message}; the change may or may not have been applied`, outcome: 'unknown' })
+        }
+        throw err
+      }
+    })
+    throwUnlessOk(answer)
+    return answer
+  }
+
   async #send(request: HttpRequest, timeoutMs = this.#timeoutMs): Promise<HttpAnswer> {
     return this.#failover(node => this.#http(node, request, timeoutMs))
   }
@@ -335,6 +392,14 @@ async function retryStale<T>(attempt: () => Promise<T>): Promise<T> {
     if (err instanceof NodeUnreachableError && err.staleSocket) return attempt()
     throw err
   }
+}
+
+function getReplyOf(answer: HttpAnswer): GetReply | undefined {
+  if (answer.status === 404) return undefined
+  throwUnlessOk(answer)
+  const version = answer.headers['hearsay-version']
+  if (typeof version !== 'string') throw new InvalidReplyError(answer.node, 'a value without a Hearsay-Version header')
+  return { value: answer.body, version }
 }
 
 function throwUnlessOk(answer: HttpAnswer): void {

@@ -26,6 +26,9 @@ export interface ExchangeLimits {
   readonly maxResponseBytes: number
 }
 
+/** Network errors that mean no connection was made, so the request cannot have arrived. */
+const NEVER_CONNECTED_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'])
+
 /**
  * The node did not answer (refused, reset, unreachable, timed out). Only this error makes the
  * client move on to the next node; an HTTP answer of any status is the result.
@@ -36,11 +39,18 @@ export class NodeUnreachableError extends Error {
    * it while idle, which says nothing about the node, so one retry on a fresh socket is due.
    */
   readonly staleSocket: boolean
+  /**
+   * The request may have reached the node (a timeout, a connection lost after connecting): a
+   * change must not be sent again elsewhere, it may already be applied. False only when the
+   * connection was never made.
+   */
+  readonly mayHaveArrived: boolean
 
-  constructor(message: string, staleSocket: boolean) {
+  constructor(message: string, staleSocket: boolean, mayHaveArrived = true) {
     super(message)
     this.name = 'NodeUnreachableError'
     this.staleSocket = staleSocket
+    this.mayHaveArrived = mayHaveArrived
   }
 }
 
@@ -106,7 +116,7 @@ export function exchange(agents: Agents, node: NodeUrl, request: HttpRequest, li
 
     outgoing.on('error', (err: NodeJS.ErrnoException) => {
       const stale = !answered && outgoing.reusedSocket && STALE_SOCKET_CODES.has(err.code ?? '')
-      finish(new NodeUnreachableError(`${node}: ${describeNetworkError(err)}`, stale))
+      finish(new NodeUnreachableError(`${node}: ${describeNetworkError(err)}`, stale, !stale && !NEVER_CONNECTED_CODES.has(err.code ?? '')))
     })
 
     function finish(error: Error | undefined, answer?: HttpAnswer): void {

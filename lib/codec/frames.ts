@@ -6,6 +6,7 @@ import {
 } from '../antientropy/messages.js'
 import { validateError, validateHello, validateProof, validateRefuse, validateWelcome } from './transport-frames.js'
 import { CLOCK_FRAMES } from '../clock/messages.js'
+import { PAXOS_FRAMES } from '../paxos/messages.js'
 
 /**
  * The one list of every frame type on the wire: code, name, kind and body validator.
@@ -72,6 +73,8 @@ export const FRAME_TYPES: readonly FrameType[] = [
   { code: 0x39, name: 'syncPushReply', kind: 'reply', validate: validateSyncPushReply },
   // Clock offset probes (lib/clock/messages.ts): the offset monitor asks peers for their wall clock.
   ...CLOCK_FRAMES,
+  // CASPaxos (lib/paxos/messages.ts): linearizable operations, a key's replicas as acceptors.
+  ...PAXOS_FRAMES,
 ]
 
 /** Frame types by code and by name; construction asserts codes and names are unique. */

@@ -6,12 +6,12 @@ import { decodeKey, encodeKey, keyRange } from './keys.js'
 import { NodeIdentity } from './identity.js'
 import { lockDataDir, type DataDirLock } from './lock.js'
 import { MetaStore } from './meta.js'
-import { isLive, mayBeCollected, type StoredRecord } from './record.js'
+import { compareRecords, isLive, mayBeCollected, type StoredRecord } from './record.js'
 import { decodeRecord, encodeRecord } from './record-codec.js'
 import { SegmentIndex, type SegmentIndexOptions } from './segment-index.js'
 import type { Store } from './store.js'
 
-/** kv, meta, hints, segments, arrivals; a little room for what comes later. */
+/** kv, meta, hints, segments, arrivals, paxos; a little room for what comes later. */
 const MAX_DATABASES = 8
 /**
  * Dead records (tombstones, expired) one scan page may step over before it returns early with
@@ -110,6 +110,8 @@ export class KvStore implements Store {
   readonly hints: Database<Uint8Array, Uint8Array>
   /** (key, version) by Merkle segment, when opened with `segments`. */
   readonly segments: SegmentIndex | undefined
+  /** CASPaxos acceptor state (lib/paxos/acceptor-store.ts); binary keys and values. */
+  readonly paxos: Database<Uint8Array, Uint8Array>
   private readonly listeners = new Set<ChangeListener>()
   private closed = false
   private readonly openedAtMs: number
@@ -125,7 +127,9 @@ export class KvStore implements Store {
     /** UTF-8 key → arrival ms, for records that may be collected (see Store.arrivalMs). */
     private readonly arrivals: Database<number, Uint8Array>,
     private readonly nowMs: () => number,
+    paxos: Database<Uint8Array, Uint8Array>,
   ) {
+    this.paxos = paxos
     this.openedAtMs = nowMs()
     this.meta = new MetaStore(meta)
     this.identity = new NodeIdentity(this.meta)
@@ -145,6 +149,7 @@ export class KvStore implements Store {
       const meta = root.openDB<unknown, string>('meta', {})
       const hints = root.openDB<Uint8Array, Uint8Array>('hints', { keyEncoding: 'binary', encoding: 'binary' })
       const arrivals = root.openDB<number, Uint8Array>('arrivals', { keyEncoding: 'binary' })
+      const paxos = root.openDB<Uint8Array, Uint8Array>('paxos', { keyEncoding: 'binary', encoding: 'binary' })
       let index: SegmentIndex | undefined
       if (segments !== undefined) {
         const db = root.openDB<Uint8Array, Uint8Array>('segments', { keyEncoding: 'binary', encoding: 'binary' })
@@ -154,7 +159,7 @@ export class KvStore implements Store {
         // Writes without the index would leave it stale: the next open with it must rebuild.
         await meta.remove('segmentScheme')
       }
-      return new KvStore(dataDir, root, kv, meta, hints, index, lock, arrivals, nowMs)
+      return new KvStore(dataDir, root, kv, meta, hints, index, lock, arrivals, nowMs, paxos)
     } catch (error) {
       await lock.release()
       throw error
@@ -162,7 +167,7 @@ export class KvStore implements Store {
   }
 
   /**
-   * Stores `record` if it is newer (compareVersions) than the stored one; an equal version is
+   * Stores `record` if it is newer (compareRecords) than the stored one; an equal version is
    * an idempotent no-op. Resolves once the write is durable on disk.
    */
   async apply(key: string, record: StoredRecord): Promise<ApplyOutcome> {
@@ -297,7 +302,7 @@ export class KvStore implements Store {
     const winners: { write: PreparedWrite; previous: StoredRecord | undefined }[] = []
     for (const entry of prepared) {
       const previous = latest.has(entry.key) ? latest.get(entry.key) : this.readRecord(entry.keyBytes, entry.key)
-      const applied = previous === undefined || compareVersions(entry.record.version, previous.version) > 0
+      const applied = previous === undefined || compareRecords(entry.record, previous) > 0
       if (applied) {
         latest.set(entry.key, entry.record)
         winners.push({ write: entry, previous })

@@ -41,6 +41,14 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   syncPushReply: { applied: [true] },
   clockProbe: { wallMs: 1_795_601_425_041 },
   clockProbeReply: { wallMs: 1_795_601_425_052 },
+  paxosPrepare: { key: 'lock', ballot: { counter: 1_795_601_425_041_000, node: 'aaaaaaaaaaaaaaaa' } },
+  paxosPromise: {
+    ok: true,
+    accepted: { ballot: { counter: 1_795_601_425_041_000, node: 'aaaaaaaaaaaaaaaa' }, entry: { key: 'lock', value: new Uint8Array([1]), hlc: 1_795_601_425_040_000, node: 'bbbbbbbbbbbbbbbb', strong: true } },
+    stored: null,
+  },
+  paxosAccept: { ballot: { counter: 1_795_601_425_041_001, node: 'aaaaaaaaaaaaaaaa' }, entry: { key: 'lock', value: null, hlc: 1_795_601_425_041_001, node: 'aaaaaaaaaaaaaaaa', strong: true }, previous: { counter: 1_795_601_425_041_000, node: 'aaaaaaaaaaaaaaaa' } },
+  paxosAccepted: { ok: false, promised: { counter: 1_795_601_425_041_002, node: 'cccccccccccccccc' } },
 }
 
 function requestIdFor(kind: string): number {

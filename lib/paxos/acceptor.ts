@@ -1,0 +1,81 @@
+import type { StoredRecord } from '../store/record.js'
+import type { Transport } from '../transport/transport.js'
+import { fromWire } from '../replication/messages.js'
+import { ZERO_BALLOT, type Ballot } from './ballot.js'
+import { decideAccept, decidePrepare, type AcceptorState } from './acceptor-state.js'
+import type { AcceptorStore } from './acceptor-store.js'
+import {
+  PAXOS_ACCEPT, PAXOS_ACCEPTED, PAXOS_PREPARE, PAXOS_PROMISE, promiseToWire,
+  type AcceptAnswer, type AcceptBody, type PrepareBody, type PromiseAnswer,
+} from './messages.js'
+
+export interface AcceptorOptions {
+  readonly store: AcceptorStore
+  /** The key's plain record in this node's store (tombstones included). */
+  readonly stored: (key: string) => StoredRecord | undefined
+  /**
+   * Why this node takes no part in `key`'s consensus now (not one of its replicas in this node's
+   * view, repairing after a long absence), or undefined. A refusal is an explicit "no", so the
+   * proposer knows its accept did not land here.
+   */
+  readonly refusal: (key: string) => string | undefined
+  /** Merges a proposer's ballot counter into the local clock (ballots are HLC ticks). */
+  readonly observeTick: (tick: number) => void
+}
+
+/**
+ * A CASPaxos acceptor for every key this node replicates. The state it answers from is the
+ * durable one (AcceptorStore), except for a key it has no state for yet but holds a strong
+ * record of — a committed value that reached it through replication or anti-entropy (say after
+ * it became a replica): that counts as accepted at the zero ballot, below every real ballot, so
+ * it is the register's value only when no acceptor of the quorum knows anything newer.
+ */
+export class Acceptor {
+  readonly #options: AcceptorOptions
+
+  constructor(options: AcceptorOptions) {
+    this.#options = options
+  }
+
+  async prepare(key: string, ballot: Ballot): Promise<PromiseAnswer> {
+    const refused = this.#options.refusal(key)
+    if (refused !== undefined) return { ok: false, refused }
+    this.#observe(ballot)
+    const reply = await this.#options.store.update(key, (state) => decidePrepare(this.#seeded(key, state), ballot))
+    if (!reply.ok) return reply
+    const stored = reply.accepted === undefined ? this.#options.stored(key) : undefined
+    return { ok: true, accepted: reply.accepted, stored }
+  }
+
+  async accept(key: string, ballot: Ballot, record: StoredRecord, previous?: Ballot): Promise<AcceptAnswer> {
+    const refused = this.#options.refusal(key)
+    if (refused !== undefined) return { ok: false, refused }
+    this.#observe(ballot)
+    return this.#options.store.update(key, (state) => decideAccept(this.#seeded(key, state), ballot, { ...record, strong: true }, previous))
+  }
+
+  #seeded(key: string, state: AcceptorState | undefined): AcceptorState | undefined {
+    if (state !== undefined) return state
+    const stored = this.#options.stored(key)
+    if (stored?.strong !== true) return undefined
+    return { promised: ZERO_BALLOT, accepted: { ballot: ZERO_BALLOT, record: stored } }
+  }
+
+  #observe(ballot: Ballot): void {
+    // Best effort: a ballot from a clock beyond the skew bound still orders correctly; only our
+    // own later ballots would not follow it, which costs a retry, never safety.
+    try { this.#options.observeTick(ballot.counter) } catch { /* see above */ }
+  }
+}
+
+/** Answers the paxos frames of peers with `acceptor`. */
+export function registerAcceptorHandlers(transport: Pick<Transport, 'handle'>, acceptor: Acceptor): void {
+  transport.handle(PAXOS_PREPARE, async (_from, message) => {
+    const { key, ballot } = message.body as PrepareBody
+    return { type: PAXOS_PROMISE, body: promiseToWire(key, await acceptor.prepare(key, ballot)) }
+  })
+  transport.handle(PAXOS_ACCEPT, async (_from, message) => {
+    const { ballot, entry, previous } = message.body as AcceptBody
+    return { type: PAXOS_ACCEPTED, body: { ...await acceptor.accept(entry.key, ballot, fromWire(entry), previous) } }
+  })
+}
