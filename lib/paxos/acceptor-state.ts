@@ -1,3 +1,4 @@
+import type { Version } from '../clock/version.js'
 import type { StoredRecord } from '../store/record.js'
 import { compareBallots, type Ballot } from './ballot.js'
 
@@ -10,7 +11,16 @@ export interface Accepted {
   readonly ballot: Ballot
   /** The register's value as of that ballot: a strong record (value null = absent). */
   readonly record: StoredRecord
+  /**
+   * Versions of the last changes that led to this value, oldest first, its own last (at most
+   * MAX_HISTORY): a proposer whose earlier accept may have landed looks for its version here to
+   * tell "applied" from "not applied" (proposer.ts). Empty for values taken from a store.
+   */
+  readonly history: readonly Version[]
 }
+
+/** Changes an accepted value remembers (Accepted.history). */
+export const MAX_HISTORY = 16
 
 export interface AcceptorState {
   /** The highest ballot this acceptor promised (or accepted at). */
@@ -47,7 +57,7 @@ export function decidePrepare(state: AcceptorState | undefined, ballot: Ballot):
  * accept is the prepare and the accept of `ballot` in one, and the proposer's cached value is
  * the one a prepare would have answered.
  */
-export function decideAccept(state: AcceptorState | undefined, ballot: Ballot, record: StoredRecord, previous?: Ballot): Decision<AcceptReply> {
+export function decideAccept(state: AcceptorState | undefined, ballot: Ballot, record: StoredRecord, history: readonly Version[], previous?: Ballot): Decision<AcceptReply> {
   const refuse: Decision<AcceptReply> = { reply: { ok: false, promised: state?.promised ?? ballot } }
   if (previous !== undefined) {
     if (state?.accepted === undefined) return refuse
@@ -56,5 +66,5 @@ export function decideAccept(state: AcceptorState | undefined, ballot: Ballot, r
   } else if (state !== undefined && compareBallots(ballot, state.promised) < 0) {
     return refuse
   }
-  return { next: { promised: ballot, accepted: { ballot, record } }, reply: { ok: true } }
+  return { next: { promised: ballot, accepted: { ballot, record, history } }, reply: { ok: true } }
 }

@@ -1,15 +1,15 @@
 import { Packr } from 'msgpackr'
-import { isNodeId, type NodeId } from '../clock/version.js'
+import { isNodeId, type NodeId, type Version } from '../clock/version.js'
 import { encodeKey } from '../store/keys.js'
 import type { OrderedDatabase } from '../store/ordered-database.js'
 import type { StoredRecord } from '../store/record.js'
 import type { Ballot } from './ballot.js'
-import type { AcceptorState, Decision } from './acceptor-state.js'
+import { MAX_HISTORY, type AcceptorState, type Decision } from './acceptor-state.js'
 
 /**
  * The acceptor's durable state, one entry per key in the store's `paxos` database (UTF-8 key
  * bytes → MessagePack `[FORMAT, promisedCounter, promisedNode, acceptedCounter | nil,
- * acceptedNode | nil, hlc | nil, node | nil, value | nil]`). Each change is decided and written
+ * acceptedNode | nil, hlc | nil, node | nil, value | nil, history: [hlc, node, hlc, node, …]]`). Each change is decided and written
  * in one transaction and is on disk (flushed) before `update` resolves: an acceptor answers only
  * after its promise or accepted value is durable (CASPaxos needs it; a forgotten promise after a
  * crash could let two values be chosen).
@@ -62,6 +62,7 @@ export function encodeState(state: AcceptorState): Buffer {
     FORMAT, state.promised.counter, state.promised.node,
     accepted?.ballot.counter ?? null, accepted?.ballot.node ?? null,
     accepted?.record.version.hlc ?? null, accepted?.record.version.node ?? null, accepted?.record.value ?? null,
+    (accepted?.history ?? []).flatMap((v) => [v.hlc, v.node]),
   ])
 }
 
@@ -72,15 +73,22 @@ export function decodeState(bytes: Uint8Array, key: string): AcceptorState {
   } catch (error) {
     throw new CorruptAcceptorStateError(key, `not MessagePack (${(error as Error).message})`)
   }
-  if (!Array.isArray(decoded) || decoded.length !== 8) throw new CorruptAcceptorStateError(key, 'not an 8-element array')
-  const [format, pCounter, pNode, aCounter, aNode, hlc, node, value] = decoded as unknown[]
+  if (!Array.isArray(decoded) || decoded.length !== 9) throw new CorruptAcceptorStateError(key, 'not a 9-element array')
+  const [format, pCounter, pNode, aCounter, aNode, hlc, node, value, flatHistory] = decoded as unknown[]
   if (format !== FORMAT) throw new CorruptAcceptorStateError(key, `unknown format ${String(format)}`)
   const promised = ballotOf(pCounter, pNode, key)
   if (aCounter === null) return { promised }
   if (!isTick(hlc) || !isNodeId(node)) throw new CorruptAcceptorStateError(key, 'bad accepted version')
   if (value !== null && !(value instanceof Uint8Array)) throw new CorruptAcceptorStateError(key, 'accepted value is neither bytes nor nil')
   const record: StoredRecord = { value, version: { hlc, node }, strong: true }
-  return { promised, accepted: { ballot: ballotOf(aCounter, aNode, key), record } }
+  if (!Array.isArray(flatHistory) || flatHistory.length % 2 !== 0 || flatHistory.length > 2 * MAX_HISTORY) throw new CorruptAcceptorStateError(key, 'bad history')
+  const history: Version[] = []
+  for (let i = 0; i < flatHistory.length; i += 2) {
+    const [h, n] = [flatHistory[i] as unknown, flatHistory[i + 1] as unknown]
+    if (!isTick(h) || !isNodeId(n)) throw new CorruptAcceptorStateError(key, 'bad history version')
+    history.push({ hlc: h, node: n })
+  }
+  return { promised, accepted: { ballot: ballotOf(aCounter, aNode, key), record, history } }
 }
 
 function ballotOf(counter: unknown, node: unknown, key: string): Ballot {

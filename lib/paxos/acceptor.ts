@@ -1,3 +1,4 @@
+import type { Version } from '../clock/version.js'
 import type { StoredRecord } from '../store/record.js'
 import type { Transport } from '../transport/transport.js'
 import { fromWire } from '../replication/messages.js'
@@ -47,18 +48,18 @@ export class Acceptor {
     return { ok: true, accepted: reply.accepted, stored }
   }
 
-  async accept(key: string, ballot: Ballot, record: StoredRecord, previous?: Ballot): Promise<AcceptAnswer> {
+  async accept(key: string, ballot: Ballot, record: StoredRecord, history: readonly Version[], previous?: Ballot): Promise<AcceptAnswer> {
     const refused = this.#options.refusal(key)
     if (refused !== undefined) return { ok: false, refused }
     this.#observe(ballot)
-    return this.#options.store.update(key, (state) => decideAccept(this.#seeded(key, state), ballot, { ...record, strong: true }, previous))
+    return this.#options.store.update(key, (state) => decideAccept(this.#seeded(key, state), ballot, { ...record, strong: true }, history, previous))
   }
 
   #seeded(key: string, state: AcceptorState | undefined): AcceptorState | undefined {
     if (state !== undefined) return state
     const stored = this.#options.stored(key)
     if (stored?.strong !== true) return undefined
-    return { promised: ZERO_BALLOT, accepted: { ballot: ZERO_BALLOT, record: stored } }
+    return { promised: ZERO_BALLOT, accepted: { ballot: ZERO_BALLOT, record: stored, history: [] } }
   }
 
   #observe(ballot: Ballot): void {
@@ -75,7 +76,7 @@ export function registerAcceptorHandlers(transport: Pick<Transport, 'handle'>, a
     return { type: PAXOS_PROMISE, body: promiseToWire(key, await acceptor.prepare(key, ballot)) }
   })
   transport.handle(PAXOS_ACCEPT, async (_from, message) => {
-    const { ballot, entry, previous } = message.body as AcceptBody
-    return { type: PAXOS_ACCEPTED, body: { ...await acceptor.accept(entry.key, ballot, fromWire(entry), previous) } }
+    const { ballot, entry, history, previous } = message.body as AcceptBody
+    return { type: PAXOS_ACCEPTED, body: { ...await acceptor.accept(entry.key, ballot, fromWire(entry), history, previous) } }
   })
 }

@@ -1,10 +1,10 @@
-import { isNodeId } from '../clock/version.js'
+import { isNodeId, type Version } from '../clock/version.js'
 import type { FrameType } from '../codec/frames.js'
-import { expectBoolean, expectObject, expectString, expectUint, field, MalformedBodyError, optional } from '../codec/validate.js'
+import { expectArray, expectBoolean, expectObject, expectString, expectUint, field, MalformedBodyError, optional } from '../codec/validate.js'
 import { MAX_WIRE_KEY_CHARS, fromWire, toWire, validateWireEntry, type WireEntry } from '../replication/messages.js'
 import type { StoredRecord } from '../store/record.js'
 import type { Ballot } from './ballot.js'
-import type { Accepted } from './acceptor-state.js'
+import { MAX_HISTORY, type Accepted } from './acceptor-state.js'
 
 /**
  * CASPaxos frames (docs/protocol.md "Linearizable operations"). A proposer sends `paxosPrepare`
@@ -14,9 +14,9 @@ import type { Accepted } from './acceptor-state.js'
  * - paxosPrepare `{key, ballot}` → paxosPromise `{ok: true, accepted, stored}` or
  *   `{ok: false, promised}` (a higher ballot was promised) or `{ok: false, refused}` (this node
  *   takes no part for that key now: not one of its replicas, or repairing).
- *   `accepted` is `{ballot, entry}` or null; `stored` is the acceptor's plain record of the key
+ *   `accepted` is `{ballot, entry, history}` or null; `stored` is the acceptor's plain record of the key
  *   when it has accepted nothing (the value a first linearizable change starts from), else null.
- * - paxosAccept `{ballot, entry, previous?}` → paxosAccepted `{ok: true}` / `{ok: false, promised}` /
+ * - paxosAccept `{ballot, entry, history, previous?}` → paxosAccepted `{ok: true}` / `{ok: false, promised}` /
  *   `{ok: false, refused}`. `previous`: the one-round-trip path (acceptor-state.ts decideAccept).
  */
 
@@ -31,7 +31,7 @@ const MAX_REASON_CHARS = 512
 export interface WireBallot { readonly counter: number; readonly node: string }
 
 export interface PrepareBody { readonly key: string; readonly ballot: Ballot }
-export interface AcceptBody { readonly ballot: Ballot; readonly entry: WireEntry; readonly previous?: Ballot }
+export interface AcceptBody { readonly ballot: Ballot; readonly entry: WireEntry; readonly history: readonly Version[]; readonly previous?: Ballot }
 
 /** An acceptor's answer to a prepare, as the proposer sees it (local and remote alike). */
 export type PromiseAnswer =
@@ -48,9 +48,19 @@ export function promiseToWire(key: string, answer: PromiseAnswer): Record<string
   if (!answer.ok) return { ...answer }
   return {
     ok: true,
-    accepted: answer.accepted === undefined ? null : { ballot: answer.accepted.ballot, entry: toWire(key, answer.accepted.record) },
+    accepted: answer.accepted === undefined ? null : { ballot: answer.accepted.ballot, entry: toWire(key, answer.accepted.record), history: answer.accepted.history },
     stored: answer.stored === undefined ? null : toWire(key, answer.stored),
   }
+}
+
+/** Accepted.history on the wire: `[{hlc, node}…]`, at most MAX_HISTORY. */
+function validateHistory(value: unknown, what: string): Version[] {
+  return expectArray(value, what, MAX_HISTORY, (item, itemWhat) => {
+    const object = expectObject(item, itemWhat)
+    const node = field(object, 'node')
+    if (!isNodeId(node)) throw new MalformedBodyError(`${itemWhat}.node must be a node id (16 lowercase hex characters)`)
+    return { hlc: expectUint(field(object, 'hlc'), `${itemWhat}.hlc`), node }
+  })
 }
 
 function validateBallot(value: unknown, what: string): Ballot {
@@ -78,7 +88,7 @@ export function validatePrepare(body: unknown): PrepareBody {
 
 /** A promise as it crosses the wire (promiseToWire builds it, promiseFromWire reads it). */
 export type PromiseBody =
-  | { readonly ok: true; readonly accepted: { readonly ballot: Ballot; readonly entry: WireEntry } | null; readonly stored: WireEntry | null }
+  | { readonly ok: true; readonly accepted: { readonly ballot: Ballot; readonly entry: WireEntry; readonly history: readonly Version[] } | null; readonly stored: WireEntry | null }
   | { readonly ok: false; readonly promised: Ballot }
   | { readonly ok: false; readonly refused: string }
 
@@ -86,12 +96,13 @@ export function validatePromise(body: unknown): PromiseBody {
   const object = expectObject(body, PAXOS_PROMISE)
   if (!expectBoolean(field(object, 'ok'), `${PAXOS_PROMISE}.ok`)) return validateRefusal(object, PAXOS_PROMISE)
   const rawAccepted = field(object, 'accepted')
-  let accepted: { ballot: Ballot; entry: WireEntry } | null = null
+  let accepted: { ballot: Ballot; entry: WireEntry; history: Version[] } | null = null
   if (rawAccepted !== null) {
     const a = expectObject(rawAccepted, `${PAXOS_PROMISE}.accepted`)
     accepted = {
       ballot: validateBallot(field(a, 'ballot'), `${PAXOS_PROMISE}.accepted.ballot`),
       entry: validateWireEntry(field(a, 'entry'), `${PAXOS_PROMISE}.accepted.entry`),
+      history: validateHistory(field(a, 'history'), `${PAXOS_PROMISE}.accepted.history`),
     }
   }
   const rawStored = field(object, 'stored')
@@ -109,7 +120,7 @@ export function promiseFromWire(key: string, body: PromiseBody): PromiseAnswer {
   }
   return {
     ok: true,
-    accepted: body.accepted === null ? undefined : { ballot: body.accepted.ballot, record: { ...fromWire(body.accepted.entry), strong: true } },
+    accepted: body.accepted === null ? undefined : { ballot: body.accepted.ballot, record: { ...fromWire(body.accepted.entry), strong: true }, history: body.accepted.history },
     stored: body.stored === null ? undefined : fromWire(body.stored),
   }
 }
@@ -120,6 +131,7 @@ export function validateAccept(body: unknown): AcceptBody {
   return {
     ballot: validateBallot(field(object, 'ballot'), `${PAXOS_ACCEPT}.ballot`),
     entry: validateWireEntry(field(object, 'entry'), `${PAXOS_ACCEPT}.entry`),
+    history: validateHistory(field(object, 'history'), `${PAXOS_ACCEPT}.history`),
     ...(previous !== undefined ? { previous } : {}),
   }
 }

@@ -1,10 +1,10 @@
-import type { NodeId } from '../clock/version.js'
+import { compareVersions, type NodeId, type Version } from '../clock/version.js'
 import { ConditionFailedError, OutcomeUnknownError, UnavailableError } from '../errors.js'
 import { sleep, type Clock } from '../runtime/clock.js'
 import type { Random } from '../runtime/random.js'
 import { compareRecords, isLive, type StoredRecord } from '../store/record.js'
 import { compareBallots, maxBallot, type Ballot } from './ballot.js'
-import type { Accepted } from './acceptor-state.js'
+import { MAX_HISTORY, type Accepted } from './acceptor-state.js'
 import type { Change, ChangeOutcome } from './changes.js'
 import type { AcceptAnswer, PromiseAnswer } from './messages.js'
 import { KeyQueue } from './key-queue.js'
@@ -17,7 +17,7 @@ export interface ProposerOptions {
   readonly quorum: number
   /** Sends a prepare to one acceptor (this node's own is called directly); rejects when it is not reached. */
   readonly prepare: (acceptor: NodeId, key: string, ballot: Ballot) => Promise<PromiseAnswer>
-  readonly accept: (acceptor: NodeId, key: string, ballot: Ballot, record: StoredRecord, previous: Ballot | undefined) => Promise<AcceptAnswer>
+  readonly accept: (acceptor: NodeId, key: string, ballot: Ballot, record: StoredRecord, history: readonly Version[], previous: Ballot | undefined) => Promise<AcceptAnswer>
   /** A fresh HLC tick: ballot counters and versions of new values. */
   readonly nextTick: () => Promise<number>
   /** Moves the HLC past a tick seen from another node; throws ClockSkewError beyond the skew bound. */
@@ -53,6 +53,7 @@ interface Cached {
   /** The ballot of this node's last successful accept for the key, and the value it carried. */
   readonly ballot: Ballot
   readonly record: StoredRecord
+  readonly history: readonly Version[]
 }
 
 interface RoundTally<T> {
@@ -141,15 +142,19 @@ export class Proposer {
       const highest = highestAccepted(promises)
       const current = highest?.record ?? newestStored(promises, this.#options.nowMs())
 
-      // An earlier attempt of this operation may have landed: finish it, or prove it cannot be chosen.
+      // A value an acceptor took from its store (the zero ballot) comes without its history.
+      const currentHistory = highest === undefined ? [] : highest.ballot.counter === 0 ? undefined : highest.history
+      // An earlier attempt of this operation may have landed. The value's history of changes
+      // says whether it did: then finish it (commit the current value, answer as applied); if
+      // the history reaches back past it without it, it was not applied before this value, and
+      // committing at this ballot (above it) makes sure it never will be; if the history is too
+      // short to tell, nobody can.
       let outcome: ChangeOutcome<R>
-      const ours = current === undefined ? undefined : inDoubt.find((d) => sameVersion(d.record, current))
+      const ours = inDoubt.find((d) => (currentHistory ?? []).some((v) => compareVersions(v, d.record.version) === 0))
       if (ours !== undefined) {
-        outcome = { next: 'unchanged', result: ours.result }
-      } else if (highest !== undefined && inDoubt.some((d) => compareBallots(d.ballot, highest.ballot) <= 0)) {
-        // One of our accepts is at or below the register's ballot: it may have been chosen and
-        // built upon, or not; nothing here can tell.
-        throw new OutcomeUnknownError(`the change to key ${JSON.stringify(key)} may or may not have been applied: it reached some replicas but not a majority in time`)
+        outcome = { next: 'unchanged', result: () => ours.result(ours.record.version, ours.record.value) }
+      } else if (inDoubt.some((d) => !historyReachesBack(currentHistory, d.record.version))) {
+        throw new OutcomeUnknownError(`the change to key ${JSON.stringify(key)} may or may not have been applied: it reached some replicas but not a majority in time, and ${MAX_HISTORY} or more changes followed`)
       } else {
         try {
           outcome = change(current)
@@ -171,11 +176,12 @@ export class Proposer {
       const record = outcome.next !== 'unchanged'
         ? await this.#newRecord(outcome.next, current, promises)
         : current !== undefined ? { ...current, strong: true as const } : await this.#newRecord(null, undefined, promises)
-      const accepted = await this.#round(acceptors, (id) => this.#options.accept(id, key, ballot, record, undefined), false)
+      const history = outcome.next !== 'unchanged' || current === undefined ? extend(currentHistory ?? [], record.version) : currentHistory ?? []
+      const accepted = await this.#round(acceptors, (id) => this.#options.accept(id, key, ballot, record, history, undefined), false)
       const result = (): R => outcome.result(record.version, record.value)
       if (accepted.oks.length >= this.#options.quorum) {
         this.#options.onRound?.('accept', 'ok')
-        this.#remember(key, { ballot, record })
+        this.#remember(key, { ballot, record, history })
         this.#options.commit(key, record)
         return result()
       }
@@ -183,7 +189,7 @@ export class Proposer {
       this.#cache.delete(key)
       if (accepted.promised !== undefined) highestPromised = maxBallot(highestPromised ?? accepted.promised, accepted.promised)
       lastReason = describe(accepted, 'accept')
-      if (!readOnly && (accepted.oks.length > 0 || accepted.unanswered > 0)) inDoubt.push({ ballot, record, result: outcome.result })
+      if (!readOnly && outcome.next !== 'unchanged' && (accepted.oks.length > 0 || accepted.unanswered > 0)) inDoubt.push({ ballot, record, result: outcome.result })
     }
     throw giveUp(`key ${JSON.stringify(key)} could not be changed after ${this.#options.maxAttempts} attempts (${lastReason})`)
   }
@@ -204,16 +210,17 @@ export class Proposer {
     }
     const ballot = await this.#freshBallot(cached.ballot)
     const record = outcome.next === 'unchanged' ? cached.record : await this.#newRecord(outcome.next, cached.record, [])
-    const round = await this.#round(acceptors, (id) => this.#options.accept(id, key, ballot, record, cached.ballot), false)
+    const history = outcome.next === 'unchanged' ? cached.history : extend(cached.history, record.version)
+    const round = await this.#round(acceptors, (id) => this.#options.accept(id, key, ballot, record, history, cached.ballot), false)
     if (round.oks.length >= this.#options.quorum) {
       this.#options.onRound?.('fast', 'ok')
-      this.#remember(key, { ballot, record })
+      this.#remember(key, { ballot, record, history })
       if (outcome.next !== 'unchanged') this.#options.commit(key, record)
       return { done: true, result: outcome.result(record.version, record.value) }
     }
     this.#options.onRound?.('fast', 'conflict')
     this.#cache.delete(key)
-    const maybe = round.oks.length > 0 || round.unanswered > 0
+    const maybe = outcome.next !== 'unchanged' && (round.oks.length > 0 || round.unanswered > 0)
     return { done: false, ...(maybe ? { sent: { ballot, record, result: outcome.result } } : {}), ...(round.promised !== undefined ? { promised: round.promised } : {}) }
   }
 
@@ -313,8 +320,19 @@ function newestStored(promises: readonly Extract<PromiseAnswer, { ok: true }>[],
   return isLive(newest, nowMs) ? newest : { value: null, version: newest.version }
 }
 
-function sameVersion(a: StoredRecord, b: StoredRecord): boolean {
-  return a.version.hlc === b.version.hlc && a.version.node === b.version.node
+/** The history with `version` appended, keeping the last MAX_HISTORY. */
+function extend(history: readonly Version[], version: Version): Version[] {
+  return [...history, version].slice(-MAX_HISTORY)
+}
+
+/**
+ * True when `history` covers every change back to before `version`: it holds the whole chain
+ * (fewer entries than it keeps), or its oldest entry is older. Versions along a chain increase.
+ */
+function historyReachesBack(history: readonly Version[] | undefined, version: Version): boolean {
+  if (history === undefined) return false
+  const oldest = history[0]
+  return history.length < MAX_HISTORY || (oldest !== undefined && compareVersions(oldest, version) < 0)
 }
 
 function describe(tally: RoundTally<unknown>, phase: string): string {

@@ -80,7 +80,7 @@ t.test('a crashed acceptor keeps its promise after a restart', async t => {
   cluster.restart(b)
   const low = { counter: 8_000_000, node: A }
   t.same(await b.acceptor.prepare('x', low), { ok: false, promised: high })
-  t.same(await b.acceptor.accept('x', low, { value: Buffer.from('late'), version: { hlc: 8_000_000, node: A } }), { ok: false, promised: high })
+  t.same(await b.acceptor.accept('x', low, { value: Buffer.from('late'), version: { hlc: 8_000_000, node: A } }, []), { ok: false, promised: high })
   // With a and c down too little is left for a quorum: a change fails cleanly, nothing applied.
   a.down = true
   c.down = true
@@ -143,4 +143,25 @@ t.test('the first change of a key starts from the newest plain record a quorum h
   const result = await cluster.run(cluster.proposer(A).run('p', increment('p', 1n)))
   t.ok(result.value === '42' || result.value === '8', `counted from a plain value (${result.value})`)
   t.ok(result.version.hlc > 500, 'the new version is above every plain one the quorum showed')
+})
+
+t.test('an accept that reached a minority and was built upon by another proposer is answered as applied, once', async t => {
+  const cluster = new Cluster()
+  const [, b, c] = cluster.sites as [typeof cluster.sites[0], typeof cluster.sites[0], typeof cluster.sites[0]]
+  const p = cluster.proposer(A)
+  await cluster.run(p.run('n', increment('n', 1n)))
+  b.down = true
+  c.down = true
+  const mine = p.run('n', increment('n', 1n))
+  let theirs: Promise<{ value: string }> | undefined
+  // The others come back while A retries, and B increments at once: B may adopt A's half-done value.
+  cluster.clock.setTimeout(() => {
+    b.down = false
+    c.down = false
+    theirs = cluster.proposer(B).run('n', increment('n', 1n))
+  }, 10)
+  const [a1] = await cluster.run(Promise.all([mine]))
+  const b1 = await cluster.run(theirs!)
+  t.same([a1.value, b1.value].sort(), ['2', '3'], 'each increment answered with its own value')
+  t.equal(text((await cluster.run(cluster.proposer(C).run('n', read('n'), true)))?.value), '3', 'and each applied exactly once')
 })
