@@ -15,12 +15,15 @@ import { benchKey } from './keys.js'
 
 /** What the load needs of a client; HearsayClient has it. */
 export interface LinearizableClient {
-  /** Resolves on 200 with the new version; throws HearsayClientError on 409 (body.current) and 503. */
-  cas(key: string, value: Uint8Array, options: { readonly ifVersion: string | null }): Promise<{ readonly version: string }>
+  /** Resolves on 200 with the new version; throws HearsayClientError on 409 (body.current) and 503. `ifVersion` 'absent': the key must not exist. */
+  cas(key: string, value: Uint8Array, options: { readonly ifVersion: string }): Promise<{ readonly version: string }>
   incr(key: string, options: { readonly by?: number }): Promise<{ readonly value: string; readonly version: string }>
 }
 
 export type LinearizableMix = 'cas' | 'incr'
+
+/** `ifVersion` of a key that must not exist yet. */
+const ABSENT = 'absent'
 
 export interface LinearizableWorkloadOptions {
   readonly clients: readonly LinearizableClient[]
@@ -39,13 +42,13 @@ export interface LinearizableWorkload {
 export function createLinearizableWorkload(options: LinearizableWorkloadOptions): LinearizableWorkload {
   const { clients, mix, keyBytes, keys, value } = options
   if (clients.length === 0) throw new RangeError('a workload needs at least one client')
-  /** The version each key had at the last answer about it (null: absent, or never asked). */
-  const versions = new Map<string, string | null>()
+  /** The version each key had at the last answer about it ('absent', or never asked: absent). */
+  const versions = new Map<string, string>()
   let conflicts = 0
 
   const cas = async (client: LinearizableClient, key: string): Promise<OpOutcome> => {
     try {
-      const reply = await client.cas(key, value, { ifVersion: versions.get(key) ?? null })
+      const reply = await client.cas(key, value, { ifVersion: versions.get(key) ?? ABSENT })
       versions.set(key, reply.version)
       return { kind: 'cas', ok: true }
     } catch (err) {
@@ -79,13 +82,13 @@ export function createLinearizableWorkload(options: LinearizableWorkloadOptions)
   return { operation, conflicts: () => conflicts }
 }
 
-/** The current version a 409 names (null: the key is absent), or undefined for anything else. */
-function conflictVersion(err: unknown): string | null | undefined {
+/** The current version a 409 names ('absent' when the key does not exist), or undefined for anything else. */
+function conflictVersion(err: unknown): string | undefined {
   if (!(err instanceof HearsayClientError) || err.status !== 409) return undefined
   const current = err.body.current
-  if (typeof current !== 'object' || current === null) return null
+  if (typeof current !== 'object' || current === null) return ABSENT
   const version = (current as { version?: unknown }).version
-  return typeof version === 'string' ? version : null
+  return typeof version === 'string' ? version : ABSENT
 }
 
 /**

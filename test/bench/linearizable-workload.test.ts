@@ -2,7 +2,7 @@ import t from 'tap'
 import { HearsayClientError } from '../../lib/client/errors.js'
 import { createLinearizableWorkload, type LinearizableClient } from '../../lib/bench/linearizable-workload.js'
 
-interface Call { readonly node: number; readonly op: 'cas' | 'incr'; readonly key: string; readonly ifVersion?: string | null; readonly by?: number }
+interface Call { readonly node: number; readonly op: 'cas' | 'incr'; readonly key: string; readonly ifVersion?: string; readonly by?: number }
 
 /** Nodes that share one register per key, as a cluster would: CAS checks the version for real. */
 function fakeCluster(count: number, calls: Call[], fault?: (n: number) => Error | undefined): LinearizableClient[] {
@@ -14,7 +14,7 @@ function fakeCluster(count: number, calls: Call[], fault?: (n: number) => Error 
       const failure = fault?.(calls.length)
       if (failure !== undefined) throw failure
       const current = registers.get(key)
-      if ((current?.version ?? null) !== ifVersion) throw new HearsayClientError(`n${node}`, 409, { error: 'version moved', current: { version: current?.version ?? null } })
+      if ((current?.version ?? 'absent') !== ifVersion) throw new HearsayClientError(`n${node}`, 409, { error: 'version moved', current: { version: current?.version ?? null } })
       const version = `v${++changes}`
       registers.set(key, { version, value: 0n })
       return { version }
@@ -35,7 +35,7 @@ t.test('--mix cas: each worker sets its own key through its own node, with the v
   for (let round = 0; round < 3; round++) {
     for (let worker = 0; worker < 4; worker++) t.same(await workload.operation(worker), { kind: 'cas', ok: true })
   }
-  t.same(calls.slice(0, 4).map(c => [c.node, c.key, c.ifVersion]), [[0, 'bench/00', null], [1, 'bench/01', null], [2, 'bench/02', null], [0, 'bench/03', null]], 'the first round creates with ifVersion=absent')
+  t.same(calls.slice(0, 4).map(c => [c.node, c.key, c.ifVersion]), [[0, 'bench/00', 'absent'], [1, 'bench/01', 'absent'], [2, 'bench/02', 'absent'], [0, 'bench/03', 'absent']], 'the first round creates with ifVersion=absent')
   t.same(calls.slice(4, 8).map(c => c.ifVersion), ['v1', 'v2', 'v3', 'v4'], 'later rounds name the version of the previous answer')
   t.equal(workload.conflicts(), 0)
 })
@@ -48,7 +48,7 @@ t.test('--mix cas with fewer keys than workers: conflicts are 409s, and the next
   t.same(outcomes, [{ kind: 'cas', ok: true }, { kind: 'cas', ok: false, error: 'conflict_409' }])
   t.equal(workload.conflicts(), 1)
   t.same(await workload.operation(1), { kind: 'cas', ok: true }, 'the loser learned the current version from the 409')
-  t.same(calls.map(c => c.ifVersion), [null, null, 'v1'])
+  t.same(calls.map(c => c.ifVersion), ['absent', 'absent', 'v1'])
 })
 
 t.test('an unknown outcome is labelled apart from other 503s and forgets the version', async t => {
@@ -60,7 +60,7 @@ t.test('an unknown outcome is labelled apart from other 503s and forgets the ver
   t.same(await workload.operation(0), { kind: 'cas', ok: true })
   t.same(await workload.operation(0), { kind: 'cas', ok: false, error: 'unknown_503' })
   t.same(await workload.operation(0), { kind: 'cas', ok: false, error: 'unavailable_503' })
-  t.same(calls.map(c => c.ifVersion), [null, 'v1', null], 'after the unknown outcome the worker asks again from absent and learns from the 409')
+  t.same(calls.map(c => c.ifVersion), ['absent', 'v1', 'absent'], 'after the unknown outcome the worker asks again from absent and learns from the 409')
 })
 
 t.test('--mix incr: increments by one on the worker\'s key', async t => {

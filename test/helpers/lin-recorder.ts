@@ -139,7 +139,7 @@ export class HistoryRecorder {
       this.omitted.set(classified.omit, (this.omitted.get(classified.omit) ?? 0) + 1)
       return undefined
     }
-    this.ops.push({ key, client, input, output: classified.output, invokedAtMs, completedAtMs })
+    this.ops.push({ key, client, node: baseUrl, input, output: classified.output, invokedAtMs, completedAtMs })
     return classified.output
   }
 }

@@ -1,4 +1,4 @@
-import type { RegisterInput, RegisterOutput, Version } from '../helpers/linearizability.js'
+import type { RegisterInput, RegisterOutput, Version } from './linearizability.js'
 
 /**
  * A sequential implementation of one key's register, for generating histories the checker must

@@ -49,8 +49,9 @@ export type RegisterOutput =
 
 export interface Operation {
   readonly key: string
-  /** Who sent it (for explanations only). */
+  /** Who sent it, and through which node (for explanations only). */
   readonly client: string | number
+  readonly node?: string
   readonly input: RegisterInput
   readonly output: RegisterOutput
   /** When the request was sent and when its answer arrived, on one clock of the test (ms). */
@@ -189,7 +190,7 @@ export function describeOperation(op: Operation, originMs = 0): string {
         : `409${out.currentVersion === undefined ? '' : ` (current ${out.currentVersion ?? 'absent'})`}`
   const from = (op.invokedAtMs - originMs).toFixed(1)
   const to = out.kind === 'unknown' ? '∞' : (op.completedAtMs - originMs).toFixed(1)
-  return `client ${op.client}: ${call} → ${answer} [${from} ms, ${to} ms]`
+  return `client ${op.client}${op.node === undefined ? '' : ` via ${op.node}`}: ${call} → ${answer} [${from} ms, ${to} ms]`
 }
 
 export interface CheckOptions {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { checkLinearizable, type Operation, type RegisterInput, type RegisterOutput } from '../helpers/linearizability.js'
-import { ReferenceRegister } from './reference.js'
+import { ReferenceRegister } from '../helpers/lin-reference.js'
 
 /** An operation on key `k` (unless given) from `client`, sent at `from` and answered at `to` (ms). */
 const op = (client: number, input: RegisterInput, output: RegisterOutput, from: number, to: number, key = 'k'): Operation =>

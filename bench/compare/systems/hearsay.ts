@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { errorLabel as hearsayErrorLabel } from '../../../lib/bench/error-label.js'
-import { HearsayClient } from '../../../lib/client/client.js'
+import { HearsayClient, HearsayClientError } from '../../../lib/client/client.js'
 import { freeLoopbackPorts } from '../ports.js'
 import type { ServerProcess } from '../processes.js'
 import { attempt, CLUSTER_READY_TIMEOUT_MS, OPERATION_TIMEOUT_MS, SERVERS_PER_SYSTEM, type RunningSystem, type StartContext, type SystemDriver } from '../system.js'
@@ -37,6 +37,7 @@ export const hearsay: SystemDriver = {
   name: 'hearsay',
   writeOperation: 'PUT W=quorum',
   readOperation: 'GET R=1',
+  casOperation: 'PUT ?ifVersion=last seen (CASPaxos)',
   ackPromise: 'W=quorum (2 of 3) replicas committed the write to LMDB with fsync before the ack; R=1 reads answer from the coordinating node\'s store',
   version() {
     const pkg: unknown = JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8'))
@@ -92,6 +93,8 @@ async function start({ group, concurrency, workload }: StartContext): Promise<Ru
     throw error
   }
   const clientFor = (worker: number): HearsayClient => clients[worker % clients.length] as HearsayClient
+  /** The version of each CAS key at its last answer ('absent' before the first write). */
+  const versions = new Map<string, string>()
   return {
     servers,
     write: worker => attempt('put', async () => {
@@ -101,6 +104,20 @@ async function start({ group, concurrency, workload }: StartContext): Promise<Ru
     read: worker => attempt('get', async () => {
       const reply = await clientFor(worker).get(workload.randomReadKey(), { r: 1 })
       return reply === undefined ? 'not_found' : undefined
+    }, hearsayErrorLabel),
+    cas: worker => attempt('cas', async () => {
+      // Each worker's own key through its own node (the one-round-trip path keeps a proposer on a key).
+      const key = workload.casKey(worker)
+      try {
+        const reply = await clientFor(worker).cas(key, workload.value, { ifVersion: versions.get(key) ?? 'absent' })
+        versions.set(key, reply.version)
+        return undefined
+      } catch (error) {
+        if (!(error instanceof HearsayClientError) || error.status !== 409) throw error
+        const current = (error.body.current as { version?: unknown } | undefined)?.version
+        versions.set(key, typeof current === 'string' ? current : 'absent')
+        return 'conflict'
+      }
     }, hearsayErrorLabel),
     async close() { for (const client of clients) client.close() },
   }
