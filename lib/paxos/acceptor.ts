@@ -1,9 +1,9 @@
-import type { Version } from '../clock/version.js'
+import { compareVersions, type Version } from '../clock/version.js'
 import type { StoredRecord } from '../store/record.js'
 import type { Transport } from '../transport/transport.js'
 import { fromWire } from '../replication/messages.js'
-import { ZERO_BALLOT, type Ballot } from './ballot.js'
-import { decideAccept, decidePrepare, type AcceptorState } from './acceptor-state.js'
+import type { Ballot } from './ballot.js'
+import { decideAccept, decidePrepare } from './acceptor-state.js'
 import type { AcceptorStore } from './acceptor-store.js'
 import {
   PAXOS_ACCEPT, PAXOS_ACCEPTED, PAXOS_PREPARE, PAXOS_PROMISE, promiseToWire,
@@ -25,11 +25,9 @@ export interface AcceptorOptions {
 }
 
 /**
- * A CASPaxos acceptor for every key this node replicates. The state it answers from is the
- * durable one (AcceptorStore), except for a key it has no state for yet but holds a strong
- * record of — a committed value that reached it through replication or anti-entropy (say after
- * it became a replica): that counts as accepted at the zero ballot, below every real ballot, so
- * it is the register's value only when no acceptor of the quorum knows anything newer.
+ * A CASPaxos acceptor for every key this node replicates, answering from its durable state
+ * (AcceptorStore). Its plain record of the key goes along with a promise when the proposer may
+ * need it: no value accepted here, or a committed (strong) record newer than the accepted one.
  */
 export class Acceptor {
   readonly #options: AcceptorOptions
@@ -42,24 +40,22 @@ export class Acceptor {
     const refused = this.#options.refusal(key)
     if (refused !== undefined) return { ok: false, refused }
     this.#observe(ballot)
-    const reply = await this.#options.store.update(key, (state) => decidePrepare(this.#seeded(key, state), ballot))
+    const reply = await this.#options.store.update(key, (state) => decidePrepare(state, ballot))
     if (!reply.ok) return reply
-    const stored = reply.accepted === undefined ? this.#options.stored(key) : undefined
-    return { ok: true, accepted: reply.accepted, stored }
+    // The plain record goes along when nothing was accepted here (a key's first change starts
+    // from it), and a committed value newer than the accepted one (it reached this node through
+    // replication after a placement change it missed the accepts of): see proposer.ts.
+    const stored = this.#options.stored(key)
+    const useful = stored !== undefined && (reply.accepted === undefined ||
+      (stored.strong === true && compareVersions(stored.version, reply.accepted.record.version) > 0))
+    return { ok: true, accepted: reply.accepted, stored: useful ? stored : undefined }
   }
 
   async accept(key: string, ballot: Ballot, record: StoredRecord, history: readonly Version[], previous?: Ballot): Promise<AcceptAnswer> {
     const refused = this.#options.refusal(key)
     if (refused !== undefined) return { ok: false, refused }
     this.#observe(ballot)
-    return this.#options.store.update(key, (state) => decideAccept(this.#seeded(key, state), ballot, { ...record, strong: true }, history, previous))
-  }
-
-  #seeded(key: string, state: AcceptorState | undefined): AcceptorState | undefined {
-    if (state !== undefined) return state
-    const stored = this.#options.stored(key)
-    if (stored?.strong !== true) return undefined
-    return { promised: ZERO_BALLOT, accepted: { ballot: ZERO_BALLOT, record: stored, history: [] } }
+    return this.#options.store.update(key, (state) => decideAccept(state, ballot, { ...record, strong: true }, history, previous))
   }
 
   #observe(ballot: Ballot): void {

@@ -12,7 +12,7 @@ export interface Ballot {
   readonly node: NodeId
 }
 
-/** Below every ballot a proposer issues: the ballot of a value an acceptor took from its store. */
+/** Below every ballot a proposer issues: stands for a committed record taken from a store, whose ballot is unknown. */
 export const ZERO_BALLOT: Ballot = { counter: 0, node: '0000000000000000' as NodeId }
 
 /** Negative when a < b, 0 when equal, positive when a > b. */

@@ -3,7 +3,7 @@ import { ConditionFailedError, OutcomeUnknownError, UnavailableError } from '../
 import { sleep, type Clock } from '../runtime/clock.js'
 import type { Random } from '../runtime/random.js'
 import { compareRecords, isLive, type StoredRecord } from '../store/record.js'
-import { compareBallots, maxBallot, type Ballot } from './ballot.js'
+import { ZERO_BALLOT, compareBallots, maxBallot, type Ballot } from './ballot.js'
 import { MAX_HISTORY, type Accepted } from './acceptor-state.js'
 import type { Change, ChangeOutcome } from './changes.js'
 import type { AcceptAnswer, PromiseAnswer } from './messages.js'
@@ -139,10 +139,17 @@ export class Proposer {
       }
       this.#options.onRound?.('prepare', 'ok')
       const promises = prepared.oks as Extract<PromiseAnswer, { ok: true }>[]
-      const highest = highestAccepted(promises)
+      let highest = highestAccepted(promises)
+      // A committed (strong) record newer than the highest accepted value can only come from
+      // outside this quorum's accept history, e.g. an acceptor that missed accepts across a
+      // placement change; it is committed, so it is the better base (its history unknown).
+      const committed = newestStrongStored(promises)
+      if (committed !== undefined && highest !== undefined && compareVersions(committed.version, highest.record.version) > 0) {
+        highest = { ballot: ZERO_BALLOT, record: committed, history: [] }
+      }
       const current = highest?.record ?? newestStored(promises, this.#options.nowMs())
 
-      // A value an acceptor took from its store (the zero ballot) comes without its history.
+      // A committed record taken from a store (the zero ballot, above) comes without its history.
       const currentHistory = highest === undefined ? [] : highest.ballot.counter === 0 ? undefined : highest.history
       // An earlier attempt of this operation may have landed. The value's history of changes
       // says whether it did: then finish it (commit the current value, answer as applied); if
@@ -304,10 +311,18 @@ function highestAccepted(promises: readonly Extract<PromiseAnswer, { ok: true }>
   for (const { accepted } of promises) {
     if (accepted === undefined) continue
     const order = highest === undefined ? 1 : compareBallots(accepted.ballot, highest.ballot)
-    // Equal ballots hold the same value, except the zero ballot of records taken from stores.
+    // Equal ballots hold the same value (a proposer never uses one ballot twice).
     if (order > 0 || (order === 0 && compareRecords(accepted.record, highest!.record) > 0)) highest = accepted
   }
   return highest
+}
+
+function newestStrongStored(promises: readonly Extract<PromiseAnswer, { ok: true }>[]): StoredRecord | undefined {
+  let newest: StoredRecord | undefined
+  for (const { stored } of promises) {
+    if (stored?.strong === true && (newest === undefined || compareRecords(stored, newest) > 0)) newest = stored
+  }
+  return newest
 }
 
 /** The newest plain record of a quorum none of whose acceptors accepted anything; undefined when absent or expired. */

@@ -165,3 +165,14 @@ t.test('an accept that reached a minority and was built upon by another proposer
   t.same([a1.value, b1.value].sort(), ['2', '3'], 'each increment answered with its own value')
   t.equal(text((await cluster.run(cluster.proposer(C).run('n', read('n'), true)))?.value), '3', 'and each applied exactly once')
 })
+
+t.test('a committed record newer than every accepted value of the quorum is the base (an acceptor that missed accepts)', async t => {
+  const cluster = new Cluster()
+  const [a, , c] = cluster.sites as [typeof cluster.sites[0], typeof cluster.sites[0], typeof cluster.sites[0]]
+  await cluster.run(cluster.proposer(A).run('n', increment('n', 1n)))
+  // c comes back as a fresh replica (no acceptor state) that anti-entropy gave a newer committed value.
+  for (const key of [...c.db.getKeys()]) c.db.removeNow(key)
+  c.kv.set('n', { value: Buffer.from('5'), version: { hlc: 9_000_000_000, node: A }, strong: true })
+  a.down = true
+  t.equal((await cluster.run(cluster.proposer(B).run('n', increment('n', 1n)))).value, '6')
+})
