@@ -82,7 +82,7 @@ export function parseIfVersion(text: string): Version | 'absent' {
   try {
     return parseVersion(text)
   } catch {
-    throw new BadRequestError(`ifVersion must be a version as hearsay prints them (e.g. 0001795601425041000-523dcc4973469070) or "absent", got ${JSON.stringify(text)}`, { param: 'ifVersion' })
+    throw new BadRequestError(`ifVersion must be a version as hearsay prints them (e.g. 1795601425041000-523dcc4973469070) or "absent", got ${JSON.stringify(text)}`, { param: 'ifVersion' })
   }
 }
 
