@@ -1,7 +1,7 @@
 import { HearsayClientError } from '../client/errors.js'
 import type { Operation, OpOutcome } from './closed-loop.js'
 import { errorLabel } from './error-label.js'
-import { benchKey } from './keys.js'
+import { benchKey, COUNTER_KEY_PREFIX } from './keys.js'
 
 /**
  * The compare-and-set and counter loads of `hearsay bench --mix cas|incr` (issue 13).
@@ -76,8 +76,9 @@ export function createLinearizableWorkload(options: LinearizableWorkloadOptions)
 
   const operation: Operation = async (worker) => {
     const client = clients[worker % clients.length] as LinearizableClient
-    const key = benchKey(worker % keys, keyBytes, keys)
-    return mix === 'cas' ? cas(client, key) : incr(client, key)
+    return mix === 'cas'
+      ? cas(client, benchKey(worker % keys, keyBytes, keys))
+      : incr(client, benchKey(worker % keys, keyBytes, keys, COUNTER_KEY_PREFIX))
   }
   return { operation, conflicts: () => conflicts }
 }

@@ -63,9 +63,9 @@ t.test('an unknown outcome is labelled apart from other 503s and forgets the ver
   t.same(calls.map(c => c.ifVersion), ['absent', 'v1', 'absent'], 'after the unknown outcome the worker asks again from absent and learns from the 409')
 })
 
-t.test('--mix incr: increments by one on the worker\'s key', async t => {
+t.test('--mix incr: increments by one on the worker\'s key, kept apart from the keys puts and CAS fill', async t => {
   const calls: Call[] = []
   const workload = createLinearizableWorkload({ clients: fakeCluster(2, calls), mix: 'incr', keyBytes: 8, keys: 2, value: Buffer.from('x') })
   for (let i = 0; i < 6; i++) t.same(await workload.operation(i % 3), { kind: 'incr', ok: true })
-  t.same(calls.map(c => [c.node, c.key, c.by]), [[0, 'bench/00', 1], [1, 'bench/01', 1], [0, 'bench/00', 1], [0, 'bench/00', 1], [1, 'bench/01', 1], [0, 'bench/00', 1]])
+  t.same(calls.map(c => [c.node, c.key, c.by]), [[0, 'count/00', 1], [1, 'count/01', 1], [0, 'count/00', 1], [0, 'count/00', 1], [1, 'count/01', 1], [0, 'count/00', 1]])
 })
