@@ -115,6 +115,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   // The pipelined binary protocol on the same port (docs/client-protocol.md), over the same KvService.
   const streams = createStreamServer({
     kv: deps.kv,
+    linearizable: deps.linearizable,
     limits,
     streamLimits: { ...streamLimitsFor(limits), ...deps.streamLimits },
     metrics,

@@ -1,6 +1,9 @@
 import type { ConsistencyLevel } from '../replication/consistency.js'
 import { NodeStreams } from './binary/node-streams.js'
-import { batchFrame, deleteFrame, getFrame, parseBatchAnswer, parseGetAnswer, parseWriteAnswer, putFrame, type StreamBatchOp } from './binary/operations.js'
+import {
+  batchFrame, casFrame, deleteFrame, getFrame, incrFrame, linearizableGetFrame, parseBatchAnswer, parseCasAnswer, parseGetAnswer, parseIncrAnswer,
+  parseWriteAnswer, putFrame, type StreamBatchOp,
+} from './binary/operations.js'
 import { StreamNotUsableError } from './binary/stream-connection.js'
 import { ClientOptionsError, HearsayClientError, InvalidReplyError, NoNodeAnsweredError, type ErrorBody } from './errors.js'
 import { Agents, exchange, NodeUnreachableError, type ExchangeLimits, type HttpAnswer, type HttpRequest } from './http-exchange.js'
@@ -145,11 +148,12 @@ export class HearsayClient {
     checkKey(key)
     if (typeof options?.ifVersion !== 'string' || options.ifVersion === '') throw new ClientOptionsError('cas needs ifVersion: a version string or "absent"')
     const query = new URLSearchParams({ ifVersion: options.ifVersion })
-    const request: HttpRequest = value === null
+    const bytes = value === null ? null : toBytes(value)
+    const request: HttpRequest = bytes === null
       ? { method: 'DELETE', path: keyPath(key, query) }
-      : { method: 'PUT', path: keyPath(key, query), headers: { 'content-type': 'application/octet-stream' }, body: toBytes(value) }
-    const answer = await this.#change(request)
-    return parseCasReply(answer.node, parseJson(answer.node, answer.body))
+      : { method: 'PUT', path: keyPath(key, query), headers: { 'content-type': 'application/octet-stream' }, body: bytes }
+    return this.#change(casFrame(key, bytes, options.ifVersion), (node, frame) => parseCasAnswer(node, key, frame), request,
+      answer => parseCasReply(answer.node, parseJson(answer.node, answer.body)))
   }
 
   /** Adds `options.by` (default 1) to the key's decimal integer value (absent = 0); answers the new value. */
@@ -158,8 +162,8 @@ export class HearsayClient {
     const by = options.by ?? 1
     if (!Number.isSafeInteger(by)) throw new ClientOptionsError(`by must be a safe integer, got ${String(by)}`)
     const path = `/kv/${encodeURIComponent(key)}/incr${by === 1 ? '' : `?by=${by}`}`
-    const answer = await this.#change({ method: 'POST', path })
-    return parseIncrReply(answer.node, parseJson(answer.node, answer.body))
+    return this.#change(incrFrame(key, by), (node, frame) => parseIncrAnswer(node, key, frame), { method: 'POST', path },
+      answer => parseIncrReply(answer.node, parseJson(answer.node, answer.body)))
   }
 
   async put(key: string, value: Uint8Array | string, options: PutOptions = {}): Promise<WriteReply> {
@@ -186,8 +190,8 @@ export class HearsayClient {
     checkKey(key)
     if (options.consistency !== undefined) {
       if (options.consistency !== 'linearizable') throw new ClientOptionsError(`consistency must be "linearizable", got ${JSON.stringify(options.consistency)}`)
-      const answer = await this.#send({ method: 'GET', path: keyPath(key, new URLSearchParams({ consistency: 'linearizable' })) })
-      return getReplyOf(answer)
+      if (options.r !== undefined) throw new ClientOptionsError('give either r or consistency, not both')
+      return this.#kv(linearizableGetFrame(key), parseGetAnswer, () => ({ method: 'GET', path: keyPath(key, new URLSearchParams({ consistency: 'linearizable' })) }), getReplyOf)
     }
     return this.#kv(
       getFrame(key, options.r),
@@ -305,14 +309,25 @@ export class HearsayClient {
   }
 
   /**
-   * A linearizable change over HTTP. It moves on to the next node only when the last one was
-   * never reached: after a timeout or a lost connection the change may be applied already, so it
-   * answers like the node would have (503, outcome unknown) instead of sending it twice.
+   * A linearizable change, over the stream connection or HTTP like #kv. It moves on to the next
+   * node only when the last one was never reached: after a timeout or a lost connection the
+   * change may be applied already, so it answers as the node would have (503, outcome unknown)
+   * instead of sending it twice.
    */
-  async #change(request: HttpRequest): Promise<HttpAnswer> {
-    const answer = await this.#failover(async node => {
+  async #change<T>(frame: unknown[], parseFrame: (node: NodeUrl, frame: unknown[]) => T, request: HttpRequest, parseHttp: (answer: HttpAnswer) => T): Promise<T> {
+    return this.#failover(async node => {
       try {
-        return await this.#http(node, request, this.#timeoutMs)
+        const connection = this.#streams?.connectionFor(node)
+        if (connection !== undefined) {
+          try {
+            return parseFrame(node, await connection.request(frame))
+          } catch (err) {
+            if (!(err instanceof StreamNotUsableError)) throw err
+          }
+        }
+        const answer = await this.#http(node, request, this.#timeoutMs)
+        throwUnlessOk(answer)
+        return parseHttp(answer)
       } catch (err) {
         if (err instanceof NodeUnreachableError && err.mayHaveArrived && !err.staleSocket) {
           throw new HearsayClientError(String(node), 503, { error: `${err.message}; the change may or may not have been applied`, outcome: 'unknown' })
@@ -320,8 +335,6 @@ export class HearsayClient {
         throw err
       }
     })
-    throwUnlessOk(answer)
-    return answer
   }
 
   async #send(request: HttpRequest, timeoutMs = this.#timeoutMs): Promise<HttpAnswer> {

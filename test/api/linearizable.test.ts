@@ -5,6 +5,7 @@ import { compareAndSet, increment } from '../../lib/paxos/changes.js'
 import type { LinearizableService } from '../../lib/paxos/service.js'
 import type { ReadResult } from '../../lib/replication/service.js'
 import type { StoredRecord } from '../../lib/store/record.js'
+import { HearsayClient } from '../../lib/client/client.js'
 import { NODE_ID, startApi } from './fixtures/harness.js'
 
 /**
@@ -127,4 +128,26 @@ t.test('a node without linearizable operations answers them 503 and still serves
   const api = await startApi(t)
   t.equal((await call(api.url, 'POST', '/kv/n/incr')).status, 503)
   t.equal((await call(api.url, 'PUT', '/kv/n', 'plain')).status, 200)
+})
+
+t.test('the client library does the same over the stream protocol and over HTTP', async t => {
+  const registers = new MemoryRegisters()
+  const api = await startApi(t, { linearizable: registers })
+  for (const transport of ['binary', 'http'] as const) {
+    const client = new HearsayClient({ nodes: [api.url], transport })
+    t.teardown(() => client.close())
+    await client.health() // the first HTTP answer advertises the stream endpoint
+    const key = `lock-${transport}`
+    const taken = await client.cas(key, 'me', { ifVersion: 'absent' })
+    await t.rejects(client.cas(key, 'you', { ifVersion: 'absent' }), { status: 409, body: { current: { version: taken.version } } } as never, `${transport}: 409 with the current version`)
+    t.equal((await client.get(key, { consistency: 'linearizable' }))?.value.toString(), 'me')
+    await client.cas(key, null, { ifVersion: taken.version })
+    t.equal(await client.get(key, { consistency: 'linearizable' }), undefined, `${transport}: deleted`)
+    t.equal((await client.incr(`n-${transport}`)).value, '1')
+    t.equal((await client.incr(`n-${transport}`, { by: -3 })).value, '-2')
+    registers.failWith = new OutcomeUnknownError('the change may or may not have been applied')
+    await t.rejects(client.incr(`n-${transport}`), { status: 503, body: { outcome: 'unknown' } } as never)
+    registers.failWith = undefined
+  }
+  t.ok(registers.calls.includes('incr n-binary -3') && registers.calls.includes('incr n-http -3'), 'both transports reached the service')
 })
