@@ -338,9 +338,9 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     prepare: async (to, key, ballot) => to === id
       ? acceptor.prepare(key, ballot)
       : promiseFromWire(key, (await paxosRequest(to, { type: PAXOS_PREPARE, body: { key, ballot } })).body as PromiseBody),
-    accept: async (to, key, ballot, record, history, previous) => to === id
-      ? acceptor.accept(key, ballot, record, history, previous)
-      : (await paxosRequest(to, { type: PAXOS_ACCEPT, body: { ballot, entry: toWire(key, record), history, ...(previous !== undefined ? { previous } : {}) } })).body as AcceptAnswer,
+    accept: async (to, key, ballot, record, history) => to === id
+      ? acceptor.accept(key, ballot, record, history)
+      : (await paxosRequest(to, { type: PAXOS_ACCEPT, body: { ballot, entry: toWire(key, record), history } })).body as AcceptAnswer,
     nextTick: () => hlc.next(),
     observeTick: (tick) => { hlc.update(tick) },
     clock,

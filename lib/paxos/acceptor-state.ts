@@ -51,20 +51,18 @@ export function decidePrepare(state: AcceptorState | undefined, ballot: Ballot):
 }
 
 /**
- * Accept: take `record` at `ballot` unless a higher ballot was promised. With `previous` (the
- * one-round-trip path, §2.2.1): only if this acceptor's promise and accepted value are both still
- * exactly at `previous`, i.e. nothing happened since the proposer's last accept here — then this
- * accept is the prepare and the accept of `ballot` in one, and the proposer's cached value is
- * the one a prepare would have answered.
+ * Accept: take `record` at `ballot` unless a higher ballot was promised, and promise the
+ * proposer's next ballot (nextBallot) with it — Gryadka's one-round-trip optimisation (the
+ * paper's §2.2.1): a proposer that a quorum acknowledged at `ballot` holds a quorum of promises
+ * for the next one, so its next change of the key needs no prepare; any other proposer's prepare
+ * must go above it, and then the proposer's next accept is refused.
  */
-export function decideAccept(state: AcceptorState | undefined, ballot: Ballot, record: StoredRecord, history: readonly Version[], previous?: Ballot): Decision<AcceptReply> {
-  const refuse: Decision<AcceptReply> = { reply: { ok: false, promised: state?.promised ?? ballot } }
-  if (previous !== undefined) {
-    if (state?.accepted === undefined) return refuse
-    if (compareBallots(state.promised, previous) !== 0 || compareBallots(state.accepted.ballot, previous) !== 0) return refuse
-    if (compareBallots(ballot, previous) <= 0) return refuse
-  } else if (state !== undefined && compareBallots(ballot, state.promised) < 0) {
-    return refuse
-  }
-  return { next: { promised: ballot, accepted: { ballot, record, history } }, reply: { ok: true } }
+export function decideAccept(state: AcceptorState | undefined, ballot: Ballot, record: StoredRecord, history: readonly Version[]): Decision<AcceptReply> {
+  if (state !== undefined && compareBallots(ballot, state.promised) < 0) return { reply: { ok: false, promised: state.promised } }
+  return { next: { promised: nextBallot(ballot), accepted: { ballot, record, history } }, reply: { ok: true } }
+}
+
+/** The ballot an accept at `ballot` promises as well: the same proposer, one tick on. */
+export function nextBallot(ballot: Ballot): Ballot {
+  return { counter: ballot.counter + 1, node: ballot.node }
 }

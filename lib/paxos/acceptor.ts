@@ -51,11 +51,11 @@ export class Acceptor {
     return { ok: true, accepted: reply.accepted, stored: useful ? stored : undefined }
   }
 
-  async accept(key: string, ballot: Ballot, record: StoredRecord, history: readonly Version[], previous?: Ballot): Promise<AcceptAnswer> {
+  async accept(key: string, ballot: Ballot, record: StoredRecord, history: readonly Version[]): Promise<AcceptAnswer> {
     const refused = this.#options.refusal(key)
     if (refused !== undefined) return { ok: false, refused }
     this.#observe(ballot)
-    return this.#options.store.update(key, (state) => decideAccept(state, ballot, { ...record, strong: true }, history, previous))
+    return this.#options.store.update(key, (state) => decideAccept(state, ballot, { ...record, strong: true }, history))
   }
 
   #observe(ballot: Ballot): void {
@@ -72,7 +72,7 @@ export function registerAcceptorHandlers(transport: Pick<Transport, 'handle'>, a
     return { type: PAXOS_PROMISE, body: promiseToWire(key, await acceptor.prepare(key, ballot)) }
   })
   transport.handle(PAXOS_ACCEPT, async (_from, message) => {
-    const { ballot, entry, history, previous } = message.body as AcceptBody
-    return { type: PAXOS_ACCEPTED, body: { ...await acceptor.accept(entry.key, ballot, fromWire(entry), history, previous) } }
+    const { ballot, entry, history } = message.body as AcceptBody
+    return { type: PAXOS_ACCEPTED, body: { ...await acceptor.accept(entry.key, ballot, fromWire(entry), history) } }
   })
 }

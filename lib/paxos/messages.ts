@@ -16,8 +16,9 @@ import { MAX_HISTORY, type Accepted } from './acceptor-state.js'
  *   takes no part for that key now: not one of its replicas, or repairing).
  *   `accepted` is `{ballot, entry, history}` or null; `stored` is the acceptor's plain record of the key
  *   when it has accepted nothing (the value a first linearizable change starts from), else null.
- * - paxosAccept `{ballot, entry, history, previous?}` → paxosAccepted `{ok: true}` / `{ok: false, promised}` /
- *   `{ok: false, refused}`. `previous`: the one-round-trip path (acceptor-state.ts decideAccept).
+ * - paxosAccept `{ballot, entry, history}` → paxosAccepted `{ok: true}` / `{ok: false, promised}` /
+ *   `{ok: false, refused}`. Accepting also promises the proposer's next ballot (the
+ *   one-round-trip path, acceptor-state.ts decideAccept).
  */
 
 export const PAXOS_PREPARE = 'paxosPrepare'
@@ -31,7 +32,7 @@ const MAX_REASON_CHARS = 512
 export interface WireBallot { readonly counter: number; readonly node: string }
 
 export interface PrepareBody { readonly key: string; readonly ballot: Ballot }
-export interface AcceptBody { readonly ballot: Ballot; readonly entry: WireEntry; readonly history: readonly Version[]; readonly previous?: Ballot }
+export interface AcceptBody { readonly ballot: Ballot; readonly entry: WireEntry; readonly history: readonly Version[] }
 
 /** An acceptor's answer to a prepare, as the proposer sees it (local and remote alike). */
 export type PromiseAnswer =
@@ -127,12 +128,10 @@ export function promiseFromWire(key: string, body: PromiseBody): PromiseAnswer {
 
 export function validateAccept(body: unknown): AcceptBody {
   const object = expectObject(body, PAXOS_ACCEPT)
-  const previous = optional(field(object, 'previous'), `${PAXOS_ACCEPT}.previous`, validateBallot)
   return {
     ballot: validateBallot(field(object, 'ballot'), `${PAXOS_ACCEPT}.ballot`),
     entry: validateWireEntry(field(object, 'entry'), `${PAXOS_ACCEPT}.entry`),
     history: validateHistory(field(object, 'history'), `${PAXOS_ACCEPT}.history`),
-    ...(previous !== undefined ? { previous } : {}),
   }
 }
 

@@ -4,7 +4,7 @@ import { sleep, type Clock } from '../runtime/clock.js'
 import type { Random } from '../runtime/random.js'
 import { compareRecords, isLive, type StoredRecord } from '../store/record.js'
 import { ZERO_BALLOT, compareBallots, maxBallot, type Ballot } from './ballot.js'
-import { MAX_HISTORY, type Accepted } from './acceptor-state.js'
+import { MAX_HISTORY, nextBallot, type Accepted } from './acceptor-state.js'
 import type { Change, ChangeOutcome } from './changes.js'
 import type { AcceptAnswer, PromiseAnswer } from './messages.js'
 import { KeyQueue } from './key-queue.js'
@@ -17,7 +17,7 @@ export interface ProposerOptions {
   readonly quorum: number
   /** Sends a prepare to one acceptor (this node's own is called directly); rejects when it is not reached. */
   readonly prepare: (acceptor: NodeId, key: string, ballot: Ballot) => Promise<PromiseAnswer>
-  readonly accept: (acceptor: NodeId, key: string, ballot: Ballot, record: StoredRecord, history: readonly Version[], previous: Ballot | undefined) => Promise<AcceptAnswer>
+  readonly accept: (acceptor: NodeId, key: string, ballot: Ballot, record: StoredRecord, history: readonly Version[]) => Promise<AcceptAnswer>
   /** A fresh HLC tick: ballot counters and versions of new values. */
   readonly nextTick: () => Promise<number>
   /** Moves the HLC past a tick seen from another node; throws ClockSkewError beyond the skew bound. */
@@ -75,10 +75,10 @@ interface RoundTally<T> {
  * once a quorum accepted, the change is committed and the value is written to the replicas'
  * stores as a strong record.
  *
- * One round trip instead of two (§2.2.1): after a successful accept at ballot b, the next
- * operation on the key from this node sends its accept with `previous: b`, which acceptors take
- * only if nothing happened there since; any refusal drops the cached ballot and the operation
- * falls back to prepare. Operations on one key from this node run one at a time (KeyQueue), so
+ * One round trip instead of two (§2.2.1, Gryadka): an acceptor that accepts ballot b also
+ * promises b's successor, so after a quorum accepted b the proposer holds a quorum of promises
+ * for it, and its next operation on the key sends only the accept; any refusal drops the cached
+ * ballot and the operation falls back to prepare. Operations on one key from this node run one at a time (KeyQueue), so
  * they neither fight over ballots nor use the cached ballot twice.
  *
  * Retries back off with jitter. An accept that reached some acceptors but not a quorum may still
@@ -184,7 +184,7 @@ export class Proposer {
         ? await this.#newRecord(outcome.next, current, promises)
         : current !== undefined ? { ...current, strong: true as const } : await this.#newRecord(null, undefined, promises)
       const history = outcome.next !== 'unchanged' || current === undefined ? extend(currentHistory ?? [], record.version) : currentHistory ?? []
-      const accepted = await this.#round(acceptors, (id) => this.#options.accept(id, key, ballot, record, history, undefined), false)
+      const accepted = await this.#round(acceptors, (id) => this.#options.accept(id, key, ballot, record, history), false)
       const result = (): R => outcome.result(record.version, record.value)
       if (accepted.oks.length >= this.#options.quorum) {
         this.#options.onRound?.('accept', 'ok')
@@ -215,10 +215,13 @@ export class Proposer {
       }
       throw error
     }
-    const ballot = await this.#freshBallot(cached.ballot)
+    // The quorum that accepted the cached ballot promised this one with it (decideAccept); later
+    // fresh ballots must go above it.
+    const ballot = nextBallot(cached.ballot)
+    this.#observe(ballot.counter)
     const record = outcome.next === 'unchanged' ? cached.record : await this.#newRecord(outcome.next, cached.record, [])
     const history = outcome.next === 'unchanged' ? cached.history : extend(cached.history, record.version)
-    const round = await this.#round(acceptors, (id) => this.#options.accept(id, key, ballot, record, history, cached.ballot), false)
+    const round = await this.#round(acceptors, (id) => this.#options.accept(id, key, ballot, record, history), false)
     if (round.oks.length >= this.#options.quorum) {
       this.#options.onRound?.('fast', 'ok')
       this.#remember(key, { ballot, record, history })

@@ -47,7 +47,7 @@ const SAMPLE_BODIES: Record<string, unknown> = {
     accepted: { ballot: { counter: 1_795_601_425_041_000, node: 'aaaaaaaaaaaaaaaa' }, entry: { key: 'lock', value: new Uint8Array([1]), hlc: 1_795_601_425_040_000, node: 'bbbbbbbbbbbbbbbb', strong: true }, history: [{ hlc: 1_795_601_425_040_000, node: 'bbbbbbbbbbbbbbbb' }] },
     stored: null,
   },
-  paxosAccept: { ballot: { counter: 1_795_601_425_041_001, node: 'aaaaaaaaaaaaaaaa' }, entry: { key: 'lock', value: null, hlc: 1_795_601_425_041_001, node: 'aaaaaaaaaaaaaaaa', strong: true }, history: [], previous: { counter: 1_795_601_425_041_000, node: 'aaaaaaaaaaaaaaaa' } },
+  paxosAccept: { ballot: { counter: 1_795_601_425_041_001, node: 'aaaaaaaaaaaaaaaa' }, entry: { key: 'lock', value: null, hlc: 1_795_601_425_041_001, node: 'aaaaaaaaaaaaaaaa', strong: true }, history: [] },
   paxosAccepted: { ok: false, promised: { counter: 1_795_601_425_041_002, node: 'cccccccccccccccc' } },
 }
 

@@ -28,17 +28,18 @@ t.test('accept takes a value at or above the promise, never below', async t => {
   t.same(decideAccept(state, b(5), rec(50, 'x'), []).reply, { ok: false, promised: b(6) })
   const at = decideAccept(state, b(6), rec(60, 'y'), [{ hlc: 60, node: p }])
   t.same(at.reply, { ok: true })
-  t.same(at.next, { promised: b(6), accepted: { ballot: b(6), record: rec(60, 'y'), history: [{ hlc: 60, node: p }] } })
+  t.same(at.next, { promised: b(7), accepted: { ballot: b(6), record: rec(60, 'y'), history: [{ hlc: 60, node: p }] } })
   t.same(decideAccept(undefined, b(1), rec(10, 'z'), []).reply, { ok: true }, 'an acceptor that promised nothing accepts')
 })
 
-t.test('the one-round-trip accept holds only while nothing happened since the previous accept', async t => {
-  const state: AcceptorState = { promised: b(6), accepted: { ballot: b(6), record: rec(60, 'y'), history: [] } }
-  t.same(decideAccept(state, b(7), rec(70, 'z'), [], b(6)).reply, { ok: true })
-  t.same(decideAccept({ ...state, promised: b(7, q) }, b(8), rec(80, 'z'), [], b(6)).reply, { ok: false, promised: b(7, q) }, 'another proposer prepared since')
-  t.same(decideAccept({ promised: b(6), accepted: { ballot: b(5), record: rec(50, 'w'), history: [] } }, b(7), rec(70, 'z'), [], b(6)).reply.ok, false, 'the accepted ballot moved')
-  t.same(decideAccept(undefined, b(7), rec(70, 'z'), [], b(6)).reply.ok, false, 'no state at all')
-  t.same(decideAccept(state, b(6), rec(70, 'z'), [], b(6)).reply.ok, false, 'the new ballot must be above the previous one')
+t.test('an accept also promises the proposer\'s next ballot (the one-round-trip path), which any other prepare must pass', async t => {
+  const accepted = decideAccept({ promised: b(6) }, b(6), rec(60, 'y'), [])
+  t.same(accepted.next?.promised, b(7), 'promised one tick on, same proposer')
+  const state = accepted.next!
+  t.same(decideAccept(state, b(7), rec(70, 'z'), []).reply, { ok: true }, 'the next accept needs no prepare')
+  t.same(decidePrepare(state, b(7, '0000000000000001' as NodeId)).reply.ok, false, 'a prepare at the same counter from a lower node id is refused')
+  const overtaken = decidePrepare(state, b(8, q)).next!
+  t.same(decideAccept(overtaken, b(7), rec(70, 'z'), []).reply, { ok: false, promised: b(8, q) }, 'after another prepare the one-round-trip accept is refused')
 })
 
 t.test('acceptor state survives encoding, tombstones and empty states included', async t => {

@@ -77,10 +77,10 @@ export class Cluster {
         const site = reach(to)
         return deliver(site, site.acceptor.prepare(key, ballot))
       },
-      accept: async (to, key, ballot, record, history, previous) => {
+      accept: async (to, key, ballot, record, history) => {
         this.counts.accepts++
         const site = reach(to)
-        return deliver(site, site.acceptor.accept(key, ballot, record, history, previous))
+        return deliver(site, site.acceptor.accept(key, ballot, record, history))
       },
       nextTick: async () => ++this.#tick,
       observeTick: (t) => this.observe(t),
