@@ -57,3 +57,39 @@ export class QuorumNotMetError extends UnavailableError {
       { needed, acks, ...(kind === 'write' ? { outcome: 'unknown' } : {}), ...details })
   }
 }
+
+/** The request conflicts with the key's current state (409). */
+export class ConflictError extends HearsayError {
+  constructor(message: string, details: Record<string, unknown> = {}) { super(409, message, details) }
+}
+
+/**
+ * A plain (last-write-wins) write to a key that was changed through a linearizable operation:
+ * refused so that the key's linearizable history stays whole (docs/consistency.md).
+ */
+export class StrongKeyError extends ConflictError {
+  constructor(key: string) {
+    super(`key ${JSON.stringify(key)} is strong (changed through a linearizable operation): plain writes to it are refused; write it with ?ifVersion=`, { key })
+  }
+}
+
+/**
+ * A conditional write whose condition did not hold; `current` is the key's version at the
+ * linearization point, null when the key does not exist. The write was not applied.
+ */
+export class ConditionFailedError extends ConflictError {
+  constructor(message: string, current: { readonly version: unknown } & Record<string, unknown>) {
+    super(message, { current })
+  }
+}
+
+/**
+ * A linearizable change whose accept may have reached some acceptors but not a majority in time:
+ * it may or may not take effect. Never reported as a plain failure, so a client can tell "not
+ * applied" (409, plain 503) from "maybe" (this).
+ */
+export class OutcomeUnknownError extends UnavailableError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(message, { ...details, outcome: 'unknown' })
+  }
+}

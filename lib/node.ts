@@ -120,6 +120,7 @@ export class HearsayNode {
       let node: HearsayNode | undefined
       api = createApiServer({
         kv: parts.kv,
+        linearizable: parts.linearizable,
         sync: async () => describeRound(await antiEntropy.syncNow()),
         status: () => node!.status(),
         health: () => {

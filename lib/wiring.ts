@@ -24,7 +24,7 @@ import { Coordinator } from './replication/coordinator.js'
 import { guardKvService } from './replication/guard.js'
 import { HintedHandoff } from './replication/handoff.js'
 import { HintStore } from './replication/hints.js'
-import { MAX_RECORDS_PER_WRITE, type ReplicaWriteBody } from './replication/messages.js'
+import { MAX_RECORDS_PER_WRITE, toWire, type ReplicaWriteBody } from './replication/messages.js'
 import { registerReplicaHandlers } from './replication/replica.js'
 import type { KvService } from './replication/service.js'
 import { ReplicaWriteBatcher } from './replication/write-batcher.js'
@@ -34,7 +34,12 @@ import type { Scheduler } from './runtime/scheduler.js'
 import { TombstoneCollector } from './store/gc.js'
 import { StoreHighWaterMark } from './store/high-water.js'
 import type { Store } from './store/store.js'
-import type { PeerIdentity, Transport } from './transport/transport.js'
+import { TransportError, type PeerAddress, type PeerIdentity, type PeerMessage, type Transport } from './transport/transport.js'
+import { Acceptor, registerAcceptorHandlers } from './paxos/acceptor.js'
+import { AcceptorStore } from './paxos/acceptor-store.js'
+import { PAXOS_ACCEPT, PAXOS_PREPARE, promiseFromWire, type AcceptAnswer, type PromiseBody } from './paxos/messages.js'
+import { Proposer } from './paxos/proposer.js'
+import { guardLinearizable, proposerService, type LinearizableService } from './paxos/service.js'
 import { RemoteWatchFeeds } from './watch/remote.js'
 import { registerWatchResponder } from './watch/responder.js'
 import { WatchService } from './watch/service.js'
@@ -61,6 +66,16 @@ const HANDOFF_INTERVAL_MS = 1000
 const HANDOFF_BATCH_SIZE = 256
 /** A batch of replica writes to one peer is sent once it holds about this much (frames are limited to 4 MiB). */
 const REPLICA_BATCH_MAX_BYTES = 1024 * 1024
+/**
+ * CASPaxos proposer bounds: rounds per operation before it gives up (503), the backoff between
+ * them (full jitter below min(max, base × 2^attempt)), keys whose last ballot is remembered for
+ * the one-round-trip path (~100 bytes each), and operations one key may have waiting per node.
+ */
+const PAXOS_MAX_ATTEMPTS = 10
+const PAXOS_BACKOFF_BASE_MS = 4
+const PAXOS_BACKOFF_MAX_MS = 250
+const PAXOS_MAX_CACHED_KEYS = 65_536
+const PAXOS_MAX_QUEUED_PER_KEY = 1024
 
 export interface NodeWorld {
   readonly config: HearsayConfig
@@ -104,6 +119,9 @@ export interface WiredNode {
   readonly watches: WatchService
   /** Keeps the change log to watch.retention. */
   readonly changeLogTrimmer: ChangeLogTrimmer
+  readonly proposer: Proposer
+  /** Linearizable operations (CASPaxos) behind the same refusals. */
+  readonly linearizable: LinearizableService
   /** Starts the background work: joins through `seeds`, GC, handoff, anti-entropy, clock probes. */
   start(seeds: readonly string[]): void
 }
@@ -363,11 +381,53 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     },
     onError: (error) => nodeLog.error({ err: error }, 'trimming the change log failed; will retry'),
   })
+  // CASPaxos: every replica of a key is one of its acceptors; any node proposes.
+  const acceptor = new Acceptor({
+    store: new AcceptorStore(store.paxos),
+    stored: (key) => store.get(key),
+    refusal: (key) => repairRefusal() ?? (placement.replicasFor(key).replicas.includes(id) ? undefined : 'this node is not a replica of the key in its view of the membership'),
+    observeTick: (tick) => { hlc.update(tick) },
+  })
+  registerAcceptorHandlers(transport, acceptor)
+  const paxosRequest = (to: NodeId, message: PeerMessage): Promise<PeerMessage> => {
+    const member = swim.member(to)
+    if (member === undefined || (member.state !== 'alive' && member.state !== 'suspect')) {
+      return Promise.reject(new TransportError(`acceptor ${to} is ${member?.state ?? 'unknown'}`, 'unreachable'))
+    }
+    return transport.request(member.peer as PeerAddress, message, config.replication.timeoutMs)
+  }
+  const proposer = new Proposer({
+    localId: id,
+    acceptorsFor: (key) => placement.replicasFor(key).replicas,
+    quorum: Math.floor(config.replication.factor / 2) + 1,
+    prepare: async (to, key, ballot) => to === id
+      ? acceptor.prepare(key, ballot)
+      : promiseFromWire(key, (await paxosRequest(to, { type: PAXOS_PREPARE, body: { key, ballot } })).body as PromiseBody),
+    accept: async (to, key, ballot, record, history) => to === id
+      ? acceptor.accept(key, ballot, record, history)
+      : (await paxosRequest(to, { type: PAXOS_ACCEPT, body: { ballot, entry: toWire(key, record), history } })).body as AcceptAnswer,
+    nextTick: () => hlc.next(),
+    observeTick: (tick) => { hlc.update(tick) },
+    clock,
+    random: randomFor(),
+    roundTimeoutMs: config.replication.timeoutMs,
+    maxAttempts: PAXOS_MAX_ATTEMPTS,
+    backoffBaseMs: PAXOS_BACKOFF_BASE_MS,
+    backoffMaxMs: PAXOS_BACKOFF_MAX_MS,
+    maxCachedKeys: PAXOS_MAX_CACHED_KEYS,
+    maxQueuedPerKey: PAXOS_MAX_QUEUED_PER_KEY,
+    commit: (key, record) => {
+      coordinator.propagate(key, record).catch((error: unknown) => nodeLog.warn({ err: error }, 'writing a committed linearizable value to the replicas failed'))
+    },
+    nowMs,
+    onRound: (phase, outcome) => metrics.paxosRounds.inc({ phase, outcome }),
+  })
   return {
-    id, local, transport, hlc, swim, membership, placement, forest, hints, handoff, absence, antiEntropy, collector, coordinator, offsetMonitor,
+    id, local, transport, hlc, swim, membership, placement, forest, hints, handoff, absence, antiEntropy, collector, coordinator, offsetMonitor, proposer,
     kv: guardKvService(coordinator, repairRefusal, () => skewRefusal(offsetMonitor.verdict())),
     watches,
     changeLogTrimmer,
+    linearizable: guardLinearizable(proposerService(proposer), repairRefusal, () => skewRefusal(offsetMonitor.verdict())),
     start: (seeds) => {
       // Our own address among the seeds (one config for every node) is not someone to join.
       membership.start(seeds.filter((seed) => seed !== local.peer))

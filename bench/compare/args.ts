@@ -16,10 +16,12 @@ export interface CompareOptions {
   readonly tls: boolean
   /** Watchers of the watch phase (hearsay, etcd); 0 skips the phase. */
   readonly watchers: number
+  /** Add a compare-and-set phase (hearsay CAS, etcd txn) after the reads. */
+  readonly cas: boolean
 }
 
 /** Issue 7's workload. */
-export const DEFAULT_OPTIONS: CompareOptions = { seconds: 20, concurrency: 64, keys: 100_000, systems: SYSTEM_NAMES, json: false, tls: false, watchers: 0 }
+export const DEFAULT_OPTIONS: CompareOptions = { seconds: 20, concurrency: 64, keys: 100_000, systems: SYSTEM_NAMES, json: false, tls: false, watchers: 0, cas: false }
 const MAX_SECONDS = 3600
 const MAX_CONCURRENCY = 1024
 const MAX_WATCHERS = 10_000
@@ -37,6 +39,8 @@ loopback (one system at a time), runs writes then reads against each, prints one
                     to its clients (certificates from one CA), and show what TLS costs
   --watchers N      after the reads, a watch phase: N watchers on the written prefix while the
                     writes run again; watch latency and events/s (hearsay and etcd; default 0: none)
+  --cas             add a compare-and-set phase after the reads: hearsay PUT ?ifVersion,
+                    etcd txn comparing mod_revision (Redis has none and skips it)
   --json            print the report as JSON instead of the table
   --help            show this text`
 
@@ -63,6 +67,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | unde
         watchers: { type: 'string' },
         json: { type: 'boolean' },
         tls: { type: 'boolean' },
+        cas: { type: 'boolean' },
         help: { type: 'boolean' },
       },
     })
@@ -79,6 +84,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | unde
     json: values.json === true,
     tls: values.tls === true,
     watchers: values.watchers === undefined ? DEFAULT_OPTIONS.watchers : integerFlag('--watchers', values.watchers, DEFAULT_OPTIONS.watchers, MAX_WATCHERS),
+    cas: values.cas === true,
   }
 }
 

@@ -7,6 +7,7 @@ import { parseCompareArgs, UsageError, USAGE } from './args.js'
 import { makeCompareCertificates, type CompareTls } from './certificates.js'
 import { ensureServerBinaries } from './install.js'
 import { ProcessGroup, stopOnExit } from './processes.js'
+import { measureBounds } from './bounds.js'
 import { buildReport } from './report.js'
 import { runSystem, type SystemReport } from './run.js'
 import type { SystemDriver, SystemName } from './system.js'
@@ -41,6 +42,8 @@ async function main(): Promise<number> {
   const loadAverageAtStart = loadavg()[0] ?? 0
   try {
     const binaries = await ensureServerBinaries(log)
+    // Before any server starts, so nothing else of the harness competes with the probes.
+    const bounds = options.cas ? await measureBounds() : undefined
     const reports: SystemReport[] = []
     for (const name of options.systems) {
       // With --tls each system runs plaintext and then TLS back to back, so the two runs see the
@@ -56,7 +59,7 @@ async function main(): Promise<number> {
         }
       }
     }
-    const report = buildReport(options, reports, started, loadAverageAtStart)
+    const report = buildReport(options, reports, started, loadAverageAtStart, bounds)
     process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatTable(report)}\n`)
     return 0
   } catch (error) {

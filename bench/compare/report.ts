@@ -1,6 +1,7 @@
 import { readFileSync, realpathSync } from 'node:fs'
 import { availableParallelism, cpus, release, tmpdir } from 'node:os'
 import type { CompareOptions } from './args.js'
+import type { Bounds } from './bounds.js'
 import type { PhaseReport, SystemReport } from './run.js'
 import { KEY_BYTES, VALUE_BYTES } from './workload.js'
 
@@ -22,6 +23,7 @@ export interface Ratios {
   readonly writeVsRedis?: number
   readonly readVsEtcd?: number
   readonly readVsRedis?: number
+  readonly casVsEtcd?: number
 }
 
 export interface CompareReport {
@@ -37,6 +39,8 @@ export interface CompareReport {
   readonly systems: readonly SystemReport[]
   /** hearsay over the others, plaintext runs. */
   readonly ratios: Ratios
+  /** With --cas: this machine's fsync and loopback round trip, the floor of a CAS (2 of each). */
+  readonly bounds?: Bounds
   /** With --tls: per system and phase, the TLS run against the plaintext one. */
   readonly tlsCost: readonly TlsCost[]
 }
@@ -56,7 +60,7 @@ export interface TlsCost {
   readonly tlsClientCpuUsPerOp: number
 }
 
-export function buildReport(options: CompareOptions, systems: readonly SystemReport[], date: Date, loadAverageAtStart: number): CompareReport {
+export function buildReport(options: CompareOptions, systems: readonly SystemReport[], date: Date, loadAverageAtStart: number, bounds?: Bounds): CompareReport {
   return {
     date: date.toISOString(),
     machine: {
@@ -71,6 +75,7 @@ export function buildReport(options: CompareOptions, systems: readonly SystemRep
     systems,
     ratios: ratios(systems.filter(system => !system.tls)),
     tlsCost: tlsCost(systems),
+    ...(bounds === undefined ? {} : { bounds }),
   }
 }
 
@@ -116,6 +121,7 @@ function ratios(systems: readonly SystemReport[]): Ratios {
     writeVsRedis: hearsayOver(hearsay?.write.load.opsPerSecond, redis?.write.load.opsPerSecond),
     readVsEtcd: hearsayOver(hearsay?.read.load.opsPerSecond, etcd?.read.load.opsPerSecond),
     readVsRedis: hearsayOver(hearsay?.read.load.opsPerSecond, redis?.read.load.opsPerSecond),
+    casVsEtcd: hearsayOver(hearsay?.cas?.load.opsPerSecond, etcd?.cas?.load.opsPerSecond),
   }
 }
 

@@ -7,7 +7,7 @@ import type { ProcessGroup, ServerProcess } from './processes.js'
 import type { SystemDriver, SystemName } from './system.js'
 import { Workload } from './workload.js'
 
-export type PhaseName = 'write' | 'read' | 'watch'
+export type PhaseName = 'write' | 'read' | 'watch' | 'cas'
 /** After the watch phase's writes, how long deliveries still owed may take before they count as missed. */
 const WATCH_DRAIN_TIMEOUT_MS = 10_000
 const MICROSECONDS_PER_SECOND = 1_000_000
@@ -44,6 +44,8 @@ export interface SystemReport {
   readonly tlsSetup: string
   readonly write: PhaseReport
   readonly read: PhaseReport
+  /** With --cas, on systems that have a compare-and-set here (not Redis). */
+  readonly cas?: PhaseReport
   /** With --watchers, for a system that can be watched: the writes again, with watchers. */
   readonly watch?: WatchPhaseReport
 }
@@ -60,6 +62,8 @@ export interface RunSettings {
   readonly concurrency: number
   readonly keys: number
   readonly watchers: number
+  /** Run the compare-and-set phase after the reads, where the driver has one. */
+  readonly cas: boolean
   readonly log: (line: string) => void
   readonly progress: (line: string) => void
   /** Certificates when this run is the TLS one. */
@@ -94,7 +98,10 @@ export async function runSystem(driver: SystemDriver, settings: RunSettings): Pr
     }
     const write = await phase('write', driver.writeOperation, running.write)
     const read = await phase('read', driver.readOperation, running.read)
-    const base = { system: driver.name, tls: settings.tls !== undefined, version, ackPromise: driver.ackPromise, tlsSetup: driver.tlsSetup, write, read }
+    const cas = settings.cas && running.cas !== undefined && driver.casOperation !== undefined
+      ? await phase('cas', driver.casOperation, running.cas)
+      : undefined
+    const base = { system: driver.name, tls: settings.tls !== undefined, version, ackPromise: driver.ackPromise, tlsSetup: driver.tlsSetup, write, read, ...(cas === undefined ? {} : { cas }) }
     const watchDriver = running.watch
     if (settings.watchers === 0 || watchDriver === undefined || driver.watchOperation === undefined) {
       return base

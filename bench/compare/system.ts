@@ -50,6 +50,8 @@ export interface RunningSystem {
   readonly read: Operation
   /** Undefined for a system the harness does not watch (Redis). */
   readonly watch?: WatchDriver
+  /** A compare-and-set on the worker's own key with the version it last saw (issue 13); absent when the system has none here. */
+  readonly cas?: Operation
   /** Closes the clients; the servers belong to the ProcessGroup. */
   close(): Promise<void>
 }
@@ -61,6 +63,8 @@ export interface SystemDriver {
   readonly readOperation: string
   /** What the watch phase's watchers are, as shown in the table; undefined when not watched. */
   readonly watchOperation?: string
+  /** What the cas operation is; absent when the driver has no cas phase. */
+  readonly casOperation?: string
   /** What an acknowledged write means for this system, printed under the table. */
   readonly ackPromise: string
   /** Names of the three servers, for their certificates. */

@@ -1,5 +1,5 @@
 import { hearsayOver, type CompareReport } from './report.js'
-import type { PhaseReport, SystemReport } from './run.js'
+import type { PhaseName, PhaseReport, SystemReport } from './run.js'
 
 const MIB = 1024 * 1024
 
@@ -8,16 +8,20 @@ export function formatTable(report: CompareReport): string {
   const { machine, workload } = report
   const lines = [
     `# ${report.date} · ${machine.cpus} CPUs (${machine.cpuModel}) · node ${machine.node} · Linux ${machine.kernel} · data dirs in ${machine.dataDirs.path} (${machine.dataDirs.filesystem}) · load average ${machine.loadAverageAtStart.toFixed(1)} before the run`,
-    `# ${[...new Set(report.systems.map(system => system.version))].join(', ')} · ${workload.keyBytes} B keys, ${workload.valueBytes} B values, ${workload.keys} keys, ${workload.concurrency} in flight, ${workload.secondsPerPhase} s writes then ${workload.secondsPerPhase} s reads per system`,
+    `# ${[...new Set(report.systems.map(system => system.version))].join(', ')} · ${workload.keyBytes} B keys, ${workload.valueBytes} B values, ${workload.keys} keys, ${workload.concurrency} in flight, ${workload.secondsPerPhase} s writes then ${workload.secondsPerPhase} s reads${report.bounds === undefined ? '' : ` then ${workload.secondsPerPhase} s compare-and-set`} per system`,
+    ...(report.bounds === undefined ? [] : [
+      `# CAS floor on this machine: 2 loopback round trips (p50 ${report.bounds.loopbackRoundTripP50Ms.toFixed(3)} ms each) + 2 fsyncs (p50 ${report.bounds.fsyncP50Ms.toFixed(3)} ms each, 4 KiB in the data dirs' filesystem) = ${report.bounds.casFloorMs.toFixed(2)} ms`,
+    ]),
     '',
     '| phase | system | operation | ops/s | p50 ms | p99 ms | errors | hearsay ÷ this | server CPU s (each) | server RSS MiB (each, at end) | bench client CPU s |',
     '|---|---|---|---:|---:|---:|---:|---:|---|---|---:|',
   ]
-  for (const phase of ['write', 'read'] as const) {
+  for (const phase of ['write', 'read', 'cas'] as const) {
     for (const system of report.systems) {
       // hearsay against the others with the same transport: plaintext with plaintext, TLS with TLS.
       const hearsay = report.systems.find(other => other.system === 'hearsay' && other.tls === system.tls)?.[phase]
-      lines.push(row(phase, system, hearsay))
+      const measured = system[phase]
+      if (measured !== undefined) lines.push(row(phase, system, measured, hearsay))
     }
   }
   if (report.tlsCost.length > 0) lines.push('', ...tlsCostTable(report))
@@ -39,8 +43,7 @@ export function formatTable(report: CompareReport): string {
   return lines.join('\n')
 }
 
-function row(phase: 'write' | 'read', system: SystemReport, hearsay: PhaseReport | undefined): string {
-  const measured = system[phase]
+function row(phase: PhaseName, system: SystemReport, measured: PhaseReport, hearsay: PhaseReport | undefined): string {
   const { load } = measured
   const ratio = system.system === 'hearsay' ? '—' : formatRatio(hearsayOver(hearsay?.load.opsPerSecond, load.opsPerSecond))
   const cpu = measured.servers.map(server => server.cpuSeconds.toFixed(1)).join(' / ')

@@ -39,6 +39,11 @@ export class Workload {
     return this.#key(Math.floor(Math.random() * written))
   }
 
+  /** Worker w's own key for the compare-and-set phase (kept apart from the write phase's keys). */
+  casKey(worker: number): string {
+    return `c${String(worker).padStart(KEY_DIGITS, '0')}`
+  }
+
   #key(slot: number): string {
     const scattered = (slot * KEY_SCATTER_PRIME) % this.keySpace
     return `k${String(scattered).padStart(KEY_DIGITS, '0')}`

@@ -158,9 +158,14 @@ export class LocalReplica {
         const order = index === undefined ? 1 : compareVersions(version, (theirs[index] as { version: Version }).version)
         if (index !== undefined) seen.add(index)
         if (order < 0) answer.older.push(index as number)
-        if (order <= 0) continue
+        if (order === 0) continue
         const record = this.#options.store.get(key)
         if (record === undefined) continue
+        // A strong record outranks any plain one whatever the versions (compareRecords): it
+        // travels even when the peer's version is higher, or the peer would keep its plain
+        // record and the two replicas would never agree. (When the peer holds the strong one,
+        // it travels in a session the peer answers.)
+        if (order < 0 && record.strong !== true) continue
         if (collectibleKind(record, nowMs, this.#options.tombstoneGraceMs) === undefined) {
           const entry = toWire(key, record)
           answer.records.push(entry)

@@ -1,11 +1,13 @@
 import { formatVersion } from '../clock/version.js'
+import type { Version } from '../clock/version.js'
 import { BadRequestError, MethodNotAllowedError, NotFoundError, UnavailableError } from '../errors.js'
+import type { LinearizableService } from '../paxos/service.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { parseConsistencyLevel } from '../replication/consistency.js'
 import type { KvService, WriteOptions, WriteResult } from '../replication/service.js'
 import { parseBatch } from './batch.js'
 import type { ApiLimits } from './limits.js'
-import { checkKeyBytes, decodePathKey, parseQuery, parseScanLimit, parseTtlSeconds } from './params.js'
+import { checkKeyBytes, decodePathKey, parseIfVersion, parseIncrement, parseQuery, parseScanLimit, parseTtlSeconds } from './params.js'
 import { sendBytes, sendJson } from './respond.js'
 import type { Handler, RequestContext, RouteHandlers } from './routes.js'
 import { serveWatch, type WatchPort } from './watch-route.js'
@@ -14,6 +16,8 @@ import { serveWatch, type WatchPort } from './watch-route.js'
 
 export interface KvRouteDeps {
   readonly kv: KvService
+  /** Linearizable operations (CASPaxos); absent = those requests answer 503. */
+  readonly linearizable?: LinearizableService | undefined
   readonly limits: ApiLimits
   readonly metrics: Metrics
   /** Watches (GET /kv?watch=true); absent = 503. */
@@ -25,22 +29,46 @@ export const VERSION_HEADER = 'hearsay-version'
 
 const DEFAULT_HEARTBEAT_MS = 5000
 
+/** The one value of `consistency` a GET takes (plain reads use `r`). */
+export const LINEARIZABLE = 'linearizable'
+
+/** POST /kv/{key}/incr: the path suffix that names the counter operation. */
+export const INCR_SUFFIX = '/incr'
+
 export function keyRoutes(deps: KvRouteDeps): RouteHandlers {
   const { kv, limits, metrics } = deps
+  const strong = (): LinearizableService => {
+    if (deps.linearizable === undefined) throw new UnavailableError('linearizable operations are not available on this node')
+    return deps.linearizable
+  }
 
   const get: Handler = async ctx => {
     const key = decodePathKey(ctx.rawKey, limits.maxKeyBytes)
-    const query = parseQuery(ctx.rawQuery, ['r'])
+    const query = parseQuery(ctx.rawQuery, ['r', 'consistency'])
     const r = query.get('r')
-    const found = await kv.get(key, r === undefined ? {} : { r: parseConsistencyLevel(r, 'r') })
+    const consistency = query.get('consistency')
+    if (consistency !== undefined && consistency !== LINEARIZABLE) {
+      throw new BadRequestError(`consistency must be "${LINEARIZABLE}" (for plain reads give r instead), got ${JSON.stringify(consistency)}`, { param: 'consistency' })
+    }
+    if (consistency !== undefined && r !== undefined) throw new BadRequestError('give either r or consistency=linearizable, not both', { param: 'r' })
+    const found = consistency === LINEARIZABLE
+      ? await strong().read(key)
+      : await kv.get(key, r === undefined ? {} : { r: parseConsistencyLevel(r, 'r') })
     if (found === undefined) throw new NotFoundError(`key ${JSON.stringify(key)} not found`, { key })
     sendBytes(ctx.res, 200, found.value, { 'content-type': 'application/octet-stream', [VERSION_HEADER]: formatVersion(found.version) })
   }
 
   const put: Handler = async ctx => {
     const key = decodePathKey(ctx.rawKey, limits.maxKeyBytes)
-    const options = writeOptions(ctx, ['w', 'ttl'])
+    const ifVersion = conditionOf(ctx)
+    const options = writeOptions(ctx, ifVersion === undefined ? ['w', 'ttl'] : ['ifVersion'])
     const value = await ctx.readBody(limits.maxValueBytes, 'value')
+    if (ifVersion !== undefined) {
+      const result = await strong().compareAndSet(key, value, ifVersion)
+      metrics.kvWrites.inc({ op: 'cas' })
+      sendJson(ctx.res, 200, { key: result.key, version: formatVersion(result.version) })
+      return
+    }
     const result = await kv.put(key, value, options)
     metrics.kvWrites.inc({ op: 'put' })
     sendJson(ctx.res, 200, writeView(result))
@@ -48,12 +76,39 @@ export function keyRoutes(deps: KvRouteDeps): RouteHandlers {
 
   const remove: Handler = async ctx => {
     const key = decodePathKey(ctx.rawKey, limits.maxKeyBytes)
-    const result = await kv.delete(key, writeOptions(ctx, ['w']))
+    const ifVersion = conditionOf(ctx)
+    const options = writeOptions(ctx, ifVersion === undefined ? ['w'] : ['ifVersion'])
+    if (ifVersion !== undefined) {
+      const result = await strong().compareAndSet(key, null, ifVersion)
+      metrics.kvWrites.inc({ op: 'cas' })
+      sendJson(ctx.res, 200, { key: result.key, version: formatVersion(result.version) })
+      return
+    }
+    const result = await kv.delete(key, options)
     metrics.kvWrites.inc({ op: 'delete' })
     sendJson(ctx.res, 200, writeView(result))
   }
 
-  return { GET: get, PUT: put, DELETE: remove }
+  const incr: Handler = async ctx => {
+    if (!ctx.rawKey.endsWith(INCR_SUFFIX) || ctx.rawKey.length === INCR_SUFFIX.length) {
+      throw new MethodNotAllowedError('POST is not allowed on /kv/{key} except for counters: POST /kv/{key}/incr?by=N', { allow: ['GET', 'HEAD', 'PUT', 'DELETE', 'POST'] })
+    }
+    const key = decodePathKey(ctx.rawKey.slice(0, -INCR_SUFFIX.length), limits.maxKeyBytes)
+    const by = parseIncrement(parseQuery(ctx.rawQuery, ['by']).get('by'))
+    // The body is not used; reading it (bounded) keeps the connection usable for the next request.
+    await ctx.readBody(limits.maxValueBytes, 'incr body')
+    const result = await strong().increment(key, by)
+    metrics.kvWrites.inc({ op: 'incr' })
+    sendJson(ctx.res, 200, { key: result.key, value: result.value, version: formatVersion(result.version) })
+  }
+
+  return { GET: get, PUT: put, DELETE: remove, POST: incr }
+}
+
+/** `ifVersion` from the query, when given (the request is then a linearizable compare-and-set). */
+function conditionOf(ctx: RequestContext): Version | 'absent' | undefined {
+  const text = new URLSearchParams(ctx.rawQuery).get('ifVersion')
+  return text === null ? undefined : parseIfVersion(text)
 }
 
 export function scanRoutes(deps: KvRouteDeps): RouteHandlers {
@@ -101,7 +156,7 @@ export function batchRoutes(deps: KvRouteDeps): RouteHandlers {
   return { POST: batch }
 }
 
-function writeOptions(ctx: RequestContext, allowed: readonly ('w' | 'ttl')[]): WriteOptions {
+function writeOptions(ctx: RequestContext, allowed: readonly ('w' | 'ttl' | 'ifVersion')[]): WriteOptions {
   const query = parseQuery(ctx.rawQuery, allowed)
   const w = query.get('w')
   const ttl = query.get('ttl')

@@ -1,3 +1,4 @@
+import { parseVersion, type Version } from '../clock/version.js'
 import { BadRequestError, UriTooLongError } from '../errors.js'
 import { MAX_TTL_SECONDS } from './limits.js'
 
@@ -73,4 +74,27 @@ export function checkKeyBytes(text: string, maxKeyBytes: number, source: 'uri' |
   if (bytes <= maxKeyBytes) return
   const message = `${what} is ${bytes} bytes of UTF-8, more than the limit of ${maxKeyBytes}`
   throw source === 'uri' ? new UriTooLongError(message, { ...details, maxKeyBytes }) : new BadRequestError(message, { ...details, maxKeyBytes })
+}
+
+/** `ifVersion`: a version string as the API prints them, or `absent`. */
+export function parseIfVersion(text: string): Version | 'absent' {
+  if (text === 'absent') return 'absent'
+  try {
+    return parseVersion(text)
+  } catch {
+    throw new BadRequestError(`ifVersion must be a version as hearsay prints them (e.g. 1795601425041000-523dcc4973469070) or "absent", got ${JSON.stringify(text)}`, { param: 'ifVersion' })
+  }
+}
+
+/** Largest |by| of an incr: a safe integer, so every client language can send it exactly. */
+const MAX_INCREMENT = Number.MAX_SAFE_INTEGER
+
+/** `by` of an incr: a (possibly negative) safe integer; absent = 1. */
+export function parseIncrement(text: string | undefined): bigint {
+  if (text === undefined) return 1n
+  if (/^-?[0-9]{1,16}$/.test(text)) {
+    const by = Number(text)
+    if (Math.abs(by) <= MAX_INCREMENT) return BigInt(text)
+  }
+  throw new BadRequestError(`by must be an integer from -${MAX_INCREMENT} to ${MAX_INCREMENT}, got ${JSON.stringify(text)}`, { param: 'by' })
 }

@@ -6,6 +6,7 @@ import type { Logger } from 'pino'
 import { MethodNotAllowedError, NotFoundError, UnavailableError } from '../errors.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { KvService } from '../replication/service.js'
+import type { LinearizableService } from '../paxos/service.js'
 import { capConnectionsPerAddress } from '../runtime/connection-cap.js'
 import { bearerChecker } from './auth.js'
 import { streamLimitsFor, type StreamLimits } from './binary/protocol.js'
@@ -31,6 +32,8 @@ import type { HealthView, MemberView } from './views.js'
 
 export interface ApiDeps {
   readonly kv: KvService
+  /** Linearizable operations (CASPaxos); absent = those requests answer 503. */
+  readonly linearizable?: LinearizableService
   /** JSON for GET /status (node id, name, keys, store size, uptime, version, ...). */
   status(): Promise<Record<string, unknown>> | Record<string, unknown>
   /** GET /health answers 200 only while the status is 'ok'. */
@@ -87,7 +90,7 @@ const METHOD_LABELS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'POST'])
 export function createApiServer(deps: ApiDeps): ApiServer {
   assertApiLimits(deps.limits)
   const { limits, metrics, log } = deps
-  const kvDeps = { kv: deps.kv, limits, metrics, ...(deps.watches === undefined ? {} : { watches: deps.watches }), watchHeartbeatMs: deps.watchHeartbeatMs ?? DEFAULT_WATCH_HEARTBEAT_MS }
+  const kvDeps = { kv: deps.kv, linearizable: deps.linearizable, limits, metrics, ...(deps.watches === undefined ? {} : { watches: deps.watches }), watchHeartbeatMs: deps.watchHeartbeatMs ?? DEFAULT_WATCH_HEARTBEAT_MS }
   const routes: RouteTable = {
     ...nodeRoutes(deps),
     '/kv': scanRoutes(kvDeps),
@@ -114,6 +117,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   // The pipelined binary protocol on the same port (docs/client-protocol.md), over the same KvService.
   const streams = createStreamServer({
     kv: deps.kv,
+    linearizable: deps.linearizable,
     limits,
     streamLimits: { ...streamLimitsFor(limits), ...deps.streamLimits },
     metrics,

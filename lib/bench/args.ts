@@ -6,6 +6,7 @@ import { DEFAULT_API_LIMITS } from '../api/limits.js'
 import { UsageError, type OptionSpec } from '../client/command.js'
 import { MAX_CONCURRENCY } from './closed-loop.js'
 import { minimumKeyBytes } from './keys.js'
+import type { LinearizableMix } from './linearizable-workload.js'
 
 export const DEFAULT_CONCURRENCY = 64
 export const DEFAULT_DURATION_MS = 10_000
@@ -32,10 +33,13 @@ export const MAX_SAMPLE_EVERY = 1_000_000
 export const MAX_WATCHERS = 10_000
 
 /** put:get weights; operation n is a put when n mod (put + get) < put. */
-export interface Mix {
+export interface PutGetMix {
   readonly put: number
   readonly get: number
 }
+
+/** Plain puts and gets, or only linearizable compare-and-sets or increments (issue 13). */
+export type Mix = PutGetMix | LinearizableMix
 
 /** Everything `hearsay bench` was asked to do, validated. */
 export interface BenchSettings {
@@ -73,7 +77,7 @@ export const BENCH_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   'key-bytes': { type: 'string', valueName: 'N', description: `key length in bytes (default ${DEFAULT_KEY_BYTES})` },
   'value-bytes': { type: 'string', valueName: 'N', description: `value length in bytes (default ${DEFAULT_VALUE_BYTES})` },
   keys: { type: 'string', valueName: 'N', description: `key space: puts walk it in order, gets pick keys at random (default ${DEFAULT_KEY_COUNT})` },
-  mix: { type: 'string', valueName: 'PUT:GET', description: 'ratio of puts to gets, e.g. 1:0 writes only (default 1:1)' },
+  mix: { type: 'string', valueName: 'PUT:GET|cas|incr', description: 'ratio of puts to gets, e.g. 1:0 writes only (default 1:1); cas: compare-and-sets, incr: counter increments, each worker on key (worker mod --keys)' },
   sweep: { type: 'string', valueName: 'w=L,L…', description: 'one run per write level, e.g. w=1,2,3, with a staleness count and a plot' },
   plot: { type: 'string', valueName: 'FILE', description: `SVG file the sweep writes (default ${DEFAULT_PLOT_FILE})` },
   settle: { type: 'string', valueName: 'TIME', description: `sweep: read sampled keys again after this delay (default ${DEFAULT_SETTLE_MS}ms)` },
@@ -103,6 +107,12 @@ export function parseBenchArgs(options: OptionValues): BenchSettings {
   }
   const mix = mixOption(text('mix'))
   const w = levelOption(text('w'), 'w')
+  if (typeof mix === 'string') {
+    // CASPaxos always waits for a majority of the key's replicas; there is no level to choose.
+    for (const name of ['w', 'r', 'sweep']) {
+      if (text(name) !== undefined) throw new UsageError(`--${name} does not apply to --mix ${mix}: linearizable operations always need a majority of the key's replicas`)
+    }
+  }
   const sweepText = text('sweep')
   if (sweepText === undefined) {
     for (const name of ['plot', 'settle', 'sample-every']) {
@@ -110,11 +120,11 @@ export function parseBenchArgs(options: OptionValues): BenchSettings {
     }
   } else {
     if (w !== undefined) throw new UsageError('--sweep sets the write level of each run; leave out --w')
-    if (mix.put === 0) throw new UsageError('--sweep compares write levels, so --mix needs writes (e.g. 1:0 or 1:1)')
+    if (typeof mix === 'string' || mix.put === 0) throw new UsageError('--sweep compares write levels, so --mix needs writes (e.g. 1:0 or 1:1)')
   }
   const watchers = numberOption(text('watchers'), 'watchers', 0, 1, MAX_WATCHERS)
   if (watchers > 0 && sweepText !== undefined) throw new UsageError('--watchers measures one run; leave out --sweep')
-  if (watchers > 0 && mix.put === 0) throw new UsageError('--watchers watches the puts of the load, so --mix needs writes (e.g. 1:0 or 1:1)')
+  if (watchers > 0 && (typeof mix === 'string' || mix.put === 0)) throw new UsageError('--watchers watches the puts of the load, so --mix needs plain writes (e.g. 1:0 or 1:1)')
   return {
     concurrency: numberOption(text('concurrency'), 'concurrency', DEFAULT_CONCURRENCY, 1, MAX_CONCURRENCY),
     ...(ops === undefined ? { durationMs } : { ops }),
@@ -158,11 +168,12 @@ function duration(text: string, name: string, maxMs: number): number {
 
 function mixOption(text: string | undefined): Mix {
   if (text === undefined) return { put: 1, get: 1 }
+  if (text === 'cas' || text === 'incr') return text
   const match = /^([0-9]+):([0-9]+)$/.exec(text)
   const put = Number(match?.[1])
   const get = Number(match?.[2])
   if (match === null || put > MAX_MIX_WEIGHT || get > MAX_MIX_WEIGHT) {
-    throw new UsageError(`--mix must be PUT:GET with whole numbers up to ${MAX_MIX_WEIGHT}, e.g. 1:1 or 1:0, got ${JSON.stringify(text)}`)
+    throw new UsageError(`--mix must be PUT:GET with whole numbers up to ${MAX_MIX_WEIGHT}, e.g. 1:1 or 1:0, or cas or incr, got ${JSON.stringify(text)}`)
   }
   if (put + get === 0) throw new UsageError('--mix 0:0 runs nothing; give puts or gets a weight, e.g. 1:0')
   return { put, get }

@@ -3,7 +3,7 @@ import { EXCEPTION_ERROR, LoadRecorder } from './load-recorder.js'
 
 export { EXCEPTION_ERROR }
 
-export type OperationKind = 'put' | 'get'
+export type OperationKind = 'put' | 'get' | 'cas' | 'incr'
 
 /** One operation; resolve with the outcome, never reject (a thrown error is counted as error kind 'exception'). */
 export type Operation = (worker: number) => Promise<OpOutcome>

@@ -5,7 +5,10 @@ import { HearsayClientError, InvalidReplyError, NoNodeAnsweredError } from '../c
  * by message (which carries keys, node URLs and numbers).
  */
 export function errorLabel(err: unknown): string {
-  if (err instanceof HearsayClientError) return err.status === 503 ? 'unavailable_503' : `http_${err.status}`
+  if (err instanceof HearsayClientError) {
+    if (err.status === 503) return 'unavailable_503'
+    return err.status === 409 ? 'conflict_409' : `http_${err.status}`
+  }
   if (err instanceof NoNodeAnsweredError) return /no answer within|time(d)? ?out/i.test(err.lastReason) ? 'timeout' : 'connection'
   if (err instanceof InvalidReplyError) return 'invalid_reply'
   return 'exception'

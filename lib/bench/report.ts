@@ -103,7 +103,9 @@ function staleCell(phase: StalenessPhase): string {
 }
 
 function describeLoad(settings: BenchSettings, nodeCount: number, result: LoadResult): string {
-  const mix = `${settings.mix.put}:${settings.mix.get} put:get`
+  const mix = typeof settings.mix === 'string'
+    ? `${settings.mix === 'cas' ? 'compare-and-set' : 'incr'} only, worker w on key w mod ${settings.keys}`
+    : `${settings.mix.put}:${settings.mix.get} put:get`
   const levels = [settings.w === undefined ? '' : `w=${settings.w}`, settings.r === undefined ? '' : `r=${settings.r}`].filter(text => text !== '').join(' ')
   return `${settings.concurrency} in flight over ${nodeCount} node(s), ${(result.elapsedMs / 1000).toFixed(1)} s, ${mix}, ` +
     `${settings.keyBytes} B keys (${settings.keys} in the key space), ${settings.valueBytes} B values${levels === '' ? '' : `, ${levels}`}`

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { HearsayClient, type ClientTlsOptions } from '../client/client.js'
 import type { ConsistencyLevel } from '../replication/consistency.js'
-import type { BenchSettings } from './args.js'
+import type { BenchSettings, PutGetMix } from './args.js'
 import { runClosedLoop, type LoadProgress, type LoadResult } from './closed-loop.js'
+import { createLinearizableWorkload } from './linearizable-workload.js'
 import { StalenessProbe, type StalenessCounts } from './staleness.js'
 import { KEY_PREFIX, minimumKeyBytes } from './keys.js'
 import { WatchLatencyProbe, type WatchStats } from './watch-latency.js'
@@ -49,10 +50,13 @@ export interface SweepReport {
 /** One closed-loop run of the settings' load, spread over every node. */
 export async function runBench(settings: BenchSettings, target: BenchTarget, onProgress?: ProgressListener): Promise<BenchReport> {
   return withClients(target, settings.concurrency, async clients => {
+    const { mix } = settings
     const probe = settings.watchers === 0 ? undefined : new WatchLatencyProbe({ ...target, watchers: settings.watchers, prefix: writtenPrefix(settings) })
     try {
       await probe?.open()
-      const workload = createWorkload({ ...workloadShape(settings), clients, w: settings.w, ...(probe === undefined ? {} : { onAckedWrite: (write: AckedWrite) => probe.onAckedWrite(write) }) })
+      const workload = typeof mix === 'string'
+        ? { ...createLinearizableWorkload({ clients, mix, keyBytes: settings.keyBytes, keys: settings.keys, value: randomBytes(settings.valueBytes) }), getMisses: () => 0 }
+        : createWorkload({ ...workloadShape(settings, mix), clients, w: settings.w, ...(probe === undefined ? {} : { onAckedWrite: (write: AckedWrite) => probe.onAckedWrite(write) }) })
       probe?.measureFrom(performance.now() + settings.warmupMs)
       const result = await runClosedLoop({
         ...loadLength(settings),
@@ -84,7 +88,8 @@ export async function runSweep(settings: BenchSettings, target: BenchTarget, onP
     const readers = target.nodes.map(node => openClient(target, [node], STALENESS_READER_SOCKETS))
     try {
       const runs: SweepRun[] = []
-      const shape = workloadShape(settings)
+      if (typeof settings.mix === 'string') throw new RangeError('a sweep needs a put:get mix')
+      const shape = workloadShape(settings, settings.mix)
       for (const w of sweep.levels) {
         const probe = new StalenessProbe({ readers, sampleEvery: sweep.sampleEvery, settleMs: sweep.settleMs })
         const workload = createWorkload({ ...shape, clients, w, onAckedWrite: (write: AckedWrite) => probe.onAckedWrite(write) })
@@ -119,8 +124,8 @@ function openClient(target: BenchTarget, nodes: readonly string[], maxSockets: n
   return new HearsayClient({ nodes, token: target.token, timeoutMs: target.timeoutMs, maxSockets, tls: target.tls })
 }
 
-function workloadShape(settings: BenchSettings): { keyBytes: number; keys: number; mix: BenchSettings['mix']; value: Uint8Array; r: ConsistencyLevel | undefined } {
-  return { keyBytes: settings.keyBytes, keys: settings.keys, mix: settings.mix, value: randomBytes(settings.valueBytes), r: settings.r }
+function workloadShape(settings: BenchSettings, mix: PutGetMix): { keyBytes: number; keys: number; mix: PutGetMix; value: Uint8Array; r: ConsistencyLevel | undefined } {
+  return { keyBytes: settings.keyBytes, keys: settings.keys, mix, value: randomBytes(settings.valueBytes), r: settings.r }
 }
 
 function loadLength(settings: BenchSettings): { durationMs?: number; ops?: number; warmupMs: number } {

@@ -1,6 +1,6 @@
 import type { HearsayClient } from '../client/client.js'
 import type { ConsistencyLevel } from '../replication/consistency.js'
-import type { Mix } from './args.js'
+import type { PutGetMix } from './args.js'
 import type { Operation, OpOutcome } from './closed-loop.js'
 import { errorLabel } from './error-label.js'
 import { benchKey } from './keys.js'
@@ -18,7 +18,7 @@ export interface WorkloadOptions {
   readonly clients: readonly HearsayClient[]
   readonly keyBytes: number
   readonly keys: number
-  readonly mix: Mix
+  readonly mix: PutGetMix
   /** The bytes every put writes (random, made once: generating them is not what is measured). */
   readonly value: Uint8Array
   readonly w?: ConsistencyLevel

@@ -1,18 +1,21 @@
 import type { ConsistencyLevel } from '../replication/consistency.js'
 import { NodeStreams } from './binary/node-streams.js'
-import { batchFrame, deleteFrame, getFrame, parseBatchAnswer, parseGetAnswer, parseWriteAnswer, putFrame, type StreamBatchOp } from './binary/operations.js'
+import {
+  batchFrame, casFrame, deleteFrame, getFrame, incrFrame, linearizableGetFrame, parseBatchAnswer, parseCasAnswer, parseGetAnswer, parseIncrAnswer,
+  parseWriteAnswer, putFrame, type StreamBatchOp,
+} from './binary/operations.js'
 import { StreamNotUsableError } from './binary/stream-connection.js'
 import { ClientOptionsError, HearsayClientError, InvalidReplyError, NoNodeAnsweredError, type ErrorBody } from './errors.js'
 import { Agents, exchange, NodeUnreachableError, type ExchangeLimits, type HttpAnswer, type HttpRequest } from './http-exchange.js'
 import { parseNodeUrls, type NodeUrl } from './node-urls.js'
 import {
-  parseBatchReply, parseHealth, parseJson, parseMembers, parseObject, parseScanPage, parseWriteReply,
-  type BatchResult, type HealthReply, type MemberReply, type ScanItem, type ScanPage, type WriteReply,
+  parseBatchReply, parseCasReply, parseHealth, parseIncrReply, parseJson, parseMembers, parseObject, parseScanPage, parseWriteReply,
+  type BatchResult, type CasReply, type HealthReply, type IncrReply, type MemberReply, type ScanItem, type ScanPage, type WriteReply,
 } from './replies.js'
 
 import { watchChanges, type WatchEvent, type WatchOptions } from './watch.js'
 
-export type { BatchResult, HealthReply, MemberReply, MemberState, ScanItem, ScanPage, WatchEvent, WriteReply } from './replies.js'
+export type { BatchResult, CasReply, HealthReply, IncrReply, MemberReply, MemberState, ScanItem, ScanPage, WatchEvent, WriteReply } from './replies.js'
 export { WatchCutError, WatchHistoryGoneError, type WatchOptions, type WatchReconnect } from './watch.js'
 export { ClientOptionsError, HearsayClientError, InvalidReplyError, NoNodeAnsweredError } from './errors.js'
 export type { ErrorBody } from './errors.js'
@@ -72,6 +75,18 @@ export interface DeleteOptions {
 
 export interface GetOptions {
   readonly r?: ConsistencyLevel
+  /** 'linearizable': a read that sees every change completed before it (CASPaxos); not with `r`. */
+  readonly consistency?: 'linearizable'
+}
+
+export interface CasOptions {
+  /** The version the key must be at (a version string as hearsay prints them), or 'absent'. */
+  readonly ifVersion: string
+}
+
+export interface IncrOptions {
+  /** Added to the counter; a safe integer, default 1. */
+  readonly by?: number
 }
 
 export interface GetReply {
@@ -140,6 +155,33 @@ export class HearsayClient {
       : new NodeStreams({ authorization: this.#authorization, timeoutMs: this.#timeoutMs, maxResponseBytes: this.#maxResponseBytes, tls })
   }
 
+  /**
+   * Writes `value` (null deletes) only if the key is at `options.ifVersion` ('absent': does not
+   * exist). 409 (HearsayClientError, body.current.version) when it is not; 503 with
+   * body.outcome 'unknown' when the change may or may not have been applied.
+   */
+  async cas(key: string, value: Uint8Array | string | null, options: CasOptions): Promise<CasReply> {
+    checkKey(key)
+    if (typeof options?.ifVersion !== 'string' || options.ifVersion === '') throw new ClientOptionsError('cas needs ifVersion: a version string or "absent"')
+    const query = new URLSearchParams({ ifVersion: options.ifVersion })
+    const bytes = value === null ? null : toBytes(value)
+    const request: HttpRequest = bytes === null
+      ? { method: 'DELETE', path: keyPath(key, query) }
+      : { method: 'PUT', path: keyPath(key, query), headers: { 'content-type': 'application/octet-stream' }, body: bytes }
+    return this.#change(casFrame(key, bytes, options.ifVersion), (node, frame) => parseCasAnswer(node, key, frame), request,
+      answer => parseCasReply(answer.node, parseJson(answer.node, answer.body)))
+  }
+
+  /** Adds `options.by` (default 1) to the key's decimal integer value (absent = 0); answers the new value. */
+  async incr(key: string, options: IncrOptions = {}): Promise<IncrReply> {
+    checkKey(key)
+    const by = options.by ?? 1
+    if (!Number.isSafeInteger(by)) throw new ClientOptionsError(`by must be a safe integer, got ${String(by)}`)
+    const path = `/kv/${encodeURIComponent(key)}/incr${by === 1 ? '' : `?by=${by}`}`
+    return this.#change(incrFrame(key, by), (node, frame) => parseIncrAnswer(node, key, frame), { method: 'POST', path },
+      answer => parseIncrReply(answer.node, parseJson(answer.node, answer.body)))
+  }
+
   async put(key: string, value: Uint8Array | string, options: PutOptions = {}): Promise<WriteReply> {
     checkKey(key)
     const bytes = toBytes(value)
@@ -162,6 +204,11 @@ export class HearsayClient {
   /** Undefined when the key is absent, deleted or expired (404). */
   async get(key: string, options: GetOptions = {}): Promise<GetReply | undefined> {
     checkKey(key)
+    if (options.consistency !== undefined) {
+      if (options.consistency !== 'linearizable') throw new ClientOptionsError(`consistency must be "linearizable", got ${JSON.stringify(options.consistency)}`)
+      if (options.r !== undefined) throw new ClientOptionsError('give either r or consistency, not both')
+      return this.#kv(linearizableGetFrame(key), parseGetAnswer, () => ({ method: 'GET', path: keyPath(key, new URLSearchParams({ consistency: 'linearizable' })) }), getReplyOf)
+    }
     return this.#kv(
       getFrame(key, options.r),
       parseGetAnswer,
@@ -170,13 +217,7 @@ export class HearsayClient {
         if (options.r !== undefined) query.set('r', String(options.r))
         return { method: 'GET', path: keyPath(key, query) }
       },
-      answer => {
-        if (answer.status === 404) return undefined
-        throwUnlessOk(answer)
-        const version = answer.headers['hearsay-version']
-        if (typeof version !== 'string') throw new InvalidReplyError(answer.node, 'a value without a Hearsay-Version header')
-        return { value: answer.body, version }
-      },
+      getReplyOf,
     )
   }
 
@@ -299,6 +340,35 @@ export class HearsayClient {
     return answer
   }
 
+  /**
+   * A linearizable change, over the stream connection or HTTP like #kv. It moves on to the next
+   * node only when the last one was never reached: after a timeout or a lost connection the
+   * change may be applied already, so it answers as the node would have (503, outcome unknown)
+   * instead of sending it twice.
+   */
+  async #change<T>(frame: unknown[], parseFrame: (node: NodeUrl, frame: unknown[]) => T, request: HttpRequest, parseHttp: (answer: HttpAnswer) => T): Promise<T> {
+    return this.#failover(async node => {
+      try {
+        const connection = this.#streams?.connectionFor(node)
+        if (connection !== undefined) {
+          try {
+            return parseFrame(node, await connection.request(frame))
+          } catch (err) {
+            if (!(err instanceof StreamNotUsableError)) throw err
+          }
+        }
+        const answer = await this.#http(node, request, this.#timeoutMs)
+        throwUnlessOk(answer)
+        return parseHttp(answer)
+      } catch (err) {
+        if (err instanceof NodeUnreachableError && err.mayHaveArrived && !err.staleSocket) {
+          throw new HearsayClientError(String(node), 503, { error: `${err.message}; the change may or may not have been applied`, outcome: 'unknown' })
+        }
+        throw err
+      }
+    })
+  }
+
   async #send(request: HttpRequest, timeoutMs = this.#timeoutMs): Promise<HttpAnswer> {
     return this.#failover(node => this.#http(node, request, timeoutMs))
   }
@@ -367,6 +437,14 @@ async function retryStale<T>(attempt: () => Promise<T>): Promise<T> {
     if (err instanceof NodeUnreachableError && err.staleSocket) return attempt()
     throw err
   }
+}
+
+function getReplyOf(answer: HttpAnswer): GetReply | undefined {
+  if (answer.status === 404) return undefined
+  throwUnlessOk(answer)
+  const version = answer.headers['hearsay-version']
+  if (typeof version !== 'string') throw new InvalidReplyError(answer.node, 'a value without a Hearsay-Version header')
+  return { value: answer.body, version }
 }
 
 function throwUnlessOk(answer: HttpAnswer): void {

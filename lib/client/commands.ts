@@ -45,10 +45,12 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'print the value of KEY (raw bytes)',
     minArgs: 1,
     maxArgs: 1,
-    options: { r: R_OPTION },
+    options: { r: R_OPTION, linearizable: { type: 'boolean', description: 'a read that sees every change completed before it (not with --r)' } },
     async run(context) {
       const key = keyArgument(context)
-      const reply = await context.client().get(key, { r: levelOption(context, 'r') })
+      const linearizable = context.options['linearizable'] === true
+      if (linearizable && context.options['r'] !== undefined) throw new UsageError('give either --r or --linearizable, not both')
+      const reply = await context.client().get(key, linearizable ? { consistency: 'linearizable' } : { r: levelOption(context, 'r') })
       if (reply === undefined) {
         await writeOut(context.io.stderr, `hearsay: key ${JSON.stringify(key)} not found\n`)
         return 1
@@ -64,14 +66,61 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     },
   },
 
+  cas: {
+    synopsis: 'KEY VALUE|- --if-version V|absent',
+    summary: 'store VALUE under KEY only if KEY is at version V (absent: does not exist); linearizable',
+    minArgs: 2,
+    maxArgs: 2,
+    options: { 'if-version': { type: 'string', valueName: 'V', description: 'the version KEY must be at, or absent' } },
+    async run(context) {
+      const key = keyArgument(context)
+      const ifVersion = context.options['if-version']
+      if (typeof ifVersion !== 'string' || ifVersion === '') throw new UsageError('cas needs --if-version V (a version as hearsay prints it) or --if-version absent')
+      const text = context.args[1] as string
+      const value = text === '-' ? await readStdin(context) : Buffer.from(text, 'utf8')
+      const reply = await context.client().cas(key, value, { ifVersion })
+      await writeOut(context.io.stdout, context.json
+        ? JSON.stringify(reply) + '\n'
+        : `stored ${JSON.stringify(key)} at version ${reply.version}\n`)
+      return 0
+    },
+  },
+
+  incr: {
+    synopsis: 'KEY',
+    summary: 'add --by N (default 1) to the decimal integer under KEY (absent counts as 0) and print the new value; linearizable',
+    minArgs: 1,
+    maxArgs: 1,
+    options: { by: { type: 'string', valueName: 'N', description: 'the amount to add: an integer, negative to subtract' } },
+    async run(context) {
+      const key = keyArgument(context)
+      const text = context.options['by']
+      let by: number | undefined
+      if (typeof text === 'string') {
+        by = /^-?[0-9]{1,16}$/.test(text) ? Number(text) : Number.NaN
+        if (!Number.isSafeInteger(by)) throw new UsageError(`--by must be an integer from -${Number.MAX_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER}, got ${JSON.stringify(text)}`)
+      }
+      const reply = await context.client().incr(key, by === undefined ? {} : { by })
+      await writeOut(context.io.stdout, context.json ? JSON.stringify(reply) + '\n' : `${reply.value}\n`)
+      return 0
+    },
+  },
+
   del: {
     synopsis: 'KEY',
     summary: 'delete KEY (writes a tombstone; succeeds for an absent key)',
     minArgs: 1,
     maxArgs: 1,
-    options: { w: W_OPTION },
+    options: { w: W_OPTION, 'if-version': { type: 'string', valueName: 'V', description: 'delete only if KEY is at version V; linearizable (not with --w)' } },
     async run(context) {
       const key = keyArgument(context)
+      const ifVersion = context.options['if-version']
+      if (typeof ifVersion === 'string') {
+        if (context.options['w'] !== undefined) throw new UsageError('give either --w or --if-version, not both')
+        const cas = await context.client().cas(key, null, { ifVersion })
+        await writeOut(context.io.stdout, context.json ? JSON.stringify(cas) + '\n' : `deleted ${JSON.stringify(key)} at version ${cas.version}\n`)
+        return 0
+      }
       const reply = await context.client().delete(key, { w: levelOption(context, 'w') })
       await writeOut(context.io.stdout, context.json
         ? JSON.stringify(reply) + '\n'

@@ -27,6 +27,9 @@ export interface ExchangeLimits {
   readonly maxResponseBytes: number
 }
 
+/** Network errors that mean no connection was made, so the request cannot have arrived. */
+const NEVER_CONNECTED_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'])
+
 /**
  * The node did not answer (refused, reset, unreachable, timed out). Only this error makes the
  * client move on to the next node; an HTTP answer of any status is the result.
@@ -37,11 +40,18 @@ export class NodeUnreachableError extends Error {
    * it while idle, which says nothing about the node, so one retry on a fresh socket is due.
    */
   readonly staleSocket: boolean
+  /**
+   * The request may have reached the node (a timeout, a connection lost after connecting): a
+   * change must not be sent again elsewhere, it may already be applied. False only when the
+   * connection was never made.
+   */
+  readonly mayHaveArrived: boolean
 
-  constructor(message: string, staleSocket: boolean) {
+  constructor(message: string, staleSocket: boolean, mayHaveArrived = true) {
     super(message)
     this.name = 'NodeUnreachableError'
     this.staleSocket = staleSocket
+    this.mayHaveArrived = mayHaveArrived
   }
 }
 
@@ -114,7 +124,7 @@ export function exchange(agents: Agents, node: NodeUrl, request: HttpRequest, li
       const hint = !answered && !outgoing.reusedSocket && url.protocol === 'http:' && err.code === 'ECONNRESET'
         ? '; if the node serves HTTPS (tls.api on), use an https:// URL'
         : ''
-      finish(new NodeUnreachableError(`${node}: ${describeNetworkError(err)}${hint}`, stale))
+      finish(new NodeUnreachableError(`${node}: ${describeNetworkError(err)}${hint}`, stale, !stale && !NEVER_CONNECTED_CODES.has(err.code ?? '')))
     })
 
     function finish(error: Error | undefined, answer?: HttpAnswer): void {

@@ -15,6 +15,19 @@ export interface WriteReply {
   readonly w: number
 }
 
+/** A linearizable compare-and-set's answer: the key's new version. */
+export interface CasReply {
+  readonly key: string
+  readonly version: string
+}
+
+/** An incr's answer: the counter's new value (a decimal integer string) and version. */
+export interface IncrReply {
+  readonly key: string
+  readonly value: string
+  readonly version: string
+}
+
 export interface ScanItem {
   readonly key: string
   readonly value: Buffer
@@ -106,6 +119,18 @@ class Fields {
 export function parseWriteReply(node: string, json: unknown): WriteReply {
   const f = Fields.of(node, 'a write reply', json)
   return { key: f.string('key'), version: f.string('version'), acks: f.count('acks'), w: f.count('w') }
+}
+
+export function parseCasReply(node: string, json: unknown): CasReply {
+  const f = Fields.of(node, 'a compare-and-set reply', json)
+  return { key: f.string('key'), version: f.string('version') }
+}
+
+export function parseIncrReply(node: string, json: unknown): IncrReply {
+  const f = Fields.of(node, 'an incr reply', json)
+  const value = f.string('value')
+  if (!/^-?[0-9]+$/.test(value)) throw new InvalidReplyError(node, `an incr reply whose value ${JSON.stringify(value)} is not a decimal integer`)
+  return { key: f.string('key'), value, version: f.string('version') }
 }
 
 export function parseScanPage(node: string, json: unknown): ScanPage {

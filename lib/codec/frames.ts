@@ -7,6 +7,7 @@ import {
 import { validateError, validateHello, validateProof, validateRefuse, validateWelcome } from './transport-frames.js'
 import { CLOCK_FRAMES } from '../clock/messages.js'
 import { WATCH_FRAMES } from '../watch/messages.js'
+import { PAXOS_FRAMES } from '../paxos/messages.js'
 
 /**
  * The one list of every frame type on the wire: code, name, kind and body validator.
@@ -75,6 +76,8 @@ export const FRAME_TYPES: readonly FrameType[] = [
   ...CLOCK_FRAMES,
   // Watch feeds (lib/watch/messages.ts): a node long-polls a replica's change log for partitions it does not hold.
   ...WATCH_FRAMES,
+  // CASPaxos (lib/paxos/messages.ts): linearizable operations, a key's replicas as acceptors.
+  ...PAXOS_FRAMES,
 ]
 
 /** Frame types by code and by name; construction asserts codes and names are unique. */

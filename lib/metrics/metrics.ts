@@ -49,6 +49,8 @@ export interface Metrics {
   /** Hints delivered to a member that came back, or dropped: result = delivered | dropped. */
   readonly hintsHandedOff: Counter<'result'>
   readonly readRepairs: Counter
+  /** CASPaxos rounds this node ran as proposer: phase = prepare | accept | fast, outcome = ok | conflict | unavailable. */
+  readonly paxosRounds: Counter<'phase' | 'outcome'>
 
   // Membership and transport (lib/membership, lib/transport).
   /** Members in the local table by state: alive | suspect | dead | left. */
@@ -215,6 +217,12 @@ export function createMetrics(): Metrics {
     readRepairs: new Counter({
       name: `${METRIC_PREFIX}replication_read_repairs_total`,
       help: 'Stale replicas sent the newest version after a read.',
+      registers,
+    }),
+    paxosRounds: new Counter({
+      name: `${METRIC_PREFIX}paxos_rounds_total`,
+      help: 'CASPaxos rounds this node ran as proposer, by phase (prepare, accept, fast: the one-round-trip accept) and outcome (ok, conflict: a higher ballot was promised, unavailable: no quorum in time).',
+      labelNames: ['phase', 'outcome'] as const,
       registers,
     }),
     members: new Gauge({

@@ -1,19 +1,19 @@
-import { compareVersions, type NodeId } from '../clock/version.js'
-import { QuorumNotMetError } from '../errors.js'
+import type { NodeId } from '../clock/version.js'
+import { QuorumNotMetError, StrongKeyError } from '../errors.js'
 import { sleep, type Clock } from '../runtime/clock.js'
 import type { StoredRecord } from '../store/record.js'
-import { isLive } from '../store/record.js'
+import { compareRecords, isLive } from '../store/record.js'
 import { TransportError, type PeerAddress, type PeerMessage } from '../transport/transport.js'
 import type { ConsistencyLevel } from './consistency.js'
 import { requiredAcks } from './consistency.js'
-import { MAX_SCAN_REPLY_BYTES, SCAN_RECORD_OVERHEAD_BYTES, fromWire, scanPageOf, toWire, type ReplicaReadReplyBody, type ReplicaScanReplyBody, type WireEntry } from './messages.js'
+import { MAX_SCAN_REPLY_BYTES, SCAN_RECORD_OVERHEAD_BYTES, fromWire, scanPageOf, toWire, type ReplicaReadReplyBody, type ReplicaScanReplyBody, type ReplicaWriteReplyBody, type WireEntry } from './messages.js'
 import type {
   BatchOperation, KvService, ReadOptions, ReadResult, ScanItem, ScanOptions, ScanPage, WriteOptions, WriteResult,
 } from './service.js'
 
 /** The local replica as the coordinator needs it; lib/store's KvStore satisfies it. */
 export interface LocalReplica {
-  apply(key: string, record: StoredRecord): Promise<unknown>
+  apply(key: string, record: StoredRecord): Promise<{ readonly applied: boolean; readonly previous?: StoredRecord }>
   get(key: string): StoredRecord | undefined
   rawRange(options: { prefix?: string; after?: string; limit?: number }): Iterable<{ key: string; record: StoredRecord }>
 }
@@ -142,7 +142,7 @@ export class Coordinator implements KvService {
         if (complete !== undefined && compareUtf8(entry.key, complete) > 0) continue
         const record = fromWire(entry)
         const held = newestByKey.get(entry.key)
-        if (held === undefined || compareVersions(record.version, held.version) > 0) newestByKey.set(entry.key, record)
+        if (held === undefined || compareRecords(record, held) > 0) newestByKey.set(entry.key, record)
       }
     }
     const keys = [...newestByKey.keys()].sort(compareUtf8)
@@ -174,6 +174,9 @@ export class Coordinator implements KvService {
   private async write(key: string, value: Uint8Array | null, options: WriteOptions): Promise<WriteResult> {
     const replicas = this.options.replicasFor(key)
     const needed = this.needed(options.w ?? this.options.defaultWrite, replicas.length, 'w')
+    // A strong key takes linearizable writes only; refused before anything is versioned when
+    // this node's own replica knows (the replicas' answers catch the rest, below).
+    if (this.options.local.get(key)?.strong === true) throw new StrongKeyError(key)
     const ttl = options.ttlSeconds
     const version = { hlc: await this.options.nextHlc(), node: this.options.localId }
     const record: StoredRecord = {
@@ -184,24 +187,39 @@ export class Coordinator implements KvService {
     const entry = toWire(key, record)
     // The Version itself, not its string: lib/api formats it only if the write misses its quorum.
     const answers = await this.gather(replicas, needed, (id) => this.writeTo(id, key, record, entry), 'write', { version })
+    // A replica holding a strong record kept the write out; it loses to that record wherever it
+    // landed (compareRecords), so the client is told it was refused.
+    if (answers.heard.some((a) => a.record === 'strong')) throw new StrongKeyError(key)
     return { key, version, acks: answers.heard.length, needed }
   }
 
   /**
-   * One replica's copy of a write: resolves once it is durable there, rejects when it is not
-   * (then, unless the replica refused it, the write is kept as a hint for that replica).
+   * Writes a value committed through CASPaxos (a strong record) to every replica of its key, in
+   * the background: plain reads see it once it lands, and replicas that miss it get a hint (or
+   * anti-entropy brings it). Resolves with the number of replicas that made it durable.
    */
-  private async writeTo(id: NodeId, key: string, record: StoredRecord, entry: WireEntry): Promise<true> {
+  async propagate(key: string, record: StoredRecord): Promise<number> {
+    const entry = toWire(key, record)
+    const settled = await Promise.allSettled(this.options.replicasFor(key).map((id) => this.writeTo(id, key, record, entry)))
+    return settled.filter((s) => s.status === 'fulfilled').length
+  }
+
+  /**
+   * One replica's copy of a write: resolves once it is durable there ('strong' when a strong
+   * record kept a plain write out), rejects when it is not (then, unless the replica refused it,
+   * the write is kept as a hint for that replica).
+   */
+  private async writeTo(id: NodeId, key: string, record: StoredRecord, entry: WireEntry): Promise<true | 'strong'> {
     if (id === this.options.localId) {
-      await this.options.local.apply(key, record)
-      return true
+      const outcome = await this.options.local.apply(key, record)
+      return keptOutByStrong(record, outcome) ? 'strong' : true
     }
     try {
       const member = this.reachableMember(id)
       const delayMs = this.options.injectedDelayMs()
       if (delayMs > 0) await sleep(this.options.clock, delayMs)
-      await this.options.request(member.peer, { type: 'replicaWrite', body: { entries: [entry] } }, this.options.timeoutMs)
-      return true
+      const reply = await this.options.request(member.peer, { type: 'replicaWrite', body: { entries: [entry] } }, this.options.timeoutMs)
+      return ((reply.body as ReplicaWriteReplyBody).strong ?? []).length > 0 ? 'strong' : true
     } catch (error) {
       // A replica that refused the write (e.g. our clock is beyond its skew bound) would refuse
       // the hint too; anything else is delivery trouble that handoff cures later.
@@ -240,7 +258,7 @@ export class Coordinator implements KvService {
   private async repair(key: string, answers: readonly { id: NodeId; record: StoredRecord | undefined }[]): Promise<void> {
     const newest = newestOf(answers.map((a) => a.record))
     if (newest === undefined) return
-    const stale = answers.filter((a) => a.record === undefined || compareVersions(a.record.version, newest.version) < 0)
+    const stale = answers.filter((a) => a.record === undefined || compareRecords(a.record, newest) < 0)
     if (stale.length === 0) return
     this.options.onReadRepair(stale.length)
     const entry = toWire(key, newest)
@@ -284,10 +302,14 @@ export class Coordinator implements KvService {
   }
 }
 
+function keptOutByStrong(record: StoredRecord, outcome: { readonly applied: boolean; readonly previous?: StoredRecord }): boolean {
+  return !outcome.applied && record.strong !== true && outcome.previous?.strong === true
+}
+
 function newestOf(records: readonly (StoredRecord | undefined)[]): StoredRecord | undefined {
   let newest: StoredRecord | undefined
   for (const record of records) {
-    if (record !== undefined && (newest === undefined || compareVersions(record.version, newest.version) > 0)) newest = record
+    if (record !== undefined && (newest === undefined || compareRecords(record, newest) > 0)) newest = record
   }
   return newest
 }

@@ -1,5 +1,5 @@
 import { isNodeId, type NodeId } from '../clock/version.js'
-import { expectArray, expectBytes, expectObject, expectString, expectUint, field, MalformedBodyError, optional } from '../codec/validate.js'
+import { expectArray, expectBoolean, expectBytes, expectObject, expectString, expectUint, field, MalformedBodyError, optional } from '../codec/validate.js'
 import type { StoredRecord } from '../store/record.js'
 
 /**
@@ -22,11 +22,17 @@ export interface WireEntry {
   readonly hlc: number
   readonly node: NodeId
   readonly expiresAtMs?: number
+  /** A value committed through CASPaxos (StoredRecord.strong). */
+  readonly strong?: true
 }
 
 export interface ReplicaWriteBody { readonly entries: readonly WireEntry[] }
-/** One flag per entry: true when the replica stored it (false: it already held a newer version). */
-export interface ReplicaWriteReplyBody { readonly applied: readonly boolean[] }
+/**
+ * One flag per entry: true when the replica stored it (false: it already held a newer record).
+ * `strong`: indices of plain entries not stored because the replica holds a strong record of the
+ * key (a key changed through CASPaxos refuses plain writes; absent = none).
+ */
+export interface ReplicaWriteReplyBody { readonly applied: readonly boolean[]; readonly strong?: readonly number[] }
 export interface ReplicaReadBody { readonly key: string }
 /** The replica's raw record (tombstones and expired records included), or null when it has none. */
 export interface ReplicaReadReplyBody { readonly entry: WireEntry | null }
@@ -38,6 +44,7 @@ export function toWire(key: string, record: StoredRecord): WireEntry {
     hlc: record.version.hlc,
     node: record.version.node,
     ...(record.expiresAtMs !== undefined ? { expiresAtMs: record.expiresAtMs } : {}),
+    ...(record.strong === true ? { strong: true as const } : {}),
   }
 }
 
@@ -46,6 +53,7 @@ export function fromWire(entry: WireEntry): StoredRecord {
     value: entry.value,
     version: { hlc: entry.hlc, node: entry.node },
     ...(entry.expiresAtMs !== undefined ? { expiresAtMs: entry.expiresAtMs } : {}),
+    ...(entry.strong === true ? { strong: true as const } : {}),
   }
 }
 
@@ -59,7 +67,8 @@ export function validateWireEntry(value: unknown, what: string): WireEntry {
   const node = field(body, 'node')
   if (!isNodeId(node)) throw new MalformedBodyError(`${what}.node must be a node id (16 lowercase hex characters)`)
   const expiresAtMs = optional(field(body, 'expiresAtMs'), `${what}.expiresAtMs`, (v, w) => expectUint(v, w))
-  return { key, value: bytes, hlc, node, ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) }
+  const strong = optional(field(body, 'strong'), `${what}.strong`, expectBoolean)
+  return { key, value: bytes, hlc, node, ...(expiresAtMs !== undefined ? { expiresAtMs } : {}), ...(strong === true ? { strong: true as const } : {}) }
 }
 
 export function validateReplicaWrite(body: unknown): ReplicaWriteBody {
@@ -69,12 +78,12 @@ export function validateReplicaWrite(body: unknown): ReplicaWriteBody {
 
 export function validateReplicaWriteReply(body: unknown): ReplicaWriteReplyBody {
   const object = expectObject(body, 'replicaWriteReply')
-  return {
-    applied: expectArray(field(object, 'applied'), 'replicaWriteReply.applied', MAX_RECORDS_PER_WRITE, (v, w) => {
-      if (typeof v !== 'boolean') throw new MalformedBodyError(`${w} must be a boolean`)
-      return v
-    }),
-  }
+  const applied = expectArray(field(object, 'applied'), 'replicaWriteReply.applied', MAX_RECORDS_PER_WRITE, (v, w) => {
+    if (typeof v !== 'boolean') throw new MalformedBodyError(`${w} must be a boolean`)
+    return v
+  })
+  const strong = optional(field(object, 'strong'), 'replicaWriteReply.strong', (v, w) => expectArray(v, w, MAX_RECORDS_PER_WRITE, (i, iw) => expectUint(i, iw, MAX_RECORDS_PER_WRITE - 1)))
+  return { applied, ...(strong !== undefined ? { strong } : {}) }
 }
 
 export function validateReplicaRead(body: unknown): ReplicaReadBody {

@@ -33,7 +33,10 @@ export function registerReplicaHandlers(transport: Pick<Transport, 'handle'>, op
     const { entries } = message.body as ReplicaWriteBody
     for (const entry of entries) options.observeHlc(entry.hlc)
     const outcomes = await options.store.applyMany(entries.map((entry) => ({ key: entry.key, record: fromWire(entry) })))
-    return { type: 'replicaWriteReply', body: { applied: outcomes.map((o) => o.applied) } }
+    // Plain entries a strong record kept out: the coordinator refuses the client's write (409).
+    const strong: number[] = []
+    outcomes.forEach((o, i) => { if (!o.applied && o.previous?.strong === true && entries[i]?.strong !== true) strong.push(i) })
+    return { type: 'replicaWriteReply', body: { applied: outcomes.map((o) => o.applied), ...(strong.length > 0 ? { strong } : {}) } }
   })
 
   const refuseReads = (): void => declineIf(options.readRefusal?.())

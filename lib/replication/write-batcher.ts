@@ -90,8 +90,11 @@ export class ReplicaWriteBatcher {
           for (const caller of batch.callers) caller.reject(error)
           return
         }
+        const strong = (reply.body as ReplicaWriteReplyBody).strong ?? []
         for (const caller of batch.callers) {
-          caller.resolve({ type: 'replicaWriteReply', body: { applied: applied.slice(caller.start, caller.start + caller.count) } })
+          const refused = strong.filter((i) => i >= caller.start && i < caller.start + caller.count).map((i) => i - caller.start)
+          const body: ReplicaWriteReplyBody = { applied: applied.slice(caller.start, caller.start + caller.count), ...(refused.length > 0 ? { strong: refused } : {}) }
+          caller.resolve({ type: 'replicaWriteReply', body })
         }
       },
       (error: unknown) => { for (const caller of batch.callers) caller.reject(error) },

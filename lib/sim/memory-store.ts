@@ -6,7 +6,7 @@ import { decodeKey, encodeKey, keyRange } from '../store/keys.js'
 import { encodeRecord } from '../store/record-codec.js'
 import { MAX_SKIPPED_PER_PAGE, type ApplyOutcome, type ChangeListener, type KeyedRecord, type RawRangeOptions, type RecordChange, type ScanRequest, type StorePage, type StoreStats } from '../store/kv-store.js'
 import { MetaStore } from '../store/meta.js'
-import { isLive, mayBeCollected, type StoredRecord } from '../store/record.js'
+import { compareRecords, isLive, mayBeCollected, type StoredRecord } from '../store/record.js'
 import { SegmentIndex, type SegmentIndexOptions } from '../store/segment-index.js'
 import type { Store } from '../store/store.js'
 import { MemoryDatabase } from './memory-database.js'
@@ -25,10 +25,12 @@ export interface MemoryStoreState {
   readonly arrivals: MemoryDatabase<number, Uint8Array>
   /** The change log (lib/store/change-log.ts). */
   readonly changes: MemoryDatabase<Uint8Array, Uint8Array>
+  /** CASPaxos acceptor state (lib/paxos/acceptor-store.ts). */
+  readonly paxos: MemoryDatabase<Uint8Array, Uint8Array>
 }
 
 export function emptyStoreState(): MemoryStoreState {
-  return { kv: new MemoryDatabase(), meta: new MemoryDatabase(), hints: new MemoryDatabase(), segments: new MemoryDatabase(), arrivals: new MemoryDatabase(), changes: new MemoryDatabase() }
+  return { kv: new MemoryDatabase(), meta: new MemoryDatabase(), hints: new MemoryDatabase(), segments: new MemoryDatabase(), arrivals: new MemoryDatabase(), changes: new MemoryDatabase(), paxos: new MemoryDatabase() }
 }
 
 /** Bytes a record is counted as in stats(): its key, value and a fixed overhead. */
@@ -44,6 +46,7 @@ export class MemoryStore implements Store {
   readonly meta: MetaStore
   readonly identity: NodeIdentity
   readonly hints: MemoryDatabase<Uint8Array, Uint8Array>
+  readonly paxos: MemoryDatabase<Uint8Array, Uint8Array>
   readonly segments: SegmentIndex
   readonly changeLog: ChangeLog
   readonly #state: MemoryStoreState
@@ -61,6 +64,7 @@ export class MemoryStore implements Store {
     this.meta = new MetaStore(state.meta)
     this.identity = new NodeIdentity(this.meta)
     this.hints = state.hints
+    this.paxos = state.paxos
     this.segments = new SegmentIndex(state.segments, segments.segmentOf)
     this.changeLog = new ChangeLog({
       db: state.changes,
@@ -100,7 +104,7 @@ export class MemoryStore implements Store {
     const changes: RecordChange[] = []
     for (const { key, keyBytes, segment, record } of prepared) {
       const previous = this.#state.kv.get(keyBytes)
-      const applied = previous === undefined || compareVersions(record.version, previous.version) > 0
+      const applied = previous === undefined || compareRecords(record, previous) > 0
       if (applied) {
         this.#state.kv.putNow(keyBytes, record)
         this.segments.put(keyBytes, segment, record.version)

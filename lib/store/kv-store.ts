@@ -7,12 +7,12 @@ import { decodeKey, encodeKey, keyRange } from './keys.js'
 import { NodeIdentity } from './identity.js'
 import { lockDataDir, type DataDirLock } from './lock.js'
 import { MetaStore } from './meta.js'
-import { isLive, mayBeCollected, type StoredRecord } from './record.js'
+import { compareRecords, isLive, mayBeCollected, type StoredRecord } from './record.js'
 import { decodeRecord, encodeRecord } from './record-codec.js'
 import { SegmentIndex, type SegmentIndexOptions } from './segment-index.js'
 import type { Store } from './store.js'
 
-/** kv, meta, hints, segments, arrivals, changes; a little room for what comes later. */
+/** kv, meta, hints, segments, arrivals, changes, paxos; a little room for what comes later. */
 const MAX_DATABASES = 8
 /**
  * Dead records (tombstones, expired) one scan page may step over before it returns early with
@@ -115,6 +115,8 @@ export class KvStore implements Store {
   readonly segments: SegmentIndex | undefined
   /** Every applied change in arrival order, for watches (change-log.ts). */
   readonly changeLog: ChangeLog
+  /** CASPaxos acceptor state (lib/paxos/acceptor-store.ts); binary keys and values. */
+  readonly paxos: Database<Uint8Array, Uint8Array>
   private readonly listeners = new Set<ChangeListener>()
   private closed = false
   private readonly openedAtMs: number
@@ -131,7 +133,9 @@ export class KvStore implements Store {
     private readonly arrivals: Database<number, Uint8Array>,
     private readonly nowMs: () => number,
     changes: Database<Uint8Array, Uint8Array>,
+    paxos: Database<Uint8Array, Uint8Array>,
   ) {
+    this.paxos = paxos
     this.openedAtMs = nowMs()
     this.meta = new MetaStore(meta)
     this.identity = new NodeIdentity(this.meta)
@@ -160,6 +164,7 @@ export class KvStore implements Store {
       const hints = root.openDB<Uint8Array, Uint8Array>('hints', { keyEncoding: 'binary', encoding: 'binary' })
       const arrivals = root.openDB<number, Uint8Array>('arrivals', { keyEncoding: 'binary' })
       const changes = root.openDB<Uint8Array, Uint8Array>('changes', { keyEncoding: 'binary', encoding: 'binary' })
+      const paxos = root.openDB<Uint8Array, Uint8Array>('paxos', { keyEncoding: 'binary', encoding: 'binary' })
       let index: SegmentIndex | undefined
       if (segments !== undefined) {
         const db = root.openDB<Uint8Array, Uint8Array>('segments', { keyEncoding: 'binary', encoding: 'binary' })
@@ -169,7 +174,7 @@ export class KvStore implements Store {
         // Writes without the index would leave it stale: the next open with it must rebuild.
         await meta.remove('segmentScheme')
       }
-      return new KvStore(dataDir, root, kv, meta, hints, index, lock, arrivals, nowMs, changes)
+      return new KvStore(dataDir, root, kv, meta, hints, index, lock, arrivals, nowMs, changes, paxos)
     } catch (error) {
       await lock.release()
       throw error
@@ -177,7 +182,7 @@ export class KvStore implements Store {
   }
 
   /**
-   * Stores `record` if it is newer (compareVersions) than the stored one; an equal version is
+   * Stores `record` if it is newer (compareRecords) than the stored one; an equal version is
    * an idempotent no-op. Resolves once the write is durable on disk.
    */
   async apply(key: string, record: StoredRecord): Promise<ApplyOutcome> {
@@ -311,7 +316,7 @@ export class KvStore implements Store {
     const winners: { write: PreparedWrite; previous: StoredRecord | undefined }[] = []
     for (const entry of prepared) {
       const previous = latest.has(entry.key) ? latest.get(entry.key) : this.readRecord(entry.keyBytes, entry.key)
-      const applied = previous === undefined || compareVersions(entry.record.version, previous.version) > 0
+      const applied = previous === undefined || compareRecords(entry.record, previous) > 0
       if (applied) {
         latest.set(entry.key, entry.record)
         winners.push({ write: entry, previous })

@@ -4,7 +4,8 @@ import type { StoredRecord } from './record.js'
 
 /**
  * On-disk form of a record: the MessagePack array
- * `[RECORD_FORMAT, hlc, node, value (bin) | nil, expiresAtMs | nil]`.
+ * `[RECORD_FORMAT, hlc, node, value (bin) | nil, expiresAtMs | nil]`, with a sixth element
+ * `true` for a strong record (committed through CASPaxos; see record.ts).
  * Plain MessagePack (no msgpackr record extension), so any MessagePack reader can inspect a
  * data dir, and the leading format number lets a later version change the layout.
  */
@@ -29,7 +30,9 @@ export function encodeRecord(record: StoredRecord): Buffer {
   if (expiresAtMs !== undefined && (!Number.isSafeInteger(expiresAtMs) || expiresAtMs < 0)) {
     throw new TypeError(`record expiresAtMs is not a ms timestamp: ${expiresAtMs}`)
   }
-  return packr.pack([RECORD_FORMAT, version.hlc, version.node, value, expiresAtMs ?? null])
+  const fields: unknown[] = [RECORD_FORMAT, version.hlc, version.node, value, expiresAtMs ?? null]
+  if (record.strong === true) fields.push(true)
+  return packr.pack(fields)
 }
 
 export function decodeRecord(bytes: Uint8Array, key: string): StoredRecord {
@@ -39,8 +42,9 @@ export function decodeRecord(bytes: Uint8Array, key: string): StoredRecord {
   } catch (error) {
     throw new CorruptRecordError(key, `not MessagePack (${(error as Error).message})`)
   }
-  if (!Array.isArray(decoded) || decoded.length !== 5) throw new CorruptRecordError(key, 'not a 5-element array')
-  const [format, hlc, node, value, expiresAtMs] = decoded as unknown[]
+  if (!Array.isArray(decoded) || (decoded.length !== 5 && decoded.length !== 6)) throw new CorruptRecordError(key, 'not a 5- or 6-element array')
+  const [format, hlc, node, value, expiresAtMs, strong] = decoded as unknown[]
+  if (decoded.length === 6 && strong !== true) throw new CorruptRecordError(key, 'bad strong flag')
   if (format !== RECORD_FORMAT) throw new CorruptRecordError(key, `unknown record format ${String(format)}`)
   if (typeof hlc !== 'number' || !Number.isSafeInteger(hlc) || hlc < 0) throw new CorruptRecordError(key, 'bad hlc')
   if (!isNodeId(node)) throw new CorruptRecordError(key, 'bad node id')
@@ -49,5 +53,9 @@ export function decodeRecord(bytes: Uint8Array, key: string): StoredRecord {
     throw new CorruptRecordError(key, 'bad expiresAtMs')
   }
   const version = { hlc, node }
-  return expiresAtMs === null ? { value, version } : { value, version, expiresAtMs }
+  return {
+    value, version,
+    ...(expiresAtMs === null ? {} : { expiresAtMs }),
+    ...(strong === true ? { strong: true as const } : {}),
+  }
 }

@@ -1,4 +1,4 @@
-import type { Version } from '../clock/version.js'
+import { compareVersions, type Version } from '../clock/version.js'
 
 /**
  * What a replica keeps for one key. A delete is a record too (a tombstone, `value: null`) so
@@ -10,6 +10,24 @@ export interface StoredRecord {
   readonly version: Version
   /** Wall-clock ms after which the record reads as absent; undefined = never expires. */
   readonly expiresAtMs?: number
+  /**
+   * A value committed through CASPaxos (lib/paxos/): the key is strong. A strong record beats
+   * every plain one whatever the versions (compareRecords), so no last-write-wins path (a plain
+   * write, read repair, hints, anti-entropy) can put a plain value over a linearizable one.
+   */
+  readonly strong?: true
+}
+
+/**
+ * The order every replica keeps records in (apply-if-newer, read repair, scans, anti-entropy):
+ * strong records above plain ones, then by version. A total order, so replicas converge on the
+ * same record whatever order records reach them in. Committed CASPaxos values carry strictly
+ * increasing versions (docs/consistency.md "Linearizable operations"), so among strong records
+ * the newest version is the latest committed value.
+ */
+export function compareRecords(a: StoredRecord, b: StoredRecord): number {
+  const strength = (a.strong === true ? 1 : 0) - (b.strong === true ? 1 : 0)
+  return strength !== 0 ? strength : compareVersions(a.version, b.version)
 }
 
 /**

@@ -11,8 +11,9 @@ import type { SegmentIndex } from './segment-index.js'
  * The node's replica of the data as the other modules see it. The daemon's is KvStore (LMDB);
  * simulations use lib/sim/memory-store.ts. Both keep the same contract:
  *
- * - last writer wins: a record is stored only when its version is greater than the stored one
- *   (compareVersions; equal is an idempotent no-op), decided and written atomically per call;
+ * - last writer wins: a record is stored only when it is newer than the stored one
+ *   (compareRecords: strong above plain, then version; equal is an idempotent no-op), decided
+ *   and written atomically per call;
  * - apply/applyMany/deleteIfVersion resolve once the change is durable, and change listeners
  *   hear of every committed change once, with the key's segment when a segment index is kept;
  * - the segment index (when kept) lists exactly the stored records' (key, version);
@@ -26,6 +27,8 @@ export interface Store {
   readonly identity: NodeIdentity
   /** Hinted handoff's database (lib/replication/hints.ts owns its format). */
   readonly hints: OrderedDatabase<Uint8Array, Uint8Array>
+  /** CASPaxos acceptor state by key (lib/paxos/acceptor-store.ts owns its format). */
+  readonly paxos: OrderedDatabase<Uint8Array, Uint8Array>
   /** (key, version) by Merkle segment, when the store keeps the index. */
   readonly segments: SegmentIndex | undefined
   /** Every applied change in arrival order, for watches. */

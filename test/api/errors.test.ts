@@ -15,12 +15,12 @@ t.test('an unknown path answers 404 JSON', async t => {
 t.test('a known path with the wrong method answers 405 with an Allow header', async t => {
   const api = await startApi(t)
   const cases: [string, string, string][] = [
-    ['/kv/k', 'POST', 'GET, HEAD, PUT, DELETE'],
+    ['/kv/k', 'POST', 'GET, HEAD, PUT, DELETE, POST'],
     ['/kv', 'PUT', 'GET, HEAD'],
     ['/batch', 'GET', 'POST'],
     ['/health', 'DELETE', 'GET, HEAD'],
     ['/admin/sync', 'GET', 'POST'],
-    ['/kv/k', 'PATCH', 'GET, HEAD, PUT, DELETE'],
+    ['/kv/k', 'PATCH', 'GET, HEAD, PUT, DELETE, POST'],
   ]
   for (const [path, method, allow] of cases) {
     const res = await fetch(`${api.url}${path}`, { method })

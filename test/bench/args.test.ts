@@ -52,6 +52,11 @@ t.test('--sweep lists write levels and brings its own defaults', async t => {
   t.same(custom.sweep, { levels: [3, 1], plotFile: 'out/w.svg', settleMs: 1000, sampleEvery: 5 })
 })
 
+t.test('--mix cas and --mix incr run linearizable operations only', async t => {
+  t.equal(parseBenchArgs({ mix: 'cas' }).mix, 'cas')
+  t.equal(parseBenchArgs({ mix: 'incr', keys: '64' }).mix, 'incr')
+})
+
 t.test('bad input is a usage error that names the option', async t => {
   const cases: [Record<string, string>, RegExp][] = [
     [{ concurrency: '0' }, /--concurrency must be a whole number from 1 to/],
@@ -79,6 +84,10 @@ t.test('bad input is a usage error that names the option', async t => {
     [{ sweep: 'w=' + Array.from({ length: 17 }, (_, i) => i + 1).join(',') }, /at most 16 write levels/],
     [{ sweep: 'w=1,2', w: '2' }, /leave out --w/],
     [{ sweep: 'w=1,2', mix: '0:1' }, /--mix needs writes/],
+    [{ mix: 'cass' }, /--mix must be PUT:GET .*or cas or incr/],
+    [{ mix: 'cas', w: 'all' }, /--w does not apply to --mix cas: linearizable operations always need a majority/],
+    [{ mix: 'incr', r: '1' }, /--r does not apply to --mix incr/],
+    [{ mix: 'cas', sweep: 'w=1,2' }, /--sweep does not apply to --mix cas/],
     [{ plot: 'x.svg' }, /--plot applies only with --sweep/],
     [{ settle: '1s' }, /--settle applies only with --sweep/],
     [{ 'sample-every': '3' }, /--sample-every applies only with --sweep/],

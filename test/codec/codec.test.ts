@@ -43,6 +43,14 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   clockProbeReply: { wallMs: 1_795_601_425_052 },
   watchPoll: { waitMs: 5000, maxBytes: 1024, subscriptions: [{ id: 1, prefix: 'cfg/', partitions: [0, 3], fromMs: 1_795_601_425_000 }, { id: 2, prefix: '', partitions: [7], after: [1_795_601_425_001, 42] }] },
   watchPollReply: { results: [{ id: 1, events: [{ key: 'cfg/a', value: new Uint8Array([1]), hlc: 1_795_601_425_000_001, node: '0123456789abcdef' }], next: [1_795_601_425_001, 43] }, { id: 2, events: [], lostHorizonMs: 1_795_601_000_000 }] },
+  paxosPrepare: { key: 'lock', ballot: { counter: 1_795_601_425_041_000, node: 'aaaaaaaaaaaaaaaa' } },
+  paxosPromise: {
+    ok: true,
+    accepted: { ballot: { counter: 1_795_601_425_041_000, node: 'aaaaaaaaaaaaaaaa' }, entry: { key: 'lock', value: new Uint8Array([1]), hlc: 1_795_601_425_040_000, node: 'bbbbbbbbbbbbbbbb', strong: true }, history: [{ hlc: 1_795_601_425_040_000, node: 'bbbbbbbbbbbbbbbb' }] },
+    stored: null,
+  },
+  paxosAccept: { ballot: { counter: 1_795_601_425_041_001, node: 'aaaaaaaaaaaaaaaa' }, entry: { key: 'lock', value: null, hlc: 1_795_601_425_041_001, node: 'aaaaaaaaaaaaaaaa', strong: true }, history: [] },
+  paxosAccepted: { ok: false, promised: { counter: 1_795_601_425_041_002, node: 'cccccccccccccccc' } },
 }
 
 function requestIdFor(kind: string): number {

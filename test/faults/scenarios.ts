@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { checkLastWriteWins, countProblemKeys, type FinalRead, type HistoryProblem, type ProblemKind } from '../cluster/history.js'
 import { deepMerge } from '../helpers/daemon.js'
 import { FaultCluster, sleep } from './cluster.js'
+import { linearizableScenario } from './linearizable-scenario.js'
 import { Load, sendWrite, type RecordedOp, type WriteLevel } from './load.js'
 
 /**
@@ -513,4 +514,5 @@ export const scenarios: readonly Scenario[] = [
   unknownOutcome,
   crash,
   slowNode,
+  linearizableScenario,
 ]

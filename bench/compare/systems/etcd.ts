@@ -17,6 +17,7 @@ export const etcd: SystemDriver = {
   serverNames: memberNames(),
   tlsSetup: 'peer TLS with client-certificate auth (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file, --peer-client-cert-auth) and TLS on the client port (--cert-file, --key-file, --trusted-ca-file, which makes etcd require a client certificate too); the etcd3 client verifies the members against the CA and presents a client certificate',
   watchOperation: 'prefix watch',
+  casOperation: 'txn: mod_revision == last seen → put',
   ackPromise: 'a put is acknowledged once a Raft majority (2 of 3 members) has fsynced it to its WAL and the leader applied it; a serializable get answers from the contacted member\'s local state, which may lag',
   version(binaries) {
     const text = execFileSync(binaries.etcd, ['--version'], { encoding: 'utf8' })
@@ -82,6 +83,8 @@ async function start({ group, binaries, workload, tls }: StartContext): Promise<
     defaultCallOptions: context => context.isStream ? {} : { deadline: Date.now() + OPERATION_TIMEOUT_MS },
   }))
   const clientFor = (worker: number): Etcd3 => clients[worker % clients.length] as Etcd3
+  /** The mod_revision of each CAS key at its last answer (absent: never written). */
+  const modRevisions = new Map<string, string>()
   return {
     servers,
     write: worker => attempt('put', async () => {
@@ -93,6 +96,23 @@ async function start({ group, binaries, workload, tls }: StartContext): Promise<
       return value === null ? 'not_found' : undefined
     }),
     watch: etcdWatch(clients, workload),
+    cas: worker => attempt('cas', async () => {
+      // Each worker's own key, compared on its mod_revision as etcd's own lock and election
+      // recipes do; a key not written yet is compared on create_revision 0 (absent).
+      const key = workload.casKey(worker)
+      const client = clientFor(worker)
+      const seen = modRevisions.get(key)
+      const compare = seen === undefined ? client.if(key, 'Create', '==', 0) : client.if(key, 'Mod', '==', seen)
+      const result = await compare.then(client.put(key).value(workload.value)).else(client.get(key)).commit()
+      if (result.succeeded) {
+        modRevisions.set(key, String(result.header.revision))
+        return undefined
+      }
+      const current = result.responses[0]?.response_range?.kvs[0]?.mod_revision
+      if (current === undefined) modRevisions.delete(key)
+      else modRevisions.set(key, String(current))
+      return 'conflict'
+    }),
     async close() { for (const client of clients) client.close() },
   }
 }

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { errorLabel as hearsayErrorLabel } from '../../../lib/bench/error-label.js'
-import { HearsayClient } from '../../../lib/client/client.js'
+import { HearsayClient, HearsayClientError } from '../../../lib/client/client.js'
 import { freeLoopbackPorts } from '../ports.js'
 import type { ServerProcess } from '../processes.js'
 import { attempt, CLUSTER_READY_TIMEOUT_MS, OPERATION_TIMEOUT_MS, SERVERS_PER_SYSTEM, WATCH_PREFIX, type RunningSystem, type StartContext, type SystemDriver, type WatchDriver } from '../system.js'
@@ -38,6 +38,7 @@ export const hearsay: SystemDriver = {
   writeOperation: 'PUT W=quorum',
   readOperation: 'GET R=1',
   watchOperation: 'client.watch (SSE)',
+  casOperation: 'PUT ?ifVersion=last seen (CASPaxos)',
   ackPromise: 'W=quorum (2 of 3) replicas committed the write to LMDB with fsync before the ack; R=1 reads answer from the coordinating node\'s store',
   serverNames: nodeNames(),
   tlsSetup: 'tls.peer on (wss:// peer links, mutual TLS, certificates naming the nodes) and tls.api on (HTTPS and wss:// streams; the client verifies the nodes against the CA)',
@@ -103,6 +104,8 @@ async function start({ group, concurrency, workload, tls }: StartContext): Promi
     throw error
   }
   const clientFor = (worker: number): HearsayClient => clients[worker % clients.length] as HearsayClient
+  /** The version of each CAS key at its last answer ('absent' before the first write). */
+  const versions = new Map<string, string>()
   return {
     servers,
     write: worker => attempt('put', async () => {
@@ -114,6 +117,20 @@ async function start({ group, concurrency, workload, tls }: StartContext): Promi
       return reply === undefined ? 'not_found' : undefined
     }, hearsayErrorLabel),
     watch: hearsayWatch(clients, urls, workload),
+    cas: worker => attempt('cas', async () => {
+      // Each worker's own key through its own node (the one-round-trip path keeps a proposer on a key).
+      const key = workload.casKey(worker)
+      try {
+        const reply = await clientFor(worker).cas(key, workload.value, { ifVersion: versions.get(key) ?? 'absent' })
+        versions.set(key, reply.version)
+        return undefined
+      } catch (error) {
+        if (!(error instanceof HearsayClientError) || error.status !== 409) throw error
+        const current = (error.body.current as { version?: unknown } | undefined)?.version
+        versions.set(key, typeof current === 'string' ? current : 'absent')
+        return 'conflict'
+      }
+    }, hearsayErrorLabel),
     async close() { for (const client of clients) client.close() },
   }
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { RawData, WebSocket } from 'ws'
 import { formatVersion } from '../../clock/version.js'
 import { NotFoundError, UnavailableError, type HearsayError } from '../../errors.js'
+import type { LinearizableService } from '../../paxos/service.js'
 import type { KvService, WriteResult } from '../../replication/service.js'
 import { errorAnswer } from '../errors.js'
 import type { ApiLimits } from '../limits.js'
@@ -12,7 +13,7 @@ import type { MalformedStreamReason, StreamCounters } from './counters.js'
 import { Outbox } from './outbox.js'
 import {
   CLOSE_INTERNAL_ERROR, CLOSE_INVALID_PAYLOAD, CLOSE_NORMAL, CLOSE_POLICY_VIOLATION, CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA, MAX_CLOSE_REASON_CHARS,
-  OP_BATCH, OP_DELETE, OP_GET, OP_PUT, STATUS_OK, type OpCode, type StreamLimits,
+  OP_BATCH, OP_CAS, OP_DELETE, OP_GET, OP_INCR, OP_PUT, STATUS_OK, type OpCode, type StreamLimits,
 } from './protocol.js'
 import { ProtocolViolationError, frameRequestId, parseRequest, type StreamRequest } from './requests.js'
 import { ConnectionWatches, OP_CREDIT, OP_UNWATCH, OP_WATCH } from './watches.js'
@@ -41,6 +42,8 @@ import type { WatchPort } from '../watch-route.js'
 
 export interface ConnectionContext {
   readonly kv: KvService
+  /** Linearizable operations; absent = they answer 503. */
+  readonly linearizable: LinearizableService | undefined
   readonly limits: ApiLimits
   readonly streamLimits: StreamLimits
   readonly codec: StreamCodec
@@ -483,7 +486,7 @@ async function execute(context: ConnectionContext, request: StreamRequest): Prom
   const { kv, counters } = context
   switch (request.op) {
     case OP_GET: {
-      const found = await kv.get(request.key, request.options)
+      const found = request.linearizable === true ? await strong(context).read(request.key) : await kv.get(request.key, request.options)
       // The body NotFoundError would answer with, built without an exception on a hot path.
       if (found === undefined) return [0, 404, { key: request.key, error: `key ${JSON.stringify(request.key)} not found` }]
       return [0, STATUS_OK, found.value, formatVersion(found.version)]
@@ -503,7 +506,22 @@ async function execute(context: ConnectionContext, request: StreamRequest): Prom
       for (const operation of request.operations) counters.wrote(operation.op)
       return [0, STATUS_OK, results.map(result => [formatVersion(result.version), result.acks])]
     }
+    case OP_CAS: {
+      const result = await strong(context).compareAndSet(request.key, request.value, request.ifVersion)
+      counters.wrote('cas')
+      return [0, STATUS_OK, formatVersion(result.version)]
+    }
+    case OP_INCR: {
+      const result = await strong(context).increment(request.key, request.by)
+      counters.wrote('incr')
+      return [0, STATUS_OK, result.value, formatVersion(result.version)]
+    }
   }
+}
+
+function strong(context: ConnectionContext): LinearizableService {
+  if (context.linearizable === undefined) throw new UnavailableError('linearizable operations are not available on this node')
+  return context.linearizable
 }
 
 function writeAnswer(result: WriteResult): unknown[] {
@@ -511,7 +529,7 @@ function writeAnswer(result: WriteResult): unknown[] {
 }
 
 function opCodeOf(op: unknown): OpCode | undefined {
-  return op === OP_GET || op === OP_PUT || op === OP_DELETE || op === OP_BATCH ? op : undefined
+  return op === OP_GET || op === OP_PUT || op === OP_DELETE || op === OP_BATCH || op === OP_CAS || op === OP_INCR ? op : undefined
 }
 
 /** Every stream connection together holds the node's budget. */

@@ -32,9 +32,11 @@ export class StreamCounters {
     byStatus.set(status, (byStatus.get(status) ?? 0) + 1)
   }
 
-  wrote(op: 'put' | 'delete', count = 1): void {
+  wrote(op: 'put' | 'delete' | 'cas' | 'incr', count = 1): void {
     if (op === 'put') this.#puts += count
-    else this.#deletes += count
+    else if (op === 'delete') this.#deletes += count
+    // Linearizable changes are rare next to plain writes and cost two round trips: counted at once.
+    else this.metrics.kvWrites.inc({ op }, count)
   }
 
   malformed(reason: MalformedStreamReason): void {

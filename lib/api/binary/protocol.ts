@@ -29,13 +29,19 @@ export const OP_GET = 1
 export const OP_PUT = 2
 export const OP_DELETE = 3
 export const OP_BATCH = 4
-/** Watch operations (lib/api/binary/watches.ts): watch, credit (never answered), unwatch. */
-export const OP_WATCH = 5
-export const OP_UNWATCH = 7
-export type OpCode = typeof OP_GET | typeof OP_PUT | typeof OP_DELETE | typeof OP_BATCH | typeof OP_WATCH | typeof OP_UNWATCH
+/** Linearizable compare-and-set (PUT/DELETE ?ifVersion=) and counter (POST /kv/{key}/incr). */
+export const OP_CAS = 5
+export const OP_INCR = 6
+/** Watch operations (lib/api/binary/watches.ts): watch, credit (8, never answered), unwatch. */
+export const OP_WATCH = 7
+export const OP_UNWATCH = 9
+export type OpCode = typeof OP_GET | typeof OP_PUT | typeof OP_DELETE | typeof OP_BATCH | typeof OP_CAS | typeof OP_INCR | typeof OP_WATCH | typeof OP_UNWATCH
 
 /** Names of the operations, for metrics and logs. */
-export const OP_NAMES: Readonly<Record<OpCode, string>> = { [OP_GET]: 'GET', [OP_PUT]: 'PUT', [OP_DELETE]: 'DELETE', [OP_BATCH]: 'BATCH', [OP_WATCH]: 'WATCH', [OP_UNWATCH]: 'UNWATCH' }
+export const OP_NAMES: Readonly<Record<OpCode, string>> = { [OP_GET]: 'GET', [OP_PUT]: 'PUT', [OP_DELETE]: 'DELETE', [OP_BATCH]: 'BATCH', [OP_CAS]: 'CAS', [OP_INCR]: 'INCR', [OP_WATCH]: 'WATCH', [OP_UNWATCH]: 'UNWATCH' }
+
+/** A get whose level is this string is a linearizable read (GET ?consistency=linearizable). */
+export const LINEARIZABLE_LEVEL = 'linearizable'
 
 export const STATUS_OK = 200
 

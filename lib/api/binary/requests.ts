@@ -1,10 +1,11 @@
 import { MalformedBodyError, expectUint } from '../../codec/validate.js'
 import { BadRequestError, PayloadTooLargeError } from '../../errors.js'
 import { parseConsistencyLevel, type ConsistencyLevel } from '../../replication/consistency.js'
+import type { Version } from '../../clock/version.js'
 import type { BatchOperation, ReadOptions, WriteOptions } from '../../replication/service.js'
 import { MAX_TTL_SECONDS, type ApiLimits } from '../limits.js'
-import { checkKey, parseTtlSeconds } from '../params.js'
-import { MAX_REQUEST_ID, OP_BATCH, OP_DELETE, OP_GET, OP_PUT } from './protocol.js'
+import { checkKey, parseIfVersion, parseIncrement, parseTtlSeconds } from '../params.js'
+import { LINEARIZABLE_LEVEL, MAX_REQUEST_ID, OP_BATCH, OP_CAS, OP_DELETE, OP_GET, OP_INCR, OP_PUT } from './protocol.js'
 
 /**
  * Request frames as the server reads them: `[requestId, op, ...args]`, every field checked
@@ -14,12 +15,17 @@ import { MAX_REQUEST_ID, OP_BATCH, OP_DELETE, OP_GET, OP_PUT } from './protocol.
  *   [id, 2, key, value, w?, ttl?]  put (value: bin; ttl: whole seconds)
  *   [id, 3, key, w?]               delete
  *   [id, 4, ops, w?]               batch; ops: [2, key, value, ttl?] | [3, key]
+ *   [id, 5, key, value|nil, ifVersion]  compare-and-set (nil deletes; ifVersion: version string or "absent")
+ *   [id, 6, key, by?]              incr (by: a safe integer, default 1)
  *
+ * A get whose level is "linearizable" is a linearizable read.
  * A level (r, w) is "one", "quorum", "all" or an integer; nil stands for an absent argument.
  */
 
 export type StreamRequest =
-  | { readonly op: typeof OP_GET; readonly key: string; readonly options: ReadOptions }
+  | { readonly op: typeof OP_GET; readonly key: string; readonly options: ReadOptions; readonly linearizable?: true }
+  | { readonly op: typeof OP_CAS; readonly key: string; readonly value: Uint8Array | null; readonly ifVersion: Version | 'absent' }
+  | { readonly op: typeof OP_INCR; readonly key: string; readonly by: bigint }
   | { readonly op: typeof OP_PUT; readonly key: string; readonly value: Uint8Array; readonly options: WriteOptions }
   | { readonly op: typeof OP_DELETE; readonly key: string; readonly options: WriteOptions }
   | { readonly op: typeof OP_BATCH; readonly operations: BatchOperation[]; readonly options: WriteOptions }
@@ -55,6 +61,7 @@ export function parseRequest(frame: readonly unknown[], limits: ApiLimits): Stre
     case OP_GET: {
       arity(frame, 3, 4, 'a get is [id, 1, key, r?]')
       const key = readKey(frame[2], 'key', limits)
+      if (frame[3] === LINEARIZABLE_LEVEL) return { op, key, options: {}, linearizable: true }
       const r = readLevel(frame[3], 'r')
       return { op, key, options: r === undefined ? {} : { r } }
     }
@@ -76,8 +83,22 @@ export function parseRequest(frame: readonly unknown[], limits: ApiLimits): Stre
       const operations = readBatchOps(frame[2], limits)
       return { op, operations, options: writeOptions(readLevel(frame[3], 'w'), undefined) }
     }
+    case OP_CAS: {
+      arity(frame, 5, 5, 'a compare-and-set is [id, 5, key, value | nil, ifVersion]')
+      const key = readKey(frame[2], 'key', limits)
+      const value = frame[3] === null ? null : readValue(frame[3], 'value', limits.maxValueBytes, {}, { maxBytes: limits.maxValueBytes })
+      if (typeof frame[4] !== 'string') throw new BadRequestError('ifVersion must be a version string or "absent"', { param: 'ifVersion' })
+      return { op, key, value, ifVersion: parseIfVersion(frame[4]) }
+    }
+    case OP_INCR: {
+      arity(frame, 3, 4, 'an incr is [id, 6, key, by?]')
+      const key = readKey(frame[2], 'key', limits)
+      const by = frame[3] ?? undefined
+      if (by !== undefined && (typeof by !== 'number' || !Number.isSafeInteger(by))) throw new BadRequestError('by must be a safe integer', { param: 'by' })
+      return { op, key, by: parseIncrement(by === undefined ? undefined : String(by)) }
+    }
     default:
-      throw new BadRequestError(`unknown op ${typeof op === 'number' ? op : `of type ${typeof op}`}; expected 1 (get), 2 (put), 3 (delete) or 4 (batch)`)
+      throw new BadRequestError(`unknown op ${typeof op === 'number' ? op : `of type ${typeof op}`}; expected 1 (get), 2 (put), 3 (delete), 4 (batch), 5 (compare-and-set) or 6 (incr)`)
   }
 }
 

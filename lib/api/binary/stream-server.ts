@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { UnavailableError, type HearsayError } from '../../errors.js'
 import type { Metrics } from '../../metrics/metrics.js'
+import type { LinearizableService } from '../../paxos/service.js'
 import type { KvService } from '../../replication/service.js'
 import type { ApiLimits } from '../limits.js'
 import type { WatchPort } from '../watch-route.js'
@@ -22,6 +23,8 @@ import { CLOSE_GOING_AWAY, MAX_IN_FLIGHT_HEADER, MAX_MESSAGE_BYTES_HEADER, STREA
 
 export interface StreamServerDeps {
   readonly kv: KvService
+  /** Linearizable operations; absent = they answer 503. */
+  readonly linearizable?: LinearizableService | undefined
   readonly limits: ApiLimits
   readonly streamLimits: StreamLimits
   readonly metrics: Metrics
@@ -76,6 +79,7 @@ export function createStreamServer(deps: StreamServerDeps): StreamServer {
 
   const context = {
     kv: deps.kv,
+    linearizable: deps.linearizable,
     limits: deps.limits,
     streamLimits,
     codec,

@@ -15,7 +15,7 @@ import { ProtocolViolationError } from './requests.js'
  */
 
 export { OP_UNWATCH, OP_WATCH } from './protocol.js'
-export const OP_CREDIT = 6
+export const OP_CREDIT = 8
 /** Status of an events frame and of a watch's end frame (not HTTP statuses: they never end a request). */
 export const WATCH_EVENTS = 0
 export const WATCH_END = 1

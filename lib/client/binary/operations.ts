@@ -1,7 +1,7 @@
-import { OP_BATCH, OP_DELETE, OP_GET, OP_PUT, STATUS_OK } from '../../api/binary/protocol.js'
+import { LINEARIZABLE_LEVEL, OP_BATCH, OP_CAS, OP_DELETE, OP_GET, OP_INCR, OP_PUT, STATUS_OK } from '../../api/binary/protocol.js'
 import type { ConsistencyLevel } from '../../replication/consistency.js'
 import { HearsayClientError, InvalidReplyError, type ErrorBody } from '../errors.js'
-import type { BatchResult, WriteReply } from '../replies.js'
+import type { BatchResult, CasReply, IncrReply, WriteReply } from '../replies.js'
 
 /**
  * Request frames the client sends and the answers it reads (docs/client-protocol.md), checked
@@ -15,6 +15,32 @@ export type StreamBatchOp =
 
 export function getFrame(key: string, r: ConsistencyLevel | undefined): unknown[] {
   return r === undefined ? [0, OP_GET, key] : [0, OP_GET, key, r]
+}
+
+export function linearizableGetFrame(key: string): unknown[] {
+  return [0, OP_GET, key, LINEARIZABLE_LEVEL]
+}
+
+export function casFrame(key: string, value: Uint8Array | null, ifVersion: string): unknown[] {
+  return [0, OP_CAS, key, value, ifVersion]
+}
+
+export function incrFrame(key: string, by: number): unknown[] {
+  return by === 1 ? [0, OP_INCR, key] : [0, OP_INCR, key, by]
+}
+
+/** `[id, 200, version]`. */
+export function parseCasAnswer(node: string, key: string, frame: readonly unknown[]): CasReply {
+  throwUnlessOk(node, frame)
+  return { key, version: version(node, frame[2], 'a compare-and-set answer') }
+}
+
+/** `[id, 200, value, version]`, value a decimal integer string. */
+export function parseIncrAnswer(node: string, key: string, frame: readonly unknown[]): IncrReply {
+  throwUnlessOk(node, frame)
+  const value = frame[2]
+  if (typeof value !== 'string' || !/^-?[0-9]+$/.test(value)) throw new InvalidReplyError(node, 'an incr answer whose value is not a decimal integer string')
+  return { key, value, version: version(node, frame[3], 'an incr answer') }
 }
 
 export function putFrame(key: string, value: Uint8Array, w: ConsistencyLevel | undefined, ttlSeconds: number | undefined): unknown[] {

@@ -1,0 +1,101 @@
+import { Packr } from 'msgpackr'
+import { isNodeId, type NodeId, type Version } from '../clock/version.js'
+import { encodeKey } from '../store/keys.js'
+import type { OrderedDatabase } from '../store/ordered-database.js'
+import type { StoredRecord } from '../store/record.js'
+import type { Ballot } from './ballot.js'
+import { MAX_HISTORY, type AcceptorState, type Decision } from './acceptor-state.js'
+
+/**
+ * The acceptor's durable state, one entry per key in the store's `paxos` database (UTF-8 key
+ * bytes → MessagePack `[FORMAT, promisedCounter, promisedNode, acceptedCounter | nil,
+ * acceptedNode | nil, hlc | nil, node | nil, value | nil, history: [hlc, node, hlc, node, …]]`). Each change is decided and written
+ * in one transaction and is on disk (flushed) before `update` resolves: an acceptor answers only
+ * after its promise or accepted value is durable (CASPaxos needs it; a forgotten promise after a
+ * crash could let two values be chosen).
+ *
+ * Entries are never removed: a key once strong stays strong (docs/consistency.md explains why
+ * dropping the state is not safe while an old accept may still be in flight).
+ */
+const FORMAT = 1
+const packr = new Packr({ useRecords: false })
+
+export class CorruptAcceptorStateError extends Error {
+  constructor(key: string, reason: string) {
+    super(`acceptor state for key ${JSON.stringify(key)} is corrupt: ${reason}`)
+    this.name = 'CorruptAcceptorStateError'
+  }
+}
+
+export class AcceptorStore {
+  readonly #db: OrderedDatabase<Uint8Array, Uint8Array>
+
+  constructor(db: OrderedDatabase<Uint8Array, Uint8Array>) {
+    this.#db = db
+  }
+
+  get(key: string): AcceptorState | undefined {
+    const bytes = this.#db.get(encodeKey(key))
+    return bytes === undefined ? undefined : decodeState(bytes, key)
+  }
+
+  /**
+   * Reads the key's state, lets `decide` choose the next one, writes it and waits until it is
+   * durable; all in one transaction, so concurrent prepares and accepts of a key are serialized.
+   */
+  async update<R>(key: string, decide: (state: AcceptorState | undefined) => Decision<R>): Promise<R> {
+    const keyBytes = encodeKey(key)
+    const { reply, changed } = await this.#db.transaction(() => {
+      const bytes = this.#db.get(keyBytes)
+      const decision = decide(bytes === undefined ? undefined : decodeState(bytes, key))
+      if (decision.next !== undefined) void this.#db.put(keyBytes, encodeState(decision.next))
+      return { reply: decision.reply, changed: decision.next !== undefined }
+    })
+    if (changed) await this.#db.flushed
+    return reply
+  }
+}
+
+export function encodeState(state: AcceptorState): Buffer {
+  const accepted = state.accepted
+  return packr.pack([
+    FORMAT, state.promised.counter, state.promised.node,
+    accepted?.ballot.counter ?? null, accepted?.ballot.node ?? null,
+    accepted?.record.version.hlc ?? null, accepted?.record.version.node ?? null, accepted?.record.value ?? null,
+    (accepted?.history ?? []).flatMap((v) => [v.hlc, v.node]),
+  ])
+}
+
+export function decodeState(bytes: Uint8Array, key: string): AcceptorState {
+  let decoded: unknown
+  try {
+    decoded = packr.unpack(bytes)
+  } catch (error) {
+    throw new CorruptAcceptorStateError(key, `not MessagePack (${(error as Error).message})`)
+  }
+  if (!Array.isArray(decoded) || decoded.length !== 9) throw new CorruptAcceptorStateError(key, 'not a 9-element array')
+  const [format, pCounter, pNode, aCounter, aNode, hlc, node, value, flatHistory] = decoded as unknown[]
+  if (format !== FORMAT) throw new CorruptAcceptorStateError(key, `unknown format ${String(format)}`)
+  const promised = ballotOf(pCounter, pNode, key)
+  if (aCounter === null) return { promised }
+  if (!isTick(hlc) || !isNodeId(node)) throw new CorruptAcceptorStateError(key, 'bad accepted version')
+  if (value !== null && !(value instanceof Uint8Array)) throw new CorruptAcceptorStateError(key, 'accepted value is neither bytes nor nil')
+  const record: StoredRecord = { value, version: { hlc, node }, strong: true }
+  if (!Array.isArray(flatHistory) || flatHistory.length % 2 !== 0 || flatHistory.length > 2 * MAX_HISTORY) throw new CorruptAcceptorStateError(key, 'bad history')
+  const history: Version[] = []
+  for (let i = 0; i < flatHistory.length; i += 2) {
+    const [h, n] = [flatHistory[i] as unknown, flatHistory[i + 1] as unknown]
+    if (!isTick(h) || !isNodeId(n)) throw new CorruptAcceptorStateError(key, 'bad history version')
+    history.push({ hlc: h, node: n })
+  }
+  return { promised, accepted: { ballot: ballotOf(aCounter, aNode, key), record, history } }
+}
+
+function ballotOf(counter: unknown, node: unknown, key: string): Ballot {
+  if (!isTick(counter) || !isNodeId(node)) throw new CorruptAcceptorStateError(key, 'bad ballot')
+  return { counter, node: node as NodeId }
+}
+
+function isTick(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+}

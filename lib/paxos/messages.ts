@@ -1,0 +1,150 @@
+import { isNodeId, type Version } from '../clock/version.js'
+import type { FrameType } from '../codec/frames.js'
+import { expectArray, expectBoolean, expectObject, expectString, expectUint, field, MalformedBodyError, optional } from '../codec/validate.js'
+import { MAX_WIRE_KEY_CHARS, fromWire, toWire, validateWireEntry, type WireEntry } from '../replication/messages.js'
+import type { StoredRecord } from '../store/record.js'
+import type { Ballot } from './ballot.js'
+import { MAX_HISTORY, type Accepted } from './acceptor-state.js'
+
+/**
+ * CASPaxos frames (docs/protocol.md "Linearizable operations"). A proposer sends `paxosPrepare`
+ * and `paxosAccept` to the key's replicas, which act as its acceptors; each answers once its new
+ * state is durable.
+ *
+ * - paxosPrepare `{key, ballot}` → paxosPromise `{ok: true, accepted, stored}` or
+ *   `{ok: false, promised}` (a higher ballot was promised) or `{ok: false, refused}` (this node
+ *   takes no part for that key now: not one of its replicas, or repairing).
+ *   `accepted` is `{ballot, entry, history}` or null; `stored` is the acceptor's plain record of the key
+ *   when it has accepted nothing (the value a first linearizable change starts from), else null.
+ * - paxosAccept `{ballot, entry, history}` → paxosAccepted `{ok: true}` / `{ok: false, promised}` /
+ *   `{ok: false, refused}`. Accepting also promises the proposer's next ballot (the
+ *   one-round-trip path, acceptor-state.ts decideAccept).
+ */
+
+export const PAXOS_PREPARE = 'paxosPrepare'
+export const PAXOS_PROMISE = 'paxosPromise'
+export const PAXOS_ACCEPT = 'paxosAccept'
+export const PAXOS_ACCEPTED = 'paxosAccepted'
+
+/** Longest refusal reason on the wire. */
+const MAX_REASON_CHARS = 512
+
+export interface WireBallot { readonly counter: number; readonly node: string }
+
+export interface PrepareBody { readonly key: string; readonly ballot: Ballot }
+export interface AcceptBody { readonly ballot: Ballot; readonly entry: WireEntry; readonly history: readonly Version[] }
+
+/** An acceptor's answer to a prepare, as the proposer sees it (local and remote alike). */
+export type PromiseAnswer =
+  | { readonly ok: true; readonly accepted: Accepted | undefined; readonly stored: StoredRecord | undefined }
+  | { readonly ok: false; readonly promised: Ballot }
+  | { readonly ok: false; readonly refused: string }
+
+export type AcceptAnswer =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly promised: Ballot }
+  | { readonly ok: false; readonly refused: string }
+
+export function promiseToWire(key: string, answer: PromiseAnswer): Record<string, unknown> {
+  if (!answer.ok) return { ...answer }
+  return {
+    ok: true,
+    accepted: answer.accepted === undefined ? null : { ballot: answer.accepted.ballot, entry: toWire(key, answer.accepted.record), history: answer.accepted.history },
+    stored: answer.stored === undefined ? null : toWire(key, answer.stored),
+  }
+}
+
+/** Accepted.history on the wire: `[{hlc, node}…]`, at most MAX_HISTORY. */
+function validateHistory(value: unknown, what: string): Version[] {
+  return expectArray(value, what, MAX_HISTORY, (item, itemWhat) => {
+    const object = expectObject(item, itemWhat)
+    const node = field(object, 'node')
+    if (!isNodeId(node)) throw new MalformedBodyError(`${itemWhat}.node must be a node id (16 lowercase hex characters)`)
+    return { hlc: expectUint(field(object, 'hlc'), `${itemWhat}.hlc`), node }
+  })
+}
+
+function validateBallot(value: unknown, what: string): Ballot {
+  const object = expectObject(value, what)
+  const counter = expectUint(field(object, 'counter'), `${what}.counter`)
+  const node = field(object, 'node')
+  if (!isNodeId(node)) throw new MalformedBodyError(`${what}.node must be a node id (16 lowercase hex characters)`)
+  return { counter, node }
+}
+
+/** `{ok: false, ...}`: a higher promise or a refusal, exactly one of the two. */
+function validateRefusal(object: Readonly<Record<string, unknown>>, what: string): { ok: false; promised: Ballot } | { ok: false; refused: string } {
+  const refused = optional(field(object, 'refused'), `${what}.refused`, (v, w) => expectString(v, w, MAX_REASON_CHARS, 1))
+  if (refused !== undefined) return { ok: false, refused }
+  return { ok: false, promised: validateBallot(field(object, 'promised'), `${what}.promised`) }
+}
+
+export function validatePrepare(body: unknown): PrepareBody {
+  const object = expectObject(body, PAXOS_PREPARE)
+  return {
+    key: expectString(field(object, 'key'), `${PAXOS_PREPARE}.key`, MAX_WIRE_KEY_CHARS, 1),
+    ballot: validateBallot(field(object, 'ballot'), `${PAXOS_PREPARE}.ballot`),
+  }
+}
+
+/** A promise as it crosses the wire (promiseToWire builds it, promiseFromWire reads it). */
+export type PromiseBody =
+  | { readonly ok: true; readonly accepted: { readonly ballot: Ballot; readonly entry: WireEntry; readonly history: readonly Version[] } | null; readonly stored: WireEntry | null }
+  | { readonly ok: false; readonly promised: Ballot }
+  | { readonly ok: false; readonly refused: string }
+
+export function validatePromise(body: unknown): PromiseBody {
+  const object = expectObject(body, PAXOS_PROMISE)
+  if (!expectBoolean(field(object, 'ok'), `${PAXOS_PROMISE}.ok`)) return validateRefusal(object, PAXOS_PROMISE)
+  const rawAccepted = field(object, 'accepted')
+  let accepted: { ballot: Ballot; entry: WireEntry; history: Version[] } | null = null
+  if (rawAccepted !== null) {
+    const a = expectObject(rawAccepted, `${PAXOS_PROMISE}.accepted`)
+    accepted = {
+      ballot: validateBallot(field(a, 'ballot'), `${PAXOS_PROMISE}.accepted.ballot`),
+      entry: validateWireEntry(field(a, 'entry'), `${PAXOS_PROMISE}.accepted.entry`),
+      history: validateHistory(field(a, 'history'), `${PAXOS_PROMISE}.accepted.history`),
+    }
+  }
+  const rawStored = field(object, 'stored')
+  return { ok: true, accepted, stored: rawStored === null ? null : validateWireEntry(rawStored, `${PAXOS_PROMISE}.stored`) }
+}
+
+/**
+ * The acceptor's answer from a validated promise about `key`. Records about another key are a
+ * peer bug and count as no answer (throws), never as the register's value.
+ */
+export function promiseFromWire(key: string, body: PromiseBody): PromiseAnswer {
+  if (!body.ok) return body
+  for (const entry of [body.accepted?.entry, body.stored]) {
+    if (entry != null && entry.key !== key) throw new MalformedBodyError(`${PAXOS_PROMISE} for key ${JSON.stringify(key)} carries a record of another key`)
+  }
+  return {
+    ok: true,
+    accepted: body.accepted === null ? undefined : { ballot: body.accepted.ballot, record: { ...fromWire(body.accepted.entry), strong: true }, history: body.accepted.history },
+    stored: body.stored === null ? undefined : fromWire(body.stored),
+  }
+}
+
+export function validateAccept(body: unknown): AcceptBody {
+  const object = expectObject(body, PAXOS_ACCEPT)
+  return {
+    ballot: validateBallot(field(object, 'ballot'), `${PAXOS_ACCEPT}.ballot`),
+    entry: validateWireEntry(field(object, 'entry'), `${PAXOS_ACCEPT}.entry`),
+    history: validateHistory(field(object, 'history'), `${PAXOS_ACCEPT}.history`),
+  }
+}
+
+export function validateAccepted(body: unknown): AcceptAnswer {
+  const object = expectObject(body, PAXOS_ACCEPTED)
+  if (expectBoolean(field(object, 'ok'), `${PAXOS_ACCEPTED}.ok`)) return { ok: true }
+  return validateRefusal(object, PAXOS_ACCEPTED)
+}
+
+/** This protocol's frames, for the frame table (lib/codec/frames.ts). */
+export const PAXOS_FRAMES: readonly FrameType[] = [
+  { code: 0x60, name: PAXOS_PREPARE, kind: 'request', validate: validatePrepare },
+  { code: 0x61, name: PAXOS_PROMISE, kind: 'reply', validate: validatePromise },
+  { code: 0x62, name: PAXOS_ACCEPT, kind: 'request', validate: validateAccept },
+  { code: 0x63, name: PAXOS_ACCEPTED, kind: 'reply', validate: validateAccepted },
+]

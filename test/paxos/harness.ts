@@ -1,0 +1,115 @@
+import type { NodeId } from '../../lib/clock/version.js'
+import { Acceptor } from '../../lib/paxos/acceptor.js'
+import { AcceptorStore } from '../../lib/paxos/acceptor-store.js'
+import type { Ballot } from '../../lib/paxos/ballot.js'
+import { Proposer, type ProposerOptions } from '../../lib/paxos/proposer.js'
+import { FakeClock } from '../../lib/runtime/clock.js'
+import { createRandom } from '../../lib/runtime/random.js'
+import { MemoryDatabase } from '../../lib/sim/memory-database.js'
+import type { StoredRecord } from '../../lib/store/record.js'
+import { TransportError } from '../../lib/transport/transport.js'
+
+/**
+ * Acceptors and proposers of one key wired over an in-memory "network" of function calls, with a
+ * fake clock: the real Acceptor (over a MemoryDatabase, which keeps its state across a "restart")
+ * and the real Proposer. Faults: an acceptor can be down (refuses to connect) or lose its replies
+ * (it handles the request, the proposer never hears back).
+ */
+export const ids = ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', 'cccccccccccccccc'] as NodeId[]
+
+export interface Site {
+  readonly id: NodeId
+  readonly db: MemoryDatabase<Uint8Array, Uint8Array>
+  /** The node's plain store (what `stored` answers and what commits write). */
+  readonly kv: Map<string, StoredRecord>
+  acceptor: Acceptor
+  down: boolean
+  loseReplies: boolean
+}
+
+export interface Counts { prepares: number; accepts: number }
+
+export class Cluster {
+  readonly clock = new FakeClock(1_000_000)
+  readonly sites: Site[]
+  readonly counts: Counts = { prepares: 0, accepts: 0 }
+  /** One HLC stand-in for every proposer: ticks are unique across the cluster, as HLC ticks with node ids are. */
+  #tick = 1_000_000
+
+  constructor() {
+    this.sites = ids.map((id) => {
+      const db = new MemoryDatabase<Uint8Array, Uint8Array>()
+      const kv = new Map<string, StoredRecord>()
+      return { id, db, kv, acceptor: this.#acceptor(db, kv), down: false, loseReplies: false }
+    })
+  }
+
+  #acceptor(db: MemoryDatabase<Uint8Array, Uint8Array>, kv: Map<string, StoredRecord>): Acceptor {
+    return new Acceptor({ store: new AcceptorStore(db), stored: (key) => kv.get(key), refusal: () => undefined, observeTick: (t) => this.observe(t) })
+  }
+
+  /** The acceptor process restarts: a new Acceptor over the same durable state. */
+  restart(site: Site): void {
+    site.acceptor = this.#acceptor(site.db, site.kv)
+  }
+
+  observe(tick: number): void {
+    this.#tick = Math.max(this.#tick, tick)
+  }
+
+  proposer(id: NodeId, overrides: Partial<ProposerOptions> = {}): Proposer {
+    const reach = (to: NodeId): Site => {
+      const site = this.sites.find((s) => s.id === to)!
+      if (site.down) throw new TransportError(`${to} is down`, 'unreachable')
+      return site
+    }
+    const deliver = async <T>(site: Site, answer: Promise<T>): Promise<T> => {
+      const value = await answer
+      if (site.loseReplies) throw new TransportError(`reply from ${site.id} lost`, 'timeout')
+      return value
+    }
+    return new Proposer({
+      localId: id,
+      acceptorsFor: () => ids,
+      quorum: 2,
+      prepare: async (to, key, ballot: Ballot) => {
+        this.counts.prepares++
+        const site = reach(to)
+        return deliver(site, site.acceptor.prepare(key, ballot))
+      },
+      accept: async (to, key, ballot, record, history) => {
+        this.counts.accepts++
+        const site = reach(to)
+        return deliver(site, site.acceptor.accept(key, ballot, record, history))
+      },
+      nextTick: async () => ++this.#tick,
+      observeTick: (t) => this.observe(t),
+      clock: this.clock,
+      random: createRandom(7),
+      roundTimeoutMs: 1000,
+      maxAttempts: 10,
+      backoffBaseMs: 4,
+      backoffMaxMs: 100,
+      maxCachedKeys: 100,
+      maxQueuedPerKey: 100,
+      commit: (key, record) => {
+        for (const site of this.sites) {
+          const held = site.kv.get(key)
+          if (!site.down && (held === undefined || held.version.hlc < record.version.hlc)) site.kv.set(key, record)
+        }
+      },
+      nowMs: () => this.clock.nowMs(),
+      ...overrides,
+    })
+  }
+
+  /** Runs `work` while moving the fake clock on, so backoffs and round deadlines pass; bounded. */
+  async run<T>(work: Promise<T>): Promise<T> {
+    let done = false
+    const settled = work.finally(() => { done = true })
+    // Handled here for now: the caller awaits (or t.rejects) the returned promise below.
+    settled.catch(() => undefined)
+    for (let step = 0; step < 10_000 && !done; step++) await this.clock.advance(5)
+    return settled
+  }
+}
