@@ -20,6 +20,7 @@ import { offsetClock, systemClock } from './runtime/clock.js'
 import { cronScheduler } from './runtime/scheduler.js'
 import { resolveAdvertiseAddress } from './config/advertise.js'
 import { countByState, wireNode, type WiredNode } from './wiring.js'
+import { Dashboard } from './dashboard/dashboard.js'
 
 export interface NodeInfo {
   /** Package version, shown in /status. */
@@ -51,6 +52,7 @@ export class HearsayNode {
     private readonly transport: WsTransport,
     private readonly metrics: Metrics,
     private readonly api: ApiServer,
+    private readonly dashboard: Dashboard,
     /** Advertised `host:port` of the client API and the peer port. */
     readonly advertised: { readonly api: string; readonly peer: string },
   ) {}
@@ -75,6 +77,8 @@ export class HearsayNode {
     let transport: WsTransport | undefined
     try {
       const metrics = createMetrics()
+      let syncBytesTotal = 0
+      const dashboard = new Dashboard(clock, () => syncBytesTotal)
       const interfaces = networkInterfaces()
       const advertised = {
         api: resolveAdvertiseAddress({ key: 'api.advertise', bindHost: config.api.host, boundPort: config.api.port, advertise: config.api.advertise, interfaces }),
@@ -91,7 +95,7 @@ export class HearsayNode {
             clusterName: config.cluster.name,
             secret: config.cluster.secret,
             log: log.child({ node: local.id, component: 'transport' }),
-            counters: transportCounters(metrics),
+            counters: transportCounters(metrics, (bytes) => { syncBytesTotal += bytes }),
             clock: systemClock,
             random: cryptoSeededRandom(),
             limits: { maxConnectionsPerAddress: config.peer.maxConnectionsPerAddress },
@@ -102,21 +106,39 @@ export class HearsayNode {
         random: cryptoSeededRandom(),
         scheduler: cronScheduler,
         advertised,
+        antiEntropyHooks: { roundStarted: () => dashboard.rounds.started(), roundFinished: (summary) => dashboard.rounds.finished(summary) },
       })
       const { id, absence, antiEntropy, offsetMonitor } = parts
       const nodeLog = log.child({ node: id })
       let node: HearsayNode | undefined
+      const health = (): HealthView => {
+        const clockVerdict = offsetMonitor.verdict()
+        if (node?.state === 'ok' && !absence.repairRequired && clockVerdict.skewed) {
+          return { status: 'skewed', id, name: config.node.name, clock: { aheadMs: Math.round(clockVerdict.aheadMs ?? 0), maxSkewMs: clockVerdict.maxSkewMs, peersMeasured: clockVerdict.peersMeasured, peersBeyond: clockVerdict.peersBeyond } }
+        }
+        return { status: node?.state === 'ok' && absence.repairRequired ? 'repairing' : node?.state ?? 'starting', id, name: config.node.name }
+      }
+      const startedAtMs = Date.now()
+      dashboard.attach({
+        parts,
+        version: info.version,
+        name: config.node.name,
+        status: () => health().status,
+        uptimeSeconds: () => Math.round((Date.now() - startedAtMs) / 1000),
+        storeStats: () => store.stats(),
+        digest: () => storeDigest(parts),
+        localRecord: (key) => store.get(key),
+        partitionCount: config.partitions,
+        replicationFactor: config.replication.factor,
+        requestTimeoutMs: config.replication.timeoutMs,
+      })
       api = createApiServer({
         kv: parts.kv,
         sync: async () => describeRound(await antiEntropy.syncNow()),
         status: () => node!.status(),
-        health: () => {
-          const clockVerdict = offsetMonitor.verdict()
-          if (node?.state === 'ok' && !absence.repairRequired && clockVerdict.skewed) {
-            return { status: 'skewed', id, name: config.node.name, clock: { aheadMs: Math.round(clockVerdict.aheadMs ?? 0), maxSkewMs: clockVerdict.maxSkewMs, peersMeasured: clockVerdict.peersMeasured, peersBeyond: clockVerdict.peersBeyond } }
-          }
-          return { status: node?.state === 'ok' && absence.repairRequired ? 'repairing' : node?.state ?? 'starting', id, name: config.node.name }
-        },
+        health,
+        dashboard: { subscribe: (listener) => dashboard.subscribe(listener), replicaVersions: (key) => dashboard.replicaVersions(key) },
+        onDataRequest: (latencyMs) => dashboard.sampler.observe(latencyMs),
         members: () => node?.members() ?? [],
         metrics,
         log: nodeLog,
@@ -143,7 +165,7 @@ export class HearsayNode {
       })
       await transport!.start()
       const apiAddress = await api.listen(config.api.host, config.api.port)
-      node = new HearsayNode(config, nodeLog, info, parts, store, transport!, metrics, api, advertised)
+      node = new HearsayNode(config, nodeLog, info, parts, store, transport!, metrics, api, dashboard, advertised)
       parts.start(config.cluster.seeds)
       node.state = 'ok'
       nodeLog.info({
@@ -191,6 +213,7 @@ export class HearsayNode {
       this.log.warn({ err: error }, 'API did not close cleanly')
     }
     await handoff.stop()
+    this.dashboard.stop()
     offsetMonitor.stop()
     membership.stop()
     await this.transport.close()
@@ -225,17 +248,24 @@ export class HearsayNode {
       hintsPending: this.parts.hints.pending().count,
       repairing: this.parts.antiEntropy.repairing,
       clock: clockStatus(this.parts.offsetMonitor),
-      // Equal on two nodes exactly when they hold the same records (up to xxh64 collisions),
-      // leaving out those past their grace that wait for collection (they no longer travel to a
-      // peer lacking the key, so in-sync replicas may differ by them until the next GC sweep).
-      digest: (this.parts.forest.digest() ^ this.parts.collector.waitingDigest()).toString(16).padStart(16, '0'),
+      digest: storeDigest(this.parts),
       replication: { factor: this.config.replication.factor, writeQuorum: this.config.replication.writeQuorum, readQuorum: this.config.replication.readQuorum },
     }
   }
 }
 
-/** Transport events as Prometheus counters. */
-function transportCounters(metrics: Metrics): TransportCounters {
+/**
+ * One hash of the whole local store: equal on two nodes exactly when they hold the same records
+ * (up to xxh64 collisions), leaving out those past their grace that wait for collection (they no
+ * longer travel to a peer lacking the key, so in-sync replicas may differ by them until the next
+ * GC sweep).
+ */
+function storeDigest(parts: WiredNode): string {
+  return (parts.forest.digest() ^ parts.collector.waitingDigest()).toString(16).padStart(16, '0')
+}
+
+/** Transport events as Prometheus counters; `onSyncBytes` also hears of anti-entropy frame bytes. */
+function transportCounters(metrics: Metrics, onSyncBytes: (bytes: number) => void): TransportCounters {
   const bytesCounters = new Map<string, (bytes: number) => void>()
   return {
     linkOpened: (direction) => metrics.peerLinksOpened.inc({ direction }),
@@ -251,7 +281,7 @@ function transportCounters(metrics: Metrics): TransportCounters {
       if (counter === undefined) {
         const peer = metrics.peerBytes.labels({ direction, type })
         const sync = isAntiEntropyType(type) ? metrics.antiEntropyBytes.labels({ direction }) : undefined
-        counter = (count) => { peer.inc(count); sync?.inc(count) }
+        counter = sync === undefined ? (count) => peer.inc(count) : (count) => { peer.inc(count); sync.inc(count); onSyncBytes(count) }
         bytesCounters.set(key, counter)
       }
       counter(bytes)

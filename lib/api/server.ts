@@ -13,6 +13,7 @@ import { createStreamServer } from './binary/stream-server.js'
 import { readBody } from './body.js'
 import { clientErrorHandler } from './client-error.js'
 import { ClientGoneError, UnauthorizedError, errorAnswer } from './errors.js'
+import { DASHBOARD_PUBLIC_ROUTES, dashboardRoutes, type DashboardPort } from './dashboard-routes.js'
 import { batchRoutes, keyRoutes, scanRoutes } from './kv-routes.js'
 import { assertApiLimits, type ApiLimits } from './limits.js'
 import { nodeRoutes } from './node-routes.js'
@@ -53,6 +54,10 @@ export interface ApiDeps {
   readonly tls?: ApiTlsOptions
   /** Bounds of the stream protocol (lib/api/binary) where they differ from streamLimitsFor(limits). */
   readonly streamLimits?: Partial<StreamLimits>
+  /** The dashboard's cluster stream and replica view (lib/dashboard); absent = those answer 503. */
+  readonly dashboard?: DashboardPort
+  /** Told the latency of each finished data request (/kv, /kv/:key, /batch), for the dashboard's sparklines. */
+  readonly onDataRequest?: (latencyMs: number) => void
 }
 
 export interface ApiServer {
@@ -86,8 +91,10 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   assertApiLimits(deps.limits)
   const { limits, metrics, log } = deps
   const kvDeps = { kv: deps.kv, limits, metrics }
+  const dashboard = dashboardRoutes({ ...(deps.dashboard !== undefined ? { dashboard: deps.dashboard } : {}), limits })
   const routes: RouteTable = {
     ...nodeRoutes(deps),
+    ...dashboard.routes,
     '/kv': scanRoutes(kvDeps),
     '/kv/:key': keyRoutes(kvDeps),
     '/batch': batchRoutes(kvDeps),
@@ -203,6 +210,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
       const seconds = Number(process.hrtime.bigint() - startedNs) / 1e9
       metrics.httpRequests.inc({ route, method, status: String(res.statusCode) })
       metrics.httpRequestDuration.observe({ route, method }, seconds)
+      if (route === '/kv/:key' || route === '/kv' || route === '/batch') deps.onDataRequest?.(seconds * 1000)
     })
     res.once('close', () => {
       inFlight.delete(res)
@@ -229,7 +237,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
       const match = matchPath(path)
       if (match === undefined) throw new NotFoundError(`no endpoint at ${JSON.stringify(path)}; see GET / for this node`, { path })
       route = match.template
-      if (isAuthorized !== undefined && route !== '/health' && !isAuthorized(req.headers.authorization)) {
+      if (isAuthorized !== undefined && route !== '/health' && !DASHBOARD_PUBLIC_ROUTES.has(route) && !isAuthorized(req.headers.authorization)) {
         throw new UnauthorizedError('missing or wrong bearer token; send "Authorization: Bearer <token>"')
       }
       const handlers = routes[match.template]
@@ -314,6 +322,8 @@ export function createApiServer(deps: ApiDeps): ApiServer {
       closing ??= (async () => {
         const closed = new Promise<void>(resolve => server.close(() => resolve()))
         server.closeIdleConnections()
+        // Dashboard event streams never end by themselves.
+        dashboard.endStreams()
         // Keep-alive would hold a connection open past its last answer; end each one with it.
         for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close')
         // Upgraded sockets keep server.close() waiting until the stream connections are gone.

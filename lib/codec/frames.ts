@@ -6,6 +6,7 @@ import {
 } from '../antientropy/messages.js'
 import { validateError, validateHello, validateProof, validateRefuse, validateWelcome } from './transport-frames.js'
 import { CLOCK_FRAMES } from '../clock/messages.js'
+import { DASHBOARD_FRAMES } from '../dashboard/messages.js'
 
 /**
  * The one list of every frame type on the wire: code, name, kind and body validator.
@@ -72,6 +73,8 @@ export const FRAME_TYPES: readonly FrameType[] = [
   { code: 0x39, name: 'syncPushReply', kind: 'reply', validate: validateSyncPushReply },
   // Clock offset probes (lib/clock/messages.ts): the offset monitor asks peers for their wall clock.
   ...CLOCK_FRAMES,
+  // Node summaries (lib/dashboard/messages.ts): the dashboard asks each peer how it sees the cluster.
+  ...DASHBOARD_FRAMES,
 ]
 
 /** Frame types by code and by name; construction asserts codes and names are unique. */

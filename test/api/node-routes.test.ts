@@ -30,22 +30,6 @@ t.test('/status answers what the node reports, sync or async', async t => {
   t.same(await res.json(), { id: NODE_ID, keys: 7, digest: 'abc' })
 })
 
-t.test('the status page is server-rendered HTML with the node name, status and members, escaped', async t => {
-  const api = await startApi(t, { status: () => ({ id: NODE_ID, name: 'alpha', keys: 12345, lastSync: { ok: true } }) })
-  const res = await fetch(`${api.url}/`)
-  t.equal(res.status, 200)
-  t.match(res.headers.get('content-type'), /^text\/html/)
-  t.match(res.headers.get('content-security-policy'), /default-src 'none'/)
-  const html = await res.text()
-  t.match(html, /<title>hearsay · alpha<\/title>/)
-  t.match(html, /12345/)
-  t.match(html, /\{&#34;ok&#34;:true\}/, 'nested status values render as escaped JSON')
-  t.match(html, /bravo &#60;b&#62;/, 'member names are escaped')
-  t.notMatch(html, /<b>/)
-  t.match(html, /class="suspect">suspect</)
-  t.notMatch(html, /<script|src=|href="http/, 'no scripts and no external assets')
-})
-
 t.test('/metrics serves Prometheus text of hearsay_ metrics with route templates as labels', async t => {
   const api = await startApi(t)
   await fetch(`${api.url}/kv/some-key`, { method: 'PUT', body: 'v' })
