@@ -21,11 +21,17 @@ import { cronScheduler } from './runtime/scheduler.js'
 import { resolveAdvertiseAddress } from './config/advertise.js'
 import { countByState, wireNode, type WiredNode } from './wiring.js'
 import { Dashboard } from './dashboard/dashboard.js'
+import { prepareSnapshot } from './store/snapshot.js'
+import { UnavailableError } from './errors.js'
+import { join } from 'node:path'
 
 export interface NodeInfo {
   /** Package version, shown in /status. */
   readonly version: string
 }
+
+/** Where a snapshot's copy is made, inside the data dir (same file system, removed when streamed). */
+const SNAPSHOT_WORK_DIR = 'snapshot.tmp'
 
 /** Longest a graceful stop waits for the `left` news to spread before going on. */
 const LEAVE_TIMEOUT_MS = 3000
@@ -132,8 +138,26 @@ export class HearsayNode {
         replicationFactor: config.replication.factor,
         requestTimeoutMs: config.replication.timeoutMs,
       })
+      let snapshotting = false
       api = createApiServer({
         kv: parts.kv,
+        snapshot: {
+          // One at a time: each is a full copy of the store on disk until it has been streamed.
+          prepare: async () => {
+            if (snapshotting) throw new UnavailableError('a snapshot of this node is being taken already; retry when it is done')
+            snapshotting = true
+            try {
+              const prepared = await prepareSnapshot({
+                backup: (directory) => store.backup(directory), nodeId: id, nodeName: config.node.name,
+                partitions: config.partitions, hearsayVersion: info.version, nowMs,
+              }, join(config.node.dataDir, SNAPSHOT_WORK_DIR))
+              return { ...prepared, discard: async () => { try { await prepared.discard() } finally { snapshotting = false } } }
+            } catch (error) {
+              snapshotting = false
+              throw error
+            }
+          },
+        },
         sync: async () => describeRound(await antiEntropy.syncNow()),
         status: () => node!.status(),
         health,

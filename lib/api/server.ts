@@ -15,6 +15,7 @@ import { clientErrorHandler } from './client-error.js'
 import { ClientGoneError, UnauthorizedError, errorAnswer } from './errors.js'
 import { DASHBOARD_PUBLIC_ROUTES, dashboardRoutes, type DashboardPort } from './dashboard-routes.js'
 import { batchRoutes, keyRoutes, scanRoutes } from './kv-routes.js'
+import { snapshotRoutes, type SnapshotPort } from './snapshot-route.js'
 import { assertApiLimits, type ApiLimits } from './limits.js'
 import { nodeRoutes } from './node-routes.js'
 import { refusalReporter } from './refusals.js'
@@ -58,6 +59,8 @@ export interface ApiDeps {
   readonly dashboard?: DashboardPort
   /** Told the latency of each finished data request (/kv, /kv/:key, /batch), for the dashboard's sparklines. */
   readonly onDataRequest?: (latencyMs: number) => void
+  /** GET /snapshot (lib/store/snapshot.ts); absent = it answers 503. */
+  readonly snapshot?: SnapshotPort
 }
 
 export interface ApiServer {
@@ -95,6 +98,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   const routes: RouteTable = {
     ...nodeRoutes(deps),
     ...dashboard.routes,
+    ...snapshotRoutes(deps.snapshot),
     '/kv': scanRoutes(kvDeps),
     '/kv/:key': keyRoutes(kvDeps),
     '/batch': batchRoutes(kvDeps),

@@ -1,3 +1,5 @@
+import { downloadSnapshot } from './snapshot-download.js'
+import type { SnapshotHeader } from '../store/snapshot.js'
 import type { ConsistencyLevel } from '../replication/consistency.js'
 import { NodeStreams } from './binary/node-streams.js'
 import { batchFrame, deleteFrame, getFrame, parseBatchAnswer, parseGetAnswer, parseWriteAnswer, putFrame, type StreamBatchOp } from './binary/operations.js'
@@ -248,6 +250,14 @@ export class HearsayClient {
     const timeoutMs = checkTimeout(options.timeoutMs ?? Math.max(DEFAULT_SYNC_TIMEOUT_MS, this.#timeoutMs), 'timeoutMs')
     const answer = await this.#call({ method: 'POST', path: '/admin/sync' }, timeoutMs)
     return parseObject(answer.node, 'a sync summary', parseJson(answer.node, answer.body))
+  }
+
+  /**
+   * Streams a snapshot of the first listed node's store into `file` (never another node's: a
+   * snapshot is of one node). Resolves with its header once the file is complete and checked.
+   */
+  async saveSnapshot(file: string): Promise<SnapshotHeader> {
+    return downloadSnapshot({ node: this.nodes[0] as NodeUrl, file, authorization: this.#authorization, idleTimeoutMs: this.#timeoutMs })
   }
 
   async metricsText(): Promise<string> {

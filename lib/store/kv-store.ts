@@ -276,6 +276,16 @@ export class KvStore implements Store {
     }
   }
 
+  /**
+   * A compacted copy of the whole environment, every database from one read transaction, into
+   * the empty directory `directory` (lib/store/snapshot.ts frames it for transport).
+   */
+  async backup(directory: string): Promise<void> {
+    this.assertOpen()
+    await this.root.flushed
+    await this.root.backup(directory, true)
+  }
+
   /** Waits for queued writes, closes LMDB and releases the data dir. */
   async close(): Promise<void> {
     if (this.closed) return
