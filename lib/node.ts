@@ -21,6 +21,7 @@ import { cronScheduler } from './runtime/scheduler.js'
 import { resolveAdvertiseAddress } from './config/advertise.js'
 import { countByState, wireNode, type WiredNode } from './wiring.js'
 import { Dashboard } from './dashboard/dashboard.js'
+import { guardKvService } from './replication/guard.js'
 import { prepareSnapshot } from './store/snapshot.js'
 import { UnavailableError } from './errors.js'
 import { join } from 'node:path'
@@ -119,10 +120,25 @@ export class HearsayNode {
       let node: HearsayNode | undefined
       const health = (): HealthView => {
         const clockVerdict = offsetMonitor.verdict()
-        if (node?.state === 'ok' && !absence.repairRequired && clockVerdict.skewed) {
-          return { status: 'skewed', id, name: config.node.name, clock: { aheadMs: Math.round(clockVerdict.aheadMs ?? 0), maxSkewMs: clockVerdict.maxSkewMs, peersMeasured: clockVerdict.peersMeasured, peersBeyond: clockVerdict.peersBeyond } }
+        const stored = store.stats()
+        const room = store.storage()
+        const storage = { keys: stored.keys, bytesUsed: room.usedBytes, mapBytes: room.mapBytes, mapFreeBytes: room.mapFreeBytes, diskFreeBytes: room.diskFreeBytes }
+        const base = { id, name: config.node.name, storage }
+        const state = node?.state ?? 'starting'
+        if (state === 'starting') return { ...base, status: 'starting', reasons: ['starting: the node is not serving yet'] }
+        if (state === 'leaving') return { ...base, status: 'leaving', reasons: ['leaving: the node is shutting down; use another node'] }
+        if (absence.repairRequired) {
+          return { ...base, status: 'repairing', reasons: ['repairing: away from the cluster longer than store.tombstoneGrace; syncing every partition with another replica before serving reads'] }
         }
-        return { status: node?.state === 'ok' && absence.repairRequired ? 'repairing' : node?.state ?? 'starting', id, name: config.node.name }
+        if (clockVerdict.skewed) {
+          const aheadMs = Math.round(clockVerdict.aheadMs ?? 0)
+          return {
+            ...base, status: 'skewed',
+            reasons: [`clock skew: this node's clock is ${aheadMs} ms off its peers', beyond clock.maxSkewMs ${clockVerdict.maxSkewMs}; it coordinates no writes until NTP corrects it`],
+            clock: { aheadMs, maxSkewMs: clockVerdict.maxSkewMs, peersMeasured: clockVerdict.peersMeasured, peersBeyond: clockVerdict.peersBeyond },
+          }
+        }
+        return { ...base, status: 'ok', reasons: [] }
       }
       const startedAtMs = Date.now()
       dashboard.attach({
@@ -140,7 +156,9 @@ export class HearsayNode {
       })
       let snapshotting = false
       api = createApiServer({
-        kv: parts.kv,
+        // Until the node is fully up (joined, background work started) data requests answer 503
+        // with nodeState "starting", so a client moves on to another node.
+        kv: guardKvService(parts.kv, () => node?.state === 'ok' || node?.state === 'leaving' ? undefined : 'this node is starting; retry on another node', () => undefined, 'starting'),
         snapshot: {
           // One at a time: each is a full copy of the store on disk until it has been streamed.
           prepare: async () => {

@@ -284,6 +284,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       : undefined,
     replicationFactor: config.replication.factor,
     timeoutMs: config.replication.timeoutMs,
+    waitForReplicasMs: config.replication.waitForReplicasMs,
     defaultWrite: config.replication.writeQuorum,
     defaultRead: config.replication.readQuorum,
     maxScanLimit: config.api.maxScanLimit,

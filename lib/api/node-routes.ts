@@ -23,7 +23,10 @@ export function nodeRoutes(deps: NodeRouteDeps): {
       GET: async ctx => {
         const health = deps.health()
         sendJson(ctx.res, health.status === 'ok' ? 200 : 503, {
-          status: health.status, id: health.id, name: health.name, ...(health.clock !== undefined ? { clock: health.clock } : {}),
+          status: health.status, id: health.id, name: health.name,
+          ...(health.reasons !== undefined ? { reasons: health.reasons } : {}),
+          ...(health.clock !== undefined ? { clock: health.clock } : {}),
+          ...(health.storage !== undefined ? { storage: health.storage } : {}),
         })
       },
     },

@@ -235,7 +235,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
       }),
     }
     const dispatch = async (): Promise<void> => {
-      if (closing !== undefined) throw new UnavailableError('this node is shutting down; retry on another node')
+      if (closing !== undefined) throw new UnavailableError('this node is shutting down; retry on another node', { nodeState: 'leaving' })
       if (paused || inFlight.size + streams.inFlight > limits.maxInFlightRequests) throw new UnavailableError('this node has too many requests in flight; retry shortly')
       const { path, rawQuery } = splitTarget(req.url ?? '/')
       const match = matchPath(path)

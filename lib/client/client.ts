@@ -317,6 +317,7 @@ export class HearsayClient {
   async #failover<T>(attempt: (node: NodeUrl) => Promise<T>): Promise<T> {
     const tried: NodeUrl[] = []
     let lastReason = ''
+    let refusedByState: HearsayClientError | undefined
     for (let offset = 0; offset < this.nodes.length; offset++) {
       const index = (this.#preferred + offset) % this.nodes.length
       const node = this.nodes[index] as NodeUrl
@@ -326,6 +327,13 @@ export class HearsayClient {
         this.#preferred = index
         return result
       } catch (err) {
+        // A node that is starting, repairing, leaving or skewed refused before doing anything
+        // (its 503 names its nodeState): another node can serve the request.
+        if (err instanceof HearsayClientError && isNodeStateRefusal(err)) {
+          refusedByState = err
+          lastReason = err.message
+          continue
+        }
         if (!(err instanceof NodeUnreachableError)) {
           // An error answer is still an answer: this node is up.
           if (err instanceof HearsayClientError || err instanceof InvalidReplyError) this.#preferred = index
@@ -334,8 +342,16 @@ export class HearsayClient {
         lastReason = err.message
       }
     }
+    if (refusedByState !== undefined) throw refusedByState
     throw new NoNodeAnsweredError(tried, lastReason)
   }
+}
+
+/** States in which a node refuses requests that another node may serve (lib/api/views.ts). */
+const REFUSING_NODE_STATES: ReadonlySet<unknown> = new Set(['starting', 'repairing', 'leaving', 'skewed'])
+
+function isNodeStateRefusal(err: HearsayClientError): boolean {
+  return err.status === 503 && REFUSING_NODE_STATES.has((err.body as { nodeState?: unknown }).nodeState)
 }
 
 async function retryStale<T>(attempt: () => Promise<T>): Promise<T> {

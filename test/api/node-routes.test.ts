@@ -15,6 +15,14 @@ t.test('/health answers 200 only while the node is ok', async t => {
   t.equal((await fetch(`${api.url}/health`)).status, 503)
 })
 
+t.test('/health passes on the reasons a node is not ok and its storage', async t => {
+  const storage = { keys: 3, bytesUsed: 8192, mapBytes: 1 << 20, mapFreeBytes: (1 << 20) - 8192, diskFreeBytes: 5e9 }
+  const api = await startApi(t, { health: () => ({ status: 'repairing', id: NODE_ID, name: 'alpha', reasons: ['repairing: away too long'], storage }) })
+  const res = await fetch(`${api.url}/health`)
+  t.equal(res.status, 503)
+  t.same(await res.json(), { status: 'repairing', id: NODE_ID, name: 'alpha', reasons: ['repairing: away too long'], storage })
+})
+
 t.test('/members lists every member with its state and incarnation', async t => {
   const api = await startApi(t)
   const res = await fetch(`${api.url}/members`)

@@ -84,6 +84,11 @@ t.test('the HTTP API of a real daemon', async (t) => {
     t.match(badHeader.statusLine, /^HTTP\/1\.1 400 /)
     const health = await fetch(url('/health'))
     t.equal(health.status, 200)
+    const body = await health.json() as { reasons: string[]; storage: { keys: number; bytesUsed: number; mapBytes: number; mapFreeBytes: number; diskFreeBytes: number } }
+    t.same(body.reasons, [], 'an ok node has no reasons')
+    t.ok(body.storage.keys >= 0 && body.storage.bytesUsed > 0 && body.storage.mapBytes >= body.storage.bytesUsed, 'storage: keys, bytes used, map size')
+    t.equal(body.storage.mapFreeBytes, body.storage.mapBytes - body.storage.bytesUsed)
+    t.ok(body.storage.diskFreeBytes > 0, 'free disk space under the data dir')
   })
 
   t.test('scan pages with prefix, after and limit', async (t) => {

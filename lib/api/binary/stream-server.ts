@@ -80,7 +80,7 @@ export function createStreamServer(deps: StreamServerDeps): StreamServer {
     log,
     nodeBudget,
     refused: deps.refused,
-    refusal: () => closing ? new UnavailableError('this node is shutting down; retry on another node') : deps.refusal(),
+    refusal: () => closing ? new UnavailableError('this node is shutting down; retry on another node', { nodeState: 'leaving' }) : deps.refusal(),
     requestStarted() {
       inFlight++
     },
