@@ -106,9 +106,14 @@ export class ClusterView {
 
   async #cycle(): Promise<void> {
     this.#timer = undefined
-    const state = await this.refresh()
-    this.#state = state
-    for (const listener of this.#listeners) listener(state)
+    try {
+      const state = await this.refresh()
+      this.#state = state
+      for (const listener of this.#listeners) listener(state)
+    } catch {
+      // The store closing under a shutdown, say: this refresh is skipped, pages keep the last
+      // state, and an escaped rejection must never take the daemon down.
+    }
     if (this.#listeners.size > 0) this.#timer = this.#options.clock.setTimeout(() => void this.#cycle(), this.#options.refreshIntervalMs)
   }
 
