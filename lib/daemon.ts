@@ -10,13 +10,16 @@ import { diffReloadable } from './config/reload.js'
 import { createLogger, type Logger } from './log/logger.js'
 import { checkTlsConfiguration } from './tls/check.js'
 import { HearsayNode } from './node.js'
+import { restoreSnapshot } from './store/snapshot.js'
 
-const USAGE = `usage: hearsayd [--config FILE]... [--check | --print-config]
+const USAGE = `usage: hearsayd [--config FILE]... [--check | --print-config | --restore SNAPSHOT]
 
   --config FILE     configuration file (repeatable; later files override earlier ones;
                     conf.d/*.json beside the first file and HEARSAY_* variables apply on top)
   --check           validate the configuration, the TLS files and secret files, and exit (0 = valid)
   --print-config    print the merged configuration with secrets masked and exit
+  --restore FILE    fill the (empty) node.dataDir from a snapshot (hearsay snapshot save) and exit;
+                    the node keeps the snapshot's node id: start it as that node
   --version         print the version and exit
   --help            print this help and exit`
 
@@ -47,6 +50,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
         config: { type: 'string', multiple: true },
         check: { type: 'boolean' },
         'print-config': { type: 'boolean' },
+        restore: { type: 'string' },
         version: { type: 'boolean' },
         help: { type: 'boolean' },
       },
@@ -80,7 +84,20 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     process.stdout.write(`${JSON.stringify(maskSecrets(loaded.config), null, 2)}\n`)
     return EXIT_OK
   }
+  if (args.restore !== undefined) return restore(args.restore, loaded)
   return serve(loaded, files, env)
+}
+
+async function restore(file: string, loaded: LoadedConfig): Promise<number> {
+  const { config } = loaded
+  try {
+    const header = await restoreSnapshot(file, { dataDir: config.node.dataDir, partitions: config.partitions, hearsayVersion: packageVersion() })
+    process.stdout.write(`hearsayd: restored ${config.node.dataDir} from ${file}: node ${header.nodeName} (${header.nodeId}), ${header.records['kv'] ?? 0} records, taken ${new Date(header.createdAtMs).toISOString()} by hearsay ${header.hearsayVersion}; start hearsayd to rejoin as that node (anti-entropy brings in what changed since)\n`)
+    return EXIT_OK
+  } catch (error) {
+    process.stderr.write(`hearsayd: restore refused: ${(error as Error).message}\n`)
+    return EXIT_FAILURE
+  }
 }
 
 async function serve(loaded: LoadedConfig, files: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {

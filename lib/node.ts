@@ -23,11 +23,19 @@ import { reloadTlsMaterial } from './config/reload.js'
 import { openTlsMaterial } from './tls/check.js'
 import type { TlsMaterialHolder } from './tls/material.js'
 import { countByState, wireNode, type WiredNode } from './wiring.js'
+import { Dashboard } from './dashboard/dashboard.js'
+import { guardKvService } from './replication/guard.js'
+import { prepareSnapshot } from './store/snapshot.js'
+import { UnavailableError } from './errors.js'
+import { join } from 'node:path'
 
 export interface NodeInfo {
   /** Package version, shown in /status. */
   readonly version: string
 }
+
+/** Where a snapshot's copy is made, inside the data dir (same file system, removed when streamed). */
+const SNAPSHOT_WORK_DIR = 'snapshot.tmp'
 
 /** Longest a graceful stop waits for the `left` news to spread before going on. */
 const LEAVE_TIMEOUT_MS = 3000
@@ -54,6 +62,7 @@ export class HearsayNode {
     private readonly transport: WsTransport,
     private readonly metrics: Metrics,
     private readonly api: ApiServer,
+    private readonly dashboard: Dashboard,
     /** Advertised `host:port` of the client API and the peer port. */
     readonly advertised: { readonly api: string; readonly peer: string },
     /** This node's certificate and key with tls.peer or tls.api on; SIGHUP reloads it. */
@@ -80,6 +89,8 @@ export class HearsayNode {
     let transport: WsTransport | undefined
     try {
       const metrics = createMetrics()
+      let syncBytesTotal = 0
+      const dashboard = new Dashboard(clock, () => syncBytesTotal)
       const interfaces = networkInterfaces()
       const advertised = {
         api: resolveAdvertiseAddress({ key: 'api.advertise', bindHost: config.api.host, boundPort: config.api.port, advertise: config.api.advertise, interfaces }),
@@ -102,7 +113,7 @@ export class HearsayNode {
             clusterName: config.cluster.name,
             secret: config.cluster.secret,
             log: log.child({ node: local.id, component: 'transport' }),
-            counters: transportCounters(metrics),
+            counters: transportCounters(metrics, (bytes) => { syncBytesTotal += bytes }),
             clock: systemClock,
             random: cryptoSeededRandom(),
             limits: { maxConnectionsPerAddress: config.peer.maxConnectionsPerAddress },
@@ -114,22 +125,75 @@ export class HearsayNode {
         random: cryptoSeededRandom(),
         scheduler: cronScheduler,
         advertised,
+        antiEntropyHooks: { roundStarted: () => dashboard.rounds.started(), roundFinished: (summary) => dashboard.rounds.finished(summary) },
       })
       const { id, absence, antiEntropy, offsetMonitor } = parts
       const nodeLog = log.child({ node: id })
       let node: HearsayNode | undefined
+      const health = (): HealthView => {
+        const clockVerdict = offsetMonitor.verdict()
+        const stored = store.stats()
+        const room = store.storage()
+        const storage = { keys: stored.keys, bytesUsed: room.usedBytes, mapBytes: room.mapBytes, mapFreeBytes: room.mapFreeBytes, diskFreeBytes: room.diskFreeBytes }
+        const base = { id, name: config.node.name, storage }
+        const state = node?.state ?? 'starting'
+        if (state === 'starting') return { ...base, status: 'starting', reasons: ['starting: the node is not serving yet'] }
+        if (state === 'leaving') return { ...base, status: 'leaving', reasons: ['leaving: the node is shutting down; use another node'] }
+        if (absence.repairRequired) {
+          return { ...base, status: 'repairing', reasons: ['repairing: away from the cluster longer than store.tombstoneGrace; syncing every partition with another replica before serving reads'] }
+        }
+        if (clockVerdict.skewed) {
+          const aheadMs = Math.round(clockVerdict.aheadMs ?? 0)
+          return {
+            ...base, status: 'skewed',
+            reasons: [`clock skew: this node's clock is ${aheadMs} ms off its peers', beyond clock.maxSkewMs ${clockVerdict.maxSkewMs}; it coordinates no writes until NTP corrects it`],
+            clock: { aheadMs, maxSkewMs: clockVerdict.maxSkewMs, peersMeasured: clockVerdict.peersMeasured, peersBeyond: clockVerdict.peersBeyond },
+          }
+        }
+        return { ...base, status: 'ok', reasons: [] }
+      }
+      const startedAtMs = Date.now()
+      dashboard.attach({
+        parts,
+        version: info.version,
+        name: config.node.name,
+        status: () => health().status,
+        uptimeSeconds: () => Math.round((Date.now() - startedAtMs) / 1000),
+        storeStats: () => store.stats(),
+        digest: () => storeDigest(parts),
+        localRecord: (key) => store.get(key),
+        partitionCount: config.partitions,
+        replicationFactor: config.replication.factor,
+        requestTimeoutMs: config.replication.timeoutMs,
+      })
+      let snapshotting = false
       api = createApiServer({
-        kv: parts.kv,
+        // Until the node is fully up (joined, background work started) data requests answer 503
+        // with nodeState "starting", so a client moves on to another node.
+        kv: guardKvService(parts.kv, () => node?.state === 'ok' || node?.state === 'leaving' ? undefined : 'this node is starting; retry on another node', () => undefined, 'starting'),
         linearizable: parts.linearizable,
+        snapshot: {
+          // One at a time: each is a full copy of the store on disk until it has been streamed.
+          prepare: async () => {
+            if (snapshotting) throw new UnavailableError('a snapshot of this node is being taken already; retry when it is done')
+            snapshotting = true
+            try {
+              const prepared = await prepareSnapshot({
+                backup: (directory) => store.backup(directory), nodeId: id, nodeName: config.node.name,
+                partitions: config.partitions, hearsayVersion: info.version, nowMs,
+              }, join(config.node.dataDir, SNAPSHOT_WORK_DIR))
+              return { ...prepared, discard: async () => { try { await prepared.discard() } finally { snapshotting = false } } }
+            } catch (error) {
+              snapshotting = false
+              throw error
+            }
+          },
+        },
         sync: async () => describeRound(await antiEntropy.syncNow()),
         status: () => node!.status(),
-        health: () => {
-          const clockVerdict = offsetMonitor.verdict()
-          if (node?.state === 'ok' && !absence.repairRequired && clockVerdict.skewed) {
-            return { status: 'skewed', id, name: config.node.name, clock: { aheadMs: Math.round(clockVerdict.aheadMs ?? 0), maxSkewMs: clockVerdict.maxSkewMs, peersMeasured: clockVerdict.peersMeasured, peersBeyond: clockVerdict.peersBeyond } }
-          }
-          return { status: node?.state === 'ok' && absence.repairRequired ? 'repairing' : node?.state ?? 'starting', id, name: config.node.name }
-        },
+        health,
+        dashboard: { subscribe: (listener) => dashboard.subscribe(listener), replicaVersions: (key) => dashboard.replicaVersions(key) },
+        onDataRequest: (latencyMs) => dashboard.sampler.observe(latencyMs),
         members: () => node?.members() ?? [],
         metrics,
         log: nodeLog,
@@ -160,7 +224,7 @@ export class HearsayNode {
       })
       await transport!.start()
       const apiAddress = await api.listen(config.api.host, config.api.port)
-      node = new HearsayNode(config, nodeLog, info, parts, store, transport!, metrics, api, advertised, tlsMaterial)
+      node = new HearsayNode(config, nodeLog, info, parts, store, transport!, metrics, api, dashboard, advertised, tlsMaterial)
       parts.start(config.cluster.seeds)
       node.state = 'ok'
       nodeLog.info({
@@ -215,6 +279,7 @@ export class HearsayNode {
       this.log.warn({ err: error }, 'API did not close cleanly')
     }
     await handoff.stop()
+    this.dashboard.stop()
     offsetMonitor.stop()
     membership.stop()
     await this.transport.close()
@@ -254,18 +319,25 @@ export class HearsayNode {
       hintsPending: this.parts.hints.pending().count,
       repairing: this.parts.antiEntropy.repairing,
       clock: clockStatus(this.parts.offsetMonitor),
-      // Equal on two nodes exactly when they hold the same records (up to xxh64 collisions),
-      // leaving out those past their grace that wait for collection (they no longer travel to a
-      // peer lacking the key, so in-sync replicas may differ by them until the next GC sweep).
       watch: { watchers: this.parts.watches.watchers, changeLogEntries: changeLog.entries, changeLogHorizonMs: changeLog.horizonMs },
-      digest: (this.parts.forest.digest() ^ this.parts.collector.waitingDigest()).toString(16).padStart(16, '0'),
+      digest: storeDigest(this.parts),
       replication: { factor: this.config.replication.factor, writeQuorum: this.config.replication.writeQuorum, readQuorum: this.config.replication.readQuorum },
     }
   }
 }
 
-/** Transport events as Prometheus counters. */
-function transportCounters(metrics: Metrics): TransportCounters {
+/**
+ * One hash of the whole local store: equal on two nodes exactly when they hold the same records
+ * (up to xxh64 collisions), leaving out those past their grace that wait for collection (they no
+ * longer travel to a peer lacking the key, so in-sync replicas may differ by them until the next
+ * GC sweep).
+ */
+function storeDigest(parts: WiredNode): string {
+  return (parts.forest.digest() ^ parts.collector.waitingDigest()).toString(16).padStart(16, '0')
+}
+
+/** Transport events as Prometheus counters; `onSyncBytes` also hears of anti-entropy frame bytes. */
+function transportCounters(metrics: Metrics, onSyncBytes: (bytes: number) => void): TransportCounters {
   const bytesCounters = new Map<string, (bytes: number) => void>()
   return {
     linkOpened: (direction) => metrics.peerLinksOpened.inc({ direction }),
@@ -282,7 +354,7 @@ function transportCounters(metrics: Metrics): TransportCounters {
       if (counter === undefined) {
         const peer = metrics.peerBytes.labels({ direction, type })
         const sync = isAntiEntropyType(type) ? metrics.antiEntropyBytes.labels({ direction }) : undefined
-        counter = (count) => { peer.inc(count); sync?.inc(count) }
+        counter = sync === undefined ? (count) => peer.inc(count) : (count) => { peer.inc(count); sync.inc(count); onSyncBytes(count) }
         bytesCounters.set(key, counter)
       }
       counter(bytes)

@@ -94,6 +94,8 @@ export interface NodeWorld {
   readonly scheduler: Scheduler
   /** Advertised `host:port` of the client API and the peer port. */
   readonly advertised: { readonly api: string; readonly peer: string }
+  /** Anti-entropy rounds beginning and ending, for the dashboard's round log (lib/dashboard). */
+  readonly antiEntropyHooks?: { roundStarted(): void; roundFinished(summary: RoundSummary): void }
 }
 
 /** The wired node: its parts, for the composition root (API, status, stop) and the simulator. */
@@ -258,7 +260,11 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     batchBytes: config.antiEntropy.batchBytes,
     partitionConcurrency: config.antiEntropy.partitionConcurrency,
     log: antiEntropyLog,
-    onRound: (summary) => recordRound(summary, metrics, antiEntropyLog),
+    onRound: (summary) => {
+      recordRound(summary, metrics, antiEntropyLog)
+      world.antiEntropyHooks?.roundFinished(summary)
+    },
+    ...(world.antiEntropyHooks !== undefined ? { onRoundStart: world.antiEntropyHooks.roundStarted } : {}),
   })
   // Measures this node's clock against its peers'; beyond clock.maxSkewMs it takes no writes.
   const offsetMonitor = new ClockOffsetMonitor({
@@ -312,6 +318,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       : undefined,
     replicationFactor: config.replication.factor,
     timeoutMs: config.replication.timeoutMs,
+    waitForReplicasMs: config.replication.waitForReplicasMs,
     defaultWrite: config.replication.writeQuorum,
     defaultRead: config.replication.readQuorum,
     maxScanLimit: config.api.maxScanLimit,

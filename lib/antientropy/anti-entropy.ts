@@ -50,6 +50,8 @@ export interface AntiEntropyOptions {
   readonly partitionConcurrency: number
   readonly log: Logger
   readonly onRound?: (summary: RoundSummary) => void
+  /** Called as a round begins (the dashboard measures the bytes a round moves from here). */
+  readonly onRoundStart?: () => void
 }
 
 export interface SessionFailure { readonly peer: string; readonly error: string }
@@ -84,6 +86,8 @@ export class AntiEntropy {
   readonly #pendingPeers = new Set<NodeId>()
   /** Partitions synced with a peer since the repair began. */
   readonly #repaired = new Set<number>()
+  /** Partitions of the session in flight (the dashboard's partition map shows them). */
+  #syncing: readonly number[] = []
 
   constructor(options: AntiEntropyOptions) {
     this.#options = options
@@ -92,6 +96,17 @@ export class AntiEntropy {
 
   get repairing(): boolean {
     return this.#options.absence.repairRequired
+  }
+
+  /** Partitions being synced right now, and while repairing those not yet synced with another replica. */
+  syncingPartitions(): number[] {
+    const syncing = new Set(this.#syncing)
+    if (this.repairing) {
+      for (const partition of this.#options.ownedPartitions(this.#options.localId)) {
+        if (!this.#repaired.has(partition)) syncing.add(partition)
+      }
+    }
+    return [...syncing].sort((a, b) => a - b)
   }
 
   start(): void {
@@ -178,6 +193,7 @@ export class AntiEntropy {
 
   async #round(trigger: RoundTrigger, plan: readonly PlannedSession[]): Promise<RoundSummary> {
     const startedMs = this.#options.clock.nowMs()
+    this.#options.onRoundStart?.()
     const mode: SessionMode = this.repairing ? 'repair' : 'normal'
     const sessions: SessionSummary[] = []
     const failures: SessionFailure[] = []
@@ -186,6 +202,7 @@ export class AntiEntropy {
       if (this.#stopping.signal.aborted) break
       try {
         const sessionStartedMs = this.#options.clock.nowMs()
+        this.#syncing = partitions
         const summary = await runSession({
           peer, partitions, mode,
           ...(mode === 'repair' && this.#options.absence.lastContactMs !== undefined ? { repairCutoffMs: this.#options.absence.lastContactMs } : {}),
@@ -208,6 +225,8 @@ export class AntiEntropy {
         }
       } catch (error) {
         failures.push({ peer, error: error instanceof Error ? error.message : String(error) })
+      } finally {
+        this.#syncing = []
       }
     }
     if (mode === 'repair') this.#finishRepairIfDone()

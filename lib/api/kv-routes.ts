@@ -114,7 +114,7 @@ function conditionOf(ctx: RequestContext): Version | 'absent' | undefined {
 export function scanRoutes(deps: KvRouteDeps): RouteHandlers {
   const { kv, limits } = deps
   const scan: Handler = async ctx => {
-    const query = parseQuery(ctx.rawQuery, ['prefix', 'after', 'limit', 'watch', 'since'])
+    const query = parseQuery(ctx.rawQuery, ['prefix', 'after', 'limit', 'watch', 'since', 'start', 'end', 'local'])
     const prefix = query.get('prefix') ?? ''
     checkKeyBytes(prefix, limits.maxKeyBytes, 'uri', 'prefix')
     const watch = query.get('watch')
@@ -132,8 +132,19 @@ export function scanRoutes(deps: KvRouteDeps): RouteHandlers {
     // An empty cursor means "from the start", so clients can pass `next` back unconditionally.
     const after = query.get('after') || undefined
     if (after !== undefined) checkKeyBytes(after, limits.maxKeyBytes, 'uri', 'after')
+    const start = query.get('start') || undefined
+    if (start !== undefined) checkKeyBytes(start, limits.maxKeyBytes, 'uri', 'start')
+    const end = query.get('end')
+    if (end !== undefined) checkKeyBytes(end, limits.maxKeyBytes, 'uri', 'end')
+    if (start !== undefined && end !== undefined && Buffer.compare(Buffer.from(start), Buffer.from(end)) > 0) {
+      throw new BadRequestError(`start ${JSON.stringify(start)} sorts after end ${JSON.stringify(end)}: the range is empty; swap them`, { param: 'start' })
+    }
+    const local = parseBooleanParam(query.get('local'), 'local')
     const limit = parseScanLimit(query.get('limit'), limits.defaultScanLimit, limits.maxScanLimit)
-    const page = await kv.scan(after === undefined ? { prefix, limit } : { prefix, after, limit })
+    const page = await kv.scan({
+      prefix, limit,
+      ...(after !== undefined ? { after } : {}), ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}), ...(local ? { local } : {}),
+    })
     sendJson(ctx.res, 200, {
       items: page.items.map(item => ({ key: item.key, value: Buffer.from(item.value).toString('base64'), version: formatVersion(item.version) })),
       next: page.next,
@@ -154,6 +165,12 @@ export function batchRoutes(deps: KvRouteDeps): RouteHandlers {
     sendJson(ctx.res, 200, { results: results.map(writeView) })
   }
   return { POST: batch }
+}
+
+function parseBooleanParam(text: string | undefined, name: string): boolean {
+  if (text === undefined || text === 'false') return false
+  if (text === 'true') return true
+  throw new BadRequestError(`${name} must be true or false, got ${JSON.stringify(text)}`, { param: name })
 }
 
 function writeOptions(ctx: RequestContext, allowed: readonly ('w' | 'ttl' | 'ifVersion')[]): WriteOptions {

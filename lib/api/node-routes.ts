@@ -3,10 +3,9 @@ import type { Metrics } from '../metrics/metrics.js'
 import { parseQuery } from './params.js'
 import { sendBytes, sendJson } from './respond.js'
 import type { RouteHandlers } from './routes.js'
-import { renderStatusPage } from './status-page.js'
 import type { HealthView, MemberView } from './views.js'
 
-/** Routes about the node rather than the data: health, members, status, metrics, the page. */
+/** Routes about the node rather than the data: health, members, status, metrics, sync. */
 
 export interface NodeRouteDeps {
   status(): Promise<Record<string, unknown>> | Record<string, unknown>
@@ -16,29 +15,18 @@ export interface NodeRouteDeps {
   readonly metrics: Metrics
 }
 
-/** The page is self-contained: forbid every external load so an injected tag could do nothing. */
-const STATUS_PAGE_HEADERS = {
-  'content-type': 'text/html; charset=utf-8',
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
-  'x-content-type-options': 'nosniff',
-}
-
 export function nodeRoutes(deps: NodeRouteDeps): {
-  '/': RouteHandlers; '/health': RouteHandlers; '/members': RouteHandlers; '/status': RouteHandlers; '/metrics': RouteHandlers; '/admin/sync': RouteHandlers
+  '/health': RouteHandlers; '/members': RouteHandlers; '/status': RouteHandlers; '/metrics': RouteHandlers; '/admin/sync': RouteHandlers
 } {
   return {
-    '/': {
-      GET: async ctx => {
-        parseQuery(ctx.rawQuery, [])
-        const html = renderStatusPage({ health: deps.health(), status: await deps.status(), members: deps.members(), generatedAt: new Date() })
-        sendBytes(ctx.res, 200, html, STATUS_PAGE_HEADERS)
-      },
-    },
     '/health': {
       GET: async ctx => {
         const health = deps.health()
         sendJson(ctx.res, health.status === 'ok' ? 200 : 503, {
-          status: health.status, id: health.id, name: health.name, ...(health.clock !== undefined ? { clock: health.clock } : {}),
+          status: health.status, id: health.id, name: health.name,
+          ...(health.reasons !== undefined ? { reasons: health.reasons } : {}),
+          ...(health.clock !== undefined ? { clock: health.clock } : {}),
+          ...(health.storage !== undefined ? { storage: health.storage } : {}),
         })
       },
     },

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
  */
 
 export type RouteTemplate = '/' | '/health' | '/members' | '/status' | '/metrics' | '/kv' | '/kv/:key' | '/batch' | '/admin/sync'
+  | '/dashboard.js' | '/dashboard.css' | '/dashboard/events' | '/admin/replicas' | '/snapshot'
 
 /** Label for requests that matched no route. */
 export const UNMATCHED_ROUTE = 'unmatched'
@@ -35,6 +36,8 @@ export type RouteTable = Readonly<Record<RouteTemplate, RouteHandlers>>
 const FIXED_PATHS: ReadonlyMap<string, RouteTemplate> = new Map<string, RouteTemplate>([
   ['/', '/'], ['/health', '/health'], ['/members', '/members'], ['/status', '/status'],
   ['/metrics', '/metrics'], ['/kv', '/kv'], ['/batch', '/batch'], ['/admin/sync', '/admin/sync'],
+  ['/dashboard.js', '/dashboard.js'], ['/dashboard.css', '/dashboard.css'], ['/dashboard/events', '/dashboard/events'], ['/admin/replicas', '/admin/replicas'],
+  ['/snapshot', '/snapshot'],
 ])
 
 const KEY_PATH_PREFIX = '/kv/'

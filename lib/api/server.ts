@@ -14,7 +14,9 @@ import { createStreamServer } from './binary/stream-server.js'
 import { readBody } from './body.js'
 import { clientErrorHandler } from './client-error.js'
 import { ClientGoneError, UnauthorizedError, errorAnswer } from './errors.js'
+import { DASHBOARD_PUBLIC_ROUTES, dashboardRoutes, type DashboardPort } from './dashboard-routes.js'
 import { batchRoutes, keyRoutes, scanRoutes } from './kv-routes.js'
+import { snapshotRoutes, type SnapshotPort } from './snapshot-route.js'
 import { assertApiLimits, type ApiLimits } from './limits.js'
 import { nodeRoutes } from './node-routes.js'
 import type { WatchPort } from './watch-route.js'
@@ -55,6 +57,12 @@ export interface ApiDeps {
   readonly watches?: WatchPort
   /** Time between SSE heartbeat comments (watch.heartbeatMs). */
   readonly watchHeartbeatMs?: number
+  /** The dashboard's cluster stream and replica view (lib/dashboard); absent = those answer 503. */
+  readonly dashboard?: DashboardPort
+  /** Told the latency of each finished data request (/kv, /kv/:key, /batch), for the dashboard's sparklines. */
+  readonly onDataRequest?: (latencyMs: number) => void
+  /** GET /snapshot (lib/store/snapshot.ts); absent = it answers 503. */
+  readonly snapshot?: SnapshotPort
 }
 
 export interface ApiServer {
@@ -91,8 +99,11 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   assertApiLimits(deps.limits)
   const { limits, metrics, log } = deps
   const kvDeps = { kv: deps.kv, linearizable: deps.linearizable, limits, metrics, ...(deps.watches === undefined ? {} : { watches: deps.watches }), watchHeartbeatMs: deps.watchHeartbeatMs ?? DEFAULT_WATCH_HEARTBEAT_MS }
+  const dashboard = dashboardRoutes({ ...(deps.dashboard !== undefined ? { dashboard: deps.dashboard } : {}), limits })
   const routes: RouteTable = {
     ...nodeRoutes(deps),
+    ...dashboard.routes,
+    ...snapshotRoutes(deps.snapshot),
     '/kv': scanRoutes(kvDeps),
     '/kv/:key': keyRoutes(kvDeps),
     '/batch': batchRoutes(kvDeps),
@@ -217,6 +228,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
       const seconds = Number(process.hrtime.bigint() - startedNs) / 1e9
       metrics.httpRequests.inc({ route, method, status: String(res.statusCode) })
       metrics.httpRequestDuration.observe({ route, method }, seconds)
+      if (route === '/kv/:key' || route === '/kv' || route === '/batch') deps.onDataRequest?.(seconds * 1000)
     })
     res.once('close', () => {
       inFlight.delete(res)
@@ -240,13 +252,13 @@ export function createApiServer(deps: ApiDeps): ApiServer {
       }),
     }
     const dispatch = async (): Promise<void> => {
-      if (closing !== undefined) throw new UnavailableError('this node is shutting down; retry on another node')
+      if (closing !== undefined) throw new UnavailableError('this node is shutting down; retry on another node', { nodeState: 'leaving' })
       if (paused || inFlight.size + streams.inFlight > limits.maxInFlightRequests) throw new UnavailableError('this node has too many requests in flight; retry shortly')
       const { path, rawQuery } = splitTarget(req.url ?? '/')
       const match = matchPath(path)
       if (match === undefined) throw new NotFoundError(`no endpoint at ${JSON.stringify(path)}; see GET / for this node`, { path })
       route = match.template
-      if (isAuthorized !== undefined && route !== '/health' && !isAuthorized(req.headers.authorization)) {
+      if (isAuthorized !== undefined && route !== '/health' && !DASHBOARD_PUBLIC_ROUTES.has(route) && !isAuthorized(req.headers.authorization)) {
         throw new UnauthorizedError('missing or wrong bearer token; send "Authorization: Bearer <token>"')
       }
       const handlers = routes[match.template]
@@ -332,6 +344,8 @@ export function createApiServer(deps: ApiDeps): ApiServer {
         stopFollowingTls()
         const closed = new Promise<void>(resolve => server.close(() => resolve()))
         server.closeIdleConnections()
+        // Dashboard event streams never end by themselves.
+        dashboard.endStreams()
         // Keep-alive would hold a connection open past its last answer; end each one with it.
         for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close')
         // Upgraded sockets keep server.close() waiting until the stream connections are gone.

@@ -23,6 +23,18 @@ export interface HealthView {
   readonly name: string
   /** While skewed: the measured offset, so the answer says how far off the clock is. */
   readonly clock?: ClockHealthView
+  /** Why the node is not ok, one sentence each (empty while ok). */
+  readonly reasons?: readonly string[]
+  /** The local store: keys (tombstones included), bytes used, room left in the LMDB map and on disk. */
+  readonly storage?: StorageHealthView
+}
+
+export interface StorageHealthView {
+  readonly keys: number
+  readonly bytesUsed: number
+  readonly mapBytes: number
+  readonly mapFreeBytes: number
+  readonly diskFreeBytes: number | null
 }
 
 /** The clock offset monitor's verdict as /health shows it while the node is skewed. */

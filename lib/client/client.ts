@@ -1,3 +1,5 @@
+import { downloadSnapshot } from './snapshot-download.js'
+import type { SnapshotHeader } from '../store/snapshot.js'
 import type { ConsistencyLevel } from '../replication/consistency.js'
 import { NodeStreams } from './binary/node-streams.js'
 import {
@@ -307,6 +309,14 @@ export class HearsayClient {
     return parseObject(answer.node, 'a sync summary', parseJson(answer.node, answer.body))
   }
 
+  /**
+   * Streams a snapshot of the first listed node's store into `file` (never another node's: a
+   * snapshot is of one node). Resolves with its header once the file is complete and checked.
+   */
+  async saveSnapshot(file: string): Promise<SnapshotHeader> {
+    return downloadSnapshot({ node: this.nodes[0] as NodeUrl, file, authorization: this.#authorization, idleTimeoutMs: this.#timeoutMs })
+  }
+
   async metricsText(): Promise<string> {
     const answer = await this.#call({ method: 'GET', path: '/metrics' })
     return answer.body.toString('utf8')
@@ -409,6 +419,7 @@ export class HearsayClient {
   async #failover<T>(attempt: (node: NodeUrl) => Promise<T>): Promise<T> {
     const tried: NodeUrl[] = []
     let lastReason = ''
+    let refusedByState: HearsayClientError | undefined
     for (let offset = 0; offset < this.nodes.length; offset++) {
       const index = (this.#preferred + offset) % this.nodes.length
       const node = this.nodes[index] as NodeUrl
@@ -418,6 +429,13 @@ export class HearsayClient {
         this.#preferred = index
         return result
       } catch (err) {
+        // A node that is starting, repairing, leaving or skewed refused before doing anything
+        // (its 503 names its nodeState): another node can serve the request.
+        if (err instanceof HearsayClientError && isNodeStateRefusal(err)) {
+          refusedByState = err
+          lastReason = err.message
+          continue
+        }
         if (!(err instanceof NodeUnreachableError)) {
           // An error answer is still an answer: this node is up.
           if (err instanceof HearsayClientError || err instanceof InvalidReplyError) this.#preferred = index
@@ -426,8 +444,16 @@ export class HearsayClient {
         lastReason = err.message
       }
     }
+    if (refusedByState !== undefined) throw refusedByState
     throw new NoNodeAnsweredError(tried, lastReason)
   }
+}
+
+/** States in which a node refuses requests that another node may serve (lib/api/views.ts). */
+const REFUSING_NODE_STATES: ReadonlySet<unknown> = new Set(['starting', 'repairing', 'leaving', 'skewed'])
+
+function isNodeStateRefusal(err: HearsayClientError): boolean {
+  return err.status === 503 && REFUSING_NODE_STATES.has((err.body as { nodeState?: unknown }).nodeState)
 }
 
 async function retryStale<T>(attempt: () => Promise<T>): Promise<T> {

@@ -2,6 +2,7 @@ import { BENCH_OPTIONS } from '../bench/args.js'
 import { runBenchCommand } from '../bench/command.js'
 import { BadRequestError } from '../errors.js'
 import { parseConsistencyLevel, type ConsistencyLevel } from '../replication/consistency.js'
+import { verifySnapshotFile } from '../store/snapshot.js'
 import { formatKeyValues, formatTable, writeOut } from './cli-output.js'
 import { parsePositiveInteger, UsageError, type Command, type CommandContext, type OptionSpec } from './command.js'
 import { WATCH_COMMAND } from './watch-command.js'
@@ -191,6 +192,22 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     async run(context) {
       const summary = await context.client().sync()
       await writeOut(context.io.stdout, context.json ? JSON.stringify(summary) + '\n' : formatKeyValues(summary))
+      return 0
+    },
+  },
+
+  snapshot: {
+    synopsis: 'save FILE | verify FILE',
+    summary: "save: stream a consistent copy of the node's store into FILE (the first --node); verify: check FILE's checksum and show its header",
+    minArgs: 2,
+    maxArgs: 2,
+    async run(context) {
+      const [action, file] = context.args as [string, string]
+      if (action !== 'save' && action !== 'verify') throw new UsageError(`snapshot takes save or verify, got ${JSON.stringify(action)}`)
+      const header = action === 'save' ? await context.client().saveSnapshot(file) : await verifySnapshotFile(file)
+      await writeOut(context.io.stdout, context.json
+        ? JSON.stringify(header) + '\n'
+        : `${action === 'save' ? 'saved' : 'verified'} ${file}: node ${header.nodeName} (${header.nodeId}), ${header.records['kv'] ?? 0} records, ${header.partitions} partitions, hearsay ${header.hearsayVersion}, taken ${new Date(header.createdAtMs).toISOString()}, ${header.dataBytes} bytes of data\n`)
       return 0
     },
   },

@@ -39,7 +39,7 @@ export class ClockSkewedError extends UnavailableError {
   constructor(aheadMs: number, maxSkewMs: number, peersBeyond: number, peersMeasured: number) {
     const offset = `${Math.abs(Math.round(aheadMs))} ms ${aheadMs >= 0 ? 'ahead of' : 'behind'}`
     super(`this node's clock is ${offset} its peers (${peersBeyond} of ${peersMeasured} measured), beyond clock.maxSkewMs ${maxSkewMs}: it coordinates no writes until its clock is corrected (check NTP); write through another node`,
-      { outcome: 'refused', clockAheadMs: Math.round(aheadMs), maxSkewMs })
+      { outcome: 'refused', nodeState: 'skewed', clockAheadMs: Math.round(aheadMs), maxSkewMs })
   }
 }
 

@@ -8,6 +8,7 @@ import { validateError, validateHello, validateProof, validateRefuse, validateWe
 import { CLOCK_FRAMES } from '../clock/messages.js'
 import { WATCH_FRAMES } from '../watch/messages.js'
 import { PAXOS_FRAMES } from '../paxos/messages.js'
+import { DASHBOARD_FRAMES } from '../dashboard/messages.js'
 
 /**
  * The one list of every frame type on the wire: code, name, kind and body validator.
@@ -78,6 +79,8 @@ export const FRAME_TYPES: readonly FrameType[] = [
   ...WATCH_FRAMES,
   // CASPaxos (lib/paxos/messages.ts): linearizable operations, a key's replicas as acceptors.
   ...PAXOS_FRAMES,
+  // Node summaries (lib/dashboard/messages.ts): the dashboard asks each peer how it sees the cluster.
+  ...DASHBOARD_FRAMES,
 ]
 
 /** Frame types by code and by name; construction asserts codes and names are unique. */

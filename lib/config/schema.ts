@@ -190,6 +190,10 @@ export const schema: SchemaFor<HearsaySettings> = {
       doc: 'How long a coordinator waits for W (or R) replicas before answering 503, in milliseconds.',
       format: 'bounded-int', default: 2000, min: 10, max: 10 * MINUTE_MS, env: 'HEARSAY_REPLICATION_TIMEOUT_MS',
     },
+    waitForReplicasMs: {
+      doc: 'How long a write waits for W of its replicas to be alive before answering 503 (nothing written, outcome "refused"), in milliseconds. 0: no wait; the write goes out at once, hints stand in for replicas that are down, and it answers 503 only when W acknowledgements do not arrive within replication.timeoutMs.',
+      format: 'bounded-int', default: 0, min: 0, max: 10 * MINUTE_MS, env: 'HEARSAY_REPLICATION_WAIT_FOR_REPLICAS_MS',
+    },
     hints: {
       doc: 'Keep writes for unreachable replicas as hints and hand them off when the replica is back.',
       format: 'flag', default: true, env: 'HEARSAY_REPLICATION_HINTS',

@@ -66,6 +66,7 @@ export interface HearsaySettings {
     readonly writeQuorum: ConsistencyLevel
     readonly readQuorum: ConsistencyLevel
     readonly timeoutMs: number
+    readonly waitForReplicasMs: number
     readonly hints: boolean
     readonly hintWindowMs: number
     readonly maxHintBytes: number

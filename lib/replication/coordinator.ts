@@ -1,5 +1,6 @@
-import type { NodeId } from '../clock/version.js'
-import { QuorumNotMetError, StrongKeyError } from '../errors.js'
+import { compareVersions, type NodeId } from '../clock/version.js'
+import { QuorumNotMetError, StrongKeyError, UnavailableError } from '../errors.js'
+import type { KeyBounds } from '../store/keys.js'
 import { sleep, type Clock } from '../runtime/clock.js'
 import type { StoredRecord } from '../store/record.js'
 import { compareRecords, isLive } from '../store/record.js'
@@ -15,10 +16,13 @@ import type {
 export interface LocalReplica {
   apply(key: string, record: StoredRecord): Promise<{ readonly applied: boolean; readonly previous?: StoredRecord }>
   get(key: string): StoredRecord | undefined
-  rawRange(options: { prefix?: string; after?: string; limit?: number }): Iterable<{ key: string; record: StoredRecord }>
+  rawRange(options: { prefix?: string; after?: string; start?: string; end?: string; limit?: number }): Iterable<{ key: string; record: StoredRecord }>
 }
 
 /** What the coordinator needs to know about a member to reach it. */
+/** How often a write waiting for replicas (waitForReplicasMs) looks at the member table again. */
+const REPLICA_WAIT_POLL_MS = 50
+
 export interface ReplicaMember {
   readonly peer: PeerAddress
   readonly state: 'alive' | 'suspect' | 'dead' | 'left'
@@ -52,6 +56,12 @@ export interface CoordinatorOptions {
   /** N: replicas per key (`replication.factor`). */
   readonly replicationFactor: number
   readonly timeoutMs: number
+  /**
+   * How long a write waits for W of its replicas to be alive before refusing with 503
+   * (`replication.waitForReplicasMs`); 0 = no wait and no refusal: the write goes out, hints
+   * stand in for the replicas that are down, and it answers 503 only if W acks do not arrive.
+   */
+  readonly waitForReplicasMs?: number
   readonly defaultWrite: ConsistencyLevel
   readonly defaultRead: ConsistencyLevel
   readonly maxScanLimit: number
@@ -109,15 +119,16 @@ export class Coordinator implements KvService {
     const limit = Math.min(options.limit, this.options.maxScanLimit)
     const nowMs = this.options.nowMs()
     const after = options.after
-    const local = this.options.holdsEverything()
+    const bounds = { ...(options.start !== undefined ? { start: options.start } : {}), ...(options.end !== undefined ? { end: options.end } : {}) }
+    const local = options.local === true || this.options.holdsEverything()
     // Remote pages must fit a peer frame; a local page only the client's page budget.
     const sourceMaxBytes = local ? this.options.maxScanPageBytes : Math.min(this.options.maxScanPageBytes, MAX_SCAN_REPLY_BYTES)
-    const sources: Promise<{ entries: readonly WireEntry[]; more: boolean }>[] = [Promise.resolve(this.localPage(options.prefix, after, limit, sourceMaxBytes))]
+    const sources: Promise<{ entries: readonly WireEntry[]; more: boolean }>[] = [Promise.resolve(this.localPage(options.prefix, after, bounds, limit, sourceMaxBytes))]
     if (!local) {
       for (const id of this.options.aliveMembers()) {
         const member = this.options.member(id)
         if (member === undefined) continue
-        sources.push(this.options.request(member.peer, { type: 'replicaScan', body: { prefix: options.prefix, ...(after !== undefined ? { after } : {}), limit, maxBytes: sourceMaxBytes } }, this.options.timeoutMs)
+        sources.push(this.options.request(member.peer, { type: 'replicaScan', body: { prefix: options.prefix, ...(after !== undefined ? { after } : {}), ...bounds, limit, maxBytes: sourceMaxBytes } }, this.options.timeoutMs)
           .then((reply) => {
             const page = reply.body as ReplicaScanReplyBody
             for (const entry of page.entries) this.options.observeHlc(entry.hlc)
@@ -167,8 +178,8 @@ export class Coordinator implements KvService {
     return { items, next: more && pageKeys.length > 0 ? pageKeys[pageKeys.length - 1]! : null }
   }
 
-  private localPage(prefix: string, after: string | undefined, limit: number, maxBytes: number): { entries: WireEntry[]; more: boolean } {
-    return scanPageOf(this.options.local.rawRange({ prefix, ...(after !== undefined ? { after } : {}), limit: limit + 1 }), limit, maxBytes)
+  private localPage(prefix: string, after: string | undefined, bounds: KeyBounds, limit: number, maxBytes: number): { entries: WireEntry[]; more: boolean } {
+    return scanPageOf(this.options.local.rawRange({ prefix, ...(after !== undefined ? { after } : {}), ...bounds, limit: limit + 1 }), limit, maxBytes)
   }
 
   private async write(key: string, value: Uint8Array | null, options: WriteOptions): Promise<WriteResult> {
@@ -185,12 +196,34 @@ export class Coordinator implements KvService {
       ...(value !== null && ttl !== undefined ? { expiresAtMs: this.options.nowMs() + ttl * 1000 } : {}),
     }
     const entry = toWire(key, record)
+    await this.waitForReplicas(replicas, needed)
     // The Version itself, not its string: lib/api formats it only if the write misses its quorum.
     const answers = await this.gather(replicas, needed, (id) => this.writeTo(id, key, record, entry), 'write', { version })
     // A replica holding a strong record kept the write out; it loses to that record wherever it
     // landed (compareRecords), so the client is told it was refused.
     if (answers.heard.some((a) => a.record === 'strong')) throw new StrongKeyError(key)
     return { key, version, acks: answers.heard.length, needed }
+  }
+
+  /**
+   * With waitForReplicasMs, waits (polling the member table through the injected clock) until
+   * `needed` of `replicas` are alive, or refuses: nothing has been written then, so the answer
+   * says outcome "refused", not "unknown".
+   */
+  private async waitForReplicas(replicas: readonly NodeId[], needed: number): Promise<void> {
+    const waitMs = this.options.waitForReplicasMs ?? 0
+    if (waitMs <= 0) return
+    const alive = (): number => replicas.filter((id) => id === this.options.localId || this.options.member(id)?.state === 'alive').length
+    const startedMs = this.options.clock.monotonicMs()
+    while (alive() < needed) {
+      const waitedMs = this.options.clock.monotonicMs() - startedMs
+      if (waitedMs >= waitMs) {
+        this.options.onQuorumFailure('write')
+        throw new UnavailableError(`only ${alive()} of the ${needed} replicas this write needs are alive, still after replication.waitForReplicasMs (${waitMs} ms); nothing was written: retry when members are back, or write with a lower w`,
+          { outcome: 'refused', needed, alive: alive(), waitedMs: Math.round(waitedMs) })
+      }
+      await sleep(this.options.clock, Math.min(REPLICA_WAIT_POLL_MS, waitMs - waitedMs))
+    }
   }
 
   /**

@@ -9,10 +9,16 @@ import type { KvService } from './service.js'
  * this node's clock is beyond the skew bound): it runs before the write takes a timestamp or
  * touches any replica, so a refused write leaves nothing behind. Reads are still served then.
  */
-export function guardKvService(kv: KvService, refusal: () => string | undefined, writeRefusal: () => Error | undefined = () => undefined): KvService {
+export function guardKvService(
+  kv: KvService,
+  refusal: () => string | undefined,
+  writeRefusal: () => Error | undefined = () => undefined,
+  /** Named in the 503 (`nodeState`) so clients know another node may serve (lib/client). */
+  nodeState: 'repairing' | 'starting' = 'repairing',
+): KvService {
   const check = (): void => {
     const reason = refusal()
-    if (reason !== undefined) throw new UnavailableError(reason)
+    if (reason !== undefined) throw new UnavailableError(reason, { nodeState })
   }
   const checkWrite = (): void => {
     check()

@@ -113,7 +113,7 @@ export const SCAN_RECORD_OVERHEAD_BYTES = 48
  * `limit` records and, past the first, `maxBytes` of keys and values (absent: MAX_SCAN_REPLY_BYTES;
  * replicas before issue 17 ignore it).
  */
-export interface ReplicaScanBody { readonly prefix: string; readonly after?: string; readonly limit: number; readonly maxBytes?: number }
+export interface ReplicaScanBody { readonly prefix: string; readonly after?: string; readonly start?: string; readonly end?: string; readonly limit: number; readonly maxBytes?: number }
 /** `more`: the replica has records beyond this page. */
 export interface ReplicaScanReplyBody { readonly entries: readonly WireEntry[]; readonly more: boolean }
 
@@ -124,7 +124,12 @@ export function validateReplicaScan(body: unknown): ReplicaScanBody {
   const limit = expectUint(field(object, 'limit'), 'replicaScan.limit', MAX_SCAN_PAGE)
   if (limit < 1) throw new MalformedBodyError('replicaScan.limit must be at least 1')
   const maxBytes = optional(field(object, 'maxBytes'), 'replicaScan.maxBytes', (v, w) => expectUint(v, w, MAX_SCAN_REPLY_BYTES))
-  return { prefix, ...(after !== undefined ? { after } : {}), limit, ...(maxBytes !== undefined ? { maxBytes } : {}) }
+  const start = optional(field(object, 'start'), 'replicaScan.start', (v, w) => expectString(v, w, MAX_WIRE_KEY_CHARS))
+  const end = optional(field(object, 'end'), 'replicaScan.end', (v, w) => expectString(v, w, MAX_WIRE_KEY_CHARS))
+  return {
+    prefix, ...(after !== undefined ? { after } : {}), ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}),
+    limit, ...(maxBytes !== undefined ? { maxBytes } : {}),
+  }
 }
 
 /**

@@ -50,10 +50,10 @@ export function registerReplicaHandlers(transport: Pick<Transport, 'handle'>, op
 
   transport.handle('replicaScan', (_from, message) => {
     refuseReads()
-    const { prefix, after, limit, maxBytes } = message.body as ReplicaScanBody
+    const { prefix, after, start, end, limit, maxBytes } = message.body as ReplicaScanBody
     // One extra record tells whether more follow, without a second request; the page stops at
     // maxBytes, so records of large values never overflow the reply frame.
-    const records = options.store.rawRange({ prefix, ...(after !== undefined ? { after } : {}), limit: limit + 1 })
+    const records = options.store.rawRange({ prefix, ...(after !== undefined ? { after } : {}), ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}), limit: limit + 1 })
     return { type: 'replicaScanReply', body: scanPageOf(records, limit, maxBytes ?? MAX_SCAN_REPLY_BYTES) }
   })
 }

@@ -38,6 +38,11 @@ export interface ScanOptions {
   readonly after?: string
   /** Page size; the coordinator clamps it to the configured maximum. */
   readonly limit: number
+  /** Only keys ≥ start (inclusive) and < end (exclusive), in UTF-8 byte order; with the prefix. */
+  readonly start?: string
+  readonly end?: string
+  /** Only this node's own records: no other replica is asked (a per-node dump for debugging). */
+  readonly local?: boolean
 }
 
 export interface ScanItem {

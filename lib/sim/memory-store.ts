@@ -145,9 +145,9 @@ export class MemoryStore implements Store {
     return { items, next: null }
   }
 
-  *rawRange({ prefix = '', after, limit }: RawRangeOptions = {}): Generator<KeyedRecord> {
+  *rawRange({ prefix = '', after, start, end, limit }: RawRangeOptions = {}): Generator<KeyedRecord> {
     this.#assertOpen()
-    const range = { ...keyRange(prefix, after), ...(limit === undefined ? {} : { limit }) }
+    const range = { ...keyRange(prefix, after, { ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}) }), ...(limit === undefined ? {} : { limit }) }
     for (const { key, value } of this.#state.kv.getRange(range)) yield { key: decodeKey(key), record: value }
   }
 

@@ -63,14 +63,28 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(a, b)
 }
 
-/** Byte bounds of the keys starting with `prefix` and strictly after `after` (a scan's range). */
-export function keyRange(prefix: string, after: string | undefined): { start?: Buffer; end?: Buffer } {
+/** A scan's range bounds besides its prefix: `start` inclusive, `end` exclusive. */
+export interface KeyBounds {
+  readonly start?: string
+  readonly end?: string
+}
+
+/**
+ * Byte bounds of the keys starting with `prefix`, strictly after `after` and within `bounds`
+ * (a scan's range): the greatest of the lower bounds and the least of the upper ones.
+ */
+export function keyRange(prefix: string, after: string | undefined, bounds: KeyBounds = {}): { start?: Buffer; end?: Buffer } {
   const prefixBytes = utf8Bytes(prefix, 'prefix')
   let start = prefixBytes.length > 0 ? prefixBytes : undefined
-  if (after !== undefined) {
-    const afterStart = keyAfter(utf8Bytes(after, 'after'))
-    if (start === undefined || compareBytes(afterStart, start) > 0) start = afterStart
+  const raise = (candidate: Buffer): void => { if (start === undefined || compareBytes(candidate, start) > 0) start = candidate }
+  if (after !== undefined) raise(keyAfter(utf8Bytes(after, 'after')))
+  if (bounds.start !== undefined && bounds.start !== '') raise(utf8Bytes(bounds.start, 'start'))
+  let end = prefixBytes.length > 0 ? prefixEnd(prefixBytes) : undefined
+  if (bounds.end !== undefined) {
+    const endBytes = utf8Bytes(bounds.end, 'end')
+    if (end === undefined || compareBytes(endBytes, end) < 0) end = endBytes
   }
-  const end = prefixBytes.length > 0 ? prefixEnd(prefixBytes) : undefined
+  // An empty range: LMDB would read nothing anyway, but a start past the end must not wrap around.
+  if (start !== undefined && end !== undefined && compareBytes(start, end) >= 0) return { start, end: start }
   return { ...(start === undefined ? {} : { start }), ...(end === undefined ? {} : { end }) }
 }

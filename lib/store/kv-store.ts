@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs'
+import { promises as fs, statfsSync } from 'node:fs'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { compareVersions, type Version } from '../clock/version.js'
 import { BadRequestError } from '../errors.js'
@@ -64,6 +64,9 @@ export interface StorePage {
 export interface RawRangeOptions {
   readonly prefix?: string
   readonly after?: string
+  /** Only keys ≥ start and < end (UTF-8 byte order), besides the prefix. */
+  readonly start?: string
+  readonly end?: string
   readonly limit?: number
 }
 
@@ -85,6 +88,16 @@ export interface StoreStats {
   readonly keys: number
   /** Bytes of the pages the kv database occupies (not the file size, which includes free pages). */
   readonly sizeBytes: number
+}
+
+export interface StorageStats {
+  /** Size of the LMDB map now (lmdb-js grows it when it fills, as long as the disk has room). */
+  readonly mapBytes: number
+  /** Bytes of the map in use (up to the last page written, free pages inside included). */
+  readonly usedBytes: number
+  readonly mapFreeBytes: number
+  /** Free bytes on the file system of the data dir for this user; null where unknown. */
+  readonly diskFreeBytes: number | null
 }
 
 interface PreparedWrite {
@@ -234,9 +247,9 @@ export class KvStore implements Store {
    * Every record in key order, tombstones and expired ones included, for anti-entropy and GC.
    * Lazy; does not pin a snapshot, so long walks do not hold LMDB's free pages hostage.
    */
-  *rawRange({ prefix = '', after, limit }: RawRangeOptions = {}): Generator<KeyedRecord> {
+  *rawRange({ prefix = '', after, start, end, limit }: RawRangeOptions = {}): Generator<KeyedRecord> {
     this.assertOpen()
-    const range = { ...this.rangeBounds(prefix, after), snapshot: false, ...(limit === undefined ? {} : { limit }) }
+    const range = { ...keyRange(prefix, after, { ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}) }), snapshot: false, ...(limit === undefined ? {} : { limit }) }
     for (const { key, value } of this.kv.getRange(range)) {
       const keyText = decodeKey(key)
       yield { key: keyText, record: decodeRecord(value, keyText) }
@@ -294,6 +307,29 @@ export class KvStore implements Store {
       keys: stats.entryCount,
       sizeBytes: (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages) * stats.pageSize,
     }
+  }
+
+  /**
+   * A compacted copy of the whole environment, every database from one read transaction, into
+   * the empty directory `directory` (lib/store/snapshot.ts frames it for transport).
+   */
+  async backup(directory: string): Promise<void> {
+    this.assertOpen()
+    await this.root.flushed
+    await this.root.backup(directory, true)
+  }
+
+  /** How full the LMDB map and the disk under the data dir are (for /health). */
+  storage(): StorageStats {
+    this.assertOpen()
+    const env = this.root.getStats() as { pageSize: number; mapSize: number; lastPageNumber: number }
+    const usedBytes = (env.lastPageNumber + 1) * env.pageSize
+    let diskFreeBytes: number | null = null
+    try {
+      const disk = statfsSync(this.dataDir)
+      diskFreeBytes = disk.bavail * disk.bsize
+    } catch { /* a file system without statfs: leave it out */ }
+    return { mapBytes: env.mapSize, usedBytes, mapFreeBytes: Math.max(0, env.mapSize - usedBytes), diskFreeBytes }
   }
 
   /** Waits for queued writes, closes LMDB and releases the data dir. */

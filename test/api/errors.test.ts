@@ -30,15 +30,16 @@ t.test('a known path with the wrong method answers 405 with an Allow header', as
   }
 })
 
-t.test('with a token, every route but /health needs the bearer token', async t => {
+t.test('with a token, every route but /health and the dashboard shell needs the bearer token', async t => {
   const api = await startApi(t, { token: 's3cret' })
-  for (const path of ['/kv/k', '/kv', '/members', '/status', '/metrics', '/']) {
+  for (const path of ['/kv/k', '/kv', '/members', '/status', '/metrics', '/dashboard/events', '/admin/replicas?key=k']) {
     const res = await fetch(`${api.url}${path}`)
     t.equal(res.status, 401, `${path} without a token`)
     t.match(res.headers.get('www-authenticate'), /^Bearer/)
     t.match(await res.json(), { error: /bearer token/ })
   }
   t.equal((await fetch(`${api.url}/health`)).status, 200, '/health stays open for load balancers')
+  for (const path of ['/', '/dashboard.js', '/dashboard.css']) t.equal((await fetch(`${api.url}${path}`)).status, 200, `${path} carries no data: the page asks for the token`)
   t.equal((await fetch(`${api.url}/status`, { headers: { authorization: 'Bearer wrong' } })).status, 401)
   t.equal((await fetch(`${api.url}/status`, { headers: { authorization: 'Bearer s3cret-and-more' } })).status, 401)
   t.equal((await fetch(`${api.url}/status`, { headers: { authorization: 'Basic czNjcmV0' } })).status, 401)

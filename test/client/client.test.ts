@@ -105,6 +105,27 @@ t.test('a node that does not answer in time is skipped', async t => {
   t.equal(node.requests.length, 1, 'the answering node got the request')
 })
 
+t.test('a 503 naming a refusing node state (starting, repairing, leaving, skewed) moves on to the next node', async t => {
+  for (const nodeState of ['starting', 'repairing', 'leaving', 'skewed']) {
+    const refusing = await startFakeNode({
+      override(_request, response) {
+        response.writeHead(503, { 'content-type': 'application/json' })
+        response.end(JSON.stringify({ error: `this node is ${nodeState}; retry on another node`, nodeState }))
+        return true
+      },
+    })
+    const other = await startFakeNode()
+    const client = new HearsayClient({ nodes: [refusing.url, other.url], transport: 'http' })
+    t.equal((await client.put('k', 'v')).key, 'k', `${nodeState}: the other node answered`)
+    t.equal(other.requests.length, 1)
+    const alone = new HearsayClient({ nodes: [refusing.url], transport: 'http' })
+    const err = await alone.get('k').catch((e: unknown) => e) as HearsayClientError
+    t.equal(err.status, 503, `${nodeState}: with no other node the refusal is the answer`)
+    t.equal(err.body.nodeState, nodeState)
+    client.close(); alone.close(); await refusing.close(); await other.close()
+  }
+})
+
 t.test('an HTTP error answer is the answer: no failover on 503', async t => {
   const refusing = await startFakeNode({
     override(_request, response) {

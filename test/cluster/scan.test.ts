@@ -5,11 +5,11 @@ const FAST = { membership: { probeIntervalMs: 500, probeTimeoutMs: 200, gossipIn
 
 interface Page { items: { key: string; value: string; version: string }[]; next: string | null }
 
-async function scanAll(node: Daemon, prefix: string, limit: number): Promise<Page['items']> {
+async function scanAll(node: Daemon, prefix: string, limit: number, extra = ''): Promise<Page['items']> {
   const items: Page['items'] = []
   let after = ''
   for (let pages = 0; pages < 100; pages++) {
-    const res = await fetch(`${node.url}/kv?prefix=${encodeURIComponent(prefix)}&limit=${limit}&after=${encodeURIComponent(after)}`)
+    const res = await fetch(`${node.url}/kv?prefix=${encodeURIComponent(prefix)}&limit=${limit}&after=${encodeURIComponent(after)}${extra}`)
     const page = await res.json() as Page
     items.push(...page.items)
     if (page.next === null) return items
@@ -40,6 +40,14 @@ t.test('a prefix scan merges every member when no node holds every partition (N=
   const seen = await scanAll(nodes[0]!, 'scan/', 7)
   t.same(seen.map((i) => i.key), keys, 'paging through node 1 returns every key once, in order')
   t.equal(Buffer.from(seen[5]!.value, 'base64').toString(), 'v5')
+
+  const ranged = await scanAll(nodes[0]!, 'scan/', 4, '&start=scan%2F013&end=scan%2F031')
+  t.same(ranged.map((i) => i.key), keys.slice(13, 31), 'start is inclusive, end exclusive, paged with after')
+  const local = await scanAll(nodes[0]!, '', 9, '&local=true')
+  t.equal(local.length, status.keys, 'local=true lists only the records node 1 holds itself')
+  t.ok(local.every((i) => keys.includes(i.key)))
+  t.equal((await fetch(`${nodes[0]!.url}/kv?start=b&end=a`)).status, 400, 'a start after the end is refused')
+  t.equal((await fetch(`${nodes[0]!.url}/kv?local=yes`)).status, 400)
 
   for (const key of keys.slice(0, 10)) await fetch(`${nodes[1]!.url}/kv/${encodeURIComponent(key)}`, { method: 'DELETE' })
   const after = await scanAll(nodes[2]!, 'scan/', 25)

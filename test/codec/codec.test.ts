@@ -51,6 +51,12 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   },
   paxosAccept: { ballot: { counter: 1_795_601_425_041_001, node: 'aaaaaaaaaaaaaaaa' }, entry: { key: 'lock', value: null, hlc: 1_795_601_425_041_001, node: 'aaaaaaaaaaaaaaaa', strong: true }, history: [] },
   paxosAccepted: { ok: false, promised: { counter: 1_795_601_425_041_002, node: 'cccccccccccccccc' } },
+  nodeSummary: {},
+  nodeSummaryReply: {
+    id: node.id, name: 'alpha', version: '0.1.0', status: 'ok', uptimeSeconds: 5, keys: 1, storeBytes: 4096, hintsPending: 0, digest: '0123456789abcdef',
+    members: [{ id: node.id, name: 'alpha', state: 'alive', incarnation: 1, rttMs: null }], samples: [{ atMs: 1, opsPerSecond: 0.5, p99Ms: 1.2 }],
+    hintedPartitions: [], syncingPartitions: [7],
+  },
 }
 
 function requestIdFor(kind: string): number {

@@ -84,6 +84,11 @@ t.test('the HTTP API of a real daemon', async (t) => {
     t.match(badHeader.statusLine, /^HTTP\/1\.1 400 /)
     const health = await fetch(url('/health'))
     t.equal(health.status, 200)
+    const body = await health.json() as { reasons: string[]; storage: { keys: number; bytesUsed: number; mapBytes: number; mapFreeBytes: number; diskFreeBytes: number } }
+    t.same(body.reasons, [], 'an ok node has no reasons')
+    t.ok(body.storage.keys >= 0 && body.storage.bytesUsed > 0 && body.storage.mapBytes >= body.storage.bytesUsed, 'storage: keys, bytes used, map size')
+    t.equal(body.storage.mapFreeBytes, body.storage.mapBytes - body.storage.bytesUsed)
+    t.ok(body.storage.diskFreeBytes > 0, 'free disk space under the data dir')
   })
 
   t.test('scan pages with prefix, after and limit', async (t) => {
@@ -114,13 +119,22 @@ t.test('the HTTP API of a real daemon', async (t) => {
     t.equal(status, 404, 'a key past its TTL reads as absent')
   })
 
-  t.test('metrics, status page and members', async (t) => {
+  t.test('metrics, dashboard and members', async (t) => {
     const metrics = await (await fetch(url('/metrics'))).text()
     t.match(metrics, /^hearsay_http_requests_total\{/m)
     t.match(metrics, /hearsay_process_cpu_seconds_total/)
     const page = await fetch(url('/'))
     t.match(page.headers.get('content-type') ?? '', /text\/html/)
-    t.match(await page.text(), /test-\d+/)
+    t.match(await page.text(), /<script src="dashboard.js">/)
+    const abort = new AbortController()
+    const events = await fetch(url('/dashboard/events'), { signal: abort.signal })
+    t.match(events.headers.get('content-type') ?? '', /text\/event-stream/)
+    const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader()
+    let text = ''
+    const complete = (): boolean => text.includes('event: cluster') && text.includes('\n\n', text.indexOf('event: cluster'))
+    for (let reads = 0; reads < 100 && !complete(); reads++) text += (await reader.read()).value ?? ''
+    abort.abort()
+    t.match(text, /event: cluster\ndata: \{.*"name":"test-\d+"/, 'the dashboard stream carries this node\'s summary')
     const members = await (await fetch(url('/members'))).json() as { state: string }[]
     t.equal(members.length, 1)
     t.equal(members[0]!.state, 'alive')

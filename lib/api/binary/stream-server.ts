@@ -88,7 +88,7 @@ export function createStreamServer(deps: StreamServerDeps): StreamServer {
     nodeBudget,
     refused: deps.refused,
     ...(deps.watches === undefined ? {} : { watches: deps.watches }),
-    refusal: () => closing ? new UnavailableError('this node is shutting down; retry on another node') : deps.refusal(),
+    refusal: () => closing ? new UnavailableError('this node is shutting down; retry on another node', { nodeState: 'leaving' }) : deps.refusal(),
     requestStarted() {
       inFlight++
     },
