@@ -3,7 +3,8 @@ import { access, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import type { Writable } from 'node:stream'
 import { writeOut } from '../client/cli-output.js'
-import { parsePositiveInteger, UsageError, type CommandContext } from '../client/command.js'
+import { UsageError, type CommandContext } from '../client/command.js'
+import { parseTimeoutOption } from '../client/duration-option.js'
 import { parseBenchArgs } from './args.js'
 import type { KindStats } from './closed-loop.js'
 import { renderSweepSvg } from './plot.js'
@@ -50,7 +51,7 @@ function benchTarget(context: CommandContext): BenchTarget {
     // The CLI's client has parsed and validated --node / HEARSAY_NODE; the bench opens its own per node.
     nodes: context.client().nodes,
     token: typeof token === 'string' ? token : envToken === undefined || envToken === '' ? undefined : envToken,
-    timeoutMs: typeof timeout === 'string' ? parsePositiveInteger(timeout, 'timeout') : undefined,
+    timeoutMs: typeof timeout === 'string' ? parseTimeoutOption(timeout) : undefined,
   }
 }
 

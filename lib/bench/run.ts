@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { HearsayClient } from '../client/client.js'
 import type { ConsistencyLevel } from '../replication/consistency.js'
 import type { BenchSettings } from './args.js'
-import { runClosedLoop, type LoadProgress, type LoadResult } from './closed-loop.js'
+import { runClosedLoop, type LoadProgress, type LoadResult, type Operation } from './closed-loop.js'
+import { runOpenLoop, type OpenLoopSchedule } from './open-loop.js'
 import { StalenessProbe, type StalenessCounts } from './staleness.js'
 import { createWorkload, type AckedWrite } from './workload.js'
 
@@ -19,17 +20,20 @@ export interface BenchTarget {
 /** `label` names the run in a sweep (e.g. `w=2`); empty for a single run. */
 export type ProgressListener = (label: string, progress: LoadProgress) => void
 
+/** A run's result; `schedule` is there for an open-loop (--rate) run. */
+export type BenchResult = LoadResult & { readonly schedule?: OpenLoopSchedule }
+
 export interface BenchReport {
   readonly settings: BenchSettings
   readonly nodes: readonly string[]
-  readonly result: LoadResult
+  readonly result: BenchResult
   /** Gets answered 404 (key not written yet): counted as successes, reported apart. */
   readonly getMisses: number
 }
 
 export interface SweepRun {
   readonly w: ConsistencyLevel
-  readonly result: LoadResult
+  readonly result: BenchResult
   readonly getMisses: number
   readonly staleness: StalenessCounts
 }
@@ -44,12 +48,7 @@ export interface SweepReport {
 export async function runBench(settings: BenchSettings, target: BenchTarget, onProgress?: ProgressListener): Promise<BenchReport> {
   return withClients(target, settings.concurrency, async clients => {
     const workload = createWorkload({ ...workloadShape(settings), clients, w: settings.w })
-    const result = await runClosedLoop({
-      ...loadLength(settings),
-      concurrency: settings.concurrency,
-      operation: workload.operation,
-      onProgress: onProgress === undefined ? undefined : progress => onProgress('', progress),
-    })
+    const result = await runLoad(settings, workload.operation, onProgress === undefined ? undefined : progress => onProgress('', progress))
     return { settings, nodes: target.nodes, result, getMisses: workload.getMisses() }
   })
 }
@@ -69,12 +68,7 @@ export async function runSweep(settings: BenchSettings, target: BenchTarget, onP
       for (const w of sweep.levels) {
         const probe = new StalenessProbe({ readers, sampleEvery: sweep.sampleEvery, settleMs: sweep.settleMs })
         const workload = createWorkload({ ...shape, clients, w, onAckedWrite: (write: AckedWrite) => probe.onAckedWrite(write) })
-        const result = await runClosedLoop({
-          ...loadLength(settings),
-          concurrency: settings.concurrency,
-          operation: workload.operation,
-          onProgress: onProgress === undefined ? undefined : progress => onProgress(`w=${w}`, progress),
-        })
+        const result = await runLoad(settings, workload.operation, onProgress === undefined ? undefined : progress => onProgress(`w=${w}`, progress))
         runs.push({ w, result, getMisses: workload.getMisses(), staleness: await probe.finish() })
       }
       return { settings, nodes: target.nodes, runs }
@@ -82,6 +76,14 @@ export async function runSweep(settings: BenchSettings, target: BenchTarget, onP
       for (const reader of readers) reader.close()
     }
   })
+}
+
+/** The open loop with --rate, else the closed loop. */
+function runLoad(settings: BenchSettings, operation: Operation, onProgress: ((progress: LoadProgress) => void) | undefined): Promise<BenchResult> {
+  if (settings.ratePerSecond !== undefined) {
+    return runOpenLoop({ ...loadLength(settings), ratePerSecond: settings.ratePerSecond, maxInFlight: settings.concurrency, operation, onProgress })
+  }
+  return runClosedLoop({ ...loadLength(settings), concurrency: settings.concurrency, operation, onProgress })
 }
 
 /** One client per node (not one client with a node list, which would send everything to the first). */

@@ -3,8 +3,9 @@ import { parseArgs } from 'node:util'
 import { HearsayClient } from './client.js'
 import { OutputClosedError, writeOut } from './cli-output.js'
 import { COMMANDS } from './commands.js'
+import { parseTimeoutOption } from './duration-option.js'
 import { ClientOptionsError, HearsayClientError } from './errors.js'
-import { parsePositiveInteger, UsageError, type CliIo, type Command, type CommandContext, type OptionSpec } from './command.js'
+import { UsageError, type CliIo, type Command, type CommandContext, type OptionSpec } from './command.js'
 
 export type { CliIo, Command, CommandContext, OptionSpec } from './command.js'
 
@@ -15,7 +16,7 @@ const MAX_PACKAGE_SEARCH_DEPTH = 5
 const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   node: { type: 'string', valueName: 'URL[,URL…]', description: `nodes to ask, in order of preference (env HEARSAY_NODE; default ${DEFAULT_NODE_URL})` },
   token: { type: 'string', valueName: 'TOKEN', description: 'bearer token for the client API (env HEARSAY_TOKEN)' },
-  timeout: { type: 'string', valueName: 'MS', description: 'give up on a node after this many milliseconds' },
+  timeout: { type: 'string', valueName: 'TIME', description: 'give up on a node after this long, e.g. 5s or 500ms (a bare number is seconds; default 10s)' },
   json: { type: 'boolean', description: 'print the JSON reply (machine output)' },
   help: { type: 'boolean', description: 'show this help' },
   version: { type: 'boolean', description: 'show the version' },
@@ -44,7 +45,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     checkCommandLine(name, command, args, parsed.values)
 
     const timeoutText = parsed.values['timeout']
-    const timeoutMs = typeof timeoutText === 'string' ? parsePositiveInteger(timeoutText, 'timeout') : undefined
+    const timeoutMs = typeof timeoutText === 'string' ? parseTimeoutOption(timeoutText) : undefined
     const context: CommandContext = {
       args,
       options: parsed.values,
