@@ -2,6 +2,7 @@ import { hearsayOver, type CompareReport } from './report.js'
 import type { PhaseName, PhaseReport, SystemReport } from './run.js'
 
 const MIB = 1024 * 1024
+const MICROSECONDS_PER_SECOND = 1_000_000
 
 /** The report as Markdown: a header line, one table, then what an ack means for each system. */
 export function formatTable(report: CompareReport): string {
@@ -13,8 +14,8 @@ export function formatTable(report: CompareReport): string {
       `# CAS floor on this machine: 2 loopback round trips (p50 ${report.bounds.loopbackRoundTripP50Ms.toFixed(3)} ms each) + 2 fsyncs (p50 ${report.bounds.fsyncP50Ms.toFixed(3)} ms each, 4 KiB in the data dirs' filesystem) = ${report.bounds.casFloorMs.toFixed(2)} ms`,
     ]),
     '',
-    '| phase | system | operation | ops/s | p50 ms | p99 ms | errors | hearsay ÷ this | server CPU s (each) | server RSS MiB (each, at end) | bench client CPU s |',
-    '|---|---|---|---:|---:|---:|---:|---:|---|---|---:|',
+    '| phase | system | operation | ops/s | p50 ms | p99 ms | errors | hearsay ÷ this | server CPU µs/op (all servers) | server CPU s (each) | server RSS MiB (each, at end) | bench client CPU s | bench client CPU µs/op |',
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|',
   ]
   for (const phase of ['write', 'read', 'cas'] as const) {
     for (const system of report.systems) {
@@ -39,6 +40,8 @@ export function formatTable(report: CompareReport): string {
     'process) shares the machine with the servers. CPU s is user + system time of each server',
     'process during the phase (/proc/PID/stat); RSS is VmRSS at the end of the phase; bench client',
     'CPU s is the load generator\'s own CPU time in the phase (a client near one core is a limit too).',
+    'CPU µs/op divides CPU time by the operations that succeeded in the phase: summed over all of a',
+    'system\'s servers, it is what one acknowledged operation costs the cluster.',
   )
   return lines.join('\n')
 }
@@ -48,7 +51,20 @@ function row(phase: PhaseName, system: SystemReport, measured: PhaseReport, hear
   const ratio = system.system === 'hearsay' ? '—' : formatRatio(hearsayOver(hearsay?.load.opsPerSecond, load.opsPerSecond))
   const cpu = measured.servers.map(server => server.cpuSeconds.toFixed(1)).join(' / ')
   const rss = measured.servers.map(server => (server.rssBytes / MIB).toFixed(0)).join(' / ')
-  return `| ${phase} | ${system.system}${system.tls ? ' + TLS' : ''} | ${measured.operation} | ${Math.round(load.opsPerSecond)} | ${load.latencyMs.p50.toFixed(2)} | ${load.latencyMs.p99.toFixed(2)} | ${formatErrors(load.errors)} | ${ratio} | ${cpu} | ${rss} | ${measured.clientCpuSeconds.toFixed(1)} |`
+  const serverCpuSeconds = measured.servers.reduce((sum, server) => sum + server.cpuSeconds, 0)
+  return `| ${phase} | ${system.system}${system.tls ? ' + TLS' : ''} | ${measured.operation} | ${Math.round(load.opsPerSecond)} | ${load.latencyMs.p50.toFixed(2)} | ${load.latencyMs.p99.toFixed(2)} | ${formatErrors(load.errors)} | ${ratio} | ` +
+    `${formatMicros(cpuMicrosPerOperation(serverCpuSeconds, load))} | ${cpu} | ${rss} | ${measured.clientCpuSeconds.toFixed(1)} | ${formatMicros(cpuMicrosPerOperation(measured.clientCpuSeconds, load))} |`
+}
+
+/** CPU microseconds per successful operation of the phase; undefined when none succeeded. */
+export function cpuMicrosPerOperation(cpuSeconds: number, load: PhaseReport['load']): number | undefined {
+  const failed = Object.values(load.errors).reduce((sum, count) => sum + count, 0)
+  const succeeded = load.count - failed
+  return succeeded > 0 ? cpuSeconds * MICROSECONDS_PER_SECOND / succeeded : undefined
+}
+
+function formatMicros(micros: number | undefined): string {
+  return micros === undefined ? 'n/a' : micros.toFixed(0)
 }
 
 /** What TLS costs each system: the TLS run against the plaintext run of the same invocation. */

@@ -1,9 +1,9 @@
-import { parseDurationMs } from '../config/duration.js'
 import { BadRequestError } from '../errors.js'
 import { parseConsistencyLevel, type ConsistencyLevel } from '../replication/consistency.js'
 import { MAX_KEY_BYTES } from '../store/keys.js'
 import { DEFAULT_API_LIMITS } from '../api/limits.js'
 import { UsageError, type OptionSpec } from '../client/command.js'
+import { parseDurationOption } from '../client/duration-option.js'
 import { MAX_CONCURRENCY } from './closed-loop.js'
 import { minimumKeyBytes } from './keys.js'
 import type { LinearizableMix } from './linearizable-workload.js'
@@ -31,6 +31,8 @@ export const MAX_SETTLE_MS = 60_000
 export const MAX_SAMPLE_EVERY = 1_000_000
 /** Watchers of one bench process: each is a socket and a stream to parse in this one process. */
 export const MAX_WATCHERS = 10_000
+/** Scheduled operations per second of `--rate`; far above what one client process can issue. */
+export const MAX_RATE_PER_SECOND = 1_000_000
 
 /** put:get weights; operation n is a put when n mod (put + get) < put. */
 export interface PutGetMix {
@@ -43,7 +45,10 @@ export type Mix = PutGetMix | LinearizableMix
 
 /** Everything `hearsay bench` was asked to do, validated. */
 export interface BenchSettings {
+  /** Closed loop: workers. Open loop (--rate): the most operations in flight at once. */
   readonly concurrency: number
+  /** Set for `--rate N`: an open loop issuing N operations per second on a fixed schedule. */
+  readonly ratePerSecond?: number
   /** Exactly one of durationMs and ops is set. */
   readonly durationMs?: number
   readonly ops?: number
@@ -70,8 +75,9 @@ export interface BenchSettings {
 
 /** The options `hearsay bench` declares besides the global ones (w and r are shared with put/get). */
 export const BENCH_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  concurrency: { type: 'string', valueName: 'N', description: `operations in flight (default ${DEFAULT_CONCURRENCY})` },
-  duration: { type: 'string', valueName: 'TIME', description: `run this long, e.g. 30s or 2m (default ${DEFAULT_DURATION_MS / 1000}s)` },
+  concurrency: { type: 'string', valueName: 'N', description: `operations in flight; with --rate the most in flight at once (default ${DEFAULT_CONCURRENCY})` },
+  rate: { type: 'string', valueName: 'N', description: 'open loop: start N operations per second on a fixed schedule, latency measured from the scheduled start' },
+  duration: { type: 'string', valueName: 'TIME', description: `run this long: 30 (seconds), 30s, 500ms, 2m (default ${DEFAULT_DURATION_MS / 1000}s)` },
   ops: { type: 'string', valueName: 'N', description: 'run this many operations instead of a duration' },
   warmup: { type: 'string', valueName: 'TIME', description: `run unrecorded this long first, each run (default ${DEFAULT_WARMUP_MS / 1000}s with --duration, 0 with --ops)` },
   'key-bytes': { type: 'string', valueName: 'N', description: `key length in bytes (default ${DEFAULT_KEY_BYTES})` },
@@ -125,10 +131,12 @@ export function parseBenchArgs(options: OptionValues): BenchSettings {
   const watchers = numberOption(text('watchers'), 'watchers', 0, 1, MAX_WATCHERS)
   if (watchers > 0 && sweepText !== undefined) throw new UsageError('--watchers measures one run; leave out --sweep')
   if (watchers > 0 && (typeof mix === 'string' || mix.put === 0)) throw new UsageError('--watchers watches the puts of the load, so --mix needs plain writes (e.g. 1:0 or 1:1)')
+  const rateText = text('rate')
   return {
     concurrency: numberOption(text('concurrency'), 'concurrency', DEFAULT_CONCURRENCY, 1, MAX_CONCURRENCY),
+    ...(rateText === undefined ? {} : { ratePerSecond: wholeNumber(rateText, 'rate', 1, MAX_RATE_PER_SECOND) }),
     ...(ops === undefined ? { durationMs } : { ops }),
-    warmupMs: text('warmup') !== undefined ? duration(text('warmup') as string, 'warmup', MAX_DURATION_MS) : ops === undefined ? DEFAULT_WARMUP_MS : 0,
+    warmupMs: text('warmup') !== undefined ? duration(text('warmup') as string, 'warmup', MAX_DURATION_MS, true) : ops === undefined ? DEFAULT_WARMUP_MS : 0,
     keyBytes,
     valueBytes: numberOption(text('value-bytes'), 'value-bytes', DEFAULT_VALUE_BYTES, 1, DEFAULT_API_LIMITS.maxValueBytes),
     keys,
@@ -159,11 +167,8 @@ function numberOption(text: string | undefined, name: string, fallback: number, 
   return text === undefined ? fallback : wholeNumber(text, name, min, max)
 }
 
-function duration(text: string, name: string, maxMs: number): number {
-  const ms = parseDurationMs(/^[0-9]+$/.test(text) ? Number(text) : text)
-  if (ms === undefined) throw new UsageError(`--${name} must be a duration like 10s, 500ms or 2m, got ${JSON.stringify(text)}`)
-  if (ms > maxMs) throw new UsageError(`--${name} must be at most ${maxMs / 1000}s, got ${JSON.stringify(text)}`)
-  return ms
+function duration(text: string, name: string, maxMs: number, allowZero = false): number {
+  return parseDurationOption(text, name, { maxMs, allowZero })
 }
 
 function mixOption(text: string | undefined): Mix {

@@ -1,4 +1,5 @@
 import { setImmediate as nextMacrotask } from 'node:timers/promises'
+import type { LatencySummaryMs } from './latency.js'
 import { EXCEPTION_ERROR, LoadRecorder } from './load-recorder.js'
 
 export { EXCEPTION_ERROR }
@@ -45,7 +46,7 @@ export interface KindStats {
   /** Successful operations per second of the measured time. */
   readonly opsPerSecond: number
   /** Of successful operations only. */
-  readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number; readonly mean: number }
+  readonly latencyMs: LatencySummaryMs
 }
 
 export interface LoadResult {
@@ -117,7 +118,8 @@ async function settle(operation: Operation, worker: number): Promise<OpOutcome |
   }
 }
 
-function startProgress(onProgress: ClosedLoopOptions['onProgress'], startedAt: number, recorder: LoadRecorder): { stop(): void } {
+/** Calls onProgress about once a second with what the recorder holds; shared by both loops. */
+export function startProgress(onProgress: ((progress: LoadProgress) => void) | undefined, startedAt: number, recorder: LoadRecorder): { stop(): void } {
   if (onProgress === undefined) return { stop() {} }
   let lastAt = startedAt
   let lastCompleted = 0

@@ -12,6 +12,7 @@ export const MAX_RECORDED_LATENCY_US = 10 * 60 * 1_000_000
 export interface LatencySummaryMs {
   readonly p50: number
   readonly p90: number
+  readonly p95: number
   readonly p99: number
   readonly max: number
   readonly mean: number
@@ -36,13 +37,14 @@ export function recordLatencyMs(histogram: Histogram, latencyMs: number): void {
 
 /** Percentiles of a histogram in ms (microsecond values / 1000); zeros when nothing was recorded. */
 export function summarizeLatency(histogram: Histogram): LatencySummaryMs {
-  if (histogram.totalCount === 0) return { p50: 0, p90: 0, p99: 0, max: 0, mean: 0 }
+  if (histogram.totalCount === 0) return { p50: 0, p90: 0, p95: 0, p99: 0, max: 0, mean: 0 }
   const max = histogram.maxValue
   // A percentile is reported as the top of its bucket, which may lie just above the largest value seen.
   const at = (percentile: number): number => Math.min(histogram.getValueAtPercentile(percentile), max) / 1000
   return {
     p50: at(50),
     p90: at(90),
+    p95: at(95),
     p99: at(99),
     max: max / 1000,
     mean: histogram.mean / 1000,

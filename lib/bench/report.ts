@@ -2,16 +2,18 @@ import { formatTable } from '../client/cli-output.js'
 import type { BenchSettings } from './args.js'
 import type { SweepPlot } from './plot.js'
 import type { KindStats, LoadResult } from './closed-loop.js'
-import type { BenchReport, SweepReport, SweepRun } from './run.js'
+import type { BenchReport, BenchResult, SweepReport, SweepRun } from './run.js'
 import type { StalenessPhase } from './staleness.js'
 import type { WatchStats } from './watch-latency.js'
 
-const LATENCY_HEADER = ['P50 MS', 'P90 MS', 'P99 MS', 'MAX MS']
+const LATENCY_HEADER = ['P50 MS', 'P90 MS', 'P95 MS', 'P99 MS', 'MAX MS']
 
 /** The table of one run: a row per operation kind, plus a total row when there are several. */
 export function formatBenchReport(report: BenchReport): string {
   const rows = kindRows(report.result)
   const notes = [describeLoad(report.settings, report.nodes.length, report.result)]
+  const schedule = scheduleNote(report.result)
+  if (schedule !== undefined) notes.push(schedule)
   if (report.getMisses > 0) notes.push(`${report.getMisses} gets found no value (key not written yet; counted as successes)`)
   const load = formatTable(['OP', 'OPS', 'OPS/S', ...LATENCY_HEADER, 'ERRORS'], rows) + notes.map(note => note + '\n').join('')
   return report.watch === undefined ? load : load + '\n' + formatWatchStats(report.watch)
@@ -57,6 +59,10 @@ export function formatSweepReport(report: SweepReport, plotFile: string): string
     '\n',
     staleness,
     first === undefined ? '' : describeLoad(report.settings, report.nodes.length, first.result) + ' per level\n',
+    ...report.runs.flatMap(run => {
+      const note = scheduleNote(run.result)
+      return note === undefined ? [] : [`w=${run.w}: ${note}\n`]
+    }),
     `READS is per moment (right after the ack, and again after ${settleMs}ms): each sampled write read with R=1 from each of ${report.nodes.length} node(s)\n`,
     `plot written to ${plotFile}\n`,
   ].join('')
@@ -85,8 +91,8 @@ function statsRow(label: string, stats: KindStats): string[] {
 }
 
 function latencyCells(stats: KindStats): string[] {
-  const { p50, p90, p99, max } = stats.latencyMs
-  return [p50, p90, p99, max].map(ms => ms.toFixed(2))
+  const { p50, p90, p95, p99, max } = stats.latencyMs
+  return [p50, p90, p95, p99, max].map(ms => ms.toFixed(2))
 }
 
 function rate(opsPerSecond: number): string {
@@ -102,12 +108,21 @@ function staleCell(phase: StalenessPhase): string {
   return `${phase.stale} (${stalePercent(phase).toFixed(1)}%)`
 }
 
+/** What the open loop could not do on time, so a reader sees when the load offered was not the load asked for. */
+function scheduleNote(result: BenchResult): string | undefined {
+  const schedule = result.schedule
+  if (schedule === undefined) return undefined
+  return `open loop: ${schedule.scheduled} operations scheduled; ${schedule.heldBack} started late because ${schedule.maxInFlight} were in flight ` +
+    `(their latency counts from the scheduled start), ${schedule.notStarted} never started before the schedule ended`
+}
+
 function describeLoad(settings: BenchSettings, nodeCount: number, result: LoadResult): string {
+  const loop = settings.ratePerSecond === undefined ? `${settings.concurrency} in flight` : `${settings.ratePerSecond} ops/s scheduled (open loop, at most ${settings.concurrency} in flight)`
   const mix = typeof settings.mix === 'string'
     ? `${settings.mix === 'cas' ? 'compare-and-set' : 'incr'} only, worker w on key w mod ${settings.keys}`
     : `${settings.mix.put}:${settings.mix.get} put:get`
   const levels = [settings.w === undefined ? '' : `w=${settings.w}`, settings.r === undefined ? '' : `r=${settings.r}`].filter(text => text !== '').join(' ')
-  return `${settings.concurrency} in flight over ${nodeCount} node(s), ${(result.elapsedMs / 1000).toFixed(1)} s, ${mix}, ` +
+  return `${loop} over ${nodeCount} node(s), ${(result.elapsedMs / 1000).toFixed(1)} s, ${mix}, ` +
     `${settings.keyBytes} B keys (${settings.keys} in the key space), ${settings.valueBytes} B values${levels === '' ? '' : `, ${levels}`}`
 }
 

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { HearsayClient, type ClientTlsOptions } from '../client/client.js'
 import type { ConsistencyLevel } from '../replication/consistency.js'
 import type { BenchSettings, PutGetMix } from './args.js'
-import { runClosedLoop, type LoadProgress, type LoadResult } from './closed-loop.js'
+import { runClosedLoop, type LoadProgress, type LoadResult, type Operation } from './closed-loop.js'
 import { createLinearizableWorkload } from './linearizable-workload.js'
+import { runOpenLoop, type OpenLoopSchedule } from './open-loop.js'
 import { StalenessProbe, type StalenessCounts } from './staleness.js'
 import { KEY_PREFIX, minimumKeyBytes } from './keys.js'
 import { WatchLatencyProbe, type WatchStats } from './watch-latency.js'
@@ -24,10 +25,13 @@ export interface BenchTarget {
 /** `label` names the run in a sweep (e.g. `w=2`); empty for a single run. */
 export type ProgressListener = (label: string, progress: LoadProgress) => void
 
+/** A run's result; `schedule` is there for an open-loop (--rate) run. */
+export type BenchResult = LoadResult & { readonly schedule?: OpenLoopSchedule }
+
 export interface BenchReport {
   readonly settings: BenchSettings
   readonly nodes: readonly string[]
-  readonly result: LoadResult
+  readonly result: BenchResult
   /** Gets answered 404 (key not written yet): counted as successes, reported apart. */
   readonly getMisses: number
   /** With --watchers: what the watchers saw of the puts. */
@@ -36,7 +40,7 @@ export interface BenchReport {
 
 export interface SweepRun {
   readonly w: ConsistencyLevel
-  readonly result: LoadResult
+  readonly result: BenchResult
   readonly getMisses: number
   readonly staleness: StalenessCounts
 }
@@ -58,12 +62,7 @@ export async function runBench(settings: BenchSettings, target: BenchTarget, onP
         ? { ...createLinearizableWorkload({ clients, mix, keyBytes: settings.keyBytes, keys: settings.keys, value: randomBytes(settings.valueBytes) }), getMisses: () => 0 }
         : createWorkload({ ...workloadShape(settings, mix), clients, w: settings.w, ...(probe === undefined ? {} : { onAckedWrite: (write: AckedWrite) => probe.onAckedWrite(write) }) })
       probe?.measureFrom(performance.now() + settings.warmupMs)
-      const result = await runClosedLoop({
-        ...loadLength(settings),
-        concurrency: settings.concurrency,
-        operation: workload.operation,
-        onProgress: onProgress === undefined ? undefined : progress => onProgress('', progress),
-      })
+      const result = await runLoad(settings, workload.operation, onProgress === undefined ? undefined : progress => onProgress('', progress))
       const watch = await probe?.finish(result.elapsedMs)
       return { settings, nodes: target.nodes, result, getMisses: workload.getMisses(), ...(watch === undefined ? {} : { watch }) }
     } finally {
@@ -93,12 +92,7 @@ export async function runSweep(settings: BenchSettings, target: BenchTarget, onP
       for (const w of sweep.levels) {
         const probe = new StalenessProbe({ readers, sampleEvery: sweep.sampleEvery, settleMs: sweep.settleMs })
         const workload = createWorkload({ ...shape, clients, w, onAckedWrite: (write: AckedWrite) => probe.onAckedWrite(write) })
-        const result = await runClosedLoop({
-          ...loadLength(settings),
-          concurrency: settings.concurrency,
-          operation: workload.operation,
-          onProgress: onProgress === undefined ? undefined : progress => onProgress(`w=${w}`, progress),
-        })
+        const result = await runLoad(settings, workload.operation, onProgress === undefined ? undefined : progress => onProgress(`w=${w}`, progress))
         runs.push({ w, result, getMisses: workload.getMisses(), staleness: await probe.finish() })
       }
       return { settings, nodes: target.nodes, runs }
@@ -106,6 +100,14 @@ export async function runSweep(settings: BenchSettings, target: BenchTarget, onP
       for (const reader of readers) reader.close()
     }
   })
+}
+
+/** The open loop with --rate, else the closed loop. */
+function runLoad(settings: BenchSettings, operation: Operation, onProgress: ((progress: LoadProgress) => void) | undefined): Promise<BenchResult> {
+  if (settings.ratePerSecond !== undefined) {
+    return runOpenLoop({ ...loadLength(settings), ratePerSecond: settings.ratePerSecond, maxInFlight: settings.concurrency, operation, onProgress })
+  }
+  return runClosedLoop({ ...loadLength(settings), concurrency: settings.concurrency, operation, onProgress })
 }
 
 /** One client per node (not one client with a node list, which would send everything to the first). */

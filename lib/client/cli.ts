@@ -4,8 +4,9 @@ import { HearsayClient, type ClientTlsOptions, type HearsayClientOptions } from 
 import { OutputClosedError, writeOut } from './cli-output.js'
 import { COMMANDS } from './commands.js'
 import { runTlsCommand, TLS_COMMAND_SUMMARY, TLS_COMMAND_SYNOPSIS } from './tls-command.js'
+import { parseTimeoutOption } from './duration-option.js'
 import { ClientOptionsError, HearsayClientError } from './errors.js'
-import { parsePositiveInteger, UsageError, type CliIo, type Command, type CommandContext, type OptionSpec } from './command.js'
+import { UsageError, type CliIo, type Command, type CommandContext, type OptionSpec } from './command.js'
 
 export type { CliIo, Command, CommandContext, OptionSpec } from './command.js'
 
@@ -19,7 +20,7 @@ const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   ca: { type: 'string', valueName: 'FILE', description: 'CA certificate (PEM) that signed the nodes\' certificates, for https:// nodes (env HEARSAY_CA)' },
   cert: { type: 'string', valueName: 'FILE', description: 'client certificate (PEM) for nodes with tls.api mutual (env HEARSAY_CERT)' },
   key: { type: 'string', valueName: 'FILE', description: 'private key (PEM) of --cert (env HEARSAY_KEY)' },
-  timeout: { type: 'string', valueName: 'MS', description: 'give up on a node after this many milliseconds' },
+  timeout: { type: 'string', valueName: 'TIME', description: 'give up on a node after this long, e.g. 5s or 500ms (a bare number is seconds; default 10s)' },
   json: { type: 'boolean', description: 'print the JSON reply (machine output)' },
   help: { type: 'boolean', description: 'show this help' },
   version: { type: 'boolean', description: 'show the version' },
@@ -50,7 +51,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     checkCommandLine(name, command, args, parsed.values)
 
     const timeoutText = parsed.values['timeout']
-    const timeoutMs = typeof timeoutText === 'string' ? parsePositiveInteger(timeoutText, 'timeout') : undefined
+    const timeoutMs = typeof timeoutText === 'string' ? parseTimeoutOption(timeoutText) : undefined
     let clientOptions: HearsayClientOptions | undefined
     const options = (): HearsayClientOptions => clientOptions ??= {
       nodes: nodeUrls(parsed.values['node'], io.env),

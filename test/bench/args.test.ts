@@ -31,7 +31,19 @@ t.test('every option is read with its unit', async t => {
     concurrency: 8, durationMs: 120_000, warmupMs: 5000, keyBytes: 32, valueBytes: 1000, keys: 500, mix: { put: 3, get: 1 }, w: 'all', r: 2, watchers: 0,
   })
   t.equal(parseBenchArgs({ duration: '500ms' }).durationMs, 500)
-  t.equal(parseBenchArgs({ duration: '1500' }).durationMs, 1500, 'a bare number is milliseconds, as in the config')
+  t.equal(parseBenchArgs({ duration: '15' }).durationMs, 15_000, 'a bare number is seconds, as in wrk -d')
+  t.equal(parseBenchArgs({ warmup: '3' }).warmupMs, 3000, '--warmup too')
+  t.equal(parseBenchArgs({ warmup: '0' }).warmupMs, 0, 'no warm-up is a warm-up of 0')
+  t.equal(parseBenchArgs({ sweep: 'w=1', settle: '2' }).sweep?.settleMs, 2000, '--settle too')
+  t.equal(parseBenchArgs({ duration: '1h' }).durationMs, 3_600_000)
+})
+
+t.test('--rate asks for an open loop; --concurrency bounds what it has in flight', async t => {
+  const settings = parseBenchArgs({ rate: '500', concurrency: '16', duration: '5' })
+  t.equal(settings.ratePerSecond, 500)
+  t.equal(settings.concurrency, 16)
+  t.equal(settings.durationMs, 5000)
+  t.equal(parseBenchArgs({}).ratePerSecond, undefined, 'closed loop unless asked')
 })
 
 t.test('--watchers N adds N watches to a single run', async t => {
@@ -62,8 +74,14 @@ t.test('bad input is a usage error that names the option', async t => {
     [{ concurrency: '0' }, /--concurrency must be a whole number from 1 to/],
     [{ concurrency: 'many' }, /--concurrency must be a whole number/],
     [{ concurrency: '20000' }, /--concurrency must be a whole number from 1 to 10000/],
-    [{ duration: '10' + 'x' }, /--duration must be a duration like 10s/],
-    [{ duration: '-5s' }, /--duration must be a duration/],
+    [{ duration: '10' + 'x' }, /--duration must be a positive duration: a bare number of seconds/],
+    [{ duration: '-5s' }, /--duration must be a positive duration/],
+    [{ duration: '0' }, /--duration must be a positive duration/],
+    [{ duration: '1.5' }, /--duration must be a positive duration/],
+    [{ duration: '100000' }, /--duration must be at most 86400s \(a bare number is seconds; for milliseconds write 100000ms\)/],
+    [{ warmup: 'soon' }, /--warmup must be a bare number of seconds/],
+    [{ rate: '0' }, /--rate must be a whole number from 1 to 1000000/],
+    [{ rate: 'fast' }, /--rate must be a whole number/],
     [{ duration: '3d' }, /--duration must be at most 86400s/],
     [{ duration: '10s', ops: '5' }, /give --duration or --ops, not both/],
     [{ ops: '1.5' }, /--ops must be a whole number/],

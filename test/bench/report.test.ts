@@ -16,6 +16,7 @@ t.test('percentiles of 1..1000 ms come out within hdr precision', async t => {
   const summary = summarizeLatency(histogram)
   near(t, summary.p50, 500, 'p50')
   near(t, summary.p90, 900, 'p90')
+  near(t, summary.p95, 950, 'p95')
   near(t, summary.p99, 990, 'p99')
   near(t, summary.max, 1000, 'max')
   near(t, summary.mean, 500.5, 'mean')
@@ -33,7 +34,7 @@ t.test('sub-millisecond latencies keep microsecond resolution; absurd ones are c
 })
 
 t.test('an empty histogram reports zeros instead of NaN', async t => {
-  t.same(summarizeLatency(createLatencyHistogram()), { p50: 0, p90: 0, p99: 0, max: 0, mean: 0 })
+  t.same(summarizeLatency(createLatencyHistogram()), { p50: 0, p90: 0, p95: 0, p99: 0, max: 0, mean: 0 })
 })
 
 t.test('the recorder counts every operation once, per kind and in total, with errors by label', async t => {
@@ -72,12 +73,22 @@ t.test('the bench table has a row per kind and a total, and lists errors by labe
   const report: BenchReport = { settings: parseBenchArgs({ ops: '21' }), nodes: ['http://a:1', 'http://b:2'], result: recorder.result(1000), getMisses: 4 }
   const table = formatBenchReport(report)
   const lines = table.split('\n')
-  t.match(lines[0], /^OP\s+OPS\s+OPS\/S\s+P50 MS\s+P90 MS\s+P99 MS\s+MAX MS\s+ERRORS$/)
-  t.match(lines[1], /^get\s+10\s+10\s+1\.00\s+1\.00\s+1\.00\s+1\.00\s+0$/)
-  t.match(lines[2], /^put\s+11\s+10\s+5\.00\s+9\.0\d\s+10\.00\s+10\.00\s+unavailable_503=1$/)
+  t.match(lines[0], /^OP\s+OPS\s+OPS\/S\s+P50 MS\s+P90 MS\s+P95 MS\s+P99 MS\s+MAX MS\s+ERRORS$/)
+  t.match(lines[1], /^get\s+10\s+10\s+1\.00\s+1\.00\s+1\.00\s+1\.00\s+1\.00\s+0$/)
+  t.match(lines[2], /^put\s+11\s+10\s+5\.00\s+9\.0\d\s+10\.00\s+10\.00\s+10\.00\s+unavailable_503=1$/)
   t.match(lines[3], /^total\s+21\s+20\s/)
   t.match(table, /64 in flight over 2 node\(s\)/)
   t.match(table, /4 gets found no value/)
+})
+
+t.test('an open-loop run says its rate and how many operations could not start on time', async t => {
+  const recorder = new LoadRecorder()
+  for (let i = 1; i <= 10; i++) recorder.record({ kind: 'put', ok: true }, i)
+  const schedule = { ratePerSecond: 200, maxInFlight: 4, scheduled: 12, heldBack: 3, notStarted: 2 }
+  const report: BenchReport = { settings: parseBenchArgs({ rate: '200', concurrency: '4', duration: '1' }), nodes: ['http://a:1'], result: { ...recorder.result(1000), schedule }, getMisses: 0 }
+  const table = formatBenchReport(report)
+  t.match(table, /200 ops\/s scheduled \(open loop, at most 4 in flight\) over 1 node\(s\)/)
+  t.match(table, /open loop: 12 operations scheduled; 3 started late because 4 were in flight \(their latency counts from the scheduled start\), 2 never started/)
 })
 
 t.test('sweep tables and plot data add up from the staleness counts', async t => {
