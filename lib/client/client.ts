@@ -134,6 +134,8 @@ export class HearsayClient {
   readonly #maxResponseBytes: number
   readonly #authorization: string | undefined
   readonly #agents: Agents
+  /** CA and client certificate for https:// nodes; watches open their own sockets with it. */
+  readonly #tls: ClientTlsOptions
   /** Stream connections for put/get/delete/batch; undefined with transport 'http'. */
   readonly #streams: NodeStreams | undefined
   /** Index of the node that answered last; requests start there. */
@@ -149,6 +151,7 @@ export class HearsayClient {
     }
     this.#authorization = options.token === undefined ? undefined : `Bearer ${options.token}`
     const tls = checkTls(options.tls)
+    this.#tls = tls
     this.#agents = new Agents(maxSockets, tls)
     const transport = options.transport ?? 'binary'
     if (transport !== 'binary' && transport !== 'http') throw new ClientOptionsError(`transport must be "binary" or "http", got ${JSON.stringify(transport)}`)
@@ -335,6 +338,7 @@ export class HearsayClient {
       authorization: this.#authorization,
       connectTimeoutMs: this.#timeoutMs,
       maxEventBytes: this.#maxResponseBytes,
+      tls: this.#tls,
     }, prefix, options)
   }
 

@@ -103,6 +103,8 @@ export interface WatchTarget {
   readonly connectTimeoutMs: number
   /** Largest event (a change carries its value, base64) accepted. */
   readonly maxEventBytes: number
+  /** CA and client certificate for https:// nodes (the client's `tls` option). */
+  readonly tls?: { readonly ca?: string | Buffer; readonly cert?: string | Buffer; readonly key?: string | Buffer }
 }
 
 interface Settings {
@@ -228,7 +230,7 @@ async function* streamFrom(target: WatchTarget, node: NodeUrl, prefix: string, s
   if (since !== undefined) query.set('since', since)
   const headers: Record<string, string> = { accept: 'text/event-stream' }
   if (target.authorization !== undefined) headers['authorization'] = target.authorization
-  const { request, response } = await openStream(node, `/kv?${query.toString()}`, headers, target.connectTimeoutMs, settings.signal)
+  const { request, response } = await openStream(node, `/kv?${query.toString()}`, headers, target, settings.signal)
   try {
     const status = response.statusCode ?? 0
     if (status !== 200) throw await errorAnswer(node, status, since, response)
@@ -264,12 +266,13 @@ interface OpenStream {
   readonly response: http.IncomingMessage
 }
 
-function openStream(node: NodeUrl, path: string, headers: Record<string, string>, timeoutMs: number, signal: AbortSignal | undefined): Promise<OpenStream> {
+function openStream(node: NodeUrl, path: string, headers: Record<string, string>, target: WatchTarget, signal: AbortSignal | undefined): Promise<OpenStream> {
+  const timeoutMs = target.connectTimeoutMs
   return new Promise((resolve, reject) => {
     const url = new URL(node + path)
     const send = url.protocol === 'https:' ? https.request : http.request
     // A watch holds its connection for as long as it runs: its own socket, never a pooled one.
-    const request = send(url, { method: 'GET', headers, agent: false, ...(signal === undefined ? {} : { signal }) })
+    const request = send(url, { method: 'GET', headers, agent: false, ...target.tls, ...(signal === undefined ? {} : { signal }) })
     const timer = setTimeout(() => request.destroy(new NodeUnreachableError(`${node}: no answer to the watch within ${timeoutMs} ms`, false)), timeoutMs)
     request.on('response', response => {
       clearTimeout(timer)

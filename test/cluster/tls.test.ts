@@ -1,6 +1,7 @@
 import t from 'tap'
 import { copyFileSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { HearsayClient } from '../../lib/client/client.js'
 import { asNodeId } from '../../lib/clock/version.js'
 import type { MemberRecord } from '../../lib/membership/messages.js'
 import { systemClock } from '../../lib/runtime/clock.js'
@@ -109,6 +110,22 @@ t.test('a TLS cluster joins, replicates, rotates, resyncs and refuses what it mu
     const cli = await runProgram(cliBin, ['--node', nodes[2]!.url, '--ca', files.caPath, 'get', 'greeting'], { env: {} })
     t.equal(cli.code, 0, `hearsay get over https exits 0 (${cli.stderr.trim()})`)
     t.equal(cli.stdout.toString('utf8').trim(), value)
+  })
+
+  t.test('client.watch follows a prefix over HTTPS with the cluster CA', async t => {
+    const client = new HearsayClient({ nodes: [second.url], tls: { ca: readFileSync(files.caPath) }, timeoutMs: REQUEST_TIMEOUT_MS })
+    t.teardown(() => client.close())
+    const stop = new AbortController()
+    const changes = client.watch('watched/', { signal: stop.signal })
+    const first3 = changes.next()
+    // The watch is open once the node counts it; only then is the write certain to be after it.
+    await waitFor('node 2 to count the watch', TIMEOUT_MS, async () => (await metric(second, /^hearsay_watchers (\d+)$/)) === 1)
+    t.equal(await put(first, 'watched/a', 'seen over TLS'), 200)
+    const event = await first3
+    stop.abort()
+    t.equal(event.done, false, 'the watch delivered a change')
+    t.match(event.value, { key: 'watched/a', deleted: false }, 'the written key')
+    t.equal(Buffer.from((event.value as { value: Buffer }).value).toString(), 'seen over TLS')
   })
 
   t.test('a SIGHUP after replacing the certificate keeps the links up; the next handshake shows the new serial', async t => {
