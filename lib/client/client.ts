@@ -363,17 +363,10 @@ export class HearsayClient {
   async #change<T>(frame: unknown[], parseFrame: (node: NodeUrl, frame: unknown[]) => T, request: HttpRequest, parseHttp: (answer: HttpAnswer) => T): Promise<T> {
     return this.#failover(async node => {
       try {
-        const connection = this.#streams?.connectionFor(node)
-        if (connection !== undefined) {
-          try {
-            return parseFrame(node, await connection.request(frame))
-          } catch (err) {
-            if (!(err instanceof StreamNotUsableError)) throw err
-          }
-        }
-        const answer = await this.#http(node, request, this.#timeoutMs)
-        throwUnlessOk(answer)
-        return parseHttp(answer)
+        return await this.#streamOrHttp(node, frame, parseFrame, () => request, answer => {
+          throwUnlessOk(answer)
+          return parseHttp(answer)
+        })
       } catch (err) {
         if (err instanceof NodeUnreachableError && err.mayHaveArrived && !err.staleSocket) {
           throw new HearsayClientError(String(node), 503, { error: `${err.message}; the change may or may not have been applied`, outcome: 'unknown' })
@@ -393,17 +386,20 @@ export class HearsayClient {
    * each attempt gives it a fresh requestId.
    */
   async #kv<T>(frame: unknown[], parseFrame: (node: NodeUrl, frame: unknown[]) => T, httpRequest: () => HttpRequest, parseHttp: (answer: HttpAnswer) => T): Promise<T> {
-    return this.#failover(async node => {
-      const connection = this.#streams?.connectionFor(node)
-      if (connection !== undefined) {
-        try {
-          return parseFrame(node, await connection.request(frame))
-        } catch (err) {
-          if (!(err instanceof StreamNotUsableError)) throw err
-        }
+    return this.#failover(node => this.#streamOrHttp(node, frame, parseFrame, httpRequest, parseHttp))
+  }
+
+  /** One attempt on one node: its stream connection, or HTTP when there is none or it cannot carry the frame. */
+  async #streamOrHttp<T>(node: NodeUrl, frame: unknown[], parseFrame: (node: NodeUrl, frame: unknown[]) => T, httpRequest: () => HttpRequest, parseHttp: (answer: HttpAnswer) => T): Promise<T> {
+    const connection = this.#streams?.connectionFor(node)
+    if (connection !== undefined) {
+      try {
+        return parseFrame(node, await connection.request(frame))
+      } catch (err) {
+        if (!(err instanceof StreamNotUsableError)) throw err
       }
-      return parseHttp(await this.#http(node, httpRequest(), this.#timeoutMs))
-    })
+    }
+    return parseHttp(await this.#http(node, httpRequest(), this.#timeoutMs))
   }
 
   async #http(node: NodeUrl, request: HttpRequest, timeoutMs: number): Promise<HttpAnswer> {
