@@ -166,9 +166,12 @@ export class Proposer {
         try {
           outcome = change(current)
         } catch (error) {
-          if (!(error instanceof ConditionFailedError) || inDoubt.length === 0) throw error
-          // Our earlier accepts sit below this ballot: committing the current value at it makes
-          // them impossible to choose, and only then is the refusal true.
+          if (!(error instanceof ConditionFailedError)) throw error
+          // A refusal names the current value, so that value must be chosen before it is named:
+          // one a minority accepted could still lose to a later proposal, and the 409 would have
+          // shown a state that never was. Below, it is committed at this ballot unless a quorum
+          // already holds it at one ballot; that also makes earlier accepts of ours impossible
+          // to choose, and only then is the refusal true.
           outcome = { next: 'unchanged', result: () => { throw error } }
         }
       }

@@ -135,6 +135,32 @@ t.test('a condition that fails is answered 409 with the current version; an abse
   await t.rejects(cluster.run(p.run('t', increment('t', 1n))), { status: 409, message: /decimal integer/ })
 })
 
+t.test('a 409 names a value only once it is chosen: a value a minority accepted is committed before the refusal', async t => {
+  // Found by the linearizable fault scenario: a 409 reported the version of a value only one
+  // acceptor had accepted; a later quorum without that acceptor never saw it.
+  const cluster = new Cluster()
+  const [a, b, c] = cluster.sites as [typeof cluster.sites[0], typeof cluster.sites[0], typeof cluster.sites[0]]
+  const p = cluster.proposer(A)
+  const first = await cluster.run(p.run('k', compareAndSet('k', Buffer.from('one'), 'absent')))
+  // A's next accept (the one-round-trip one) lands on a only.
+  b.down = true
+  c.down = true
+  const minority = await cluster.run(p.run('k', compareAndSet('k', Buffer.from('minority'), first.version)).then(() => 'ok', (e: unknown) => e))
+  t.ok(minority instanceof OutcomeUnknownError, `the change reached a only (${String(minority)})`)
+  b.down = false
+  // B's prepare quorum is {a, b}: it sees a's accepted value and refuses a CAS against it.
+  const refused = await cluster.run(cluster.proposer(B).run('k', compareAndSet('k', Buffer.from('x'), 'absent')).then(() => 'ok', (e: unknown) => e))
+  t.ok(refused instanceof ConditionFailedError, '409')
+  const named = ((refused as ConditionFailedError).details as { current: { version: string } }).current.version
+  t.not(named, formatVersion(first.version), 'the refusal names the value a accepted')
+  // Without a, a quorum {b, c} must still see the value the 409 named.
+  a.down = true
+  c.down = false
+  const seen = await cluster.run(cluster.proposer(C).run('k', read('k'), true))
+  t.equal(formatVersion(seen!.version), named, 'a read through b and c sees the version the 409 named')
+  t.equal(text(seen?.value), 'minority')
+})
+
 t.test('the first change of a key starts from the newest plain record a quorum holds', async t => {
   const cluster = new Cluster()
   const plain = { value: Buffer.from('41'), version: { hlc: 500, node: B } }
