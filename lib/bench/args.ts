@@ -130,7 +130,7 @@ export function parseBenchArgs(options: OptionValues): BenchSettings {
   }
   const watchers = numberOption(text('watchers'), 'watchers', 0, 1, MAX_WATCHERS)
   if (watchers > 0 && sweepText !== undefined) throw new UsageError('--watchers measures one run; leave out --sweep')
-  if (watchers > 0 && (typeof mix === 'string' || mix.put === 0)) throw new UsageError('--watchers watches the puts of the load, so --mix needs plain writes (e.g. 1:0 or 1:1)')
+  if (watchers > 0 && (typeof mix === 'string' || mix.put === 0)) throw new UsageError('--watchers watches the puts of the load, so --mix needs writes (e.g. 1:0 or 1:1)')
   const rateText = text('rate')
   return {
     concurrency: numberOption(text('concurrency'), 'concurrency', DEFAULT_CONCURRENCY, 1, MAX_CONCURRENCY),

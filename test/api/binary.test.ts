@@ -173,7 +173,7 @@ t.test('bad requests are answered with the HTTP API\'s status and error body, an
     [[6, 2, 'k', Buffer.from('v'), 'most'], 400, /^w must be one, quorum, all or a number/, { param: 'w' }],
     [[7, 2, 'k', Buffer.from('v'), null, 1.5], 400, /^ttl must be a whole number of seconds/, { param: 'ttl' }],
     [[8, 1, 'k', 4], 400, /^r=4 exceeds the replication factor/],
-    [[9, 9, 'k'], 400, /^unknown op 9/],
+    [[9, 12, 'k'], 400, /^unknown op 12/],
     [[10, 1], 400, /^a frame of 2 entries: a get is \[id, 1, key, r\?\]$/],
     [[11, 4, []], 400, /at least one operation/],
     [[12, 4, Array.from({ length: 6 }, (_, i) => [3, `k${i}`])], 413, /^batch has 6 operations, more than the limit of 5; split it$/, { maxBatchOps: 5 }],

@@ -98,7 +98,7 @@ export function parseRequest(frame: readonly unknown[], limits: ApiLimits): Stre
       return { op, key, by: parseIncrement(by === undefined ? undefined : String(by)) }
     }
     default:
-      throw new BadRequestError(`unknown op ${typeof op === 'number' ? op : `of type ${typeof op}`}; expected 1 (get), 2 (put), 3 (delete), 4 (batch), 5 (compare-and-set) or 6 (incr)`)
+      throw new BadRequestError(`unknown op ${typeof op === 'number' ? op : `of type ${typeof op}`}; expected 1 (get), 2 (put), 3 (delete), 4 (batch), 5 (compare-and-set), 6 (incr), 7 (watch) or 9 (unwatch)`)
   }
 }
 

@@ -6,8 +6,8 @@ import { parseSince, type WatchPort } from '../watch-route.js'
 import { ProtocolViolationError } from './requests.js'
 
 /**
- * The watches of one stream connection (docs/client-protocol.md "Watches"): `[id, 5, prefix,
- * since?, credit]` opens one, `[0, 6, id, n]` grants it n more events, `[id2, 7, id]` ends it.
+ * The watches of one stream connection (docs/client-protocol.md "Watches"): `[id, 7, prefix,
+ * since?, credit]` opens one, `[0, 8, id, n]` grants it n more events, `[id2, 9, id]` ends it.
  * Events go out as `[id, 0, [[key, value, version], …]]`, never more than the credit granted and
  * only while the connection has less than WATCH_SOCKET_HIGH_WATER_BYTES of frames unwritten; the
  * rest waits in the watcher's bounded buffer (lib/watch/watcher.ts). `[id, 1, {reason}]` ends a
@@ -59,9 +59,9 @@ export class ConnectionWatches {
     return this.#watches.has(id)
   }
 
-  /** `[id, 5, prefix, since?, credit]`; throws a HearsayError to answer (the id is then free again). */
+  /** `[id, 7, prefix, since?, credit]`; throws a HearsayError to answer (the id is then free again). */
   open(id: number, frame: readonly unknown[]): void {
-    if (frame.length < 5 || frame.length > 5) throw new BadRequestError(`a frame of ${frame.length} entries: a watch is [id, 5, prefix, since, credit] (since may be nil)`)
+    if (frame.length < 5 || frame.length > 5) throw new BadRequestError(`a frame of ${frame.length} entries: a watch is [id, 7, prefix, since, credit] (since may be nil)`)
     const [, , prefix, since, credit] = frame
     if (typeof prefix !== 'string') throw new BadRequestError('prefix must be a string', { param: 'prefix' })
     if (Buffer.byteLength(prefix) > this.#maxPrefixBytes) throw new BadRequestError(`prefix is longer than ${this.#maxPrefixBytes} bytes of UTF-8`, { param: 'prefix' })
@@ -77,9 +77,9 @@ export class ConnectionWatches {
     this.#host.sendFrame([id, 200])
   }
 
-  /** `[0, 6, id, n]`; credit for a watch that is gone is ignored (it may have ended meanwhile). */
+  /** `[0, 8, id, n]`; credit for a watch that is gone is ignored (it may have ended meanwhile). */
   credit(frame: readonly unknown[]): void {
-    if (frame.length !== 4 || !Number.isSafeInteger(frame[2])) throw new ProtocolViolationError('a credit frame is [0, 6, watchId, n]')
+    if (frame.length !== 4 || !Number.isSafeInteger(frame[2])) throw new ProtocolViolationError('a credit frame is [0, 8, watchId, n]')
     const credit = readCreditStrict(frame[3])
     const watch = this.#watches.get(frame[2] as number)
     if (watch === undefined) return
@@ -89,7 +89,7 @@ export class ConnectionWatches {
 
   /** `[id2, 7, id]`: ends watch `id`; true when there was one. */
   unwatch(frame: readonly unknown[]): boolean {
-    if (frame.length !== 3 || !Number.isSafeInteger(frame[2])) throw new BadRequestError('an unwatch is [id, 7, watchId]')
+    if (frame.length !== 3 || !Number.isSafeInteger(frame[2])) throw new BadRequestError('an unwatch is [id, 9, watchId]')
     const id = frame[2] as number
     const watch = this.#watches.get(id)
     if (watch === undefined) return false
