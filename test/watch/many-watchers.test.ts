@@ -1,6 +1,7 @@
 import { Packr } from 'msgpackr'
 import t, { type Test } from 'tap'
 import { WebSocket } from 'ws'
+import { OP_WATCH } from '../../lib/api/binary/protocol.js'
 import { KvStore } from '../../lib/store/kv-store.js'
 import { WatchService } from '../../lib/watch/service.js'
 import { TEST_MAP_SIZE_BYTES, WALL_MS, hlcAt, put } from '../store/fixture.js'
@@ -65,7 +66,7 @@ t.test(`${WATCHERS} watchers on one node each get every change`, async t => {
   })
   const rssBefore = rssMiB()
   for (let id = 1; id <= WATCHERS; id += 100) {
-    socket.send(Buffer.concat(Array.from({ length: 100 }, (_, i) => packr.pack([id + i, 5, 'many/', null, CHANGES]))))
+    socket.send(Buffer.concat(Array.from({ length: 100 }, (_, i) => packr.pack([id + i, OP_WATCH, 'many/', null, CHANGES]))))
   }
   await until(() => opened === WATCHERS, 'every watch to open')
   t.equal(watches.watchers, WATCHERS)
@@ -88,7 +89,7 @@ t.test(`${WATCHERS} watchers that never read are cut at their buffer bound; memo
   })
   const rssBefore = rssMiB()
   for (let id = 1; id <= WATCHERS; id += 100) {
-    socket.send(Buffer.concat(Array.from({ length: 100 }, (_, i) => packr.pack([id + i, 5, 'stall/', null, 0]))))
+    socket.send(Buffer.concat(Array.from({ length: 100 }, (_, i) => packr.pack([id + i, OP_WATCH, 'stall/', null, 0]))))
   }
   await until(() => opened === WATCHERS, 'every watch to open')
   // 200 changes of 1 KiB: 200 KiB per watcher, over its 64 KiB bound.
