@@ -249,6 +249,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     replicasOf: (partition) => placement.replicas(partition),
     inPlacement: () => placement.members.includes(id),
     heldPartitions: () => forest.partitions(),
+    handOffCutoffMs: () => nowMs() - config.store.tombstoneGraceMs + config.clock.maxSkewMs,
     alivePeer: (member) => {
       const found = swim.member(member)
       return found?.state === 'alive' ? found.peer : undefined

@@ -40,6 +40,14 @@ export interface AntiEntropyOptions {
   readonly inPlacement: () => boolean
   /** Partitions this node holds records of (its Merkle trees). */
   readonly heldPartitions: () => readonly number[]
+  /**
+   * Wall time (ms) at or before which a record of a partition this node no longer replicates is
+   * not handed off but dropped when the replica lacks it: now − store.tombstoneGrace +
+   * clock.maxSkewMs. Replicas collect a tombstone once every replica holds it and it is past the
+   * grace on their clock, without waiting for nodes that merely still hold an older copy; any
+   * value such a tombstone superseded is at least this old on this node's clock.
+   */
+  readonly handOffCutoffMs: () => number
   /** The peer address of an alive member; undefined when it is not alive. */
   readonly alivePeer: (id: NodeId) => string | undefined
   readonly aliveMembers: () => readonly NodeId[]
@@ -198,6 +206,7 @@ export class AntiEntropy {
     const sessions: SessionSummary[] = []
     const failures: SessionFailure[] = []
     const succeeded = new Map<number, Set<NodeId>>()
+    const handingOff = new Set(this.#handOffCandidates())
     for (const { id, peer, partitions } of plan) {
       if (this.#stopping.signal.aborted) break
       try {
@@ -205,6 +214,7 @@ export class AntiEntropy {
         this.#syncing = partitions
         const summary = await runSession({
           peer, partitions, mode,
+          handOff: { partitions: handingOff, cutoffMs: this.#options.handOffCutoffMs() },
           ...(mode === 'repair' && this.#options.absence.lastContactMs !== undefined ? { repairCutoffMs: this.#options.absence.lastContactMs } : {}),
           signal: this.#stopping.signal,
           replica: this.#options.replica,

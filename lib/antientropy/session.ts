@@ -30,6 +30,13 @@ export interface SessionOptions {
    * during the repair) and cannot be a delete the others forgot: it is kept, not dropped.
    */
   readonly repairCutoffMs?: number
+  /**
+   * Partitions this node holds but no longer replicates, handed to the peer, and the wall time
+   * (ms) at or before which a record of theirs the peer lacks is dropped instead of pushed: the
+   * replicas collect a tombstone without waiting for non-replicas, so a copy that old may be
+   * a value they deleted and forgot (see AntiEntropyOptions.handOffCutoffMs).
+   */
+  readonly handOff?: { readonly partitions: ReadonlySet<number>; readonly cutoffMs: number }
   readonly replica: LocalReplica
   /** A request to the peer; rejects on timeout, a lost link or an error answer. */
   readonly request: (message: PeerMessage) => Promise<PeerMessage>
@@ -185,9 +192,12 @@ async function reconcileLeaves(options: SessionOptions, partition: number, bucke
     await options.limiter.take(entries.reduce((sum, entry) => sum + entryBytes(entry), 0), options.signal)
     const applied = await replica.apply(entries)
     tally.pulled += applied.filter(Boolean).length
-    // A peer that lacks a key: push it — unless this node is repairing, when a key no one else
-    // holds may be a delete the cluster already forgot.
-    if (options.mode === 'normal') await pushRecords(options, partition, missing.map(({ key }) => key), false, tally)
+    // A peer that lacks a key: push it — unless this node is repairing, or hands off a record
+    // older than the hand-off cutoff, when a key no one else holds may be a delete the cluster
+    // already forgot.
+    const handOffCutoffMs = options.handOff?.partitions.has(partition) === true ? options.handOff.cutoffMs : -Infinity
+    const forgettable = missing.filter(({ version }) => hlcWallMs(version.hlc) <= handOffCutoffMs)
+    if (options.mode === 'normal') await pushRecords(options, partition, missing.filter(({ version }) => hlcWallMs(version.hlc) > handOffCutoffMs).map(({ key }) => key), false, tally)
     // A peer holding an older version gets even a record past its grace: the value must not outlive the delete.
     await pushRecords(options, partition, older.map(({ key }) => key), true, tally)
     // The peer holds a newer version that no longer travels (a tombstone or expiry past the
@@ -195,7 +205,7 @@ async function reconcileLeaves(options: SessionOptions, partition: number, bucke
     const cutoffMs = options.repairCutoffMs ?? Infinity
     const dropping = options.mode === 'repair'
       ? [...superseded, ...missing.filter(({ version }) => hlcWallMs(version.hlc) <= cutoffMs)]
-      : superseded
+      : [...superseded, ...forgettable]
     if (dropping.length > 0) {
       // Not `tally.dropped += await …`: that reads the tally before the await and loses concurrent partitions' counts.
       const removed = await replica.drop(dropping)

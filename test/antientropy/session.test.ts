@@ -200,6 +200,33 @@ t.test('repair mode keeps what only this node holds when it was written after th
   t.equal(bytesOf(a.store.get('acked-during-the-repair')), Buffer.from('keep me').toString('hex'), 'a record newer than the last contact is kept')
 })
 
+t.test('a hand-off drops, not pushes, a record the replica lacks that is older than the hand-off cutoff (it may be a delete the replicas already forgot)', async t => {
+  // Found by the simulator (random seed 95): a node that had stopped replicating a partition
+  // still held an old value, the replicas deleted the key and collected the tombstone, and the
+  // hand-off brought the value back.
+  const [a, b] = [await openNode(t), await openNode(t)]
+  const cutoffMs = WALL_MS + 1000
+  const stale = 'deleted-and-forgotten?'
+  const fresh = 'written-since'
+  const partitions = [...new Set([partitionOfKey(stale), partitionOfKey(fresh)])]
+  await a.store.applyMany([
+    { key: stale, record: put('resurrection?', hlcAt(cutoffMs - 1)) },
+    { key: fresh, record: put('hand me over', hlcAt(cutoffMs + 1)) },
+  ])
+  const summary = await runSession(sessionWith(a, serve(b), 'normal', { handOff: { partitions: new Set(partitions), cutoffMs } }))
+  t.match(summary, { dropped: 1, pushed: 1 })
+  t.equal(b.store.get(stale), undefined, 'the old record does not reach the replica')
+  t.equal(a.store.get(stale), undefined, 'and is dropped here')
+  t.equal(bytesOf(b.store.get(fresh)), Buffer.from('hand me over').toString('hex'), 'a record newer than the cutoff is handed over')
+
+  // The same records in a partition this node replicates travel as before.
+  const [c, d] = [await openNode(t), await openNode(t)]
+  await c.store.applyMany([{ key: stale, record: put('replicated', hlcAt(cutoffMs - 1)) }])
+  const owned = await runSession(sessionWith(c, serve(d), 'normal', { handOff: { partitions: new Set(), cutoffMs } }))
+  t.match(owned, { dropped: 0, pushed: 1 })
+  t.equal(bytesOf(d.store.get(stale)), Buffer.from('replicated').toString('hex'), 'between replicas an old record is pushed')
+})
+
 t.test('a tombstone past the grace on the peer removes the older value here and never brings it back', async t => {
   const pastGraceMs = NOW_MS - 2 * TOMBSTONE_GRACE_MS
   const build = async (): Promise<{ a: TestNode; b: TestNode }> => {
