@@ -14,14 +14,17 @@ import { groupByPeer, type SyncRunner } from './sync-plan.js'
  * - `draining`: hints this node keeps for alive members are handed off.
  * - `verifying`: one more session per (partition, new owner): roots must still be equal, else
  *   back to streaming for the ones that moved.
- * - `leaving` → `left`: this node announces `left` (SWIM); every node drops it from placement and
- *   its pending replicas become replicas, each already holding the partition.
+ * - `leaving`: this node announces `left` (SWIM); every node drops it from placement and its
+ *   pending replicas become replicas, each already holding the partition.
+ * - `settling` → `left`: one more session per pair, until each agrees: a write that reached this
+ *   node after the verification but missed its new owner (the extra write lost, say) is pushed
+ *   now that coordinators no longer send this node anything. Only then does it report `left`.
  *
  * Until `left` the node stays a replica of everything it held (reads, the CASPaxos acceptor set),
  * so no key has fewer than N copies at any moment. Time only through the injected Clock.
  */
 
-export type DecommissionPhase = 'streaming' | 'draining' | 'verifying' | 'leaving' | 'left' | 'stopped'
+export type DecommissionPhase = 'streaming' | 'draining' | 'verifying' | 'leaving' | 'settling' | 'left' | 'stopped'
 
 export interface DecommissionOptions {
   readonly clock: Clock
@@ -136,6 +139,8 @@ export class Decommission {
     }
     this.#setPhase('leaving')
     await this.#options.leave()
+    this.#setPhase('settling')
+    while ((await this.#round(this.#pairs, true)) > 0) await this.#pause()
     this.#finishedAtMs = this.#options.clock.nowMs()
     this.#setPhase('left')
     log.info({ ...this.progress() }, 'decommissioned: every partition is confirmed by its new owners and this node has left the cluster; stop this daemon (its data dir is no longer needed)')

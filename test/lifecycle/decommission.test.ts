@@ -58,12 +58,12 @@ t.test('every new owner confirms every partition, roots are checked once more, t
   const run = h.decommission.run()
   await until(h, () => h.decommission.phase === 'left')
   await run
-  t.strictSame(h.phases, ['draining', 'verifying', 'leaving', 'left'])
+  t.strictSame(h.phases, ['draining', 'verifying', 'leaving', 'settling', 'left'])
   t.equal(h.left, 1, 'left exactly once')
   t.strictSame(h.requests[0], [{ id: A, partitions: [0, 1] }, { id: B, partitions: [2, 3] }], 'one session per new owner with its partitions')
-  t.equal(h.requests.length, 2, 'one streaming round and one verifying round')
+  t.equal(h.requests.length, 3, 'one streaming round, one verifying round, one after announcing left')
   const progress = h.decommission.progress()
-  t.match(progress, { phase: 'left', transfers: 4, confirmed: 4, partitionsPending: 0, keysMoved: 8, rounds: 2, waitingFor: [] })
+  t.match(progress, { phase: 'left', transfers: 4, confirmed: 4, partitionsPending: 0, keysMoved: 12, rounds: 3, waitingFor: [] })
   t.ok(progress.finishedAtMs !== undefined)
 })
 
@@ -123,6 +123,21 @@ t.test('a partition whose roots differ again at the final check is streamed agai
   await run
   t.ok(h.phases.includes('streaming'), 'went back to streaming')
   t.ok(h.requests.some((round) => round.length === 1 && round[0]?.id === A && round[0].partitions.length === 1 && round[0].partitions[0] === 1), 'only the partition that moved is streamed again')
+  t.equal(h.left, 1)
+})
+
+t.test('after announcing left, a pair that differs is synced again until it agrees', async t => {
+  const h = harness()
+  let settlingRounds = 0
+  h.answer = (request) => {
+    if (h.decommission.phase === 'settling' && request.id === B) settlingRounds++
+    const agreed = h.decommission.phase === 'settling' && request.id === B && settlingRounds < 3 ? [] : request.partitions
+    return { id: request.id, ok: true, agreed, moved: 0 }
+  }
+  const run = h.decommission.run()
+  await until(h, () => h.decommission.phase === 'left')
+  await run
+  t.equal(settlingRounds, 3, 'synced until B agreed')
   t.equal(h.left, 1)
 })
 
