@@ -56,6 +56,26 @@ async function putAll(node: Daemon, keys: readonly string[]): Promise<void> {
   if (res.status !== 200) throw new Error(`batch answered ${res.status}: ${await res.text()}`)
 }
 
+/** The first `cluster` event of the dashboard's stream (GET /dashboard/events), parsed. */
+async function firstClusterEvent(node: Daemon): Promise<Record<string, unknown>> {
+  const abort = new AbortController()
+  const timer = setTimeout(() => abort.abort(), 10_000)
+  try {
+    const res = await fetch(`${node.url}/dashboard/events`, { signal: abort.signal })
+    const decoder = new TextDecoder()
+    let text = ''
+    for await (const chunk of res.body!) {
+      text += decoder.decode(chunk as Uint8Array, { stream: true })
+      const match = /event: cluster\ndata: (.*)\n\n/.exec(text)
+      if (match !== null) return JSON.parse(match[1]!) as Record<string, unknown>
+    }
+    throw new Error('the event stream ended before a cluster event')
+  } finally {
+    clearTimeout(timer)
+    abort.abort()
+  }
+}
+
 async function json(node: Daemon, path: string): Promise<Record<string, unknown>> {
   return await (await fetch(`${node.url}${path}`)).json() as Record<string, unknown>
 }
@@ -168,6 +188,8 @@ t.test('decommission and remove keep N copies of every key', async (t) => {
     t.strictSame([...new Set(counts.values())], [N], 'exactly N copies of every key once the removal completes')
     const status = await json(first, '/status')
     t.match(status['lifecycle'], { removed: [{ id: thirdId, name: 'node-3', byName: 'node-2' }] }, 'the removal reached node-1 (gossip) and shows in /status')
+    const event = await firstClusterEvent(first)
+    t.match(event['lifecycle'], { removed: [{ id: thirdId, name: 'node-3', complete: true, underReplicatedPartitions: 0 }] }, 'the dashboard\'s event stream carries the removal and its progress')
     const again = await fetch(`${first.url}/admin/members/remove?node=${thirdId}`, { method: 'POST' })
     t.equal(again.status, 200)
     t.match(await again.json(), { alreadyRemoved: true, removal: { id: thirdId, byName: 'node-2' } }, 'removing again answers the record')
