@@ -541,9 +541,9 @@ function lifecycleSync(antiEntropy: AntiEntropy, peerOf: (member: NodeId) => str
     return requests.map(({ id }) => {
       const peer = peerOf(id)
       const session = summary.sessions.find((s) => s.peer === peer)
-      if (session !== undefined) return { id, ok: true, agreed: session.agreedPartitions, moved: session.pushed + session.pulled }
+      if (session !== undefined) return { id, ok: true, agreed: session.agreedPartitions, moved: session.pushed + session.pulled, bytesMoved: session.bytesMoved }
       const failure = summary.failures.find((f) => f.peer === peer)
-      return { id, ok: false, agreed: [], moved: 0, error: failure?.error ?? 'the member is not alive' }
+      return { id, ok: false, agreed: [], moved: 0, bytesMoved: 0, error: failure?.error ?? 'the member is not alive' }
     })
   }
 }

@@ -45,6 +45,13 @@ async function pollUntilDone<T>(context: CommandContext, wait: Waiting, check: (
   }
 }
 
+/** `1200 keys (3.4 MB) moved`; bytes are keys and values, as the anti-entropy sessions sent them. */
+function moved(progress: { readonly keysMoved: number; readonly bytesMoved?: number }): string {
+  const bytes = progress.bytesMoved ?? 0
+  const size = bytes < 1000 ? `${bytes} B` : bytes < 1e6 ? `${(bytes / 1e3).toFixed(1)} kB` : bytes < 1e9 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e9).toFixed(1)} GB`
+  return `${progress.keysMoved} keys (${size}) moved`
+}
+
 function formatDuration(ms: number): string {
   return ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
 }
@@ -56,6 +63,7 @@ interface RemovalProgress {
   readonly underReplicatedPartitions: number
   readonly gainedPartitions: number
   readonly keysMoved: number
+  readonly bytesMoved: number
   readonly unanswered: readonly string[]
   readonly complete: boolean
 }
@@ -83,7 +91,7 @@ export async function runMembersRemove(context: CommandContext, target: string):
       if (progress === undefined) return { line: `waiting for the removal of ${who} to reach the node asked`, done: false, value: undefined }
       const unanswered = progress.unanswered.length === 0 ? '' : `; no answer yet from ${progress.unanswered.join(', ')}`
       return {
-        line: `${progress.underReplicatedPartitions} of ${progress.gainedPartitions} re-placed partitions still to copy, ${progress.keysMoved} keys moved${unanswered}`,
+        line: `${progress.underReplicatedPartitions} of ${progress.gainedPartitions} re-placed partitions still to copy, ${moved(progress)}${unanswered}`,
         done: progress.complete,
         value: progress,
       }
@@ -92,7 +100,7 @@ export async function runMembersRemove(context: CommandContext, target: string):
       await writeOut(context.io.stderr, `hearsay: gave up waiting after ${formatDuration(wait.timeoutMs)}: the removal of ${who} stands and its re-replication goes on; hearsay members remove ${target} shows the progress again\n`)
       return 1
     }
-    await writeOut(context.io.stdout, context.json ? JSON.stringify(last) + '\n' : `done: every partition ${who} held is re-replicated (${last.keysMoved} keys moved)\n`)
+    await writeOut(context.io.stdout, context.json ? JSON.stringify(last) + '\n' : `done: every partition ${who} held is re-replicated (${moved(last)})\n`)
     return 0
   } finally {
     wait.client.close()
@@ -105,6 +113,7 @@ interface DecommissionProgress {
   readonly confirmed: number
   readonly partitionsPending: number
   readonly keysMoved: number
+  readonly bytesMoved: number
   readonly waitingFor: readonly string[]
   readonly lastError?: string
 }
@@ -132,7 +141,7 @@ export const DECOMMISSION_COMMAND: Command = {
         if (progress.phase === 'stopped') throw new Error(`the decommission of ${nodes[0]} stopped${progress.lastError === undefined ? '' : ` (${progress.lastError})`}; run hearsay decommission again`)
         const waitingFor = progress.waitingFor.length === 0 ? '' : `; waiting for ${progress.waitingFor.join(', ')} to be alive`
         return {
-          line: `${progress.phase}: ${progress.confirmed} of ${progress.transfers} partition copies confirmed by their new owners, ${progress.keysMoved} keys moved${waitingFor}`,
+          line: `${progress.phase}: ${progress.confirmed} of ${progress.transfers} partition copies confirmed by their new owners, ${moved(progress)}${waitingFor}`,
           done: progress.phase === 'left',
           value: progress,
         }

@@ -52,8 +52,9 @@ export interface DecommissionProgress {
   readonly confirmed: number
   /** Partitions with at least one new owner still to confirm. */
   readonly partitionsPending: number
-  /** Records moved to (or from) the new owners. */
+  /** Records moved to (or from) the new owners, and their bytes (keys and values). */
   readonly keysMoved: number
+  readonly bytesMoved: number
   readonly rounds: number
   /** New owners not alive now, which the decommission waits for. */
   readonly waitingFor: readonly NodeId[]
@@ -71,6 +72,7 @@ export class Decommission {
   #startedAtMs: number
   #finishedAtMs: number | undefined
   #keysMoved = 0
+  #bytesMoved = 0
   #rounds = 0
   #lastError: string | undefined
   #pairs: { partition: number; id: NodeId }[] = []
@@ -116,6 +118,7 @@ export class Decommission {
       confirmed: confirmed.length,
       partitionsPending: pendingPartitions.size,
       keysMoved: this.#keysMoved,
+      bytesMoved: this.#bytesMoved,
       rounds: this.#rounds,
       waitingFor,
       ...(this.#lastError !== undefined ? { lastError: this.#lastError } : {}),
@@ -181,6 +184,7 @@ export class Decommission {
     const agreed = new Set<string>()
     for (const outcome of outcomes) {
       this.#keysMoved += outcome.moved
+      this.#bytesMoved += outcome.bytesMoved
       if (!outcome.ok && outcome.error !== undefined) this.#lastError = `session with ${outcome.id} failed: ${outcome.error}`
       for (const partition of outcome.agreed) agreed.add(pairKey(partition, outcome.id))
     }

@@ -67,8 +67,9 @@ export interface RepairProgress {
   readonly gained: number
   /** Of those, the ones not yet synced with every other alive replica. */
   readonly pending: number
-  /** Records this node received (pulled) and sent (pushed) for them. */
+  /** Records this node received (pulled) and sent (pushed) for them, and their bytes. */
   readonly keysMoved: number
+  readonly bytesMoved: number
 }
 
 export interface LifecycleProgressReplyBody {
@@ -118,6 +119,7 @@ function validateRepair(value: unknown, what: string): RepairProgress {
     gained: expectUint(field(object, 'gained'), `${what}.gained`, MAX_COUNT),
     pending: expectUint(field(object, 'pending'), `${what}.pending`, MAX_COUNT),
     keysMoved: expectUint(field(object, 'keysMoved'), `${what}.keysMoved`),
+    bytesMoved: expectUint(field(object, 'bytesMoved'), `${what}.bytesMoved`),
   }
 }
 

@@ -22,6 +22,7 @@ interface Repair {
   /** Per gained partition, the other replicas a session succeeded with. */
   readonly synced: Map<number, Set<NodeId>>
   keysMoved: number
+  bytesMoved: number
 }
 
 export class RemovalRepairs {
@@ -38,13 +39,13 @@ export class RemovalRepairs {
     const gained = [...new Set([...(held?.gained ?? []), ...partitions])].sort((a, b) => a - b)
     const synced = held?.synced ?? new Map<number, Set<NodeId>>()
     for (const partition of gained) if (!synced.has(partition)) synced.set(partition, new Set())
-    this.#repairs.set(removed, { gained, synced, keysMoved: held?.keysMoved ?? 0 })
+    this.#repairs.set(removed, { gained, synced, keysMoved: held?.keysMoved ?? 0, bytesMoved: held?.bytesMoved ?? 0 })
   }
 
   /** Per removed member: what is left to do here. */
   progress(): RepairProgress[] {
     return [...this.#repairs].map(([id, repair]) => ({
-      id, gained: repair.gained.length, pending: this.#pendingPartitions(repair).length, keysMoved: repair.keysMoved,
+      id, gained: repair.gained.length, pending: this.#pendingPartitions(repair).length, keysMoved: repair.keysMoved, bytesMoved: repair.bytesMoved,
     }))
   }
 
@@ -70,7 +71,10 @@ export class RemovalRepairs {
       if (request === undefined) continue
       const shares = [...this.#repairs.values()].filter((repair) => request.partitions.some((p) => repair.synced.has(p)))
       // Moved records are counted once, on the first repair the session served.
-      if (shares[0] !== undefined) shares[0].keysMoved += outcome.moved
+      if (shares[0] !== undefined) {
+        shares[0].keysMoved += outcome.moved
+        shares[0].bytesMoved += outcome.bytesMoved
+      }
       if (!outcome.ok) continue
       for (const repair of shares) {
         for (const partition of request.partitions) repair.synced.get(partition)?.add(outcome.id)

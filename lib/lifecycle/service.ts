@@ -86,6 +86,7 @@ export interface ClusterRemovalView extends Omit<RemovalRecord, 'kind'> {
   readonly underReplicatedPartitions: number
   readonly gainedPartitions: number
   readonly keysMoved: number
+  readonly bytesMoved: number
   /** Alive members that did not answer, and members that are down: their share is unknown. */
   readonly unanswered: readonly string[]
   /** True once every alive member answered and none has partitions left to sync. */
@@ -188,7 +189,7 @@ export class LifecycleService {
     return {
       removed: this.#registry.removals().map(({ kind: _kind, ...record }) => {
         const repair = repairs.get(record.id)
-        return { ...record, repair: { gained: repair?.gained ?? 0, pending: repair?.pending ?? 0, keysMoved: repair?.keysMoved ?? 0 } }
+        return { ...record, repair: { gained: repair?.gained ?? 0, pending: repair?.pending ?? 0, keysMoved: repair?.keysMoved ?? 0, bytesMoved: repair?.bytesMoved ?? 0 } }
       }),
       // A member that has left (or was forgotten since) is leaving no more, whatever its last record said.
       leaving: [...this.#registry.activeLeaving()].filter((id) => this.#options.members().some((m) => m.id === id && m.state !== 'left')).map((id) => {
@@ -220,6 +221,7 @@ export class LifecycleService {
         let gained = 0
         let pending = 0
         let keysMoved = 0
+        let bytesMoved = 0
         const unanswered: string[] = []
         for (const { name, repairs } of all) {
           // A member that has not heard of this removal yet has a share nobody knows.
@@ -231,9 +233,10 @@ export class LifecycleService {
           gained += repair.gained
           pending += repair.pending
           keysMoved += repair.keysMoved
+          bytesMoved += repair.bytesMoved
         }
         unanswered.sort()
-        return { ...record, gainedPartitions: gained, underReplicatedPartitions: pending, keysMoved, unanswered, complete: pending === 0 && unanswered.length === 0 }
+        return { ...record, gainedPartitions: gained, underReplicatedPartitions: pending, keysMoved, bytesMoved, unanswered, complete: pending === 0 && unanswered.length === 0 }
       }),
       leaving: local.leaving,
       decommission: local.decommission,

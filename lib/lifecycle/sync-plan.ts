@@ -13,8 +13,9 @@ export interface SyncOutcome {
   readonly ok: boolean
   /** Partitions whose full Merkle roots were equal on both sides at a check during the session. */
   readonly agreed: readonly number[]
-  /** Records that moved either way. */
+  /** Records that moved either way, and their bytes (keys and values). */
   readonly moved: number
+  readonly bytesMoved: number
   readonly error?: string
 }
 

@@ -63,7 +63,7 @@ t.test('members remove --no-wait asks once and says what was removed', async t =
 })
 
 t.test('members remove waits, printing the progress until every partition is copied', async t => {
-  const progress = (pending: number, unanswered: string[] = []) => [200, { removed: [{ ...REMOVAL, gainedPartitions: 8, underReplicatedPartitions: pending, keysMoved: 100 - pending, unanswered, complete: pending === 0 && unanswered.length === 0 }], leaving: [], decommission: null }] as [number, unknown]
+  const progress = (pending: number, unanswered: string[] = []) => [200, { removed: [{ ...REMOVAL, gainedPartitions: 8, underReplicatedPartitions: pending, keysMoved: 100 - pending, bytesMoved: 2500, unanswered, complete: pending === 0 && unanswered.length === 0 }], leaving: [], decommission: null }] as [number, unknown]
   const node = await lifecycleNode(t, {
     'POST /admin/members/remove': [[200, { removal: REMOVAL, alreadyRemoved: false }]],
     'GET /admin/lifecycle': [progress(5, ['node-2']), progress(5), progress(0)],
@@ -72,9 +72,9 @@ t.test('members remove waits, printing the progress until every partition is cop
   t.equal(result.code, 0, result.stderr)
   const lines = result.stdout.trim().split('\n')
   t.match(lines[0], /removed node-3 \(00000000000000c3\) for good/)
-  t.match(lines[1], /5 of 8 re-placed partitions still to copy, 95 keys moved; no answer yet from node-2/)
-  t.match(lines[2], /5 of 8 re-placed partitions still to copy, 95 keys moved$/)
-  t.match(lines.at(-1), /done: every partition node-3 \(00000000000000c3\) held is re-replicated \(100 keys moved\)/)
+  t.match(lines[1], /5 of 8 re-placed partitions still to copy, 95 keys \(2\.5 kB\) moved; no answer yet from node-2/)
+  t.match(lines[2], /5 of 8 re-placed partitions still to copy, 95 keys \(2\.5 kB\) moved$/)
+  t.match(lines.at(-1), /done: every partition node-3 \(00000000000000c3\) held is re-replicated \(100 keys \(2\.5 kB\) moved\)/)
 })
 
 t.test('a refused removal exits 1 with the node\'s sentence', async t => {
@@ -85,14 +85,14 @@ t.test('a refused removal exits 1 with the node\'s sentence', async t => {
 })
 
 t.test('decommission waits until the node has left; --timeout bounds the wait', async t => {
-  const phase = (name: string, confirmed: number) => [200, { removed: [], leaving: [], decommission: { phase: name, transfers: 4, confirmed, partitionsPending: 4 - confirmed, keysMoved: 10 * confirmed, rounds: 1, waitingFor: [] } }] as [number, unknown]
+  const phase = (name: string, confirmed: number) => [200, { removed: [], leaving: [], decommission: { phase: name, transfers: 4, confirmed, partitionsPending: 4 - confirmed, keysMoved: 10 * confirmed, bytesMoved: 512 * confirmed, rounds: 1, waitingFor: [] } }] as [number, unknown]
   const node = await lifecycleNode(t, {
     'POST /admin/decommission': [[200, { phase: 'streaming', transfers: 4, confirmed: 0 }]],
     'GET /admin/lifecycle': [phase('streaming', 2), phase('left', 4)],
   })
   const result = await run(['decommission', '--node', node.url])
   t.equal(result.code, 0, result.stderr)
-  t.match(result.stdout, /streaming: 2 of 4 partition copies confirmed by their new owners, 20 keys moved\n/)
+  t.match(result.stdout, /streaming: 2 of 4 partition copies confirmed by their new owners, 20 keys \(1\.0 kB\) moved\n/)
   t.match(result.stdout, /decommissioned http:\/\/127\.0\.0\.1:\d+: its new owners hold every partition and it has left the cluster/)
 
   const stuck = await lifecycleNode(t, {

@@ -65,7 +65,7 @@ const SAMPLE_BODIES: Record<string, unknown> = {
     reply: true,
   },
   lifecycleProgress: {},
-  lifecycleProgressReply: { repairs: [{ id: 'cccccccccccccccc', gained: 12, pending: 3, keysMoved: 400 }] },
+  lifecycleProgressReply: { repairs: [{ id: 'cccccccccccccccc', gained: 12, pending: 3, keysMoved: 400, bytesMoved: 51_200 }] },
 }
 
 function requestIdFor(kind: string): number {

@@ -27,7 +27,7 @@ function harness(): Harness {
   const clock = new FakeClock(1_000_000)
   const h: Harness = {
     clock, phases: [], requests: [], alive: new Set([A, B]), hints: 0, left: 0,
-    answer: (request) => ({ id: request.id, ok: true, agreed: request.partitions, moved: request.partitions.length }),
+    answer: (request) => ({ id: request.id, ok: true, agreed: request.partitions, moved: request.partitions.length, bytesMoved: 100 * request.partitions.length }),
     decommission: undefined as unknown as Decommission,
   }
   ;(h as { decommission: Decommission }).decommission = new Decommission({
@@ -63,7 +63,7 @@ t.test('every new owner confirms every partition, roots are checked once more, t
   t.strictSame(h.requests[0], [{ id: A, partitions: [0, 1] }, { id: B, partitions: [2, 3] }], 'one session per new owner with its partitions')
   t.equal(h.requests.length, 3, 'one streaming round, one verifying round, one after announcing left')
   const progress = h.decommission.progress()
-  t.match(progress, { phase: 'left', transfers: 4, confirmed: 4, partitionsPending: 0, keysMoved: 12, rounds: 3, waitingFor: [] })
+  t.match(progress, { phase: 'left', transfers: 4, confirmed: 4, partitionsPending: 0, keysMoved: 12, bytesMoved: 1200, rounds: 3, waitingFor: [] })
   t.ok(progress.finishedAtMs !== undefined)
 })
 
@@ -86,8 +86,8 @@ t.test('sessions that fail or roots that differ are retried; a failed session sa
   const h = harness()
   let failures = 2
   h.answer = (request) => request.id === B && failures-- > 0
-    ? { id: B, ok: false, agreed: [], moved: 0, error: 'timed out' }
-    : { id: request.id, ok: true, agreed: request.partitions.filter((p) => p !== 3 || failures < 0), moved: 0 }
+    ? { id: B, ok: false, agreed: [], moved: 0, bytesMoved: 0, error: 'timed out' }
+    : { id: request.id, ok: true, agreed: request.partitions.filter((p) => p !== 3 || failures < 0), moved: 0, bytesMoved: 0 }
   const run = h.decommission.run()
   await until(h, () => h.decommission.progress().lastError !== undefined)
   t.match(h.decommission.progress().lastError, /session with 000000000000000b failed: timed out/)
@@ -116,7 +116,7 @@ t.test('a partition whose roots differ again at the final check is streamed agai
     const verifying = h.decommission.phase === 'verifying'
     if (verifying && request.id === A) verifyRounds++
     const agreed = verifying && request.id === A && verifyRounds === 1 ? [0] : request.partitions
-    return { id: request.id, ok: true, agreed, moved: 1 }
+    return { id: request.id, ok: true, agreed, moved: 1, bytesMoved: 0 }
   }
   const run = h.decommission.run()
   await until(h, () => h.decommission.phase === 'left')
@@ -132,7 +132,7 @@ t.test('after announcing left, a pair that differs is synced again until it agre
   h.answer = (request) => {
     if (h.decommission.phase === 'settling' && request.id === B) settlingRounds++
     const agreed = h.decommission.phase === 'settling' && request.id === B && settlingRounds < 3 ? [] : request.partitions
-    return { id: request.id, ok: true, agreed, moved: 0 }
+    return { id: request.id, ok: true, agreed, moved: 0, bytesMoved: 0 }
   }
   const run = h.decommission.run()
   await until(h, () => h.decommission.phase === 'left')

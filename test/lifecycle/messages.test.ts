@@ -10,7 +10,7 @@ t.test('lifecycle frames take their codes from 0x6a and validate their bodies', 
   t.equal(frameRegistry.named(LIFECYCLE_GOSSIP).kind, 'oneway')
   t.equal(frameRegistry.named(LIFECYCLE_PROGRESS_REPLY).code, 0x6c)
   t.strictSame(validateLifecycleGossip({ records: [removed, leaving], reply: true }), { records: [removed, leaving], reply: true })
-  t.strictSame(validateLifecycleProgressReply({ repairs: [{ id: removed.id, gained: 3, pending: 1, keysMoved: 40 }] }).repairs[0]?.pending, 1)
+  t.strictSame(validateLifecycleProgressReply({ repairs: [{ id: removed.id, gained: 3, pending: 1, keysMoved: 40, bytesMoved: 4096 }] }).repairs[0]?.pending, 1)
 })
 
 t.test('a malformed lifecycle body is refused with the field at fault', async t => {
@@ -19,5 +19,5 @@ t.test('a malformed lifecycle body is refused with the field at fault', async t 
   t.throws(() => validateLifecycleGossip({ records: [{ ...leaving, active: 'yes' }], reply: false }), /active/)
   t.throws(() => validateLifecycleGossip({ records: [], reply: 1 }), /reply/)
   t.throws(() => validateLifecycleGossip({ records: new Array(1025).fill(leaving), reply: false }), /records/)
-  t.throws(() => validateLifecycleProgressReply({ repairs: [{ id: removed.id, gained: -1, pending: 0, keysMoved: 0 }] }), /gained/)
+  t.throws(() => validateLifecycleProgressReply({ repairs: [{ id: removed.id, gained: -1, pending: 0, keysMoved: 0, bytesMoved: 0 }] }), /gained/)
 })

@@ -284,14 +284,15 @@ export const DASHBOARD_JS = String.raw`'use strict'
   function renderLifecycle() {
     var life = state.lifecycle || { removed: [], leaving: [], decommission: null }
     var rows = life.removed.map(function (r) {
-      var progress = r.complete ? 'done: ' + num(r.keysMoved) + ' keys moved'
-        : num(r.underReplicatedPartitions) + ' of ' + num(r.gainedPartitions) + ' partitions to copy, ' + num(r.keysMoved) + ' keys moved' +
+      var moved = num(r.keysMoved) + ' keys (' + bytes(r.bytesMoved) + ') moved'
+      var progress = r.complete ? 'done: ' + moved
+        : num(r.underReplicatedPartitions) + ' of ' + num(r.gainedPartitions) + ' partitions to copy, ' + moved +
           (r.unanswered.length ? ' · no answer from ' + r.unanswered.join(', ') : '')
       return el('tr', { class: r.complete ? '' : 'failed' }, [el('td', { text: r.name + ' ' + r.id }), el('td', { text: 'removed by ' + r.byName }), el('td', { text: ago(r.atMs) }), el('td', { text: progress })])
     })
     life.leaving.forEach(function (l) {
       var d = l.id === state.self ? life.decommission : null
-      var progress = d ? d.phase + ': ' + num(d.confirmed) + ' of ' + num(d.transfers) + ' partition copies confirmed, ' + num(d.keysMoved) + ' keys moved' : 'streaming its partitions to their new owners'
+      var progress = d ? d.phase + ': ' + num(d.confirmed) + ' of ' + num(d.transfers) + ' partition copies confirmed, ' + num(d.keysMoved) + ' keys (' + bytes(d.bytesMoved) + ') moved' : 'streaming its partitions to their new owners'
       rows.push(el('tr', null, [el('td', { text: l.name + ' ' + l.id }), el('td', { text: 'decommissioning' }), el('td', { text: ago(l.startedAtMs) }), el('td', { text: progress })]))
     })
     if (rows.length === 0) rows = [el('tr', null, [el('td', { colspan: '4', class: 'muted', text: 'No member is being removed or decommissioned.' })])]
