@@ -296,8 +296,8 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     alivePeers: () => swim.members().filter((m) => m.state === 'alive' && m.id !== id),
     ...clockOffsetEvents(metrics, nodeLog.child({ component: 'clock' })),
   })
-  const refreshPlacement = (): void => {
-    if (placement.update(placementMembers(), lifecycleRef?.leavingIds())) antiEntropy.placementChanged()
+  const refreshPlacement = (rebalance = true): void => {
+    if (placement.update(placementMembers(), lifecycleRef?.leavingIds()) && rebalance) antiEntropy.placementChanged()
   }
   membership.on('change', (member, previous) => {
     if (member.state === 'alive' && previous?.state !== 'alive' && member.id !== id) offsetMonitor.probe(member)
@@ -479,7 +479,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     replicasOf: (partition) => placement.replicas(partition),
     pendingReplicas: (partition) => placement.pendingReplicas(partition),
     placementMembers: () => placement.members,
-    refreshPlacement,
+    refreshPlacement: (rebalance) => refreshPlacement(rebalance),
     sync: lifecycleSync(antiEntropy, (member) => swim.member(member)?.peer),
     hintsPending: () => hints.owners().filter((owner) => swim.member(owner)?.state === 'alive' && !isRemoved(owner)).reduce((sum, owner) => sum + hints.pending(owner).count, 0),
     dropHints: async (owner) => {

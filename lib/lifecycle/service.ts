@@ -55,8 +55,11 @@ export interface LifecycleServiceOptions {
   readonly replicasOf: (partition: number) => readonly NodeId[]
   readonly pendingReplicas: (partition: number) => readonly NodeId[]
   readonly placementMembers: () => readonly NodeId[]
-  /** Recomputes placement from the members and these records (wiring). */
-  readonly refreshPlacement: () => void
+  /**
+   * Recomputes placement from the members and these records (wiring); `rebalance` false skips
+   * the anti-entropy round a placement change starts, when this service syncs what moved itself.
+   */
+  readonly refreshPlacement: (rebalance: boolean) => void
   readonly sync: SyncRunner
   /** Hints this node holds for alive members. */
   readonly hintsPending: () => number
@@ -328,7 +331,10 @@ export class LifecycleService {
     const changed = this.#registry.merge(records)
     if (changed.length === 0) return
     const persisted = this.#options.persist(() => this.#registry.records())
-    this.#options.refreshPlacement()
+    // A removal only adds partitions to nodes (the repair below syncs them) and a new leave only
+    // adds pending ones (the decommission streams them): their own sessions do the work and count
+    // it. A cancelled leave takes pending partitions away, which a rebalance round hands back.
+    this.#options.refreshPlacement(changed.some((r) => r.kind === 'leaving' && !r.active))
     const gained = this.#options.ownedPartitions(localId).filter((p) => !ownedBefore.has(p))
     let first = true
     for (const record of changed) {

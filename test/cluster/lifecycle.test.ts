@@ -1,5 +1,8 @@
 import t from 'tap'
-import { cliBin, runProgram, startCluster, startDaemon, waitFor, type Daemon } from '../helpers/daemon.js'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { cliBin, repoRoot, runProgram, startCluster, startDaemon, waitFor, type Daemon } from '../helpers/daemon.js'
 
 /**
  * Node lifecycle with real daemons and the CLI, on one four-node cluster with N = 2 (so each
@@ -15,6 +18,29 @@ const CONFIG = {
   membership: { probeIntervalMs: 300, probeTimeoutMs: 150, gossipIntervalMs: 100, pushPullIntervalMs: 3000, suspicionMult: 2, suspicionMaxTimeoutMult: 2 },
 }
 const PREFIX = 'life/'
+/** Chromium for the page check that goes with the screenshot (test/cluster/dashboard.test.ts has the rest of the page). */
+const CHROMIUM = process.env.HEARSAY_CHROMIUM ?? '/usr/bin/chromium'
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+/** HEARSAY_DASHBOARD_SCREENSHOTS=docs/img checks the lifecycle table in Chromium and saves it for docs/operations.md. */
+const screenshots = process.env.HEARSAY_DASHBOARD_SCREENSHOTS
+declare const document: { querySelector(selector: string): { readonly textContent: string | null } | null }
+
+/** The text of the dashboard's first Node lifecycle row once it shows a removal, in Chromium. */
+async function dashboardLifecycleRow(node: Daemon): Promise<string> {
+  const { chromium } = await import('playwright-core')
+  const userDataDir = mkdtempSync(join(tmpdir(), 'hearsay-chromium-'))
+  const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1360, height: 900 } })
+  try {
+    const page = await context.newPage()
+    await page.goto(`${node.url}/`)
+    await page.waitForFunction(() => /removed by/.test(document.querySelector('#lifecycle')?.textContent ?? ''), undefined, { timeout: 15_000 })
+    if (screenshots !== undefined) await page.locator('#lifecycle').locator('xpath=ancestor::section').screenshot({ path: resolve(repoRoot, screenshots, 'dashboard-lifecycle.png') })
+    return await page.locator('#lifecycle tr').first().innerText()
+  } finally {
+    await context.close()
+    rmSync(userDataDir, { recursive: true, force: true })
+  }
+}
 
 interface ScanPage { items: { key: string }[]; next: string | null }
 
@@ -190,6 +216,11 @@ t.test('decommission and remove keep N copies of every key', async (t) => {
     t.match(status['lifecycle'], { removed: [{ id: thirdId, name: 'node-3', byName: 'node-2' }] }, 'the removal reached node-1 (gossip) and shows in /status')
     const event = await firstClusterEvent(first)
     t.match(event['lifecycle'], { removed: [{ id: thirdId, name: 'node-3', complete: true, underReplicatedPartitions: 0 }] }, 'the dashboard\'s event stream carries the removal and its progress')
+    // The page in Chromium costs seconds on a busy machine: run with the screenshots only.
+    if (screenshots !== undefined && existsSync(CHROMIUM)) {
+      const row = await dashboardLifecycleRow(first)
+      t.match(row, /node-3 .*removed by node-2.*done: \d+ keys \(.*\) moved/, 'the dashboard page shows the removal as done')
+    }
     const again = await fetch(`${first.url}/admin/members/remove?node=${thirdId}`, { method: 'POST' })
     t.equal(again.status, 200)
     t.match(await again.json(), { alreadyRemoved: true, removal: { id: thirdId, byName: 'node-2' } }, 'removing again answers the record')

@@ -19,10 +19,11 @@ interface Fixture {
   readonly removedSelf: RemovalRecord[]
   members: Member[]
   refreshes: number
+  rebalances: number
 }
 
 function fixture(members: Member[], replicationFactor = 2, initial: LifecycleRecord[] = []): Fixture {
-  const f: Fixture = { service: undefined as unknown as LifecycleService, sent: [], persisted: [], removedSelf: [], members, refreshes: 0 }
+  const f: Fixture = { service: undefined as unknown as LifecycleService, sent: [], persisted: [], removedSelf: [], members, refreshes: 0, rebalances: 0 }
   ;(f as { service: LifecycleService }).service = new LifecycleService({
     localId: id(1), localName: 'node-1', clock: new FakeClock(5000), random: createRandom(1), log: pino({ level: 'silent' }),
     replicationFactor, initial,
@@ -34,7 +35,7 @@ function fixture(members: Member[], replicationFactor = 2, initial: LifecycleRec
     requestTimeoutMs: 100, gossipIntervalMs: 1000, retryDelayMs: 1000,
     ownedPartitions: () => [], replicasOf: () => [], pendingReplicas: () => [],
     placementMembers: () => f.members.filter((m) => m.state !== 'left').map((m) => m.id),
-    refreshPlacement: () => { f.refreshes++ },
+    refreshPlacement: (rebalance) => { f.refreshes++; if (rebalance) f.rebalances++ },
     sync: async () => [],
     hintsPending: () => 0,
     dropHints: async () => 0,
@@ -51,6 +52,7 @@ t.test('remove takes a dead member out for good, by name or id, and tells every 
   t.equal(f.service.isRemoved(id(3)), true)
   t.equal(f.persisted.length, 1, 'persisted before answering')
   t.equal(f.refreshes, 1, 'placement recomputed')
+  t.equal(f.rebalances, 0, 'no general rebalance: the repair syncs the gained partitions itself')
   t.strictSame(f.sent.map((s) => s.peer).sort(), ['127.0.0.1:7002', '127.0.0.1:7004'], 'pushed to the alive and suspect members')
   t.equal(f.sent[0]?.message.type, LIFECYCLE_GOSSIP)
   t.match(await f.service.remove(id(3)), { alreadyRemoved: true }, 'removing again answers the record')

@@ -9,10 +9,10 @@ import { SimCluster, type SimNode } from '../../lib/sim/cluster.js'
  */
 
 const N = 2
-/** HEARSAY_LIFECYCLE_SEED replays one seed; HEARSAY_LIFECYCLE_SEEDS runs that many (8 by default). */
+/** HEARSAY_LIFECYCLE_SEED replays one seed; HEARSAY_LIFECYCLE_SEEDS runs that many (6 by default). */
 const SEEDS = process.env['HEARSAY_LIFECYCLE_SEED'] !== undefined
   ? [Number(process.env['HEARSAY_LIFECYCLE_SEED'])]
-  : Array.from({ length: Number(process.env['HEARSAY_LIFECYCLE_SEEDS'] ?? 8) }, (_, i) => i + 1)
+  : Array.from({ length: Number(process.env['HEARSAY_LIFECYCLE_SEEDS'] ?? 6) }, (_, i) => i + 1)
 
 function copiesOf(nodes: readonly SimNode[], key: string): number {
   return nodes.filter((node) => node.store?.get(key) !== undefined).length
