@@ -144,7 +144,13 @@ async function serve(loaded: LoadedConfig, files: readonly string[], env: NodeJS
     process.once('SIGTERM', () => resolve('SIGTERM'))
     process.once('SIGINT', () => resolve('SIGINT'))
   })
-  const signal = await stopped
+  // A node removed from the cluster (hearsay members remove) stops rather than serve as a stranger.
+  const removed = node.removed.then((reason) => {
+    log.fatal(reason)
+    process.stderr.write(`hearsayd: ${reason}\n`)
+    return 'removed'
+  })
+  const signal = await Promise.race([stopped, removed])
   // A second signal during shutdown means "now": exit without waiting.
   const forceExit = (): void => { log.warn('second signal during shutdown; exiting at once'); process.exit(EXIT_FAILURE) }
   process.on('SIGTERM', forceExit)
@@ -152,6 +158,7 @@ async function serve(loaded: LoadedConfig, files: readonly string[], env: NodeJS
   log.info({ signal }, 'shutting down')
   const outcome = await node.stop(config.shutdown.timeoutMs)
   log.info({ outcome }, 'stopped')
+  if (signal === 'removed') return EXIT_FAILURE
   return outcome === 'clean' ? EXIT_OK : EXIT_FAILURE
 }
 

@@ -67,6 +67,11 @@ export class HearsayNode {
     readonly advertised: { readonly api: string; readonly peer: string },
     /** This node's certificate and key with tls.peer or tls.api on; SIGHUP reloads it. */
     private readonly tlsMaterial: TlsMaterialHolder | undefined,
+    /**
+     * Resolves with a one-line reason when this node learns it was removed from the cluster
+     * (hearsay members remove): the daemon then stops instead of serving as a member it no longer is.
+     */
+    readonly removed: Promise<string>,
   ) {}
 
   get id(): NodeId {
@@ -88,6 +93,12 @@ export class HearsayNode {
     let api: ApiServer | undefined
     let transport: WsTransport | undefined
     try {
+      const decommissionedAtMs = store.meta.read('decommissionedAtMs')
+      if (typeof decommissionedAtMs === 'number') {
+        throw new Error(`this node was decommissioned at ${new Date(decommissionedAtMs).toISOString()} and does not rejoin on its old data dir: empty node.dataDir (${config.node.dataDir}) to add this machine as a new member`)
+      }
+      let reportRemoved: (reason: string) => void = () => undefined
+      const removed = new Promise<string>((resolve) => { reportRemoved = resolve })
       const metrics = createMetrics()
       let syncBytesTotal = 0
       const dashboard = new Dashboard(clock, () => syncBytesTotal)
@@ -126,7 +137,12 @@ export class HearsayNode {
         scheduler: cronScheduler,
         advertised,
         antiEntropyHooks: { roundStarted: () => dashboard.rounds.started(), roundFinished: (summary) => dashboard.rounds.finished(summary) },
+        onRemovedSelf: (record) => reportRemoved(`this node was removed from the cluster by ${record.byName} at ${new Date(record.atMs).toISOString()} (hearsay members remove); it does not rejoin: empty node.dataDir (${config.node.dataDir}) to add this machine as a new member`),
       })
+      const removedBefore = parts.lifecycle.removedSelf
+      if (removedBefore !== undefined) {
+        throw new Error(`this node was removed from the cluster by ${removedBefore.byName} at ${new Date(removedBefore.atMs).toISOString()} (hearsay members remove) and does not rejoin: empty node.dataDir (${config.node.dataDir}) to add this machine as a new member`)
+      }
       const { id, absence, antiEntropy, offsetMonitor } = parts
       const nodeLog = log.child({ node: id })
       let node: HearsayNode | undefined
@@ -139,6 +155,11 @@ export class HearsayNode {
         const state = node?.state ?? 'starting'
         if (state === 'starting') return { ...base, status: 'starting', reasons: ['starting: the node is not serving yet'] }
         if (state === 'leaving') return { ...base, status: 'leaving', reasons: ['leaving: the node is shutting down; use another node'] }
+        const decommission = parts.lifecycle.decommissionPhase
+        if (decommission === 'left') return { ...base, status: 'leaving', reasons: ['leaving: decommissioned: this node has left the cluster; stop it and use another node'] }
+        if (decommission !== undefined && decommission !== 'stopped') {
+          return { ...base, status: 'leaving', reasons: [`leaving: decommissioning (${decommission}): handing this node's partitions to their new owners; it serves requests until it has left`] }
+        }
         if (absence.repairRequired) {
           return { ...base, status: 'repairing', reasons: ['repairing: away from the cluster longer than store.tombstoneGrace; syncing every partition with another replica before serving reads'] }
         }
@@ -170,7 +191,10 @@ export class HearsayNode {
       api = createApiServer({
         // Until the node is fully up (joined, background work started) data requests answer 503
         // with nodeState "starting", so a client moves on to another node.
-        kv: guardKvService(parts.kv, () => node?.state === 'ok' || node?.state === 'leaving' ? undefined : 'this node is starting; retry on another node', () => undefined, 'starting'),
+        kv: guardKvService(
+          guardKvService(parts.kv, () => node?.state === 'ok' || node?.state === 'leaving' ? undefined : 'this node is starting; retry on another node', () => undefined, 'starting'),
+          // A decommissioned node holds no partitions any more: clients move on (nodeState leaving).
+          () => parts.lifecycle.decommissioned ? 'this node was decommissioned and has left the cluster; use another node' : undefined, () => undefined, 'leaving'),
         linearizable: parts.linearizable,
         snapshot: {
           // One at a time: each is a full copy of the store on disk until it has been streamed.
@@ -190,6 +214,11 @@ export class HearsayNode {
           },
         },
         sync: async () => describeRound(await antiEntropy.syncNow()),
+        lifecycle: {
+          remove: async (target) => ({ ...await parts.lifecycle.remove(target) }),
+          decommission: async () => ({ ...await parts.lifecycle.decommission() }),
+          clusterStatus: async () => ({ ...await parts.lifecycle.clusterStatus() }),
+        },
         status: () => node!.status(),
         health,
         dashboard: { subscribe: (listener) => dashboard.subscribe(listener), replicaVersions: (key) => dashboard.replicaVersions(key) },
@@ -224,7 +253,7 @@ export class HearsayNode {
       })
       await transport!.start()
       const apiAddress = await api.listen(config.api.host, config.api.port)
-      node = new HearsayNode(config, nodeLog, info, parts, store, transport!, metrics, api, dashboard, advertised, tlsMaterial)
+      node = new HearsayNode(config, nodeLog, info, parts, store, transport!, metrics, api, dashboard, advertised, tlsMaterial, removed)
       parts.start(config.cluster.seeds)
       node.state = 'ok'
       nodeLog.info({
@@ -265,8 +294,10 @@ export class HearsayNode {
     let outcome: StopOutcome = 'clean'
     const remaining = (): number => Math.max(0, deadline - Date.now())
     // No new sync sessions: leaving changes placement, which must not start a hand-off.
-    const { antiEntropy, membership, handoff, offsetMonitor, collector, hlc } = this.parts
+    const { antiEntropy, membership, handoff, offsetMonitor, collector, hlc, lifecycle } = this.parts
     await antiEntropy.stop()
+    // After anti-entropy: a decommission's or repair's session in flight is aborted there.
+    await lifecycle.stop()
     // Tell the cluster first (state left, not dead), while links still carry the news; bounded
     // to half the budget so requests in flight still get their share.
     await membership.leave(Math.min(LEAVE_TIMEOUT_MS, remaining() / 2))
@@ -322,6 +353,8 @@ export class HearsayNode {
       watch: { watchers: this.parts.watches.watchers, changeLogEntries: changeLog.entries, changeLogHorizonMs: changeLog.horizonMs },
       digest: storeDigest(this.parts),
       replication: { factor: this.config.replication.factor, writeQuorum: this.config.replication.writeQuorum, readQuorum: this.config.replication.readQuorum },
+      // Removed and leaving members, this node's share of re-replication, its own decommission.
+      lifecycle: this.parts.lifecycle.status(),
     }
   }
 }

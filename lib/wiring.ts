@@ -44,6 +44,9 @@ import { RemoteWatchFeeds } from './watch/remote.js'
 import { registerWatchResponder } from './watch/responder.js'
 import { WatchService } from './watch/service.js'
 import { ChangeLogTrimmer } from './watch/trimmer.js'
+import { validateLifecycleGossip, type LifecycleRecord, type RemovalRecord } from './lifecycle/messages.js'
+import { LifecycleService, registerLifecycleHandlers } from './lifecycle/service.js'
+import type { SyncRunner } from './lifecycle/sync-plan.js'
 
 /**
  * The node's wiring: every protocol module built and connected, from a world handed in from
@@ -76,6 +79,16 @@ const PAXOS_BACKOFF_BASE_MS = 4
 const PAXOS_BACKOFF_MAX_MS = 250
 const PAXOS_MAX_CACHED_KEYS = 65_536
 const PAXOS_MAX_QUEUED_PER_KEY = 1024
+/**
+ * Node lifecycle: push-pull of the removal and leaving records with one random member this often
+ * (every change is pushed to every member at once; this heals what a push missed), the wait
+ * before retrying sessions that made no progress, how long `left` may take to spread at the end
+ * of a decommission, and the hints dropped per transaction for a removed member.
+ */
+const LIFECYCLE_PUSH_PULL_MS = 5000
+const LIFECYCLE_RETRY_MS = 1000
+const DECOMMISSION_LEAVE_TIMEOUT_MS = 3000
+const REMOVED_HINTS_BATCH = 1024
 
 export interface NodeWorld {
   readonly config: HearsayConfig
@@ -96,6 +109,8 @@ export interface NodeWorld {
   readonly advertised: { readonly api: string; readonly peer: string }
   /** Anti-entropy rounds beginning and ending, for the dashboard's round log (lib/dashboard). */
   readonly antiEntropyHooks?: { roundStarted(): void; roundFinished(summary: RoundSummary): void }
+  /** This node learnt that it was removed from the cluster (hearsay members remove): it must stop. */
+  readonly onRemovedSelf?: (record: RemovalRecord) => void
 }
 
 /** The wired node: its parts, for the composition root (API, status, stop) and the simulator. */
@@ -124,6 +139,8 @@ export interface WiredNode {
   readonly proposer: Proposer
   /** Linearizable operations (CASPaxos) behind the same refusals. */
   readonly linearizable: LinearizableService
+  /** Removal and decommission (lib/lifecycle). */
+  readonly lifecycle: LifecycleService
   /** Starts the background work: joins through `seeds`, GC, handoff, anti-entropy, clock probes. */
   start(seeds: readonly string[]): void
 }
@@ -180,6 +197,12 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
   watchMembership(membership, metrics, clock, nodeLog.child({ component: 'membership' }))
 
   const placement = new PlacementTable(world.hasher, { partitionCount: config.partitions, replicationFactor: config.replication.factor }, swim.members())
+  // Removed members are out of placement for good, whatever SWIM says of them; leaving ones keep
+  // their place with pending replicas beside them (lib/lifecycle). Set once lifecycle is built.
+  let lifecycleRef: LifecycleService | undefined
+  const isRemoved = (member: NodeId): boolean => lifecycleRef?.isRemoved(member) === true
+  const placementMembers = (): Member[] => swim.members().filter((m) => !isRemoved(m.id))
+  const aliveIds = (): NodeId[] => swim.members().filter((m) => m.state === 'alive' && !isRemoved(m.id)).map((m) => m.id)
   // One Merkle tree per partition, rebuilt from the segment index at start and kept current
   // by the store's change hook (writes, replica applies, sync, GC).
   const forest = new MerkleForest(digester)
@@ -245,16 +268,17 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     replica,
     absence,
     certificates,
-    ownedPartitions: (member) => placement.ownedPartitions(member),
+    // A pending replica (taking a leaving member's place) syncs and keeps its partitions like its own.
+    ownedPartitions: (member) => withPending(placement.ownedPartitions(member), placement.pendingPartitions(member)),
     replicasOf: (partition) => placement.replicas(partition),
     inPlacement: () => placement.members.includes(id),
     heldPartitions: () => forest.partitions(),
     handOffCutoffMs: () => nowMs() - config.store.tombstoneGraceMs + config.clock.maxSkewMs,
     alivePeer: (member) => {
       const found = swim.member(member)
-      return found?.state === 'alive' ? found.peer : undefined
+      return found?.state === 'alive' && !isRemoved(member) ? found.peer : undefined
     },
-    aliveMembers: () => swim.members().filter((m) => m.state === 'alive').map((m) => m.id),
+    aliveMembers: aliveIds,
     request: (peer, message, timeoutMs) => transport.request(peer, message, timeoutMs),
     requestTimeoutMs: config.antiEntropy.requestTimeoutMs,
     maxBytesPerSecond: config.antiEntropy.maxBytesPerSecond,
@@ -273,17 +297,21 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     alivePeers: () => swim.members().filter((m) => m.state === 'alive' && m.id !== id),
     ...clockOffsetEvents(metrics, nodeLog.child({ component: 'clock' })),
   })
+  const refreshPlacement = (rebalance = true): void => {
+    if (placement.update(placementMembers(), lifecycleRef?.leavingIds()) && rebalance) antiEntropy.placementChanged()
+  }
   membership.on('change', (member, previous) => {
     if (member.state === 'alive' && previous?.state !== 'alive' && member.id !== id) offsetMonitor.probe(member)
-    if (placement.update(swim.members())) antiEntropy.placementChanged()
+    refreshPlacement()
     if (member.state === 'alive' && previous?.state !== 'alive') {
       handoff.ownerAlive(member.id)
       antiEntropy.memberAlive(member.id)
+      lifecycleRef?.memberAlive(member)
     }
   })
   membership.on('reaped', (member) => {
     certificates.forget(member.id)
-    if (placement.update(swim.members())) antiEntropy.placementChanged()
+    refreshPlacement()
   })
   // Remote versions move our clock forward; one beyond clock.maxSkewMs is refused (throws).
   const observeHlc = (tick: number): void => { hlc.update(tick) }
@@ -303,7 +331,8 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     observeHlc,
     replicasFor: (key) => placement.replicasFor(key).replicas,
     member: (memberId) => swim.member(memberId),
-    aliveMembers: () => swim.members().filter((m) => m.state === 'alive' && m.id !== id).map((m) => m.id),
+    aliveMembers: () => aliveIds().filter((m) => m !== id),
+    pendingFor: (key) => placement.pendingFor(key),
     holdsEverything: () => placement.members.length <= config.replication.factor,
     // Replica writes to one peer within a turn travel as one batch; everything else directly.
     request: (to, message, timeoutMs) => message.type === 'replicaWrite'
@@ -430,8 +459,49 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     nowMs,
     onRound: (phase, outcome) => metrics.paxosRounds.inc({ phase, outcome }),
   })
+  const lifecycleLog = nodeLog.child({ component: 'lifecycle' })
+  const lifecycle = new LifecycleService({
+    localId: id,
+    localName: config.node.name,
+    clock,
+    random: randomFor(),
+    log: lifecycleLog,
+    replicationFactor: config.replication.factor,
+    initial: storedLifecycleRecords(store.meta.read('lifecycle'), lifecycleLog),
+    persist: async (records) => { await store.meta.update('lifecycle', () => records()) },
+    persistDecommissioned: async (atMs) => { await store.meta.update('decommissionedAtMs', () => atMs) },
+    members: () => swim.members(),
+    send: (peer, message) => transport.send(peer, message),
+    request: (peer, message, timeoutMs) => transport.request(peer, message, timeoutMs),
+    requestTimeoutMs: config.replication.timeoutMs,
+    gossipIntervalMs: LIFECYCLE_PUSH_PULL_MS,
+    retryDelayMs: LIFECYCLE_RETRY_MS,
+    ownedPartitions: (member) => placement.ownedPartitions(member),
+    replicasOf: (partition) => placement.replicas(partition),
+    pendingReplicas: (partition) => placement.pendingReplicas(partition),
+    placementMembers: () => placement.members,
+    refreshPlacement: (rebalance) => refreshPlacement(rebalance),
+    sync: lifecycleSync(antiEntropy, (member) => swim.member(member)?.peer),
+    hintsPending: () => hints.owners().filter((owner) => swim.member(owner)?.state === 'alive' && !isRemoved(owner)).reduce((sum, owner) => sum + hints.pending(owner).count, 0),
+    dropHints: async (owner) => {
+      let dropped = 0
+      for (;;) {
+        const batch = hints.take(owner, REMOVED_HINTS_BATCH)
+        if (batch.ids.length === 0) break
+        await hints.remove(batch.ids)
+        dropped += batch.ids.length
+      }
+      if (dropped > 0) { metrics.hintsHandedOff.inc({ result: 'dropped' }, dropped); refreshHintsGauge() }
+      return dropped
+    },
+    leave: () => membership.leave(DECOMMISSION_LEAVE_TIMEOUT_MS),
+    onRemovedSelf: (record) => world.onRemovedSelf?.(record),
+  })
+  lifecycleRef = lifecycle
+  registerLifecycleHandlers(transport, lifecycle)
+  refreshPlacement()
   return {
-    id, local, transport, hlc, swim, membership, placement, forest, hints, handoff, absence, antiEntropy, collector, coordinator, offsetMonitor, proposer,
+    id, local, transport, hlc, swim, membership, placement, forest, hints, handoff, absence, antiEntropy, collector, coordinator, offsetMonitor, proposer, lifecycle,
     kv: guardKvService(coordinator, repairRefusal, () => skewRefusal(offsetMonitor.verdict())),
     watches,
     changeLogTrimmer,
@@ -444,7 +514,38 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       antiEntropy.start()
       offsetMonitor.start()
       changeLogTrimmer.start()
+      lifecycle.start()
     },
+  }
+}
+
+/** Partitions a member replicates and those it is a pending replica of, ascending. */
+function withPending(owned: readonly number[], pending: readonly number[]): readonly number[] {
+  return pending.length === 0 ? owned : [...new Set([...owned, ...pending])].sort((a, b) => a - b)
+}
+
+/** The records kept in meta, validated as if they came off the wire: a damaged value is dropped, not trusted. */
+function storedLifecycleRecords(stored: unknown, log: Logger): LifecycleRecord[] {
+  if (stored === undefined) return []
+  try {
+    return [...validateLifecycleGossip({ records: stored, reply: false }).records]
+  } catch (error) {
+    log.error({ err: error }, 'the stored lifecycle records do not validate; starting without them (peers gossip them back)')
+    return []
+  }
+}
+
+/** Lifecycle sessions as one anti-entropy round, reported per requested peer. */
+function lifecycleSync(antiEntropy: AntiEntropy, peerOf: (member: NodeId) => string | undefined): SyncRunner {
+  return async (requests) => {
+    const summary = await antiEntropy.syncPartitions(requests)
+    return requests.map(({ id }) => {
+      const peer = peerOf(id)
+      const session = summary.sessions.find((s) => s.peer === peer)
+      if (session !== undefined) return { id, ok: true, agreed: session.agreedPartitions, moved: session.pushed + session.pulled, bytesMoved: session.bytesMoved }
+      const failure = summary.failures.find((f) => f.peer === peer)
+      return { id, ok: false, agreed: [], moved: 0, bytesMoved: 0, error: failure?.error ?? 'the member is not alive' }
+    })
   }
 }
 

@@ -11,8 +11,11 @@ import type { LocalReplica } from './local-replica.js'
 import { ByteRateLimiter } from './rate-limit.js'
 import { runSession, type SessionMode, type SessionSummary } from './session.js'
 
-/** What starts a round: the cron schedule, a member that came (back), a placement change, an operator. */
-export type RoundTrigger = 'schedule' | 'member' | 'rebalance' | 'admin'
+/**
+ * What starts a round: the cron schedule, a member that came (back), a placement change, an
+ * operator, or node lifecycle (a decommission streaming its partitions, a removal's repair).
+ */
+export type RoundTrigger = 'schedule' | 'member' | 'rebalance' | 'admin' | 'lifecycle'
 
 export interface AntiEntropyOptions {
   readonly localId: NodeId
@@ -133,6 +136,18 @@ export class AntiEntropy {
   /** POST /admin/sync: a round with every alive peer now; resolves with its summary. */
   syncNow(): Promise<RoundSummary> {
     return this.#enqueue('admin', () => this.#options.aliveMembers().filter((id) => id !== this.#options.localId).flatMap((id) => this.#planWith(id)))
+  }
+
+  /**
+   * Sessions node lifecycle asks for (lib/lifecycle: a decommission's stream to the new owners, a
+   * removal's re-replication), in the same queue as every other round; peers not alive are skipped.
+   * Runs whether or not rounds are automatic: an operator started it.
+   */
+  syncPartitions(requests: readonly { readonly id: NodeId; readonly partitions: readonly number[] }[]): Promise<RoundSummary> {
+    return this.#enqueue('lifecycle', () => requests.flatMap(({ id, partitions }) => {
+      const peer = this.#options.alivePeer(id)
+      return peer === undefined || partitions.length === 0 ? [] : [{ id, peer, partitions: [...partitions] }]
+    }))
   }
 
   /** A member became alive or joined: sync with it at once. */

@@ -78,6 +78,8 @@ export interface SessionSummary {
   readonly pushed: number
   /** Records received from the peer that this node stored. */
   readonly pulled: number
+  /** Bytes (keys and values) of the records sent and received, stored or not (node lifecycle progress). */
+  readonly bytesMoved: number
   /** Local records removed: older than a version the peer no longer lets travel, or (repair) held by no one else. */
   readonly dropped: number
   /**
@@ -91,7 +93,7 @@ export interface SessionSummary {
 }
 
 interface Tally {
-  partitionsDiffering: number; leavesDiffering: number; pushed: number; pulled: number; dropped: number
+  partitionsDiffering: number; leavesDiffering: number; pushed: number; pulled: number; dropped: number; bytesMoved: number
   /** Per partition, this pass: XOR of the record hashes either side held back (see SyncLeavesReplyBody.heldBack). */
   readonly heldBack: Map<number, bigint>
 }
@@ -103,7 +105,7 @@ interface Tally {
  */
 export async function runSession(options: SessionOptions): Promise<SessionSummary> {
   const startedMs = options.clock.nowMs()
-  const tally: Tally = { partitionsDiffering: 0, leavesDiffering: 0, pushed: 0, pulled: 0, dropped: 0, heldBack: new Map() }
+  const tally: Tally = { partitionsDiffering: 0, leavesDiffering: 0, pushed: 0, pulled: 0, dropped: 0, bytesMoved: 0, heldBack: new Map() }
   const agreedPartitions: number[] = []
   let candidates = options.partitions
   let passes = 0
@@ -132,10 +134,10 @@ export async function runSession(options: SessionOptions): Promise<SessionSummar
     })
     candidates = differing.map(({ partition }) => partition)
   }
-  const { partitionsDiffering, leavesDiffering, pushed, pulled, dropped } = tally
+  const { partitionsDiffering, leavesDiffering, pushed, pulled, dropped, bytesMoved } = tally
   return {
     peer: options.peer, mode: options.mode, partitionsCompared: options.partitions.length, passes,
-    partitionsDiffering, leavesDiffering, pushed, pulled, dropped, agreedPartitions, durationMs: options.clock.nowMs() - startedMs,
+    partitionsDiffering, leavesDiffering, pushed, pulled, dropped, bytesMoved, agreedPartitions, durationMs: options.clock.nowMs() - startedMs,
   }
 }
 
@@ -189,7 +191,9 @@ async function reconcileLeaves(options: SessionOptions, partition: number, bucke
     const superseded = reply.superseded.map(ours)
 
     const entries = reply.records.map(fromSyncRecord)
-    await options.limiter.take(entries.reduce((sum, entry) => sum + entryBytes(entry), 0), options.signal)
+    const pulledBytes = entries.reduce((sum, entry) => sum + entryBytes(entry), 0)
+    tally.bytesMoved += pulledBytes
+    await options.limiter.take(pulledBytes, options.signal)
     const applied = await replica.apply(entries)
     tally.pulled += applied.filter(Boolean).length
     // A peer that lacks a key: push it — unless this node is repairing, or hands off a record
@@ -226,7 +230,9 @@ async function pushRecords(options: SessionOptions, partition: number, keys: rea
     holdBack(tally, partition, heldBack)
     next += done
     if (entries.length === 0) continue
-    await options.limiter.take(entries.reduce((sum, entry) => sum + entryBytes(entry), 0), options.signal)
+    const pushedBytes = entries.reduce((sum, entry) => sum + entryBytes(entry), 0)
+    tally.bytesMoved += pushedBytes
+    await options.limiter.take(pushedBytes, options.signal)
     const reply = await ask<SyncPushReplyBody>(options, { type: 'syncPush', body: { entries: entries.map(toSyncRecord) } }, 'syncPushReply')
     tally.pushed += reply.applied.filter(Boolean).length
   }

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 
 export type RouteTemplate = '/' | '/health' | '/members' | '/status' | '/metrics' | '/kv' | '/kv/:key' | '/batch' | '/admin/sync'
   | '/dashboard.js' | '/dashboard.css' | '/dashboard/events' | '/admin/replicas' | '/snapshot'
+  | '/admin/members/remove' | '/admin/decommission' | '/admin/lifecycle'
 
 /** Label for requests that matched no route. */
 export const UNMATCHED_ROUTE = 'unmatched'
@@ -38,6 +39,7 @@ const FIXED_PATHS: ReadonlyMap<string, RouteTemplate> = new Map<string, RouteTem
   ['/metrics', '/metrics'], ['/kv', '/kv'], ['/batch', '/batch'], ['/admin/sync', '/admin/sync'],
   ['/dashboard.js', '/dashboard.js'], ['/dashboard.css', '/dashboard.css'], ['/dashboard/events', '/dashboard/events'], ['/admin/replicas', '/admin/replicas'],
   ['/snapshot', '/snapshot'],
+  ['/admin/members/remove', '/admin/members/remove'], ['/admin/decommission', '/admin/decommission'], ['/admin/lifecycle', '/admin/lifecycle'],
 ])
 
 const KEY_PATH_PREFIX = '/kv/'

@@ -17,6 +17,7 @@ import { ClientGoneError, UnauthorizedError, errorAnswer } from './errors.js'
 import { DASHBOARD_PUBLIC_ROUTES, dashboardRoutes, type DashboardPort } from './dashboard-routes.js'
 import { batchRoutes, keyRoutes, scanRoutes } from './kv-routes.js'
 import { snapshotRoutes, type SnapshotPort } from './snapshot-route.js'
+import { lifecycleRoutes, type LifecyclePort } from './lifecycle-routes.js'
 import { assertApiLimits, type ApiLimits } from './limits.js'
 import { nodeRoutes } from './node-routes.js'
 import type { WatchPort } from './watch-route.js'
@@ -63,6 +64,8 @@ export interface ApiDeps {
   readonly onDataRequest?: (latencyMs: number) => void
   /** GET /snapshot (lib/store/snapshot.ts); absent = it answers 503. */
   readonly snapshot?: SnapshotPort
+  /** Member removal and decommission (lib/lifecycle); absent = those routes answer 503. */
+  readonly lifecycle?: LifecyclePort
 }
 
 export interface ApiServer {
@@ -104,6 +107,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     ...nodeRoutes(deps),
     ...dashboard.routes,
     ...snapshotRoutes(deps.snapshot),
+    ...lifecycleRoutes(deps.lifecycle),
     '/kv': scanRoutes(kvDeps),
     '/kv/:key': keyRoutes(kvDeps),
     '/batch': batchRoutes(kvDeps),

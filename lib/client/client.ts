@@ -320,6 +320,35 @@ export class HearsayClient {
     return downloadSnapshot({ node: this.nodes[0] as NodeUrl, file, authorization: this.#authorization, idleTimeoutMs: this.#timeoutMs })
   }
 
+  /**
+   * Removes a dead member for good (`hearsay members remove`): `node` is its id or name. 409 when
+   * it is alive or suspect (decommission it instead), 404 when no node knows it.
+   */
+  async removeMember(node: string): Promise<Record<string, unknown>> {
+    if (typeof node !== 'string' || node === '') throw new ClientOptionsError('removeMember needs a member id or name')
+    const answer = await this.#call({ method: 'POST', path: withQuery('/admin/members/remove', new URLSearchParams({ node })) })
+    return parseObject(answer.node, 'a removal reply', parseJson(answer.node, answer.body))
+  }
+
+  /**
+   * Starts the decommission of the first listed node (never another: it is that node that
+   * leaves) and answers its progress. 409 when the cluster would fall below N live members.
+   */
+  async decommission(): Promise<Record<string, unknown>> {
+    const answer = await this.#callFirst({ method: 'POST', path: '/admin/decommission' })
+    return parseObject(answer.node, 'a decommission reply', parseJson(answer.node, answer.body))
+  }
+
+  /**
+   * Removed and leaving members with the cluster's progress (GET /admin/lifecycle); `firstNode`
+   * asks the first listed node only (a decommission's progress is that node's).
+   */
+  async lifecycle(options: { readonly firstNode?: boolean } = {}): Promise<Record<string, unknown>> {
+    const request: HttpRequest = { method: 'GET', path: '/admin/lifecycle' }
+    const answer = options.firstNode === true ? await this.#callFirst(request) : await this.#call(request)
+    return parseObject(answer.node, 'a lifecycle reply', parseJson(answer.node, answer.body))
+  }
+
   async metricsText(): Promise<string> {
     const answer = await this.#call({ method: 'GET', path: '/metrics' })
     return answer.body.toString('utf8')
@@ -346,6 +375,13 @@ export class HearsayClient {
   close(): void {
     this.#streams?.close()
     this.#agents.destroy()
+  }
+
+  /** A request to the first listed node only, without failover. */
+  async #callFirst(request: HttpRequest): Promise<HttpAnswer> {
+    const answer = await retryStale(() => this.#http(this.nodes[0] as NodeUrl, request, this.#timeoutMs))
+    throwUnlessOk(answer)
+    return answer
   }
 
   async #call(request: HttpRequest, timeoutMs = this.#timeoutMs): Promise<HttpAnswer> {

@@ -6,6 +6,7 @@ import { verifySnapshotFile } from '../store/snapshot.js'
 import { formatKeyValues, formatTable, writeOut } from './cli-output.js'
 import { parsePositiveInteger, UsageError, type Command, type CommandContext, type OptionSpec } from './command.js'
 import { WATCH_COMMAND } from './watch-command.js'
+import { DECOMMISSION_COMMAND, MEMBERS_REMOVE_OPTIONS, runMembersRemove } from './lifecycle-command.js'
 
 /** `put KEY -` buffers stdin; a value this large is refused by any node anyway. */
 export const MAX_STDIN_BYTES = 64 * 1024 * 1024
@@ -156,11 +157,19 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   watch: WATCH_COMMAND,
 
   members: {
-    synopsis: '',
-    summary: 'list the cluster members as this node sees them',
+    synopsis: '[remove NODE]',
+    summary: 'list the cluster members as this node sees them; remove NODE: take a dead member (id or name) out for good and re-replicate its partitions',
     minArgs: 0,
-    maxArgs: 0,
+    maxArgs: 2,
+    options: MEMBERS_REMOVE_OPTIONS,
     async run(context) {
+      if (context.args.length > 0) {
+        const [action, target] = context.args
+        if (action !== 'remove') throw new UsageError(`members takes no argument or remove NODE, got ${JSON.stringify(action)}`)
+        if (target === undefined || target === '') throw new UsageError('missing argument: hearsay members remove NODE (a member id or name)')
+        return await runMembersRemove(context, target)
+      }
+      if (context.options['no-wait'] !== undefined) throw new UsageError('--no-wait applies to members remove only')
       const members = await context.client().members()
       await writeOut(context.io.stdout, context.json
         ? JSON.stringify(members) + '\n'
@@ -195,6 +204,8 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       return 0
     },
   },
+
+  decommission: DECOMMISSION_COMMAND,
 
   snapshot: {
     synopsis: 'save FILE | verify FILE',

@@ -9,6 +9,7 @@ import { CLOCK_FRAMES } from '../clock/messages.js'
 import { WATCH_FRAMES } from '../watch/messages.js'
 import { PAXOS_FRAMES } from '../paxos/messages.js'
 import { DASHBOARD_FRAMES } from '../dashboard/messages.js'
+import { LIFECYCLE_FRAMES } from '../lifecycle/messages.js'
 
 /**
  * The one list of every frame type on the wire: code, name, kind and body validator.
@@ -81,6 +82,8 @@ export const FRAME_TYPES: readonly FrameType[] = [
   ...PAXOS_FRAMES,
   // Node summaries (lib/dashboard/messages.ts): the dashboard asks each peer how it sees the cluster.
   ...DASHBOARD_FRAMES,
+  // Node lifecycle (lib/lifecycle/messages.ts): removal and leaving records, removal repair progress.
+  ...LIFECYCLE_FRAMES,
 ]
 
 /** Frame types by code and by name; construction asserts codes and names are unique. */

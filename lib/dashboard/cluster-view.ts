@@ -35,6 +35,8 @@ export interface ClusterState {
   readonly nodes: readonly NodeEntry[]
   readonly partitions: PartitionMap
   readonly rounds: readonly RoundEntry[]
+  /** Removed and leaving members, re-replication and this node's decommission (lib/lifecycle); null when not wired. */
+  readonly lifecycle: unknown
 }
 
 export interface ViewMember {
@@ -60,6 +62,8 @@ export interface ClusterViewOptions {
   readonly requestTimeoutMs: number
   /** Pages watching at once; one more is refused (each costs a long-lived response). */
   readonly maxSubscribers: number
+  /** Node lifecycle as GET /admin/lifecycle shows it. */
+  readonly lifecycle?: () => Promise<unknown>
 }
 
 export type StateListener = (state: ClusterState) => void
@@ -147,7 +151,8 @@ export class ClusterView {
       }
     }))
     nodes.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id))
-    return { generatedAtMs: clock.nowMs(), self: localId, nodes, partitions: this.#partitionMap(members), rounds: this.#options.rounds() }
+    const lifecycle = this.#options.lifecycle === undefined ? null : await this.#options.lifecycle().catch(() => null)
+    return { generatedAtMs: clock.nowMs(), self: localId, nodes, partitions: this.#partitionMap(members), rounds: this.#options.rounds(), lifecycle }
   }
 
   #partitionMap(members: readonly ViewMember[]): PartitionMap {

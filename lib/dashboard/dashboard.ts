@@ -74,6 +74,7 @@ export class Dashboard {
       refreshIntervalMs: REFRESH_INTERVAL_MS,
       requestTimeoutMs: deps.requestTimeoutMs,
       maxSubscribers: MAX_SUBSCRIBERS,
+      lifecycle: () => parts.lifecycle.clusterStatus(),
     })
     this.#attached = { view, deps }
     this.sampler.start()

@@ -44,6 +44,12 @@ export interface CoordinatorOptions {
   readonly observeHlc: (hlc: number) => void
   /** The replicas of a key's partition, best first (lib/placement). */
   readonly replicasFor: (key: string) => readonly NodeId[]
+  /**
+   * Members that take a leaving (decommissioning) replica's place once it is gone: they get each
+   * write too, in the background and not counted toward W, hinted when they miss it
+   * (lib/placement PlacementTable.pendingFor). Absent: none.
+   */
+  readonly pendingFor?: (key: string) => readonly NodeId[]
   /** Every member that is not `left`, by id, for addresses and liveness. */
   readonly member: (id: NodeId) => ReplicaMember | undefined
   /** Alive members other than this node (covering set for scans). */
@@ -197,6 +203,7 @@ export class Coordinator implements KvService {
     }
     const entry = toWire(key, record)
     await this.waitForReplicas(replicas, needed)
+    this.writePending(key, record, entry)
     // The Version itself, not its string: lib/api formats it only if the write misses its quorum.
     const answers = await this.gather(replicas, needed, (id) => this.writeTo(id, key, record, entry), 'write', { version })
     // A replica holding a strong record kept the write out; it loses to that record wherever it
@@ -233,8 +240,14 @@ export class Coordinator implements KvService {
    */
   async propagate(key: string, record: StoredRecord): Promise<number> {
     const entry = toWire(key, record)
+    this.writePending(key, record, entry)
     const settled = await Promise.allSettled(this.options.replicasFor(key).map((id) => this.writeTo(id, key, record, entry)))
     return settled.filter((s) => s.status === 'fulfilled').length
+  }
+
+  /** The write's copies for pending replicas: background, hinted on failure (writeTo), never awaited. */
+  private writePending(key: string, record: StoredRecord, entry: WireEntry): void {
+    for (const id of this.options.pendingFor?.(key) ?? []) this.writeTo(id, key, record, entry).catch(() => undefined)
   }
 
   /**

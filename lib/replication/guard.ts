@@ -14,7 +14,7 @@ export function guardKvService(
   refusal: () => string | undefined,
   writeRefusal: () => Error | undefined = () => undefined,
   /** Named in the 503 (`nodeState`) so clients know another node may serve (lib/client). */
-  nodeState: 'repairing' | 'starting' = 'repairing',
+  nodeState: 'repairing' | 'starting' | 'leaving' = 'repairing',
 ): KvService {
   const check = (): void => {
     const reason = refusal()

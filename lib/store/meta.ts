@@ -16,6 +16,10 @@ export type MetaKey =
   | 'repairRequired'
   /** Every change that arrived at or after this wall-clock ms is in the change log (change-log.ts). */
   | 'changeLogHorizonMs'
+  /** The cluster's removal and leaving records as this node last held them (lib/lifecycle). */
+  | 'lifecycle'
+  /** Wall-clock ms this node finished a decommission: it does not start on this data dir again. */
+  | 'decommissionedAtMs'
 
 /**
  * The `meta` database: small values (strings and numbers, lmdb's msgpack encoding), read

@@ -57,6 +57,15 @@ const SAMPLE_BODIES: Record<string, unknown> = {
     members: [{ id: node.id, name: 'alpha', state: 'alive', incarnation: 1, rttMs: null }], samples: [{ atMs: 1, opsPerSecond: 0.5, p99Ms: 1.2 }],
     hintedPartitions: [], syncingPartitions: [7],
   },
+  lifecycleGossip: {
+    records: [
+      { kind: 'removed', id: 'cccccccccccccccc', name: 'gamma', by: node.id, byName: 'alpha', atMs: 1_795_601_425_041 },
+      { kind: 'leaving', id: 'dddddddddddddddd', name: 'delta', startedAtMs: 1_795_601_425_041, active: true },
+    ],
+    reply: true,
+  },
+  lifecycleProgress: {},
+  lifecycleProgressReply: { repairs: [{ id: 'cccccccccccccccc', gained: 12, pending: 3, keysMoved: 400, bytesMoved: 51_200 }] },
 }
 
 function requestIdFor(kind: string): number {

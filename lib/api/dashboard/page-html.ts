@@ -32,6 +32,10 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
 <p class="muted" id="partition-caption"></p>
 <p class="legend"><span><i class="held"></i>replica, alive</span><span><i class="down"></i>replica, not alive</span><span><i class="hint"></i>not alive, hints waiting</span><span><i class="sync"></i>syncing now</span><span><i class="none"></i>not a replica</span></p>
 </section>
+<h2>Node lifecycle</h2>
+<section class="panel">
+<table><thead><tr><th>member</th><th>operation</th><th>since</th><th>progress</th></tr></thead><tbody id="lifecycle"></tbody></table>
+</section>
 <h2>Anti-entropy rounds (this node)</h2>
 <section class="panel">
 <table><thead><tr><th>ended</th><th>trigger</th><th>peers</th><th>partitions differing</th><th>records</th><th>bytes moved</th><th>took</th><th>result</th></tr></thead><tbody id="rounds"></tbody></table>

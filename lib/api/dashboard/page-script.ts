@@ -131,6 +131,7 @@ export const DASHBOARD_JS = String.raw`'use strict'
     renderMatrix()
     renderPartitions()
     renderRounds()
+    renderLifecycle()
     $('updated').textContent = 'updated ' + new Date(state.generatedAtMs).toLocaleTimeString()
   }
 
@@ -277,6 +278,25 @@ export const DASHBOARD_JS = String.raw`'use strict'
     })
     if (rows.length === 0) rows = [el('tr', null, [el('td', { colspan: '8', class: 'muted', text: 'No anti-entropy round has run on this node yet.' })])]
     replace($('rounds'), rows)
+  }
+
+  // Removed members with the cluster's re-replication, leaving members, this node's decommission.
+  function renderLifecycle() {
+    var life = state.lifecycle || { removed: [], leaving: [], decommission: null }
+    var rows = life.removed.map(function (r) {
+      var moved = num(r.keysMoved) + ' keys (' + bytes(r.bytesMoved) + ') moved'
+      var progress = r.complete ? 'done: ' + moved
+        : num(r.underReplicatedPartitions) + ' of ' + num(r.gainedPartitions) + ' partitions to copy, ' + moved +
+          (r.unanswered.length ? ' · no answer from ' + r.unanswered.join(', ') : '')
+      return el('tr', { class: r.complete ? '' : 'failed' }, [el('td', { text: r.name + ' ' + r.id }), el('td', { text: 'removed by ' + r.byName }), el('td', { text: ago(r.atMs) }), el('td', { text: progress })])
+    })
+    life.leaving.forEach(function (l) {
+      var d = l.id === state.self ? life.decommission : null
+      var progress = d ? d.phase + ': ' + num(d.confirmed) + ' of ' + num(d.transfers) + ' partition copies confirmed, ' + num(d.keysMoved) + ' keys (' + bytes(d.bytesMoved) + ') moved' : 'streaming its partitions to their new owners'
+      rows.push(el('tr', null, [el('td', { text: l.name + ' ' + l.id }), el('td', { text: 'decommissioning' }), el('td', { text: ago(l.startedAtMs) }), el('td', { text: progress })]))
+    })
+    if (rows.length === 0) rows = [el('tr', null, [el('td', { colspan: '4', class: 'muted', text: 'No member is being removed or decommissioned.' })])]
+    replace($('lifecycle'), rows)
   }
 
   // ---- key browser ------------------------------------------------------------------------
