@@ -23,6 +23,8 @@ export class PlacementTable {
   #preferences: readonly (readonly NodeId[])[] = []
   /** Per partition: the first N of #preferences, kept so a lookup allocates nothing. */
   #replicas: readonly (readonly NodeId[])[] = []
+  /** Called after every change, whatever caused it (CASPaxos's acceptor sets follow it: lib/paxos/acceptor-sets.ts). */
+  readonly #listeners: (() => void)[] = []
 
   constructor(hasher: Hasher, options: PlacementOptions, members: readonly PlacementMember[] = []) {
     assertPlacementOptions(options)
@@ -57,7 +59,13 @@ export class PlacementTable {
     this.#eligible = Object.freeze(ids)
     this.#preferences = preferences
     this.#replicas = replicas
+    for (const listener of this.#listeners) listener()
     return true
+  }
+
+  /** Runs `listener` synchronously after every placement change. */
+  onChange(listener: () => void): void {
+    this.#listeners.push(listener)
   }
 
   partitionOf(key: string): number {

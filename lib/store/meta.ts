@@ -16,6 +16,8 @@ export type MetaKey =
   | 'repairRequired'
   /** Every change that arrived at or after this wall-clock ms is in the change log (change-log.ts). */
   | 'changeLogHorizonMs'
+  /** Per partition: the acceptor set this node last answered for and what it must catch up (paxos/acceptor-sets.ts). */
+  | 'paxosAcceptorSets'
 
 /**
  * The `meta` database: small values (strings and numbers, lmdb's msgpack encoding), read

@@ -76,11 +76,11 @@ t.test('a crashed acceptor keeps its promise after a restart', async t => {
   const [a, b, c] = cluster.sites as [typeof cluster.sites[0], typeof cluster.sites[0], typeof cluster.sites[0]]
   // A high promise on b, then b restarts: a lower ballot must still be refused there.
   const high = { counter: 9_000_000, node: C }
-  t.equal((await b.acceptor.prepare('x', high)).ok, true)
+  t.equal((await b.acceptor.prepare('x', high, ids)).ok, true)
   cluster.restart(b)
   const low = { counter: 8_000_000, node: A }
-  t.same(await b.acceptor.prepare('x', low), { ok: false, promised: high })
-  t.same(await b.acceptor.accept('x', low, { value: Buffer.from('late'), version: { hlc: 8_000_000, node: A } }, []), { ok: false, promised: high })
+  t.same(await b.acceptor.prepare('x', low, ids), { ok: false, promised: high })
+  t.same(await b.acceptor.accept('x', low, { value: Buffer.from('late'), version: { hlc: 8_000_000, node: A } }, [], ids), { ok: false, promised: high })
   // With a and c down too little is left for a quorum: a change fails cleanly, nothing applied.
   a.down = true
   c.down = true
