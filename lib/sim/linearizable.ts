@@ -3,6 +3,7 @@ import { ConditionFailedError, HearsayError, OutcomeUnknownError, UnavailableErr
 import { sleep } from '../runtime/clock.js'
 import { createRandom, type Random } from '../runtime/random.js'
 import { SimCluster, type SimClusterOptions } from './cluster.js'
+import { drawFaultPlan, healEverything } from './faults.js'
 import { checkCounter, checkLinearizable, type LinearizabilityResult, type Operation, type RegisterInput, type RegisterOutput, type Version } from './linearizability.js'
 
 /**
@@ -27,6 +28,8 @@ export interface LinearizableRunResult {
   readonly result: LinearizabilityResult
   readonly problems: readonly string[]
   readonly outcomes: Readonly<Record<string, number>>
+  /** Why answers were left out of the history (refusals before anything was proposed), counted. */
+  readonly omitted: ReadonlyMap<string, number>
 }
 
 const REGISTER_KEYS = ['lock', 'config']
@@ -36,8 +39,12 @@ const CLIENTS = 4
 const MAX_PAUSE_MS = 40
 /** Bound on the wait for operations in flight when the load stops (each gives up within its retries). */
 const DRAIN_MAX_MS = 60_000
+/** Length of the fault phase of 'faults-and-join'. */
+const FAULTS_MS = 14_000
 /** How often an operation in flight looks whether its node went down. */
 const CRASH_POLL_MS = 200
+/** Why answers were left out, counted (for a failing run's report); reset per run. */
+const omittedReasons = new Map<string, number>()
 
 class NodeGoneError extends Error {
   constructor() {
@@ -46,10 +53,10 @@ class NodeGoneError extends Error {
 }
 
 /** A membership change during the load: at `atMs` after the load began. */
-interface Step { readonly atMs: number; readonly describe: string; apply(cluster: SimCluster): Promise<void> }
+interface Step { readonly atMs: number; readonly describe: string; apply(cluster: SimCluster): Promise<void> | void }
 
 /** What happens to the membership during the load (`SCENARIOS`). */
-export type MembershipScenario = 'join-leave' | 'join-while-cut-off'
+export type MembershipScenario = 'join-leave' | 'join-while-cut-off' | 'faults-and-join'
 
 async function leave(cluster: SimCluster, index: number): Promise<void> {
   const parts = cluster.nodes[index]?.parts
@@ -91,10 +98,25 @@ export const SCENARIOS: Readonly<Record<MembershipScenario, { readonly about: st
       ]
     },
   },
+  // The simulator's random faults (cuts, loss, crashes) on the first three nodes, n3 joining
+  // amid them; then everything healed (n4 joins then too). Clock jumps are left out: a jump past
+  // clock.maxSkewMs makes the other nodes refuse the ballots and versions it issued until real
+  // time catches up (docs/consistency.md), longer than this run waits.
+  'faults-and-join': {
+    about: 'random faults (no clock jumps) on n0..n2 for 14 s, n3 joins amid them, then heal',
+    steps: (random) => {
+      const faults = drawFaultPlan(random, { nodeCount: 3, durationMs: FAULTS_MS, tombstoneGraceMs: 8000, maxSkewMs: 5000 })
+        .filter((step) => !step.describe.startsWith('skew') && !step.describe.includes('clock'))
+      const join: Step = { atMs: 2000 + random.int(8000), describe: 'n3 joins', apply: (cluster) => cluster.start(3) }
+      const heal: Step = { atMs: FAULTS_MS, describe: 'heal everything', apply: (cluster) => healEverything(cluster) }
+      return [...faults, join, heal].sort((a, b) => a.atMs - b.atMs)
+    },
+  },
 }
 
 export async function runLinearizableSeed(seed: number, options: LinearizableRunOptions = {}): Promise<LinearizableRunResult> {
   const master = createRandom(seed)
+  omittedReasons.clear()
   const cluster = await SimCluster.create({ seed: master.int(2 ** 32), nodeCount: 5, ...(options.config !== undefined ? { config: options.config } : {}) })
   const startMs = cluster.clock.nowMs()
   const event = (line: string): void => options.onEvent?.(`${(cluster.clock.nowMs() - startMs).toString().padStart(7)} ms  ${line}`)
@@ -151,7 +173,7 @@ export async function runLinearizableSeed(seed: number, options: LinearizableRun
     if (problem !== undefined) problems.push(problem)
   }
   for (const problem of problems) event(`VIOLATION ${problem}`)
-  return { seed, ops, result, problems, outcomes }
+  return { seed, ops, result, problems, outcomes, omitted: new Map(omittedReasons) }
 }
 
 /** One client: read-modify-write on the register keys from the version it last saw, increments, reads. */
@@ -238,6 +260,8 @@ async function record(cluster: SimCluster, index: number, key: string, client: s
       output = { kind: 'fail', ...(version === null || typeof version === 'string' ? { currentVersion: version } : {}) }
     } else if (input.kind === 'read' || (error instanceof UnavailableError && !(error instanceof OutcomeUnknownError))) {
       output = undefined
+      const reason = `${node.name}: ${(error as Error).message.replace(/[0-9a-f]{16}/g, '…').replace(/[0-9]+/g, 'N').slice(0, 160)}`
+      omittedReasons.set(reason, (omittedReasons.get(reason) ?? 0) + 1)
     } else {
       output = { kind: 'unknown' }
     }

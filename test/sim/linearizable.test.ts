@@ -12,7 +12,7 @@ import { runLinearizableSeed, type MembershipScenario } from '../../lib/sim/line
  * knew neither); they pass since the catch-up rule (lib/paxos/acceptor-sets.ts).
  */
 
-const runs = (process.env.SIM_LIN_RUNS ?? 'join-while-cut-off:3,join-while-cut-off:7,join-leave:1')
+const runs = (process.env.SIM_LIN_RUNS ?? 'join-while-cut-off:3,join-while-cut-off:7,join-leave:1,faults-and-join:3')
   .split(',').map((run) => {
     const [scenario, seed] = run.split(':')
     return { scenario: scenario as MembershipScenario, seed: Number(seed) }
@@ -28,6 +28,7 @@ for (const { scenario, seed } of runs) {
     t.same(run.problems, [], 'no violation')
     if (run.problems.length > 0) {
       t.comment(events.join('\n'))
+      t.comment([...run.omitted].map(([reason, count]) => `${count} × ${reason}`).join('\n'))
       t.comment(run.ops.slice(-40).map((op) => describeOperation(op)).join('\n'))
     }
   })
