@@ -83,6 +83,7 @@ export class AcceptorSetGate {
   readonly #partitions: PartitionState[]
   /** Bumped on every change of any partition's view: a catch-up responder reports it (catch-up.ts). */
   #generation = 0
+  #persistQueued = false
 
   constructor(options: AcceptorSetGateOptions) {
     this.#options = options
@@ -191,8 +192,14 @@ export class AcceptorSetGate {
     return this.#hasQuorum(key) && setMembers(key).includes(this.#options.localId)
   }
 
+  /** Once per turn at most: a catch-up finishing hundreds of partitions writes the state once. */
   #persist(): void {
-    this.#options.persist({ format: 1, partitions: this.#partitions.map((s) => [s.lastReady, [...s.sources]] as const) })
+    if (this.#persistQueued) return
+    this.#persistQueued = true
+    queueMicrotask(() => {
+      this.#persistQueued = false
+      this.#options.persist({ format: 1, partitions: this.#partitions.map((s) => [s.lastReady, [...s.sources]] as const) })
+    })
   }
 
   #state(partition: number): PartitionState {

@@ -42,6 +42,7 @@ t.test('a member that stays in the set catches up too: a set that comes back mus
   g.sourceDone(0, setKey([a, b, d]), setKey([a, b, c]))
   g.update(() => [a, b, c])
   t.same(g.pending()[0]?.sources, [setKey([a, b, d])], 'd left again: catch up from {a,b,d}, where c had no say')
+  await Promise.resolve()
   t.same(writes.at(-1), { format: 1, partitions: [[setKey([a, b, d]), [setKey([a, b, d])]]] }, 'persisted as it changed')
 })
 
@@ -62,6 +63,7 @@ t.test('a restart keeps refusing until the catch-up it was in finishes; with the
   const first = gate(a)
   first.gate.update(() => [a, b, c])
   first.gate.update(() => [a, b, d])
+  await Promise.resolve()
   const restarted = gate(a, first.writes.at(-1))
   restarted.gate.update(() => [a])
   restarted.gate.update(() => [a, b, d])
@@ -70,6 +72,7 @@ t.test('a restart keeps refusing until the catch-up it was in finishes; with the
 
   const steady = gate(a)
   steady.gate.update(() => [a, b, c])
+  await Promise.resolve()
   const again = gate(a, steady.writes.at(-1))
   again.gate.update(() => [a])
   again.gate.update(() => [a, b, c])
@@ -77,6 +80,17 @@ t.test('a restart keeps refusing until the catch-up it was in finishes; with the
   const moved = gate(a, steady.writes.at(-1))
   moved.gate.update(() => [a, b, d])
   t.same(moved.gate.pending()[0]?.sources, [setKey([a, b, c])], 'membership changed while it was down: catch up from the set it last served')
+})
+
+t.test('the state is written once per turn however many partitions changed', async t => {
+  const { gate: g, writes } = gate(a)
+  g.update(() => [a, b])
+  g.update(() => [a, b, c])
+  g.sourceDone(0, setKey([a, b, c]), setKey([a, b]))
+  t.equal(writes.length, 0, 'nothing yet within the turn')
+  await Promise.resolve()
+  t.equal(writes.length, 1)
+  t.same(writes[0], { format: 1, partitions: [[setKey([a, b, c]), []]] })
 })
 
 t.test('a corrupt stored state is refused with a clear error', async t => {
