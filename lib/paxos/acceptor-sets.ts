@@ -37,6 +37,9 @@ export const MAX_SOURCES_PER_PARTITION = 1024
 interface PartitionState {
   /** This node's view of the partition's acceptor set; undefined before the first update. */
   current: SetKey | undefined
+  /** The same as ids, and whether this node answers for it at all (#usable): kept so a request costs no string work. */
+  currentIds: readonly NodeId[]
+  usable: boolean
   /** The set this node last answered as an acceptor of; null: never (a fresh data dir). */
   lastReady: SetKey | null
   /** Sets to catch up from before answering for `current`; empty once caught up. */
@@ -90,6 +93,8 @@ export class AcceptorSetGate {
     const persisted = options.persisted === undefined ? undefined : validatePersisted(options.persisted, options.partitionCount)
     this.#partitions = Array.from({ length: options.partitionCount }, (_, p) => ({
       current: undefined,
+      currentIds: [],
+      usable: false,
       lastReady: persisted?.partitions[p]?.[0] ?? null,
       sources: [...(persisted?.partitions[p]?.[1] ?? [])],
     }))
@@ -112,10 +117,12 @@ export class AcceptorSetGate {
   update(setOf: (partition: number) => readonly NodeId[]): void {
     let changed = false
     this.#partitions.forEach((state, partition) => {
-      const next = setKey(setOf(partition))
-      if (next === state.current) return
+      const ids = setOf(partition)
+      if (state.current !== undefined && sameIds(ids, state.currentIds)) return
       changed = true
-      this.#transition(partition, state, next)
+      state.currentIds = [...ids]
+      this.#transition(partition, state, setKey(ids))
+      state.usable = this.#usable(state.current!)
     })
     if (!changed) return
     this.#generation++
@@ -125,12 +132,11 @@ export class AcceptorSetGate {
   /** Why this node must not answer a paxos request about `partition` tagged with `set`; undefined when it may. */
   refusal(partition: number, set: readonly NodeId[]): string | undefined {
     const state = this.#state(partition)
-    const theirs = setKey(set)
     if (state.current === undefined) return 'this node has not computed its placement yet; retry shortly'
-    if (theirs !== state.current) {
-      return `placement mismatch for partition ${partition}: the proposer's acceptor set is [${theirs}], this node's is [${state.current}]; views converge within seconds of a membership change, retry`
+    if (!sameIds(set, state.currentIds)) {
+      return `placement mismatch for partition ${partition}: the proposer's acceptor set is [${setKey(set)}], this node's is [${state.current}]; views converge within seconds of a membership change, retry`
     }
-    if (!this.#usable(state.current)) return 'this node is not one of the key\'s acceptors in its view of the membership'
+    if (!state.usable) return 'this node is not one of the key\'s acceptors in its view of the membership'
     if (state.sources.length > 0) {
       return `partition ${partition}'s acceptor set changed and this node is still catching up the acceptor state of the previous set; retry shortly`
     }
@@ -207,6 +213,12 @@ export class AcceptorSetGate {
     if (state === undefined) throw new RangeError(`partition must be an integer in [0, ${this.#partitions.length}), got ${partition}`)
     return state
   }
+}
+
+function sameIds(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 function validatePersisted(value: unknown, partitionCount: number): PersistedAcceptorSets {
