@@ -106,10 +106,10 @@ export class CatchUp {
       }
     }
     const answered = new Map<NodeId, Set<number>>()
-    let done = 0
     // Counted as the answers arrive: a member that is slow or cut off holds up nothing once
     // enough others answered.
     const tally = (): void => {
+      let done = 0
       for (const entry of pending) {
         const before = this.#options.gate.current(entry.partition) === entry.target && this.#options.gate.isPending(entry.partition)
         for (const source of entry.sources) {
@@ -118,6 +118,10 @@ export class CatchUp {
           if (count >= neededFrom(source, this.#options.quorum)) this.#options.gate.sourceDone(entry.partition, entry.target, source)
         }
         if (before && !this.#options.gate.isPending(entry.partition)) done++
+      }
+      if (done > 0) {
+        this.#options.log.info({ partitions: done }, 'caught up the acceptor state of partitions whose acceptor set changed')
+        this.#options.onCaughtUp?.(done)
       }
     }
     tally()
@@ -129,10 +133,6 @@ export class CatchUp {
         this.#options.log.debug({ err: error, member }, 'a catch-up source did not answer')
       }
     }))
-    if (done > 0) {
-      this.#options.log.info({ partitions: done }, 'caught up the acceptor state of partitions whose acceptor set changed')
-      this.#options.onCaughtUp?.(done)
-    }
   }
 
   /** Pages through `member`'s acceptor state of `entries`' partitions; the partitions it served with one unmoved view throughout. */
