@@ -312,6 +312,7 @@ export class HearsayNode {
     await handoff.stop()
     this.dashboard.stop()
     offsetMonitor.stop()
+    this.parts.catchUp.stop()
     membership.stop()
     await this.transport.close()
     await collector.stop()

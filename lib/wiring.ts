@@ -37,7 +37,10 @@ import type { Store } from './store/store.js'
 import { TransportError, type PeerAddress, type PeerIdentity, type PeerMessage, type Transport } from './transport/transport.js'
 import { Acceptor, registerAcceptorHandlers } from './paxos/acceptor.js'
 import { AcceptorStore } from './paxos/acceptor-store.js'
-import { PAXOS_ACCEPT, PAXOS_PREPARE, promiseFromWire, type AcceptAnswer, type PromiseBody } from './paxos/messages.js'
+import { AcceptorSetGate } from './paxos/acceptor-sets.js'
+import { CatchUp, registerCatchUpResponder } from './paxos/catch-up.js'
+import { PAXOS_ACCEPT, PAXOS_CATCH_UP, PAXOS_PREPARE, promiseFromWire, type AcceptAnswer, type CatchUpReplyBody, type PromiseBody } from './paxos/messages.js'
+import { rankIds } from './placement/rendezvous.js'
 import { Proposer } from './paxos/proposer.js'
 import { guardLinearizable, proposerService, type LinearizableService } from './paxos/service.js'
 import { RemoteWatchFeeds } from './watch/remote.js'
@@ -89,6 +92,8 @@ const LIFECYCLE_PUSH_PULL_MS = 5000
 const LIFECYCLE_RETRY_MS = 1000
 const DECOMMISSION_LEAVE_TIMEOUT_MS = 3000
 const REMOVED_HINTS_BATCH = 1024
+/** How often a partition still catching up its acceptor state after a set change tries again. */
+const PAXOS_CATCH_UP_RETRY_MS = 250
 
 export interface NodeWorld {
   readonly config: HearsayConfig
@@ -137,6 +142,9 @@ export interface WiredNode {
   /** Keeps the change log to watch.retention. */
   readonly changeLogTrimmer: ChangeLogTrimmer
   readonly proposer: Proposer
+  /** Which partitions this node answers paxos requests for after acceptor-set changes, and their catch-up. */
+  readonly acceptorSets: AcceptorSetGate
+  readonly catchUp: CatchUp
   /** Linearizable operations (CASPaxos) behind the same refusals. */
   readonly linearizable: LinearizableService
   /** Removal and decommission (lib/lifecycle). */
@@ -418,11 +426,54 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     },
     onError: (error) => nodeLog.error({ err: error }, 'trimming the change log failed; will retry'),
   })
-  // CASPaxos: every replica of a key is one of its acceptors; any node proposes.
+  // CASPaxos: every replica of a key is one of its acceptors; any node proposes. The acceptor set
+  // of a partition follows placement, with the rules of lib/paxos/acceptor-sets.ts on a change.
+  const quorum = Math.floor(config.replication.factor / 2) + 1
+  const acceptorStore = new AcceptorStore(store.paxos)
+  const paxosLog = nodeLog.child({ component: 'paxos' })
+  const acceptorSets = new AcceptorSetGate({
+    localId: id,
+    quorum,
+    partitionCount: config.partitions,
+    persisted: store.meta.read('paxosAcceptorSets'),
+    persist: (state) => {
+      store.meta.update('paxosAcceptorSets', () => state).catch((error: unknown) => paxosLog.error({ err: error }, 'could not store the acceptor-set state'))
+    },
+    setWithoutSelf: (partition) => rankIds(world.hasher, partition, placement.members.filter((member) => member !== id)).slice(0, config.replication.factor),
+  })
+  const catchUp = new CatchUp({
+    localId: id,
+    gate: acceptorSets,
+    store: acceptorStore,
+    quorum,
+    request: async (member, body) => {
+      const found = swim.member(member)
+      if (found === undefined || (found.state !== 'alive' && found.state !== 'suspect')) throw new TransportError(`member ${member} is ${found?.state ?? 'unknown'}`, 'unreachable')
+      return (await transport.request(found.peer as PeerAddress, { type: PAXOS_CATCH_UP, body }, config.replication.timeoutMs)).body as CatchUpReplyBody
+    },
+    clock,
+    retryMs: PAXOS_CATCH_UP_RETRY_MS,
+    log: paxosLog,
+    onCaughtUp: (partitions) => {
+      metrics.paxosCatchUps.inc(partitions)
+      metrics.paxosPartitionsCatchingUp.set(acceptorSets.pending().length)
+    },
+  })
+  const followPlacement = (): void => {
+    acceptorSets.update((partition) => placement.replicas(partition))
+    const pending = acceptorSets.pending().length
+    metrics.paxosPartitionsCatchingUp.set(pending)
+    if (pending > 0) catchUp.kick()
+  }
+  followPlacement()
+  placement.onChange(followPlacement)
+  registerCatchUpResponder(transport, { gate: acceptorSets, store: acceptorStore, partitionOf: (key) => placement.partitionOf(key) })
   const acceptor = new Acceptor({
-    store: new AcceptorStore(store.paxos),
+    store: acceptorStore,
     stored: (key) => store.get(key),
-    refusal: (key) => repairRefusal() ?? (placement.replicasFor(key).replicas.includes(id) ? undefined : 'this node is not a replica of the key in its view of the membership'),
+    refusal: (key, set) => repairRefusal() ?? (set === undefined
+      ? 'the proposer runs an older hearsay that does not send its acceptor set; upgrade every node'
+      : acceptorSets.refusal(placement.partitionOf(key), set)),
     observeTick: (tick) => { hlc.update(tick) },
   })
   registerAcceptorHandlers(transport, acceptor)
@@ -436,13 +487,13 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
   const proposer = new Proposer({
     localId: id,
     acceptorsFor: (key) => placement.replicasFor(key).replicas,
-    quorum: Math.floor(config.replication.factor / 2) + 1,
-    prepare: async (to, key, ballot) => to === id
-      ? acceptor.prepare(key, ballot)
-      : promiseFromWire(key, (await paxosRequest(to, { type: PAXOS_PREPARE, body: { key, ballot } })).body as PromiseBody),
-    accept: async (to, key, ballot, record, history) => to === id
-      ? acceptor.accept(key, ballot, record, history)
-      : (await paxosRequest(to, { type: PAXOS_ACCEPT, body: { ballot, entry: toWire(key, record), history } })).body as AcceptAnswer,
+    quorum,
+    prepare: async (to, key, ballot, set) => to === id
+      ? acceptor.prepare(key, ballot, set)
+      : promiseFromWire(key, (await paxosRequest(to, { type: PAXOS_PREPARE, body: { key, ballot, set } })).body as PromiseBody),
+    accept: async (to, key, ballot, record, history, set) => to === id
+      ? acceptor.accept(key, ballot, record, history, set)
+      : (await paxosRequest(to, { type: PAXOS_ACCEPT, body: { ballot, entry: toWire(key, record), history, set } })).body as AcceptAnswer,
     nextTick: () => hlc.next(),
     observeTick: (tick) => { hlc.update(tick) },
     clock,
@@ -502,6 +553,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
   refreshPlacement()
   return {
     id, local, transport, hlc, swim, membership, placement, forest, hints, handoff, absence, antiEntropy, collector, coordinator, offsetMonitor, proposer, lifecycle,
+    acceptorSets, catchUp,
     kv: guardKvService(coordinator, repairRefusal, () => skewRefusal(offsetMonitor.verdict())),
     watches,
     changeLogTrimmer,
@@ -515,6 +567,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       offsetMonitor.start()
       changeLogTrimmer.start()
       lifecycle.start()
+      catchUp.kick()
     },
   }
 }

@@ -51,6 +51,9 @@ export interface Metrics {
   readonly readRepairs: Counter
   /** CASPaxos rounds this node ran as proposer: phase = prepare | accept | fast, outcome = ok | conflict | unavailable. */
   readonly paxosRounds: Counter<'phase' | 'outcome'>
+  /** Partitions that caught up their acceptor state after an acceptor-set change, and those still catching up. */
+  readonly paxosCatchUps: Counter
+  readonly paxosPartitionsCatchingUp: Gauge
 
   // Membership and transport (lib/membership, lib/transport).
   /** Members in the local table by state: alive | suspect | dead | left. */
@@ -223,6 +226,16 @@ export function createMetrics(): Metrics {
       name: `${METRIC_PREFIX}paxos_rounds_total`,
       help: 'CASPaxos rounds this node ran as proposer, by phase (prepare, accept, fast: the one-round-trip accept) and outcome (ok, conflict: a higher ballot was promised, unavailable: no quorum in time).',
       labelNames: ['phase', 'outcome'] as const,
+      registers,
+    }),
+    paxosCatchUps: new Counter({
+      name: `${METRIC_PREFIX}paxos_catch_ups_total`,
+      help: 'Partitions whose acceptor state this node caught up after their acceptor set changed (it refuses their linearizable operations until then).',
+      registers,
+    }),
+    paxosPartitionsCatchingUp: new Gauge({
+      name: `${METRIC_PREFIX}paxos_partitions_catching_up`,
+      help: 'Partitions this node is an acceptor of that are still catching up their acceptor state after a set change.',
       registers,
     }),
     members: new Gauge({

@@ -66,3 +66,20 @@ export function decideAccept(state: AcceptorState | undefined, ballot: Ballot, r
 export function nextBallot(ballot: Ballot): Ballot {
   return { counter: ballot.counter + 1, node: ballot.node }
 }
+
+/**
+ * Merges another acceptor's state of the key into this one's (catching up after an acceptor-set
+ * change, lib/paxos/catch-up.ts): the higher promise, and the accepted value of the higher
+ * ballot. Copying a (ballot, value) pair some acceptor accepted is safe at any time: it was
+ * proposed at that ballot, and a value chosen at a lower ballot is carried by every pair above
+ * it (docs/consistency.md "Acceptor-set changes").
+ */
+export function mergeStates(local: AcceptorState | undefined, remote: AcceptorState): Decision<boolean> {
+  if (local === undefined) return { next: remote, reply: true }
+  const promised = compareBallots(remote.promised, local.promised) > 0 ? remote.promised : local.promised
+  const remoteHigher = remote.accepted !== undefined &&
+    (local.accepted === undefined || compareBallots(remote.accepted.ballot, local.accepted.ballot) > 0)
+  const accepted = remoteHigher ? remote.accepted : local.accepted
+  if (promised === local.promised && accepted === local.accepted) return { reply: false }
+  return { next: { promised, ...(accepted !== undefined ? { accepted } : {}) }, reply: true }
+}

@@ -1,10 +1,10 @@
 import { Packr } from 'msgpackr'
 import { isNodeId, type NodeId, type Version } from '../clock/version.js'
-import { encodeKey } from '../store/keys.js'
+import { decodeKey, encodeKey, keyAfter } from '../store/keys.js'
 import type { OrderedDatabase } from '../store/ordered-database.js'
 import type { StoredRecord } from '../store/record.js'
 import type { Ballot } from './ballot.js'
-import { MAX_HISTORY, type AcceptorState, type Decision } from './acceptor-state.js'
+import { MAX_HISTORY, mergeStates, type AcceptorState, type Decision } from './acceptor-state.js'
 
 /**
  * The acceptor's durable state, one entry per key in the store's `paxos` database (UTF-8 key
@@ -53,6 +53,54 @@ export class AcceptorStore {
     })
     if (changed) await this.#db.flushed
     return reply
+  }
+
+  /** Merges another acceptor's state of `key` into this one's (mergeStates), durably; true when it changed anything. */
+  merge(key: string, remote: AcceptorState): Promise<boolean> {
+    return this.update(key, (state) => mergeStates(state, remote))
+  }
+
+  /** Merges many keys' states at once: one transaction, one flush. */
+  async mergeMany(states: readonly { key: string; state: AcceptorState }[]): Promise<void> {
+    if (states.length === 0) return
+    await this.#db.transaction(() => {
+      for (const { key, state } of states) {
+        const keyBytes = encodeKey(key)
+        const bytes = this.#db.get(keyBytes)
+        const decision = mergeStates(bytes === undefined ? undefined : decodeState(bytes, key), state)
+        if (decision.next !== undefined) void this.#db.put(keyBytes, encodeState(decision.next))
+      }
+    })
+    await this.#db.flushed
+  }
+
+  /**
+   * Entries after `afterKey` (exclusive; undefined: from the first) whose key `wanted` selects,
+   * as stored, until about `maxBytes` or `maxEntries` (and at most 8 × maxEntries keys looked at,
+   * so a page never blocks the node long); `next` is the last key looked at when more may follow.
+   * It waits for every change decided before the call to be committed first, so the page shows
+   * each of them (a catch-up responder relies on it: lib/paxos/catch-up.ts).
+   */
+  async scan(afterKey: string | undefined, maxBytes: number, maxEntries: number, wanted: (key: string) => boolean):
+    Promise<{ entries: { key: string; state: Uint8Array }[]; next: string | undefined }> {
+    await this.#db.transaction(() => undefined)
+    const start = afterKey === undefined ? undefined : keyAfter(encodeKey(afterKey))
+    const entries: { key: string; state: Uint8Array }[] = []
+    let bytes = 0
+    let last: string | undefined
+    let looked = 0
+    for (const { key: keyBytes, value } of this.#db.getRange({ ...(start !== undefined ? { start } : {}), snapshot: true })) {
+      const key = decodeKey(keyBytes)
+      last = key
+      if (wanted(key)) {
+        // Decoded here so a corrupt entry fails on this node, never at the peer.
+        decodeState(value, key)
+        entries.push({ key, state: Uint8Array.from(value) })
+        bytes += keyBytes.length + value.length
+      }
+      if (bytes >= maxBytes || entries.length >= maxEntries || ++looked >= 8 * maxEntries) return { entries, next: last }
+    }
+    return { entries, next: undefined }
   }
 }
 

@@ -1,9 +1,9 @@
-import { compareVersions, type Version } from '../clock/version.js'
+import { compareVersions, type NodeId, type Version } from '../clock/version.js'
 import type { StoredRecord } from '../store/record.js'
 import type { Transport } from '../transport/transport.js'
 import { fromWire } from '../replication/messages.js'
 import type { Ballot } from './ballot.js'
-import { decideAccept, decidePrepare } from './acceptor-state.js'
+import { decideAccept, decidePrepare, type AcceptorState, type Decision } from './acceptor-state.js'
 import type { AcceptorStore } from './acceptor-store.js'
 import {
   PAXOS_ACCEPT, PAXOS_ACCEPTED, PAXOS_PREPARE, PAXOS_PROMISE, promiseToWire,
@@ -15,11 +15,14 @@ export interface AcceptorOptions {
   /** The key's plain record in this node's store (tombstones included). */
   readonly stored: (key: string) => StoredRecord | undefined
   /**
-   * Why this node takes no part in `key`'s consensus now (not one of its replicas in this node's
-   * view, repairing after a long absence), or undefined. A refusal is an explicit "no", so the
-   * proposer knows its accept did not land here.
+   * Why this node takes no part in `key`'s consensus for a proposer whose acceptor set is `set`
+   * (repairing after a long absence; its own view of the set differs; catching up after the set
+   * changed: acceptor-sets.ts), or undefined. A refusal is an explicit "no", so the proposer
+   * knows its request did not land here. Asked again inside the transaction that decides, so a
+   * view that changed while the request waited for it is respected (a catch-up responder
+   * relies on it).
    */
-  readonly refusal: (key: string) => string | undefined
+  readonly refusal: (key: string, set: readonly NodeId[] | undefined) => string | undefined
   /** Merges a proposer's ballot counter into the local clock (ballots are HLC ticks). */
   readonly observeTick: (tick: number) => void
 }
@@ -36,11 +39,11 @@ export class Acceptor {
     this.#options = options
   }
 
-  async prepare(key: string, ballot: Ballot): Promise<PromiseAnswer> {
-    const refused = this.#options.refusal(key)
+  async prepare(key: string, ballot: Ballot, set: readonly NodeId[] | undefined): Promise<PromiseAnswer> {
+    const refused = this.#options.refusal(key, set)
     if (refused !== undefined) return { ok: false, refused }
     this.#observe(ballot)
-    const reply = await this.#options.store.update(key, (state) => decidePrepare(state, ballot))
+    const reply = await this.#options.store.update(key, this.#unlessRefused(key, set, (state) => decidePrepare(state, ballot)))
     if (!reply.ok) return reply
     // The plain record goes along when nothing was accepted here (a key's first change starts
     // from it), and a committed value newer than the accepted one (it reached this node through
@@ -51,11 +54,18 @@ export class Acceptor {
     return { ok: true, accepted: reply.accepted, stored: useful ? stored : undefined }
   }
 
-  async accept(key: string, ballot: Ballot, record: StoredRecord, history: readonly Version[]): Promise<AcceptAnswer> {
-    const refused = this.#options.refusal(key)
+  async accept(key: string, ballot: Ballot, record: StoredRecord, history: readonly Version[], set: readonly NodeId[] | undefined): Promise<AcceptAnswer> {
+    const refused = this.#options.refusal(key, set)
     if (refused !== undefined) return { ok: false, refused }
     this.#observe(ballot)
-    return this.#options.store.update(key, (state) => decideAccept(state, ballot, { ...record, strong: true }, history))
+    return this.#options.store.update(key, this.#unlessRefused(key, set, (state) => decideAccept(state, ballot, { ...record, strong: true }, history)))
+  }
+
+  #unlessRefused<R>(key: string, set: readonly NodeId[] | undefined, decide: (state: AcceptorState | undefined) => Decision<R>): (state: AcceptorState | undefined) => Decision<R | { ok: false; refused: string }> {
+    return (state) => {
+      const refused = this.#options.refusal(key, set)
+      return refused !== undefined ? { reply: { ok: false, refused } } : decide(state)
+    }
   }
 
   #observe(ballot: Ballot): void {
@@ -68,11 +78,11 @@ export class Acceptor {
 /** Answers the paxos frames of peers with `acceptor`. */
 export function registerAcceptorHandlers(transport: Pick<Transport, 'handle'>, acceptor: Acceptor): void {
   transport.handle(PAXOS_PREPARE, async (_from, message) => {
-    const { key, ballot } = message.body as PrepareBody
-    return { type: PAXOS_PROMISE, body: promiseToWire(key, await acceptor.prepare(key, ballot)) }
+    const { key, ballot, set } = message.body as PrepareBody
+    return { type: PAXOS_PROMISE, body: promiseToWire(key, await acceptor.prepare(key, ballot, set)) }
   })
   transport.handle(PAXOS_ACCEPT, async (_from, message) => {
-    const { ballot, entry, history } = message.body as AcceptBody
-    return { type: PAXOS_ACCEPTED, body: { ...await acceptor.accept(entry.key, ballot, fromWire(entry), history) } }
+    const { ballot, entry, history, set } = message.body as AcceptBody
+    return { type: PAXOS_ACCEPTED, body: { ...await acceptor.accept(entry.key, ballot, fromWire(entry), history, set) } }
   })
 }

@@ -1,7 +1,7 @@
-import { isNodeId, type Version } from '../clock/version.js'
+import { isNodeId, type NodeId, type Version } from '../clock/version.js'
 import type { FrameType } from '../codec/frames.js'
-import { expectArray, expectBoolean, expectObject, expectString, expectUint, field, MalformedBodyError, optional } from '../codec/validate.js'
-import { MAX_WIRE_KEY_CHARS, fromWire, toWire, validateWireEntry, type WireEntry } from '../replication/messages.js'
+import { expectArray, expectBoolean, expectBytes, expectObject, expectString, expectUint, field, MalformedBodyError, optional } from '../codec/validate.js'
+import { MAX_WIRE_KEY_CHARS, MAX_WIRE_VALUE_BYTES, fromWire, toWire, validateWireEntry, type WireEntry } from '../replication/messages.js'
 import type { StoredRecord } from '../store/record.js'
 import type { Ballot } from './ballot.js'
 import { MAX_HISTORY, type Accepted } from './acceptor-state.js'
@@ -11,28 +11,66 @@ import { MAX_HISTORY, type Accepted } from './acceptor-state.js'
  * and `paxosAccept` to the key's replicas, which act as its acceptors; each answers once its new
  * state is durable.
  *
- * - paxosPrepare `{key, ballot}` → paxosPromise `{ok: true, accepted, stored}` or
+ * Every prepare and accept carries `set`: the proposer's acceptor set for the key's partition
+ * (its replicas in the proposer's view, rank order). An acceptor whose own view differs, or that
+ * is still catching up after a change of the set, refuses (lib/paxos/acceptor-sets.ts).
+ *
+ * - paxosPrepare `{key, ballot, set}` → paxosPromise `{ok: true, accepted, stored}` or
  *   `{ok: false, promised}` (a higher ballot was promised) or `{ok: false, refused}` (this node
  *   takes no part for that key now: not one of its replicas, or repairing).
  *   `accepted` is `{ballot, entry, history}` or null; `stored` is the acceptor's plain record of the key
  *   when it has accepted nothing (the value a first linearizable change starts from), else null.
- * - paxosAccept `{ballot, entry, history}` → paxosAccepted `{ok: true}` / `{ok: false, promised}` /
+ * - paxosAccept `{ballot, entry, history, set}` → paxosAccepted `{ok: true}` / `{ok: false, promised}` /
  *   `{ok: false, refused}`. Accepting also promises the proposer's next ballot (the
  *   one-round-trip path, acceptor-state.ts decideAccept).
+ * - paxosCatchUp `{partitions: [{partition, set}], after, maxBytes}` → paxosCatchUpReply
+ *   `{generation, matched, entries: [{key, state}], next}`: a node catching up after an
+ *   acceptor-set change asks a member of the previous set for its acceptor state of those
+ *   partitions. `matched` lists the requested partitions whose set (the requester's new view)
+ *   is the responder's view too — only their entries are sent; `generation` is the responder's
+ *   placement generation, the same on every page when its view did not move meanwhile; `state`
+ *   is the acceptor-store encoding (acceptor-store.ts); `next` pages on (null: done).
  */
 
 export const PAXOS_PREPARE = 'paxosPrepare'
 export const PAXOS_PROMISE = 'paxosPromise'
 export const PAXOS_ACCEPT = 'paxosAccept'
 export const PAXOS_ACCEPTED = 'paxosAccepted'
+export const PAXOS_CATCH_UP = 'paxosCatchUp'
+export const PAXOS_CATCH_UP_REPLY = 'paxosCatchUpReply'
+
+/** Most members an acceptor set on the wire may name (replication.factor is far below). */
+export const MAX_WIRE_SET_MEMBERS = 64
+/** Partitions one catch-up request may name (the config allows at most 65,536). */
+const MAX_CATCH_UP_PARTITIONS = 65_536
+/** Entries and bytes one catch-up page may carry (frames are limited to 4 MiB). */
+export const MAX_CATCH_UP_ENTRIES = 4096
+export const MAX_CATCH_UP_PAGE_BYTES = 2 * 1024 * 1024
+/** An encoded acceptor state: a value plus ballots and a short history. */
+const MAX_STATE_BYTES = MAX_WIRE_VALUE_BYTES + 4096
 
 /** Longest refusal reason on the wire. */
 const MAX_REASON_CHARS = 512
 
 export interface WireBallot { readonly counter: number; readonly node: string }
 
-export interface PrepareBody { readonly key: string; readonly ballot: Ballot }
-export interface AcceptBody { readonly ballot: Ballot; readonly entry: WireEntry; readonly history: readonly Version[] }
+/** `set` is optional on the wire only so that a request from an older node gets a clear refusal. */
+export interface PrepareBody { readonly key: string; readonly ballot: Ballot; readonly set?: readonly NodeId[] }
+export interface AcceptBody { readonly ballot: Ballot; readonly entry: WireEntry; readonly history: readonly Version[]; readonly set?: readonly NodeId[] }
+
+export interface CatchUpBody {
+  readonly partitions: readonly { readonly partition: number; readonly set: readonly NodeId[] }[]
+  /** The last key of the previous page (exclusive); null: from the first. */
+  readonly after: string | null
+  readonly maxBytes: number
+}
+
+export interface CatchUpReplyBody {
+  readonly generation: number
+  readonly matched: readonly number[]
+  readonly entries: readonly { readonly key: string; readonly state: Uint8Array }[]
+  readonly next: string | null
+}
 
 /** An acceptor's answer to a prepare, as the proposer sees it (local and remote alike). */
 export type PromiseAnswer =
@@ -79,11 +117,24 @@ function validateRefusal(object: Readonly<Record<string, unknown>>, what: string
   return { ok: false, promised: validateBallot(field(object, 'promised'), `${what}.promised`) }
 }
 
+function validateSet(value: unknown, what: string): NodeId[] {
+  return expectArray(value, what, MAX_WIRE_SET_MEMBERS, (item, itemWhat) => {
+    if (!isNodeId(item)) throw new MalformedBodyError(`${itemWhat} must be a node id (16 lowercase hex characters)`)
+    return item
+  })
+}
+
+function optionalSet(object: Readonly<Record<string, unknown>>, what: string): { set?: NodeId[] } {
+  const set = optional(field(object, 'set'), what, validateSet)
+  return set === undefined ? {} : { set }
+}
+
 export function validatePrepare(body: unknown): PrepareBody {
   const object = expectObject(body, PAXOS_PREPARE)
   return {
     key: expectString(field(object, 'key'), `${PAXOS_PREPARE}.key`, MAX_WIRE_KEY_CHARS, 1),
     ballot: validateBallot(field(object, 'ballot'), `${PAXOS_PREPARE}.ballot`),
+    ...optionalSet(object, `${PAXOS_PREPARE}.set`),
   }
 }
 
@@ -132,6 +183,7 @@ export function validateAccept(body: unknown): AcceptBody {
     ballot: validateBallot(field(object, 'ballot'), `${PAXOS_ACCEPT}.ballot`),
     entry: validateWireEntry(field(object, 'entry'), `${PAXOS_ACCEPT}.entry`),
     history: validateHistory(field(object, 'history'), `${PAXOS_ACCEPT}.history`),
+    ...optionalSet(object, `${PAXOS_ACCEPT}.set`),
   }
 }
 
@@ -141,10 +193,39 @@ export function validateAccepted(body: unknown): AcceptAnswer {
   return validateRefusal(object, PAXOS_ACCEPTED)
 }
 
+export function validateCatchUp(body: unknown): CatchUpBody {
+  const object = expectObject(body, PAXOS_CATCH_UP)
+  const after = field(object, 'after')
+  return {
+    partitions: expectArray(field(object, 'partitions'), `${PAXOS_CATCH_UP}.partitions`, MAX_CATCH_UP_PARTITIONS, (item, what) => {
+      const p = expectObject(item, what)
+      return { partition: expectUint(field(p, 'partition'), `${what}.partition`, MAX_CATCH_UP_PARTITIONS - 1), set: validateSet(field(p, 'set'), `${what}.set`) }
+    }),
+    after: after === null ? null : expectString(after, `${PAXOS_CATCH_UP}.after`, MAX_WIRE_KEY_CHARS, 1),
+    maxBytes: expectUint(field(object, 'maxBytes'), `${PAXOS_CATCH_UP}.maxBytes`, MAX_CATCH_UP_PAGE_BYTES),
+  }
+}
+
+export function validateCatchUpReply(body: unknown): CatchUpReplyBody {
+  const object = expectObject(body, PAXOS_CATCH_UP_REPLY)
+  const next = field(object, 'next')
+  return {
+    generation: expectUint(field(object, 'generation'), `${PAXOS_CATCH_UP_REPLY}.generation`),
+    matched: expectArray(field(object, 'matched'), `${PAXOS_CATCH_UP_REPLY}.matched`, MAX_CATCH_UP_PARTITIONS, (item, what) => expectUint(item, what, MAX_CATCH_UP_PARTITIONS - 1)),
+    entries: expectArray(field(object, 'entries'), `${PAXOS_CATCH_UP_REPLY}.entries`, MAX_CATCH_UP_ENTRIES, (item, what) => {
+      const e = expectObject(item, what)
+      return { key: expectString(field(e, 'key'), `${what}.key`, MAX_WIRE_KEY_CHARS, 1), state: expectBytes(field(e, 'state'), `${what}.state`, MAX_STATE_BYTES, 1) }
+    }),
+    next: next === null ? null : expectString(next, `${PAXOS_CATCH_UP_REPLY}.next`, MAX_WIRE_KEY_CHARS, 1),
+  }
+}
+
 /** This protocol's frames, for the frame table (lib/codec/frames.ts). */
 export const PAXOS_FRAMES: readonly FrameType[] = [
   { code: 0x60, name: PAXOS_PREPARE, kind: 'request', validate: validatePrepare },
   { code: 0x61, name: PAXOS_PROMISE, kind: 'reply', validate: validatePromise },
   { code: 0x62, name: PAXOS_ACCEPT, kind: 'request', validate: validateAccept },
   { code: 0x63, name: PAXOS_ACCEPTED, kind: 'reply', validate: validateAccepted },
+  { code: 0x64, name: PAXOS_CATCH_UP, kind: 'request', validate: validateCatchUp },
+  { code: 0x65, name: PAXOS_CATCH_UP_REPLY, kind: 'reply', validate: validateCatchUpReply },
 ]

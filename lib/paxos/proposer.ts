@@ -15,9 +15,13 @@ export interface ProposerOptions {
   readonly acceptorsFor: (key: string) => readonly NodeId[]
   /** Answers a prepare quorum needs: a majority of replication.factor. */
   readonly quorum: number
-  /** Sends a prepare to one acceptor (this node's own is called directly); rejects when it is not reached. */
-  readonly prepare: (acceptor: NodeId, key: string, ballot: Ballot) => Promise<PromiseAnswer>
-  readonly accept: (acceptor: NodeId, key: string, ballot: Ballot, record: StoredRecord, history: readonly Version[]) => Promise<AcceptAnswer>
+  /**
+   * Sends a prepare to one acceptor (this node's own is called directly); rejects when it is not
+   * reached. `set` is the key's acceptor set as this proposer sees it: an acceptor that sees
+   * another refuses (acceptor-sets.ts).
+   */
+  readonly prepare: (acceptor: NodeId, key: string, ballot: Ballot, set: readonly NodeId[]) => Promise<PromiseAnswer>
+  readonly accept: (acceptor: NodeId, key: string, ballot: Ballot, record: StoredRecord, history: readonly Version[], set: readonly NodeId[]) => Promise<AcceptAnswer>
   /** A fresh HLC tick: ballot counters and versions of new values. */
   readonly nextTick: () => Promise<number>
   /** Moves the HLC past a tick seen from another node; throws ClockSkewError beyond the skew bound. */
@@ -130,7 +134,7 @@ export class Proposer {
       }
 
       const ballot = await this.#freshBallot(highestPromised)
-      const prepared = await this.#round(acceptors, (id) => this.#options.prepare(id, key, ballot), true)
+      const prepared = await this.#round(acceptors, (id) => this.#options.prepare(id, key, ballot, acceptors), true)
       if (prepared.promised !== undefined) highestPromised = maxBallot(highestPromised ?? prepared.promised, prepared.promised)
       if (prepared.oks.length < this.#options.quorum) {
         this.#options.onRound?.('prepare', prepared.promised !== undefined ? 'conflict' : 'unavailable')
@@ -187,7 +191,7 @@ export class Proposer {
         ? await this.#newRecord(outcome.next, current, promises)
         : current !== undefined ? { ...current, strong: true as const } : await this.#newRecord(null, undefined, promises)
       const history = outcome.next !== 'unchanged' || current === undefined ? extend(currentHistory ?? [], record.version) : currentHistory ?? []
-      const accepted = await this.#round(acceptors, (id) => this.#options.accept(id, key, ballot, record, history), false)
+      const accepted = await this.#round(acceptors, (id) => this.#options.accept(id, key, ballot, record, history, acceptors), false)
       const result = (): R => outcome.result(record.version, record.value)
       if (accepted.oks.length >= this.#options.quorum) {
         this.#options.onRound?.('accept', 'ok')
@@ -224,7 +228,7 @@ export class Proposer {
     this.#observe(ballot.counter)
     const record = outcome.next === 'unchanged' ? cached.record : await this.#newRecord(outcome.next, cached.record, [])
     const history = outcome.next === 'unchanged' ? cached.history : extend(cached.history, record.version)
-    const round = await this.#round(acceptors, (id) => this.#options.accept(id, key, ballot, record, history), false)
+    const round = await this.#round(acceptors, (id) => this.#options.accept(id, key, ballot, record, history, acceptors), false)
     if (round.oks.length >= this.#options.quorum) {
       this.#options.onRound?.('fast', 'ok')
       this.#remember(key, { ballot, record, history })

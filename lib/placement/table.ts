@@ -29,6 +29,8 @@ export class PlacementTable {
   /** Per partition: who takes a leaving member's place once it is gone (see pendingReplicas). */
   #pending: readonly (readonly NodeId[])[] = []
   #leaving: readonly NodeId[] = []
+  /** Called after every change, whatever caused it (CASPaxos's acceptor sets follow it: lib/paxos/acceptor-sets.ts). */
+  readonly #listeners: (() => void)[] = []
 
   constructor(hasher: Hasher, options: PlacementOptions, members: readonly PlacementMember[] = []) {
     assertPlacementOptions(options)
@@ -80,7 +82,13 @@ export class PlacementTable {
     this.#preferences = preferences
     this.#replicas = replicas
     this.#pending = pending
+    for (const listener of this.#listeners) listener()
     return true
+  }
+
+  /** Runs `listener` synchronously after every placement change. */
+  onChange(listener: () => void): void {
+    this.#listeners.push(listener)
   }
 
   /** Eligible members that are leaving (decommissioning), sorted. */

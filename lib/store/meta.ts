@@ -20,6 +20,8 @@ export type MetaKey =
   | 'lifecycle'
   /** Wall-clock ms this node finished a decommission: it does not start on this data dir again. */
   | 'decommissionedAtMs'
+  /** Per partition: the acceptor set this node last answered for and what it must catch up (paxos/acceptor-sets.ts). */
+  | 'paxosAcceptorSets'
 
 /**
  * The `meta` database: small values (strings and numbers, lmdb's msgpack encoding), read

@@ -43,14 +43,16 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   clockProbeReply: { wallMs: 1_795_601_425_052 },
   watchPoll: { waitMs: 5000, maxBytes: 1024, subscriptions: [{ id: 1, prefix: 'cfg/', partitions: [0, 3], fromMs: 1_795_601_425_000 }, { id: 2, prefix: '', partitions: [7], after: [1_795_601_425_001, 42] }] },
   watchPollReply: { results: [{ id: 1, events: [{ key: 'cfg/a', value: new Uint8Array([1]), hlc: 1_795_601_425_000_001, node: '0123456789abcdef' }], next: [1_795_601_425_001, 43] }, { id: 2, events: [], lostHorizonMs: 1_795_601_000_000 }] },
-  paxosPrepare: { key: 'lock', ballot: { counter: 1_795_601_425_041_000, node: 'aaaaaaaaaaaaaaaa' } },
+  paxosPrepare: { key: 'lock', ballot: { counter: 1_795_601_425_041_000, node: 'aaaaaaaaaaaaaaaa' }, set: ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', 'cccccccccccccccc'] },
   paxosPromise: {
     ok: true,
     accepted: { ballot: { counter: 1_795_601_425_041_000, node: 'aaaaaaaaaaaaaaaa' }, entry: { key: 'lock', value: new Uint8Array([1]), hlc: 1_795_601_425_040_000, node: 'bbbbbbbbbbbbbbbb', strong: true }, history: [{ hlc: 1_795_601_425_040_000, node: 'bbbbbbbbbbbbbbbb' }] },
     stored: null,
   },
-  paxosAccept: { ballot: { counter: 1_795_601_425_041_001, node: 'aaaaaaaaaaaaaaaa' }, entry: { key: 'lock', value: null, hlc: 1_795_601_425_041_001, node: 'aaaaaaaaaaaaaaaa', strong: true }, history: [] },
+  paxosAccept: { ballot: { counter: 1_795_601_425_041_001, node: 'aaaaaaaaaaaaaaaa' }, entry: { key: 'lock', value: null, hlc: 1_795_601_425_041_001, node: 'aaaaaaaaaaaaaaaa', strong: true }, history: [], set: ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', 'cccccccccccccccc'] },
   paxosAccepted: { ok: false, promised: { counter: 1_795_601_425_041_002, node: 'cccccccccccccccc' } },
+  paxosCatchUp: { partitions: [{ partition: 7, set: ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', 'dddddddddddddddd'] }], after: null, maxBytes: 1_048_576 },
+  paxosCatchUpReply: { generation: 3, matched: [7], entries: [{ key: 'lock', state: new Uint8Array([0x99, 1, 2]) }], next: 'lock' },
   nodeSummary: {},
   nodeSummaryReply: {
     id: node.id, name: 'alpha', version: '0.1.0', status: 'ok', uptimeSeconds: 5, keys: 1, storeBytes: 4096, hintsPending: 0, digest: '0123456789abcdef',

@@ -158,21 +158,4 @@ export function errorCode(error: unknown): string {
   return typeof name === 'string' ? name : 'unknown error'
 }
 
-/**
- * Issue 13's counter rule: after K acknowledged increments and U unknown ones (summing `by`), a
- * linearizable read of the counter gives a value in [K, K+U]. Returns a problem, or undefined.
- */
-export function checkCounter(ops: readonly Operation[], key: string, finalValue: string | null): string | undefined {
-  let acknowledged = 0n
-  let unknown = 0n
-  for (const op of ops) {
-    if (op.key !== key || op.input.kind !== 'incr') continue
-    if (op.output.kind === 'ok') acknowledged += op.input.by
-    else if (op.output.kind === 'unknown') unknown += op.input.by
-  }
-  const final = finalValue === null ? 0n : BigInt(finalValue)
-  if (final < acknowledged || final > acknowledged + unknown) {
-    return `counter ${JSON.stringify(key)} ends at ${final}, outside [K, K+U] = [${acknowledged}, ${acknowledged + unknown}] (K acknowledged, U unknown increments)`
-  }
-  return undefined
-}
+export { checkCounter } from './linearizability.js'

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { NodeId } from '../../lib/clock/version.js'
-import { decideAccept, decidePrepare, type AcceptorState } from '../../lib/paxos/acceptor-state.js'
+import { decideAccept, decidePrepare, mergeStates, type AcceptorState } from '../../lib/paxos/acceptor-state.js'
 import { decodeState, encodeState } from '../../lib/paxos/acceptor-store.js'
 import type { Ballot } from '../../lib/paxos/ballot.js'
 import type { StoredRecord } from '../../lib/store/record.js'
@@ -50,4 +50,15 @@ t.test('acceptor state survives encoding, tombstones and empty states included',
   ]
   for (const state of states) t.same(decodeState(encodeState(state), 'k'), state)
   t.throws(() => decodeState(Buffer.from([0x93, 1, 2, 3]), 'k'), /acceptor state for key "k" is corrupt/)
+})
+
+t.test('merging another acceptor\'s state keeps the higher promise and the higher-ballot accepted value', async t => {
+  const mine: AcceptorState = { promised: b(9), accepted: { ballot: b(4), record: rec(40, 'old'), history: [] } }
+  const theirs: AcceptorState = { promised: b(7), accepted: { ballot: b(6), record: rec(60, 'new'), history: [{ hlc: 60, node: p }] } }
+  const merged = mergeStates(mine, theirs).next!
+  t.same(merged, { promised: b(9), accepted: theirs.accepted })
+  t.same(mergeStates(merged, mine).next, undefined, 'nothing newer: no write')
+  t.equal(mergeStates(merged, theirs).reply, false)
+  t.same(mergeStates(undefined, theirs).next, theirs, 'an acceptor with no state takes the other\'s')
+  t.same(mergeStates({ promised: b(1) }, { promised: b(2) }).next, { promised: b(2) }, 'a promise alone is merged too')
 })

@@ -72,15 +72,15 @@ export class Cluster {
       localId: id,
       acceptorsFor: () => ids,
       quorum: 2,
-      prepare: async (to, key, ballot: Ballot) => {
+      prepare: async (to, key, ballot: Ballot, set) => {
         this.counts.prepares++
         const site = reach(to)
-        return deliver(site, site.acceptor.prepare(key, ballot))
+        return deliver(site, site.acceptor.prepare(key, ballot, set))
       },
-      accept: async (to, key, ballot, record, history) => {
+      accept: async (to, key, ballot, record, history, set) => {
         this.counts.accepts++
         const site = reach(to)
-        return deliver(site, site.acceptor.accept(key, ballot, record, history))
+        return deliver(site, site.acceptor.accept(key, ballot, record, history, set))
       },
       nextTick: async () => ++this.#tick,
       observeTick: (t) => this.observe(t),

@@ -1,6 +1,8 @@
 import t from 'tap'
 import { formatVersion } from '../../lib/clock/version.js'
 import { ConditionFailedError, OutcomeUnknownError, UnavailableError } from '../../lib/errors.js'
+import { Acceptor } from '../../lib/paxos/acceptor.js'
+import { AcceptorStore } from '../../lib/paxos/acceptor-store.js'
 import { compareAndSet, increment, read } from '../../lib/paxos/changes.js'
 import { Cluster, ids } from './harness.js'
 
@@ -76,11 +78,11 @@ t.test('a crashed acceptor keeps its promise after a restart', async t => {
   const [a, b, c] = cluster.sites as [typeof cluster.sites[0], typeof cluster.sites[0], typeof cluster.sites[0]]
   // A high promise on b, then b restarts: a lower ballot must still be refused there.
   const high = { counter: 9_000_000, node: C }
-  t.equal((await b.acceptor.prepare('x', high)).ok, true)
+  t.equal((await b.acceptor.prepare('x', high, ids)).ok, true)
   cluster.restart(b)
   const low = { counter: 8_000_000, node: A }
-  t.same(await b.acceptor.prepare('x', low), { ok: false, promised: high })
-  t.same(await b.acceptor.accept('x', low, { value: Buffer.from('late'), version: { hlc: 8_000_000, node: A } }, []), { ok: false, promised: high })
+  t.same(await b.acceptor.prepare('x', low, ids), { ok: false, promised: high })
+  t.same(await b.acceptor.accept('x', low, { value: Buffer.from('late'), version: { hlc: 8_000_000, node: A } }, [], ids), { ok: false, promised: high })
   // With a and c down too little is left for a quorum: a change fails cleanly, nothing applied.
   a.down = true
   c.down = true
@@ -201,4 +203,30 @@ t.test('a committed record newer than every accepted value of the quorum is the 
   c.kv.set('n', { value: Buffer.from('5'), version: { hlc: 9_000_000_000, node: A }, strong: true })
   a.down = true
   t.equal((await cluster.run(cluster.proposer(B).run('n', increment('n', 1n)))).value, '6')
+})
+
+t.test('a strong delete stays the register\'s value when tombstone collection lets an older strong record reappear in a store', async t => {
+  const cluster = new Cluster()
+  const p = cluster.proposer(A)
+  const { version } = await cluster.run(p.run('k', compareAndSet('k', Buffer.from('old'), 'absent')))
+  const older = cluster.sites[0]!.kv.get('k')!
+  await cluster.run(p.run('k', compareAndSet('k', null, version)))
+  // Collected tombstones; a replica that kept the older strong record hands it back around.
+  for (const site of cluster.sites) site.kv.set('k', older)
+  t.equal(await cluster.run(cluster.proposer(B).run('k', read('k'), true)), undefined, 'the accepted delete wins over the older record')
+  t.equal((await cluster.run(cluster.proposer(C).run('k', compareAndSet('k', Buffer.from('new'), 'absent')))).key, 'k', 'ifVersion=absent holds')
+})
+
+t.test('an acceptor whose view changes while a request waits for its transaction refuses it, and changes nothing', async t => {
+  const cluster = new Cluster()
+  const site = cluster.sites[0]!
+  let calls = 0
+  const store = new AcceptorStore(site.db)
+  const acceptor = new Acceptor({
+    store, stored: () => undefined, observeTick: () => undefined,
+    // Fine when the request arrives, moved on by the time its transaction decides.
+    refusal: () => ++calls === 1 ? undefined : 'placement mismatch for partition 0',
+  })
+  t.same(await acceptor.prepare('k', { counter: 5, node: A }, ids), { ok: false, refused: 'placement mismatch for partition 0' })
+  t.equal(store.get('k'), undefined, 'no promise was written')
 })

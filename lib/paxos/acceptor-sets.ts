@@ -1,0 +1,242 @@
+import { isNodeId, type NodeId } from '../clock/version.js'
+
+/**
+ * Which partitions this node may answer paxos requests for, and what it must catch up first
+ * (docs/consistency.md "Acceptor-set changes"). A partition's acceptor set is its replica set in
+ * this node's view of the membership (PlacementTable.replicas). Two rules keep every prepare
+ * quorum intersecting every earlier accept quorum while that set changes:
+ *
+ * 1. Requests carry the proposer's acceptor set; an acceptor whose own view differs refuses
+ *    ("placement mismatch"). So every quorum is a majority of one set, whose members all had
+ *    that set as their view when they answered.
+ * 2. When this node's view of a partition's set changes from P to S and it is a member of S, it
+ *    refuses ("catching up") until it has merged the acceptor state of the partition from enough
+ *    members of P (every set it held or was last ready in since it last answered) — read while
+ *    those members' view was S, so none of them takes a P-tagged request afterwards. This holds
+ *    for a member new to S and for one that stays: a set that comes back (a node joins, then
+ *    leaves) must not forget what was chosen while it was away.
+ *
+ * The state is persisted (meta `paxosAcceptorSets`), so a restart in the middle of a catch-up
+ * keeps refusing, and a restart into a changed membership catches up from the set it last served.
+ */
+
+/** A set as one string: the ids in rank order, comma-joined (rendezvous ranks depend on ids alone, so equal sets give equal keys). */
+export type SetKey = string
+
+export function setKey(ids: readonly NodeId[]): SetKey {
+  return ids.join(',')
+}
+
+export function setMembers(key: SetKey): NodeId[] {
+  return key === '' ? [] : key.split(',') as NodeId[]
+}
+
+/** Sets a partition may wait to catch up from at once (distinct sets seen since it last answered: a handful in practice); a stored state with more is refused as corrupt. */
+export const MAX_SOURCES_PER_PARTITION = 1024
+
+interface PartitionState {
+  /** This node's view of the partition's acceptor set; undefined before the first update. */
+  current: SetKey | undefined
+  /** The same as ids, and whether this node answers for it at all (#usable): kept so a request costs no string work. */
+  currentIds: readonly NodeId[]
+  usable: boolean
+  /** The set this node last answered as an acceptor of; null: never (a fresh data dir). */
+  lastReady: SetKey | null
+  /** Sets to catch up from before answering for `current`; empty once caught up. */
+  sources: SetKey[]
+}
+
+export interface PendingCatchUp {
+  readonly partition: number
+  readonly target: SetKey
+  readonly sources: readonly SetKey[]
+}
+
+/** Persisted form: per partition `[lastReady | null, sources]`. */
+export interface PersistedAcceptorSets {
+  readonly format: 1
+  readonly partitions: readonly (readonly [SetKey | null, readonly SetKey[]])[]
+}
+
+export interface AcceptorSetGateOptions {
+  readonly localId: NodeId
+  /** Acceptors a quorum needs (a majority of replication.factor). */
+  readonly quorum: number
+  readonly partitionCount: number
+  /** What meta `paxosAcceptorSets` held at start (undefined: a fresh data dir). */
+  readonly persisted: unknown
+  /** Writes the state durably (in the background; a lost write only costs a repeated catch-up). */
+  readonly persist: (state: PersistedAcceptorSets) => void
+  /**
+   * The partition's set without this node: the previous set a node with a fresh data dir
+   * catches up from (it joins a membership that had that placement before it).
+   */
+  readonly setWithoutSelf: (partition: number) => readonly NodeId[]
+}
+
+export class CorruptAcceptorSetsError extends Error {
+  constructor(reason: string) {
+    super(`the stored acceptor-set state (meta paxosAcceptorSets) is corrupt: ${reason}; restore the data dir from a backup or start the node with an empty one`)
+    this.name = 'CorruptAcceptorSetsError'
+  }
+}
+
+export class AcceptorSetGate {
+  readonly #options: AcceptorSetGateOptions
+  readonly #partitions: PartitionState[]
+  /** Bumped on every change of any partition's view: a catch-up responder reports it (catch-up.ts). */
+  #generation = 0
+  #persistQueued = false
+
+  constructor(options: AcceptorSetGateOptions) {
+    this.#options = options
+    const persisted = options.persisted === undefined ? undefined : validatePersisted(options.persisted, options.partitionCount)
+    this.#partitions = Array.from({ length: options.partitionCount }, (_, p) => ({
+      current: undefined,
+      currentIds: [],
+      usable: false,
+      lastReady: persisted?.partitions[p]?.[0] ?? null,
+      sources: [...(persisted?.partitions[p]?.[1] ?? [])],
+    }))
+  }
+
+  get partitionCount(): number {
+    return this.#partitions.length
+  }
+
+  get generation(): number {
+    return this.#generation
+  }
+
+  /** This node's view of `partition`'s acceptor set. */
+  current(partition: number): SetKey | undefined {
+    return this.#state(partition).current
+  }
+
+  /** Adopts a new view of every partition's acceptor set (call on every placement change). */
+  update(setOf: (partition: number) => readonly NodeId[]): void {
+    let changed = false
+    this.#partitions.forEach((state, partition) => {
+      const ids = setOf(partition)
+      if (state.current !== undefined && sameIds(ids, state.currentIds)) return
+      changed = true
+      state.currentIds = [...ids]
+      this.#transition(partition, state, setKey(ids))
+      state.usable = this.#usable(state.current!)
+    })
+    if (!changed) return
+    this.#generation++
+    this.#persist()
+  }
+
+  /** Why this node must not answer a paxos request about `partition` tagged with `set`; undefined when it may. */
+  refusal(partition: number, set: readonly NodeId[]): string | undefined {
+    const state = this.#state(partition)
+    if (state.current === undefined) return 'this node has not computed its placement yet; retry shortly'
+    if (!sameIds(set, state.currentIds)) {
+      return `placement mismatch for partition ${partition}: the proposer's acceptor set is [${setKey(set)}], this node's is [${state.current}]; views converge within seconds of a membership change, retry`
+    }
+    if (!state.usable) return 'this node is not one of the key\'s acceptors in its view of the membership'
+    if (state.sources.length > 0) {
+      return `partition ${partition}'s acceptor set changed and this node is still catching up the acceptor state of the previous set; retry shortly`
+    }
+    return undefined
+  }
+
+  /** Partitions whose current set this node belongs to but has not caught up for yet. */
+  pending(): PendingCatchUp[] {
+    const pending: PendingCatchUp[] = []
+    this.#partitions.forEach((state, partition) => {
+      if (state.current !== undefined && this.#usable(state.current) && state.sources.length > 0) {
+        pending.push({ partition, target: state.current, sources: [...state.sources] })
+      }
+    })
+    return pending
+  }
+
+  /** True while this node is a member of `partition`'s set and still catching up for it. */
+  isPending(partition: number): boolean {
+    const state = this.#state(partition)
+    return state.current !== undefined && this.#usable(state.current) && state.sources.length > 0
+  }
+
+  /**
+   * Enough of `source` was merged for `target`: drop it from the partition's sources; with none
+   * left (and the view still `target`) the node answers for the partition again.
+   */
+  sourceDone(partition: number, target: SetKey, source: SetKey): void {
+    const state = this.#state(partition)
+    if (state.current !== target || !state.sources.includes(source)) return
+    state.sources = state.sources.filter((s) => s !== source)
+    if (state.sources.length === 0) state.lastReady = target
+    this.#persist()
+  }
+
+  #transition(partition: number, state: PartitionState, next: SetKey): void {
+    const previous = state.current
+    state.current = next
+    const add = (source: SetKey | null | undefined): void => {
+      if (source !== null && source !== undefined && this.#hasQuorum(source) && !state.sources.includes(source)) state.sources.push(source)
+    }
+    // Every set this node held since it last answered may have chosen values without it.
+    if (previous !== undefined && previous !== next) add(previous)
+    if (!this.#usable(next)) return
+    if (state.lastReady !== next) add(state.lastReady)
+    if (state.lastReady === null) add(setKey(this.#options.setWithoutSelf(partition)))
+    // Catching up the set itself is what the quorum of the set does anyway.
+    state.sources = state.sources.filter((s) => s !== next)
+    if (state.sources.length === 0) state.lastReady = next
+  }
+
+  /** A set that could have formed a quorum. */
+  #hasQuorum(key: SetKey): boolean {
+    return setMembers(key).length >= this.#options.quorum
+  }
+
+  /** A set this node answers for: it is a member, and the set can form a quorum at all. */
+  #usable(key: SetKey): boolean {
+    return this.#hasQuorum(key) && setMembers(key).includes(this.#options.localId)
+  }
+
+  /** Once per turn at most: a catch-up finishing hundreds of partitions writes the state once. */
+  #persist(): void {
+    if (this.#persistQueued) return
+    this.#persistQueued = true
+    queueMicrotask(() => {
+      this.#persistQueued = false
+      this.#options.persist({ format: 1, partitions: this.#partitions.map((s) => [s.lastReady, [...s.sources]] as const) })
+    })
+  }
+
+  #state(partition: number): PartitionState {
+    const state = this.#partitions[partition]
+    if (state === undefined) throw new RangeError(`partition must be an integer in [0, ${this.#partitions.length}), got ${partition}`)
+    return state
+  }
+}
+
+function sameIds(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+function validatePersisted(value: unknown, partitionCount: number): PersistedAcceptorSets {
+  if (typeof value !== 'object' || value === null) throw new CorruptAcceptorSetsError('not an object')
+  const { format, partitions } = value as { format?: unknown; partitions?: unknown }
+  if (format !== 1) throw new CorruptAcceptorSetsError(`unknown format ${String(format)}`)
+  if (!Array.isArray(partitions)) throw new CorruptAcceptorSetsError('partitions is not an array')
+  // Written with another partition count: the cluster's partitions changed, which the config forbids.
+  if (partitions.length !== partitionCount) throw new CorruptAcceptorSetsError(`it has ${partitions.length} partitions, the config ${partitionCount}`)
+  for (const entry of partitions as unknown[]) {
+    if (!Array.isArray(entry) || entry.length !== 2) throw new CorruptAcceptorSetsError('a partition entry is not [lastReady, sources]')
+    const [lastReady, sources] = entry as unknown[]
+    if (lastReady !== null && !isSetKey(lastReady)) throw new CorruptAcceptorSetsError('a lastReady is not a set of node ids')
+    if (!Array.isArray(sources) || sources.length > MAX_SOURCES_PER_PARTITION || !sources.every(isSetKey)) throw new CorruptAcceptorSetsError('a sources list is not a list of sets')
+  }
+  return value as PersistedAcceptorSets
+}
+
+function isSetKey(value: unknown): value is SetKey {
+  return typeof value === 'string' && (value === '' || value.split(',').every(isNodeId))
+}
