@@ -67,6 +67,12 @@ const HANDOFF_BATCH_SIZE = 256
 /** A batch of replica writes to one peer is sent once it holds about this much (frames are limited to 4 MiB). */
 const REPLICA_BATCH_MAX_BYTES = 1024 * 1024
 /**
+ * Replica write batches to one peer awaiting their answer at once; later writes gather into the
+ * next batch meanwhile (lib/replication/write-batcher.ts). Two keep the link busy while one answer
+ * is on its way back.
+ */
+const REPLICA_BATCHES_IN_FLIGHT = 2
+/**
  * CASPaxos proposer bounds: rounds per operation before it gives up (503), the backoff between
  * them (full jitter below min(max, base × 2^attempt)), keys whose last ballot is remembered for
  * the one-round-trip path (~100 bytes each), and operations one key may have waiting per node.
@@ -292,6 +298,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     send: (to, message, timeoutMs) => transport.request(to, message, timeoutMs),
     maxEntries: MAX_RECORDS_PER_WRITE,
     maxBytes: REPLICA_BATCH_MAX_BYTES,
+    maxInFlight: REPLICA_BATCHES_IN_FLIGHT,
   })
   const coordinator = new Coordinator({
     localId: id,
