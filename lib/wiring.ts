@@ -186,7 +186,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
   watchMembership(membership, metrics, clock, nodeLog.child({ component: 'membership' }))
 
   const placement = new PlacementTable(world.hasher, { partitionCount: config.partitions, replicationFactor: config.replication.factor }, swim.members())
-  // One Merkle tree per partition, rebuilt from the segment index at start and kept current
+  // One Merkle tree per partition, rebuilt from the stored records at start and kept current
   // by the store's change hook (writes, replica applies, sync, GC).
   const forest = new MerkleForest(digester)
   const rebuildStartedMs = nowMs()

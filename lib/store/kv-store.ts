@@ -199,6 +199,11 @@ export class KvStore implements Store {
           // A view LMDB reuses on the next read: only the version (numbers and a string) is kept.
           const bytes = kv.getBinaryFast(keyBytes)
           return bytes === undefined ? undefined : decodeRecord(bytes, decodeKey(keyBytes)).version
+        }, function* () {
+          for (const { key: keyBytes, value } of kv.getRange({ snapshot: false })) {
+            const key = decodeKey(keyBytes)
+            yield { keyBytes, key, version: decodeRecord(value, key).version }
+          }
         })
         const scheme = `${segments.scheme} ${SEGMENT_INDEX_FORMAT}`
         if (meta.get('segmentScheme') !== scheme) await rebuildSegmentIndex(kv, db, index, meta, scheme)

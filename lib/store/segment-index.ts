@@ -77,8 +77,17 @@ const NO_VALUE = new Uint8Array(0)
 export class SegmentIndex {
   readonly #scratch = Buffer.allocUnsafe(VERSION_BYTES)
 
-  /** `versionOf`: the store's own lookup of a key's current version (the index keeps none). */
-  constructor(private readonly db: OrderedDatabase<Uint8Array, Uint8Array>, readonly segmentOf: SegmentOf, private readonly versionOf: VersionOf) {}
+  /**
+   * `versionOf`: the store's own lookup of a key's current version (the index keeps none).
+   * `records`: the store's walk of every (key, version) in its own order, if it has a cheaper
+   * one than a lookup per index entry (raw() uses it).
+   */
+  constructor(
+    private readonly db: OrderedDatabase<Uint8Array, Uint8Array>,
+    readonly segmentOf: SegmentOf,
+    private readonly versionOf: VersionOf,
+    private readonly records?: () => Iterable<{ readonly keyBytes: Uint8Array; readonly key: string; readonly version: Version }>,
+  ) {}
 
   /** Stages the entry of a key that was not stored before, in the current transaction. */
   add(keyBytes: Uint8Array, segment: number): void {
@@ -115,9 +124,18 @@ export class SegmentIndex {
 
   /**
    * Every entry with its version packed as 16 bytes (hlc uint64 BE ‖ node id), for rebuilding
-   * trees at start. The bytes are only valid until the next step: use them, do not keep them.
+   * trees at start, in no promised order. The bytes are only valid until the next step: use
+   * them, do not keep them.
    */
   *raw(): Generator<{ readonly segment: number; readonly keyBytes: Uint8Array; readonly versionBytes: Uint8Array }> {
+    if (this.records !== undefined) {
+      // One sequential walk of the records, each key's segment computed: no lookup per entry.
+      for (const { keyBytes, key, version } of this.records()) {
+        writeSegmentVersion(version, this.#scratch)
+        yield { segment: this.segmentOf(key), keyBytes, versionBytes: this.#scratch }
+      }
+      return
+    }
     for (const key of this.db.getKeys({ snapshot: false })) {
       const keyBytes = key.subarray(SEGMENT_BYTES)
       const version = this.versionOf(keyBytes)
