@@ -265,20 +265,33 @@ export class KvStore implements Store {
     if (queued.length === 0) return
     this.applyQueue = []
     const results: ({ readonly outcomes: ApplyOutcome[]; readonly changes: RecordChange[] } | { readonly error: unknown })[] = []
-    this.kv.transaction(() => {
-      for (const { prepared } of queued) {
-        try {
-          results.push(this.applyInTransaction(prepared))
-        } catch (error) {
-          results.push({ error })
+    let committed: Promise<void>
+    try {
+      committed = this.kv.transaction(() => {
+        for (const { prepared } of queued) {
+          try {
+            results.push(this.applyInTransaction(prepared))
+          } catch (error) {
+            results.push({ error })
+          }
         }
-      }
-    }).then(() => this.kv.flushed).then(() => {
+      })
+    } catch (error) {
+      // LMDB refused to queue the transaction (its environment is gone): nothing was written.
+      for (const { reject } of queued) reject(error)
+      return
+    }
+    committed.then(() => this.kv.flushed).then(() => {
       queued.forEach(({ resolve, reject }, i) => {
         const result = results[i]
         if (result === undefined) return reject(new Error('the apply transaction ran without this call'))
         if ('error' in result) return reject(result.error)
-        this.notify(result.changes)
+        try {
+          this.notify(result.changes)
+        } catch (error) {
+          // A listener's failure reaches its caller, as it did when each call notified alone.
+          return reject(error)
+        }
         resolve(result.outcomes)
       })
     }, (error: unknown) => {

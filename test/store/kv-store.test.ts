@@ -205,3 +205,12 @@ t.test('an apply accepted before close still commits', async t => {
   const reopened = await openTestStore(t, store.dataDir)
   t.equal(text(reopened.get('k')), 'v')
 })
+
+t.test('a change listener that throws fails the call it was told of, not the others of its turn', async t => {
+  const store = await openTestStore(t)
+  store.onChange(change => { if (change.key === 'bad') throw new Error('listener broke') })
+  const [good, bad] = await Promise.allSettled([store.apply('good', put('v', hlcAt(WALL_MS))), store.apply('bad', put('v', hlcAt(WALL_MS)))])
+  t.same(good?.status === 'fulfilled' ? good.value : undefined, { applied: true })
+  t.match(bad?.status === 'rejected' ? (bad.reason as Error).message : '', /listener broke/)
+  t.equal(text(store.get('bad')), 'v', 'the record itself was committed, as before')
+})
