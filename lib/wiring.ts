@@ -73,6 +73,12 @@ const HANDOFF_BATCH_SIZE = 256
 /** A batch of replica writes to one peer is sent once it holds about this much (frames are limited to 4 MiB). */
 const REPLICA_BATCH_MAX_BYTES = 1024 * 1024
 /**
+ * Replica write batches to one peer awaiting their answer at once; later writes gather into the
+ * next batch meanwhile (lib/replication/write-batcher.ts). Two keep the link busy while one answer
+ * is on its way back.
+ */
+const REPLICA_BATCHES_IN_FLIGHT = 2
+/**
  * CASPaxos proposer bounds: rounds per operation before it gives up (503), the backoff between
  * them (full jitter below min(max, base × 2^attempt)), keys whose last ballot is remembered for
  * the one-round-trip path (~100 bytes each), and operations one key may have waiting per node.
@@ -211,7 +217,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
   const isRemoved = (member: NodeId): boolean => lifecycleRef?.isRemoved(member) === true
   const placementMembers = (): Member[] => swim.members().filter((m) => !isRemoved(m.id))
   const aliveIds = (): NodeId[] => swim.members().filter((m) => m.state === 'alive' && !isRemoved(m.id)).map((m) => m.id)
-  // One Merkle tree per partition, rebuilt from the segment index at start and kept current
+  // One Merkle tree per partition, rebuilt from the stored records at start and kept current
   // by the store's change hook (writes, replica applies, sync, GC).
   const forest = new MerkleForest(digester)
   const rebuildStartedMs = nowMs()
@@ -329,6 +335,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     send: (to, message, timeoutMs) => transport.request(to, message, timeoutMs),
     maxEntries: MAX_RECORDS_PER_WRITE,
     maxBytes: REPLICA_BATCH_MAX_BYTES,
+    maxInFlight: REPLICA_BATCHES_IN_FLIGHT,
   })
   const coordinator = new Coordinator({
     localId: id,

@@ -44,7 +44,7 @@ export function nodeRoutes(deps: NodeRouteDeps): {
     },
     '/metrics': {
       GET: async ctx => {
-        const text = await deps.metrics.registry.metrics()
+        const text = await deps.metrics.scrape()
         sendBytes(ctx.res, 200, text, { 'content-type': deps.metrics.registry.contentType })
       },
     },

@@ -60,14 +60,14 @@ export class FrameCodec {
     if (!Number.isSafeInteger(requestId) || requestId < 0 || carriesRequestId(type) !== (requestId > 0)) {
       throw new TypeError(`${type.kind} frame ${typeName} cannot carry requestId ${requestId}`)
     }
-    return this.#pack(typeName, [type.code, requestId, body])
+    return this.#pack(typeName, [type.code, requestId, type.encode === undefined ? body : type.encode(body)])
   }
 
   /** A `response` frame answering request `requestId` with `reply` (a reply-kind message). */
   encodeResponse(requestId: number, reply: PeerMessage): Uint8Array {
     const type = this.registry.named(reply.type)
     if (type.kind !== 'reply') throw new TypeError(`${reply.type} is not a reply type and cannot answer a request`)
-    return this.#pack(reply.type, [this.registry.named(RESPONSE_FRAME).code, requestId, [type.code, reply.body]])
+    return this.#pack(reply.type, [this.registry.named(RESPONSE_FRAME).code, requestId, [type.code, type.encode === undefined ? reply.body : type.encode(reply.body)]])
   }
 
   encodeError(requestId: number, error: ErrorBody): Uint8Array {

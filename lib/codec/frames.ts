@@ -1,4 +1,7 @@
-import { validateReplicaRead, validateReplicaReadReply, validateReplicaScan, validateReplicaScanReply, validateReplicaWrite, validateReplicaWriteReply } from '../replication/messages.js'
+import {
+  encodeReplicaWrite, encodeReplicaWriteReply, validateReplicaRead, validateReplicaReadReply, validateReplicaScan, validateReplicaScanReply,
+  validateReplicaWrite, validateReplicaWriteReply, type ReplicaWriteBody, type ReplicaWriteReplyBody,
+} from '../replication/messages.js'
 import { membershipBodyValidators } from '../membership/messages.js'
 import {
   validateSyncLeaves, validateSyncLeavesReply, validateSyncNodes, validateSyncNodesReply,
@@ -33,6 +36,11 @@ export interface FrameType {
   readonly name: string
   readonly kind: FrameKind
   readonly validate: BodyValidator
+  /**
+   * The body's wire form when it differs from the typed body (a compact array, say); `validate`
+   * reads that form back. Absent: the body travels as it is.
+   */
+  readonly encode?: (body: unknown) => unknown
 }
 
 /** The envelope types the codec builds and takes apart itself. */
@@ -59,8 +67,8 @@ export const FRAME_TYPES: readonly FrameType[] = [
   { code: 0x15, name: 'pushPullReply', kind: 'oneway', validate: membershipBodyValidators.pushPullReply },
   { code: 0x16, name: 'gossip', kind: 'oneway', validate: membershipBodyValidators.gossip },
   // Replication (lib/replication/messages.ts): a coordinator asks replicas to apply or read.
-  { code: 0x20, name: 'replicaWrite', kind: 'request', validate: validateReplicaWrite },
-  { code: 0x21, name: 'replicaWriteReply', kind: 'reply', validate: validateReplicaWriteReply },
+  { code: 0x20, name: 'replicaWrite', kind: 'request', validate: validateReplicaWrite, encode: body => encodeReplicaWrite(body as ReplicaWriteBody) },
+  { code: 0x21, name: 'replicaWriteReply', kind: 'reply', validate: validateReplicaWriteReply, encode: body => encodeReplicaWriteReply(body as ReplicaWriteReplyBody) },
   { code: 0x22, name: 'replicaRead', kind: 'request', validate: validateReplicaRead },
   { code: 0x23, name: 'replicaReadReply', kind: 'reply', validate: validateReplicaReadReply },
   { code: 0x24, name: 'replicaScan', kind: 'request', validate: validateReplicaScan },

@@ -1,4 +1,17 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { createRequire } from 'node:module'
+import type * as PromClient from 'prom-client'
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+/**
+ * prom-client's parts, loaded one by one: its index also loads the default process metrics,
+ * whose CPU collector pulls in @opentelemetry/api — the largest single cost of a daemon's
+ * start-up (issue 15). Those are registered at the first scrape instead (scrape below).
+ */
+const require = createRequire(import.meta.url)
+const CounterClass = require('prom-client/lib/counter') as typeof PromClient.Counter
+const GaugeClass = require('prom-client/lib/gauge') as typeof PromClient.Gauge
+const HistogramClass = require('prom-client/lib/histogram') as typeof PromClient.Histogram
+const RegistryClass = require('prom-client/lib/registry') as typeof PromClient.Registry
 
 /**
  * Every metric hearsay exports, declared in this one place (as gossipsub's metrics module does)
@@ -22,6 +35,11 @@ const ANTI_ENTROPY_DURATION_BUCKETS_SECONDS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 3
 export interface Metrics {
   /** The registry holding only hearsay's metrics (never prom-client's global one). */
   readonly registry: Registry
+  /**
+   * The Prometheus text of every metric, for `/metrics`. The process and Node.js metrics
+   * (prom-client's defaults) join at the first scrape, so start-up does not load them.
+   */
+  scrape(): Promise<string>
 
   // Client HTTP API (lib/api).
   readonly httpRequests: Counter<'route' | 'method' | 'status'>
@@ -124,12 +142,12 @@ export interface Metrics {
 }
 
 export function createMetrics(): Metrics {
-  const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX })
+  const registry = new RegistryClass()
+  let defaultsRegistered = false
   const registers = [registry]
   let certificateNotAfterMs: number | undefined
 
-  const tlsCertificateExpirySeconds = new Gauge({
+  const tlsCertificateExpirySeconds = new GaugeClass({
     name: `${METRIC_PREFIX}tls_certificate_expiry_seconds`,
     help: 'Seconds until this node\'s TLS certificate (tls.cert) expires; alert well before 0. Only present with TLS on.',
     // Registered by the first trackCertificateExpiry: with TLS off a gauge reading 0 would page someone.
@@ -141,8 +159,16 @@ export function createMetrics(): Metrics {
 
   return {
     registry,
+    scrape(): Promise<string> {
+      if (!defaultsRegistered) {
+        defaultsRegistered = true
+        const collectDefaultMetrics = require('prom-client/lib/defaultMetrics') as typeof PromClient.collectDefaultMetrics
+        collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX })
+      }
+      return registry.metrics()
+    },
     tlsCertificateExpirySeconds,
-    tlsReloads: new Counter({
+    tlsReloads: new CounterClass({
       name: `${METRIC_PREFIX}tls_reloads_total`,
       help: 'TLS certificate reloads on SIGHUP, by result (ok, refused: the old certificate stays in use).',
       labelNames: ['result'] as const,
@@ -153,235 +179,235 @@ export function createMetrics(): Metrics {
       certificateNotAfterMs = notAfterMs
       tlsCertificateExpirySeconds.set((notAfterMs - Date.now()) / 1000)
     },
-    httpRequests: new Counter({
+    httpRequests: new CounterClass({
       name: `${METRIC_PREFIX}http_requests_total`,
       help: 'Client HTTP requests answered, by route template, method and status code.',
       labelNames: ['route', 'method', 'status'] as const,
       registers,
     }),
-    httpRequestDuration: new Histogram({
+    httpRequestDuration: new HistogramClass({
       name: `${METRIC_PREFIX}http_request_duration_seconds`,
       help: 'Time from receiving a client HTTP request to finishing its answer.',
       labelNames: ['route', 'method'] as const,
       buckets: HTTP_DURATION_BUCKETS_SECONDS,
       registers,
     }),
-    httpClientErrors: new Counter({
+    httpClientErrors: new CounterClass({
       name: `${METRIC_PREFIX}http_client_errors_total`,
       help: 'Client HTTP requests refused by the parser before routing (malformed, oversized headers, timeouts), by error code.',
       labelNames: ['code'] as const,
       registers,
     }),
-    limitRefusals: new Counter({
+    limitRefusals: new CounterClass({
       name: `${METRIC_PREFIX}limit_refusals_total`,
       help: 'Work refused because a resource limit was reached (memory budgets, connection caps, timeouts), by limit.',
       labelNames: ['limit'] as const,
       registers,
     }),
-    kvWrites: new Counter({
+    kvWrites: new CounterClass({
       name: `${METRIC_PREFIX}kv_writes_total`,
       help: 'Writes coordinated by this node, by operation (put, delete).',
       labelNames: ['op'] as const,
       registers,
     }),
-    storeKeys: new Gauge({
+    storeKeys: new GaugeClass({
       name: `${METRIC_PREFIX}store_keys`,
       help: 'Records in the local store, tombstones included.',
       registers,
     }),
-    storeGcCollected: new Counter({
+    storeGcCollected: new CounterClass({
       name: `${METRIC_PREFIX}store_gc_collected_total`,
       help: 'Records removed by garbage collection, by kind (tombstone, expired).',
       labelNames: ['kind'] as const,
       registers,
     }),
-    storeGcWaiting: new Gauge({
+    storeGcWaiting: new GaugeClass({
       name: `${METRIC_PREFIX}store_gc_waiting_records`,
       help: 'Tombstones and expired records past store.tombstoneGrace that the last GC sweep kept because a replica of their partition is not yet known to hold them.',
       registers,
     }),
-    quorumFailures: new Counter({
+    quorumFailures: new CounterClass({
       name: `${METRIC_PREFIX}replication_quorum_failures_total`,
       help: 'Requests that did not get enough replica acknowledgements in time, by kind (write, read).',
       labelNames: ['kind'] as const,
       registers,
     }),
-    hintsPending: new Gauge({
+    hintsPending: new GaugeClass({
       name: `${METRIC_PREFIX}replication_hints_pending`,
       help: 'Writes held as hints for replicas that are down.',
       registers,
     }),
-    hintsHandedOff: new Counter({
+    hintsHandedOff: new CounterClass({
       name: `${METRIC_PREFIX}replication_hints_handed_off_total`,
       help: 'Hints handed to a replica that came back (delivered) or given up (dropped).',
       labelNames: ['result'] as const,
       registers,
     }),
-    readRepairs: new Counter({
+    readRepairs: new CounterClass({
       name: `${METRIC_PREFIX}replication_read_repairs_total`,
       help: 'Stale replicas sent the newest version after a read.',
       registers,
     }),
-    paxosRounds: new Counter({
+    paxosRounds: new CounterClass({
       name: `${METRIC_PREFIX}paxos_rounds_total`,
       help: 'CASPaxos rounds this node ran as proposer, by phase (prepare, accept, fast: the one-round-trip accept) and outcome (ok, conflict: a higher ballot was promised, unavailable: no quorum in time).',
       labelNames: ['phase', 'outcome'] as const,
       registers,
     }),
-    paxosCatchUps: new Counter({
+    paxosCatchUps: new CounterClass({
       name: `${METRIC_PREFIX}paxos_catch_ups_total`,
       help: 'Partitions whose acceptor state this node caught up after their acceptor set changed (it refuses their linearizable operations until then).',
       registers,
     }),
-    paxosPartitionsCatchingUp: new Gauge({
+    paxosPartitionsCatchingUp: new GaugeClass({
       name: `${METRIC_PREFIX}paxos_partitions_catching_up`,
       help: 'Partitions this node is an acceptor of that are still catching up their acceptor state after a set change.',
       registers,
     }),
-    members: new Gauge({
+    members: new GaugeClass({
       name: `${METRIC_PREFIX}members`,
       help: 'Members in the local member table, by state (alive, suspect, dead, left).',
       labelNames: ['state'] as const,
       registers,
     }),
-    peerMalformedFrames: new Counter({
+    peerMalformedFrames: new CounterClass({
       name: `${METRIC_PREFIX}peer_malformed_frames_total`,
       help: 'Peer frames that failed validation (each closes its link), by reason.',
       labelNames: ['reason'] as const,
       registers,
     }),
-    peerMessagesDropped: new Counter({
+    peerMessagesDropped: new CounterClass({
       name: `${METRIC_PREFIX}peer_messages_dropped_total`,
       help: 'Peer messages dropped without delivery, by reason (unreachable, queue_full, closed).',
       labelNames: ['reason'] as const,
       registers,
     }),
-    peerBytes: new Counter({
+    peerBytes: new CounterClass({
       name: `${METRIC_PREFIX}peer_bytes_total`,
       help: 'Bytes of frames on established peer links, by direction (sent, received) and message type.',
       labelNames: ['direction', 'type'] as const,
       registers,
     }),
-    peerLinksOpened: new Counter({
+    peerLinksOpened: new CounterClass({
       name: `${METRIC_PREFIX}peer_links_opened_total`,
       help: 'Peer links opened, by direction (inbound, outbound); reconnects count as new links.',
       labelNames: ['direction'] as const,
       registers,
     }),
-    peerLinksClosed: new Counter({
+    peerLinksClosed: new CounterClass({
       name: `${METRIC_PREFIX}peer_links_closed_total`,
       help: 'Peer links closed, by reason.',
       labelNames: ['reason'] as const,
       registers,
     }),
-    peerHandshakesRefused: new Counter({
+    peerHandshakesRefused: new CounterClass({
       name: `${METRIC_PREFIX}peer_handshakes_refused_total`,
       help: 'Peer handshakes refused, by who refused (local, remote) and why (protocol, cluster, auth, identity, duplicate, busy).',
       labelNames: ['by', 'code'] as const,
       registers,
     }),
-    tlsHandshakeFailures: new Counter({
+    tlsHandshakeFailures: new CounterClass({
       name: `${METRIC_PREFIX}tls_handshake_failures_total`,
       help: 'TLS handshakes that failed, by side (peer, api) and reason (unknown_ca, expired, not_yet_valid, bad_name, plaintext, no_certificate, protocol_version, rejected_by_peer, other).',
       labelNames: ['side', 'reason'] as const,
       registers,
     }),
-    memberTransitions: new Counter({
+    memberTransitions: new CounterClass({
       name: `${METRIC_PREFIX}member_transitions_total`,
       help: 'Member state changes seen by this node, by the state entered (alive, suspect, dead, left).',
       labelNames: ['state'] as const,
       registers,
     }),
-    membershipRefutations: new Counter({
+    membershipRefutations: new CounterClass({
       name: `${METRIC_PREFIX}membership_refutations_total`,
       help: 'Times this node refuted suspicion or death rumours about itself by raising its incarnation.',
       registers,
     }),
-    probeRoundTrip: new Histogram({
+    probeRoundTrip: new HistogramClass({
       name: `${METRIC_PREFIX}membership_probe_rtt_seconds`,
       help: 'Round-trip time of acknowledged SWIM probes, by path (direct, indirect).',
       labelNames: ['path'] as const,
       buckets: PROBE_RTT_BUCKETS_SECONDS,
       registers,
     }),
-    clockOffset: new Gauge({
+    clockOffset: new GaugeClass({
       name: `${METRIC_PREFIX}clock_offset_seconds`,
       help: 'Estimated offset of each alive peer\'s clock from this node\'s (peer minus this node: negative when this node is ahead), by peer member name.',
       labelNames: ['peer'] as const,
       registers,
     }),
-    clockSkewed: new Gauge({
+    clockSkewed: new GaugeClass({
       name: `${METRIC_PREFIX}clock_skewed`,
       help: '1 while this node\'s clock is beyond clock.maxSkewMs from a majority of its measured peers (it coordinates no writes), else 0.',
       registers,
     }),
-    hintsStored: new Counter({
+    hintsStored: new CounterClass({
       name: `${METRIC_PREFIX}replication_hints_stored_total`,
       help: 'Writes kept as hints for a replica that was down or did not answer.',
       registers,
     }),
-    antiEntropyRounds: new Counter({
+    antiEntropyRounds: new CounterClass({
       name: `${METRIC_PREFIX}antientropy_rounds_total`,
       help: 'Anti-entropy sync rounds, by result (ok, failed, skipped).',
       labelNames: ['result'] as const,
       registers,
     }),
-    antiEntropyRoundDuration: new Histogram({
+    antiEntropyRoundDuration: new HistogramClass({
       name: `${METRIC_PREFIX}antientropy_round_duration_seconds`,
       help: 'Duration of anti-entropy sync rounds.',
       buckets: ANTI_ENTROPY_DURATION_BUCKETS_SECONDS,
       registers,
     }),
-    antiEntropyRecords: new Counter({
+    antiEntropyRecords: new CounterClass({
       name: `${METRIC_PREFIX}antientropy_records_total`,
       help: 'Records moved by anti-entropy and stored by the receiver, by direction (sent, received).',
       labelNames: ['direction'] as const,
       registers,
     }),
-    antiEntropyBytes: new Counter({
+    antiEntropyBytes: new CounterClass({
       name: `${METRIC_PREFIX}antientropy_bytes_total`,
       help: 'Bytes of anti-entropy frames, by direction (sent, received), in sessions this node started or answered.',
       labelNames: ['direction'] as const,
       registers,
     }),
-    antiEntropyPartitions: new Counter({
+    antiEntropyPartitions: new CounterClass({
       name: `${METRIC_PREFIX}antientropy_partitions_total`,
       help: 'Partitions compared by anti-entropy sessions this node started, by outcome (equal, differing).',
       labelNames: ['outcome'] as const,
       registers,
     }),
-    antiEntropyDropped: new Counter({
+    antiEntropyDropped: new CounterClass({
       name: `${METRIC_PREFIX}antientropy_dropped_total`,
       help: 'Records removed while repairing after an absence longer than the tombstone grace, because no other replica held them.',
       registers,
     }),
-    configReloads: new Counter({
+    configReloads: new CounterClass({
       name: `${METRIC_PREFIX}config_reloads_total`,
       help: 'Configuration reloads applied on SIGHUP.',
       registers,
     }),
-    watchers: new Gauge({
+    watchers: new GaugeClass({
       name: `${METRIC_PREFIX}watchers`,
       help: 'Watches this node serves now (HTTP and stream protocol).',
       registers,
     }),
-    watchEvents: new Counter({
+    watchEvents: new CounterClass({
       name: `${METRIC_PREFIX}watch_events_total`,
       help: 'Change events handed to watchers.',
       registers,
     }),
-    watchCuts: new Counter({
+    watchCuts: new CounterClass({
       name: `${METRIC_PREFIX}watch_cut_total`,
       help: 'Watches the node ended, by reason: slow_consumer (buffer over watch.maxBufferedBytes), compacted, shutdown, remote_failed.',
       labelNames: ['reason'],
       registers,
     }),
-    watchLogEntries: new Gauge({
+    watchLogEntries: new GaugeClass({
       name: `${METRIC_PREFIX}watch_log_entries`,
       help: 'Entries in the change log (applied changes within watch.retention).',
       registers,
     }),
-    watchLogTrimmed: new Counter({
+    watchLogTrimmed: new CounterClass({
       name: `${METRIC_PREFIX}watch_log_trimmed_total`,
       help: 'Change log entries removed because they were older than watch.retention.',
       registers,

@@ -37,24 +37,23 @@ export interface ReplicaReadBody { readonly key: string }
 /** The replica's raw record (tombstones and expired records included), or null when it has none. */
 export interface ReplicaReadReplyBody { readonly entry: WireEntry | null }
 
+// Optional fields are set only when present (an absent field stays absent, as the store's
+// records expect), without the temporary objects of conditional spreads: every write crosses
+// both functions.
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
 export function toWire(key: string, record: StoredRecord): WireEntry {
-  return {
-    key,
-    value: record.value,
-    hlc: record.version.hlc,
-    node: record.version.node,
-    ...(record.expiresAtMs !== undefined ? { expiresAtMs: record.expiresAtMs } : {}),
-    ...(record.strong === true ? { strong: true as const } : {}),
-  }
+  const entry: Mutable<WireEntry> = { key, value: record.value, hlc: record.version.hlc, node: record.version.node }
+  if (record.expiresAtMs !== undefined) entry.expiresAtMs = record.expiresAtMs
+  if (record.strong === true) entry.strong = true
+  return entry
 }
 
 export function fromWire(entry: WireEntry): StoredRecord {
-  return {
-    value: entry.value,
-    version: { hlc: entry.hlc, node: entry.node },
-    ...(entry.expiresAtMs !== undefined ? { expiresAtMs: entry.expiresAtMs } : {}),
-    ...(entry.strong === true ? { strong: true as const } : {}),
-  }
+  const record: Mutable<StoredRecord> = { value: entry.value, version: { hlc: entry.hlc, node: entry.node } }
+  if (entry.expiresAtMs !== undefined) record.expiresAtMs = entry.expiresAtMs
+  if (entry.strong === true) record.strong = true
+  return record
 }
 
 /** A record from a peer, checked field by field (shared with the anti-entropy frames). */
@@ -71,18 +70,74 @@ export function validateWireEntry(value: unknown, what: string): WireEntry {
   return { key, value: bytes, hlc, node, ...(expiresAtMs !== undefined ? { expiresAtMs } : {}), ...(strong === true ? { strong: true as const } : {}) }
 }
 
+/**
+ * The hot path's frames travel compact (issue 15), as the sync frames do: `replicaWrite` is the
+ * array of its entries, each `[key, value | nil, hlc, node id (8 bytes), expiresAtMs | nil, true]`
+ * with the trailing fields left off when absent (no expiry, not strong), and `replicaWriteReply`
+ * is `[applied, strong?]`, `applied` packed one bit per entry (entry i is bit i % 8 of byte
+ * i / 8). A map per record with field names and a hex node id cost ~45 bytes more per record and
+ * an object walk to validate it.
+ */
+const NODE_ID_BYTES = 8
+/** Node ids on the wire as bytes, by id: a cluster has few, so each is converted once. */
+const nodeIdBytes = new Map<NodeId, Buffer>()
+const MAX_CACHED_NODE_IDS = 1024
+
+function nodeBytesOf(node: NodeId): Buffer {
+  let bytes = nodeIdBytes.get(node)
+  if (bytes === undefined) {
+    if (nodeIdBytes.size >= MAX_CACHED_NODE_IDS) nodeIdBytes.clear()
+    bytes = Buffer.from(node, 'hex')
+    nodeIdBytes.set(node, bytes)
+  }
+  return bytes
+}
+
+/** The wire form of a replicaWrite body (see above). */
+export function encodeReplicaWrite(body: ReplicaWriteBody): unknown[] {
+  return body.entries.map(compactEntry)
+}
+
+function compactEntry(entry: WireEntry): unknown[] {
+  const fields: unknown[] = [entry.key, entry.value, entry.hlc, nodeBytesOf(entry.node)]
+  if (entry.strong === true) fields.push(entry.expiresAtMs ?? null, true)
+  else if (entry.expiresAtMs !== undefined) fields.push(entry.expiresAtMs)
+  return fields
+}
+
+function validateCompactEntry(value: unknown, what: string): WireEntry {
+  if (!Array.isArray(value) || value.length < 4 || value.length > 6) throw new MalformedBodyError(`${what} is not [key, value, hlc, node, expiresAtMs?, strong?]`)
+  const key = expectString(value[0], `${what}.key`, MAX_WIRE_KEY_CHARS, 1)
+  const bytes = value[1] === null ? null : expectBytes(value[1], `${what}.value`, MAX_WIRE_VALUE_BYTES)
+  const hlc = expectUint(value[2], `${what}.hlc`)
+  const nodeBytes = expectBytes(value[3], `${what}.node`, NODE_ID_BYTES, NODE_ID_BYTES)
+  const node = Buffer.from(nodeBytes.buffer, nodeBytes.byteOffset, NODE_ID_BYTES).toString('hex') as NodeId
+  const entry: Mutable<WireEntry> = { key, value: bytes, hlc, node }
+  if (value.length > 4 && value[4] !== null) entry.expiresAtMs = expectUint(value[4], `${what}.expiresAtMs`)
+  if (value.length === 6) {
+    if (value[5] !== true) throw new MalformedBodyError(`${what}.strong must be true when present`)
+    entry.strong = true
+  }
+  return entry
+}
+
 export function validateReplicaWrite(body: unknown): ReplicaWriteBody {
-  const object = expectObject(body, 'replicaWrite')
-  return { entries: expectArray(field(object, 'entries'), 'replicaWrite.entries', MAX_RECORDS_PER_WRITE, validateWireEntry) }
+  return { entries: expectArray(body, 'replicaWrite', MAX_RECORDS_PER_WRITE, validateCompactEntry) }
+}
+
+/** The wire form of a replicaWriteReply body (see above). */
+export function encodeReplicaWriteReply(body: ReplicaWriteReplyBody): unknown[] {
+  const bits = Buffer.alloc(Math.ceil(body.applied.length / 8))
+  body.applied.forEach((applied, i) => { if (applied) bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7)) })
+  return body.strong === undefined ? [body.applied.length, bits] : [body.applied.length, bits, body.strong]
 }
 
 export function validateReplicaWriteReply(body: unknown): ReplicaWriteReplyBody {
-  const object = expectObject(body, 'replicaWriteReply')
-  const applied = expectArray(field(object, 'applied'), 'replicaWriteReply.applied', MAX_RECORDS_PER_WRITE, (v, w) => {
-    if (typeof v !== 'boolean') throw new MalformedBodyError(`${w} must be a boolean`)
-    return v
-  })
-  const strong = optional(field(object, 'strong'), 'replicaWriteReply.strong', (v, w) => expectArray(v, w, MAX_RECORDS_PER_WRITE, (i, iw) => expectUint(i, iw, MAX_RECORDS_PER_WRITE - 1)))
+  if (!Array.isArray(body) || body.length < 2 || body.length > 3) throw new MalformedBodyError('replicaWriteReply is not [count, applied bits, strong?]')
+  const count = expectUint(body[0], 'replicaWriteReply.count', MAX_RECORDS_PER_WRITE)
+  const bits = expectBytes(body[1], 'replicaWriteReply.applied', Math.ceil(count / 8), Math.ceil(count / 8))
+  const applied = Array.from({ length: count }, (_, i) => ((bits[i >> 3] as number) & (1 << (i & 7))) !== 0)
+  const strong = body.length === 3 ? expectArray(body[2], 'replicaWriteReply.strong', MAX_RECORDS_PER_WRITE, (i, iw) => expectUint(i, iw, MAX_RECORDS_PER_WRITE - 1)) : undefined
   return { applied, ...(strong !== undefined ? { strong } : {}) }
 }
 

@@ -8,6 +8,11 @@ export interface WriteBatcherOptions {
   readonly maxEntries: number
   /** A batch is sent once its records reach about this many bytes, well below the frame limit. */
   readonly maxBytes: number
+  /**
+   * Batches to one peer awaiting their answer at once; while that many are out, new records
+   * gather into the next batch, which leaves when an answer comes back (or it is full).
+   */
+  readonly maxInFlight: number
 }
 
 interface Caller {
@@ -33,10 +38,18 @@ const ENTRY_OVERHEAD_BYTES = 64
  * replica instead of one each per client write. Each caller still gets its own answer (its slice
  * of `applied`), or the batch's error. All records of a batch come from this node, so the
  * replica's clock-skew check accepts or refuses them together, as it would one by one.
+ *
+ * Under load the batches grow by themselves (issue 15): at most maxInFlight batches per peer
+ * await their answer, and the records of the turns in between gather into the next one, as
+ * Nagle's algorithm and group commit do. An idle peer's batch leaves at the end of the turn; a
+ * busy one costs the replica one message, handler call and transaction per round trip instead of
+ * one per turn. The wait is bounded by the answer's deadline (the transport's request timeout).
  */
 export class ReplicaWriteBatcher {
   readonly #options: WriteBatcherOptions
   readonly #pending = new Map<string, Batch>()
+  /** Batches sent to each peer and not answered yet. */
+  readonly #inFlight = new Map<string, number>()
   #flushScheduled = false
 
   constructor(options: WriteBatcherOptions) {
@@ -44,6 +57,7 @@ export class ReplicaWriteBatcher {
       throw new RangeError(`maxEntries must be an integer from 1 to ${MAX_RECORDS_PER_WRITE}, got ${options.maxEntries}`)
     }
     if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes < 1) throw new RangeError(`maxBytes must be a positive integer, got ${options.maxBytes}`)
+    if (!Number.isSafeInteger(options.maxInFlight) || options.maxInFlight < 1) throw new RangeError(`maxInFlight must be a positive integer, got ${options.maxInFlight}`)
     this.#options = options
   }
 
@@ -76,13 +90,27 @@ export class ReplicaWriteBatcher {
     // setImmediate, not a microtask: it runs after every request this turn of the poll phase read.
     setImmediate(() => {
       this.#flushScheduled = false
-      for (const [peer, batch] of this.#pending) this.#send(peer, batch)
+      for (const [peer, batch] of this.#pending) {
+        // A peer with its answers outstanding gets this batch when one comes back (#answered).
+        if ((this.#inFlight.get(peer) ?? 0) < this.#options.maxInFlight) this.#send(peer, batch)
+      }
     })
+  }
+
+  #answered(peer: string): void {
+    const left = (this.#inFlight.get(peer) ?? 1) - 1
+    if (left > 0) this.#inFlight.set(peer, left)
+    else this.#inFlight.delete(peer)
+    const waiting = this.#pending.get(peer)
+    if (waiting !== undefined) this.#send(peer, waiting)
   }
 
   #send(peer: string, batch: Batch): void {
     if (this.#pending.get(peer) === batch) this.#pending.delete(peer)
-    this.#options.send(peer, { type: 'replicaWrite', body: { entries: batch.entries } }, batch.timeoutMs).then(
+    this.#inFlight.set(peer, (this.#inFlight.get(peer) ?? 0) + 1)
+    const sent = this.#options.send(peer, { type: 'replicaWrite', body: { entries: batch.entries } }, batch.timeoutMs)
+    sent.then(() => this.#answered(peer), () => this.#answered(peer))
+    sent.then(
       (reply) => {
         const applied = reply.type === 'replicaWriteReply' ? (reply.body as ReplicaWriteReplyBody).applied : undefined
         if (applied === undefined || applied.length !== batch.entries.length) {

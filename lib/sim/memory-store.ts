@@ -65,7 +65,7 @@ export class MemoryStore implements Store {
     this.identity = new NodeIdentity(this.meta)
     this.hints = state.hints
     this.paxos = state.paxos
-    this.segments = new SegmentIndex(state.segments, segments.segmentOf)
+    this.segments = new SegmentIndex(state.segments, segments.segmentOf, (keyBytes) => state.kv.get(keyBytes)?.version)
     this.changeLog = new ChangeLog({
       db: state.changes,
       lastKey: () => {
@@ -107,7 +107,7 @@ export class MemoryStore implements Store {
       const applied = previous === undefined || compareRecords(record, previous) > 0
       if (applied) {
         this.#state.kv.putNow(keyBytes, record)
-        this.segments.put(keyBytes, segment, record.version)
+        if (previous === undefined) this.segments.add(keyBytes, segment)
         if (mayBeCollected(record)) this.#state.arrivals.putNow(keyBytes, this.#nowMs())
         else if (previous !== undefined && mayBeCollected(previous)) this.#state.arrivals.removeNow(keyBytes)
         const logged = this.changeLog.stage(keyBytes, encodeRecord(record), this.#nowMs())

@@ -41,17 +41,29 @@ export interface ChangeLogStats {
 const POSITION_BYTES = 16
 const KEY_LENGTH_BYTES = 2
 
+const TWO_TO_32 = 2 ** 32
+
 export function positionKey(position: ChangePosition): Buffer {
-  const bytes = Buffer.alloc(POSITION_BYTES)
-  bytes.writeBigUInt64BE(BigInt(position.arrivedMs), 0)
-  bytes.writeBigUInt64BE(BigInt(position.seq), 8)
+  const bytes = Buffer.allocUnsafe(POSITION_BYTES)
+  writeUint64(bytes, position.arrivedMs, 0)
+  writeUint64(bytes, position.seq, 8)
   return bytes
 }
 
 export function decodePosition(bytes: Uint8Array): ChangePosition {
   if (bytes.byteLength !== POSITION_BYTES) throw new Error(`a change log key of ${bytes.byteLength} bytes, expected ${POSITION_BYTES}`)
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  return { arrivedMs: Number(view.readBigUInt64BE(0)), seq: Number(view.readBigUInt64BE(8)) }
+  return { arrivedMs: readUint64(view, 0), seq: readUint64(view, 8) }
+}
+
+/** A safe integer as uint64 big-endian, without a BigInt per write (the split is exact below 2^53). */
+function writeUint64(bytes: Buffer, value: number, offset: number): void {
+  bytes.writeUInt32BE(Math.floor(value / TWO_TO_32), offset)
+  bytes.writeUInt32BE(value >>> 0, offset + 4)
+}
+
+function readUint64(bytes: Buffer, offset: number): number {
+  return bytes.readUInt32BE(offset) * TWO_TO_32 + bytes.readUInt32BE(offset + 4)
 }
 
 export function comparePositions(a: ChangePosition, b: ChangePosition): number {

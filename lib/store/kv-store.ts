@@ -12,6 +12,11 @@ import { decodeRecord, encodeRecord } from './record-codec.js'
 import { SegmentIndex, type SegmentIndexOptions } from './segment-index.js'
 import type { Store } from './store.js'
 
+/**
+ * Recorded with the segment scheme: an index written in another format (before issue 15 each
+ * entry held its key's version) is rebuilt at open.
+ */
+const SEGMENT_INDEX_FORMAT = 'keys-only'
 /** kv, meta, hints, segments, arrivals, changes, paxos; a little room for what comes later. */
 const MAX_DATABASES = 8
 /**
@@ -100,6 +105,12 @@ export interface StorageStats {
   readonly diskFreeBytes: number | null
 }
 
+interface QueuedApply {
+  readonly prepared: readonly PreparedWrite[]
+  readonly resolve: (outcomes: ApplyOutcome[]) => void
+  readonly reject: (error: unknown) => void
+}
+
 interface PreparedWrite {
   readonly key: string
   readonly keyBytes: Buffer
@@ -131,6 +142,9 @@ export class KvStore implements Store {
   /** CASPaxos acceptor state (lib/paxos/acceptor-store.ts); binary keys and values. */
   readonly paxos: Database<Uint8Array, Uint8Array>
   private readonly listeners = new Set<ChangeListener>()
+  /** Applies waiting for this turn's transaction (see commitApplies). */
+  private applyQueue: QueuedApply[] = []
+  private applyScheduled = false
   private closed = false
   private readonly openedAtMs: number
 
@@ -181,8 +195,18 @@ export class KvStore implements Store {
       let index: SegmentIndex | undefined
       if (segments !== undefined) {
         const db = root.openDB<Uint8Array, Uint8Array>('segments', { keyEncoding: 'binary', encoding: 'binary' })
-        index = new SegmentIndex(db, segments.segmentOf)
-        if (meta.get('segmentScheme') !== segments.scheme) await rebuildSegmentIndex(kv, db, index, meta, segments.scheme)
+        index = new SegmentIndex(db, segments.segmentOf, (keyBytes) => {
+          // A view LMDB reuses on the next read: only the version (numbers and a string) is kept.
+          const bytes = kv.getBinaryFast(keyBytes)
+          return bytes === undefined ? undefined : decodeRecord(bytes, decodeKey(keyBytes)).version
+        }, function* () {
+          for (const { key: keyBytes, value } of kv.getRange({ snapshot: false })) {
+            const key = decodeKey(keyBytes)
+            yield { keyBytes, key, version: decodeRecord(value, key).version }
+          }
+        })
+        const scheme = `${segments.scheme} ${SEGMENT_INDEX_FORMAT}`
+        if (meta.get('segmentScheme') !== scheme) await rebuildSegmentIndex(kv, db, index, meta, scheme)
       } else if (meta.get('segmentScheme') !== undefined) {
         // Writes without the index would leave it stale: the next open with it must rebuild.
         await meta.remove('segmentScheme')
@@ -204,18 +228,75 @@ export class KvStore implements Store {
     return outcome
   }
 
-  /** apply() for several records in one transaction; outcomes in input order. */
-  async applyMany(entries: readonly KeyedRecord[]): Promise<ApplyOutcome[]> {
-    this.assertOpen()
-    const segmentOf = this.segments?.segmentOf
-    const prepared = entries.map(({ key, record }): PreparedWrite => ({
-      key, keyBytes: encodeKey(key), segment: segmentOf === undefined ? 0 : segmentOf(key), record, encoded: encodeRecord(record),
-    }))
-    if (prepared.length === 0) return []
-    const { outcomes, changes } = await this.kv.transaction(() => this.applyInTransaction(prepared))
-    await this.kv.flushed
-    this.notify(changes)
-    return outcomes
+  /**
+   * apply() for several records, atomically; outcomes in input order. Every apply of one
+   * event-loop turn (local writes, replica batches, hints, sync) shares one LMDB transaction
+   * and one wait for its flush (see #commitApplies).
+   */
+  applyMany(entries: readonly KeyedRecord[]): Promise<ApplyOutcome[]> {
+    let prepared: PreparedWrite[]
+    try {
+      this.assertOpen()
+      const segmentOf = this.segments?.segmentOf
+      prepared = entries.map(({ key, record }): PreparedWrite => ({
+        key, keyBytes: encodeKey(key), segment: segmentOf === undefined ? 0 : segmentOf(key), record, encoded: encodeRecord(record),
+      }))
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    if (prepared.length === 0) return Promise.resolve([])
+    return new Promise((resolve, reject) => {
+      this.applyQueue.push({ prepared, resolve, reject })
+      if (!this.applyScheduled) {
+        this.applyScheduled = true
+        setImmediate(this.commitApplies)
+      }
+    })
+  }
+
+  /**
+   * Decides and writes every apply queued this turn in one transaction, each call on its own (a
+   * call that fails, a corrupt stored record say, fails alone and writes nothing: its entries
+   * are all decided before any is written), then answers them once the commit is flushed.
+   */
+  private readonly commitApplies = (): void => {
+    this.applyScheduled = false
+    const queued = this.applyQueue
+    if (queued.length === 0) return
+    this.applyQueue = []
+    const results: ({ readonly outcomes: ApplyOutcome[]; readonly changes: RecordChange[] } | { readonly error: unknown })[] = []
+    let committed: Promise<void>
+    try {
+      committed = this.kv.transaction(() => {
+        for (const { prepared } of queued) {
+          try {
+            results.push(this.applyInTransaction(prepared))
+          } catch (error) {
+            results.push({ error })
+          }
+        }
+      })
+    } catch (error) {
+      // LMDB refused to queue the transaction (its environment is gone): nothing was written.
+      for (const { reject } of queued) reject(error)
+      return
+    }
+    committed.then(() => this.kv.flushed).then(() => {
+      queued.forEach(({ resolve, reject }, i) => {
+        const result = results[i]
+        if (result === undefined) return reject(new Error('the apply transaction ran without this call'))
+        if ('error' in result) return reject(result.error)
+        try {
+          this.notify(result.changes)
+        } catch (error) {
+          // A listener's failure reaches its caller, as it did when each call notified alone.
+          return reject(error)
+        }
+        resolve(result.outcomes)
+      })
+    }, (error: unknown) => {
+      for (const { reject } of queued) reject(error)
+    })
   }
 
   /** The stored record, raw: tombstones and expired records included (replication needs them). */
@@ -335,6 +416,8 @@ export class KvStore implements Store {
   /** Waits for queued writes, closes LMDB and releases the data dir. */
   async close(): Promise<void> {
     if (this.closed) return
+    // Applies already accepted still commit (the scheduled run then finds nothing to do).
+    this.commitApplies()
     this.closed = true
     try {
       await this.root.flushed
@@ -365,7 +448,8 @@ export class KvStore implements Store {
     const changes: RecordChange[] = []
     for (const { write: { key, keyBytes, segment, record, encoded }, previous } of winners) {
       void this.kv.put(keyBytes, encoded)
-      this.segments?.put(keyBytes, segment, record.version)
+      // A key's segment never changes: its index entry is written when the key first appears.
+      if (previous === undefined) this.segments?.add(keyBytes, segment)
       if (mayBeCollected(record)) void this.arrivals.put(keyBytes, arrivedMs)
       else if (previous !== undefined && mayBeCollected(previous)) void this.arrivals.remove(keyBytes)
       // In this transaction: a committed record always has its change log entry.
@@ -411,17 +495,16 @@ async function rebuildSegmentIndex(
   scheme: string,
 ): Promise<void> {
   await db.clearAsync()
-  let batch: { keyBytes: Uint8Array; key: string; version: Version }[] = []
+  let batch: { keyBytes: Uint8Array; key: string }[] = []
   const flush = async (): Promise<void> => {
     const staged = batch
     batch = []
     await db.transaction(() => {
-      for (const { keyBytes, key, version } of staged) index.put(keyBytes, index.segmentOf(key), version)
+      for (const { keyBytes, key } of staged) index.add(keyBytes, index.segmentOf(key))
     })
   }
-  for (const { key, value } of kv.getRange({ snapshot: false })) {
-    const keyText = decodeKey(key)
-    batch.push({ keyBytes: Buffer.from(key), key: keyText, version: decodeRecord(value, keyText).version })
+  for (const key of kv.getKeys({ snapshot: false })) {
+    batch.push({ keyBytes: Buffer.from(key), key: decodeKey(key) })
     if (batch.length === SEGMENT_REBUILD_BATCH) await flush()
   }
   await flush()

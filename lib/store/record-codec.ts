@@ -52,10 +52,10 @@ export function decodeRecord(bytes: Uint8Array, key: string): StoredRecord {
   if (expiresAtMs !== null && (typeof expiresAtMs !== 'number' || !Number.isSafeInteger(expiresAtMs))) {
     throw new CorruptRecordError(key, 'bad expiresAtMs')
   }
-  const version = { hlc, node }
-  return {
-    value, version,
-    ...(expiresAtMs === null ? {} : { expiresAtMs }),
-    ...(strong === true ? { strong: true as const } : {}),
-  }
+  // Optional fields set only when present, without a conditional spread's temporary objects:
+  // every read and every apply decodes a record.
+  const record: { value: Uint8Array | null; version: { hlc: number; node: typeof node }; expiresAtMs?: number; strong?: true } = { value, version: { hlc, node } }
+  if (expiresAtMs !== null) record.expiresAtMs = expiresAtMs as number
+  if (strong === true) record.strong = true
+  return record
 }

@@ -3,13 +3,16 @@ import { asNodeId, type Version } from '../clock/version.js'
 import { decodeKey } from './keys.js'
 
 /**
- * A second LMDB database that orders every record's (key, version) by segment: the Merkle leaf
- * it belongs to (partition × leaves + bucket). The kv database is ordered by key, which is what
- * scans need; anti-entropy needs "every (key, version) in leaf L of partition P" without walking
- * the store, so this index is kept in the same transaction as every kv write (Riak's AAE keeps a
- * separate segment-ordered key store for the same reason).
+ * A second LMDB database that orders every stored key by segment: the Merkle leaf it belongs to
+ * (partition × leaves + bucket). The kv database is ordered by key, which is what scans need;
+ * anti-entropy needs "every (key, version) in leaf L of partition P" without walking the store,
+ * so this index is kept in the same transaction as the kv writes (Riak's AAE keeps a separate
+ * segment-ordered key store for the same reason).
  *
- * Entry: key = segment (uint32 big-endian) ‖ UTF-8 key; value = hlc (uint64 BE) ‖ node id (8 B).
+ * Entry: key = segment (uint32 big-endian) ‖ UTF-8 key; value empty. A key's segment never
+ * changes, so the entry is written only when a key first appears and removed when the key is
+ * removed: a new version of a stored key costs no index write (issue 15). Versions are read from
+ * the kv record when the index is listed, which only anti-entropy and the start-up rebuild do.
  */
 export type SegmentOf = (key: string) => number
 
@@ -44,12 +47,19 @@ export function segmentKey(segment: number, keyBytes: Uint8Array): Buffer {
 }
 
 export function encodeSegmentVersion(version: Version): Buffer {
-  const bytes = Buffer.allocUnsafe(VERSION_BYTES)
+  return writeSegmentVersion(version, Buffer.allocUnsafe(VERSION_BYTES))
+}
+
+function writeSegmentVersion(version: Version, bytes: Buffer): Buffer {
   // hlc < 2^53, so the split into two uint32 halves is exact.
   bytes.writeUInt32BE(Math.floor(version.hlc / 2 ** 32), 0)
   bytes.writeUInt32BE(version.hlc >>> 0, 4)
   bytes.write(version.node, 8, 'hex')
   return bytes
+}
+
+function readSegment(key: Uint8Array): number {
+  return Buffer.from(key.buffer, key.byteOffset, SEGMENT_BYTES).readUInt32BE(0)
 }
 
 export function decodeSegmentVersion(bytes: Uint8Array): Version {
@@ -58,13 +68,30 @@ export function decodeSegmentVersion(bytes: Uint8Array): Version {
   return { hlc: buffer.readUInt32BE(0) * 2 ** 32 + buffer.readUInt32BE(4), node: asNodeId(buffer.toString('hex', 8, 16)) }
 }
 
+/** The version of the record stored under a key (UTF-8 bytes), or undefined when none is. */
+export type VersionOf = (keyBytes: Uint8Array) => Version | undefined
+
+const NO_VALUE = new Uint8Array(0)
+
 /** Reads of the index; writes happen inside KvStore transactions (see kv-store.ts). */
 export class SegmentIndex {
-  constructor(private readonly db: OrderedDatabase<Uint8Array, Uint8Array>, readonly segmentOf: SegmentOf) {}
+  readonly #scratch = Buffer.allocUnsafe(VERSION_BYTES)
 
-  /** Stages the entry of a key in the current transaction. */
-  put(keyBytes: Uint8Array, segment: number, version: Version): void {
-    void this.db.put(segmentKey(segment, keyBytes), encodeSegmentVersion(version))
+  /**
+   * `versionOf`: the store's own lookup of a key's current version (the index keeps none).
+   * `records`: the store's walk of every (key, version) in its own order, if it has a cheaper
+   * one than a lookup per index entry (raw() uses it).
+   */
+  constructor(
+    private readonly db: OrderedDatabase<Uint8Array, Uint8Array>,
+    readonly segmentOf: SegmentOf,
+    private readonly versionOf: VersionOf,
+    private readonly records?: () => Iterable<{ readonly keyBytes: Uint8Array; readonly key: string; readonly version: Version }>,
+  ) {}
+
+  /** Stages the entry of a key that was not stored before, in the current transaction. */
+  add(keyBytes: Uint8Array, segment: number): void {
+    void this.db.put(segmentKey(segment, keyBytes), NO_VALUE)
   }
 
   remove(keyBytes: Uint8Array, segment: number): void {
@@ -78,26 +105,43 @@ export class SegmentIndex {
     start.writeUInt32BE(segment, 0)
     const range = segment === MAX_SEGMENT ? { start } : { start, end: nextSegmentStart(segment) }
     const entries: SegmentEntry[] = []
-    for (const { key, value } of this.db.getRange(range)) {
-      entries.push({ key: decodeKey(key.subarray(SEGMENT_BYTES)), version: decodeSegmentVersion(value) })
+    for (const key of this.db.getKeys(range)) {
+      const keyBytes = key.subarray(SEGMENT_BYTES)
+      const version = this.versionOf(keyBytes)
+      if (version !== undefined) entries.push({ key: decodeKey(keyBytes), version })
     }
     return entries
   }
 
-  /** Every entry in segment order; lazy, no snapshot pinned. */
+  /** Every entry in segment order, with its key's version; lazy, no snapshot pinned. */
   *all(): Generator<SegmentEntry & { readonly segment: number }> {
-    for (const { segment, keyBytes, versionBytes } of this.raw()) {
-      yield { segment, key: decodeKey(keyBytes), version: decodeSegmentVersion(versionBytes) }
+    for (const key of this.db.getKeys({ snapshot: false })) {
+      const keyBytes = key.subarray(SEGMENT_BYTES)
+      const version = this.versionOf(keyBytes)
+      if (version !== undefined) yield { segment: readSegment(key), key: decodeKey(keyBytes), version }
     }
   }
 
   /**
-   * Every entry undecoded (key UTF-8, 16-byte version), for rebuilding trees at start. The bytes
-   * are only valid until the next step: use them, do not keep them.
+   * Every entry with its version packed as 16 bytes (hlc uint64 BE ‖ node id), for rebuilding
+   * trees at start, in no promised order. The bytes are only valid until the next step: use
+   * them, do not keep them.
    */
   *raw(): Generator<{ readonly segment: number; readonly keyBytes: Uint8Array; readonly versionBytes: Uint8Array }> {
-    for (const { key, value } of this.db.getRange({ snapshot: false })) {
-      yield { segment: Buffer.from(key.buffer, key.byteOffset, SEGMENT_BYTES).readUInt32BE(0), keyBytes: key.subarray(SEGMENT_BYTES), versionBytes: value }
+    if (this.records !== undefined) {
+      // One sequential walk of the records, each key's segment computed: no lookup per entry.
+      for (const { keyBytes, key, version } of this.records()) {
+        writeSegmentVersion(version, this.#scratch)
+        yield { segment: this.segmentOf(key), keyBytes, versionBytes: this.#scratch }
+      }
+      return
+    }
+    for (const key of this.db.getKeys({ snapshot: false })) {
+      const keyBytes = key.subarray(SEGMENT_BYTES)
+      const version = this.versionOf(keyBytes)
+      if (version === undefined) continue
+      writeSegmentVersion(version, this.#scratch)
+      yield { segment: readSegment(key), keyBytes, versionBytes: this.#scratch }
     }
   }
 

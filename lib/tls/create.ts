@@ -7,7 +7,8 @@ import { constants as fsConstants, promises as fs } from 'node:fs'
 import { randomBytes, webcrypto, X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import path from 'node:path'
-import { x509 } from './x509.js'
+import type * as X509 from '@peculiar/x509'
+import { x509 as loadX509 } from './x509.js'
 
 /** File names inside a CA directory. */
 export const CA_CERT_FILE = 'ca.pem'
@@ -63,6 +64,7 @@ export interface CreateCertOptions {
 export interface CreatedFiles { readonly certPath: string; readonly keyPath: string }
 
 export async function createCa(o: CreateCaOptions): Promise<CreatedFiles> {
+  const x509 = loadX509()
   const days = checkDays(o.days ?? DEFAULT_CA_DAYS)
   // A distinct default name per CA, so an error naming the issuer tells two clusters' CAs apart.
   const commonName = o.commonName ?? `hearsay CA ${randomBytes(4).toString('hex')}`
@@ -94,6 +96,7 @@ export async function createCa(o: CreateCaOptions): Promise<CreatedFiles> {
 }
 
 export async function createCert(o: CreateCertOptions): Promise<CreatedFiles & { serial: string }> {
+  const x509 = loadX509()
   const days = checkDays(o.days ?? DEFAULT_CERT_DAYS)
   if (o.name.length === 0) throw new TlsCreateError('the certificate name is empty; give the node name (node.name) or the client name')
   if (/[/\\\0]/.test(o.name) || o.name === '.' || o.name === '..') {
@@ -117,7 +120,7 @@ export async function createCert(o: CreateCertOptions): Promise<CreatedFiles & {
   const notBefore = o.validFrom ?? new Date(Date.now() - CLOCK_SKEW_ALLOWANCE_MS)
   if (Number.isNaN(notBefore.getTime())) throw new TlsCreateError('the start of validity is not a date')
   const keys = await generateKeys()
-  const altNames: x509.JsonGeneralName[] = [
+  const altNames: X509.JsonGeneralName[] = [
     ...dns.map(value => ({ type: 'dns' as const, value })),
     ...ips.map(value => ({ type: 'ip' as const, value })),
   ]
@@ -180,7 +183,7 @@ function newSerialHex(): string {
 }
 
 /** JSON form, so a name with commas or quotes needs no escaping rules. */
-function distinguishedName(commonName: string): x509.JsonName {
+function distinguishedName(commonName: string): X509.JsonName {
   return [{ '2.5.4.3': [commonName] }]
 }
 
@@ -188,12 +191,13 @@ async function generateKeys(): Promise<webcrypto.CryptoKeyPair> {
   return await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair
 }
 
-async function readCa(caDir: string): Promise<{ cert: x509.X509Certificate; key: webcrypto.CryptoKey }> {
+async function readCa(caDir: string): Promise<{ cert: X509.X509Certificate; key: webcrypto.CryptoKey }> {
+  const x509 = loadX509()
   const certPath = path.join(caDir, CA_CERT_FILE)
   const keyPath = path.join(caDir, CA_KEY_FILE)
   const certPem = await readFileFor(certPath, 'CA certificate')
   const keyPem = await readFileFor(keyPath, 'CA key')
-  let cert: x509.X509Certificate
+  let cert: X509.X509Certificate
   try {
     cert = new x509.X509Certificate(certPem)
   } catch {
@@ -226,6 +230,7 @@ async function refuseOverwrite(files: readonly string[], force: boolean): Promis
 }
 
 async function writeKey(file: string, key: webcrypto.CryptoKey, force: boolean): Promise<void> {
+  const x509 = loadX509()
   const der = await webcrypto.subtle.exportKey('pkcs8', key)
   await writeFile(file, x509.PemConverter.encode(der, 'PRIVATE KEY') + '\n', 0o600, force)
 }

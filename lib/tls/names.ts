@@ -13,11 +13,12 @@ const COMMON_NAME_OID = '2.5.4.3'
 export function certificateNames(cert: X509Certificate): CertificateNames {
   // Parsed with the X.509 library rather than from Node's display strings (`subject`,
   // `subjectAltName`), whose quoting of unusual characters is made for reading, not parsing.
-  const parsed = new x509.X509Certificate(cert.raw)
+  const library = x509()
+  const parsed = new library.X509Certificate(cert.raw)
   const commonName = parsed.subjectName.getField(COMMON_NAME_OID)[0] ?? ''
   const dns: string[] = []
   const ips: string[] = []
-  const san = parsed.getExtension(x509.SubjectAlternativeNameExtension)
+  const san = parsed.getExtension(library.SubjectAlternativeNameExtension)
   for (const name of san?.names.items ?? []) {
     if (name.type === 'dns') dns.push(name.value)
     else if (name.type === 'ip') ips.push(canonicalIp(name.value))

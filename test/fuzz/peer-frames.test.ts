@@ -49,6 +49,8 @@ t.test('arbitrary frames and random bytes are decoded or refused', async t => {
 t.test('valid frames with bytes flipped are decoded or refused', async t => {
   const samples = [
     codec.encode('replicaRead', 3, { key: 'k' }),
+    codec.encode('replicaWrite', 6, { entries: [{ key: 'k', value: Buffer.from('v'), hlc: 1_795_601_425_041_000, node: '0123456789abcdef', expiresAtMs: 5, strong: true }] }),
+    codec.encodeResponse(7, { type: 'replicaWriteReply', body: { applied: [true, false, true], strong: [1] } }),
     codec.encode('replicaScan', 4, { prefix: 'p', limit: 10, maxBytes: 1024 }),
     codec.encode('error', 5, { code: 'handler', message: 'x' }),
   ]

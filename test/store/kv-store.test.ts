@@ -160,3 +160,57 @@ t.test('a closed store refuses further use and can be closed twice', async t => 
   t.throws(() => store.get('k'))
   await t.rejects(store.apply('k', put('v', hlcAt(WALL_MS))))
 })
+
+t.test('applies from separate calls in one turn share one LMDB transaction, each with its own outcome (issue 15)', async t => {
+  const store = await openTestStore(t)
+  const kv = (store as unknown as { kv: { transaction: (action: () => unknown) => Promise<unknown> } }).kv
+  let transactions = 0
+  const transaction0 = kv.transaction.bind(kv)
+  kv.transaction = (action) => { transactions++; return transaction0(action) }
+  await store.apply('k', put('old', hlcAt(WALL_MS, 5)))
+  transactions = 0
+  const [first, second, third] = await Promise.all([
+    store.apply('k', put('older', hlcAt(WALL_MS, 4))),
+    store.applyMany([{ key: 'a', record: put('a', hlcAt(WALL_MS)) }, { key: 'k', record: put('new', hlcAt(WALL_MS, 6)) }]),
+    store.apply('k', put('newest', hlcAt(WALL_MS, 7))),
+  ])
+  t.equal(transactions, 1, 'one transaction for the three calls')
+  t.same([first?.applied, text(first?.previous)], [false, 'old'])
+  t.same(second?.map(o => [o.applied, text(o.previous)]), [[true, undefined], [true, 'old']])
+  t.same([third?.applied, text(third?.previous)], [true, 'new'], 'a later call in the turn sees what an earlier one wrote')
+  t.equal(text(store.get('k')), 'newest')
+})
+
+t.test('a call that fails in a shared transaction fails alone and writes nothing', async t => {
+  const store = await openTestStore(t)
+  await store.apply('corrupt', put('v', hlcAt(WALL_MS)))
+  const kv = (store as unknown as { kv: { put: (key: Uint8Array, value: Uint8Array) => Promise<boolean> } }).kv
+  await kv.put(Buffer.from('corrupt'), Buffer.from([0xc1]))
+  const [good, bad] = await Promise.allSettled([
+    store.apply('good', put('v', hlcAt(WALL_MS))),
+    store.applyMany([{ key: 'fine', record: put('v', hlcAt(WALL_MS)) }, { key: 'corrupt', record: put('w', hlcAt(WALL_MS, 1)) }]),
+  ])
+  t.equal(good?.status, 'fulfilled')
+  t.equal(bad?.status, 'rejected')
+  t.match((bad as PromiseRejectedResult).reason.message, /corrupt/)
+  t.equal(text(store.get('good')), 'v')
+  t.equal(store.get('fine'), undefined, 'nothing of the failed call was written')
+})
+
+t.test('an apply accepted before close still commits', async t => {
+  const store = await KvStore.open({ dataDir: t.testdir(), mapSizeBytes: TEST_MAP_SIZE_BYTES })
+  const applied = store.apply('k', put('v', hlcAt(WALL_MS)))
+  await store.close()
+  t.same(await applied, { applied: true })
+  const reopened = await openTestStore(t, store.dataDir)
+  t.equal(text(reopened.get('k')), 'v')
+})
+
+t.test('a change listener that throws fails the call it was told of, not the others of its turn', async t => {
+  const store = await openTestStore(t)
+  store.onChange(change => { if (change.key === 'bad') throw new Error('listener broke') })
+  const [good, bad] = await Promise.allSettled([store.apply('good', put('v', hlcAt(WALL_MS))), store.apply('bad', put('v', hlcAt(WALL_MS)))])
+  t.same(good?.status === 'fulfilled' ? good.value : undefined, { applied: true })
+  t.match(bad?.status === 'rejected' ? (bad.reason as Error).message : '', /listener broke/)
+  t.equal(text(store.get('bad')), 'v', 'the record itself was committed, as before')
+})

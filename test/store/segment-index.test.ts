@@ -158,3 +158,59 @@ t.test('segment versions round-trip and sort like versions', async t => {
   t.throws(() => decodeSegmentVersion(Buffer.alloc(15)), RangeError)
   t.throws(() => decodeSegmentVersion(Buffer.alloc(17)), RangeError)
 })
+
+t.test('a new version of a stored key writes no index entry; a new key and a removal do (issue 15)', async t => {
+  const store = await openIndexed(t)
+  const db = (index(store) as unknown as { db: { put: (...args: unknown[]) => unknown; remove: (...args: unknown[]) => unknown } }).db
+  let puts = 0
+  let removes = 0
+  const put0 = db.put.bind(db)
+  const remove0 = db.remove.bind(db)
+  db.put = (...args) => { puts++; return put0(...args) }
+  db.remove = (...args) => { removes++; return remove0(...args) }
+  await store.applyMany([{ key: '5/a', record: put('v1', hlcAt(WALL_MS, 1)) }])
+  t.equal(puts, 1, 'the first version of a key adds its entry')
+  await store.applyMany([{ key: '5/a', record: put('v2', hlcAt(WALL_MS, 2)) }, { key: '5/a', record: put('v3', hlcAt(WALL_MS, 3)) }])
+  await store.apply('5/a', tombstone(hlcAt(WALL_MS, 4)))
+  t.equal(puts, 1, 'newer versions and a tombstone add nothing')
+  t.same(listed(store, 5), [['5/a', formatVersion({ hlc: hlcAt(WALL_MS, 4), node: NODE_A })]], 'the entry lists the stored version')
+  await store.applyMany([{ key: '5/b', record: put('b', hlcAt(WALL_MS, 1)) }, { key: '5/b', record: put('b2', hlcAt(WALL_MS, 5)) }])
+  t.equal(puts, 2, 'a key new to the store gets one entry, even written twice in one call')
+  t.same(await store.deleteIfVersion([{ key: '5/a', version: { hlc: hlcAt(WALL_MS, 4), node: NODE_A } }]), [true])
+  t.equal(removes, 1, 'a removal removes the entry')
+  t.same(listed(store, 5).map(([key]) => key), ['5/b'])
+})
+
+t.test('an index in the format that kept versions in its values is rebuilt at open (issue 15)', async t => {
+  const dataDir = t.testdir()
+  const first = await openIndexed(t, dataDir)
+  await first.applyMany([{ key: '5/a', record: put('a', hlcAt(WALL_MS, 2)) }, { key: '6/b', record: put('b', hlcAt(WALL_MS, 3)) }])
+  await first.close()
+  // What a data dir of the earlier format holds: the bare scheme, a 16-byte version per entry,
+  // and (to prove the rebuild) an entry for a key the store does not hold.
+  const { open } = await import('lmdb')
+  const root = open({ path: dataDir, noSubdir: false, maxDbs: 8 })
+  const meta = root.openDB<unknown, string>('meta', {})
+  const segments = root.openDB<Uint8Array, Uint8Array>('segments', { keyEncoding: 'binary', encoding: 'binary' })
+  await meta.put('segmentScheme', 'prefix')
+  await segments.put(Buffer.concat([Buffer.from([0, 0, 0, 7]), Buffer.from('7/ghost')]), encodeSegmentVersion({ hlc: 1, node: NODE_B }))
+  await root.close()
+
+  const reopened = await openIndexed(t, dataDir)
+  t.same(listed(reopened, 7), [], 'the stale entry is gone')
+  t.same(listed(reopened, 5), [['5/a', formatVersion({ hlc: hlcAt(WALL_MS, 2), node: NODE_A })]])
+  t.same(listed(reopened, 6).map(([key]) => key), ['6/b'])
+  t.equal(index(reopened).count(), 2)
+})
+
+t.test('raw() yields every record once with its segment and packed version, for the tree rebuild', async t => {
+  const store = await openIndexed(t)
+  const keys = ['9/k', '0/k', '300/a', '300/b', `${MAX_SEGMENT}/last`]
+  await store.applyMany(keys.map((key, i) => ({ key, record: put('v', hlcAt(WALL_MS, i), i % 2 === 0 ? NODE_A : NODE_B) })))
+  const seen: unknown[][] = []
+  // The bytes are valid for one step only: read them as they come.
+  for (const { segment, keyBytes, versionBytes } of index(store).raw()) seen.push([segment, Buffer.from(keyBytes).toString(), formatVersion(decodeSegmentVersion(versionBytes))])
+  const expected = keys.map((key, i) => [bySegmentPrefix(key), key, formatVersion({ hlc: hlcAt(WALL_MS, i), node: i % 2 === 0 ? NODE_A : NODE_B })])
+  const order = (a: unknown[], b: unknown[]): number => String(a[1]).localeCompare(String(b[1]))
+  t.same(seen.sort(order), expected.sort(order))
+})

@@ -277,10 +277,11 @@ t.test('a handshake that does not finish in time is closed', async t => {
 t.test('a hello in another protocol version is refused with the reason', async t => {
   const b = await started(t, 2)
   const client = await rawClient(b.port)
-  client.socket.send(codec.encode('hello', 0, { protocol: 2, anything: 'goes' }))
+  const other = PROTOCOL_VERSION + 1
+  client.socket.send(codec.encode('hello', 0, { protocol: other, anything: 'goes' }))
   t.equal(await client.closed, 1008)
   const [refuse] = codec.decodeMessage(client.frames[0]!)
-  t.same(refuse?.body, { code: 'protocol', reason: 'the dialer speaks protocol 2, this node speaks 1' })
+  t.same(refuse?.body, { code: 'protocol', reason: `the dialer speaks protocol ${other}, this node speaks ${PROTOCOL_VERSION}` })
   t.same(b.counters.refusals, ['local:protocol'])
 })
 

@@ -122,3 +122,25 @@ t.test('a store that held records before it had a log covers changes from its op
   const store = await openStore(t, dir, () => WALL_MS + 5000)
   t.equal(store.changeLog.horizonMs, WALL_MS + 5000, 'the horizon is the opening time')
 })
+
+t.test('log positions round-trip through their 16-byte keys and sort like positions (issue 15: no BigInt per entry)', async t => {
+  const { positionKey, decodePosition } = await import('../../lib/store/change-log.js')
+  const positions = [
+    { arrivedMs: 0, seq: 0 },
+    { arrivedMs: 0, seq: 2 ** 32 - 1 },
+    { arrivedMs: 0, seq: 2 ** 32 },
+    { arrivedMs: 1, seq: 1 },
+    { arrivedMs: 2 ** 32, seq: 3 },
+    { arrivedMs: WALL_MS, seq: 7 },
+    { arrivedMs: Number.MAX_SAFE_INTEGER, seq: Number.MAX_SAFE_INTEGER },
+  ]
+  for (const position of positions) {
+    const key = positionKey(position)
+    t.equal(key.byteLength, 16)
+    t.same(decodePosition(key), position, `${position.arrivedMs}/${position.seq}`)
+    t.equal(key.readBigUInt64BE(0), BigInt(position.arrivedMs), 'arrival time as uint64 big-endian')
+    t.equal(key.readBigUInt64BE(8), BigInt(position.seq), 'sequence as uint64 big-endian')
+  }
+  const sorted = [...positions].sort((a, b) => Buffer.compare(positionKey(a), positionKey(b)))
+  t.same(sorted, positions, 'byte order is (arrival, sequence) order')
+})
