@@ -1,4 +1,4 @@
-import type { PeerMessage } from '../transport/transport.js'
+import { TransportError, type PeerMessage } from '../transport/transport.js'
 import { MAX_RECORDS_PER_WRITE, type ReplicaWriteReplyBody, type WireEntry } from './messages.js'
 
 export interface WriteBatcherOptions {
@@ -13,6 +13,8 @@ export interface WriteBatcherOptions {
    * gather into the next batch, which leaves when an answer comes back (or it is full).
    */
   readonly maxInFlight: number
+  /** The injected clock's now, in ms: a batch that waited behind answers keeps its callers' deadline. */
+  readonly nowMs: () => number
 }
 
 interface Caller {
@@ -26,7 +28,8 @@ interface Batch {
   readonly entries: WireEntry[]
   readonly callers: Caller[]
   bytes: number
-  timeoutMs: number
+  /** nowMs() by which the most patient caller stops waiting; the batch is not sent after it. */
+  deadlineMs: number
 }
 
 /** Per-record overhead for the byte budget (field names, version, framing). */
@@ -43,7 +46,7 @@ const ENTRY_OVERHEAD_BYTES = 64
  * await their answer, and the records of the turns in between gather into the next one, as
  * Nagle's algorithm and group commit do. An idle peer's batch leaves at the end of the turn; a
  * busy one costs the replica one message, handler call and transaction per round trip instead of
- * one per turn. The wait is bounded by the answer's deadline (the transport's request timeout).
+ * one per turn. A record's wait in the queue counts against its deadline (replication.timeoutMs).
  */
 export class ReplicaWriteBatcher {
   readonly #options: WriteBatcherOptions
@@ -70,8 +73,9 @@ export class ReplicaWriteBatcher {
         this.#send(peer, batch)
         batch = undefined
       }
+      const deadlineMs = this.#options.nowMs() + timeoutMs
       if (batch === undefined) {
-        batch = { entries: [], callers: [], bytes: 0, timeoutMs }
+        batch = { entries: [], callers: [], bytes: 0, deadlineMs }
         this.#pending.set(peer, batch)
       }
       batch.callers.push({ start: batch.entries.length, count: entries.length, resolve, reject })
@@ -79,7 +83,7 @@ export class ReplicaWriteBatcher {
       batch.bytes += bytes
       // The batch waits for the most patient caller: a shorter deadline still bounds its own wait
       // in the coordinator, which gives up on the answer, not on the write.
-      batch.timeoutMs = Math.max(batch.timeoutMs, timeoutMs)
+      batch.deadlineMs = Math.max(batch.deadlineMs, deadlineMs)
       this.#scheduleFlush()
     })
   }
@@ -107,8 +111,16 @@ export class ReplicaWriteBatcher {
 
   #send(peer: string, batch: Batch): void {
     if (this.#pending.get(peer) === batch) this.#pending.delete(peer)
+    // A batch that waited behind unanswered ones past its callers' deadline is not sent: its
+    // writes are answered as timed out (hinted, where hints are on), never delivered late.
+    const remainingMs = batch.deadlineMs - this.#options.nowMs()
+    if (remainingMs <= 0) {
+      const error = new TransportError(`replicaWrite to ${peer}: the deadline passed while earlier batches awaited their answer`, 'timeout')
+      for (const caller of batch.callers) caller.reject(error)
+      return
+    }
     this.#inFlight.set(peer, (this.#inFlight.get(peer) ?? 0) + 1)
-    const sent = this.#options.send(peer, { type: 'replicaWrite', body: { entries: batch.entries } }, batch.timeoutMs)
+    const sent = this.#options.send(peer, { type: 'replicaWrite', body: { entries: batch.entries } }, remainingMs)
     sent.then(() => this.#answered(peer), () => this.#answered(peer))
     sent.then(
       (reply) => {
