@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Readable, Writable } from 'node:stream'
+import { runCliText } from '../helpers/cli.js'
 import t from 'tap'
 import type { BenchReport, SweepReport } from '../../lib/bench/run.js'
 import type { KindStats } from '../../lib/bench/closed-loop.js'
-import { runCli } from '../../lib/client/cli.js'
 import { HearsayClient } from '../../lib/client/client.js'
 import { startCluster, waitFor } from '../helpers/daemon.js'
 import { xmlProblem } from './fixtures/xml.js'
@@ -18,15 +17,8 @@ const MEMBERSHIP_TIMEOUT_MS = 30_000
 /** Small enough for a short test, large enough that W=1 leaves replicas behind now and then. */
 const TEST_DELAY_MAX_MS = 20
 
-interface RunResult { readonly code: number; readonly stdout: string; readonly stderr: string }
 
-async function hearsay(argv: readonly string[]): Promise<RunResult> {
-  const out: Buffer[] = []
-  const err: Buffer[] = []
-  const collect = (into: Buffer[]): Writable => new Writable({ write(chunk: Buffer, _encoding, done) { into.push(Buffer.from(chunk)); done() } })
-  const code = await runCli(argv, { stdin: Readable.from([]), stdout: collect(out), stderr: collect(err), env: {} })
-  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }
-}
+const hearsay = runCliText
 
 function failures(stats: KindStats): number {
   return Object.values(stats.errors).reduce((sum, count) => sum + count, 0)

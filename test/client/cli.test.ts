@@ -1,37 +1,11 @@
 import { readFileSync } from 'node:fs'
 import { PassThrough, Readable, Writable } from 'node:stream'
+import { runCliBytes } from '../helpers/cli.js'
 import t, { type Test } from 'tap'
 import { runCli } from '../../lib/client/cli.js'
 import { closedPort, startFakeNode, type FakeNode } from './fixtures/fake-node.js'
 
-interface RunResult {
-  readonly code: number
-  readonly stdout: Buffer
-  readonly stderr: string
-}
-
-interface RunOptions {
-  readonly stdin?: Readable
-  readonly env?: Record<string, string | undefined>
-  readonly tty?: boolean
-}
-
-/** Runs the CLI in-process with captured output. */
-async function run(argv: string[], options: RunOptions = {}): Promise<RunResult> {
-  const out: Buffer[] = []
-  const err: Buffer[] = []
-  const collect = (into: Buffer[]): Writable => new Writable({
-    write(chunk: Buffer, _encoding, done) { into.push(Buffer.from(chunk)); done() },
-  })
-  const stdout = Object.assign(collect(out), { isTTY: options.tty ?? false })
-  const code = await runCli(argv, {
-    stdin: options.stdin ?? Readable.from([]),
-    stdout,
-    stderr: collect(err),
-    env: options.env ?? {},
-  })
-  return { code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }
-}
+const run = runCliBytes
 
 async function fakeNode(t: Test, options: Parameters<typeof startFakeNode>[0] = {}): Promise<FakeNode> {
   const node = await startFakeNode(options)

@@ -1,16 +1,9 @@
-import { Readable, Writable } from 'node:stream'
+import { runCliText } from '../helpers/cli.js'
 import type http from 'node:http'
 import t, { type Test } from 'tap'
-import { runCli } from '../../lib/client/cli.js'
 import { startFakeNode, type FakeNode, type SeenRequest } from './fixtures/fake-node.js'
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: Buffer[] = []
-  const err: Buffer[] = []
-  const collect = (into: Buffer[]): Writable => new Writable({ write(chunk: Buffer, _encoding, done) { into.push(Buffer.from(chunk)); done() } })
-  const code = await runCli(argv, { stdin: Readable.from([]), stdout: collect(out), stderr: collect(err), env: {} })
-  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }
-}
+const run = runCliText
 
 function json(response: http.ServerResponse, status: number, body: unknown): void {
   response.writeHead(status, { 'content-type': 'application/json' })

@@ -1,18 +1,11 @@
+import { runCliText } from '../helpers/cli.js'
 import t from 'tap'
 import { X509Certificate } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { Readable, Writable } from 'node:stream'
-import { runCli } from '../../lib/client/cli.js'
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: Buffer[] = []
-  const err: Buffer[] = []
-  const collect = (into: Buffer[]): Writable => new Writable({ write(chunk: Buffer, _encoding, done) { into.push(Buffer.from(chunk)); done() } })
-  const code = await runCli(argv, { stdin: Readable.from([]), stdout: collect(out), stderr: collect(err), env: {} })
-  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }
-}
+const run = runCliText
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearsay-tls-cli-'))
