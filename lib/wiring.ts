@@ -336,7 +336,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     maxEntries: MAX_RECORDS_PER_WRITE,
     maxBytes: REPLICA_BATCH_MAX_BYTES,
     maxInFlight: REPLICA_BATCHES_IN_FLIGHT,
-    nowMs: () => clock.nowMs(),
+    nowMs,
   })
   const coordinator = new Coordinator({
     localId: id,

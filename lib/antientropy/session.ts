@@ -196,20 +196,25 @@ async function reconcileLeaves(options: SessionOptions, partition: number, bucke
     await options.limiter.take(pulledBytes, options.signal)
     const applied = await replica.apply(entries)
     tally.pulled += applied.filter(Boolean).length
-    // A peer that lacks a key: push it — unless this node is repairing, or hands off a record
-    // older than the hand-off cutoff, when a key no one else holds may be a delete the cluster
-    // already forgot.
-    const handOffCutoffMs = options.handOff?.partitions.has(partition) === true ? options.handOff.cutoffMs : -Infinity
-    const forgettable = missing.filter(({ version }) => hlcWallMs(version.hlc) <= handOffCutoffMs)
-    if (options.mode === 'normal') await pushRecords(options, partition, missing.filter(({ version }) => hlcWallMs(version.hlc) > handOffCutoffMs).map(({ key }) => key), false, tally)
+    // A key the peer lacks may be a delete the cluster already forgot when this node is repairing
+    // (versioned before its last contact) or hands off a partition it no longer replicates
+    // (older than the hand-off cutoff): such records are dropped; the others are pushed (and,
+    // while repairing, kept without pushing).
+    const forgetAtOrBeforeMs = options.mode === 'repair'
+      ? options.repairCutoffMs ?? Infinity
+      : options.handOff?.partitions.has(partition) === true ? options.handOff.cutoffMs : -Infinity
+    const forgettable: SegmentEntry[] = []
+    const pushable: string[] = []
+    for (const entry of missing) {
+      if (hlcWallMs(entry.version.hlc) <= forgetAtOrBeforeMs) forgettable.push(entry)
+      else pushable.push(entry.key)
+    }
+    if (options.mode === 'normal') await pushRecords(options, partition, pushable, false, tally)
     // A peer holding an older version gets even a record past its grace: the value must not outlive the delete.
     await pushRecords(options, partition, older.map(({ key }) => key), true, tally)
     // The peer holds a newer version that no longer travels (a tombstone or expiry past the
     // grace): ours is dead either way, and pushing it later would bring it back.
-    const cutoffMs = options.repairCutoffMs ?? Infinity
-    const dropping = options.mode === 'repair'
-      ? [...superseded, ...missing.filter(({ version }) => hlcWallMs(version.hlc) <= cutoffMs)]
-      : [...superseded, ...forgettable]
+    const dropping = [...superseded, ...forgettable]
     if (dropping.length > 0) {
       // Not `tally.dropped += await …`: that reads the tally before the await and loses concurrent partitions' counts.
       const removed = await replica.drop(dropping)
