@@ -383,6 +383,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
   registerSyncHandlers(transport, {
     replica,
     refusal: repairRefusal,
+    repairCutoffMs: () => absence.lastContactMs,
     onReceived: (count) => metrics.antiEntropyRecords.inc({ direction: 'received' }, count),
   })
   // Bumped on every member change, so watch feeds re-match their replicas only when something moved.

@@ -1,4 +1,4 @@
-import { compareVersions, type Version } from '../clock/version.js'
+import { compareVersions, hlcWallMs, type Version } from '../clock/version.js'
 import { bucketOfSegment, segmentOf } from '../merkle/segment.js'
 import { childIndices, MerkleTree } from '../merkle/tree.js'
 import type { MerkleForest } from '../merkle/forest.js'
@@ -134,8 +134,10 @@ export class LocalReplica {
    * node holds newer or the peer lacks (those that travel, within about `maxBytes`), and which of
    * the peer's keys this node holds older, lacks, or holds newer without letting it travel.
    * Stops after the bucket that fills the budget; `done` = buckets handled.
+   * `withholdMissingAtOrBeforeMs`: records the peer lacks versioned at or before this wall time
+   * are not sent (this node repairs and may hold deletes the cluster forgot; see responder.ts).
    */
-  compareLeaves(partition: number, buckets: readonly number[], theirs: readonly { readonly key: string; readonly version: Version }[], maxBytes: number): LeavesAnswer {
+  compareLeaves(partition: number, buckets: readonly number[], theirs: readonly { readonly key: string; readonly version: Version }[], maxBytes: number, withholdMissingAtOrBeforeMs = -Infinity): LeavesAnswer {
     const segments = this.#options.store.segments
     if (segments === undefined) throw new Error('the store keeps no segment index; open it with `segments`')
     const theirIndex = new Map<string, number>()
@@ -159,6 +161,7 @@ export class LocalReplica {
         if (index !== undefined) seen.add(index)
         if (order < 0) answer.older.push(index as number)
         if (order === 0) continue
+        if (index === undefined && hlcWallMs(version.hlc) <= withholdMissingAtOrBeforeMs) continue
         const record = this.#options.store.get(key)
         if (record === undefined) continue
         // A strong record outranks any plain one whatever the versions (compareRecords): it

@@ -31,20 +31,26 @@ export const MAX_RECORDS_PER_BATCH = 1024
 /** Parents one syncNodes may ask about: a whole level above the leaves. */
 export const MAX_PARENTS_PER_REQUEST = levelWidth(DEPTH - 1)
 
-export interface SyncRootsBody { readonly partitions: readonly number[] }
+/**
+ * `repair`: the asker is repairing after an absence longer than the tombstone grace. A peer that
+ * is repairing too answers only such requests (see lib/antientropy/responder.ts): two replicas
+ * that were both away can repair from each other, where neither may serve a normal session.
+ */
+export interface RepairFlag { readonly repair?: true }
+export interface SyncRootsBody extends RepairFlag { readonly partitions: readonly number[] }
 /** One root per asked partition, in order (0 = the peer holds nothing of it). */
 export interface SyncRootsReplyBody { readonly roots: Uint8Array }
 /**
  * Digests of every child (FANOUT each) of `parents`, which sit at depth - 1, projected with
  * `salt` to `width` bytes each.
  */
-export interface SyncNodesBody { readonly partition: number; readonly depth: number; readonly parents: readonly number[]; readonly salt: number; readonly width: DigestWidth }
+export interface SyncNodesBody extends RepairFlag { readonly partition: number; readonly depth: number; readonly parents: readonly number[]; readonly salt: number; readonly width: DigestWidth }
 export interface SyncNodesReplyBody { readonly digests: Uint8Array }
 /**
  * The asker's own (key, version) list for some differing leaves (versions packed, VERSION_BYTES
  * each): the peer compares it with its own and answers with the difference in one round trip.
  */
-export interface SyncLeavesBody { readonly partition: number; readonly buckets: readonly number[]; readonly keys: readonly string[]; readonly versions: Uint8Array }
+export interface SyncLeavesBody extends RepairFlag { readonly partition: number; readonly buckets: readonly number[]; readonly keys: readonly string[]; readonly versions: Uint8Array }
 /**
  * For the first `done` buckets: `records` the peer holds newer or the asker lacks (those that
  * travel); indices into the asked `keys` of those the peer holds `older`, lacks (`missing`), or
@@ -120,7 +126,12 @@ const keyItem = (value: unknown, what: string): string => expectString(value, wh
 
 export function validateSyncRoots(body: unknown): SyncRootsBody {
   const object = expectObject(body, 'syncRoots')
-  return { partitions: expectArray(field(object, 'partitions'), 'syncRoots.partitions', MAX_PARTITIONS_PER_REQUEST, uint(MAX_PARTITION_COUNT - 1)) }
+  return { partitions: expectArray(field(object, 'partitions'), 'syncRoots.partitions', MAX_PARTITIONS_PER_REQUEST, uint(MAX_PARTITION_COUNT - 1)), ...repairFlag(object, 'syncRoots') }
+}
+
+function repairFlag(object: Readonly<Record<string, unknown>>, what: string): RepairFlag {
+  const repair = optional(field(object, 'repair'), `${what}.repair`, expectBoolean)
+  return repair === true ? { repair } : {}
 }
 
 export function validateSyncRootsReply(body: unknown): SyncRootsReplyBody {
@@ -141,6 +152,7 @@ export function validateSyncNodes(body: unknown): SyncNodesBody {
     parents: expectArray(field(object, 'parents'), 'syncNodes.parents', MAX_PARENTS_PER_REQUEST, uint(parentWidth - 1)),
     salt: expectUint(field(object, 'salt'), 'syncNodes.salt', 2 ** 32 - 1),
     width: width as DigestWidth,
+    ...repairFlag(object, 'syncNodes'),
   }
 }
 
@@ -159,6 +171,7 @@ export function validateSyncLeaves(body: unknown): SyncLeavesBody {
     buckets: expectArray(field(object, 'buckets'), 'syncLeaves.buckets', MAX_BUCKETS_PER_REQUEST, uint(levelWidth(DEPTH) - 1)),
     keys,
     versions,
+    ...repairFlag(object, 'syncLeaves'),
   }
 }
 

@@ -6,7 +6,7 @@ import type { PeerMessage } from '../transport/transport.js'
 import { entryBytes, type LocalReplica } from './local-replica.js'
 import {
   fromSyncRecord, MAX_BUCKETS_PER_REQUEST, MAX_KEYS_PER_LEAVES, MAX_PARTITIONS_PER_REQUEST, MAX_RECORDS_PER_BATCH, toSyncRecord, unpackDigests, VERSION_BYTES,
-  type SyncLeavesReplyBody, type SyncNodesReplyBody, type SyncPushReplyBody, type SyncRootsReplyBody,
+  type RepairFlag, type SyncLeavesReplyBody, type SyncNodesReplyBody, type SyncPushReplyBody, type SyncRootsReplyBody,
 } from './messages.js'
 import type { ByteRateLimiter } from './rate-limit.js'
 import { forEachLimited } from './rate-limit.js'
@@ -124,7 +124,7 @@ export async function runSession(options: SessionOptions): Promise<SessionSummar
         // The descent asks for every child of the differing parents: send the parents only.
         const parents = indices.filter((_, i) => i % FANOUT === 0).map((index) => Math.floor(index / FANOUT))
         const width = WIDTH_AT_DEPTH[depth] as DigestWidth
-        const reply = await ask<SyncNodesReplyBody>(options, { type: 'syncNodes', body: { partition, depth, parents, salt: project.salt, width } }, 'syncNodesReply')
+        const reply = await ask<SyncNodesReplyBody>(options, { type: 'syncNodes', body: { partition, depth, parents, salt: project.salt, width, ...repairFlag(options) } }, 'syncNodesReply')
         return unpackDigests(reply.digests, indices.length, 'syncNodesReply.digests', width)
       }, project.projection)
       tally.leavesDiffering += leaves.length
@@ -149,7 +149,7 @@ async function differingRoots(options: SessionOptions, partitions: readonly numb
   const differing: { partition: number; remoteRoot: bigint }[] = []
   for (let start = 0; start < partitions.length; start += MAX_PARTITIONS_PER_REQUEST) {
     const chunk = partitions.slice(start, start + MAX_PARTITIONS_PER_REQUEST)
-    const reply = await ask<SyncRootsReplyBody>(options, { type: 'syncRoots', body: { partitions: chunk } }, 'syncRootsReply')
+    const reply = await ask<SyncRootsReplyBody>(options, { type: 'syncRoots', body: { partitions: chunk, ...repairFlag(options) } }, 'syncRootsReply')
     const roots = unpackDigests(reply.roots, chunk.length, 'syncRootsReply.roots')
     chunk.forEach((partition, i) => {
       const remoteRoot = roots[i] as bigint
@@ -178,7 +178,7 @@ async function reconcileLeaves(options: SessionOptions, partition: number, bucke
       mine.push(...entries)
     }
     const versions = Buffer.concat(mine.map(({ version }) => encodeSegmentVersion(version)), mine.length * VERSION_BYTES)
-    const reply = await ask<SyncLeavesReplyBody>(options, { type: 'syncLeaves', body: { partition, buckets: asked, keys: mine.map(({ key }) => key), versions } }, 'syncLeavesReply')
+    const reply = await ask<SyncLeavesReplyBody>(options, { type: 'syncLeaves', body: { partition, buckets: asked, keys: mine.map(({ key }) => key), versions, ...repairFlag(options) } }, 'syncLeavesReply')
     if (reply.done < 1 || reply.done > asked.length) throw new Error(`peer ${options.peer} answered a syncLeaves of ${asked.length} leaves with done ${reply.done}`)
     const ours = (index: number): SegmentEntry => {
       const entry = mine[index]
@@ -222,6 +222,11 @@ async function reconcileLeaves(options: SessionOptions, partition: number, bucke
     }
     remaining = remaining.slice(reply.done)
   }
+}
+
+/** A repairing node says so, so that a peer repairing too answers it (responder.ts). */
+function repairFlag(options: SessionOptions): RepairFlag {
+  return options.mode === 'repair' ? { repair: true } : {}
 }
 
 function holdBack(tally: Tally, partition: number, hashes: bigint): void {

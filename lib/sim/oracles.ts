@@ -29,21 +29,12 @@ export function divergentPartitions(cluster: SimCluster): string[] {
 }
 
 /**
- * Partitions every up replica of which is repairing after an absence past the grace. None of
- * them can finish (each declines the others' sessions): docs/consistency.md leaves that to an
- * operator, so the oracles pass over these partitions and the run says so.
+ * Up nodes still repairing after an absence past the grace. Once the faults stopped, every node
+ * finishes — from a replica that stayed, or, where every replica of a partition was away, from
+ * one another (docs/consistency.md "Deletes stay deleted").
  */
-export function stuckPartitions(cluster: SimCluster): Set<number> {
-  const up = cluster.upNodes()
-  const reference = up[0]?.parts
-  const stuck = new Set<number>()
-  if (reference === undefined) return stuck
-  for (let partition = 0; partition < cluster.config.partitions; partition++) {
-    const replicas = new Set(reference.placement.replicas(partition))
-    const holders = up.filter((node) => replicas.has(node.parts!.id))
-    if (holders.length > 0 && holders.every((node) => node.parts!.absence.repairRequired)) stuck.add(partition)
-  }
-  return stuck
+export function repairingNodes(cluster: SimCluster): string[] {
+  return cluster.upNodes().filter((node) => node.parts!.absence.repairRequired).map((node) => node.name)
 }
 
 /** Per partition, the keys whose records differ between the up replicas (`mayBeMissing` records may lack on some). */
@@ -53,9 +44,7 @@ function compareReplicas(cluster: SimCluster, mayBeMissing: (record: StoredRecor
   if (reference === undefined) return []
   const nowMs = cluster.clock.nowMs()
   const differing: string[] = []
-  const stuck = stuckPartitions(cluster)
   for (let partition = 0; partition < cluster.config.partitions; partition++) {
-    if (stuck.has(partition)) continue
     const replicas = new Set(reference.placement.replicas(partition))
     const holders = up.filter((node) => replicas.has(node.parts!.id))
     const roots = new Set(holders.map((node) => node.parts!.forest.tree(partition)?.root() ?? 0n))
@@ -121,10 +110,7 @@ function settledRecord(cluster: SimCluster, key: string): StoredRecord | undefin
  */
 export function lostWrites(cluster: SimCluster, history: History): Violation[] {
   const violations: Violation[] = []
-  const stuck = stuckPartitions(cluster)
-  const placement = cluster.upNodes()[0]?.parts?.placement
   for (const [key, writes] of history.writesByKey()) {
-    if (placement !== undefined && stuck.has(placement.partitionOf(key))) continue
     const acked = newest(writes.filter((op) => op.outcome === 'ok'))
     const settled = settledRecord(cluster, key)
     if (settled === undefined) {

@@ -64,6 +64,34 @@ function isolationPastGrace(name: string, isolated: readonly number[]): Scenario
   }
 }
 
+/**
+ * The whole cluster is off for longer than the tombstone grace (a lab powered down over a
+ * holiday): every node restarts into repair mode, and every replica of every partition with it.
+ * They must repair from one another and serve again, with nothing acknowledged lost and no
+ * delete back. Until the repairing replicas answered each other's repair sessions, none ever
+ * finished (random seeds 270 and 5 found the partial case).
+ */
+export const everyoneAway: Scenario = {
+  name: 'everyone-away',
+  about: 'all 3 nodes stopped for 20 s (grace 8 s) after writes and deletes; all repair from each other and serve again',
+  async run(context) {
+    await context.setUp(3)
+    const { cluster } = context
+    await cluster.runFor(2000)
+    const names = keys(30)
+    await writeAll(context, 'put', names, [0, 1, 2], 'all')
+    await writeAll(context, 'delete', names.slice(0, 10), [0, 1, 2], 'all')
+    await cluster.runFor(2000)
+    context.event('stop every node for 20 s')
+    for (const index of [0, 1, 2]) cluster.crash(index)
+    await cluster.runFor(20_000)
+    for (const index of [0, 1, 2]) await cluster.start(index)
+    await context.healAndCheck()
+    await context.runWorkload(3000, { keys: names, levels: ['quorum'] })
+    await context.healAndCheck()
+  },
+}
+
 /** Issue 11 (3): after a long isolation, every member is alive again within 3 s of the heal. */
 export const slowHeal: Scenario = {
   name: 'slow-heal',
@@ -132,6 +160,7 @@ export const SCENARIOS: readonly Scenario[] = [
   isolationPastGrace('isolation-past-grace', [4]),
   isolationPastGrace('minority-past-grace', [3, 4]),
   slowHeal,
+  everyoneAway,
   staleDeadRumours,
   outcomeUnknown,
 ]

@@ -199,7 +199,7 @@ export class LoopbackPeer {
 /** A loopback peer answering sessions from `node`'s replica. */
 export function serve(node: TestNode, options: Partial<Omit<ResponderOptions, 'replica'>> = {}): LoopbackPeer {
   const peer = new LoopbackPeer()
-  registerSyncHandlers(peer, { replica: node.replica, refusal: options.refusal ?? (() => undefined), ...(options.onReceived === undefined ? {} : { onReceived: options.onReceived }) })
+  registerSyncHandlers(peer, { replica: node.replica, refusal: options.refusal ?? (() => undefined), repairCutoffMs: options.repairCutoffMs ?? (() => undefined), ...(options.onReceived === undefined ? {} : { onReceived: options.onReceived }) })
   return peer
 }
 

@@ -200,6 +200,38 @@ t.test('repair mode keeps what only this node holds when it was written after th
   t.equal(bytesOf(a.store.get('acked-during-the-repair')), Buffer.from('keep me').toString('hex'), 'a record newer than the last contact is kept')
 })
 
+t.test('two repairing replicas repair from each other: neither passes on an old record only it holds, both keep what is newer than their last contact', async t => {
+  // Found by the simulator (random seeds 270 and 5): when every replica of a partition was away
+  // past the grace, each declined the others' sessions and none ever finished its repair — and
+  // repair being node-wide, they then declined sessions for every other partition too.
+  const [a, b] = [await openNode(t), await openNode(t)]
+  const lastContactA = WALL_MS + 1000
+  const lastContactB = WALL_MS + 2000
+  await a.store.applyMany([
+    { key: 'only-a-old', record: put('resurrection?', hlcAt(lastContactA - 1)) },
+    { key: 'shared', record: put('newer on A', hlcAt(lastContactA - 10)) },
+  ])
+  await b.store.applyMany([
+    { key: 'only-b-old', record: put('resurrection?', hlcAt(lastContactB - 1), NODE_B) },
+    { key: 'only-b-new', record: put('acked during the repair', hlcAt(lastContactB + 60_000), NODE_B) },
+    { key: 'shared', record: put('older on B', hlcAt(lastContactA - 20), NODE_B) },
+  ])
+  const peer = serve(b, { refusal: () => 'this node is repairing', repairCutoffMs: () => lastContactB })
+  await t.rejects(runSession(sessionWith(a, peer)), { message: /declined: this node is repairing/ }, 'a normal session is still declined')
+  const summary = await runSession(sessionWith(a, peer, 'repair', { repairCutoffMs: lastContactA }))
+  t.match(summary, { mode: 'repair', dropped: 1, pulled: 1, pushed: 1 })
+  t.equal(a.store.get('only-a-old'), undefined, 'A drops its old record B lacks')
+  t.equal(b.store.get('only-a-old'), undefined, 'and does not push it')
+  t.equal(a.store.get('only-b-old'), undefined, 'B withholds its old record A lacks (B drops it in its own session)')
+  t.equal(bytesOf(a.store.get('only-b-new')), Buffer.from('acked during the repair').toString('hex'), 'A pulls what B took after its last contact')
+  t.equal(bytesOf(b.store.get('shared')), Buffer.from('newer on A').toString('hex'), 'B takes A\'s newer version of a key both hold')
+
+  const back = serve(a, { refusal: () => 'this node is repairing', repairCutoffMs: () => lastContactA })
+  t.match(await runSession(sessionWith(b, back, 'repair', { repairCutoffMs: lastContactB })), { mode: 'repair', dropped: 1 })
+  t.equal(b.store.get('only-b-old'), undefined, 'B, repairing from A, drops it')
+  t.equal(a.forest.digest(), b.forest.digest(), 'both end with the same records')
+})
+
 t.test('a hand-off drops, not pushes, a record the replica lacks that is older than the hand-off cutoff (it may be a delete the replicas already forgot)', async t => {
   // Found by the simulator (random seed 95): a node that had stopped replicating a partition
   // still held an old value, the replicas deleted the key and collected the tombstone, and the

@@ -20,9 +20,7 @@ const SEED_COUNT = Number(process.env['HEARSAY_SIM_SEEDS'] ?? 100)
  * above, `random` ones (`npm run sim`) below. They run as todo: reported, not failing the suite;
  * once one passes, move it to FOUND_AND_FIXED so it keeps guarding the fix.
  */
-const KNOWN_FAILING: ReadonlyMap<string, string> = new Map([
-  ['random:270', 'after one replica collected a tombstone, the other two never do: the third replica stays in repair mode (declining their sessions) because another partition is in the all-replicas-away repair stand-off; repair is node-wide, not per partition'],
-])
+const KNOWN_FAILING: ReadonlyMap<string, string> = new Map()
 /**
  * `random` seeds that found bugs since fixed (random-quick 27, 62 and 76 found the first too):
  * - 27, 70: a node whose clock jumped beyond the bound while it could not measure a majority of
@@ -35,9 +33,13 @@ const KNOWN_FAILING: ReadonlyMap<string, string> = new Map([
  *   corrected and brought back a collected delete (hints now age from their version);
  * - 95: a node holding a partition it no longer replicated kept a value past the collection of
  *   the tombstone that superseded it and handed it to the replicas: an acknowledged delete came
- *   back (a hand-off now drops what the replicas lack that is older than now − grace + skew).
+ *   back (a hand-off now drops what the replicas lack that is older than now − grace + skew);
+ * - 270, 5: every replica of a partition was away past the grace, so each waited in repair mode
+ *   for another and declined the others' sessions (for every partition: repair is node-wide), and
+ *   tombstones elsewhere were never collected everywhere (repairing replicas now answer each
+ *   other's repair sessions; the everyone-away scenario covers the whole-cluster case).
  */
-const FOUND_AND_FIXED: readonly number[] = [27, 70, 83, 95, 685]
+const FOUND_AND_FIXED: readonly number[] = [5, 27, 70, 83, 95, 270, 685]
 
 function explain(result: RunResult): string {
   const replay = `npm run sim -- --seed ${result.seed}${result.scenario === 'random' ? '' : ` --scenario ${result.scenario}`} --verbose`
