@@ -224,4 +224,25 @@ t.test('deletes stay deleted: tombstones wait for every replica, and a node away
   t.pass('every node holds only the two kept records')
   const digests = await waitSameDigest(cluster.nodes)
   t.ok(digests.every((digest) => digest === digests[0]), 'all three agree')
+
+  // The whole cluster off for longer than the grace (a lab powered down over a holiday): every
+  // node restarts into repair mode, and with it every replica of every partition. Until repairing
+  // replicas answered each other's repair sessions, each waited for one that was not repairing and
+  // all three answered 503 forever (simulator seeds 270 and 5, scenario everyone-away).
+  t.equal(await put(first, 'written-before-the-outage', 'still here'), 200, 'a last write to all three')
+  t.equal(await del(first, 'kept-2'), 200, 'and a last delete')
+  await Promise.all(cluster.nodes.map((node) => node.stop('SIGKILL')))
+  const outageStartedMs = Date.now()
+  await waitFor('every node off longer than the grace', CONVERGE_TIMEOUT_MS, async () => Date.now() - outageStartedMs > GRACE_MS + 500)
+  // Scheduled rounds stay off: the repair must come from the rounds a member's return starts.
+  for (const index of [0, 1, 2]) await restart(cluster, index, config, { waitHealthy: false })
+  await waitFor('every node repaired from the others and serving (/health 200)', CONVERGE_TIMEOUT_MS, async () => {
+    for (const node of cluster.nodes) if ((await fetch(`${node.url}/health`)).status !== 200) return false
+    return true
+  })
+  for (const node of cluster.nodes) {
+    t.equal((await getLocal(node, 'written-before-the-outage')).body, 'still here', `the last write reads on ${node.url}`)
+    t.equal((await getLocal(node, 'kept-2')).status, 404, `the last delete holds on ${node.url}`)
+    t.equal((await getLocal(node, 'kept-1')).status, 200, `kept-1 is still there on ${node.url}`)
+  }
 })
