@@ -116,6 +116,11 @@ export interface NodeWorld {
   /** Seeds every random choice of the node's modules. */
   readonly random: Random
   readonly scheduler: Scheduler
+  /**
+   * Runs a task soon, after the current turn (watch delivery). Default setImmediate; the simulator
+   * passes its node clock's zero-delay timer, so a crashed node's watchers stop with it.
+   */
+  readonly defer?: (task: () => void) => void
   /** Advertised `host:port` of the client API and the peer port. */
   readonly advertised: { readonly api: string; readonly peer: string }
   /** Anti-entropy rounds beginning and ending, for the dashboard's round log (lib/dashboard). */
@@ -418,7 +423,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       ...watchBounds,
     },
     nowMs,
-    defer: (task) => { setImmediate(task) },
+    defer: world.defer ?? ((task) => { setImmediate(task) }),
     onWatchers: (count) => metrics.watchers.set(count),
     onCut: (reason) => metrics.watchCuts.inc({ reason }),
     onDelivered: (count) => metrics.watchEvents.inc(count),

@@ -1,12 +1,15 @@
 import { parseArgs } from 'node:util'
 import { quickRandomScenario, runSeed, randomScenario, type RunResult, type Scenario } from './run.js'
 import { SCENARIOS } from './scenarios.js'
+import { watchRandomScenario } from './watch.js'
 
 /**
  * `npm run sim -- --seeds 10000` runs that many seeds (from --from, default 1) and prints every
  * failing one with the command that replays it; `npm run sim -- --seed S --verbose` replays one,
  * printing each fault, client answer and check. `--scenario NAME` picks a named scenario.
  */
+
+const ALL_SCENARIOS: readonly Scenario[] = [randomScenario, quickRandomScenario, watchRandomScenario, ...SCENARIOS]
 
 const USAGE = 'usage: npm run sim -- [--seeds N] [--from S] [--seed S] [--scenario NAME] [--verbose] [--check-determinism]'
 
@@ -23,12 +26,12 @@ async function main(): Promise<number> {
     },
   })
   if (values.help) {
-    console.log(`${USAGE}\nscenarios: ${[randomScenario, quickRandomScenario, ...SCENARIOS].map((s) => `${s.name} (${s.about})`).join('; ')}`)
+    console.log(`${USAGE}\nscenarios: ${ALL_SCENARIOS.map((s) => `${s.name} (${s.about})`).join('; ')}`)
     return 0
   }
-  const scenario = [randomScenario, quickRandomScenario, ...SCENARIOS].find((s) => s.name === (values.scenario ?? 'random'))
+  const scenario = ALL_SCENARIOS.find((s) => s.name === (values.scenario ?? 'random'))
   if (scenario === undefined) {
-    console.error(`no scenario ${values.scenario}; one of: ${[randomScenario, quickRandomScenario, ...SCENARIOS].map((s) => s.name).join(', ')}`)
+    console.error(`no scenario ${values.scenario}; one of: ${ALL_SCENARIOS.map((s) => s.name).join(', ')}`)
     return 2
   }
   if (values.seed !== undefined) {

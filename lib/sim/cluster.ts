@@ -151,6 +151,7 @@ export class SimCluster {
       clock,
       random,
       scheduler: new ClockScheduler({ clock, random: createRandom(random.int(2 ** 32)) }),
+      defer: (task) => { clock.setTimeout(task, 0) },
       advertised: { api: node.api, peer: node.peer },
     })
     const first = this.nodes[0]

@@ -92,7 +92,7 @@ export function membersNotAlive(cluster: SimCluster): string[] {
 }
 
 /** The record a key settled on: the one its replicas hold (they agree once converged). */
-function settledRecord(cluster: SimCluster, key: string): StoredRecord | undefined {
+export function settledRecord(cluster: SimCluster, key: string): StoredRecord | undefined {
   const up = cluster.upNodes()
   const reference = up[0]?.parts
   if (reference === undefined) return undefined

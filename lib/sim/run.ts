@@ -84,22 +84,32 @@ export const SETTLE_MAX_MS = 60_000
  */
 export const COLLECT_MAX_MS = 180_000
 
+/** What a scenario built on random faults adds: its config, and what runs around the faults and checks. */
+export interface RandomFaultsExtras {
+  readonly config?: (base: HearsayConfig) => HearsayConfig
+  /** Runs `run` (load, faults, heal and the common checks) with the scenario's own work around it. */
+  readonly around?: (context: RunContext, run: () => Promise<void>) => Promise<void>
+}
+
 /** A random run: 3–5 nodes, faults and load for a drawn time in [minMs, maxMs), heal, settle, check. */
-export function randomFaults(name: string, minMs: number, maxMs: number): Scenario {
+export function randomFaults(name: string, minMs: number, maxMs: number, extras: RandomFaultsExtras = {}): Scenario {
   return {
     name,
     about: `faults and load drawn from the seed for ${minMs / 1000}–${maxMs / 1000} s, then heal and check`,
     async run(context) {
-      await context.setUp(3 + context.random.int(3))
+      await context.setUp(3 + context.random.int(3), extras.config)
       const { cluster } = context
-      await context.runWorkload(3000)
-      const durationMs = minMs + context.random.int(maxMs - minMs)
-      const plan = drawFaultPlan(context.random, {
-        nodeCount: cluster.nodes.length, durationMs,
-        tombstoneGraceMs: cluster.config.store.tombstoneGraceMs, maxSkewMs: cluster.config.clock.maxSkewMs,
-      })
-      await context.runFaults(plan, durationMs)
-      await context.healAndCheck()
+      const run = async (): Promise<void> => {
+        await context.runWorkload(3000)
+        const durationMs = minMs + context.random.int(maxMs - minMs)
+        const plan = drawFaultPlan(context.random, {
+          nodeCount: cluster.nodes.length, durationMs,
+          tombstoneGraceMs: cluster.config.store.tombstoneGraceMs, maxSkewMs: cluster.config.clock.maxSkewMs,
+        })
+        await context.runFaults(plan, durationMs)
+        await context.healAndCheck()
+      }
+      await (extras.around === undefined ? run() : extras.around(context, run))
     },
   }
 }

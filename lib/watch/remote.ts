@@ -141,8 +141,14 @@ class WatcherFeed {
     this.#defaultStartMs = fromMs
   }
 
-  /** Matches subscriptions to placement and liveness now, then every PLACEMENT_CHECK_INTERVAL_MS. */
-  check(): void {
+  /**
+   * Matches subscriptions to placement and liveness now, then every PLACEMENT_CHECK_INTERVAL_MS.
+   * Right after a failed poll (`afterFailure`) only replicas not avoided are taken: falling back to
+   * one that just failed is left to the periodic check, or a peer whose requests fail at once
+   * (listed alive, link down) would be polled again and again without the event loop ever turning
+   * (found by the simulator's watch scenario, seed 3).
+   */
+  check(afterFailure = false): void {
     if (this.#closed || this.watcher.closed) return
     const { options } = this.#feeds
     const epoch = options.membershipEpoch()
@@ -165,7 +171,7 @@ class WatcherFeed {
       if (current !== undefined && !current.closed && replicas.includes(current.peerId) && options.alivePeer(current.peerId) !== undefined) continue
       if (current !== undefined) this.#drop(current, undefined)
       const peer = replicas.find((id) => id !== options.localId && !this.#avoid.has(id) && options.alivePeer(id) !== undefined)
-        ?? replicas.find((id) => id !== options.localId && options.alivePeer(id) !== undefined)
+        ?? (afterFailure ? undefined : replicas.find((id) => id !== options.localId && options.alivePeer(id) !== undefined))
       if (peer === undefined) continue
       const list = wanted.get(peer) ?? []
       list.push(partition)
@@ -204,7 +210,7 @@ class WatcherFeed {
     this.#avoid.set(subscription.peerId, options.clock.nowMs() + FAILED_PEER_AVOID_MS)
     this.#drop(subscription, undefined)
     this.#checkedEpoch = undefined
-    this.check()
+    this.check(true)
   }
 
   /** Drops a subscription; its partitions restart from where it had read, less the safe margin. */
