@@ -39,7 +39,8 @@ import { Acceptor, registerAcceptorHandlers } from './paxos/acceptor.js'
 import { AcceptorStore } from './paxos/acceptor-store.js'
 import { AcceptorSetGate } from './paxos/acceptor-sets.js'
 import { CatchUp, registerCatchUpResponder } from './paxos/catch-up.js'
-import { PAXOS_ACCEPT, PAXOS_CATCH_UP, PAXOS_PREPARE, promiseFromWire, type AcceptAnswer, type CatchUpReplyBody, type PromiseBody } from './paxos/messages.js'
+import { PAXOS_ACCEPT_MANY, PAXOS_CATCH_UP, PAXOS_PREPARE, promiseFromWire, type AcceptManyReplyBody, type CatchUpReplyBody, type PromiseBody } from './paxos/messages.js'
+import { AcceptBatcher } from './paxos/accept-batcher.js'
 import { rankIds } from './placement/rendezvous.js'
 import { Proposer } from './paxos/proposer.js'
 import { guardLinearizable, proposerService, type LinearizableService } from './paxos/service.js'
@@ -483,15 +484,29 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       ? 'the proposer runs an older hearsay that does not send its acceptor set; upgrade every node'
       : acceptorSets.refusal(placement.partitionOf(key), set)),
     observeTick: (tick) => { hlc.update(tick) },
+    learn: (records) => store.applyMany(records),
   })
   registerAcceptorHandlers(transport, acceptor)
-  const paxosRequest = (to: NodeId, message: PeerMessage): Promise<PeerMessage> => {
+  const paxosRequest = (to: NodeId, message: PeerMessage, timeoutMs = config.replication.timeoutMs): Promise<PeerMessage> => {
     const member = swim.member(to)
     if (member === undefined || (member.state !== 'alive' && member.state !== 'suspect')) {
       return Promise.reject(new TransportError(`acceptor ${to} is ${member?.state ?? 'unknown'}`, 'unreachable'))
     }
-    return transport.request(member.peer as PeerAddress, message, config.replication.timeoutMs)
+    return transport.request(member.peer as PeerAddress, message, timeoutMs)
   }
+  // Accepts to one acceptor travel in batches, and committed values reach the remote acceptors
+  // as commit notices they learn from (accept-batcher.ts); a value one did not learn is written
+  // to it in full, hinted when that fails too.
+  const acceptBatcher = new AcceptBatcher({
+    send: async (to, body, timeoutMs) => (await paxosRequest(to, { type: PAXOS_ACCEPT_MANY, body }, timeoutMs)).body as AcceptManyReplyBody,
+    maxBytes: REPLICA_BATCH_MAX_BYTES,
+    maxInFlight: REPLICA_BATCHES_IN_FLIGHT,
+    commitTimeoutMs: config.replication.timeoutMs,
+    nowMs,
+    unlearned: (to, key, record) => {
+      coordinator.writeReplica(to, key, record).catch((error: unknown) => nodeLog.warn({ err: error, replica: to }, 'writing a committed linearizable value to a replica failed'))
+    },
+  })
   const proposer = new Proposer({
     localId: id,
     acceptorsFor: (key) => placement.replicasFor(key).replicas,
@@ -501,7 +516,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       : promiseFromWire(key, (await paxosRequest(to, { type: PAXOS_PREPARE, body: { key, ballot, set } })).body as PromiseBody),
     accept: async (to, key, ballot, record, history, set) => to === id
       ? acceptor.accept(key, ballot, record, history, set)
-      : (await paxosRequest(to, { type: PAXOS_ACCEPT, body: { ballot, entry: toWire(key, record), history, set } })).body as AcceptAnswer,
+      : acceptBatcher.accept(to, key, ballot, record, history, set, config.replication.timeoutMs),
     nextTick: () => hlc.next(),
     observeTick: (tick) => { hlc.update(tick) },
     clock,
@@ -512,8 +527,10 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     backoffMaxMs: PAXOS_BACKOFF_MAX_MS,
     maxCachedKeys: PAXOS_MAX_CACHED_KEYS,
     maxQueuedPerKey: PAXOS_MAX_QUEUED_PER_KEY,
-    commit: (key, record) => {
-      coordinator.propagate(key, record).catch((error: unknown) => nodeLog.warn({ err: error }, 'writing a committed linearizable value to the replicas failed'))
+    commit: (key, record, ballot, acceptors) => {
+      const learners = new Set(acceptors.filter((acceptor) => acceptor !== id))
+      coordinator.propagate(key, record, learners).catch((error: unknown) => nodeLog.warn({ err: error }, 'writing a committed linearizable value to the replicas failed'))
+      for (const learner of learners) acceptBatcher.commit(learner, key, ballot, record)
     },
     nowMs,
     onRound: (phase, outcome) => metrics.paxosRounds.inc({ phase, outcome }),
