@@ -1,7 +1,7 @@
 import { HybridLogicalClock } from './clock/hlc.js'
 import { ClockSkewedError } from './clock/errors.js'
 import { ClockOffsetMonitor, type ClockVerdict, type MonitoredPeer } from './clock/offset-monitor.js'
-import type { NodeId } from './clock/version.js'
+import { compareVersions, type NodeId } from './clock/version.js'
 import type { HearsayConfig } from './config/types.js'
 import type { Logger } from './log/logger.js'
 import type { Metrics } from './metrics/metrics.js'
@@ -528,6 +528,10 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     maxCachedKeys: PAXOS_MAX_CACHED_KEYS,
     maxQueuedPerKey: PAXOS_MAX_QUEUED_PER_KEY,
     commit: (key, record, ballot, acceptors) => {
+      // Already here (a read found a value chosen long ago): the other replicas had the same
+      // commit, and anti-entropy brings it from here to any that missed it.
+      const held = store.get(key)
+      if (held?.strong === true && compareVersions(held.version, record.version) >= 0) return
       const learners = new Set(acceptors.filter((acceptor) => acceptor !== id))
       coordinator.propagate(key, record, learners).catch((error: unknown) => nodeLog.warn({ err: error }, 'writing a committed linearizable value to the replicas failed'))
       for (const learner of learners) acceptBatcher.commit(learner, key, ballot, record)

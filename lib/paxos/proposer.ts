@@ -40,9 +40,10 @@ export interface ProposerOptions {
   /** Operations one key may have waiting on this node before new ones are refused. */
   readonly maxQueuedPerKey: number
   /**
-   * Writes a newly committed value to the key's replicas as a strong record (background): it
-   * was chosen at `ballot` by a quorum of `acceptors`, which may learn it from their own
-   * accepted state (accept-batcher.ts).
+   * Writes a committed value to the key's replicas as a strong record (background): it was
+   * chosen at `ballot` by a quorum of `acceptors`, which may learn it from their own accepted
+   * state (accept-batcher.ts). Also called when a prepare finds a value chosen (a read), whose
+   * stores may already hold it.
    */
   readonly commit: (key: string, record: StoredRecord, ballot: Ballot, acceptors: readonly NodeId[]) => void
   readonly nowMs: () => number
@@ -189,6 +190,9 @@ export class Proposer {
       const unanimous = highest !== undefined && highest.ballot.counter > 0 &&
         promises.every((p) => p.accepted !== undefined && compareBallots(p.accepted.ballot, highest.ballot) === 0)
       if (outcome.next === 'unchanged' && inDoubt.length === 0 && (unanimous || highest === undefined)) {
+        // The value is chosen; its stores may not have it yet (its proposer may have stopped
+        // between the accepts and the commit): the commit is cheap where they do (wiring).
+        if (unanimous && highest !== undefined) this.#options.commit(key, highest.record, highest.ballot, acceptors)
         return outcome.result(current?.version, current?.value ?? null)
       }
       const record = outcome.next !== 'unchanged'
