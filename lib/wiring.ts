@@ -485,6 +485,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       : acceptorSets.refusal(placement.partitionOf(key), set)),
     observeTick: (tick) => { hlc.update(tick) },
     learn: (records) => store.applyMany(records),
+    onLearnError: (error) => paxosLog.warn({ err: error }, 'writing committed linearizable values learned from commit notices to the store failed; anti-entropy brings them from the other replicas'),
   })
   registerAcceptorHandlers(transport, acceptor)
   const paxosRequest = (to: NodeId, message: PeerMessage, timeoutMs = config.replication.timeoutMs): Promise<PeerMessage> => {

@@ -26,10 +26,12 @@ export interface AcceptorOptions {
   /** Merges a proposer's ballot counter into the local clock (ballots are HLC ticks). */
   readonly observeTick: (tick: number) => void
   /**
-   * Writes chosen values this acceptor learned from commits (strong records) into its store,
-   * durably (the store's applyMany). Absent: commits are all answered as missing.
+   * Writes chosen values this acceptor learned from commits (strong records) into its store
+   * (the store's applyMany; not awaited). Absent: commits are all answered as missing.
    */
   readonly learn?: (records: readonly { key: string; record: StoredRecord }[]) => Promise<unknown>
+  /** A learned value could not be written to the store. */
+  readonly onLearnError?: (error: unknown) => void
 }
 
 /** One accept of a batch, as the acceptor takes it. */
@@ -117,15 +119,12 @@ export class Acceptor {
     if (learn !== undefined) commitsUpTo(Number.POSITIVE_INFINITY)
     const { replies, learned, missing } = await this.#options.store.updateMany(steps)
     replies.forEach((reply, j) => { answers[slots[j] as number] = reply })
-    const all = commits.map((_, i) => i)
-    if (learn === undefined) return { answers, missing: all }
+    if (learn === undefined) return { answers, missing: commits.map((_, i) => i) }
+    // The store write is not awaited: the accepts' answers need only their own flush, and a
+    // value whose write fails (the store is closing) is still held by the other replicas'
+    // stores or acceptor state, where anti-entropy and the next prepare find it.
     if (learned.length > 0) {
-      try {
-        await learn(learned.map(({ key, record }) => ({ key, record })))
-      } catch {
-        // The store refused (closing, corrupt record): the proposer writes these in full instead.
-        return { answers, missing: all }
-      }
+      learn(learned.map(({ key, record }) => ({ key, record }))).catch((error: unknown) => this.#options.onLearnError?.(error))
     }
     // A key's value at a ballot this acceptor no longer holds is superseded by a later value of
     // the key it did learn here (versions grow along a key's history): nothing to write.
