@@ -90,6 +90,12 @@ const PAXOS_BACKOFF_MAX_MS = 250
 const PAXOS_MAX_CACHED_KEYS = 65_536
 const PAXOS_MAX_QUEUED_PER_KEY = 1024
 /**
+ * How long a commit notice waits for an accept to the same acceptor to ride along with
+ * (lib/paxos/accept-batcher.ts): the most a committed value reaches the other replicas' stores
+ * later than it would on its own, for a key nobody changes again at once.
+ */
+const PAXOS_COMMIT_LINGER_MS = 20
+/**
  * Node lifecycle: push-pull of the removal and leaving records with one random member this often
  * (every change is pushed to every member at once; this heals what a push missed), the wait
  * before retrying sessions that made no progress, how long `left` may take to spread at the end
@@ -477,6 +483,9 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
   followPlacement()
   placement.onChange(followPlacement)
   registerCatchUpResponder(transport, { gate: acceptorSets, store: acceptorStore, partitionOf: (key) => placement.partitionOf(key) })
+  // The daemon's LMDB store writes learned values in the acceptor's transaction; the simulator's
+  // memory store has no shared transactions and writes them after it.
+  const applyWithin = store.applyWithin?.bind(store)
   const acceptor = new Acceptor({
     store: acceptorStore,
     stored: (key) => store.get(key),
@@ -485,6 +494,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       : acceptorSets.refusal(placement.partitionOf(key), set)),
     observeTick: (tick) => { hlc.update(tick) },
     learn: (records) => store.applyMany(records),
+    ...(applyWithin !== undefined ? { learnWithin: applyWithin } : {}),
     onLearnError: (error) => paxosLog.warn({ err: error }, 'writing committed linearizable values learned from commit notices to the store failed; anti-entropy brings them from the other replicas'),
   })
   registerAcceptorHandlers(transport, acceptor)
@@ -503,6 +513,8 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     maxBytes: REPLICA_BATCH_MAX_BYTES,
     maxInFlight: REPLICA_BATCHES_IN_FLIGHT,
     commitTimeoutMs: config.replication.timeoutMs,
+    commitLingerMs: PAXOS_COMMIT_LINGER_MS,
+    clock,
     nowMs,
     unlearned: (to, key, record) => {
       coordinator.writeReplica(to, key, record).catch((error: unknown) => nodeLog.warn({ err: error, replica: to }, 'writing a committed linearizable value to a replica failed'))

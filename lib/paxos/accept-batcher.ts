@@ -1,4 +1,5 @@
 import type { NodeId, Version } from '../clock/version.js'
+import type { Clock, TimerHandle } from '../runtime/clock.js'
 import type { StoredRecord } from '../store/record.js'
 import { toWire } from '../replication/messages.js'
 import { TransportError } from '../transport/transport.js'
@@ -17,6 +18,13 @@ export interface AcceptBatcherOptions {
   readonly maxInFlight: number
   /** How long a batch that carries only commits may wait for its answer. */
   readonly commitTimeoutMs: number
+  /**
+   * How long commits wait for an accept to the same acceptor to ride along with before they
+   * leave on their own (0: not at all). Under load an accept always comes; a lone change's
+   * commit reaches the other replicas' stores this much later.
+   */
+  readonly commitLingerMs: number
+  readonly clock: Pick<Clock, 'setTimeout' | 'clearTimeout'>
   readonly nowMs: () => number
   /**
    * A remote acceptor did not learn a chosen value from its commit (it had not accepted exactly
@@ -43,6 +51,9 @@ interface Batch {
   bytes: number
   /** nowMs() by which the most patient accept stops waiting; the batch is not sent after it. */
   deadlineMs: number
+  /** True once its commits may leave without an accept (commitLingerMs passed, or no linger). */
+  lingered: boolean
+  lingerTimer: TimerHandle | undefined
 }
 
 /** Per-accept overhead for the byte budget (ballot, history, set, field names). */
@@ -55,9 +66,9 @@ const ACCEPT_OVERHEAD_BYTES = 512
  * gather (as the replica write batcher does for plain writes, lib/replication/write-batcher.ts).
  *
  * Commits ride along: once a quorum accepted a value, the proposer tells every remote acceptor
- * "key was chosen at ballot" (a key and a ballot, no value) in the next batch to it — usually
- * together with other keys' accepts — and the acceptor moves the value it accepted at that
- * ballot into its store in the same transaction. That replaces the full strong-record
+ * "key was chosen at ballot" (a key and a ballot, no value) in the next batch to it — together
+ * with accepts of this or other keys, which it waits up to commitLingerMs for — and the acceptor
+ * moves the value it accepted at that ballot into its store in the transaction of those accepts. That replaces the full strong-record
  * replicaWrite of every committed value (issue 13's benchmark). A commit the acceptor could not
  * learn from (the `missing` of its answer) or whose batch failed goes to `unlearned`, which
  * writes the value in full (and hints it, as before).
@@ -100,13 +111,29 @@ export class AcceptBatcher {
     }
     batch ??= this.#open(to)
     batch.commits.push({ notice: { key, ballot, at: batch.accepts.length }, record })
-    this.#scheduleFlush()
+    if (batch.lingered || batch.accepts.length > 0) this.#scheduleFlush()
+    else if (batch.lingerTimer === undefined) {
+      const lingering = batch
+      lingering.lingerTimer = this.#options.clock.setTimeout(() => {
+        lingering.lingerTimer = undefined
+        lingering.lingered = true
+        if (this.#pending.get(to) === lingering && (this.#inFlight.get(to) ?? 0) < this.#options.maxInFlight) this.#send(to, lingering)
+      }, this.#options.commitLingerMs)
+    }
   }
 
   #open(to: NodeId): Batch {
-    const batch: Batch = { accepts: [], commits: [], bytes: 0, deadlineMs: this.#options.nowMs() + this.#options.commitTimeoutMs }
+    const batch: Batch = {
+      accepts: [], commits: [], bytes: 0, deadlineMs: this.#options.nowMs() + this.#options.commitTimeoutMs,
+      lingered: this.#options.commitLingerMs <= 0, lingerTimer: undefined,
+    }
     this.#pending.set(to, batch)
     return batch
+  }
+
+  /** A batch leaves when it has an accept, or only commits that lingered long enough. */
+  #ready(batch: Batch): boolean {
+    return batch.accepts.length > 0 || batch.lingered
   }
 
   #scheduleFlush(): void {
@@ -117,7 +144,7 @@ export class AcceptBatcher {
       this.#flushScheduled = false
       for (const [to, batch] of this.#pending) {
         // An acceptor with its answers outstanding gets this batch when one comes back (#answered).
-        if ((this.#inFlight.get(to) ?? 0) < this.#options.maxInFlight) this.#send(to, batch)
+        if ((this.#inFlight.get(to) ?? 0) < this.#options.maxInFlight && this.#ready(batch)) this.#send(to, batch)
       }
     })
   }
@@ -127,11 +154,12 @@ export class AcceptBatcher {
     if (left > 0) this.#inFlight.set(to, left)
     else this.#inFlight.delete(to)
     const waiting = this.#pending.get(to)
-    if (waiting !== undefined) this.#send(to, waiting)
+    if (waiting !== undefined && this.#ready(waiting)) this.#send(to, waiting)
   }
 
   #send(to: NodeId, batch: Batch): void {
     if (this.#pending.get(to) === batch) this.#pending.delete(to)
+    if (batch.lingerTimer !== undefined) this.#options.clock.clearTimeout(batch.lingerTimer)
     const remainingMs = batch.deadlineMs - this.#options.nowMs()
     if (remainingMs <= 0) {
       // Its accepts' proposers stopped waiting: sending them late would only take promises

@@ -69,10 +69,13 @@ export class AcceptorStore {
    * (`chosen`: `key` was chosen at `ballot`) finds the value this acceptor accepted at exactly
    * that ballot — a ballot carries one value, so that is the chosen one — and returns it in
    * `learned`; otherwise its index among the lookups is in `missing`. Order matters: a batch may
-   * carry a key's accept at b, the commit of b, then the accept at b + 1.
+   * carry a key's accept at b, the commit of b, then the accept at b + 1. `within`, when given,
+   * runs inside the same transaction with what was learned (not called when nothing was), and
+   * its result comes back as `within`.
    */
-  async updateMany<R>(steps: readonly UpdateStep<R>[]): Promise<{ replies: R[]; learned: Learned[]; missing: number[] }> {
-    const { replies, learned, missing, changed } = await this.#db.transaction(() => {
+  async updateMany<R, W = undefined>(steps: readonly UpdateStep<R>[], within?: (learned: readonly Learned[]) => W):
+    Promise<{ replies: R[]; learned: Learned[]; missing: number[]; within: W | undefined }> {
+    const { replies, learned, missing, changed, wrote } = await this.#db.transaction(() => {
       const written = new Map<string, AcceptorState>()
       const replies: R[] = []
       const learned: Learned[] = []
@@ -106,10 +109,12 @@ export class AcceptorStore {
           lookups++
         }
       }
-      return { replies, learned, missing, changed: written.size > 0 }
+      // The caller's writes of what was learned, in this transaction (the plain store's records).
+      const wrote = within !== undefined && learned.length > 0 ? within(learned) : undefined
+      return { replies, learned, missing, changed: written.size > 0 || wrote !== undefined, wrote }
     })
     if (changed) await this.#db.flushed
-    return { replies, learned, missing }
+    return { replies, learned, missing, within: wrote }
   }
 
   #stateIn(key: string): AcceptorState | undefined {

@@ -30,6 +30,12 @@ export interface AcceptorOptions {
    * (the store's applyMany; not awaited). Absent: commits are all answered as missing.
    */
   readonly learn?: (records: readonly { key: string; record: StoredRecord }[]) => Promise<unknown>
+  /**
+   * Stages learned values in the store inside the transaction that decides the batch (the
+   * store's applyWithin), so they cost no transaction and flush of their own; `publish` once
+   * flushed. Absent, or when it throws: `learn` after the transaction.
+   */
+  readonly learnWithin?: (records: readonly { key: string; record: StoredRecord }[]) => { publish: () => void }
   /** A learned value could not be written to the store. */
   readonly onLearnError?: (error: unknown) => void
 }
@@ -117,13 +123,24 @@ export class Acceptor {
       slots.push(i)
     })
     if (learn !== undefined) commitsUpTo(Number.POSITIVE_INFINITY)
-    const { replies, learned, missing } = await this.#options.store.updateMany(steps)
+    const learnWithin = this.#options.learnWithin
+    const { replies, learned, missing, within } = await this.#options.store.updateMany(steps, learnWithin === undefined ? undefined : (found) => {
+      try {
+        return learnWithin(found.map(({ key, record }) => ({ key, record })))
+      } catch (error) {
+        // A corrupt stored record, say: the accepts stand, the values go the other way below.
+        this.#options.onLearnError?.(error)
+        return 'failed' as const
+      }
+    })
     replies.forEach((reply, j) => { answers[slots[j] as number] = reply })
     if (learn === undefined) return { answers, missing: commits.map((_, i) => i) }
-    // The store write is not awaited: the accepts' answers need only their own flush, and a
-    // value whose write fails (the store is closing) is still held by the other replicas'
-    // stores or acceptor state, where anti-entropy and the next prepare find it.
-    if (learned.length > 0) {
+    if (within !== undefined && within !== 'failed') {
+      within.publish()
+    } else if (learned.length > 0) {
+      // Not awaited: the accepts' answers need only their own flush, and a value whose write
+      // fails (the store is closing) is still held by the other replicas' stores or acceptor
+      // state, where anti-entropy and the next prepare find it.
       learn(learned.map(({ key, record }) => ({ key, record }))).catch((error: unknown) => this.#options.onLearnError?.(error))
     }
     // A key's value at a ballot this acceptor no longer holds is superseded by a later value of

@@ -2,7 +2,7 @@ import { Packr } from 'msgpackr'
 import t from 'tap'
 import type { NodeId } from '../../lib/clock/version.js'
 import { AcceptBatcher, type AcceptBatcherOptions } from '../../lib/paxos/accept-batcher.js'
-import { Acceptor } from '../../lib/paxos/acceptor.js'
+import { Acceptor, type AcceptRequest } from '../../lib/paxos/acceptor.js'
 import { AcceptorStore } from '../../lib/paxos/acceptor-store.js'
 import type { Ballot } from '../../lib/paxos/ballot.js'
 import { validateAcceptMany, validateAcceptManyReply, type AcceptAnswer, type AcceptManyBody, type AcceptManyReplyBody } from '../../lib/paxos/messages.js'
@@ -11,6 +11,7 @@ import { MemoryDatabase } from '../../lib/sim/memory-database.js'
 import { encodeKey } from '../../lib/store/keys.js'
 import type { StoredRecord } from '../../lib/store/record.js'
 import { TransportError } from '../../lib/transport/transport.js'
+import { openTestStore } from '../store/fixture.js'
 
 /**
  * The batched accept path and the commit/learn rule (accept-batcher.ts, Acceptor.acceptMany): a
@@ -72,6 +73,8 @@ function setUp(overrides: Partial<AcceptBatcherOptions> = {}): { clock: FakeCloc
     maxBytes: 1024 * 1024,
     maxInFlight: 1,
     commitTimeoutMs: 1000,
+    commitLingerMs: 0,
+    clock,
     nowMs: () => clock.nowMs(),
     unlearned: (_to, key, record) => unlearned.push({ key, text: text(record) }),
     ...overrides,
@@ -196,4 +199,53 @@ t.test('a key whose acceptor state is corrupt refuses its own accept only', asyn
   t.equal(bad.ok, false)
   t.match((bad as { refused?: string }).refused, /acceptor state for key "bad" is corrupt/)
   t.same(good, { ok: true })
+})
+
+t.test('commits wait up to commitLingerMs for an accept to ride along with, and leave on their own after it', async t => {
+  const { batcher, clock, sent, remote } = setUp({ commitLingerMs: 20 })
+  await accept(batcher, 'k', 5, 'v5')
+  batcher.commit(X, 'k', ballot(5), rec(50, 'v5'))
+  await turn()
+  await turn()
+  t.equal(sent.length, 1, 'the commit alone does not leave at once')
+  t.same(await accept(batcher, 'k', 6, 'v6'), { ok: true })
+  t.equal(sent.length, 2)
+  t.same(sent[1]?.commits.map((c) => c.key), ['k'], 'it rode along with the next accept')
+  t.equal(text(remote.kv.get('k')), 'v5', 'and was learned with it')
+  batcher.commit(X, 'k', ballot(6), rec(60, 'v6'))
+  await turn()
+  t.equal(sent.length, 2)
+  await clock.advance(20)
+  await turn()
+  await turn()
+  t.equal(sent.length, 3, 'with no accept coming, it left after the linger')
+  t.equal(text(remote.kv.get('k')), 'v6')
+})
+
+t.test('on the daemon\'s LMDB store a learned value is written in the transaction of the batch, survives a reopen and is announced once', async t => {
+  const dataDir = t.testdir()
+  const store = await openTestStore(t, dataDir)
+  const changes: string[] = []
+  store.onChange(({ key, current }) => changes.push(`${key}=${text(current)}`))
+  const acceptor = new Acceptor({
+    store: new AcceptorStore(store.paxos),
+    stored: (key) => store.get(key),
+    refusal: () => undefined,
+    observeTick: () => undefined,
+    learn: (records) => store.applyMany(records),
+    learnWithin: (records) => store.applyWithin(records),
+  })
+  const request = (key: string, b: number, value: string): AcceptRequest => ({ key, ballot: ballot(b), record: rec(b * 10, value), history: [], set })
+  t.same((await acceptor.acceptMany([request('k', 5, 'v5')], [])).answers, [{ ok: true }])
+  t.equal(store.get('k'), undefined, 'accepted, not yet known chosen: not in the store')
+  const { answers, missing } = await acceptor.acceptMany([request('j', 7, 'v7')], [{ key: 'k', ballot: ballot(5), at: 0 }])
+  t.same(answers, [{ ok: true }])
+  t.same(missing, [])
+  t.equal(text(store.get('k')), 'v5')
+  t.ok(store.get('k')?.strong)
+  t.same(changes, ['k=v5'], 'the change listeners heard of it once, after the flush')
+  await store.close()
+  const reopened = await openTestStore(t, dataDir)
+  t.equal(text(reopened.get('k')), 'v5', 'durable with the batch')
+  t.equal(reopened.get('j'), undefined)
 })
