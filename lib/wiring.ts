@@ -1,7 +1,7 @@
 import { HybridLogicalClock } from './clock/hlc.js'
 import { ClockSkewedError } from './clock/errors.js'
 import { ClockOffsetMonitor, type ClockVerdict, type MonitoredPeer } from './clock/offset-monitor.js'
-import type { NodeId } from './clock/version.js'
+import { compareVersions, type NodeId } from './clock/version.js'
 import type { HearsayConfig } from './config/types.js'
 import type { Logger } from './log/logger.js'
 import type { Metrics } from './metrics/metrics.js'
@@ -24,7 +24,7 @@ import { Coordinator } from './replication/coordinator.js'
 import { guardKvService } from './replication/guard.js'
 import { HintedHandoff } from './replication/handoff.js'
 import { HintStore } from './replication/hints.js'
-import { MAX_RECORDS_PER_WRITE, toWire, type ReplicaWriteBody } from './replication/messages.js'
+import { MAX_RECORDS_PER_WRITE, type ReplicaWriteBody } from './replication/messages.js'
 import { registerReplicaHandlers } from './replication/replica.js'
 import type { KvService } from './replication/service.js'
 import { ReplicaWriteBatcher } from './replication/write-batcher.js'
@@ -39,7 +39,8 @@ import { Acceptor, registerAcceptorHandlers } from './paxos/acceptor.js'
 import { AcceptorStore } from './paxos/acceptor-store.js'
 import { AcceptorSetGate } from './paxos/acceptor-sets.js'
 import { CatchUp, registerCatchUpResponder } from './paxos/catch-up.js'
-import { PAXOS_ACCEPT, PAXOS_CATCH_UP, PAXOS_PREPARE, promiseFromWire, type AcceptAnswer, type CatchUpReplyBody, type PromiseBody } from './paxos/messages.js'
+import { PAXOS_ACCEPT_MANY, PAXOS_CATCH_UP, PAXOS_PREPARE, promiseFromWire, type AcceptManyReplyBody, type CatchUpReplyBody, type PromiseBody } from './paxos/messages.js'
+import { AcceptBatcher } from './paxos/accept-batcher.js'
 import { rankIds } from './placement/rendezvous.js'
 import { Proposer } from './paxos/proposer.js'
 import { guardLinearizable, proposerService, type LinearizableService } from './paxos/service.js'
@@ -88,6 +89,12 @@ const PAXOS_BACKOFF_BASE_MS = 4
 const PAXOS_BACKOFF_MAX_MS = 250
 const PAXOS_MAX_CACHED_KEYS = 65_536
 const PAXOS_MAX_QUEUED_PER_KEY = 1024
+/**
+ * How long a commit notice waits for an accept to the same acceptor to ride along with
+ * (lib/paxos/accept-batcher.ts): the most a committed value reaches the other replicas' stores
+ * later than it would on its own, for a key nobody changes again at once.
+ */
+const PAXOS_COMMIT_LINGER_MS = 20
 /**
  * Node lifecycle: push-pull of the removal and leaving records with one random member this often
  * (every change is pushed to every member at once; this heals what a push missed), the wait
@@ -482,6 +489,9 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
   followPlacement()
   placement.onChange(followPlacement)
   registerCatchUpResponder(transport, { gate: acceptorSets, store: acceptorStore, partitionOf: (key) => placement.partitionOf(key) })
+  // The daemon's LMDB store writes learned values in the acceptor's transaction; the simulator's
+  // memory store has no shared transactions and writes them after it.
+  const applyWithin = store.applyWithin?.bind(store)
   const acceptor = new Acceptor({
     store: acceptorStore,
     stored: (key) => store.get(key),
@@ -489,15 +499,33 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       ? 'the proposer runs an older hearsay that does not send its acceptor set; upgrade every node'
       : acceptorSets.refusal(placement.partitionOf(key), set)),
     observeTick: (tick) => { hlc.update(tick) },
+    learn: (records) => store.applyMany(records),
+    ...(applyWithin !== undefined ? { learnWithin: applyWithin } : {}),
+    onLearnError: (error) => paxosLog.warn({ err: error }, 'writing committed linearizable values learned from commit notices to the store failed; anti-entropy brings them from the other replicas'),
   })
   registerAcceptorHandlers(transport, acceptor)
-  const paxosRequest = (to: NodeId, message: PeerMessage): Promise<PeerMessage> => {
+  const paxosRequest = (to: NodeId, message: PeerMessage, timeoutMs = config.replication.timeoutMs): Promise<PeerMessage> => {
     const member = swim.member(to)
     if (member === undefined || (member.state !== 'alive' && member.state !== 'suspect')) {
       return Promise.reject(new TransportError(`acceptor ${to} is ${member?.state ?? 'unknown'}`, 'unreachable'))
     }
-    return transport.request(member.peer as PeerAddress, message, config.replication.timeoutMs)
+    return transport.request(member.peer as PeerAddress, message, timeoutMs)
   }
+  // Accepts to one acceptor travel in batches, and committed values reach the remote acceptors
+  // as commit notices they learn from (accept-batcher.ts); a value one did not learn is written
+  // to it in full, hinted when that fails too.
+  const acceptBatcher = new AcceptBatcher({
+    send: async (to, body, timeoutMs) => (await paxosRequest(to, { type: PAXOS_ACCEPT_MANY, body }, timeoutMs)).body as AcceptManyReplyBody,
+    maxBytes: REPLICA_BATCH_MAX_BYTES,
+    maxInFlight: REPLICA_BATCHES_IN_FLIGHT,
+    commitTimeoutMs: config.replication.timeoutMs,
+    commitLingerMs: PAXOS_COMMIT_LINGER_MS,
+    clock,
+    nowMs,
+    unlearned: (to, key, record) => {
+      coordinator.writeReplica(to, key, record).catch((error: unknown) => nodeLog.warn({ err: error, replica: to }, 'writing a committed linearizable value to a replica failed'))
+    },
+  })
   const proposer = new Proposer({
     localId: id,
     acceptorsFor: (key) => placement.replicasFor(key).replicas,
@@ -507,7 +535,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       : promiseFromWire(key, (await paxosRequest(to, { type: PAXOS_PREPARE, body: { key, ballot, set } })).body as PromiseBody),
     accept: async (to, key, ballot, record, history, set) => to === id
       ? acceptor.accept(key, ballot, record, history, set)
-      : (await paxosRequest(to, { type: PAXOS_ACCEPT, body: { ballot, entry: toWire(key, record), history, set } })).body as AcceptAnswer,
+      : acceptBatcher.accept(to, key, ballot, record, history, set, config.replication.timeoutMs),
     nextTick: () => hlc.next(),
     observeTick: (tick) => { hlc.update(tick) },
     clock,
@@ -518,8 +546,14 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     backoffMaxMs: PAXOS_BACKOFF_MAX_MS,
     maxCachedKeys: PAXOS_MAX_CACHED_KEYS,
     maxQueuedPerKey: PAXOS_MAX_QUEUED_PER_KEY,
-    commit: (key, record) => {
-      coordinator.propagate(key, record).catch((error: unknown) => nodeLog.warn({ err: error }, 'writing a committed linearizable value to the replicas failed'))
+    commit: (key, record, ballot, acceptors) => {
+      // Already here (a read found a value chosen long ago): the other replicas had the same
+      // commit, and anti-entropy brings it from here to any that missed it.
+      const held = store.get(key)
+      if (held?.strong === true && compareVersions(held.version, record.version) >= 0) return
+      const learners = new Set(acceptors.filter((acceptor) => acceptor !== id))
+      coordinator.propagate(key, record, learners).catch((error: unknown) => nodeLog.warn({ err: error }, 'writing a committed linearizable value to the replicas failed'))
+      for (const learner of learners) acceptBatcher.commit(learner, key, ballot, record)
     },
     nowMs,
     onRound: (phase, outcome) => metrics.paxosRounds.inc({ phase, outcome }),

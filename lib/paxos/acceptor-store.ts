@@ -3,8 +3,8 @@ import { isNodeId, type NodeId, type Version } from '../clock/version.js'
 import { decodeKey, encodeKey, keyAfter } from '../store/keys.js'
 import type { OrderedDatabase } from '../store/ordered-database.js'
 import type { StoredRecord } from '../store/record.js'
-import type { Ballot } from './ballot.js'
-import { MAX_HISTORY, mergeStates, type AcceptorState, type Decision } from './acceptor-state.js'
+import { compareBallots, type Ballot } from './ballot.js'
+import { MAX_HISTORY, mergeStates, type Accepted, type AcceptorState, type Decision } from './acceptor-state.js'
 
 /**
  * The acceptor's durable state, one entry per key in the store's `paxos` database (UTF-8 key
@@ -26,6 +26,14 @@ export class CorruptAcceptorStateError extends Error {
     this.name = 'CorruptAcceptorStateError'
   }
 }
+
+/** A chosen value updateMany found: the `lookup`-th lookup of its steps. */
+export interface Learned { readonly key: string; readonly record: StoredRecord; readonly lookup: number }
+
+/** One step of updateMany: decide the key's next state, or look up the value it was chosen with. */
+export type UpdateStep<R> =
+  | { readonly key: string; readonly decide: (state: AcceptorState | undefined) => Decision<R>; readonly corrupt: (error: CorruptAcceptorStateError) => R }
+  | { readonly key: string; readonly chosen: Ballot }
 
 export class AcceptorStore {
   readonly #db: OrderedDatabase<Uint8Array, Uint8Array>
@@ -53,6 +61,65 @@ export class AcceptorStore {
     })
     if (changed) await this.#db.flushed
     return reply
+  }
+
+  /**
+   * Several keys' update()s and lookups in one transaction and one flush (a batch of accepts and
+   * commit notices), in the order given, each seeing the changes of the ones before it. A lookup
+   * (`chosen`: `key` was chosen at `ballot`) finds the value this acceptor accepted at exactly
+   * that ballot — a ballot carries one value, so that is the chosen one — and returns it in
+   * `learned`; otherwise its index among the lookups is in `missing`. Order matters: a batch may
+   * carry a key's accept at b, the commit of b, then the accept at b + 1. `within`, when given,
+   * runs inside the same transaction with what was learned (not called when nothing was), and
+   * its result comes back as `within`.
+   */
+  async updateMany<R, W = undefined>(steps: readonly UpdateStep<R>[], within?: (learned: readonly Learned[]) => W):
+    Promise<{ replies: R[]; learned: Learned[]; missing: number[]; within: W | undefined }> {
+    const { replies, learned, missing, changed, wrote } = await this.#db.transaction(() => {
+      const written = new Map<string, AcceptorState>()
+      const replies: R[] = []
+      const learned: Learned[] = []
+      const missing: number[] = []
+      let lookups = 0
+      for (const step of steps) {
+        if ('decide' in step) {
+          let decision: Decision<R>
+          try {
+            decision = step.decide(written.get(step.key) ?? this.#stateIn(step.key))
+          } catch (error) {
+            // One key's corrupt state fails that key's step, not its neighbours in the batch.
+            if (!(error instanceof CorruptAcceptorStateError)) throw error
+            replies.push(step.corrupt(error))
+            continue
+          }
+          if (decision.next !== undefined) {
+            written.set(step.key, decision.next)
+            void this.#db.put(encodeKey(step.key), encodeState(decision.next))
+          }
+          replies.push(decision.reply)
+        } else {
+          let accepted: Accepted | undefined
+          try {
+            accepted = (written.get(step.key) ?? this.#stateIn(step.key))?.accepted
+          } catch (error) {
+            if (!(error instanceof CorruptAcceptorStateError)) throw error
+          }
+          if (accepted !== undefined && compareBallots(accepted.ballot, step.chosen) === 0) learned.push({ key: step.key, record: accepted.record, lookup: lookups })
+          else missing.push(lookups)
+          lookups++
+        }
+      }
+      // The caller's writes of what was learned, in this transaction (the plain store's records).
+      const wrote = within !== undefined && learned.length > 0 ? within(learned) : undefined
+      return { replies, learned, missing, changed: written.size > 0 || wrote !== undefined, wrote }
+    })
+    if (changed) await this.#db.flushed
+    return { replies, learned, missing, within: wrote }
+  }
+
+  #stateIn(key: string): AcceptorState | undefined {
+    const bytes = this.#db.get(encodeKey(key))
+    return bytes === undefined ? undefined : decodeState(bytes, key)
   }
 
   /** Merges another acceptor's state of `key` into this one's (mergeStates), durably; true when it changed anything. */

@@ -2,12 +2,12 @@ import { compareVersions, type NodeId, type Version } from '../clock/version.js'
 import type { StoredRecord } from '../store/record.js'
 import type { Transport } from '../transport/transport.js'
 import { fromWire } from '../replication/messages.js'
-import type { Ballot } from './ballot.js'
+import { compareBallots, maxBallot, type Ballot } from './ballot.js'
 import { decideAccept, decidePrepare, type AcceptorState, type Decision } from './acceptor-state.js'
-import type { AcceptorStore } from './acceptor-store.js'
+import type { AcceptorStore, UpdateStep } from './acceptor-store.js'
 import {
-  PAXOS_ACCEPT, PAXOS_ACCEPTED, PAXOS_PREPARE, PAXOS_PROMISE, promiseToWire,
-  type AcceptAnswer, type AcceptBody, type PrepareBody, type PromiseAnswer,
+  MAX_REASON_CHARS, PAXOS_ACCEPT, PAXOS_ACCEPT_MANY, PAXOS_ACCEPT_MANY_REPLY, PAXOS_ACCEPTED, PAXOS_PREPARE, PAXOS_PROMISE, promiseToWire,
+  type AcceptAnswer, type AcceptBody, type AcceptManyBody, type AcceptManyReplyBody, type CommitNotice, type PrepareBody, type PromiseAnswer,
 } from './messages.js'
 
 export interface AcceptorOptions {
@@ -25,6 +25,28 @@ export interface AcceptorOptions {
   readonly refusal: (key: string, set: readonly NodeId[] | undefined) => string | undefined
   /** Merges a proposer's ballot counter into the local clock (ballots are HLC ticks). */
   readonly observeTick: (tick: number) => void
+  /**
+   * Writes chosen values this acceptor learned from commits (strong records) into its store
+   * (the store's applyMany; not awaited). Absent: commits are all answered as missing.
+   */
+  readonly learn?: (records: readonly { key: string; record: StoredRecord }[]) => Promise<unknown>
+  /**
+   * Stages learned values in the store inside the transaction that decides the batch (the
+   * store's applyWithin), so they cost no transaction and flush of their own; `publish` once
+   * flushed. Absent, or when it throws: `learn` after the transaction.
+   */
+  readonly learnWithin?: (records: readonly { key: string; record: StoredRecord }[]) => { publish: () => void }
+  /** A learned value could not be written to the store. */
+  readonly onLearnError?: (error: unknown) => void
+}
+
+/** One accept of a batch, as the acceptor takes it. */
+export interface AcceptRequest {
+  readonly key: string
+  readonly ballot: Ballot
+  readonly record: StoredRecord
+  readonly history: readonly Version[]
+  readonly set: readonly NodeId[] | undefined
 }
 
 /**
@@ -61,6 +83,81 @@ export class Acceptor {
     return this.#options.store.update(key, this.#unlessRefused(key, set, (state) => decideAccept(state, ballot, { ...record, strong: true }, history)))
   }
 
+  /**
+   * Several accepts (each as accept() would decide it) and commit notices in one transaction and
+   * one flush. A commit says `key` was chosen at `ballot`; when that is exactly the ballot this
+   * acceptor accepted, the value it accepted with it is the chosen one (a ballot carries one
+   * value), and it goes into the store as a strong record, like the proposer's replicaWrite
+   * would have put it there. Anything else (a lower ballot: the accept never arrived; a higher
+   * one: it was overtaken) is answered as missing, and the proposer writes the value in full.
+   * Learning needs no promise and no acceptor-set check: the value is chosen, and any replica
+   * may store a chosen value (docs/consistency.md "Linearizable operations").
+   */
+  async acceptMany(accepts: readonly AcceptRequest[], commits: readonly CommitNotice[]): Promise<{ answers: AcceptAnswer[]; missing: number[] }> {
+    const learn = this.#options.learn
+    const answers: AcceptAnswer[] = []
+    const steps: UpdateStep<AcceptAnswer>[] = []
+    const slots: number[] = []
+    // Commits in the order the proposer queued them among the accepts (CommitNotice.at).
+    const byPosition = [...commits.keys()].sort((a, b) => (commits[a] as CommitNotice).at - (commits[b] as CommitNotice).at)
+    let next = 0
+    const commitsUpTo = (position: number): void => {
+      for (; next < byPosition.length && (commits[byPosition[next] as number] as CommitNotice).at <= position; next++) {
+        const { key, ballot } = commits[byPosition[next] as number] as CommitNotice
+        steps.push({ key, chosen: ballot })
+      }
+    }
+    accepts.forEach(({ key, ballot, record, history, set }, i) => {
+      if (learn !== undefined) commitsUpTo(i)
+      const refused = this.#options.refusal(key, set)
+      if (refused !== undefined) {
+        answers[i] = { ok: false, refused }
+        return
+      }
+      this.#observe(ballot)
+      steps.push({
+        key,
+        decide: this.#unlessRefused(key, set, (state) => decideAccept(state, ballot, { ...record, strong: true }, history)),
+        corrupt: (error) => ({ ok: false, refused: error.message.slice(0, MAX_REASON_CHARS) }),
+      })
+      slots.push(i)
+    })
+    if (learn !== undefined) commitsUpTo(Number.POSITIVE_INFINITY)
+    const learnWithin = this.#options.learnWithin
+    const { replies, learned, missing, within } = await this.#options.store.updateMany(steps, learnWithin === undefined ? undefined : (found) => {
+      try {
+        return learnWithin(found.map(({ key, record }) => ({ key, record })))
+      } catch (error) {
+        // A corrupt stored record, say: the accepts stand, the values go the other way below.
+        this.#options.onLearnError?.(error)
+        return 'failed' as const
+      }
+    })
+    replies.forEach((reply, j) => { answers[slots[j] as number] = reply })
+    if (learn === undefined) return { answers, missing: commits.map((_, i) => i) }
+    if (within !== undefined && within !== 'failed') {
+      within.publish()
+    } else if (learned.length > 0) {
+      // Not awaited: the accepts' answers need only their own flush, and a value whose write
+      // fails (the store is closing) is still held by the other replicas' stores or acceptor
+      // state, where anti-entropy and the next prepare find it.
+      learn(learned.map(({ key, record }) => ({ key, record }))).catch((error: unknown) => this.#options.onLearnError?.(error))
+    }
+    // A key's value at a ballot this acceptor no longer holds is superseded by a later value of
+    // the key it did learn here (versions grow along a key's history): nothing to write.
+    const newest = new Map<string, Ballot>()
+    for (const { key, lookup } of learned) {
+      const { ballot } = commits[byPosition[lookup] as number] as CommitNotice
+      newest.set(key, maxBallot(newest.get(key) ?? ballot, ballot))
+    }
+    const unlearned = missing.map((j) => byPosition[j] as number).filter((i) => {
+      const { key, ballot } = commits[i] as CommitNotice
+      const later = newest.get(key)
+      return later === undefined || compareBallots(later, ballot) < 0
+    })
+    return { answers, missing: unlearned }
+  }
+
   #unlessRefused<R>(key: string, set: readonly NodeId[] | undefined, decide: (state: AcceptorState | undefined) => Decision<R>): (state: AcceptorState | undefined) => Decision<R | { ok: false; refused: string }> {
     return (state) => {
       const refused = this.#options.refusal(key, set)
@@ -84,5 +181,11 @@ export function registerAcceptorHandlers(transport: Pick<Transport, 'handle'>, a
   transport.handle(PAXOS_ACCEPT, async (_from, message) => {
     const { ballot, entry, history, set } = message.body as AcceptBody
     return { type: PAXOS_ACCEPTED, body: { ...await acceptor.accept(entry.key, ballot, fromWire(entry), history, set) } }
+  })
+  transport.handle(PAXOS_ACCEPT_MANY, async (_from, message) => {
+    const { accepts, commits } = message.body as AcceptManyBody
+    const requests = accepts.map(({ ballot, entry, history, set }) => ({ key: entry.key, ballot, record: fromWire(entry), history, set }))
+    const body: AcceptManyReplyBody = await acceptor.acceptMany(requests, commits)
+    return { type: PAXOS_ACCEPT_MANY_REPLY, body }
   })
 }

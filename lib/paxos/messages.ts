@@ -23,6 +23,16 @@ import { MAX_HISTORY, type Accepted } from './acceptor-state.js'
  * - paxosAccept `{ballot, entry, history, set}` → paxosAccepted `{ok: true}` / `{ok: false, promised}` /
  *   `{ok: false, refused}`. Accepting also promises the proposer's next ballot (the
  *   one-round-trip path, acceptor-state.ts decideAccept).
+ * - paxosAcceptMany `{accepts: [{ballot, entry, history, set}], commits: [{key, ballot, at}]}` →
+ *   paxosAcceptManyReply `{answers: [paxosAccepted body…], missing: [index…]}`: the accepts a
+ *   proposer has for one acceptor within an event-loop turn (or while its earlier batches await
+ *   their answer) in one frame and one transaction (accept-batcher.ts), answered one by one in
+ *   order. `commits` says that `key`'s value at `ballot` was chosen (a quorum accepted it): an
+ *   acceptor that accepted exactly that ballot writes its accepted value to its store as a strong
+ *   record (acceptor.ts); `at` places the commit among the accepts (after the first `at`), as
+ *   the proposer queued them. `missing` lists the commits it neither held that ballot for nor saw
+ *   superseded by a later learned value of the key, which the proposer then writes there in full
+ *   (replicaWrite, hinted on failure).
  * - paxosCatchUp `{partitions: [{partition, set}], after, maxBytes}` → paxosCatchUpReply
  *   `{generation, matched, entries: [{key, state}], next}`: a node catching up after an
  *   acceptor-set change asks a member of the previous set for its acceptor state of those
@@ -36,8 +46,14 @@ export const PAXOS_PREPARE = 'paxosPrepare'
 export const PAXOS_PROMISE = 'paxosPromise'
 export const PAXOS_ACCEPT = 'paxosAccept'
 export const PAXOS_ACCEPTED = 'paxosAccepted'
+export const PAXOS_ACCEPT_MANY = 'paxosAcceptMany'
+export const PAXOS_ACCEPT_MANY_REPLY = 'paxosAcceptManyReply'
 export const PAXOS_CATCH_UP = 'paxosCatchUp'
 export const PAXOS_CATCH_UP_REPLY = 'paxosCatchUpReply'
+
+/** Accepts and commits one paxosAcceptMany may carry (the batcher sends at most these many). */
+export const MAX_ACCEPTS_PER_BATCH = 1024
+export const MAX_COMMITS_PER_BATCH = 4096
 
 /** Most members an acceptor set on the wire may name (replication.factor is far below). */
 export const MAX_WIRE_SET_MEMBERS = 64
@@ -50,13 +66,29 @@ export const MAX_CATCH_UP_PAGE_BYTES = 2 * 1024 * 1024
 const MAX_STATE_BYTES = MAX_WIRE_VALUE_BYTES + 4096
 
 /** Longest refusal reason on the wire. */
-const MAX_REASON_CHARS = 512
+export const MAX_REASON_CHARS = 512
 
 export interface WireBallot { readonly counter: number; readonly node: string }
 
 /** `set` is optional on the wire only so that a request from an older node gets a clear refusal. */
 export interface PrepareBody { readonly key: string; readonly ballot: Ballot; readonly set?: readonly NodeId[] }
 export interface AcceptBody { readonly ballot: Ballot; readonly entry: WireEntry; readonly history: readonly Version[]; readonly set?: readonly NodeId[] }
+
+/**
+ * A chosen value an acceptor may learn from its own accepted state: `key` was chosen at `ballot`.
+ * `at`: how many of the batch's accepts the proposer queued before it (the acceptor takes
+ * accepts and commits in that order).
+ */
+export interface CommitNotice { readonly key: string; readonly ballot: Ballot; readonly at: number }
+
+export interface AcceptManyBody { readonly accepts: readonly AcceptBody[]; readonly commits: readonly CommitNotice[] }
+
+export interface AcceptManyReplyBody {
+  /** One answer per accept, in order. */
+  readonly answers: readonly AcceptAnswer[]
+  /** Indexes of the commits this acceptor did not learn (it had not accepted exactly that ballot). */
+  readonly missing: readonly number[]
+}
 
 export interface CatchUpBody {
   readonly partitions: readonly { readonly partition: number; readonly set: readonly NodeId[] }[]
@@ -193,6 +225,29 @@ export function validateAccepted(body: unknown): AcceptAnswer {
   return validateRefusal(object, PAXOS_ACCEPTED)
 }
 
+export function validateAcceptMany(body: unknown): AcceptManyBody {
+  const object = expectObject(body, PAXOS_ACCEPT_MANY)
+  return {
+    accepts: expectArray(field(object, 'accepts'), `${PAXOS_ACCEPT_MANY}.accepts`, MAX_ACCEPTS_PER_BATCH, (item) => validateAccept(item)),
+    commits: expectArray(field(object, 'commits'), `${PAXOS_ACCEPT_MANY}.commits`, MAX_COMMITS_PER_BATCH, (item, what) => {
+      const c = expectObject(item, what)
+      return {
+        key: expectString(field(c, 'key'), `${what}.key`, MAX_WIRE_KEY_CHARS, 1),
+        ballot: validateBallot(field(c, 'ballot'), `${what}.ballot`),
+        at: expectUint(field(c, 'at'), `${what}.at`, MAX_ACCEPTS_PER_BATCH),
+      }
+    }),
+  }
+}
+
+export function validateAcceptManyReply(body: unknown): AcceptManyReplyBody {
+  const object = expectObject(body, PAXOS_ACCEPT_MANY_REPLY)
+  return {
+    answers: expectArray(field(object, 'answers'), `${PAXOS_ACCEPT_MANY_REPLY}.answers`, MAX_ACCEPTS_PER_BATCH, (item) => validateAccepted(item)),
+    missing: expectArray(field(object, 'missing'), `${PAXOS_ACCEPT_MANY_REPLY}.missing`, MAX_COMMITS_PER_BATCH, (item, what) => expectUint(item, what, MAX_COMMITS_PER_BATCH - 1)),
+  }
+}
+
 export function validateCatchUp(body: unknown): CatchUpBody {
   const object = expectObject(body, PAXOS_CATCH_UP)
   const after = field(object, 'after')
@@ -228,4 +283,6 @@ export const PAXOS_FRAMES: readonly FrameType[] = [
   { code: 0x63, name: PAXOS_ACCEPTED, kind: 'reply', validate: validateAccepted },
   { code: 0x64, name: PAXOS_CATCH_UP, kind: 'request', validate: validateCatchUp },
   { code: 0x65, name: PAXOS_CATCH_UP_REPLY, kind: 'reply', validate: validateCatchUpReply },
+  { code: 0x66, name: PAXOS_ACCEPT_MANY, kind: 'request', validate: validateAcceptMany },
+  { code: 0x67, name: PAXOS_ACCEPT_MANY_REPLY, kind: 'reply', validate: validateAcceptManyReply },
 ]

@@ -39,8 +39,13 @@ export interface ProposerOptions {
   readonly maxCachedKeys: number
   /** Operations one key may have waiting on this node before new ones are refused. */
   readonly maxQueuedPerKey: number
-  /** Writes a newly committed value to the key's replicas as a strong record (background). */
-  readonly commit: (key: string, record: StoredRecord) => void
+  /**
+   * Writes a committed value to the key's replicas as a strong record (background): it was
+   * chosen at `ballot` by a quorum of `acceptors`, which may learn it from their own accepted
+   * state (accept-batcher.ts). Also called when a prepare finds a value chosen (a read), whose
+   * stores may already hold it.
+   */
+  readonly commit: (key: string, record: StoredRecord, ballot: Ballot, acceptors: readonly NodeId[]) => void
   readonly nowMs: () => number
   readonly onRound?: (phase: 'prepare' | 'accept' | 'fast', outcome: 'ok' | 'conflict' | 'unavailable') => void
 }
@@ -185,6 +190,9 @@ export class Proposer {
       const unanimous = highest !== undefined && highest.ballot.counter > 0 &&
         promises.every((p) => p.accepted !== undefined && compareBallots(p.accepted.ballot, highest.ballot) === 0)
       if (outcome.next === 'unchanged' && inDoubt.length === 0 && (unanimous || highest === undefined)) {
+        // The value is chosen; its stores may not have it yet (its proposer may have stopped
+        // between the accepts and the commit): the commit is cheap where they do (wiring).
+        if (unanimous && highest !== undefined) this.#options.commit(key, highest.record, highest.ballot, acceptors)
         return outcome.result(current?.version, current?.value ?? null)
       }
       const record = outcome.next !== 'unchanged'
@@ -196,7 +204,7 @@ export class Proposer {
       if (accepted.oks.length >= this.#options.quorum) {
         this.#options.onRound?.('accept', 'ok')
         this.#remember(key, { ballot, record, history })
-        this.#options.commit(key, record)
+        this.#options.commit(key, record, ballot, acceptors)
         return result()
       }
       this.#options.onRound?.('accept', accepted.promised !== undefined ? 'conflict' : 'unavailable')
@@ -232,7 +240,7 @@ export class Proposer {
     if (round.oks.length >= this.#options.quorum) {
       this.#options.onRound?.('fast', 'ok')
       this.#remember(key, { ballot, record, history })
-      if (outcome.next !== 'unchanged') this.#options.commit(key, record)
+      if (outcome.next !== 'unchanged') this.#options.commit(key, record, ballot, acceptors)
       return { done: true, result: outcome.result(record.version, record.value) }
     }
     this.#options.onRound?.('fast', 'conflict')

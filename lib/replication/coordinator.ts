@@ -237,12 +237,20 @@ export class Coordinator implements KvService {
    * Writes a value committed through CASPaxos (a strong record) to every replica of its key, in
    * the background: plain reads see it once it lands, and replicas that miss it get a hint (or
    * anti-entropy brings it). Resolves with the number of replicas that made it durable.
+   * Replicas in `learners` are left out: they learn the value from their own accepted state
+   * (lib/paxos/accept-batcher.ts), and get writeReplica only when that fails.
    */
-  async propagate(key: string, record: StoredRecord): Promise<number> {
+  async propagate(key: string, record: StoredRecord, learners?: ReadonlySet<NodeId>): Promise<number> {
     const entry = toWire(key, record)
     this.writePending(key, record, entry)
-    const settled = await Promise.allSettled(this.options.replicasFor(key).map((id) => this.writeTo(id, key, record, entry)))
+    const targets = this.options.replicasFor(key).filter((id) => learners?.has(id) !== true)
+    const settled = await Promise.allSettled(targets.map((id) => this.writeTo(id, key, record, entry)))
     return settled.filter((s) => s.status === 'fulfilled').length
+  }
+
+  /** One replica's copy of a committed (strong) record, hinted when it does not land (see propagate). */
+  async writeReplica(id: NodeId, key: string, record: StoredRecord): Promise<void> {
+    await this.writeTo(id, key, record, toWire(key, record))
   }
 
   /** The write's copies for pending replicas: background, hinted on failure (writeTo), never awaited. */

@@ -427,6 +427,22 @@ export class KvStore implements Store {
     }
   }
 
+  /**
+   * apply() for records written inside a write transaction the caller runs on this store's LMDB
+   * environment (the CASPaxos acceptor storing chosen values in the transaction of its accepts,
+   * lib/paxos/acceptor-store.ts): decided and staged like applyMany, committed with the caller's
+   * transaction. Call `publish` once that transaction is flushed: it tells the change listeners.
+   */
+  applyWithin(entries: readonly KeyedRecord[]): { outcomes: ApplyOutcome[]; publish: () => void } {
+    this.assertOpen()
+    const segmentOf = this.segments?.segmentOf
+    const prepared = entries.map(({ key, record }): PreparedWrite => ({
+      key, keyBytes: encodeKey(key), segment: segmentOf === undefined ? 0 : segmentOf(key), record, encoded: encodeRecord(record),
+    }))
+    const { outcomes, changes } = this.applyInTransaction(prepared)
+    return { outcomes, publish: () => this.notify(changes) }
+  }
+
   private applyInTransaction(prepared: readonly PreparedWrite[]): { outcomes: ApplyOutcome[]; changes: RecordChange[] } {
     // Decide every entry before writing any: a corrupt stored record then fails the whole call
     // without a partial write. `latest` carries decisions to later entries for the same key.

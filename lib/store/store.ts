@@ -35,6 +35,11 @@ export interface Store {
   readonly changeLog: ChangeLog
   apply(key: string, record: StoredRecord): Promise<ApplyOutcome>
   applyMany(entries: readonly KeyedRecord[]): Promise<ApplyOutcome[]>
+  /**
+   * applyMany inside a write transaction the caller runs on the same environment (the paxos
+   * database's); `publish` after it is flushed. Absent: the store cannot share a transaction.
+   */
+  applyWithin?(entries: readonly KeyedRecord[]): { outcomes: ApplyOutcome[]; publish: () => void }
   /** The stored record, raw: tombstones and expired records included. */
   get(key: string): StoredRecord | undefined
   scan(request: ScanRequest): StorePage

@@ -53,6 +53,11 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   paxosAccepted: { ok: false, promised: { counter: 1_795_601_425_041_002, node: 'cccccccccccccccc' } },
   paxosCatchUp: { partitions: [{ partition: 7, set: ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', 'dddddddddddddddd'] }], after: null, maxBytes: 1_048_576 },
   paxosCatchUpReply: { generation: 3, matched: [7], entries: [{ key: 'lock', state: new Uint8Array([0x99, 1, 2]) }], next: 'lock' },
+  paxosAcceptMany: {
+    accepts: [{ ballot: { counter: 1_795_601_425_041_003, node: 'aaaaaaaaaaaaaaaa' }, entry: { key: 'lock', value: new Uint8Array([1]), hlc: 1_795_601_425_041_003, node: 'aaaaaaaaaaaaaaaa', strong: true }, history: [{ hlc: 1_795_601_425_041_003, node: 'aaaaaaaaaaaaaaaa' }], set: ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', 'cccccccccccccccc'] }],
+    commits: [{ key: 'lock', ballot: { counter: 1_795_601_425_041_001, node: 'aaaaaaaaaaaaaaaa' }, at: 0 }],
+  },
+  paxosAcceptManyReply: { answers: [{ ok: true }, { ok: false, refused: 'placement mismatch' }], missing: [0] },
   nodeSummary: {},
   nodeSummaryReply: {
     id: node.id, name: 'alpha', version: '0.1.0', status: 'ok', uptimeSeconds: 5, keys: 1, storeBytes: 4096, hintsPending: 0, digest: '0123456789abcdef',

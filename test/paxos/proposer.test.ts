@@ -230,3 +230,16 @@ t.test('an acceptor whose view changes while a request waits for its transaction
   t.same(await acceptor.prepare('k', { counter: 5, node: A }, ids), { ok: false, refused: 'placement mismatch for partition 0' })
   t.equal(store.get('k'), undefined, 'no promise was written')
 })
+
+t.test('a proposer that stops between the accepts and the commit leaves the value to be learned: the next read finds it chosen and commits it', async t => {
+  const cluster = new Cluster()
+  // A's commit never happens (it stopped right after the quorum accepted).
+  const a = cluster.proposer(A, { commit: () => undefined })
+  const written = await cluster.run(a.run('lock', compareAndSet('lock', Buffer.from('me'), 'absent')))
+  for (const site of cluster.sites) t.equal(site.kv.get('lock'), undefined, `no plain store holds the value yet (${site.id})`)
+  const b = cluster.proposer(B)
+  const seen = await cluster.run(b.run('lock', read('lock'), true))
+  t.equal(text(seen?.value), 'me', 'the read sees the chosen value')
+  t.same(seen?.version, written.version)
+  for (const site of cluster.sites) t.equal(text(site.kv.get('lock')?.value), 'me', `and it reached ${site.id}'s store`)
+})

@@ -1,0 +1,191 @@
+import type { NodeId, Version } from '../clock/version.js'
+import type { Clock, TimerHandle } from '../runtime/clock.js'
+import type { StoredRecord } from '../store/record.js'
+import { toWire } from '../replication/messages.js'
+import { TransportError } from '../transport/transport.js'
+import type { Ballot } from './ballot.js'
+import {
+  MAX_ACCEPTS_PER_BATCH, MAX_COMMITS_PER_BATCH,
+  type AcceptAnswer, type AcceptBody, type AcceptManyBody, type AcceptManyReplyBody, type CommitNotice,
+} from './messages.js'
+
+export interface AcceptBatcherOptions {
+  /** Sends one paxosAcceptMany to an acceptor and resolves with its validated answer. */
+  readonly send: (to: NodeId, body: AcceptManyBody, timeoutMs: number) => Promise<AcceptManyReplyBody>
+  /** An accept batch is sent once its values reach about this many bytes, well below the frame limit. */
+  readonly maxBytes: number
+  /** Batches to one acceptor awaiting their answer at once; meanwhile new accepts and commits gather. */
+  readonly maxInFlight: number
+  /** How long a batch that carries only commits may wait for its answer. */
+  readonly commitTimeoutMs: number
+  /**
+   * How long commits wait for an accept to the same acceptor to ride along with before they
+   * leave on their own (0: not at all). Under load an accept always comes; a lone change's
+   * commit reaches the other replicas' stores this much later.
+   */
+  readonly commitLingerMs: number
+  readonly clock: Pick<Clock, 'setTimeout' | 'clearTimeout'>
+  readonly nowMs: () => number
+  /**
+   * A remote acceptor did not learn a chosen value from its commit (it had not accepted exactly
+   * that ballot, or the batch did not arrive): the caller writes the value there in full.
+   */
+  readonly unlearned: (to: NodeId, key: string, record: StoredRecord) => void
+}
+
+interface PendingAccept {
+  readonly body: AcceptBody
+  readonly resolve: (answer: AcceptAnswer) => void
+  readonly reject: (error: unknown) => void
+}
+
+interface PendingCommit {
+  readonly notice: CommitNotice
+  /** The chosen value, kept to write it in full should the acceptor not learn it. */
+  readonly record: StoredRecord
+}
+
+interface Batch {
+  readonly accepts: PendingAccept[]
+  readonly commits: PendingCommit[]
+  bytes: number
+  /** nowMs() by which the most patient accept stops waiting; the batch is not sent after it. */
+  deadlineMs: number
+  /** True once its commits may leave without an accept (commitLingerMs passed, or no linger). */
+  lingered: boolean
+  lingerTimer: TimerHandle | undefined
+}
+
+/** Per-accept overhead for the byte budget (ballot, history, set, field names). */
+const ACCEPT_OVERHEAD_BYTES = 512
+
+/**
+ * The proposer's side of paxosAcceptMany. The accepts this node sends to one acceptor within an
+ * event-loop turn travel as one frame, cost the acceptor one handler call, one transaction and
+ * one flush, and while maxInFlight batches to that acceptor await their answer the next ones
+ * gather (as the replica write batcher does for plain writes, lib/replication/write-batcher.ts).
+ *
+ * Commits ride along: once a quorum accepted a value, the proposer tells every remote acceptor
+ * "key was chosen at ballot" (a key and a ballot, no value) in the next batch to it — together
+ * with accepts of this or other keys, which it waits up to commitLingerMs for — and the acceptor
+ * moves the value it accepted at that ballot into its store in the transaction of those accepts. That replaces the full strong-record
+ * replicaWrite of every committed value (issue 13's benchmark). A commit the acceptor could not
+ * learn from (the `missing` of its answer) or whose batch failed goes to `unlearned`, which
+ * writes the value in full (and hints it, as before).
+ */
+export class AcceptBatcher {
+  readonly #options: AcceptBatcherOptions
+  readonly #pending = new Map<NodeId, Batch>()
+  readonly #inFlight = new Map<NodeId, number>()
+  #flushScheduled = false
+
+  constructor(options: AcceptBatcherOptions) {
+    if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes < 1) throw new RangeError(`maxBytes must be a positive integer, got ${options.maxBytes}`)
+    if (!Number.isSafeInteger(options.maxInFlight) || options.maxInFlight < 1) throw new RangeError(`maxInFlight must be a positive integer, got ${options.maxInFlight}`)
+    this.#options = options
+  }
+
+  /** Resolves with `to`'s answer to this accept; rejects when the batch got no answer in `timeoutMs`. */
+  accept(to: NodeId, key: string, ballot: Ballot, record: StoredRecord, history: readonly Version[], set: readonly NodeId[], timeoutMs: number): Promise<AcceptAnswer> {
+    return new Promise((resolve, reject) => {
+      const bytes = key.length + (record.value?.byteLength ?? 0) + ACCEPT_OVERHEAD_BYTES
+      let batch = this.#pending.get(to)
+      if (batch !== undefined && (batch.accepts.length >= MAX_ACCEPTS_PER_BATCH || batch.bytes + bytes > this.#options.maxBytes)) {
+        this.#send(to, batch)
+        batch = undefined
+      }
+      batch ??= this.#open(to)
+      batch.accepts.push({ body: { ballot, entry: toWire(key, record), history, set }, resolve, reject })
+      batch.bytes += bytes
+      batch.deadlineMs = Math.max(batch.deadlineMs, this.#options.nowMs() + timeoutMs)
+      this.#scheduleFlush()
+    })
+  }
+
+  /** Tells `to` that `key` was chosen at `ballot` with `record`, in its next batch. */
+  commit(to: NodeId, key: string, ballot: Ballot, record: StoredRecord): void {
+    let batch = this.#pending.get(to)
+    if (batch !== undefined && batch.commits.length >= MAX_COMMITS_PER_BATCH) {
+      this.#send(to, batch)
+      batch = undefined
+    }
+    batch ??= this.#open(to)
+    batch.commits.push({ notice: { key, ballot, at: batch.accepts.length }, record })
+    if (batch.lingered || batch.accepts.length > 0) this.#scheduleFlush()
+    else if (batch.lingerTimer === undefined) {
+      const lingering = batch
+      lingering.lingerTimer = this.#options.clock.setTimeout(() => {
+        lingering.lingerTimer = undefined
+        lingering.lingered = true
+        if (this.#pending.get(to) === lingering && (this.#inFlight.get(to) ?? 0) < this.#options.maxInFlight) this.#send(to, lingering)
+      }, this.#options.commitLingerMs)
+    }
+  }
+
+  #open(to: NodeId): Batch {
+    const batch: Batch = {
+      accepts: [], commits: [], bytes: 0, deadlineMs: this.#options.nowMs() + this.#options.commitTimeoutMs,
+      lingered: this.#options.commitLingerMs <= 0, lingerTimer: undefined,
+    }
+    this.#pending.set(to, batch)
+    return batch
+  }
+
+  /** A batch leaves when it has an accept, or only commits that lingered long enough. */
+  #ready(batch: Batch): boolean {
+    return batch.accepts.length > 0 || batch.lingered
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return
+    this.#flushScheduled = true
+    // setImmediate, not a microtask: it runs after every request this turn of the poll phase read.
+    setImmediate(() => {
+      this.#flushScheduled = false
+      for (const [to, batch] of this.#pending) {
+        // An acceptor with its answers outstanding gets this batch when one comes back (#answered).
+        if ((this.#inFlight.get(to) ?? 0) < this.#options.maxInFlight && this.#ready(batch)) this.#send(to, batch)
+      }
+    })
+  }
+
+  #answered(to: NodeId): void {
+    const left = (this.#inFlight.get(to) ?? 1) - 1
+    if (left > 0) this.#inFlight.set(to, left)
+    else this.#inFlight.delete(to)
+    const waiting = this.#pending.get(to)
+    if (waiting !== undefined && this.#ready(waiting)) this.#send(to, waiting)
+  }
+
+  #send(to: NodeId, batch: Batch): void {
+    if (this.#pending.get(to) === batch) this.#pending.delete(to)
+    if (batch.lingerTimer !== undefined) this.#options.clock.clearTimeout(batch.lingerTimer)
+    const remainingMs = batch.deadlineMs - this.#options.nowMs()
+    if (remainingMs <= 0) {
+      // Its accepts' proposers stopped waiting: sending them late would only take promises
+      // nobody counts. Their commits still need a way there.
+      this.#fail(to, batch, new TransportError(`paxosAcceptMany to ${to}: the deadline passed while earlier batches awaited their answer`, 'timeout'))
+      return
+    }
+    this.#inFlight.set(to, (this.#inFlight.get(to) ?? 0) + 1)
+    const body: AcceptManyBody = { accepts: batch.accepts.map((a) => a.body), commits: batch.commits.map((c) => c.notice) }
+    const sent = this.#options.send(to, body, remainingMs)
+    sent.then(() => this.#answered(to), () => this.#answered(to))
+    sent.then((reply) => {
+      if (reply.answers.length !== batch.accepts.length) {
+        this.#fail(to, batch, new Error(`${to} answered a paxosAcceptMany of ${batch.accepts.length} accepts with ${reply.answers.length} answers`))
+        return
+      }
+      batch.accepts.forEach((accept, i) => accept.resolve(reply.answers[i] as AcceptAnswer))
+      for (const i of reply.missing) {
+        const commit = batch.commits[i]
+        if (commit !== undefined) this.#options.unlearned(to, commit.notice.key, commit.record)
+      }
+    }, (error: unknown) => this.#fail(to, batch, error))
+  }
+
+  #fail(to: NodeId, batch: Batch, error: unknown): void {
+    for (const accept of batch.accepts) accept.reject(error)
+    for (const commit of batch.commits) this.#options.unlearned(to, commit.notice.key, commit.record)
+  }
+}
