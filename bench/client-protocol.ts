@@ -48,6 +48,13 @@ interface Row {
   /** CPU time per operation in the measured window: all daemons together, and the load process. */
   readonly serverCpuUs: number
   readonly clientCpuUs: number
+  /**
+   * Write and read syscalls per operation, all daemons together (/proc/<pid>/io: socket writes,
+   * LMDB's page writes and syncs, socket reads): a count the machine's load does not inflate,
+   * so a change that coalesces messages or commits shows here even when CPU time is noisy.
+   */
+  readonly serverWriteCalls: number
+  readonly serverReadCalls: number
 }
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
@@ -58,6 +65,13 @@ function processCpuSec(pid: number): number {
   // The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC
+}
+
+/** Read and write syscalls a process has made so far (/proc/<pid>/io). */
+function processSyscalls(pid: number): { reads: number; writes: number } {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8')
+  const field = (name: string): number => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1] ?? Number.NaN)
+  return { reads: field('syscr'), writes: field('syscw') }
 }
 
 function clientCpuSec(): number {
@@ -76,8 +90,10 @@ async function run(client: HearsayClient, op: 'put' | 'get', nodes: number, tran
   const measureFrom = startedAt + WARMUP_MS
   const deadline = measureFrom + DURATION_MS
   const serverCpuSec = (): number => daemonPids.reduce((sum, pid) => sum + processCpuSec(pid), 0)
-  let cpuAtStart = { server: 0, client: 0 }
-  const cpuTimer = setTimeout(() => { cpuAtStart = { server: serverCpuSec(), client: clientCpuSec() } }, WARMUP_MS)
+  const serverSyscalls = (): { reads: number; writes: number } => daemonPids.map(processSyscalls)
+    .reduce((sum, calls) => ({ reads: sum.reads + calls.reads, writes: sum.writes + calls.writes }), { reads: 0, writes: 0 })
+  let cpuAtStart = { server: 0, client: 0, syscalls: { reads: 0, writes: 0 } }
+  const cpuTimer = setTimeout(() => { cpuAtStart = { server: serverCpuSec(), client: clientCpuSec(), syscalls: serverSyscalls() } }, WARMUP_MS)
   const worker = async (): Promise<void> => {
     while (performance.now() < deadline) {
       const key = `bench-${counter++ % KEY_SPACE}`
@@ -98,6 +114,7 @@ async function run(client: HearsayClient, op: 'put' | 'get', nodes: number, tran
   clearTimeout(cpuTimer)
   const elapsedSec = (performance.now() - measureFrom) / 1000
   const completed = Math.max(1, recorded + errors)
+  const syscalls = serverSyscalls()
   const row = {
     nodes, transport, op,
     opsPerSec: Math.round(recorded / elapsedSec),
@@ -106,6 +123,8 @@ async function run(client: HearsayClient, op: 'put' | 'get', nodes: number, tran
     errors,
     serverCpuUs: Math.round((serverCpuSec() - cpuAtStart.server) / completed * 1e6),
     clientCpuUs: Math.round((clientCpuSec() - cpuAtStart.client) / completed * 1e6),
+    serverWriteCalls: (syscalls.writes - cpuAtStart.syscalls.writes) / completed,
+    serverReadCalls: (syscalls.reads - cpuAtStart.syscalls.reads) / completed,
   }
   histogram.destroy()
   return row
@@ -180,9 +199,9 @@ for (const count of NODE_COUNTS) {
 console.log(`# ${new Date().toISOString()} node ${process.version} ${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}; load average ${load} at the start;`
   + ` ${IN_FLIGHT} in flight, ${DURATION_MS / 1000} s per row after ${WARMUP_MS / 1000} s warm-up, ${VALUE_BYTES} B values, ${KEY_SPACE} keys;`
   + ` daemons ${PIN_DAEMONS ? `pinned to core ${DAEMON_CORE}` : 'not pinned'}`)
-console.log('| nodes | client transport | op | ops/s | p50 ms | p99 ms | errors | server CPU µs/op | client CPU µs/op |')
-console.log('|---:|---|---|---:|---:|---:|---:|---:|---:|')
+console.log('| nodes | client transport | op | ops/s | p50 ms | p99 ms | errors | server CPU µs/op | client CPU µs/op | server write / read syscalls per op |')
+console.log('|---:|---|---|---:|---:|---:|---:|---:|---:|---|')
 for (const r of rows) {
   const op = r.op === 'put' ? (r.nodes > 1 ? 'PUT W=quorum' : 'PUT') : 'GET R=1'
-  console.log(`| ${r.nodes} | ${r.transport} | ${op} | ${r.opsPerSec} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.errors} | ${r.serverCpuUs} | ${r.clientCpuUs} |`)
+  console.log(`| ${r.nodes} | ${r.transport} | ${op} | ${r.opsPerSec} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.errors} | ${r.serverCpuUs} | ${r.clientCpuUs} | ${r.serverWriteCalls.toFixed(2)} / ${r.serverReadCalls.toFixed(2)} |`)
 }
