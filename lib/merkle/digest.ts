@@ -44,14 +44,14 @@ export async function loadRecordDigester(): Promise<RecordDigester> {
   let scratch = new Uint8Array(INITIAL_SCRATCH_BYTES)
   let view = new DataView(scratch.buffer)
   /** Validated node id → its 8 bytes as [high, low] uint32 halves. */
-  const nodeHalves = new Map<string, readonly [number, number]>()
+  const halvesByNode = new Map<string, readonly [number, number]>()
   const halvesOf = (node: string): readonly [number, number] => {
-    let halves = nodeHalves.get(node)
+    let halves = halvesByNode.get(node)
     if (halves === undefined) {
       if (!isNodeId(node)) throw new TypeError(`not a node id (16 lowercase hex characters): ${JSON.stringify(node)}`)
-      if (nodeHalves.size >= MAX_CACHED_NODE_IDS) nodeHalves.clear()
+      if (halvesByNode.size >= MAX_CACHED_NODE_IDS) halvesByNode.clear()
       halves = [Number.parseInt(node.slice(0, 8), 16), Number.parseInt(node.slice(8, 16), 16)]
-      nodeHalves.set(node, halves)
+      halvesByNode.set(node, halves)
     }
     return halves
   }
@@ -59,7 +59,7 @@ export async function loadRecordDigester(): Promise<RecordDigester> {
     keyHash: (key: string): bigint => h64(key, SEED),
     recordHash(key: string, version: Version): bigint {
       if (!Number.isSafeInteger(version.hlc) || version.hlc < 0) throw new RangeError(`version hlc must be a non-negative safe integer, got ${version.hlc}`)
-      const [nodeHigh, nodeLow] = halvesOf(version.node)
+      const nodeHalves = halvesOf(version.node)
       const worstCase = key.length * MAX_UTF8_BYTES_PER_CODE_UNIT + VERSION_BYTES
       if (scratch.length < worstCase) {
         scratch = new Uint8Array(worstCase)
@@ -69,8 +69,8 @@ export async function loadRecordDigester(): Promise<RecordDigester> {
       // hlc < 2^53, so the split into two uint32 halves is exact.
       view.setUint32(keyBytes, Math.floor(version.hlc / 2 ** 32), false)
       view.setUint32(keyBytes + 4, version.hlc >>> 0, false)
-      view.setUint32(keyBytes + HLC_BYTES, nodeHigh, false)
-      view.setUint32(keyBytes + HLC_BYTES + 4, nodeLow, false)
+      view.setUint32(keyBytes + HLC_BYTES, nodeHalves[0], false)
+      view.setUint32(keyBytes + HLC_BYTES + 4, nodeHalves[1], false)
       return h64Raw(scratch.subarray(0, keyBytes + VERSION_BYTES), SEED)
     },
     recordHashBytes(keyBytes: Uint8Array, versionBytes: Uint8Array): bigint {
