@@ -18,6 +18,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import * as hdr from 'hdr-histogram-js'
+import { open as openLmdb, type RootDatabase } from 'lmdb'
 import { HearsayClient, type HearsayClientOptions } from '../lib/client/client.js'
 import { startCluster, waitFor, type Cluster } from '../test/helpers/daemon.js'
 
@@ -48,6 +49,18 @@ interface Row {
   /** CPU time per operation in the measured window: all daemons together, and the load process. */
   readonly serverCpuUs: number
   readonly clientCpuUs: number
+  /**
+   * Write and read syscalls per operation, all daemons together (/proc/<pid>/io: socket writes,
+   * LMDB's page writes and syncs, socket reads): a count the machine's load does not inflate,
+   * so a change that coalesces messages or commits shows here even when CPU time is noisy.
+   */
+  readonly serverWriteCalls: number
+  readonly serverReadCalls: number
+  /**
+   * LMDB write transactions committed per operation, all daemons together (each environment's
+   * last transaction id, read through a read-only handle): how many operations share a commit.
+   */
+  readonly serverCommits: number
 }
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
@@ -60,6 +73,13 @@ function processCpuSec(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC
 }
 
+/** Read and write syscalls a process has made so far (/proc/<pid>/io). */
+function processSyscalls(pid: number): { reads: number; writes: number } {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8')
+  const field = (name: string): number => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1] ?? Number.NaN)
+  return { reads: field('syscr'), writes: field('syscw') }
+}
+
 function clientCpuSec(): number {
   const usage = process.cpuUsage()
   return (usage.user + usage.system) / 1e6
@@ -67,7 +87,16 @@ function clientCpuSec(): number {
 
 const value = Buffer.alloc(VALUE_BYTES, 0x61)
 
-async function run(client: HearsayClient, op: 'put' | 'get', nodes: number, transport: string, daemonPids: readonly number[]): Promise<Row> {
+/** Read-only handles on the daemons' environments, for their commit counts. */
+function lmdbCommitCounter(dataDirs: readonly string[]): { commits(): number; close(): Promise<void> } {
+  const envs: RootDatabase[] = dataDirs.map(path => openLmdb({ path, noSubdir: false, readOnly: true }))
+  return {
+    commits: () => envs.reduce((sum, env) => sum + (env.getStats() as { lastTxnId: number }).lastTxnId, 0),
+    close: async () => { await Promise.all(envs.map(env => env.close())) },
+  }
+}
+
+async function run(client: HearsayClient, op: 'put' | 'get', nodes: number, transport: string, daemonPids: readonly number[], commits: () => number): Promise<Row> {
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: MAX_LATENCY_US, numberOfSignificantValueDigits: 3 })
   let errors = 0
   let recorded = 0
@@ -76,8 +105,10 @@ async function run(client: HearsayClient, op: 'put' | 'get', nodes: number, tran
   const measureFrom = startedAt + WARMUP_MS
   const deadline = measureFrom + DURATION_MS
   const serverCpuSec = (): number => daemonPids.reduce((sum, pid) => sum + processCpuSec(pid), 0)
-  let cpuAtStart = { server: 0, client: 0 }
-  const cpuTimer = setTimeout(() => { cpuAtStart = { server: serverCpuSec(), client: clientCpuSec() } }, WARMUP_MS)
+  const serverSyscalls = (): { reads: number; writes: number } => daemonPids.map(processSyscalls)
+    .reduce((sum, calls) => ({ reads: sum.reads + calls.reads, writes: sum.writes + calls.writes }), { reads: 0, writes: 0 })
+  let cpuAtStart = { server: 0, client: 0, syscalls: { reads: 0, writes: 0 }, commits: 0 }
+  const cpuTimer = setTimeout(() => { cpuAtStart = { server: serverCpuSec(), client: clientCpuSec(), syscalls: serverSyscalls(), commits: commits() } }, WARMUP_MS)
   const worker = async (): Promise<void> => {
     while (performance.now() < deadline) {
       const key = `bench-${counter++ % KEY_SPACE}`
@@ -98,6 +129,7 @@ async function run(client: HearsayClient, op: 'put' | 'get', nodes: number, tran
   clearTimeout(cpuTimer)
   const elapsedSec = (performance.now() - measureFrom) / 1000
   const completed = Math.max(1, recorded + errors)
+  const syscalls = serverSyscalls()
   const row = {
     nodes, transport, op,
     opsPerSec: Math.round(recorded / elapsedSec),
@@ -106,6 +138,9 @@ async function run(client: HearsayClient, op: 'put' | 'get', nodes: number, tran
     errors,
     serverCpuUs: Math.round((serverCpuSec() - cpuAtStart.server) / completed * 1e6),
     clientCpuUs: Math.round((clientCpuSec() - cpuAtStart.client) / completed * 1e6),
+    serverWriteCalls: (syscalls.writes - cpuAtStart.syscalls.writes) / completed,
+    serverReadCalls: (syscalls.reads - cpuAtStart.syscalls.reads) / completed,
+    serverCommits: (commits() - cpuAtStart.commits) / completed,
   }
   histogram.destroy()
   return row
@@ -161,18 +196,20 @@ const rows: Row[] = []
 const load = loadavg()[0]?.toFixed(2)
 for (const count of NODE_COUNTS) {
   const cluster = await startNodes(count)
+  const lmdb = lmdbCommitCounter(cluster.nodes.map(node => node.dataDir))
   try {
     for (const transport of TRANSPORTS) {
       // The transport option is new with the stream protocol; an older client ignores it (HTTP).
       const client = new HearsayClient({ nodes: [cluster.nodes[0]!.url], maxSockets: IN_FLIGHT, transport } as HearsayClientOptions)
       try {
         const pids = cluster.nodes.map(node => node.process.pid as number)
-        for (const op of OPS) rows.push(await run(client, op, count, transport, pids))
+        for (const op of OPS) rows.push(await run(client, op, count, transport, pids, lmdb.commits))
       } finally {
         client.close()
       }
     }
   } finally {
+    await lmdb.close()
     await cluster.stop()
   }
 }
@@ -180,9 +217,9 @@ for (const count of NODE_COUNTS) {
 console.log(`# ${new Date().toISOString()} node ${process.version} ${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}; load average ${load} at the start;`
   + ` ${IN_FLIGHT} in flight, ${DURATION_MS / 1000} s per row after ${WARMUP_MS / 1000} s warm-up, ${VALUE_BYTES} B values, ${KEY_SPACE} keys;`
   + ` daemons ${PIN_DAEMONS ? `pinned to core ${DAEMON_CORE}` : 'not pinned'}`)
-console.log('| nodes | client transport | op | ops/s | p50 ms | p99 ms | errors | server CPU µs/op | client CPU µs/op |')
-console.log('|---:|---|---|---:|---:|---:|---:|---:|---:|')
+console.log('| nodes | client transport | op | ops/s | p50 ms | p99 ms | errors | server CPU µs/op | client CPU µs/op | server write / read syscalls per op | LMDB commits per op |')
+console.log('|---:|---|---|---:|---:|---:|---:|---:|---:|---|---:|')
 for (const r of rows) {
   const op = r.op === 'put' ? (r.nodes > 1 ? 'PUT W=quorum' : 'PUT') : 'GET R=1'
-  console.log(`| ${r.nodes} | ${r.transport} | ${op} | ${r.opsPerSec} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.errors} | ${r.serverCpuUs} | ${r.clientCpuUs} |`)
+  console.log(`| ${r.nodes} | ${r.transport} | ${op} | ${r.opsPerSec} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.errors} | ${r.serverCpuUs} | ${r.clientCpuUs} | ${r.serverWriteCalls.toFixed(2)} / ${r.serverReadCalls.toFixed(2)} | ${r.serverCommits.toFixed(3)} |`)
 }

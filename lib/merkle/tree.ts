@@ -20,6 +20,9 @@ export const LEAF_COUNT = 1 << LEAF_BITS
 const LEVEL_OFFSETS: readonly number[] = Array.from({ length: DEPTH + 1 }, (_, depth) => (FANOUT ** depth - 1) / (FANOUT - 1))
 const NODE_COUNT = (FANOUT ** (DEPTH + 1) - 1) / (FANOUT - 1)
 const MAX_DIGEST = (1n << 64n) - 1n
+const LOW_32_BITS = 0xffffffffn
+/** Where a 64-bit digest's low 32-bit word sits in the platform's byte order (0 little-endian, 1 big). */
+const LOW_WORD = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1
 
 /** Number of nodes at a depth (1 at the root, LEAF_COUNT at the leaves). */
 export function levelWidth(depth: number): number {
@@ -65,6 +68,11 @@ export function childIndices(depth: number, indices: readonly number[]): number[
 export class MerkleTree {
   /** All levels, root first, each level left to right. */
   readonly #digests = new BigUint64Array(NODE_COUNT)
+  /**
+   * The same digests as 32-bit words, for the per-write update: XORing two words per node
+   * allocates nothing, where reading and writing a BigUint64Array element makes a BigInt each.
+   */
+  readonly #words = new Uint32Array(this.#digests.buffer)
   readonly #digester: RecordDigester
 
   constructor(digester: RecordDigester) {
@@ -85,7 +93,18 @@ export class MerkleTree {
     let delta = 0n
     if (previous !== undefined) delta ^= this.#digester.recordHash(key, previous)
     if (next !== undefined) delta ^= this.#digester.recordHash(key, next)
-    this.applyDelta(bucket, delta)
+    if (delta === 0n) return
+    if (!Number.isInteger(bucket) || bucket < 0 || bucket >= LEAF_COUNT) throw new RangeError(`bucket must be an integer in [0, ${LEAF_COUNT}), got ${bucket}`)
+    const low = Number(delta & LOW_32_BITS)
+    const high = Number(delta >> 32n)
+    const words = this.#words
+    let index = bucket
+    for (let depth = DEPTH; depth >= 0; depth--) {
+      const at = 2 * ((LEVEL_OFFSETS[depth] as number) + index)
+      words[at + LOW_WORD] = (words[at + LOW_WORD] as number) ^ low
+      words[at + 1 - LOW_WORD] = (words[at + 1 - LOW_WORD] as number) ^ high
+      index >>>= FANOUT_BITS
+    }
   }
 
   /** XORs `delta` (record hashes coming or going) into leaf `bucket` and its ancestors. */

@@ -48,3 +48,20 @@ t.test('a malformed version is refused rather than hashed as zeros', async t => 
   t.throws(() => digester.recordHash('a', { hlc: -1, node: '0123456789abcdef' as NodeId }), RangeError)
   t.throws(() => digester.recordHash('a', { hlc: 1.5, node: '0123456789abcdef' as NodeId }), RangeError)
 })
+
+t.test('node ids remembered for later hashes: the same bytes however many ids came before, and a bad id still refused', async t => {
+  const nodeId = (i: number): NodeId => i.toString(16).padStart(16, '0') as NodeId
+  const expected = (i: number): bigint => {
+    const bytes = new Uint8Array(1 + 16)
+    bytes[0] = 0x6b
+    const view = new DataView(bytes.buffer)
+    view.setBigUint64(1, 7n, false)
+    view.setBigUint64(9, BigInt(i), false)
+    return h64Raw(bytes, 0n)
+  }
+  // More distinct ids than the digester remembers: it forgets and parses again, never mixes them up.
+  const wrong = Array.from({ length: 3000 }, (_, i) => i).filter((i) => digester.recordHash('k', { hlc: 7, node: nodeId(i) }) !== expected(i))
+  t.same(wrong, [], '3000 distinct ids each hash as their own bytes')
+  t.equal(digester.recordHash('k', { hlc: 7, node: nodeId(5) }), expected(5), 'an id seen long ago')
+  t.throws(() => digester.recordHash('k', { hlc: 7, node: '0123456789ABCDEF' as NodeId }), TypeError, 'upper case is still not a node id')
+})
