@@ -8,8 +8,8 @@ import { NodeIdentity } from './identity.js'
 import { lockDataDir, type DataDirLock } from './lock.js'
 import { MetaStore } from './meta.js'
 import { compareRecords, isLive, mayBeCollected, type StoredRecord } from './record.js'
-import { decodeRecord, encodeRecord } from './record-codec.js'
-import { SegmentIndex, type SegmentIndexOptions } from './segment-index.js'
+import { decodeRecord, encodeRecord, writeRecordVersion } from './record-codec.js'
+import { encodeSegmentVersion, SegmentIndex, type SegmentIndexOptions } from './segment-index.js'
 import type { Store } from './store.js'
 
 /**
@@ -17,6 +17,8 @@ import type { Store } from './store.js'
  * entry held its key's version) is rebuilt at open.
  */
 const SEGMENT_INDEX_FORMAT = 'keys-only'
+/** A version as the Merkle hashes take it: hlc uint64 BE ‖ node id. */
+const SEGMENT_VERSION_BYTES = 16
 /** kv, meta, hints, segments, arrivals, changes, paxos; a little room for what comes later. */
 const MAX_DATABASES = 8
 /**
@@ -200,9 +202,15 @@ export class KvStore implements Store {
           const bytes = kv.getBinaryFast(keyBytes)
           return bytes === undefined ? undefined : decodeRecord(bytes, decodeKey(keyBytes)).version
         }, function* () {
-          for (const { key: keyBytes, value } of kv.getRange({ snapshot: false })) {
+          // The tree rebuild at start: only each record's version is needed, so the value is
+          // neither copied (getBinaryFast: a view reused by the next read) nor decoded.
+          const versionBytes = Buffer.allocUnsafe(SEGMENT_VERSION_BYTES)
+          for (const keyBytes of kv.getKeys({ snapshot: false })) {
+            const bytes = kv.getBinaryFast(keyBytes)
+            if (bytes === undefined) continue
             const key = decodeKey(keyBytes)
-            yield { keyBytes, key, version: decodeRecord(value, key).version }
+            if (!writeRecordVersion(bytes, versionBytes)) versionBytes.set(encodeSegmentVersion(decodeRecord(bytes, key).version))
+            yield { keyBytes, key, versionBytes }
           }
         })
         const scheme = `${segments.scheme} ${SEGMENT_INDEX_FORMAT}`
