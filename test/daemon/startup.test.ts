@@ -31,7 +31,8 @@ t.test('npm start runs the bundle, and what the first request does not need load
   t.match(manifest.scripts['start'], /^node dist\/bin\/hearsayd\.js /, 'npm start runs dist/bin/hearsayd.js')
   t.equal(manifest.bin['hearsayd'], 'dist/bin/hearsayd.js', 'so does the installed hearsayd')
 
-  const daemon = await startDaemon({ env: { NODE_DEBUG: 'esm,module,http' }, config: { log: { level: 'warn' } } })
+  // Anti-entropy every second: its schedule, registered after the node serves, must still run.
+  const daemon = await startDaemon({ env: { NODE_DEBUG: 'esm,module,http' }, config: { log: { level: 'warn' }, antiEntropy: { schedule: '* * * * * *' } } })
   t.teardown(async () => {
     await daemon.stop()
     rmSync(daemon.dataDir, { recursive: true, force: true })
@@ -52,6 +53,19 @@ t.test('npm start runs the bundle, and what the first request does not need load
     }
     await new Promise(wake => setTimeout(wake, POLL_MS))
   }
+
+  // A lone node's scheduled rounds find no peer and count as skipped: proof the schedule runs.
+  const roundsDeadline = Date.now() + TRACE_WAIT_MS
+  for (;;) {
+    const text = await (await daemon.fetch('/metrics')).text()
+    if (/^hearsay_antientropy_rounds_total\{result="skipped"\} [1-9]/m.test(text)) break
+    if (Date.now() > roundsDeadline) {
+      t.fail(`no scheduled anti-entropy round within ${TRACE_WAIT_MS} ms`)
+      return
+    }
+    await new Promise(wake => setTimeout(wake, POLL_MS * 4))
+  }
+  t.pass('the anti-entropy schedule, registered after start, runs')
 
   const { beforeFirstRequest, all } = loads(daemon.output())
   t.ok(beforeFirstRequest.cjs.some(path => path.includes('/lmdb/')), 'the trace covers start-up (lmdb loaded before the first request)')
