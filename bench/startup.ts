@@ -1,7 +1,9 @@
 /**
  * Start-up time of `hearsayd`: from exec to the first `/health` 200, empty data directory, one
  * run after another; `node -e 0` (exec to exit) is the floor no daemon can beat.
- * `npm run bench:startup` (env STARTUP_RUNS, default 15; STARTUP_BIN another daemon entry point). Numbers go to docs/benchmarks.md.
+ * `npm run bench:startup` (env STARTUP_RUNS, default 15; STARTUP_BIN another daemon entry point,
+ * or several separated by commas, e.g. a copy of the previous build's dist/bin/hearsayd.js, run
+ * interleaved so both see the same load). Numbers go to docs/benchmarks.md.
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -13,8 +15,8 @@ import { fileURLToPath } from 'node:url'
 import { freeLoopbackPorts } from './compare/ports.js'
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-/** STARTUP_BIN measures another build of the daemon (e.g. a bundle) under the same conditions. */
-const daemonBin = resolve(repoRoot, process.env['STARTUP_BIN'] ?? 'dist/bin/hearsayd.js')
+/** STARTUP_BIN measures other builds of the daemon (e.g. the one before a change) under the same conditions. */
+const daemonBins = (process.env['STARTUP_BIN'] ?? 'dist/bin/hearsayd.js').split(',').map(bin => resolve(repoRoot, bin.trim()))
 const DEFAULT_RUNS = 15
 const MAX_RUNS = 1000
 /** Polling period of /health: small against the 300 ms target, large enough not to slow the daemon down. */
@@ -51,7 +53,7 @@ interface Sample {
 }
 
 /** From spawn to the first /health 200: wall time, and the CPU the daemon had used by then. */
-async function daemonStart(): Promise<Sample> {
+async function daemonStart(daemonBin: string): Promise<Sample> {
   const [apiPort, peerPort] = await freeLoopbackPorts(2) as [number, number]
   const dir = mkdtempSync(join(tmpdir(), 'hearsay-startup-'))
   const configFile = join(dir, 'hearsay.json')
@@ -109,13 +111,15 @@ if (!(runs >= 1 && runs <= MAX_RUNS)) {
   process.exit(2)
 }
 const floor: Sample[] = []
-const daemon: Sample[] = []
-// Interleaved, so a burst of load from other jobs on the machine hits both series alike.
+const daemons: Sample[][] = daemonBins.map(() => [])
+// Interleaved, so a burst of load from other jobs on the machine hits every series alike.
 for (let run = 0; run < runs; run++) {
   floor.push(await nodeFloor())
-  daemon.push(await daemonStart())
+  for (const [index, bin] of daemonBins.entries()) daemons[index]!.push(await daemonStart(bin))
 }
 process.stdout.write(`${runs} runs, ${new Date().toISOString()}, load average ${(await import('node:os')).loadavg().map(load => load.toFixed(1)).join(' ')}\n`)
 process.stdout.write(`${''.padEnd(20)} ms:  median    p90    min    max         median    p90    min    max\n`)
 process.stdout.write(describe('node -e 0 (floor)', floor) + '\n')
-process.stdout.write(describe('hearsayd to /health', daemon) + `  (${daemonBin.replace(repoRoot + '/', '')})\n`)
+for (const [index, bin] of daemonBins.entries()) {
+  process.stdout.write(describe('hearsayd to /health', daemons[index]!) + `  (${bin.replace(repoRoot + '/', '')})\n`)
+}

@@ -11,6 +11,15 @@ const HOSTNAME_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/
 const MIN_DIALABLE_PORT = 1
 const MAX_PORT = 65535
 
+/**
+ * net.isIPv6, asked only of text with a colon (every IPv6 literal has one): Node's first isIPv6
+ * call compiles a large regular expression, 30–130 ms of a daemon's start on this project's
+ * machine for a config that names only IPv4 addresses and host names (issue 15).
+ */
+function isIPv6Literal(text: string): boolean {
+  return text.includes(':') && net.isIPv6(text)
+}
+
 /** RFC 1123 host name; an all-numeric dotted name must be a real IPv4 address instead. */
 export function isHostname(text: string): boolean {
   if (text.length === 0 || text.length > MAX_HOSTNAME_CHARS) return false
@@ -20,7 +29,7 @@ export function isHostname(text: string): boolean {
 
 /** What a server may bind: an IP literal (IPv6 without brackets) or a host name. */
 export function isBindHost(text: string): boolean {
-  return net.isIP(text) !== 0 || isHostname(text)
+  return net.isIPv4(text) || isIPv6Literal(text) || isHostname(text)
 }
 
 /** Parses `host:port` / `[v6]:port`; undefined when it is not one. Port 0 is refused: nobody can dial it. */
@@ -30,13 +39,13 @@ export function parseHostPort(text: string): HostPort | undefined {
   const port = Number(match[3])
   if (port < MIN_DIALABLE_PORT || port > MAX_PORT) return undefined
   const v6 = match[1]
-  if (v6 !== undefined) return net.isIPv6(v6) ? { host: v6, port } : undefined
+  if (v6 !== undefined) return isIPv6Literal(v6) ? { host: v6, port } : undefined
   const host = match[2] ?? ''
   return net.isIPv4(host) || isHostname(host) ? { host, port } : undefined
 }
 
 export function formatHostPort(host: string, port: number): string {
-  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`
+  return isIPv6Literal(host) ? `[${host}]:${port}` : `${host}:${port}`
 }
 
 /** 0.0.0.0 / :: mean "every interface" to a server and nothing at all to a peer dialing it. */
@@ -53,6 +62,6 @@ export function isLoopbackHost(host: string): boolean {
 
 /** The WHATWG URL parser compresses IPv6 literals, so `0:0::1` and `::1` compare equal. */
 function canonicalIPv6(host: string): string | undefined {
-  if (!net.isIPv6(host)) return undefined
+  if (!isIPv6Literal(host)) return undefined
   return new URL(`http://[${host}]/`).hostname.slice(1, -1)
 }

@@ -8,8 +8,8 @@ import { NodeIdentity } from './identity.js'
 import { lockDataDir, type DataDirLock } from './lock.js'
 import { MetaStore } from './meta.js'
 import { compareRecords, isLive, mayBeCollected, type StoredRecord } from './record.js'
-import { decodeRecord, encodeRecord } from './record-codec.js'
-import { SegmentIndex, type SegmentIndexOptions } from './segment-index.js'
+import { decodeRecord, encodeRecord, writeRecordVersion } from './record-codec.js'
+import { encodeSegmentVersion, SegmentIndex, type SegmentIndexOptions } from './segment-index.js'
 import type { Store } from './store.js'
 
 /**
@@ -17,6 +17,8 @@ import type { Store } from './store.js'
  * entry held its key's version) is rebuilt at open.
  */
 const SEGMENT_INDEX_FORMAT = 'keys-only'
+/** A version as the Merkle hashes take it: hlc uint64 BE ‖ node id. */
+const SEGMENT_VERSION_BYTES = 16
 /** kv, meta, hints, segments, arrivals, changes, paxos; a little room for what comes later. */
 const MAX_DATABASES = 8
 /**
@@ -186,23 +188,34 @@ export class KvStore implements Store {
     try {
       // noSubdir: false, or lmdb-js takes a dir name with a dot in it for a file name.
       const root = open({ path: dataDir, noSubdir: false, maxDbs: MAX_DATABASES, mapSize: mapSizeBytes })
-      const kv = root.openDB<Uint8Array, Uint8Array>('kv', { keyEncoding: 'binary', encoding: 'binary' })
-      const meta = root.openDB<unknown, string>('meta', {})
-      const hints = root.openDB<Uint8Array, Uint8Array>('hints', { keyEncoding: 'binary', encoding: 'binary' })
-      const arrivals = root.openDB<number, Uint8Array>('arrivals', { keyEncoding: 'binary' })
-      const changes = root.openDB<Uint8Array, Uint8Array>('changes', { keyEncoding: 'binary', encoding: 'binary' })
-      const paxos = root.openDB<Uint8Array, Uint8Array>('paxos', { keyEncoding: 'binary', encoding: 'binary' })
+      // In a new data dir lmdb-js creates each database in a write transaction of its own, each
+      // synced to disk: one transaction for all spares a first start six syncs (issue 15).
+      const [kv, meta, hints, arrivals, changes, paxos, segmentsDb] = root.transactionSync(() => [
+        root.openDB<Uint8Array, Uint8Array>('kv', { keyEncoding: 'binary', encoding: 'binary' }),
+        root.openDB<unknown, string>('meta', {}),
+        root.openDB<Uint8Array, Uint8Array>('hints', { keyEncoding: 'binary', encoding: 'binary' }),
+        root.openDB<number, Uint8Array>('arrivals', { keyEncoding: 'binary' }),
+        root.openDB<Uint8Array, Uint8Array>('changes', { keyEncoding: 'binary', encoding: 'binary' }),
+        root.openDB<Uint8Array, Uint8Array>('paxos', { keyEncoding: 'binary', encoding: 'binary' }),
+        segments === undefined ? undefined : root.openDB<Uint8Array, Uint8Array>('segments', { keyEncoding: 'binary', encoding: 'binary' }),
+      ] as const)
       let index: SegmentIndex | undefined
-      if (segments !== undefined) {
-        const db = root.openDB<Uint8Array, Uint8Array>('segments', { keyEncoding: 'binary', encoding: 'binary' })
+      if (segments !== undefined && segmentsDb !== undefined) {
+        const db = segmentsDb
         index = new SegmentIndex(db, segments.segmentOf, (keyBytes) => {
           // A view LMDB reuses on the next read: only the version (numbers and a string) is kept.
           const bytes = kv.getBinaryFast(keyBytes)
           return bytes === undefined ? undefined : decodeRecord(bytes, decodeKey(keyBytes)).version
         }, function* () {
-          for (const { key: keyBytes, value } of kv.getRange({ snapshot: false })) {
+          // The tree rebuild at start: only each record's version is needed, so the value is
+          // neither copied (getBinaryFast: a view reused by the next read) nor decoded.
+          const versionBytes = Buffer.allocUnsafe(SEGMENT_VERSION_BYTES)
+          for (const keyBytes of kv.getKeys({ snapshot: false })) {
+            const bytes = kv.getBinaryFast(keyBytes)
+            if (bytes === undefined) continue
             const key = decodeKey(keyBytes)
-            yield { keyBytes, key, version: decodeRecord(value, key).version }
+            if (!writeRecordVersion(bytes, versionBytes)) versionBytes.set(encodeSegmentVersion(decodeRecord(bytes, key).version))
+            yield { keyBytes, key, versionBytes }
           }
         })
         const scheme = `${segments.scheme} ${SEGMENT_INDEX_FORMAT}`
@@ -510,6 +523,12 @@ async function rebuildSegmentIndex(
   meta: Database<unknown, string>,
   scheme: string,
 ): Promise<void> {
+  // A new data dir has nothing to index and nothing to clear: record the scheme and be done
+  // (one sync, not three).
+  if (kv.getKeysCount({ limit: 1 }) === 0 && db.getKeysCount({ limit: 1 }) === 0) {
+    await meta.put('segmentScheme', scheme)
+    return
+  }
   await db.clearAsync()
   let batch: { keyBytes: Uint8Array; key: string }[] = []
   const flush = async (): Promise<void> => {

@@ -59,3 +59,54 @@ export function decodeRecord(bytes: Uint8Array, key: string): StoredRecord {
   if (strong === true) record.strong = true
   return record
 }
+
+/** Bytes of a version in the form the Merkle hashes take: hlc uint64 big-endian ‖ node id. */
+const VERSION_BYTES = 16
+/** Lowercase hex digit → its value; -1 for every other byte. */
+const HEX_VALUE = new Int8Array(256).fill(-1)
+for (const [index, digit] of [...'0123456789abcdef'].entries()) HEX_VALUE[digit.charCodeAt(0)] = index
+/** MessagePack tags of encodeRecord's fields: fixarray of 5 or 6, fixstr of a node id's 16 characters. */
+const FIXARRAY_5 = 0x95
+const FIXARRAY_6 = 0x96
+const FIXSTR_16 = 0xb0
+const NODE_ID_CHARS = 16
+/** Where a big-endian float64 hlc is reassembled (no DataView per record). */
+const FLOAT64_BYTES = new DataView(new ArrayBuffer(8))
+
+/**
+ * Writes a stored record's version into `into` (16 bytes: hlc uint64 BE ‖ node id) straight from
+ * its MessagePack, without decoding the rest (the value is most of the bytes): the Merkle rebuild
+ * at start reads every record's version and nothing else. Returns false for bytes not in the
+ * layout encodeRecord writes; the caller then decodes the record in full, which says what is wrong.
+ */
+export function writeRecordVersion(bytes: Uint8Array, into: Uint8Array): boolean {
+  if (into.length < VERSION_BYTES || bytes.length < 3) return false
+  if ((bytes[0] !== FIXARRAY_5 && bytes[0] !== FIXARRAY_6) || bytes[1] !== RECORD_FORMAT) return false
+  // msgpackr writes the hlc in the smallest form that holds it: a float64 for today's tick counts.
+  const tag = bytes[2] as number
+  const width = tag < 0x80 ? 0 : tag === 0xcc ? 1 : tag === 0xcd ? 2 : tag === 0xce ? 4 : tag === 0xcf || tag === 0xcb ? 8 : -1
+  const offset = 3 + width
+  if (width < 0 || bytes.length < offset + 1 + NODE_ID_CHARS) return false
+  let hlc: number
+  if (width === 0) hlc = tag
+  else if (tag === 0xcb) {
+    for (let i = 0; i < 8; i++) FLOAT64_BYTES.setUint8(i, bytes[3 + i] as number)
+    hlc = FLOAT64_BYTES.getFloat64(0)
+  } else {
+    hlc = 0
+    for (let i = 0; i < width; i++) hlc = hlc * 256 + (bytes[3 + i] as number)
+  }
+  if (!Number.isSafeInteger(hlc) || bytes[offset] !== FIXSTR_16) return false
+  // hlc < 2^53, so the split into two uint32 halves is exact.
+  const high = Math.floor(hlc / 2 ** 32)
+  const low = hlc >>> 0
+  into[0] = high >>> 24; into[1] = (high >>> 16) & 0xff; into[2] = (high >>> 8) & 0xff; into[3] = high & 0xff
+  into[4] = low >>> 24; into[5] = (low >>> 16) & 0xff; into[6] = (low >>> 8) & 0xff; into[7] = low & 0xff
+  for (let i = 0; i < 8; i++) {
+    const upper = HEX_VALUE[bytes[offset + 1 + 2 * i] as number] as number
+    const lower = HEX_VALUE[bytes[offset + 2 + 2 * i] as number] as number
+    if (upper < 0 || lower < 0) return false
+    into[8 + i] = (upper << 4) | lower
+  }
+  return true
+}

@@ -79,14 +79,15 @@ export class SegmentIndex {
 
   /**
    * `versionOf`: the store's own lookup of a key's current version (the index keeps none).
-   * `records`: the store's walk of every (key, version) in its own order, if it has a cheaper
-   * one than a lookup per index entry (raw() uses it).
+   * `records`: the store's walk of every key with its version as 16 bytes (as raw() yields
+   * them, valid until the next step), in its own order, if it has a cheaper one than a lookup per
+   * index entry (raw() uses it).
    */
   constructor(
     private readonly db: OrderedDatabase<Uint8Array, Uint8Array>,
     readonly segmentOf: SegmentOf,
     private readonly versionOf: VersionOf,
-    private readonly records?: () => Iterable<{ readonly keyBytes: Uint8Array; readonly key: string; readonly version: Version }>,
+    private readonly records?: () => Iterable<{ readonly keyBytes: Uint8Array; readonly key: string; readonly versionBytes: Uint8Array }>,
   ) {}
 
   /** Stages the entry of a key that was not stored before, in the current transaction. */
@@ -130,9 +131,8 @@ export class SegmentIndex {
   *raw(): Generator<{ readonly segment: number; readonly keyBytes: Uint8Array; readonly versionBytes: Uint8Array }> {
     if (this.records !== undefined) {
       // One sequential walk of the records, each key's segment computed: no lookup per entry.
-      for (const { keyBytes, key, version } of this.records()) {
-        writeSegmentVersion(version, this.#scratch)
-        yield { segment: this.segmentOf(key), keyBytes, versionBytes: this.#scratch }
+      for (const { keyBytes, key, versionBytes } of this.records()) {
+        yield { segment: this.segmentOf(key), keyBytes, versionBytes }
       }
       return
     }
