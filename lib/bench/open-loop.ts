@@ -1,3 +1,4 @@
+import type { Clock, TimerHandle } from '../runtime/clock.js'
 import { EXCEPTION_ERROR, LoadRecorder } from './load-recorder.js'
 import { startProgress, type LoadProgress, type LoadResult, type Operation, type OpOutcome } from './closed-loop.js'
 
@@ -19,9 +20,23 @@ export interface OpenLoopOptions {
   readonly onProgress?: (progress: LoadProgress) => void
   /** Every recorded operation as it completes: for tests and per-operation traces. */
   readonly onRecorded?: (sample: OpenLoopSample) => void
+  /** The schedule's time and timers; default performance.now() and Node's timers (tests pass a FakeClock). */
+  readonly clock?: ScheduleClock
 }
 
-/** One recorded operation, times in ms on the performance.now() clock. */
+export type ScheduleClock = Pick<Clock, 'monotonicMs' | 'setTimeout' | 'clearTimeout'>
+
+/**
+ * Not lib/runtime's systemClock: its timers are unref'd, and between two operations of a slow
+ * schedule the pump's timer is all that keeps the load generator's process alive.
+ */
+const RUNNING_CLOCK: ScheduleClock = {
+  monotonicMs: () => performance.now(),
+  setTimeout: (callback, delayMs) => setTimeout(callback, delayMs) as unknown as TimerHandle,
+  clearTimeout: (handle) => { clearTimeout(handle as unknown as NodeJS.Timeout) },
+}
+
+/** One recorded operation, times in ms on the schedule's clock (performance.now() by default). */
 export interface OpenLoopSample {
   /** Position in the schedule, warm-up included. */
   readonly index: number
@@ -59,8 +74,9 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
   const { maxInFlight, operation, onRecorded } = options
   const intervalMs = 1000 / options.ratePerSecond
   const warmupMs = options.warmupMs ?? 0
+  const clock = options.clock ?? RUNNING_CLOCK
   const recorder = new LoadRecorder()
-  const startedAt = performance.now()
+  const startedAt = clock.monotonicMs()
   const measureFrom = startedAt + warmupMs
   // Operations scheduled before measureFrom are warm-up; the schedule ends at the duration or the op count.
   const warmupOps = Math.ceil(warmupMs / intervalMs)
@@ -77,16 +93,16 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
   let heldBack = 0
   let notStarted = 0
   const freeSlots = Array.from({ length: maxInFlight }, (_, slot) => maxInFlight - 1 - slot)
-  let timer: NodeJS.Timeout | undefined
+  let timer: TimerHandle | undefined
   let finish: () => void = () => {}
   const done = new Promise<void>(resolve => { finish = resolve })
 
   const launch = (index: number, slot: number): void => {
-    const launchedAt = performance.now()
+    const launchedAt = clock.monotonicMs()
     if (index < blockedBelow && index >= warmupOps) heldBack++
     inFlight++
     void settle(operation, slot).then(outcome => {
-      const completedAt = performance.now()
+      const completedAt = clock.monotonicMs()
       inFlight--
       freeSlots.push(slot)
       if (index >= warmupOps) {
@@ -100,10 +116,10 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
 
   function pump(): void {
     if (timer !== undefined) {
-      clearTimeout(timer)
+      clock.clearTimeout(timer)
       timer = undefined
     }
-    const now = performance.now()
+    const now = clock.monotonicMs()
     const due = Math.min(totalOps, Math.floor((now - startedAt) / intervalMs) + 1)
     while (nextIndex < due && inFlight < maxInFlight) launch(nextIndex++, freeSlots.pop() as number)
     if (now >= endAt && nextIndex < totalOps) {
@@ -119,7 +135,7 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
     }
     // Held-back operations wait for a completion (which pumps again) or the end of the schedule.
     const wakeAt = nextIndex < due ? endAt : scheduledAt(nextIndex)
-    timer = setTimeout(pump, Math.max(0, wakeAt - performance.now()))
+    timer = clock.setTimeout(pump, Math.max(0, wakeAt - clock.monotonicMs()))
   }
 
   const progress = startProgress(options.onProgress, startedAt, recorder)
@@ -128,11 +144,11 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
     await done
   } finally {
     progress.stop()
-    if (timer !== undefined) clearTimeout(timer)
+    if (timer !== undefined) clock.clearTimeout(timer)
   }
   const scheduled = Math.max(0, totalOps - warmupOps)
   return {
-    ...recorder.result(Math.max(0, performance.now() - measureFrom)),
+    ...recorder.result(Math.max(0, clock.monotonicMs() - measureFrom)),
     schedule: { ratePerSecond: options.ratePerSecond, maxInFlight, scheduled, heldBack, notStarted },
   }
 }

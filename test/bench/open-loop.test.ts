@@ -1,65 +1,43 @@
-import { createServer, request, Agent, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { setImmediate as nextMacrotask, setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { OpOutcome } from '../../lib/bench/closed-loop.js'
+import { FakeClock } from '../../lib/runtime/clock.js'
 import { runOpenLoop, type OpenLoopSample } from '../../lib/bench/open-loop.js'
 
 const STALL_MS = 200
 
-/** A loopback HTTP server that answers at once, except request number `stallAt`, which it holds STALL_MS. */
-async function stallingServer(stallAt: number): Promise<{ server: Server; url: string }> {
-  let requests = 0
-  const server = createServer((_req, res) => {
-    const n = requests++
-    if (n === stallAt) setTimeout(() => res.end('late'), STALL_MS)
-    else res.end('ok')
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` }
-}
-
-function get(url: string, agent: Agent): Promise<OpOutcome> {
-  return new Promise(resolve => {
-    const req = request(url, { agent }, res => {
-      res.resume()
-      res.on('end', () => resolve({ kind: 'get', ok: res.statusCode === 200 }as OpOutcome))
-    })
-    req.on('error', () => resolve({ kind: 'get', ok: false, error: 'connection' }))
-    req.end()
-  })
-}
-
 t.test('a server that stalls once shows in the open loop: every operation scheduled during the stall waited for it', async t => {
-  // Warm the connection and the JIT first, so a loaded machine does not start the schedule behind.
-  const WARM_REQUESTS = 10
+  // On a fake clock, so the stall and the schedule are exact however busy the machine is.
+  const clock = new FakeClock(1_000_000)
   const STALLED_INDEX = 30
-  const { server, url } = await stallingServer(WARM_REQUESTS + STALLED_INDEX)
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
-  t.teardown(() => {
-    agent.destroy()
-    server.close()
-  })
-  for (let i = 0; i < WARM_REQUESTS; i++) await get(url, agent)
+  let calls = 0
   const samples: OpenLoopSample[] = []
-  const result = await runOpenLoop({
+  const run = runOpenLoop({
     ratePerSecond: 100,
     maxInFlight: 1,
     durationMs: 2000,
-    operation: () => get(url, agent),
+    clock,
+    // Each operation takes 1 ms, except one that the "server" holds STALL_MS.
+    operation: () => {
+      const delayMs = calls++ === STALLED_INDEX ? STALL_MS : 1
+      return new Promise<OpOutcome>(resolve => clock.setTimeout(() => resolve({ kind: 'get', ok: true }), delayMs))
+    },
     onRecorded: sample => samples.push(sample),
   })
+  let finished = false
+  void run.then(() => { finished = true }, () => { finished = true })
+  for (let i = 0; i < 1000 && !finished; i++) await clock.advance(10)
+  t.ok(finished, 'the 2 s schedule ran to its end in simulated time')
+  const result = await run
   t.equal(result.total.count + result.schedule.notStarted, result.schedule.scheduled, 'every scheduled operation was run or counted as not started')
   t.equal(result.schedule.scheduled, 200)
   const stalled = samples.find(sample => sample.index === STALLED_INDEX)
   t.ok(stalled, 'the stalled request was recorded')
   if (stalled === undefined) return
-  // The server held it STALL_MS, so it finished no earlier than that after it started; with one in
-  // flight, nothing scheduled after it could start before then. That holds however slow the machine.
   const stallEnd = stalled.startedAt + STALL_MS
-  t.ok(stalled.latencyMs >= STALL_MS, `the stalled request took at least ${STALL_MS} ms: ${stalled.latencyMs}`)
+  t.equal(stalled.latencyMs, STALL_MS, 'the stalled request took the stall')
   const queued = samples.filter(sample => sample.index > stalled.index && sample.scheduledAt < stallEnd)
-  t.ok(queued.length >= 15, `the ${STALL_MS / 10 - 1} operations scheduled in the ${STALL_MS} ms after it queued behind it: ${queued.length}`)
+  t.equal(queued.length, STALL_MS / 10 - 1, `the operations scheduled in the ${STALL_MS} ms after it queued behind it`)
   for (const sample of queued) {
     if (sample.latencyMs < stallEnd - sample.scheduledAt) t.fail(`operation ${sample.index} hid its wait: ${sample.latencyMs} ms`)
   }
@@ -68,6 +46,7 @@ t.test('a server that stalls once shows in the open loop: every operation schedu
   t.ok(result.total.latencyMs.max >= STALL_MS, `max ${result.total.latencyMs.max}`)
   // 200 scheduled, at least 8 recorded at ≥ 100 ms: the top 1 % lies in the stall's queue.
   t.ok(result.total.latencyMs.p99 >= STALL_MS / 2, `p99 ${result.total.latencyMs.p99} reflects the queue behind the stall`)
+  t.ok(samples.filter(sample => sample.index > STALLED_INDEX + queued.length + 5).every(sample => sample.latencyMs <= 1.5), 'once the queue drained, operations took their 1 ms again')
 })
 
 t.test('the schedule is kept: operations start no earlier than scheduled and the count is exact', async t => {
