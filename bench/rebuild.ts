@@ -14,11 +14,11 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { get } from 'node:http'
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { freeLoopbackPorts } from './compare/ports.js'
+import { healthOk, processCpuMs } from './daemon-probe.js'
 
 const KEYS = wholeNumber('REBUILD_KEYS', 1_000_000, 1, 100_000_000)
 const RUNS = wholeNumber('REBUILD_RUNS', 3, 1, 100)
@@ -29,8 +29,6 @@ const WRITE_BATCH = 10_000
 /** A start that takes this long is broken, not slow. */
 const GIVE_UP_MS = 10 * 60_000
 const POLL_MS = 20
-/** Linux clock ticks per second (USER_HZ), the unit of utime and stime in /proc/PID/stat. */
-const CLOCK_TICKS_PER_SECOND = 100
 
 function wholeNumber(name: string, fallback: number, min: number, max: number): number {
   const text = process.env[name] ?? String(fallback)
@@ -74,20 +72,7 @@ async function prepare(dist: string, dataDir: string): Promise<void> {
   await store.close()
 }
 
-function healthOk(port: number): Promise<boolean> {
-  return new Promise(done => {
-    const request = get({ host: '127.0.0.1', port, path: '/health', agent: false }, response => {
-      response.resume()
-      done(response.statusCode === 200)
-    })
-    request.on('error', () => done(false))
-  })
-}
 
-function processCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 1000 / CLOCK_TICKS_PER_SECOND
-}
 
 function rssMiB(pid: number, field: 'RssAnon' | 'RssFile'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')

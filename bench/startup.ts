@@ -7,12 +7,12 @@
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { get } from 'node:http'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freeLoopbackPorts } from './compare/ports.js'
+import { healthOk, processCpuMs } from './daemon-probe.js'
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 /** STARTUP_BIN measures other builds of the daemon (e.g. the one before a change) under the same conditions. */
@@ -24,28 +24,8 @@ const POLL_MS = 2
 /** A start that takes this long is broken, not slow. */
 const GIVE_UP_MS = 30_000
 
-function healthOk(port: number): Promise<boolean> {
-  return new Promise(done => {
-    const request = get({ host: '127.0.0.1', port, path: '/health', agent: false }, response => {
-      response.resume()
-      done(response.statusCode === 200)
-    })
-    request.on('error', () => done(false))
-  })
-}
 
-/** Linux clock ticks per second (USER_HZ), the unit of utime and stime in /proc/PID/stat. */
-const CLOCK_TICKS_PER_SECOND = 100
 
-/**
- * CPU milliseconds (user + system) a process has used so far, from /proc (Linux): on a shared
- * machine its wall time says as much about the neighbours' load as about the daemon.
- */
-function processCpuMs(pid: number): number {
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 1000 / CLOCK_TICKS_PER_SECOND
-}
 
 interface Sample {
   readonly wallMs: number
