@@ -48,6 +48,11 @@ export class PendingRequests {
     return { requestId, answer }
   }
 
+  /** Requests filed under `owner` that await their answer. */
+  inFlight(owner: unknown): number {
+    return this.#countByOwner.get(owner) ?? 0
+  }
+
   has(requestId: number): boolean {
     return this.#byId.has(requestId)
   }

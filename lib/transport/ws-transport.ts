@@ -77,6 +77,8 @@ interface Channel {
   attempt: number
   reconnectTimer: TimerHandle | undefined
   flushScheduled: boolean
+  /** Requests from the peer being handled here, not answered yet. */
+  unanswered: number
   /** onPeerConnected was reported and onPeerDisconnected not yet. */
   connectedPeer: PeerIdentity | undefined
 }
@@ -243,20 +245,45 @@ export class WsTransport implements Transport {
       if (parseHostPort(address) === undefined) throw new TypeError(`not a peer address (host:port): ${JSON.stringify(to)}`)
       channel = {
         address, link: undefined, incoming: undefined, queue: new SendQueue(), wanted: false, attempt: 0,
-        reconnectTimer: undefined, flushScheduled: false, connectedPeer: undefined,
+        reconnectTimer: undefined, flushScheduled: false, unanswered: 0, connectedPeer: undefined,
       }
       this.#channels.set(address, channel)
     }
     return channel
   }
 
-  /** Queues a frame unless that would pass maxSendQueueBytes; false when it did not fit. */
+  /**
+   * Queues a frame unless that would pass maxSendQueueBytes; false when it did not fit. A frame
+   * that is alone on a quiet link leaves at once (see #quiet).
+   */
   #enqueue(channel: Channel, bytes: Uint8Array, requestId: number, expiresAtMs: number): boolean {
     const socketBytes = channel.link?.state === 'open' ? channel.link.bufferedAmount : 0
     if (channel.queue.bytes + socketBytes + bytes.byteLength > this.#limits.maxSendQueueBytes) return false
     channel.queue.push({ bytes, requestId, expiresAtMs })
-    this.#scheduleFlush(channel)
+    if (this.#quiet(channel, requestId)) this.#flushNow(channel)
+    else this.#scheduleFlush(channel)
     return true
+  }
+
+  /**
+   * Nothing else is on its way over this link: the frame just queued is the only one, no other
+   * request of ours awaits an answer on it and no request of the peer's awaits ours. No other
+   * frame is then likely to join it this turn, so the end-of-turn flush would buy no coalescing,
+   * only an event-loop iteration of latency on every hop of a lone operation (docs/benchmarks.md,
+   * "Lone operations"). Under load something is always in flight, and frames keep leaving
+   * together once per turn.
+   */
+  #quiet(channel: Channel, requestId: number): boolean {
+    return channel.link?.state === 'open' && !channel.flushScheduled && channel.queue.length === 1 &&
+      channel.unanswered === 0 && this.#pending.inFlight(channel) === (requestId === 0 ? 0 : 1)
+  }
+
+  #flushNow(channel: Channel): void {
+    try {
+      this.#flush(channel)
+    } catch (error) {
+      this.#log.error({ peer: channel.address, err: error }, 'flushing the send queue failed')
+    }
   }
 
   /** Frames queued in one event-loop turn leave together, in as few messages as the limits allow. */
@@ -265,11 +292,7 @@ export class WsTransport implements Transport {
     channel.flushScheduled = true
     setImmediate(() => {
       channel.flushScheduled = false
-      try {
-        this.#flush(channel)
-      } catch (error) {
-        this.#log.error({ peer: channel.address, err: error }, 'flushing the send queue failed')
-      }
+      this.#flushNow(channel)
     })
   }
 
@@ -428,7 +451,9 @@ export class WsTransport implements Transport {
         void this.#dispatcher.deliver(remote, message)
         return
       case 'request':
+        channel.unanswered++
         void this.#dispatcher.answer(remote, message).then(answer => {
+          channel.unanswered--
           // The requester fails its request when the link closes; an answer then has no taker.
           if (link.state !== 'open') return this.#counters.dropped('closed')
           const bytes = encodeAnswer(this.#codec, frame.requestId, answer)

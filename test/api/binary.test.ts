@@ -372,3 +372,47 @@ t.test('stream requests are counted in the metrics', async t => {
   t.match(text, /hearsay_http_client_errors_total\{code="stream_text"\} 1/)
   t.match(text, /hearsay_http_client_errors_total\{code="stream_oversized"\} 1/)
 })
+
+/** Counts the messages the server's stream sockets write (client sockets have a url, the server's do not). */
+function countServerSends(t: Test): { readonly count: number } {
+  const counter = { count: 0 }
+  const original = WebSocket.prototype.send
+  WebSocket.prototype.send = function (this: WebSocket, ...args: Parameters<WebSocket['send']>) {
+    if (!this.url) counter.count++
+    return original.apply(this, args)
+  } as WebSocket['send']
+  t.teardown(() => { WebSocket.prototype.send = original })
+  return counter
+}
+
+t.test('the answer to the only request in flight is written at once, not at the end of the turn', async t => {
+  const kv = new MemoryKv()
+  await kv.put('k', Buffer.from('v'), {})
+  const api = await startApi(t, { kv })
+  const stream = await openStream(t, api)
+  let answerGet: (() => void) | undefined
+  const get = kv.get.bind(kv)
+  kv.get = (key, options) => new Promise(resolve => { answerGet = () => resolve(get(key, options)) })
+  stream.send([1, 1, 'k'])
+  for (let attempt = 0; attempt < 500 && answerGet === undefined; attempt++) await new Promise(resolve => setTimeout(resolve, 10))
+  const sends = countServerSends(t)
+  // An answer left for the end-of-turn flush would be written after this marker, scheduled first.
+  const sentByTurnEnd = new Promise<number>(resolve => setImmediate(() => resolve(sends.count)))
+  answerGet?.()
+  t.equal(await sentByTurnEnd, 1, 'written as soon as the request finished')
+  const [answer] = await stream.answers(1)
+  t.same([answer?.[0], answer?.[1], Buffer.from(answer?.[2] as Uint8Array).toString()], [1, 200, 'v'])
+})
+
+t.test('answers that finish in one turn while others are in flight leave together', async t => {
+  const { kv, release } = reversingKv()
+  const api = await startApi(t, { kv })
+  for (let i = 0; i < 3; i++) await kv.put(`k${i}`, Buffer.from(`value ${i}`), {})
+  const stream = await openStream(t, api)
+  stream.send([1, 1, 'k0'], [2, 1, 'k1'], [3, 1, 'k2'])
+  for (let attempt = 0; attempt < 500 && api.server.inFlight < 3; attempt++) await new Promise(resolve => setTimeout(resolve, 10))
+  const sends = countServerSends(t)
+  release()
+  t.equal((await stream.answers(3)).length, 3)
+  t.equal(sends.count, 1, 'three answers, one message')
+})

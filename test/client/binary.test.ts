@@ -5,6 +5,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { WebSocket } from 'ws'
 import type { NodeId } from '../../lib/clock/version.js'
 import { HearsayClient, HearsayClientError, NoNodeAnsweredError, type ClientTransport } from '../../lib/client/client.js'
 import { QuorumNotMetError } from '../../lib/errors.js'
@@ -273,4 +274,49 @@ t.test('an HTTP answer without the advertisement leaves the client on HTTP', asy
   const hearsay = client(t, [`http://127.0.0.1:${(server.address() as AddressInfo).port}`])
   for (let i = 0; i < 3; i++) await hearsay.put('k', 'v')
   t.same(seen, ['PUT /kv/k', 'PUT /kv/k', 'PUT /kv/k'])
+})
+
+/** Counts the messages the client's stream sockets write (a client socket has a url, the server's do not). */
+function countClientSends(t: Test): { readonly count: number } {
+  const counter = { count: 0 }
+  const original = WebSocket.prototype.send
+  WebSocket.prototype.send = function (this: WebSocket, ...args: Parameters<WebSocket['send']>) {
+    if (this.url) counter.count++
+    return original.apply(this, args)
+  } as WebSocket['send']
+  t.teardown(() => { WebSocket.prototype.send = original })
+  return counter
+}
+
+t.test('a request with nothing else in flight is written at once, not at the end of the turn', async t => {
+  const kv = new MemoryKv()
+  const api = await startApi(t, { kv })
+  const hearsay = client(t, [api.url])
+  await hearsay.get('warm-up')
+  await hearsay.get('the stream is open')
+  const sends = countClientSends(t)
+  // A request left for the end-of-turn flush would be written after this marker, scheduled first.
+  const sentByTurnEnd = new Promise<number>(resolve => setImmediate(() => resolve(sends.count)))
+  const reply = hearsay.put('k', 'v')
+  t.equal(await sentByTurnEnd, 1)
+  t.ok((await reply).version)
+})
+
+t.test('requests sent in the turn a burst of answers arrived leave together', async t => {
+  const kv = new MemoryKv()
+  const api = await startApi(t, { kv })
+  const hearsay = client(t, [api.url])
+  await hearsay.get('warm-up')
+  const waiting: (() => void)[] = []
+  const get = kv.get.bind(kv)
+  kv.get = (key, options) => new Promise(resolve => waiting.push(() => resolve(get(key, options))))
+  const burst = Array.from({ length: 4 }, (_, i) => hearsay.get(`a${i}`))
+  for (let attempt = 0; attempt < 500 && waiting.length < 4; attempt++) await new Promise(resolve => setTimeout(resolve, 10))
+  kv.get = get
+  const sends = countClientSends(t)
+  // The four answers come back in one message; their callers each send the next request at once.
+  const next = Promise.all(burst).then(() => Promise.all(Array.from({ length: 4 }, (_, i) => hearsay.get(`b${i}`))))
+  for (const answer of waiting.splice(0)) answer()
+  t.equal((await next).length, 4)
+  t.equal(sends.count, 1, 'the four follow-up requests went out as one message')
 })

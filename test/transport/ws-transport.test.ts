@@ -432,3 +432,59 @@ t.test('programming errors throw at once', async t => {
   a.transport.send(a.identity.peer, { type: 'test.note', body: { text: 'self', n: 0 } })
   t.same(a.counters.drops, ['unreachable'], 'a message to itself is dropped')
 })
+
+/**
+ * Counts WebSocket messages written by every socket of this process (both test nodes), so a test
+ * can tell a frame written at once from one left for the end-of-turn flush.
+ */
+function countSends(t: Test): { readonly count: number } {
+  const counter = { count: 0 }
+  const original = WebSocket.prototype.send
+  WebSocket.prototype.send = function (this: WebSocket, ...args: Parameters<WebSocket['send']>) {
+    counter.count++
+    return original.apply(this, args)
+  } as WebSocket['send']
+  t.teardown(() => { WebSocket.prototype.send = original })
+  return counter
+}
+
+t.test('on a quiet link a request and its answer are written at once, not at the end of the turn', async t => {
+  const a = await started(t, 1)
+  const b = await started(t, 2)
+  const releases: (() => void)[] = []
+  b.transport.handle('test.slow', (_from, message) => new Promise<PeerMessage>(resolve => {
+    releases.push(() => resolve({ type: 'test.echoed', body: message.body }))
+  }))
+  serveEcho(b)
+  await a.transport.request(b.identity.peer, echo('link up'), 5000)
+  const sends = countSends(t)
+  const answer = a.transport.request(b.identity.peer, { type: 'test.slow', body: { text: 'lone', n: 1 } }, 5000)
+  t.equal(sends.count, 1, 'the request was written within request()')
+  t.ok(await eventually(() => releases.length === 1), 'the peer is handling it')
+  // A flush left for the end of the turn would run after this marker, which was scheduled first.
+  const sentByTurnEnd = new Promise<number>(resolve => setImmediate(() => resolve(sends.count)))
+  releases[0]!()
+  t.equal(await sentByTurnEnd, 2, 'the answer was written as soon as the handler answered')
+  t.same(await answer, { type: 'test.echoed', body: { text: 'lone', n: 1 } })
+})
+
+t.test('while requests are in flight, frames of one turn still leave together in one message', async t => {
+  const a = await started(t, 1)
+  const b = await started(t, 2)
+  const releases: (() => void)[] = []
+  b.transport.handle('test.slow', (_from, message) => new Promise<PeerMessage>(resolve => {
+    releases.push(() => resolve({ type: 'test.echoed', body: message.body }))
+  }))
+  serveEcho(b)
+  await a.transport.request(b.identity.peer, echo('link up'), 5000)
+  const first = a.transport.request(b.identity.peer, { type: 'test.slow', body: { text: 'first', n: 1 } }, 5000)
+  t.ok(await eventually(() => releases.length === 1), 'the first request is being handled')
+  const sends = countSends(t)
+  const more = [2, 3, 4].map(n => a.transport.request(b.identity.peer, { type: 'test.slow', body: { text: 'more', n } }, 5000))
+  t.equal(sends.count, 0, 'nothing is written within the turn while a request is in flight')
+  t.ok(await eventually(() => releases.length === 4), 'the peer got all three')
+  t.equal(sends.count, 1, 'the three requests went out as one message')
+  for (const release of releases.splice(0)) release()
+  t.same((await Promise.all([first, ...more])).map(answer => (answer.body as TextBody).n), [1, 2, 3, 4])
+  t.equal(sends.count, 2, 'the four answers released in one turn went back as one message')
+})

@@ -109,6 +109,8 @@ export class ServerStreamConnection {
   /** Heard from the client since the last keepalive ping. */
   #heard = true
   #paused = false
+  /** Inside #onMessage: answers refused while reading may have siblings from the same message. */
+  #reading = false
   /** Watches opened on this connection (they live until unwatched, cut or the connection goes). */
   readonly #watches: ConnectionWatches
 
@@ -226,9 +228,14 @@ export class ServerStreamConnection {
     }
     const message: HeldMessage = { bytes: bytes.byteLength, pending: 1 }
     this.#budget.reserve(message.bytes)
-    for (const frame of frames) {
-      this.#request(frame, message)
-      if (this.#closed) return
+    this.#reading = true
+    try {
+      for (const frame of frames) {
+        this.#request(frame, message)
+        if (this.#closed) return
+      }
+    } finally {
+      this.#reading = false
     }
     this.#messageDone(message)
     this.#pump()
@@ -382,7 +389,8 @@ export class ServerStreamConnection {
     if (bytes.byteLength > reservedBytes) this.#budget.reserve(bytes.byteLength - reservedBytes)
     else this.#budget.release(reservedBytes - bytes.byteLength)
     this.#answerBytes += bytes.byteLength - reservedBytes
-    this.#outbox.push(bytes)
+    // The last request in flight: no other answer can join this one this turn.
+    this.#outbox.push(bytes, this.#inFlight.size === 0 && !this.#reading)
   }
 
   #release(bytes: number): void {

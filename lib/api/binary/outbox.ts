@@ -5,6 +5,11 @@ import { joinFrames } from './codec.js'
  * the end of the turn (setImmediate), which sends everything queued by then in as few messages
  * as maxMessageBytes allows. Under load one message then carries dozens of answers, and one
  * syscall replaces dozens. Only one turn's frames are ever queued here.
+ *
+ * A frame the caller knows to be alone (nothing else in flight on the connection, so no other
+ * frame can join it this turn) leaves at once when nothing is queued: waiting for the end of the
+ * turn would buy no coalescing, only a loop iteration of latency for every lone request and
+ * answer (docs/benchmarks.md, "Lone operations").
  */
 export class Outbox {
   #frames: Uint8Array[] = []
@@ -18,8 +23,13 @@ export class Outbox {
    */
   constructor(private readonly write: (message: Uint8Array) => void, public maxMessageBytes: number) {}
 
-  push(frame: Uint8Array): void {
+  /** @param alone no other frame will follow this one this turn: send it now if nothing is queued */
+  push(frame: Uint8Array, alone = false): void {
     if (this.#closed) return
+    if (alone && this.#frames.length === 0) {
+      this.write(frame)
+      return
+    }
     this.#frames.push(frame)
     this.#bytes += frame.byteLength
     if (!this.#scheduled) {

@@ -80,6 +80,12 @@ export class ClientStreamConnection {
   #waiting: Pending[] = []
   #waitingHead = 0
   #sentUnanswered = 0
+  /**
+   * Answers received in this event-loop turn (reset at its end). More than one means a burst:
+   * its callers are likely to send their next requests in this turn too, which should then leave
+   * together rather than one at once and the rest at the turn's end.
+   */
+  #answersThisTurn = 0
   #deadlineTimer: NodeJS.Timeout | undefined
 
   constructor(options: StreamConnectionOptions) {
@@ -138,7 +144,7 @@ export class ClientStreamConnection {
       if (this.#pending.size === 0) this.#tcp?.ref()
       this.#pending.set(id, pending)
       this.#deadlineTimer ??= setTimeout(this.#expire, this.#options.timeoutMs)
-      if (this.#state === 'open' && this.#waitingHead === this.#waiting.length && this.#sentUnanswered < this.#maxInFlight) this.#dispatch(pending)
+      if (this.#state === 'open' && this.#waitingHead === this.#waiting.length && this.#sentUnanswered < this.#maxInFlight) this.#dispatch(pending, this.#sentUnanswered === 0 && this.#answersThisTurn <= 1)
       else this.#waiting.push(pending)
     })
   }
@@ -186,7 +192,12 @@ export class ClientStreamConnection {
     }
   }
 
-  #dispatch(pending: Pending): void {
+  /**
+   * @param alone nothing else is in flight on the connection and no burst of answers came in this
+   *   turn: the request leaves at once rather than at the end of the turn (a request issued right
+   *   after it in the same turn then waits for the turn's end as before)
+   */
+  #dispatch(pending: Pending, alone = false): void {
     if (pending.bytes.byteLength > this.#maxMessageBytes) {
       this.#settle(pending)
       pending.reject(new StreamNotUsableError(`a ${pending.bytes.byteLength}-byte request is larger than ${this.#options.node}'s stream message limit of ${this.#maxMessageBytes} bytes`))
@@ -194,7 +205,7 @@ export class ClientStreamConnection {
     }
     pending.sent = true
     this.#sentUnanswered++
-    this.#outbox.push(pending.bytes)
+    this.#outbox.push(pending.bytes, alone)
   }
 
   #settle(pending: Pending): void {
@@ -227,10 +238,15 @@ export class ClientStreamConnection {
       const pending = this.#pending.get(frame[0] as number)
       // An answer to a request that timed out meanwhile: nobody waits for it any more.
       if (pending === undefined || !pending.sent) continue
+      if (this.#answersThisTurn++ === 0) setImmediate(this.#turnEnded)
       this.#settle(pending)
       pending.resolve(frame)
     }
     this.#pump()
+  }
+
+  readonly #turnEnded = (): void => {
+    this.#answersThisTurn = 0
   }
 
   readonly #expire = (): void => {
