@@ -234,11 +234,16 @@ try {
   let idleCpuPerSec = 0
   let idle = ''
   let idleThreads = ''
+  let idlePerfText = ''
   if (IDLE_MS > 0) {
+    const idlePerf = PERF ? perfStat(pids) : undefined
+    if (PERF) await sleep(500)
     const threadsBefore = sampleThreads(pids)
     const before = sampleDaemons(pids)
     await sleep(IDLE_MS)
     const after = sampleDaemons(pids)
+    const idleCounts = await idlePerf?.stop()
+    if (idleCounts !== undefined) idlePerfText = [...idleCounts].map(([name, count]) => `${name} ${(count / (IDLE_MS / 1000 + 0.5)).toFixed(1)}`).join(', ')
     const threadsAfter = sampleThreads(pids)
     idleThreads = [...threadsAfter].map(([name, sum]) => ({ name, ms: (sum.cpuSec - (threadsBefore.get(name)?.cpuSec ?? 0)) / (IDLE_MS / 1000) * 1000 }))
       .filter(t => t.ms > 0).sort((a, b) => b.ms - a.ms).map(t => `${t.name} ${t.ms.toFixed(1)}`).join(', ')
@@ -249,6 +254,7 @@ try {
   for (const op of OPS) rows.push(await runOp(client, op, pids, idleCpuPerSec))
   console.log(`# ${new Date().toISOString()} node ${process.version} ${cpus().length}× ${cpus()[0]?.model.trim()}; load ${load} at the start, ${loadavg().map(l => l.toFixed(2)).join(' ')} at the end; ${COUNT} ops per row after ${WARMUP} warm-up, one in flight, ${VALUE_BYTES} B values; daemons ${PIN === '' ? 'unpinned' : `pinned to ${PIN}`}`)
   if (idle !== '') console.log(`# ${idle}; by thread (ms/s): ${idleThreads}`)
+  if (idlePerfText !== '') console.log(`# idle cluster per second (perf stat, all daemons): ${idlePerfText}`)
   console.log('| op | p50 ms | p90 ms | p99 ms | ops/s | server CPU µs/op | net of idle | write / read syscalls per op | errors |')
   console.log('|---|---:|---:|---:|---:|---:|---:|---|---:|')
   for (const r of rows) console.log(`# ${r.op} per op by thread: ${r.threads}`)
