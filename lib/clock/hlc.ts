@@ -22,6 +22,12 @@ const MAX_EXHAUSTED_WAITS = 20
 const EXHAUSTED_RETRY_MS = 50
 /** After a failed save, wait this long (wall clock) before trying again, so a broken disk is not hammered from the hot path. */
 const SAVE_RETRY_DELAY_MS = 1_000
+/**
+ * The background refill keeps the ceiling ahead of the wall clock only this long after the last
+ * tick now() issued: an idle node then stops committing (and fsyncing) a ceiling every quarter
+ * window, and the first tick after a longer pause waits for one save instead.
+ */
+export const REFILL_AFTER_LAST_TICK_MS = 10_000
 
 /** Durable storage for the clock's reserved ceiling (lib/store/high-water.ts keeps it in LMDB). */
 export interface HighWaterMark {
@@ -61,11 +67,18 @@ export interface HybridLogicalClockOptions {
  *
  * now() stays synchronous: start() awaits the first reservation, and the next one is saved in the
  * background once half of the window is used (checked on every call and by a timer, so the
- * ceiling keeps ahead of the wall clock even when the node is idle). If the wall clock overtakes
- * the durable ceiling anyway (save still in flight, event loop stalled), now() keeps issuing
- * within the durable window at logical speed (last + 1, but not below the wall time the window
- * was reserved at); only when even that is used up does it throw ClockExhaustedError (503)
- * until the save lands.
+ * ceiling keeps ahead of the wall clock between ticks). If the wall clock overtakes the durable
+ * ceiling anyway (save still in flight, event loop stalled), now() keeps issuing within the
+ * durable window at logical speed (last + 1, but not below the wall time the window was reserved
+ * at); only when even that is used up does it throw ClockExhaustedError (503) until the save
+ * lands.
+ *
+ * Idle: the timer refills only within REFILL_AFTER_LAST_TICK_MS of the last tick now() issued
+ * (update() issues none of ours), so an idle node writes nothing. After a longer pause the
+ * ceiling lags the wall clock, and creeping would stamp the first write with the time of the
+ * last save — older than writes other nodes made meanwhile, so it would lose to them under
+ * last-writer-wins. now() then throws ClockExhaustedError and starts a save; next() (every write
+ * path) waits for it, so the first write after a pause pays one ceiling commit.
  *
  * The window is capped at maxSkewMs / 2 (floored at MIN_RESERVE_MS): a node restarted moments
  * after a save starts at most one window ahead of its wall clock, and peers (checking our
@@ -95,6 +108,8 @@ export class HybridLogicalClock {
   /** Wall ms before which no new save is attempted after a failure. */
   private retryNotBeforeMs = 0
   private refillTimer: Repeating | undefined
+  /** Wall ms of the last tick now() issued (or of start()); the refill timer idles after it. */
+  private lastIssueWallMs = 0
   private readonly clock: Clock
   private state: 'new' | 'running' | 'stopped' = 'new'
 
@@ -124,7 +139,10 @@ export class HybridLogicalClock {
     await this.highWater.save(ceiling)
     this.durableCeiling = ceiling
     this.state = 'running'
-    this.refillTimer = repeatEvery(this.clock, this.refillCheckMs, () => this.refillIfLow())
+    this.lastIssueWallMs = this.readWallMs()
+    this.refillTimer = repeatEvery(this.clock, this.refillCheckMs, () => {
+      if (!this.idle(this.readWallMs())) this.refillIfLow()
+    })
   }
 
   /** Stops the background refill and waits for a save in flight. */
@@ -148,8 +166,9 @@ export class HybridLogicalClock {
     if (leadMs > this.maxSkewMs + 1) throw new ClockAheadError(leadMs, this.maxSkewMs)
     let tick = Math.max(previous + 1, wallMs * HLC_TICKS_PER_MS)
     if (tick > this.durableCeiling) {
-      // Creep: no later than the wall clock was when the durable window was reserved.
-      tick = Math.max(previous + 1, this.durableCeiling - this.reserveTicks)
+      // Creep: no later than the wall clock was when the durable window was reserved — unless
+      // the refill idled, when that time is from before the pause (see the class comment).
+      tick = this.idle(wallMs) ? this.durableCeiling + 1 : Math.max(previous + 1, this.durableCeiling - this.reserveTicks)
       if (tick > this.durableCeiling) {
         this.refillIfLow()
         throw new ClockExhaustedError(this.durableCeiling)
@@ -157,6 +176,7 @@ export class HybridLogicalClock {
     }
     assert.ok(tick > previous && tick <= this.durableCeiling, 'hlc invariant: increasing and within the durable ceiling')
     this.lastTick = tick
+    this.lastIssueWallMs = wallMs
     this.refillIfLow()
     return tick
   }
@@ -196,13 +216,19 @@ export class HybridLogicalClock {
     // Past the durable ceiling only when the remote reading itself forces it (see class comment).
     if (tick > this.durableCeiling) tick = logicalNext
     this.lastTick = tick
-    this.refillIfLow()
+    // An idle node reserves only what a remote reading forces on it.
+    if (tick > this.durableCeiling || !this.idle(wallMs)) this.refillIfLow()
     return tick
   }
 
   /** The greatest tick issued or adopted so far. */
   last(): number {
     return this.lastTick
+  }
+
+  /** True when now() issued no tick for REFILL_AFTER_LAST_TICK_MS: the refill rests. */
+  private idle(wallMs: number): boolean {
+    return wallMs - this.lastIssueWallMs > REFILL_AFTER_LAST_TICK_MS
   }
 
   private refillIfLow(): void {

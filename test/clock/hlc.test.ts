@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap'
 import { setImmediate as nextTurn } from 'node:timers/promises'
-import { HybridLogicalClock, type HighWaterMark } from '../../lib/clock/hlc.js'
+import { HybridLogicalClock, REFILL_AFTER_LAST_TICK_MS, type HighWaterMark } from '../../lib/clock/hlc.js'
 import { ClockAheadError, ClockExhaustedError, ClockSkewError } from '../../lib/clock/errors.js'
 import { HLC_TICKS_PER_MS } from '../../lib/clock/version.js'
-import { systemClock } from '../../lib/runtime/clock.js'
+import { FakeClock, systemClock } from '../../lib/runtime/clock.js'
 
 /** A 2024 wall-clock reading, so ticks look like real ones. */
 const START_MS = 1_717_000_000_000
@@ -193,7 +193,8 @@ t.test('with the next reservation stuck, ticks stay under the saved ceiling and 
   const { clock, wall, highWater } = await startedClock(t, { maxSkewMs: 100 })
   const ceiling = highWater.stored
   highWater.holding = true
-  wall.ms += 10_000
+  // A stall shorter than REFILL_AFTER_LAST_TICK_MS: the refill is not idle, so now() creeps.
+  wall.ms += 5_000
   let issued = 0
   let thrown: unknown
   // The window is 50 ms = 50 000 ticks; more iterations than that must hit the ceiling.
@@ -266,4 +267,45 @@ t.test('next() waits for a slow ceiling save instead of failing when the window 
   const tick = await pending
   t.ok(tick > last, 'the tick after the wait is above every earlier one')
   t.ok(tick <= highWater.stored, 'and within the ceiling that is now durable')
+})
+
+/** A clock whose refill timer and wall clock both run on a FakeClock, so idle time passes exactly. */
+async function fakeTimedClock(t: Test) {
+  const clock = new FakeClock(START_MS)
+  const highWater = new MemoryHighWaterMark()
+  const hlc = new HybridLogicalClock({ nowMs: () => clock.nowMs(), maxSkewMs: 500, highWater, clock })
+  await hlc.start()
+  t.teardown(() => hlc.stop())
+  return { hlc, clock, highWater }
+}
+
+t.test('an idle clock stops saving its ceiling, and the first tick after the pause waits for a fresh one', async t => {
+  const { hlc, clock, highWater } = await fakeTimedClock(t)
+  hlc.now()
+  await clock.advance(REFILL_AFTER_LAST_TICK_MS)
+  const savesWhileActive = highWater.saves
+  t.ok(savesWhileActive > 10, `the refill kept the ceiling ahead while ticks were recent (${savesWhileActive} saves)`)
+  await clock.advance(1_000)
+  const idleSaves = highWater.saves
+  await clock.advance(60_000)
+  t.equal(highWater.saves, idleSaves, 'no save in a minute without ticks')
+  const remote = hlc.last() + 1
+  hlc.update(remote)
+  await nextTurn()
+  t.equal(highWater.saves, idleSaves, 'a remote reading below the ceiling reserves nothing while idle')
+  const wallTicks = clock.nowMs() * HLC_TICKS_PER_MS
+  t.ok(highWater.stored < wallTicks, 'the ceiling now lags the wall clock')
+  t.throws(() => hlc.now(), ClockExhaustedError, 'now() does not creep from the time of the last save')
+  const tick = await hlc.next()
+  t.ok(tick >= wallTicks, 'the first tick after the pause is on the wall clock, not the time of the last save')
+  t.ok(tick <= highWater.stored, 'and within the ceiling saved for it')
+})
+
+t.test('ticks within REFILL_AFTER_LAST_TICK_MS of each other never wait for a save', async t => {
+  const { hlc, clock } = await fakeTimedClock(t)
+  for (let i = 0; i < 20; i++) {
+    await clock.advance(REFILL_AFTER_LAST_TICK_MS / 2)
+    const wallTicks = clock.nowMs() * HLC_TICKS_PER_MS
+    t.equal(hlc.now(), wallTicks, `tick ${i} is the wall clock at once`)
+  }
 })
