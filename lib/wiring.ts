@@ -124,7 +124,7 @@ export interface NodeWorld {
   readonly random: Random
   readonly scheduler: Scheduler
   /**
-   * Runs a task soon, after the current turn (watch delivery). Default setImmediate; the simulator
+   * Runs a task soon, after the current turn (watch delivery, peer batch flushes). Default setImmediate; the simulator
    * passes its node clock's zero-delay timer, so a crashed node's watchers stop with it.
    */
   readonly defer?: (task: () => void) => void
@@ -343,12 +343,15 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
   const observeHlc = (tick: number): void => { hlc.update(tick) }
   const [delayMinMs, delayMaxMs] = [config.replication.testDelayMinMs, config.replication.testDelayMaxMs]
   const delayRandom = randomFor()
+  // End-of-turn work (batch flushes, watch delivery) through the world, so the simulator drives it.
+  const defer = world.defer ?? ((task: () => void) => { setImmediate(task) })
   const writeBatcher = new ReplicaWriteBatcher({
     send: (to, message, timeoutMs) => transport.request(to, message, timeoutMs),
     maxEntries: MAX_RECORDS_PER_WRITE,
     maxBytes: REPLICA_BATCH_MAX_BYTES,
     maxInFlight: REPLICA_BATCHES_IN_FLIGHT,
     nowMs,
+    defer,
   })
   const coordinator = new Coordinator({
     localId: id,
@@ -430,7 +433,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       ...watchBounds,
     },
     nowMs,
-    defer: world.defer ?? ((task) => { setImmediate(task) }),
+    defer,
     onWatchers: (count) => metrics.watchers.set(count),
     onCut: (reason) => metrics.watchCuts.inc({ reason }),
     onDelivered: (count) => metrics.watchEvents.inc(count),
@@ -522,6 +525,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     commitLingerMs: PAXOS_COMMIT_LINGER_MS,
     clock,
     nowMs,
+    defer,
     unlearned: (to, key, record) => {
       coordinator.writeReplica(to, key, record).catch((error: unknown) => nodeLog.warn({ err: error, replica: to }, 'writing a committed linearizable value to a replica failed'))
     },
