@@ -303,8 +303,7 @@ function decodeBinary(bytes: Uint8Array, key: string): AcceptorState {
   }
   const id = (what: string): NodeId => {
     need(8, what)
-    // 8 bytes as hex are 16 lowercase hex digits: a node id by construction.
-    const node = Buffer.from(bytes.buffer, bytes.byteOffset + at, 8).toString('hex') as NodeId
+    const node = nodeIdAt(bytes, view, at)
     at += 8
     return node
   }
@@ -372,6 +371,21 @@ function ballotOf(counter: unknown, node: unknown, key: string): Ballot {
 
 function isTick(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+}
+
+/** Node ids decoded lately, by their 8 bytes as two 32-bit halves (a cluster has few). */
+const decodedNodeIds: { high: number; low: number; id: NodeId }[] = []
+const MAX_DECODED_NODE_IDS = 16
+
+/** The node id whose 8 bytes are at `at`: 16 lowercase hex digits by construction. */
+function nodeIdAt(bytes: Uint8Array, view: DataView, at: number): NodeId {
+  const high = view.getUint32(at)
+  const low = view.getUint32(at + 4)
+  for (const known of decodedNodeIds) if (known.high === high && known.low === low) return known.id
+  const id = Buffer.from(bytes.buffer, bytes.byteOffset + at, 8).toString('hex') as NodeId
+  if (decodedNodeIds.length >= MAX_DECODED_NODE_IDS) decodedNodeIds.shift()
+  decodedNodeIds.push({ high, low, id })
+  return id
 }
 
 const nodeIdCache = new Map<string, Buffer>()
