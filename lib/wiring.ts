@@ -124,7 +124,7 @@ export interface NodeWorld {
   readonly random: Random
   readonly scheduler: Scheduler
   /**
-   * Runs a task soon, after the current turn (watch delivery). Default setImmediate; the simulator
+   * Runs a task soon, after the current turn (watch delivery, peer batch flushes). Default setImmediate; the simulator
    * passes its node clock's zero-delay timer, so a crashed node's watchers stop with it.
    */
   readonly defer?: (task: () => void) => void
@@ -343,12 +343,15 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
   const observeHlc = (tick: number): void => { hlc.update(tick) }
   const [delayMinMs, delayMaxMs] = [config.replication.testDelayMinMs, config.replication.testDelayMaxMs]
   const delayRandom = randomFor()
+  // End-of-turn work (batch flushes, watch delivery) through the world, so the simulator drives it.
+  const defer = world.defer ?? ((task: () => void) => { setImmediate(task) })
   const writeBatcher = new ReplicaWriteBatcher({
     send: (to, message, timeoutMs) => transport.request(to, message, timeoutMs),
     maxEntries: MAX_RECORDS_PER_WRITE,
     maxBytes: REPLICA_BATCH_MAX_BYTES,
     maxInFlight: REPLICA_BATCHES_IN_FLIGHT,
     nowMs,
+    defer,
   })
   const coordinator = new Coordinator({
     localId: id,
@@ -430,7 +433,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       ...watchBounds,
     },
     nowMs,
-    defer: world.defer ?? ((task) => { setImmediate(task) }),
+    defer,
     onWatchers: (count) => metrics.watchers.set(count),
     onCut: (reason) => metrics.watchCuts.inc({ reason }),
     onDelivered: (count) => metrics.watchEvents.inc(count),
@@ -522,8 +525,25 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     commitLingerMs: PAXOS_COMMIT_LINGER_MS,
     clock,
     nowMs,
+    defer,
     unlearned: (to, key, record) => {
       coordinator.writeReplica(to, key, record).catch((error: unknown) => nodeLog.warn({ err: error, replica: to }, 'writing a committed linearizable value to a replica failed'))
+    },
+  })
+  // This node's own acceptor takes the proposer's accepts and commits the same way, without a
+  // frame: a turn's accepts in one transaction and flush, with the committed values it learns
+  // from them written in it too. No linger: its own store gets a committed value at once.
+  const localAccepts = new AcceptBatcher({
+    send: (_to, body) => acceptor.acceptBatch(body),
+    maxBytes: REPLICA_BATCH_MAX_BYTES,
+    maxInFlight: REPLICA_BATCHES_IN_FLIGHT,
+    commitTimeoutMs: config.replication.timeoutMs,
+    commitLingerMs: 0,
+    clock,
+    nowMs,
+    defer,
+    unlearned: (to, key, record) => {
+      coordinator.writeReplica(to, key, record).catch((error: unknown) => nodeLog.warn({ err: error }, 'writing a committed linearizable value to the local store failed'))
     },
   })
   const proposer = new Proposer({
@@ -533,9 +553,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     prepare: async (to, key, ballot, set) => to === id
       ? acceptor.prepare(key, ballot, set)
       : promiseFromWire(key, (await paxosRequest(to, { type: PAXOS_PREPARE, body: { key, ballot, set } })).body as PromiseBody),
-    accept: async (to, key, ballot, record, history, set) => to === id
-      ? acceptor.accept(key, ballot, record, history, set)
-      : acceptBatcher.accept(to, key, ballot, record, history, set, config.replication.timeoutMs),
+    accept: (to, key, ballot, record, history, set) => (to === id ? localAccepts : acceptBatcher).accept(to, key, ballot, record, history, set, config.replication.timeoutMs),
     nextTick: () => hlc.next(),
     observeTick: (tick) => { hlc.update(tick) },
     clock,
@@ -546,14 +564,16 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     backoffMaxMs: PAXOS_BACKOFF_MAX_MS,
     maxCachedKeys: PAXOS_MAX_CACHED_KEYS,
     maxQueuedPerKey: PAXOS_MAX_QUEUED_PER_KEY,
-    commit: (key, record, ballot, acceptors) => {
+    commit: (key, record, ballot, acceptors, fresh) => {
       // Already here (a read found a value chosen long ago): the other replicas had the same
       // commit, and anti-entropy brings it from here to any that missed it.
-      const held = store.get(key)
+      const held = fresh ? undefined : store.get(key)
       if (held?.strong === true && compareVersions(held.version, record.version) >= 0) return
-      const learners = new Set(acceptors.filter((acceptor) => acceptor !== id))
+      // The acceptors (this node's own among them) learn it from commit notices; propagate writes
+      // any other replica (a pending one during a placement change).
+      const learners = new Set(acceptors)
       coordinator.propagate(key, record, learners).catch((error: unknown) => nodeLog.warn({ err: error }, 'writing a committed linearizable value to the replicas failed'))
-      for (const learner of learners) acceptBatcher.commit(learner, key, ballot, record)
+      for (const learner of learners) (learner === id ? localAccepts : acceptBatcher).commit(learner, key, ballot, record)
     },
     nowMs,
     onRound: (phase, outcome) => metrics.paxosRounds.inc({ phase, outcome }),

@@ -2,7 +2,7 @@ import type { NodeId, Version } from '../clock/version.js'
 import type { Clock, TimerHandle } from '../runtime/clock.js'
 import type { StoredRecord } from '../store/record.js'
 import { toWire } from '../replication/messages.js'
-import { TransportError } from '../transport/transport.js'
+import { PeerBatcher } from '../transport/peer-batcher.js'
 import type { Ballot } from './ballot.js'
 import {
   MAX_ACCEPTS_PER_BATCH, MAX_COMMITS_PER_BATCH,
@@ -26,6 +26,8 @@ export interface AcceptBatcherOptions {
   readonly commitLingerMs: number
   readonly clock: Pick<Clock, 'setTimeout' | 'clearTimeout'>
   readonly nowMs: () => number
+  /** Runs a task after the current turn: when a batch leaves (PeerBatcherOptions.defer). */
+  readonly defer: (task: () => void) => void
   /**
    * A remote acceptor did not learn a chosen value from its commit (it had not accepted exactly
    * that ballot, or the batch did not arrive): the caller writes the value there in full.
@@ -63,7 +65,8 @@ const ACCEPT_OVERHEAD_BYTES = 512
  * The proposer's side of paxosAcceptMany. The accepts this node sends to one acceptor within an
  * event-loop turn travel as one frame, cost the acceptor one handler call, one transaction and
  * one flush, and while maxInFlight batches to that acceptor await their answer the next ones
- * gather (as the replica write batcher does for plain writes, lib/replication/write-batcher.ts).
+ * gather (as the replica write batcher does for plain writes, lib/replication/write-batcher.ts;
+ * both on lib/transport/peer-batcher.ts).
  *
  * Commits ride along: once a quorum accepted a value, the proposer tells every remote acceptor
  * "key was chosen at ballot" (a key and a ballot, no value) in the next batch to it — together
@@ -75,116 +78,79 @@ const ACCEPT_OVERHEAD_BYTES = 512
  */
 export class AcceptBatcher {
   readonly #options: AcceptBatcherOptions
-  readonly #pending = new Map<NodeId, Batch>()
-  readonly #inFlight = new Map<NodeId, number>()
-  #flushScheduled = false
+  readonly #batches: PeerBatcher<Batch, AcceptManyReplyBody>
 
   constructor(options: AcceptBatcherOptions) {
     if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes < 1) throw new RangeError(`maxBytes must be a positive integer, got ${options.maxBytes}`)
-    if (!Number.isSafeInteger(options.maxInFlight) || options.maxInFlight < 1) throw new RangeError(`maxInFlight must be a positive integer, got ${options.maxInFlight}`)
     this.#options = options
+    this.#batches = new PeerBatcher<Batch, AcceptManyReplyBody>({
+      what: 'paxosAcceptMany',
+      maxInFlight: options.maxInFlight,
+      nowMs: options.nowMs,
+      defer: options.defer,
+      // A batch leaves when it has an accept, or only commits that lingered long enough.
+      ready: (batch) => batch.accepts.length > 0 || batch.lingered,
+      send: (to, batch, timeoutMs) => {
+        if (batch.lingerTimer !== undefined) options.clock.clearTimeout(batch.lingerTimer)
+        return options.send(to as NodeId, { accepts: batch.accepts.map((a) => a.body), commits: batch.commits.map((c) => c.notice) }, timeoutMs)
+      },
+      answered: (to, batch, reply) => { this.#answer(to as NodeId, batch, reply) },
+      // A batch whose deadline passed: its accepts' proposers stopped waiting, and sending them
+      // late would only take promises nobody counts. Its commits still need a way there.
+      failed: (to, batch, error) => { this.#fail(to as NodeId, batch, error) },
+    })
   }
 
   /** Resolves with `to`'s answer to this accept; rejects when the batch got no answer in `timeoutMs`. */
   accept(to: NodeId, key: string, ballot: Ballot, record: StoredRecord, history: readonly Version[], set: readonly NodeId[], timeoutMs: number): Promise<AcceptAnswer> {
     return new Promise((resolve, reject) => {
       const bytes = key.length + (record.value?.byteLength ?? 0) + ACCEPT_OVERHEAD_BYTES
-      let batch = this.#pending.get(to)
-      if (batch !== undefined && (batch.accepts.length >= MAX_ACCEPTS_PER_BATCH || batch.bytes + bytes > this.#options.maxBytes)) {
-        this.#send(to, batch)
-        batch = undefined
-      }
-      batch ??= this.#open(to)
+      const batch = this.#batches.batchFor(to,
+        (open) => open.accepts.length < MAX_ACCEPTS_PER_BATCH && open.bytes + bytes <= this.#options.maxBytes,
+        (deadlineMs) => this.#open(deadlineMs),
+        timeoutMs)
       batch.accepts.push({ body: { ballot, entry: toWire(key, record), history, set }, resolve, reject })
       batch.bytes += bytes
-      batch.deadlineMs = Math.max(batch.deadlineMs, this.#options.nowMs() + timeoutMs)
-      this.#scheduleFlush()
+      this.#batches.flushSoon()
     })
   }
 
   /** Tells `to` that `key` was chosen at `ballot` with `record`, in its next batch. */
   commit(to: NodeId, key: string, ballot: Ballot, record: StoredRecord): void {
-    let batch = this.#pending.get(to)
-    if (batch !== undefined && batch.commits.length >= MAX_COMMITS_PER_BATCH) {
-      this.#send(to, batch)
-      batch = undefined
-    }
-    batch ??= this.#open(to)
+    const batch = this.#batches.batchFor(to, (open) => open.commits.length < MAX_COMMITS_PER_BATCH, (deadlineMs) => this.#open(deadlineMs))
     batch.commits.push({ notice: { key, ballot, at: batch.accepts.length }, record })
-    if (batch.lingered || batch.accepts.length > 0) this.#scheduleFlush()
+    if (batch.lingered || batch.accepts.length > 0) this.#batches.flushSoon()
     else if (batch.lingerTimer === undefined) {
-      const lingering = batch
-      lingering.lingerTimer = this.#options.clock.setTimeout(() => {
-        lingering.lingerTimer = undefined
-        lingering.lingered = true
-        if (this.#pending.get(to) === lingering && (this.#inFlight.get(to) ?? 0) < this.#options.maxInFlight) this.#send(to, lingering)
+      batch.lingerTimer = this.#options.clock.setTimeout(() => {
+        batch.lingerTimer = undefined
+        batch.lingered = true
+        this.#batches.release(to, batch)
       }, this.#options.commitLingerMs)
     }
   }
 
-  #open(to: NodeId): Batch {
-    const batch: Batch = {
-      accepts: [], commits: [], bytes: 0, deadlineMs: this.#options.nowMs() + this.#options.commitTimeoutMs,
+  /** A new batch waits at least commitTimeoutMs for its answer (its commits set no deadline of their own). */
+  #open(deadlineMs: number): Batch {
+    return {
+      accepts: [], commits: [], bytes: 0, deadlineMs: Math.max(deadlineMs, this.#options.nowMs() + this.#options.commitTimeoutMs),
       lingered: this.#options.commitLingerMs <= 0, lingerTimer: undefined,
     }
-    this.#pending.set(to, batch)
-    return batch
   }
 
-  /** A batch leaves when it has an accept, or only commits that lingered long enough. */
-  #ready(batch: Batch): boolean {
-    return batch.accepts.length > 0 || batch.lingered
-  }
-
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return
-    this.#flushScheduled = true
-    // setImmediate, not a microtask: it runs after every request this turn of the poll phase read.
-    setImmediate(() => {
-      this.#flushScheduled = false
-      for (const [to, batch] of this.#pending) {
-        // An acceptor with its answers outstanding gets this batch when one comes back (#answered).
-        if ((this.#inFlight.get(to) ?? 0) < this.#options.maxInFlight && this.#ready(batch)) this.#send(to, batch)
-      }
-    })
-  }
-
-  #answered(to: NodeId): void {
-    const left = (this.#inFlight.get(to) ?? 1) - 1
-    if (left > 0) this.#inFlight.set(to, left)
-    else this.#inFlight.delete(to)
-    const waiting = this.#pending.get(to)
-    if (waiting !== undefined && this.#ready(waiting)) this.#send(to, waiting)
-  }
-
-  #send(to: NodeId, batch: Batch): void {
-    if (this.#pending.get(to) === batch) this.#pending.delete(to)
-    if (batch.lingerTimer !== undefined) this.#options.clock.clearTimeout(batch.lingerTimer)
-    const remainingMs = batch.deadlineMs - this.#options.nowMs()
-    if (remainingMs <= 0) {
-      // Its accepts' proposers stopped waiting: sending them late would only take promises
-      // nobody counts. Their commits still need a way there.
-      this.#fail(to, batch, new TransportError(`paxosAcceptMany to ${to}: the deadline passed while earlier batches awaited their answer`, 'timeout'))
+  #answer(to: NodeId, batch: Batch, reply: AcceptManyReplyBody): void {
+    if (reply.answers.length !== batch.accepts.length) {
+      this.#fail(to, batch, new Error(`${to} answered a paxosAcceptMany of ${batch.accepts.length} accepts with ${reply.answers.length} answers`))
       return
     }
-    this.#inFlight.set(to, (this.#inFlight.get(to) ?? 0) + 1)
-    const body: AcceptManyBody = { accepts: batch.accepts.map((a) => a.body), commits: batch.commits.map((c) => c.notice) }
-    const sent = this.#options.send(to, body, remainingMs)
-    sent.then(() => this.#answered(to), () => this.#answered(to))
-    sent.then((reply) => {
-      if (reply.answers.length !== batch.accepts.length) {
-        this.#fail(to, batch, new Error(`${to} answered a paxosAcceptMany of ${batch.accepts.length} accepts with ${reply.answers.length} answers`))
-        return
-      }
-      batch.accepts.forEach((accept, i) => accept.resolve(reply.answers[i] as AcceptAnswer))
-      for (const i of reply.missing) {
-        const commit = batch.commits[i]
-        if (commit !== undefined) this.#options.unlearned(to, commit.notice.key, commit.record)
-      }
-    }, (error: unknown) => this.#fail(to, batch, error))
+    batch.accepts.forEach((accept, i) => accept.resolve(reply.answers[i] as AcceptAnswer))
+    for (const i of reply.missing) {
+      const commit = batch.commits[i]
+      if (commit !== undefined) this.#options.unlearned(to, commit.notice.key, commit.record)
+    }
   }
 
   #fail(to: NodeId, batch: Batch, error: unknown): void {
+    if (batch.lingerTimer !== undefined) this.#options.clock.clearTimeout(batch.lingerTimer)
     for (const accept of batch.accepts) accept.reject(error)
     for (const commit of batch.commits) this.#options.unlearned(to, commit.notice.key, commit.record)
   }

@@ -8,17 +8,26 @@ import { MAX_HISTORY, mergeStates, type Accepted, type AcceptorState, type Decis
 
 /**
  * The acceptor's durable state, one entry per key in the store's `paxos` database (UTF-8 key
- * bytes → MessagePack `[FORMAT, promisedCounter, promisedNode, acceptedCounter | nil,
- * acceptedNode | nil, hlc | nil, node | nil, value | nil, history: [hlc, node, hlc, node, …]]`). Each change is decided and written
- * in one transaction and is on disk (flushed) before `update` resolves: an acceptor answers only
- * after its promise or accepted value is durable (CASPaxos needs it; a forgotten promise after a
- * crash could let two values be chosen).
+ * bytes → encodeState's binary layout; entries written before it, MessagePack format 1, are read
+ * too). Each change is decided and written in one transaction and is on disk (flushed) before
+ * `update` resolves: an acceptor answers only after its promise or accepted value is durable
+ * (CASPaxos needs it; a forgotten promise after a crash could let two values be chosen).
  *
  * Entries are never removed: a key once strong stays strong (docs/consistency.md explains why
  * dropping the state is not safe while an old accept may still be in flight).
+ *
+ * The decoded states of recently used keys stay in memory (MAX_CACHED_STATES), exactly as last
+ * written or read, so an accept of a key that keeps changing decodes nothing: every write of the
+ * database goes through this class, and a transaction or flush that fails empties the cache.
  */
-const FORMAT = 1
+const FORMAT_MSGPACK = 1
+const FORMAT_BINARY = 2
 const packr = new Packr({ useRecords: false })
+
+/** Keys whose decoded state is kept (about 1 KiB each with a 100-byte value and a full history). */
+export const MAX_CACHED_STATES = 8192
+/** Node ids whose 8 bytes are kept for encoding (a cluster has a handful; the bound is for safety). */
+const MAX_CACHED_NODE_IDS = 1024
 
 export class CorruptAcceptorStateError extends Error {
   constructor(key: string, reason: string) {
@@ -37,14 +46,15 @@ export type UpdateStep<R> =
 
 export class AcceptorStore {
   readonly #db: OrderedDatabase<Uint8Array, Uint8Array>
+  /** Decoded states as last written or read, least recently used first. */
+  readonly #cache = new Map<string, AcceptorState>()
 
   constructor(db: OrderedDatabase<Uint8Array, Uint8Array>) {
     this.#db = db
   }
 
   get(key: string): AcceptorState | undefined {
-    const bytes = this.#db.get(encodeKey(key))
-    return bytes === undefined ? undefined : decodeState(bytes, key)
+    return this.#stateIn(key)
   }
 
   /**
@@ -52,14 +62,12 @@ export class AcceptorStore {
    * durable; all in one transaction, so concurrent prepares and accepts of a key are serialized.
    */
   async update<R>(key: string, decide: (state: AcceptorState | undefined) => Decision<R>): Promise<R> {
-    const keyBytes = encodeKey(key)
-    const { reply, changed } = await this.#db.transaction(() => {
-      const bytes = this.#db.get(keyBytes)
-      const decision = decide(bytes === undefined ? undefined : decodeState(bytes, key))
-      if (decision.next !== undefined) void this.#db.put(keyBytes, encodeState(decision.next))
+    const { reply, changed } = await this.#durably(this.#db.transaction(() => {
+      const decision = decide(this.#stateIn(key))
+      if (decision.next !== undefined) this.#write(key, decision.next)
       return { reply: decision.reply, changed: decision.next !== undefined }
-    })
-    if (changed) await this.#db.flushed
+    }))
+    if (changed) await this.#durably(this.#db.flushed)
     return reply
   }
 
@@ -75,7 +83,8 @@ export class AcceptorStore {
    */
   async updateMany<R, W = undefined>(steps: readonly UpdateStep<R>[], within?: (learned: readonly Learned[]) => W):
     Promise<{ replies: R[]; learned: Learned[]; missing: number[]; within: W | undefined }> {
-    const { replies, learned, missing, changed, wrote } = await this.#db.transaction(() => {
+    const { replies, learned, missing, changed, wrote } = await this.#durably(this.#db.transaction(() => {
+      // This transaction's writes, should the cache have let one go meanwhile.
       const written = new Map<string, AcceptorState>()
       const replies: R[] = []
       const learned: Learned[] = []
@@ -94,7 +103,7 @@ export class AcceptorStore {
           }
           if (decision.next !== undefined) {
             written.set(step.key, decision.next)
-            void this.#db.put(encodeKey(step.key), encodeState(decision.next))
+            this.#write(step.key, decision.next)
           }
           replies.push(decision.reply)
         } else {
@@ -112,14 +121,53 @@ export class AcceptorStore {
       // The caller's writes of what was learned, in this transaction (the plain store's records).
       const wrote = within !== undefined && learned.length > 0 ? within(learned) : undefined
       return { replies, learned, missing, changed: written.size > 0 || wrote !== undefined, wrote }
-    })
-    if (changed) await this.#db.flushed
+    }))
+    if (changed) await this.#durably(this.#db.flushed)
     return { replies, learned, missing, within: wrote }
   }
 
+  /** The key's state as the current transaction sees it (or as committed, outside one). */
   #stateIn(key: string): AcceptorState | undefined {
-    const bytes = this.#db.get(encodeKey(key))
-    return bytes === undefined ? undefined : decodeState(bytes, key)
+    const cached = this.#cache.get(key)
+    if (cached !== undefined) {
+      this.#cache.delete(key)
+      this.#cache.set(key, cached)
+      return cached
+    }
+    // The fast read's bytes are valid until the next read: decodeState copies what it keeps.
+    const bytes = this.#db.getBinaryFast(encodeKey(key))
+    if (bytes === undefined) return undefined
+    const state = decodeState(bytes, key)
+    this.#remember(key, state)
+    return state
+  }
+
+  /** Stages `state` in the current transaction; later reads (in it and after it) see it. */
+  #write(key: string, state: AcceptorState): void {
+    void this.#db.put(encodeKey(key), encodeState(state))
+    this.#cache.delete(key)
+    this.#remember(key, state)
+  }
+
+  #remember(key: string, state: AcceptorState): void {
+    this.#cache.set(key, state)
+    if (this.#cache.size > MAX_CACHED_STATES) {
+      const oldest = this.#cache.keys().next().value
+      if (oldest !== undefined) this.#cache.delete(oldest)
+    }
+  }
+
+  /**
+   * A transaction or flush that failed may have left states in the cache that never reached the
+   * disk: forget them all, so the next decisions read what is durable.
+   */
+  async #durably<T>(pending: Promise<T>): Promise<T> {
+    try {
+      return await pending
+    } catch (error) {
+      this.#cache.clear()
+      throw error
+    }
   }
 
   /** Merges another acceptor's state of `key` into this one's (mergeStates), durably; true when it changed anything. */
@@ -130,15 +178,13 @@ export class AcceptorStore {
   /** Merges many keys' states at once: one transaction, one flush. */
   async mergeMany(states: readonly { key: string; state: AcceptorState }[]): Promise<void> {
     if (states.length === 0) return
-    await this.#db.transaction(() => {
+    await this.#durably(this.#db.transaction(() => {
       for (const { key, state } of states) {
-        const keyBytes = encodeKey(key)
-        const bytes = this.#db.get(keyBytes)
-        const decision = mergeStates(bytes === undefined ? undefined : decodeState(bytes, key), state)
-        if (decision.next !== undefined) void this.#db.put(keyBytes, encodeState(decision.next))
+        const decision = mergeStates(this.#stateIn(key), state)
+        if (decision.next !== undefined) this.#write(key, decision.next)
       }
-    })
-    await this.#db.flushed
+    }))
+    await this.#durably(this.#db.flushed)
   }
 
   /**
@@ -146,7 +192,8 @@ export class AcceptorStore {
    * as stored, until about `maxBytes` or `maxEntries` (and at most 8 × maxEntries keys looked at,
    * so a page never blocks the node long); `next` is the last key looked at when more may follow.
    * It waits for every change decided before the call to be committed first, so the page shows
-   * each of them (a catch-up responder relies on it: lib/paxos/catch-up.ts).
+   * each of them (a catch-up responder relies on it: lib/paxos/catch-up.ts). States travel in
+   * MessagePack format 1 (encodeStateForPeers), which every hearsay version reads.
    */
   async scan(afterKey: string | undefined, maxBytes: number, maxEntries: number, wanted: (key: string) => boolean):
     Promise<{ entries: { key: string; state: Uint8Array }[]; next: string | undefined }> {
@@ -161,9 +208,9 @@ export class AcceptorStore {
       last = key
       if (wanted(key)) {
         // Decoded here so a corrupt entry fails on this node, never at the peer.
-        decodeState(value, key)
-        entries.push({ key, state: Uint8Array.from(value) })
-        bytes += keyBytes.length + value.length
+        const state = encodeStateForPeers(decodeState(value, key))
+        entries.push({ key, state })
+        bytes += keyBytes.length + state.length
       }
       if (bytes >= maxBytes || entries.length >= maxEntries || ++looked >= 8 * maxEntries) return { entries, next: last }
     }
@@ -171,17 +218,128 @@ export class AcceptorStore {
   }
 }
 
+/**
+ * The state as stored: `[2, promised: counter f64, node 8 bytes, has accepted: u8, then (when 1)
+ * accepted ballot: counter f64, node 8 bytes, version: hlc f64, node 8 bytes, value: u8 1 + length
+ * u32 + bytes | u8 0 (absent), history length u8, history: (hlc f64, node 8 bytes)…]`, numbers
+ * big-endian, node ids as the 8 bytes of their 16 hex digits. About a tenth of the time of the
+ * MessagePack layout it replaced, and a third smaller with a full history.
+ */
 export function encodeState(state: AcceptorState): Buffer {
   const accepted = state.accepted
+  const value = accepted?.record.value ?? null
+  const size = 1 + 16 + 1 + (accepted === undefined ? 0 : 32 + 1 + (value === null ? 0 : 4 + value.byteLength) + 1 + 16 * accepted.history.length)
+  const out = Buffer.allocUnsafe(size)
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
+  let at = 0
+  const id = (node: NodeId): void => {
+    out.set(nodeIdBytes(node), at)
+    at += 8
+  }
+  const tick = (counter: number): void => {
+    view.setFloat64(at, counter)
+    at += 8
+  }
+  out[at++] = FORMAT_BINARY
+  tick(state.promised.counter)
+  id(state.promised.node)
+  if (accepted === undefined) {
+    out[at++] = 0
+    return out
+  }
+  out[at++] = 1
+  tick(accepted.ballot.counter)
+  id(accepted.ballot.node)
+  tick(accepted.record.version.hlc)
+  id(accepted.record.version.node)
+  if (value === null) out[at++] = 0
+  else {
+    out[at++] = 1
+    view.setUint32(at, value.byteLength)
+    at += 4
+    out.set(value, at)
+    at += value.byteLength
+  }
+  out[at++] = accepted.history.length
+  for (const version of accepted.history) {
+    tick(version.hlc)
+    id(version.node)
+  }
+  return out
+}
+
+/**
+ * The state in MessagePack format 1 (`[1, promisedCounter, promisedNode, acceptedCounter | nil,
+ * acceptedNode | nil, hlc | nil, node | nil, value | nil, history: [hlc, node, hlc, node, …]]`):
+ * what catch-up pages carry, so nodes of every version read them.
+ */
+export function encodeStateForPeers(state: AcceptorState): Buffer {
+  const accepted = state.accepted
   return packr.pack([
-    FORMAT, state.promised.counter, state.promised.node,
+    FORMAT_MSGPACK, state.promised.counter, state.promised.node,
     accepted?.ballot.counter ?? null, accepted?.ballot.node ?? null,
     accepted?.record.version.hlc ?? null, accepted?.record.version.node ?? null, accepted?.record.value ?? null,
     (accepted?.history ?? []).flatMap((v) => [v.hlc, v.node]),
   ])
 }
 
+/** Either format; what it keeps is copied out of `bytes`. */
 export function decodeState(bytes: Uint8Array, key: string): AcceptorState {
+  return bytes[0] === FORMAT_BINARY ? decodeBinary(bytes, key) : decodeMessagePack(Uint8Array.from(bytes), key)
+}
+
+function decodeBinary(bytes: Uint8Array, key: string): AcceptorState {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  let at = 1
+  const need = (count: number, what: string): void => {
+    if (at + count > bytes.byteLength) throw new CorruptAcceptorStateError(key, `truncated in ${what}`)
+  }
+  const tick = (what: string): number => {
+    need(8, what)
+    const counter = view.getFloat64(at)
+    at += 8
+    if (!isTick(counter)) throw new CorruptAcceptorStateError(key, `bad ${what}`)
+    return counter
+  }
+  const id = (what: string): NodeId => {
+    need(8, what)
+    const node = nodeIdAt(bytes, view, at)
+    at += 8
+    return node
+  }
+  const byte = (what: string): number => {
+    need(1, what)
+    return bytes[at++] as number
+  }
+  const promised = { counter: tick('ballot'), node: id('ballot') }
+  const hasAccepted = byte('accepted flag')
+  if (hasAccepted === 0) return finish({ promised })
+  if (hasAccepted !== 1) throw new CorruptAcceptorStateError(key, 'bad accepted flag')
+  const ballot = { counter: tick('ballot'), node: id('ballot') }
+  const version = { hlc: tick('accepted version'), node: id('accepted version') }
+  let value: Uint8Array | null = null
+  const hasValue = byte('value flag')
+  if (hasValue === 1) {
+    need(4, 'value')
+    const length = view.getUint32(at)
+    at += 4
+    need(length, 'value')
+    value = Buffer.from(bytes.subarray(at, at + length))
+    at += length
+  } else if (hasValue !== 0) throw new CorruptAcceptorStateError(key, 'bad value flag')
+  const count = byte('history')
+  if (count > MAX_HISTORY) throw new CorruptAcceptorStateError(key, 'bad history')
+  const history: Version[] = []
+  for (let i = 0; i < count; i++) history.push({ hlc: tick('history version'), node: id('history version') })
+  return finish({ promised, accepted: { ballot, record: { value, version, strong: true }, history } })
+
+  function finish(state: AcceptorState): AcceptorState {
+    if (at !== bytes.byteLength) throw new CorruptAcceptorStateError(key, 'trailing bytes')
+    return state
+  }
+}
+
+function decodeMessagePack(bytes: Uint8Array, key: string): AcceptorState {
   let decoded: unknown
   try {
     decoded = packr.unpack(bytes)
@@ -190,7 +348,7 @@ export function decodeState(bytes: Uint8Array, key: string): AcceptorState {
   }
   if (!Array.isArray(decoded) || decoded.length !== 9) throw new CorruptAcceptorStateError(key, 'not a 9-element array')
   const [format, pCounter, pNode, aCounter, aNode, hlc, node, value, flatHistory] = decoded as unknown[]
-  if (format !== FORMAT) throw new CorruptAcceptorStateError(key, `unknown format ${String(format)}`)
+  if (format !== FORMAT_MSGPACK) throw new CorruptAcceptorStateError(key, `unknown format ${String(format)}`)
   const promised = ballotOf(pCounter, pNode, key)
   if (aCounter === null) return { promised }
   if (!isTick(hlc) || !isNodeId(node)) throw new CorruptAcceptorStateError(key, 'bad accepted version')
@@ -213,4 +371,33 @@ function ballotOf(counter: unknown, node: unknown, key: string): Ballot {
 
 function isTick(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+}
+
+/** Node ids decoded lately, by their 8 bytes as two 32-bit halves (a cluster has few). */
+const decodedNodeIds: { high: number; low: number; id: NodeId }[] = []
+const MAX_DECODED_NODE_IDS = 16
+
+/** The node id whose 8 bytes are at `at`: 16 lowercase hex digits by construction. */
+function nodeIdAt(bytes: Uint8Array, view: DataView, at: number): NodeId {
+  const high = view.getUint32(at)
+  const low = view.getUint32(at + 4)
+  for (const known of decodedNodeIds) if (known.high === high && known.low === low) return known.id
+  const id = Buffer.from(bytes.buffer, bytes.byteOffset + at, 8).toString('hex') as NodeId
+  if (decodedNodeIds.length >= MAX_DECODED_NODE_IDS) decodedNodeIds.shift()
+  decodedNodeIds.push({ high, low, id })
+  return id
+}
+
+const nodeIdCache = new Map<string, Buffer>()
+
+/** The 8 bytes of a node id's 16 hex digits (cached: a cluster has few). */
+function nodeIdBytes(node: NodeId): Buffer {
+  let bytes = nodeIdCache.get(node)
+  if (bytes === undefined) {
+    bytes = Buffer.from(node, 'hex')
+    if (bytes.length !== 8 || !isNodeId(node)) throw new TypeError(`not a node id (16 lowercase hex characters): ${JSON.stringify(node)}`)
+    if (nodeIdCache.size >= MAX_CACHED_NODE_IDS) nodeIdCache.clear()
+    nodeIdCache.set(node, bytes)
+  }
+  return bytes
 }

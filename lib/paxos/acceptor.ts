@@ -158,6 +158,12 @@ export class Acceptor {
     return { answers, missing: unlearned }
   }
 
+  /** A paxosAcceptMany as it arrives (from a peer, or from this node's own proposer without a frame). */
+  acceptBatch(body: AcceptManyBody): Promise<AcceptManyReplyBody> {
+    const requests = body.accepts.map(({ ballot, entry, history, set }) => ({ key: entry.key, ballot, record: fromWire(entry), history, set }))
+    return this.acceptMany(requests, body.commits)
+  }
+
   #unlessRefused<R>(key: string, set: readonly NodeId[] | undefined, decide: (state: AcceptorState | undefined) => Decision<R>): (state: AcceptorState | undefined) => Decision<R | { ok: false; refused: string }> {
     return (state) => {
       const refused = this.#options.refusal(key, set)
@@ -183,9 +189,7 @@ export function registerAcceptorHandlers(transport: Pick<Transport, 'handle'>, a
     return { type: PAXOS_ACCEPTED, body: { ...await acceptor.accept(entry.key, ballot, fromWire(entry), history, set) } }
   })
   transport.handle(PAXOS_ACCEPT_MANY, async (_from, message) => {
-    const { accepts, commits } = message.body as AcceptManyBody
-    const requests = accepts.map(({ ballot, entry, history, set }) => ({ key: entry.key, ballot, record: fromWire(entry), history, set }))
-    const body: AcceptManyReplyBody = await acceptor.acceptMany(requests, commits)
+    const body: AcceptManyReplyBody = await acceptor.acceptBatch(message.body as AcceptManyBody)
     return { type: PAXOS_ACCEPT_MANY_REPLY, body }
   })
 }

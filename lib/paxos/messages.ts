@@ -124,8 +124,23 @@ export function promiseToWire(key: string, answer: PromiseAnswer): Record<string
   }
 }
 
-/** Accepted.history on the wire: `[{hlc, node}…]`, at most MAX_HISTORY. */
+/**
+ * Accepted.history on the wire: `[{hlc, node}…]`, at most MAX_HISTORY. Every accept carries one,
+ * so a well-formed history is checked in one loop without building a field path per version;
+ * anything else goes through the general validators for their one-line reason.
+ */
 function validateHistory(value: unknown, what: string): Version[] {
+  if (Array.isArray(value) && value.length <= MAX_HISTORY) {
+    const history: Version[] = []
+    for (const item of value as unknown[]) {
+      if (typeof item !== 'object' || item === null || Object.getPrototypeOf(item) !== Object.prototype) break
+      const hlc: unknown = Object.hasOwn(item, 'hlc') ? (item as Record<string, unknown>)['hlc'] : undefined
+      const node: unknown = Object.hasOwn(item, 'node') ? (item as Record<string, unknown>)['node'] : undefined
+      if (typeof hlc !== 'number' || !Number.isSafeInteger(hlc) || hlc < 0 || !isNodeId(node)) break
+      history.push({ hlc, node })
+    }
+    if (history.length === value.length) return history
+  }
   return expectArray(value, what, MAX_HISTORY, (item, itemWhat) => {
     const object = expectObject(item, itemWhat)
     const node = field(object, 'node')

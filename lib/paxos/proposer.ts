@@ -43,9 +43,9 @@ export interface ProposerOptions {
    * Writes a committed value to the key's replicas as a strong record (background): it was
    * chosen at `ballot` by a quorum of `acceptors`, which may learn it from their own accepted
    * state (accept-batcher.ts). Also called when a prepare finds a value chosen (a read), whose
-   * stores may already hold it.
+   * stores may already hold it. `fresh`: the operation just made this value, so no store holds it.
    */
-  readonly commit: (key: string, record: StoredRecord, ballot: Ballot, acceptors: readonly NodeId[]) => void
+  readonly commit: (key: string, record: StoredRecord, ballot: Ballot, acceptors: readonly NodeId[], fresh: boolean) => void
   readonly nowMs: () => number
   readonly onRound?: (phase: 'prepare' | 'accept' | 'fast', outcome: 'ok' | 'conflict' | 'unavailable') => void
 }
@@ -192,7 +192,7 @@ export class Proposer {
       if (outcome.next === 'unchanged' && inDoubt.length === 0 && (unanimous || highest === undefined)) {
         // The value is chosen; its stores may not have it yet (its proposer may have stopped
         // between the accepts and the commit): the commit is cheap where they do (wiring).
-        if (unanimous && highest !== undefined) this.#options.commit(key, highest.record, highest.ballot, acceptors)
+        if (unanimous && highest !== undefined) this.#options.commit(key, highest.record, highest.ballot, acceptors, false)
         return outcome.result(current?.version, current?.value ?? null)
       }
       const record = outcome.next !== 'unchanged'
@@ -204,7 +204,7 @@ export class Proposer {
       if (accepted.oks.length >= this.#options.quorum) {
         this.#options.onRound?.('accept', 'ok')
         this.#remember(key, { ballot, record, history })
-        this.#options.commit(key, record, ballot, acceptors)
+        this.#options.commit(key, record, ballot, acceptors, outcome.next !== 'unchanged')
         return result()
       }
       this.#options.onRound?.('accept', accepted.promised !== undefined ? 'conflict' : 'unavailable')
@@ -240,7 +240,7 @@ export class Proposer {
     if (round.oks.length >= this.#options.quorum) {
       this.#options.onRound?.('fast', 'ok')
       this.#remember(key, { ballot, record, history })
-      if (outcome.next !== 'unchanged') this.#options.commit(key, record, ballot, acceptors)
+      if (outcome.next !== 'unchanged') this.#options.commit(key, record, ballot, acceptors, true)
       return { done: true, result: outcome.result(record.version, record.value) }
     }
     this.#options.onRound?.('fast', 'conflict')

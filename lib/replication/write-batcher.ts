@@ -1,4 +1,5 @@
-import { TransportError, type PeerMessage } from '../transport/transport.js'
+import { PeerBatcher } from '../transport/peer-batcher.js'
+import type { PeerMessage } from '../transport/transport.js'
 import { MAX_RECORDS_PER_WRITE, type ReplicaWriteReplyBody, type WireEntry } from './messages.js'
 
 export interface WriteBatcherOptions {
@@ -15,6 +16,8 @@ export interface WriteBatcherOptions {
   readonly maxInFlight: number
   /** The injected clock's now, in ms: a batch that waited behind answers keeps its callers' deadline. */
   readonly nowMs: () => number
+  /** Runs a task after the current turn: when a batch leaves (PeerBatcherOptions.defer). */
+  readonly defer: (task: () => void) => void
 }
 
 interface Caller {
@@ -47,97 +50,59 @@ const ENTRY_OVERHEAD_BYTES = 64
  * Nagle's algorithm and group commit do. An idle peer's batch leaves at the end of the turn; a
  * busy one costs the replica one message, handler call and transaction per round trip instead of
  * one per turn. A record's wait in the queue counts against its deadline (replication.timeoutMs).
+ * The mechanism is lib/transport/peer-batcher.ts, shared with the accept batcher.
  */
 export class ReplicaWriteBatcher {
   readonly #options: WriteBatcherOptions
-  readonly #pending = new Map<string, Batch>()
-  /** Batches sent to each peer and not answered yet. */
-  readonly #inFlight = new Map<string, number>()
-  #flushScheduled = false
+  readonly #batches: PeerBatcher<Batch, PeerMessage>
 
   constructor(options: WriteBatcherOptions) {
     if (!Number.isSafeInteger(options.maxEntries) || options.maxEntries < 1 || options.maxEntries > MAX_RECORDS_PER_WRITE) {
       throw new RangeError(`maxEntries must be an integer from 1 to ${MAX_RECORDS_PER_WRITE}, got ${options.maxEntries}`)
     }
     if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes < 1) throw new RangeError(`maxBytes must be a positive integer, got ${options.maxBytes}`)
-    if (!Number.isSafeInteger(options.maxInFlight) || options.maxInFlight < 1) throw new RangeError(`maxInFlight must be a positive integer, got ${options.maxInFlight}`)
     this.#options = options
+    this.#batches = new PeerBatcher<Batch, PeerMessage>({
+      what: 'replicaWrite',
+      maxInFlight: options.maxInFlight,
+      nowMs: options.nowMs,
+      defer: options.defer,
+      send: (peer, batch, timeoutMs) => options.send(peer, { type: 'replicaWrite', body: { entries: batch.entries } }, timeoutMs),
+      answered: (peer, batch, reply) => { this.#answer(peer, batch, reply) },
+      // Answered as timed out (hinted, where hints are on), never delivered late.
+      failed: (_peer, batch, error) => { for (const caller of batch.callers) caller.reject(error) },
+    })
   }
 
   /** Resolves with a replicaWriteReply for exactly `entries`. */
   write(peer: string, entries: readonly WireEntry[], timeoutMs: number): Promise<PeerMessage> {
     return new Promise((resolve, reject) => {
-      let batch = this.#pending.get(peer)
       const bytes = entries.reduce((sum, entry) => sum + entry.key.length + (entry.value?.byteLength ?? 0) + ENTRY_OVERHEAD_BYTES, 0)
-      if (batch !== undefined && (batch.entries.length + entries.length > this.#options.maxEntries || batch.bytes + bytes > this.#options.maxBytes)) {
-        this.#send(peer, batch)
-        batch = undefined
-      }
-      const deadlineMs = this.#options.nowMs() + timeoutMs
-      if (batch === undefined) {
-        batch = { entries: [], callers: [], bytes: 0, deadlineMs }
-        this.#pending.set(peer, batch)
-      }
+      // The batch waits for the most patient caller: a shorter deadline still bounds its own wait
+      // in the coordinator, which gives up on the answer, not on the write.
+      const batch = this.#batches.batchFor(peer,
+        (open) => open.entries.length + entries.length <= this.#options.maxEntries && open.bytes + bytes <= this.#options.maxBytes,
+        (deadlineMs) => ({ entries: [], callers: [], bytes: 0, deadlineMs }),
+        timeoutMs)
       batch.callers.push({ start: batch.entries.length, count: entries.length, resolve, reject })
       batch.entries.push(...entries)
       batch.bytes += bytes
-      // The batch waits for the most patient caller: a shorter deadline still bounds its own wait
-      // in the coordinator, which gives up on the answer, not on the write.
-      batch.deadlineMs = Math.max(batch.deadlineMs, deadlineMs)
-      this.#scheduleFlush()
+      this.#batches.flushSoon()
     })
   }
 
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return
-    this.#flushScheduled = true
-    // setImmediate, not a microtask: it runs after every request this turn of the poll phase read.
-    setImmediate(() => {
-      this.#flushScheduled = false
-      for (const [peer, batch] of this.#pending) {
-        // A peer with its answers outstanding gets this batch when one comes back (#answered).
-        if ((this.#inFlight.get(peer) ?? 0) < this.#options.maxInFlight) this.#send(peer, batch)
-      }
-    })
-  }
-
-  #answered(peer: string): void {
-    const left = (this.#inFlight.get(peer) ?? 1) - 1
-    if (left > 0) this.#inFlight.set(peer, left)
-    else this.#inFlight.delete(peer)
-    const waiting = this.#pending.get(peer)
-    if (waiting !== undefined) this.#send(peer, waiting)
-  }
-
-  #send(peer: string, batch: Batch): void {
-    if (this.#pending.get(peer) === batch) this.#pending.delete(peer)
-    // A batch that waited behind unanswered ones past its callers' deadline is not sent: its
-    // writes are answered as timed out (hinted, where hints are on), never delivered late.
-    const remainingMs = batch.deadlineMs - this.#options.nowMs()
-    if (remainingMs <= 0) {
-      const error = new TransportError(`replicaWrite to ${peer}: the deadline passed while earlier batches awaited their answer`, 'timeout')
+  #answer(peer: string, batch: Batch, reply: PeerMessage): void {
+    const applied = reply.type === 'replicaWriteReply' ? (reply.body as ReplicaWriteReplyBody).applied : undefined
+    if (applied === undefined || applied.length !== batch.entries.length) {
+      const error = new Error(`${peer} answered a replicaWrite of ${batch.entries.length} records with ${reply.type}${applied === undefined ? '' : ` of ${applied.length}`}`)
       for (const caller of batch.callers) caller.reject(error)
       return
     }
-    this.#inFlight.set(peer, (this.#inFlight.get(peer) ?? 0) + 1)
-    const sent = this.#options.send(peer, { type: 'replicaWrite', body: { entries: batch.entries } }, remainingMs)
-    sent.then(() => this.#answered(peer), () => this.#answered(peer))
-    sent.then(
-      (reply) => {
-        const applied = reply.type === 'replicaWriteReply' ? (reply.body as ReplicaWriteReplyBody).applied : undefined
-        if (applied === undefined || applied.length !== batch.entries.length) {
-          const error = new Error(`${peer} answered a replicaWrite of ${batch.entries.length} records with ${reply.type}${applied === undefined ? '' : ` of ${applied.length}`}`)
-          for (const caller of batch.callers) caller.reject(error)
-          return
-        }
-        const strong = (reply.body as ReplicaWriteReplyBody).strong ?? []
-        for (const caller of batch.callers) {
-          const refused = strong.filter((i) => i >= caller.start && i < caller.start + caller.count).map((i) => i - caller.start)
-          const body: ReplicaWriteReplyBody = { applied: applied.slice(caller.start, caller.start + caller.count), ...(refused.length > 0 ? { strong: refused } : {}) }
-          caller.resolve({ type: 'replicaWriteReply', body })
-        }
-      },
-      (error: unknown) => { for (const caller of batch.callers) caller.reject(error) },
-    )
+    const strong = (reply.body as ReplicaWriteReplyBody).strong ?? []
+    for (const caller of batch.callers) {
+      const refused = strong.filter((i) => i >= caller.start && i < caller.start + caller.count).map((i) => i - caller.start)
+      const body: ReplicaWriteReplyBody = { applied: applied.slice(caller.start, caller.start + caller.count), ...(refused.length > 0 ? { strong: refused } : {}) }
+      caller.resolve({ type: 'replicaWriteReply', body })
+    }
   }
 }

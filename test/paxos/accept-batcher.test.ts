@@ -76,6 +76,7 @@ function setUp(overrides: Partial<AcceptBatcherOptions> = {}): { clock: FakeCloc
     commitLingerMs: 0,
     clock,
     nowMs: () => clock.nowMs(),
+    defer: (task) => { setImmediate(task) },
     unlearned: (_to, key, record) => unlearned.push({ key, text: text(record) }),
     ...overrides,
   })

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { NodeId } from '../../lib/clock/version.js'
 import { decideAccept, decidePrepare, mergeStates, type AcceptorState } from '../../lib/paxos/acceptor-state.js'
-import { decodeState, encodeState } from '../../lib/paxos/acceptor-store.js'
+import { decodeState, encodeState, encodeStateForPeers } from '../../lib/paxos/acceptor-store.js'
 import type { Ballot } from '../../lib/paxos/ballot.js'
 import type { StoredRecord } from '../../lib/store/record.js'
 
@@ -48,8 +48,26 @@ t.test('acceptor state survives encoding, tombstones and empty states included',
     { promised: b(9, q), accepted: { ballot: b(8), record: rec(80, 'value'), history: [{ hlc: 70, node: q }, { hlc: 80, node: p }] } },
     { promised: b(9), accepted: { ballot: b(9), record: rec(90, null), history: [] } },
   ]
-  for (const state of states) t.same(decodeState(encodeState(state), 'k'), state)
+  for (const state of states) {
+    t.same(decodeState(encodeState(state), 'k'), state)
+    t.same(decodeState(encodeStateForPeers(state), 'k'), state, 'the MessagePack layout of catch-up pages and older data dirs reads the same')
+  }
   t.throws(() => decodeState(Buffer.from([0x93, 1, 2, 3]), 'k'), /acceptor state for key "k" is corrupt/)
+})
+
+t.test('a stored state that is cut short, too long or out of range is reported as corrupt, never misread', async t => {
+  const full = encodeState({ promised: b(9, q), accepted: { ballot: b(8), record: rec(80, 'value'), history: [{ hlc: 70, node: q }, { hlc: 80, node: p }] } })
+  for (let length = 1; length < full.length; length++) {
+    t.throws(() => decodeState(full.subarray(0, length), 'k'), /acceptor state for key "k" is corrupt/, `cut at ${length} bytes`)
+  }
+  t.throws(() => decodeState(Buffer.concat([full, Buffer.from([0])]), 'k'), /trailing bytes/)
+  const negative = Buffer.from(full)
+  negative.writeDoubleBE(-1, 1)
+  t.throws(() => decodeState(negative, 'k'), /bad ballot/)
+  const badFlag = Buffer.from(encodeState({ promised: b(1) }))
+  badFlag[17] = 7
+  t.throws(() => decodeState(badFlag, 'k'), /bad accepted flag/)
+  t.throws(() => encodeState({ promised: { counter: 1, node: 'not-a-node-id' as NodeId } }), /not a node id/)
 })
 
 t.test('merging another acceptor\'s state keeps the higher promise and the higher-ballot accepted value', async t => {

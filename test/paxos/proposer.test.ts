@@ -200,6 +200,7 @@ t.test('a committed record newer than every accepted value of the quorum is the 
   await cluster.run(cluster.proposer(A).run('n', increment('n', 1n)))
   // c comes back as a fresh replica (no acceptor state) that anti-entropy gave a newer committed value.
   for (const key of [...c.db.getKeys()]) c.db.removeNow(key)
+  cluster.restart(c)
   c.kv.set('n', { value: Buffer.from('5'), version: { hlc: 9_000_000_000, node: A }, strong: true })
   a.down = true
   t.equal((await cluster.run(cluster.proposer(B).run('n', increment('n', 1n)))).value, '6')

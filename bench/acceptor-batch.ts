@@ -1,0 +1,109 @@
+/**
+ * CPU of the CASPaxos acceptor per accept, in-process on a real LMDB store: batches of B accepts
+ * (`Acceptor.acceptMany`, one transaction and one flush each) with the commit notices of the
+ * previous batch learned in the same transaction, over 64 keys, 100-byte values and 16-version
+ * histories — what a remote acceptor does per `paxosAcceptMany` in the CAS benchmark.
+ *
+ * `node dist/bench/acceptor-batch.js` after `npm run build`. Env: ACCEPTOR_BENCH_ROOTS other
+ * builds' repository roots (comma-separated, each with its own dist/), run interleaved so they
+ * see the same load; ACCEPTOR_BENCH_BATCHES (default 1,10,40); ACCEPTOR_BENCH_ACCEPTS per run
+ * (default 3000); ACCEPTOR_BENCH_ROUNDS (default 3). CPU is process.cpuUsage (every thread: the
+ * LMDB commit and its flush included). Numbers go to docs/benchmarks.md.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import type { Acceptor as AcceptorClass, AcceptRequest } from '../lib/paxos/acceptor.js'
+import type { CommitNotice } from '../lib/paxos/messages.js'
+import type { KvStore as KvStoreClass } from '../lib/store/kv-store.js'
+import type { NodeId, Version } from '../lib/clock/version.js'
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+const roots = (process.env['ACCEPTOR_BENCH_ROOTS'] ?? repoRoot).split(',').map((root) => resolve(root.trim()))
+const batches = (process.env['ACCEPTOR_BENCH_BATCHES'] ?? '1,10,40').split(',').map((text) => boundedInteger(text, 'ACCEPTOR_BENCH_BATCHES', 1, 1024))
+const acceptsPerRun = boundedInteger(process.env['ACCEPTOR_BENCH_ACCEPTS'] ?? '3000', 'ACCEPTOR_BENCH_ACCEPTS', 1, 1_000_000)
+const rounds = boundedInteger(process.env['ACCEPTOR_BENCH_ROUNDS'] ?? '3', 'ACCEPTOR_BENCH_ROUNDS', 1, 100)
+const KEYS = 64
+const HISTORY = 16
+const WARMUP_BATCHES = 50
+const MAP_SIZE_BYTES = 256 * 1024 * 1024
+const PROPOSER = 'aaaaaaaaaaaaaaaa' as NodeId
+const SET = [PROPOSER, 'bbbbbbbbbbbbbbbb', 'cccccccccccccccc'] as NodeId[]
+
+function boundedInteger(text: string, name: string, min: number, max: number): number {
+  const value = Number(text)
+  if (!Number.isSafeInteger(value) || value < min || value > max) throw new Error(`${name}: ${JSON.stringify(text)} is not an integer from ${min} to ${max}`)
+  return value
+}
+
+interface Build {
+  readonly root: string
+  readonly KvStore: typeof KvStoreClass
+  readonly Acceptor: typeof AcceptorClass
+  readonly AcceptorStore: new (db: KvStoreClass['paxos']) => unknown
+}
+
+async function load(root: string): Promise<Build> {
+  const module = (path: string): Promise<Record<string, unknown>> => import(pathToFileURL(join(root, 'dist', path)).href) as Promise<Record<string, unknown>>
+  const [store, acceptor, acceptorStore] = await Promise.all([module('lib/store/kv-store.js'), module('lib/paxos/acceptor.js'), module('lib/paxos/acceptor-store.js')])
+  return { root, KvStore: store['KvStore'] as typeof KvStoreClass, Acceptor: acceptor['Acceptor'] as typeof AcceptorClass, AcceptorStore: acceptorStore['AcceptorStore'] as Build['AcceptorStore'] }
+}
+
+/** CPU µs per accept of one run of `build` at `batch` accepts per transaction. */
+async function run(build: Build, batch: number): Promise<{ cpuUs: number; userUs: number; wallMs: number }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'hearsay-acceptor-bench-'))
+  const store = await build.KvStore.open({ dataDir, mapSizeBytes: MAP_SIZE_BYTES })
+  try {
+    const acceptor = new build.Acceptor({
+      store: new build.AcceptorStore(store.paxos) as ConstructorParameters<typeof AcceptorClass>[0]['store'],
+      stored: (key) => store.get(key),
+      refusal: () => undefined,
+      observeTick: () => undefined,
+      learn: (records) => store.applyMany(records),
+      learnWithin: (records) => store.applyWithin(records),
+    })
+    const value = Buffer.alloc(100, 7)
+    const histories = new Map<string, Version[]>()
+    let counter = 1_796_547_732_000_000
+    let previous: AcceptRequest[] = []
+    let key = 0
+    const oneBatch = async (): Promise<void> => {
+      const accepts: AcceptRequest[] = []
+      for (let i = 0; i < batch; i++) {
+        const name = `bench/k${key++ % KEYS}`
+        const tick = ++counter
+        const history = [...(histories.get(name) ?? []), { hlc: tick, node: PROPOSER }].slice(-HISTORY)
+        histories.set(name, history)
+        accepts.push({ key: name, ballot: { counter: tick, node: PROPOSER }, record: { value, version: { hlc: tick, node: PROPOSER }, strong: true }, history, set: SET })
+      }
+      const commits: CommitNotice[] = previous.map(({ key: name, ballot }) => ({ key: name, ballot, at: 0 }))
+      previous = accepts
+      const { answers } = await acceptor.acceptMany(accepts, commits)
+      if (answers.some((answer) => !answer.ok)) throw new Error(`${build.root}: an accept was refused: ${JSON.stringify(answers.find((answer) => !answer.ok))}`)
+    }
+    for (let i = 0; i < WARMUP_BATCHES; i++) await oneBatch()
+    const batchCount = Math.max(1, Math.round(acceptsPerRun / batch))
+    const cpu = process.cpuUsage()
+    const start = process.hrtime.bigint()
+    for (let i = 0; i < batchCount; i++) await oneBatch()
+    const used = process.cpuUsage(cpu)
+    const accepts = batchCount * batch
+    return { cpuUs: (used.user + used.system) / accepts, userUs: used.user / accepts, wallMs: Number(process.hrtime.bigint() - start) / 1e6 }
+  } finally {
+    await store.close()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
+const builds = await Promise.all(roots.map(load))
+console.log('| round | build | accepts per transaction | CPU µs per accept (user) | wall ms |')
+console.log('|---:|---|---:|---:|---:|')
+for (let round = 1; round <= rounds; round++) {
+  for (const batch of batches) {
+    for (const build of builds) {
+      const result = await run(build, batch)
+      console.log(`| ${round} | ${build.root} | ${batch} | ${result.cpuUs.toFixed(0)} (${result.userUs.toFixed(0)}) | ${result.wallMs.toFixed(0)} |`)
+    }
+  }
+}
