@@ -145,6 +145,8 @@ export class CatchUp {
       const reply = await this.#options.request(member, { ...body, after })
       if (generation !== undefined && reply.generation !== generation) throw new Error(`member ${member}'s view of the placement moved during the catch-up`)
       generation = reply.generation
+      // A fresh member holds nothing of those partitions, and a fresh guess must not contain it.
+      for (const partition of reply.fresh ?? []) this.#options.gate.foundFresh(partition, member)
       const pageMatched = new Set(reply.matched)
       matched = matched === undefined ? pageMatched : new Set([...matched].filter((p) => pageMatched.has(p)))
       const states = reply.entries.map(({ key, state }) => ({ key, state: decodeState(state, key) }))
@@ -175,12 +177,17 @@ export async function answerCatchUp(options: CatchUpResponderOptions, request: C
   // The view is checked first; from here on every paxos request tagged with the old set is refused
   // (the acceptor checks inside its transaction), and the scan waits for those decided before.
   const generation = gate.generation
-  const matched = request.partitions.filter(({ partition, set }) => partition < gate.partitionCount && gate.current(partition) === setKey(set)).map((p) => p.partition)
+  const known = request.partitions.filter(({ partition }) => partition < gate.partitionCount)
+  // A fresh node's view counts for nothing: it never took a request, and holds no state to pass on.
+  const fresh = known.filter(({ partition }) => gate.isFresh(partition)).map((p) => p.partition)
+  const matched = known.filter(({ partition, set }) => !gate.isFresh(partition) && gate.current(partition) === setKey(set)).map((p) => p.partition)
+  // The view reported here must survive a restart (acceptor-sets.ts rule 3).
+  await gate.durable()
   const wanted = new Set(matched)
   const page = wanted.size === 0
     ? { entries: [], next: undefined }
     : await store.scan(request.after ?? undefined, Math.min(request.maxBytes, MAX_CATCH_UP_PAGE_BYTES), MAX_CATCH_UP_ENTRIES, (key) => wanted.has(partitionOf(key)))
   // A view that moved while the page was read: nothing on it counts (the requester asks again).
-  if (gate.generation !== generation) return { generation: gate.generation, matched: [], entries: [], next: null }
-  return { generation, matched, entries: page.entries, next: page.next ?? null }
+  if (gate.generation !== generation) return { generation: gate.generation, matched: [], fresh, entries: [], next: null }
+  return { generation, matched, fresh, entries: page.entries, next: page.next ?? null }
 }

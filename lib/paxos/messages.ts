@@ -39,7 +39,10 @@ import { MAX_HISTORY, type Accepted } from './acceptor-state.js'
  *   partitions. `matched` lists the requested partitions whose set (the requester's new view)
  *   is the responder's view too — only their entries are sent; `generation` is the responder's
  *   placement generation, the same on every page when its view did not move meanwhile; `state`
- *   is the acceptor-store encoding (acceptor-store.ts); `next` pages on (null: done).
+ *   is the acceptor-store encoding (acceptor-store.ts); `next` pages on (null: done). `fresh`
+ *   (optional) lists the requested partitions the responder never answered for (a fresh data
+ *   dir): they are never matched, and a fresh requester leaves that member out of its guess of
+ *   the previous set (acceptor-sets.ts rule 4).
  */
 
 export const PAXOS_PREPARE = 'paxosPrepare'
@@ -100,6 +103,8 @@ export interface CatchUpBody {
 export interface CatchUpReplyBody {
   readonly generation: number
   readonly matched: readonly number[]
+  /** Requested partitions the responder never answered for (a fresh data dir): never in matched (absent from older nodes). */
+  readonly fresh?: readonly number[]
   readonly entries: readonly { readonly key: string; readonly state: Uint8Array }[]
   readonly next: string | null
 }
@@ -264,9 +269,11 @@ export function validateCatchUp(body: unknown): CatchUpBody {
 export function validateCatchUpReply(body: unknown): CatchUpReplyBody {
   const object = expectObject(body, PAXOS_CATCH_UP_REPLY)
   const next = field(object, 'next')
+  const fresh = field(object, 'fresh')
   return {
     generation: expectUint(field(object, 'generation'), `${PAXOS_CATCH_UP_REPLY}.generation`),
     matched: expectArray(field(object, 'matched'), `${PAXOS_CATCH_UP_REPLY}.matched`, MAX_CATCH_UP_PARTITIONS, (item, what) => expectUint(item, what, MAX_CATCH_UP_PARTITIONS - 1)),
+    ...(fresh === undefined ? {} : { fresh: expectArray(fresh, `${PAXOS_CATCH_UP_REPLY}.fresh`, MAX_CATCH_UP_PARTITIONS, (item, what) => expectUint(item, what, MAX_CATCH_UP_PARTITIONS - 1)) }),
     entries: expectArray(field(object, 'entries'), `${PAXOS_CATCH_UP_REPLY}.entries`, MAX_CATCH_UP_ENTRIES, (item, what) => {
       const e = expectObject(item, what)
       return { key: expectString(field(e, 'key'), `${what}.key`, MAX_WIRE_KEY_CHARS, 1), state: expectBytes(field(e, 'state'), `${what}.state`, MAX_STATE_BYTES, 1) }

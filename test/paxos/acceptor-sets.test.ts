@@ -7,7 +7,7 @@ const [a, b, c, d] = ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', 'cccccccccccccccc'
 /** A gate of one partition for node `self`, its persisted writes collected. */
 function gate(self: NodeId, persisted?: unknown, without: readonly NodeId[] = []): { gate: AcceptorSetGate; writes: PersistedAcceptorSets[] } {
   const writes: PersistedAcceptorSets[] = []
-  const g = new AcceptorSetGate({ localId: self, quorum: 2, partitionCount: 1, persisted, persist: (s) => writes.push(s), setWithoutSelf: () => without })
+  const g = new AcceptorSetGate({ localId: self, quorum: 2, partitionCount: 1, persisted, persist: (s) => { writes.push(s) }, setWithoutSelf: () => without })
   return { gate: g, writes }
 }
 
@@ -43,7 +43,7 @@ t.test('a member that stays in the set catches up too: a set that comes back mus
   g.update(() => [a, b, c])
   t.same(g.pending()[0]?.sources, [setKey([a, b, d])], 'd left again: catch up from {a,b,d}, where c had no say')
   await Promise.resolve()
-  t.same(writes.at(-1), { format: 1, partitions: [[setKey([a, b, d]), [setKey([a, b, d])]]] }, 'persisted as it changed')
+  t.same(writes.at(-1), { format: 2, partitions: [[setKey([a, b, d]), [setKey([a, b, d])], setKey([a, b, c])]] }, 'persisted as it changed, the view with it')
 })
 
 t.test('every set held since the node last answered is a source; a stale completion is ignored', async t => {
@@ -90,11 +90,11 @@ t.test('the state is written once per turn however many partitions changed', asy
   t.equal(writes.length, 0, 'nothing yet within the turn')
   await Promise.resolve()
   t.equal(writes.length, 1)
-  t.same(writes[0], { format: 1, partitions: [[setKey([a, b, c]), []]] })
+  t.same(writes[0], { format: 2, partitions: [[setKey([a, b, c]), [], setKey([a, b, c])]] })
 })
 
 t.test('a corrupt stored state is refused with a clear error', async t => {
-  t.throws(() => gate(a, { format: 2, partitions: [] }), CorruptAcceptorSetsError)
+  t.throws(() => gate(a, { format: 3, partitions: [[null, [], null]] }), CorruptAcceptorSetsError)
   t.throws(() => gate(a, { format: 1, partitions: [[null, []], [null, []]] }), /2 partitions, the config 1/)
   t.throws(() => gate(a, { format: 1, partitions: [['not-a-set', []]] }), /lastReady/)
 })

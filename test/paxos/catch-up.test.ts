@@ -112,5 +112,5 @@ t.test('a responder pages through its acceptor store', async t => {
   }
   t.same(keys, Array.from({ length: 10 }, (_, i) => `p0-${i}`))
   const mismatched = await answerCatchUp({ gate: n.gate, store: n.store, partitionOf }, { ...request, partitions: [{ partition: 0, set: [a, b, d] }] })
-  t.same(mismatched, { generation: n.gate.generation, matched: [], entries: [], next: null }, 'another view: nothing')
+  t.same(mismatched, { generation: n.gate.generation, matched: [], fresh: [], entries: [], next: null }, 'another view: nothing')
 })
