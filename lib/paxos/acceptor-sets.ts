@@ -23,6 +23,12 @@ import { isNodeId, type NodeId } from '../clock/version.js'
  *    guessed its previous set with such a node in it guesses again without it — two nodes that
  *    join at once must not make each other the previous set.
  *
+ * 5. What a counted member is behind on comes along: a member that answers a catch-up before it
+ *    has caught up itself lists the sets it last answered for or still has to catch up from
+ *    (behind), and the node that counts it catches up from those too (discovered) — so a node
+ *    that skipped a set others went through (or guessed its previous set from a partial view of
+ *    the membership) learns of it from the members that did not.
+ *
  * The state is persisted (meta `paxosAcceptorSets`), so a restart in the middle of a catch-up
  * keeps refusing, and a restart into a changed membership catches up from the sets it last held
  * and served.
@@ -57,6 +63,8 @@ interface PartitionState {
   /** A fresh node's guess of the set before it (one of `sources`), and the members it found fresh and left out of it. */
   guess: SetKey | undefined
   readonly freshMembers: Set<NodeId>
+  /** Sources caught up from for `current` (a set discovered again after it is not added again); cleared when the view moves. */
+  readonly done: Set<SetKey>
 }
 
 export interface PendingCatchUp {
@@ -119,6 +127,7 @@ export class AcceptorSetGate {
       restoredView: persisted?.partitions[p]?.[2] ?? null,
       guess: undefined,
       freshMembers: new Set<NodeId>(),
+      done: new Set<SetKey>(),
     }))
   }
 
@@ -195,6 +204,35 @@ export class AcceptorSetGate {
     this.#persist()
   }
 
+  /**
+   * The sets a node that counts this one's catch-up answer about `partition` must catch up from
+   * as well (rule 5): none once caught up for the current set; before that, the set it last
+   * answered for and those it still has to catch up from — its state covers no more.
+   */
+  behind(partition: number): SetKey[] {
+    const state = this.#state(partition)
+    if (state.current !== undefined && state.lastReady === state.current && state.sources.length === 0) return []
+    const sets = state.lastReady === null ? [...state.sources] : [state.lastReady, ...state.sources.filter((s) => s !== state.lastReady)]
+    return sets.filter((s) => s !== state.current && this.#hasQuorum(s))
+  }
+
+  /**
+   * A member counted for this node's catch-up of `partition` towards `target` is behind on
+   * `sets` (rule 5): they become sources too, unless caught up from already. True when any was added.
+   */
+  discovered(partition: number, target: SetKey, sets: readonly SetKey[]): boolean {
+    const state = this.#state(partition)
+    if (state.current !== target || !this.#usable(target) || state.sources.length === 0) return false
+    let added = false
+    for (const set of sets) {
+      if (set === target || !this.#hasQuorum(set) || state.sources.includes(set) || state.done.has(set)) continue
+      state.sources.push(set)
+      added = true
+    }
+    if (added) this.#persist()
+    return added
+  }
+
   /** Partitions whose current set this node belongs to but has not caught up for yet. */
   pending(): PendingCatchUp[] {
     const pending: PendingCatchUp[] = []
@@ -220,6 +258,7 @@ export class AcceptorSetGate {
     const state = this.#state(partition)
     if (state.current !== target || !state.sources.includes(source)) return
     state.sources = state.sources.filter((s) => s !== source)
+    state.done.add(source)
     if (state.sources.length === 0) {
       state.lastReady = target
       state.guess = undefined
@@ -230,6 +269,7 @@ export class AcceptorSetGate {
   #transition(partition: number, state: PartitionState, next: SetKey): void {
     const previous = state.current
     state.current = next
+    state.done.clear()
     const add = (source: SetKey | null | undefined): void => {
       if (source !== null && source !== undefined && this.#hasQuorum(source) && !state.sources.includes(source)) state.sources.push(source)
     }

@@ -5,7 +5,7 @@ import type { Transport } from '../transport/transport.js'
 import { decodeState, type AcceptorStore } from './acceptor-store.js'
 import { setKey, setMembers, type AcceptorSetGate, type PendingCatchUp, type SetKey } from './acceptor-sets.js'
 import {
-  MAX_CATCH_UP_ENTRIES, MAX_CATCH_UP_PAGE_BYTES, PAXOS_CATCH_UP, PAXOS_CATCH_UP_REPLY,
+  MAX_CATCH_UP_BEHIND_SETS, MAX_CATCH_UP_ENTRIES, MAX_CATCH_UP_PAGE_BYTES, PAXOS_CATCH_UP, PAXOS_CATCH_UP_REPLY,
   type CatchUpBody, type CatchUpReplyBody,
 } from './messages.js'
 
@@ -138,6 +138,7 @@ export class CatchUp {
   /** Pages through `member`'s acceptor state of `entries`' partitions; the partitions it served with one unmoved view throughout. */
   async #fetchFrom(member: NodeId, entries: readonly PendingCatchUp[]): Promise<Set<number>> {
     const body = { partitions: entries.map((e) => ({ partition: e.partition, set: setMembers(e.target) })), maxBytes: MAX_CATCH_UP_PAGE_BYTES }
+    const targets = new Map(entries.map((e) => [e.partition, e.target]))
     let after: string | null = null
     let generation: number | undefined
     let matched: Set<number> | undefined
@@ -147,6 +148,11 @@ export class CatchUp {
       generation = reply.generation
       // A fresh member holds nothing of those partitions, and a fresh guess must not contain it.
       for (const partition of reply.fresh ?? []) this.#options.gate.foundFresh(partition, member)
+      // Sets it is behind on become sources before its answer is counted (acceptor-sets.ts rule 5).
+      for (const { partition, sets } of reply.behind ?? []) {
+        const target = targets.get(partition)
+        if (target !== undefined && this.#options.gate.discovered(partition, target, sets.map(setKey))) this.#again = true
+      }
       const pageMatched = new Set(reply.matched)
       matched = matched === undefined ? pageMatched : new Set([...matched].filter((p) => pageMatched.has(p)))
       const states = reply.entries.map(({ key, state }) => ({ key, state: decodeState(state, key) }))
@@ -180,7 +186,15 @@ export async function answerCatchUp(options: CatchUpResponderOptions, request: C
   const known = request.partitions.filter(({ partition }) => partition < gate.partitionCount)
   // A fresh node's view counts for nothing: it never took a request, and holds no state to pass on.
   const fresh = known.filter(({ partition }) => gate.isFresh(partition)).map((p) => p.partition)
-  const matched = known.filter(({ partition, set }) => !gate.isFresh(partition) && gate.current(partition) === setKey(set)).map((p) => p.partition)
+  const behind: { partition: number; sets: NodeId[][] }[] = []
+  const matched = known.filter(({ partition, set }) => {
+    if (gate.isFresh(partition) || gate.current(partition) !== setKey(set)) return false
+    const sets = gate.behind(partition)
+    // Behind on more than an answer can say: it counts for nothing (the requester waits for it to catch up).
+    if (sets.length > MAX_CATCH_UP_BEHIND_SETS) return false
+    if (sets.length > 0) behind.push({ partition, sets: sets.map(setMembers) })
+    return true
+  }).map((p) => p.partition)
   // The view reported here must survive a restart (acceptor-sets.ts rule 3).
   await gate.durable()
   const wanted = new Set(matched)
@@ -189,5 +203,5 @@ export async function answerCatchUp(options: CatchUpResponderOptions, request: C
     : await store.scan(request.after ?? undefined, Math.min(request.maxBytes, MAX_CATCH_UP_PAGE_BYTES), MAX_CATCH_UP_ENTRIES, (key) => wanted.has(partitionOf(key)))
   // A view that moved while the page was read: nothing on it counts (the requester asks again).
   if (gate.generation !== generation) return { generation: gate.generation, matched: [], fresh, entries: [], next: null }
-  return { generation, matched, fresh, entries: page.entries, next: page.next ?? null }
+  return { generation, matched, fresh, ...(behind.length > 0 ? { behind } : {}), entries: page.entries, next: page.next ?? null }
 }
