@@ -23,11 +23,13 @@ import { isNodeId, type NodeId } from '../clock/version.js'
  *    guessed its previous set with such a node in it guesses again without it — two nodes that
  *    join at once must not make each other the previous set.
  *
- * 5. What a counted member is behind on comes along: a member that answers a catch-up before it
- *    has caught up itself lists the sets it last answered for or still has to catch up from
- *    (behind), and the node that counts it catches up from those too (discovered) — so a node
- *    that skipped a set others went through (or guessed its previous set from a partial view of
- *    the membership) learns of it from the members that did not.
+ * 5. A member that answers a catch-up before it has caught up itself lists the sets it last
+ *    answered for or still has to catch up from (behind): its state covers no more. It counts
+ *    only toward a node that catches up from each of those sets itself (catchesUpFrom), and the
+ *    node that hears the list adds them to its sources (discovered). So a node that skipped a set
+ *    others went through, or guessed its previous set from a partial view of the membership,
+ *    learns of it from the members that did not, and never takes a member halfway through that
+ *    set's catch-up for one that carries it.
  *
  * The state is persisted (meta `paxosAcceptorSets`), so a restart in the middle of a catch-up
  * keeps refusing, and a restart into a changed membership catches up from the sets it last held
@@ -217,8 +219,22 @@ export class AcceptorSetGate {
   }
 
   /**
-   * A member counted for this node's catch-up of `partition` towards `target` is behind on
-   * `sets` (rule 5): they become sources too, unless caught up from already. True when any was added.
+   * Whether a member that answered this node's catch-up of `partition` from `source` towards
+   * `target`, behind on `behind`, may be counted (rule 5): only if this node catches up from
+   * every one of those sets itself — they are `source`, or among its sources or done ones.
+   * Otherwise its state lacks something this node would not fetch: wait until it caught up.
+   */
+  catchesUpFrom(partition: number, target: SetKey, source: SetKey, behind: readonly SetKey[]): boolean {
+    const state = this.#state(partition)
+    if (state.current !== target) return false
+    return behind.every((set) => set === source || set === target || !this.#hasQuorum(set) || state.sources.includes(set) || state.done.has(set))
+  }
+
+  /**
+   * A member answered this node's catch-up of `partition` towards `target` while behind on
+   * `sets` (rule 5): they become sources, so that its answer counts (catchesUpFrom) and what it
+   * lacks is fetched all the same. A member that left the set never catches up for it, so
+   * waiting for it instead would wait forever. True when any was added.
    */
   discovered(partition: number, target: SetKey, sets: readonly SetKey[]): boolean {
     const state = this.#state(partition)

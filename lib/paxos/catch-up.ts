@@ -105,7 +105,8 @@ export class CatchUp {
         }
       }
     }
-    const answered = new Map<NodeId, Set<number>>()
+    // Per member: the partitions it answered for on the target view, and the sets it is behind on there.
+    const answered = new Map<NodeId, Map<number, readonly SetKey[]>>()
     // Counted as the answers arrive: a member that is slow or cut off holds up nothing once
     // enough others answered.
     const tally = (): void => {
@@ -114,7 +115,12 @@ export class CatchUp {
         const before = this.#options.gate.current(entry.partition) === entry.target && this.#options.gate.isPending(entry.partition)
         for (const source of entry.sources) {
           // This node's own state is merged already: it counts when it is a member of the source.
-          const count = setMembers(source).filter((m) => m === localId || answered.get(m)?.has(entry.partition) === true).length
+          // A member behind on a set counts only if this node catches up from that set itself (acceptor-sets.ts rule 5).
+          const counts = (m: NodeId): boolean => {
+            const behind = answered.get(m)?.get(entry.partition)
+            return behind !== undefined && this.#options.gate.catchesUpFrom(entry.partition, entry.target, source, behind)
+          }
+          const count = setMembers(source).filter((m) => m === localId || counts(m)).length
           if (count >= neededFrom(source, this.#options.quorum)) this.#options.gate.sourceDone(entry.partition, entry.target, source)
         }
         if (before && !this.#options.gate.isPending(entry.partition)) done++
@@ -135,29 +141,35 @@ export class CatchUp {
     }))
   }
 
-  /** Pages through `member`'s acceptor state of `entries`' partitions; the partitions it served with one unmoved view throughout. */
-  async #fetchFrom(member: NodeId, entries: readonly PendingCatchUp[]): Promise<Set<number>> {
+  /**
+   * Pages through `member`'s acceptor state of `entries`' partitions; the partitions it served
+   * with one unmoved view throughout, each with the sets it said it is behind on.
+   */
+  async #fetchFrom(member: NodeId, entries: readonly PendingCatchUp[]): Promise<Map<number, readonly SetKey[]>> {
     const body = { partitions: entries.map((e) => ({ partition: e.partition, set: setMembers(e.target) })), maxBytes: MAX_CATCH_UP_PAGE_BYTES }
-    const targets = new Map(entries.map((e) => [e.partition, e.target]))
     let after: string | null = null
     let generation: number | undefined
     let matched: Set<number> | undefined
+    const behind = new Map<number, SetKey[]>()
+    const targets = new Map(entries.map((e) => [e.partition, e.target]))
     for (;;) {
       const reply = await this.#options.request(member, { ...body, after })
       if (generation !== undefined && reply.generation !== generation) throw new Error(`member ${member}'s view of the placement moved during the catch-up`)
       generation = reply.generation
       // A fresh member holds nothing of those partitions, and a fresh guess must not contain it.
       for (const partition of reply.fresh ?? []) this.#options.gate.foundFresh(partition, member)
-      // Sets it is behind on become sources before its answer is counted (acceptor-sets.ts rule 5).
       for (const { partition, sets } of reply.behind ?? []) {
+        const keys = sets.map(setKey)
+        behind.set(partition, [...new Set([...(behind.get(partition) ?? []), ...keys])])
+        // What it lacks this node fetches itself (acceptor-sets.ts rule 5): run again for the new sources.
         const target = targets.get(partition)
-        if (target !== undefined && this.#options.gate.discovered(partition, target, sets.map(setKey))) this.#again = true
+        if (target !== undefined && this.#options.gate.discovered(partition, target, keys)) this.#again = true
       }
       const pageMatched = new Set(reply.matched)
       matched = matched === undefined ? pageMatched : new Set([...matched].filter((p) => pageMatched.has(p)))
       const states = reply.entries.map(({ key, state }) => ({ key, state: decodeState(state, key) }))
       await this.#options.store.mergeMany(states)
-      if (reply.next === null) return matched
+      if (reply.next === null) return new Map([...matched].map((partition) => [partition, behind.get(partition) ?? []]))
       after = reply.next
     }
   }

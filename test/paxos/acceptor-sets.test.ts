@@ -138,7 +138,7 @@ t.test('a fresh node: reports itself fresh, and guesses its previous set again w
   t.same(g.pending(), [], 'no more guessing once caught up')
 })
 
-t.test('behind: what a node counted in a catch-up still lacks, and what the counting node adds', async t => {
+t.test('behind: what a node counted in a catch-up still lacks; it counts only toward a node that catches up from all of it', async t => {
   const { gate: g } = gate(a)
   g.update(() => [a, b, c])
   t.same(g.behind(0), [], 'caught up: behind on nothing')
@@ -147,11 +147,17 @@ t.test('behind: what a node counted in a catch-up still lacks, and what the coun
   const reader = gate(b)
   reader.gate.update(() => [b, c, e])
   reader.gate.update(() => [a, b, d])
-  t.same(reader.gate.pending()[0]?.sources, [setKey([b, c, e])])
-  t.ok(reader.gate.discovered(0, setKey([a, b, d]), [setKey([a, b, c])]), 'a counted member was on {a,b,c}: catch up from it too')
-  t.same(reader.gate.pending()[0]?.sources, [setKey([b, c, e]), setKey([a, b, c])])
-  t.notOk(reader.gate.discovered(0, setKey([a, b, e]), [setKey([a, c, e])]), 'for another view: nothing')
-  reader.gate.sourceDone(0, setKey([a, b, d]), setKey([a, b, c]))
-  t.notOk(reader.gate.discovered(0, setKey([a, b, d]), [setKey([a, b, c])]), 'a set caught up from already is not added again')
-  t.notOk(reader.gate.discovered(0, setKey([a, b, d]), [setKey([a, b, d]), setKey([a])]), 'nor the target, nor a set that cannot form a quorum')
+  const [target, source] = [setKey([a, b, d]), setKey([b, c, e])]
+  t.same(reader.gate.pending()[0]?.sources, [source])
+  t.ok(reader.gate.catchesUpFrom(0, target, source, []), 'caught up: counts')
+  t.ok(reader.gate.catchesUpFrom(0, target, source, [source]), 'behind on the very set being caught up from: counts')
+  t.notOk(reader.gate.catchesUpFrom(0, target, source, [setKey([a, b, c])]), 'behind on a set this node does not catch up from: wait for it')
+  t.notOk(reader.gate.catchesUpFrom(0, setKey([a, b, e]), source, []), 'an answer for another view: never')
+  t.ok(reader.gate.discovered(0, target, [setKey([a, b, c])]), 'hearing of it makes it a source')
+  t.same(reader.gate.pending()[0]?.sources, [source, setKey([a, b, c])])
+  t.ok(reader.gate.catchesUpFrom(0, target, source, [setKey([a, b, c])]), 'and the member counts')
+  reader.gate.sourceDone(0, target, setKey([a, b, c]))
+  t.notOk(reader.gate.discovered(0, target, [setKey([a, b, c])]), 'a set caught up from already is not added again')
+  t.notOk(reader.gate.discovered(0, target, [target, setKey([a])]), 'nor the target, nor a set that cannot form a quorum')
+  t.notOk(reader.gate.discovered(0, setKey([a, b, e]), [setKey([a, c, e])]), 'nor anything for another view')
 })

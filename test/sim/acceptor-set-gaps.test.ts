@@ -15,9 +15,11 @@ import { MemoryDatabase } from '../../lib/sim/memory-database.js'
  * and cut-offs that SWIM can produce but a random run rarely hits. Each test ends with a
  * prepare by a quorum of the final set and asserts that it sees the value chosen earlier.
  *
- * The first two failed before the fixes of this file's commit: a node that restarted while
- * still catching up for a set forgot it had held that set, and two nodes joining at once
- * counted each other (empty) as the previous set.
+ * The first two and the last failed before acceptor-set rules 3–5 (docs/consistency.md): a node
+ * that restarted while still catching up for a set forgot it had held that set; two nodes
+ * joining at once counted each other (empty) as the previous set; and two that had not heard of
+ * an old member yet guessed a previous set without it and counted the one old member they knew
+ * while it was still catching up itself.
  */
 
 const [a, b, c, d, e] = ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', 'cccccccccccccccc', 'dddddddddddddddd', 'eeeeeeeeeeeeeeee'] as NodeId[] as [NodeId, NodeId, NodeId, NodeId, NodeId]
@@ -200,4 +202,24 @@ t.test('the issue\'s example: a short-lived set cannot choose anything while two
   for (const n of [na!, nd]) world.catchUp(n)
   await world.settle()
   t.equal(await prepareSees([na!, nd], X, 20), 'refused', 'a and d refuse X: only one member of P has moved to it')
+})
+
+t.test('newcomers that guessed their previous set from a partial view wait for the old member they counted to catch up', async t => {
+  const world = new World()
+  t.teardown(() => world.stop())
+  const X = top3([a, b, c, d, e])
+  const [na, nb, nc] = [a, b, c].map((id) => world.member(id))
+  await choose(t, [nb!, nc!], P, 20, 'written in P')
+  // d and e have heard of a (through which they joined) but not yet of b's partner c: each
+  // guesses {a,b} as its previous set — enough with a alone, as {a,b} needs one answer.
+  const nd = world.node(d, [a, b, d, e])
+  const ne = world.node(e, [a, b, d, e])
+  na!.gate.update(() => X)
+  for (const n of [nd, ne]) n.gate.update(() => X)
+  for (const n of [na!, nd, ne]) world.catchUp(n)
+  await world.settle()
+  t.equal(await prepareSees([nd, ne], X, 30), 'refused', 'a was still catching up from P, which d and e knew nothing of: they wait for it')
+  nb!.gate.update(() => X)
+  await world.settle()
+  t.equal(await prepareSees([nd, ne], X, 40), 'written in P', 'once a caught up (b moved), its state carries the value')
 })
