@@ -58,7 +58,7 @@ class NodeGoneError extends Error {
 interface Step { readonly atMs: number; readonly describe: string; apply(cluster: SimCluster): Promise<void> | void }
 
 /** What happens to the membership during the load (`SCENARIOS`). */
-export type MembershipScenario = 'join-leave' | 'join-while-cut-off' | 'faults-and-join' | 'join-two-at-once'
+export type MembershipScenario = 'join-leave' | 'join-while-cut-off' | 'faults-and-join' | 'join-two-at-once' | 'skip-short-lived-set'
 
 async function leave(cluster: SimCluster, index: number): Promise<void> {
   const parts = cluster.nodes[index]?.parts
@@ -120,6 +120,24 @@ export const SCENARIOS: Readonly<Record<MembershipScenario, { readonly about: st
         { atMs: 6000 + random.int(1000), describe: 'heal', apply: (cluster) => { cluster.network.heal() } },
         { atMs: 8000 + random.int(2000), describe: `n${victim} crashes`, apply: (cluster) => { cluster.crash(victim) } },
         { atMs: 11_000 + random.int(1000), describe: `n${victim} restarts`, apply: (cluster) => cluster.start(victim) },
+      ]
+    },
+  },
+  // The issue's example: members that never see a short-lived set. One or two of n1, n2 are cut
+  // off while n3 joins and leaves again; then a member that held that set crashes and restarts.
+  // Where n3 took a place, the set {.., n3} must not choose anything the old set's quorums of
+  // skippers would then miss.
+  'skip-short-lived-set': {
+    about: 'n2 (or n1 and n2) cut off while n3 joins and leaves; heal; n0 crashes and restarts',
+    steps: (random) => {
+      const cut = random.int(2) === 0 ? [2] : [1, 2]
+      return [
+        { atMs: 1000, describe: `n${cut.join(', n')} cut off`, apply: (cluster) => { cluster.split(cut) } },
+        { atMs: 2000 + random.int(1000), describe: 'n3 joins', apply: (cluster) => cluster.start(3) },
+        { atMs: 5000 + random.int(2000), describe: 'n3 leaves', apply: (cluster) => leave(cluster, 3) },
+        { atMs: 9500 + random.int(1000), describe: 'heal', apply: (cluster) => { cluster.network.heal() } },
+        { atMs: 11_000 + random.int(1000), describe: 'n0 crashes', apply: (cluster) => { cluster.crash(0) } },
+        { atMs: 13_000 + random.int(1000), describe: 'n0 restarts', apply: (cluster) => cluster.start(0) },
       ]
     },
   },
