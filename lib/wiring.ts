@@ -460,10 +460,10 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     quorum,
     partitionCount: config.partitions,
     persisted: store.meta.read('paxosAcceptorSets'),
-    persist: (state) => {
-      store.meta.update('paxosAcceptorSets', () => state).catch((error: unknown) => paxosLog.error({ err: error }, 'could not store the acceptor-set state'))
+    persist: async (state) => {
+      await store.meta.update('paxosAcceptorSets', () => state).catch((error: unknown) => paxosLog.error({ err: error }, 'could not store the acceptor-set state'))
     },
-    setWithoutSelf: (partition) => rankIds(world.hasher, partition, placement.members.filter((member) => member !== id)).slice(0, config.replication.factor),
+    setWithoutSelf: (partition, without) => rankIds(world.hasher, partition, placement.members.filter((member) => member !== id && !without.has(member))).slice(0, config.replication.factor),
   })
   const catchUp = new CatchUp({
     localId: id,

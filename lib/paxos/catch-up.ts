@@ -5,7 +5,7 @@ import type { Transport } from '../transport/transport.js'
 import { decodeState, type AcceptorStore } from './acceptor-store.js'
 import { setKey, setMembers, type AcceptorSetGate, type PendingCatchUp, type SetKey } from './acceptor-sets.js'
 import {
-  MAX_CATCH_UP_ENTRIES, MAX_CATCH_UP_PAGE_BYTES, PAXOS_CATCH_UP, PAXOS_CATCH_UP_REPLY,
+  MAX_CATCH_UP_BEHIND_SETS, MAX_CATCH_UP_ENTRIES, MAX_CATCH_UP_PAGE_BYTES, PAXOS_CATCH_UP, PAXOS_CATCH_UP_REPLY,
   type CatchUpBody, type CatchUpReplyBody,
 } from './messages.js'
 
@@ -105,7 +105,8 @@ export class CatchUp {
         }
       }
     }
-    const answered = new Map<NodeId, Set<number>>()
+    // Per member: the partitions it answered for on the target view, and the sets it is behind on there.
+    const answered = new Map<NodeId, Map<number, readonly SetKey[]>>()
     // Counted as the answers arrive: a member that is slow or cut off holds up nothing once
     // enough others answered.
     const tally = (): void => {
@@ -114,7 +115,12 @@ export class CatchUp {
         const before = this.#options.gate.current(entry.partition) === entry.target && this.#options.gate.isPending(entry.partition)
         for (const source of entry.sources) {
           // This node's own state is merged already: it counts when it is a member of the source.
-          const count = setMembers(source).filter((m) => m === localId || answered.get(m)?.has(entry.partition) === true).length
+          // A member behind on a set counts only if this node catches up from that set itself (acceptor-sets.ts rule 5).
+          const counts = (m: NodeId): boolean => {
+            const behind = answered.get(m)?.get(entry.partition)
+            return behind !== undefined && this.#options.gate.catchesUpFrom(entry.partition, entry.target, source, behind)
+          }
+          const count = setMembers(source).filter((m) => m === localId || counts(m)).length
           if (count >= neededFrom(source, this.#options.quorum)) this.#options.gate.sourceDone(entry.partition, entry.target, source)
         }
         if (before && !this.#options.gate.isPending(entry.partition)) done++
@@ -135,21 +141,35 @@ export class CatchUp {
     }))
   }
 
-  /** Pages through `member`'s acceptor state of `entries`' partitions; the partitions it served with one unmoved view throughout. */
-  async #fetchFrom(member: NodeId, entries: readonly PendingCatchUp[]): Promise<Set<number>> {
+  /**
+   * Pages through `member`'s acceptor state of `entries`' partitions; the partitions it served
+   * with one unmoved view throughout, each with the sets it said it is behind on.
+   */
+  async #fetchFrom(member: NodeId, entries: readonly PendingCatchUp[]): Promise<Map<number, readonly SetKey[]>> {
     const body = { partitions: entries.map((e) => ({ partition: e.partition, set: setMembers(e.target) })), maxBytes: MAX_CATCH_UP_PAGE_BYTES }
     let after: string | null = null
     let generation: number | undefined
     let matched: Set<number> | undefined
+    const behind = new Map<number, SetKey[]>()
+    const targets = new Map(entries.map((e) => [e.partition, e.target]))
     for (;;) {
       const reply = await this.#options.request(member, { ...body, after })
       if (generation !== undefined && reply.generation !== generation) throw new Error(`member ${member}'s view of the placement moved during the catch-up`)
       generation = reply.generation
+      // A fresh member holds nothing of those partitions, and a fresh guess must not contain it.
+      for (const partition of reply.fresh ?? []) this.#options.gate.foundFresh(partition, member)
+      for (const { partition, sets } of reply.behind ?? []) {
+        const keys = sets.map(setKey)
+        behind.set(partition, [...new Set([...(behind.get(partition) ?? []), ...keys])])
+        // What it lacks this node fetches itself (acceptor-sets.ts rule 5): run again for the new sources.
+        const target = targets.get(partition)
+        if (target !== undefined && this.#options.gate.discovered(partition, target, keys)) this.#again = true
+      }
       const pageMatched = new Set(reply.matched)
       matched = matched === undefined ? pageMatched : new Set([...matched].filter((p) => pageMatched.has(p)))
       const states = reply.entries.map(({ key, state }) => ({ key, state: decodeState(state, key) }))
       await this.#options.store.mergeMany(states)
-      if (reply.next === null) return matched
+      if (reply.next === null) return new Map([...matched].map((partition) => [partition, behind.get(partition) ?? []]))
       after = reply.next
     }
   }
@@ -175,12 +195,25 @@ export async function answerCatchUp(options: CatchUpResponderOptions, request: C
   // The view is checked first; from here on every paxos request tagged with the old set is refused
   // (the acceptor checks inside its transaction), and the scan waits for those decided before.
   const generation = gate.generation
-  const matched = request.partitions.filter(({ partition, set }) => partition < gate.partitionCount && gate.current(partition) === setKey(set)).map((p) => p.partition)
+  const known = request.partitions.filter(({ partition }) => partition < gate.partitionCount)
+  // A fresh node's view counts for nothing: it never took a request, and holds no state to pass on.
+  const fresh = known.filter(({ partition }) => gate.isFresh(partition)).map((p) => p.partition)
+  const behind: { partition: number; sets: NodeId[][] }[] = []
+  const matched = known.filter(({ partition, set }) => {
+    if (gate.isFresh(partition) || gate.current(partition) !== setKey(set)) return false
+    const sets = gate.behind(partition)
+    // Behind on more than an answer can say: it counts for nothing (the requester waits for it to catch up).
+    if (sets.length > MAX_CATCH_UP_BEHIND_SETS) return false
+    if (sets.length > 0) behind.push({ partition, sets: sets.map(setMembers) })
+    return true
+  }).map((p) => p.partition)
+  // The view reported here must survive a restart (acceptor-sets.ts rule 3).
+  await gate.durable()
   const wanted = new Set(matched)
   const page = wanted.size === 0
     ? { entries: [], next: undefined }
     : await store.scan(request.after ?? undefined, Math.min(request.maxBytes, MAX_CATCH_UP_PAGE_BYTES), MAX_CATCH_UP_ENTRIES, (key) => wanted.has(partitionOf(key)))
   // A view that moved while the page was read: nothing on it counts (the requester asks again).
-  if (gate.generation !== generation) return { generation: gate.generation, matched: [], entries: [], next: null }
-  return { generation, matched, entries: page.entries, next: page.next ?? null }
+  if (gate.generation !== generation) return { generation: gate.generation, matched: [], fresh, entries: [], next: null }
+  return { generation, matched, fresh, ...(behind.length > 0 ? { behind } : {}), entries: page.entries, next: page.next ?? null }
 }

@@ -39,7 +39,12 @@ import { MAX_HISTORY, type Accepted } from './acceptor-state.js'
  *   partitions. `matched` lists the requested partitions whose set (the requester's new view)
  *   is the responder's view too — only their entries are sent; `generation` is the responder's
  *   placement generation, the same on every page when its view did not move meanwhile; `state`
- *   is the acceptor-store encoding (acceptor-store.ts); `next` pages on (null: done).
+ *   is the acceptor-store encoding (acceptor-store.ts); `next` pages on (null: done). `fresh`
+ *   (optional) lists the requested partitions the responder never answered for (a fresh data
+ *   dir): they are never matched, and a fresh requester leaves that member out of its guess of
+ *   the previous set (acceptor-sets.ts rule 4). `behind` (optional) lists, per matched partition
+ *   the responder has not caught up for, the sets it last answered for or still has to catch up
+ *   from: a requester that counts it catches up from those too (rule 5).
  */
 
 export const PAXOS_PREPARE = 'paxosPrepare'
@@ -62,6 +67,8 @@ const MAX_CATCH_UP_PARTITIONS = 65_536
 /** Entries and bytes one catch-up page may carry (frames are limited to 4 MiB). */
 export const MAX_CATCH_UP_ENTRIES = 4096
 export const MAX_CATCH_UP_PAGE_BYTES = 2 * 1024 * 1024
+/** Sets one catch-up answer may list as behind for a partition (a responder with more does not match). */
+export const MAX_CATCH_UP_BEHIND_SETS = 64
 /** An encoded acceptor state: a value plus ballots and a short history. */
 const MAX_STATE_BYTES = MAX_WIRE_VALUE_BYTES + 4096
 
@@ -100,6 +107,14 @@ export interface CatchUpBody {
 export interface CatchUpReplyBody {
   readonly generation: number
   readonly matched: readonly number[]
+  /** Requested partitions the responder never answered for (a fresh data dir): never in matched (absent from older nodes). */
+  readonly fresh?: readonly number[]
+  /**
+   * Per matched partition the responder has not caught up for: the sets it last answered for or
+   * still has to catch up from. Its state covers no more than those, so a requester that counts
+   * it catches up from them too (absent from older nodes).
+   */
+  readonly behind?: readonly { readonly partition: number; readonly sets: readonly (readonly NodeId[])[] }[]
   readonly entries: readonly { readonly key: string; readonly state: Uint8Array }[]
   readonly next: string | null
 }
@@ -279,9 +294,21 @@ export function validateCatchUp(body: unknown): CatchUpBody {
 export function validateCatchUpReply(body: unknown): CatchUpReplyBody {
   const object = expectObject(body, PAXOS_CATCH_UP_REPLY)
   const next = field(object, 'next')
+  const fresh = field(object, 'fresh')
+  const behind = field(object, 'behind')
   return {
     generation: expectUint(field(object, 'generation'), `${PAXOS_CATCH_UP_REPLY}.generation`),
     matched: expectArray(field(object, 'matched'), `${PAXOS_CATCH_UP_REPLY}.matched`, MAX_CATCH_UP_PARTITIONS, (item, what) => expectUint(item, what, MAX_CATCH_UP_PARTITIONS - 1)),
+    ...(fresh === undefined ? {} : { fresh: expectArray(fresh, `${PAXOS_CATCH_UP_REPLY}.fresh`, MAX_CATCH_UP_PARTITIONS, (item, what) => expectUint(item, what, MAX_CATCH_UP_PARTITIONS - 1)) }),
+    ...(behind === undefined ? {} : {
+      behind: expectArray(behind, `${PAXOS_CATCH_UP_REPLY}.behind`, MAX_CATCH_UP_PARTITIONS, (item, what) => {
+        const b = expectObject(item, what)
+        return {
+          partition: expectUint(field(b, 'partition'), `${what}.partition`, MAX_CATCH_UP_PARTITIONS - 1),
+          sets: expectArray(field(b, 'sets'), `${what}.sets`, MAX_CATCH_UP_BEHIND_SETS, (set, setWhat) => validateSet(set, setWhat)),
+        }
+      }),
+    }),
     entries: expectArray(field(object, 'entries'), `${PAXOS_CATCH_UP_REPLY}.entries`, MAX_CATCH_UP_ENTRIES, (item, what) => {
       const e = expectObject(item, what)
       return { key: expectString(field(e, 'key'), `${what}.key`, MAX_WIRE_KEY_CHARS, 1), state: expectBytes(field(e, 'state'), `${what}.state`, MAX_STATE_BYTES, 1) }

@@ -20,6 +20,8 @@ export interface LinearizableRunOptions {
   /** Extra config over the simulator's defaults. */
   readonly config?: SimClusterOptions['config']
   readonly onEvent?: (line: string) => void
+  /** Sees the cluster once it exists (a debugging hook: watch nodes' state during the run). */
+  readonly onCluster?: (cluster: SimCluster) => void
 }
 
 export interface LinearizableRunResult {
@@ -56,7 +58,7 @@ class NodeGoneError extends Error {
 interface Step { readonly atMs: number; readonly describe: string; apply(cluster: SimCluster): Promise<void> | void }
 
 /** What happens to the membership during the load (`SCENARIOS`). */
-export type MembershipScenario = 'join-leave' | 'join-while-cut-off' | 'faults-and-join'
+export type MembershipScenario = 'join-leave' | 'join-while-cut-off' | 'faults-and-join' | 'join-two-at-once' | 'skip-short-lived-set'
 
 async function leave(cluster: SimCluster, index: number): Promise<void> {
   const parts = cluster.nodes[index]?.parts
@@ -98,6 +100,47 @@ export const SCENARIOS: Readonly<Record<MembershipScenario, { readonly about: st
       ]
     },
   },
+  // Two nodes join together through n0 while n0 is cut off from n1 and n2, which go on choosing
+  // values without it. Where both newcomers outrank n1 and n2, the newcomers' set is {n3, n4, n0}
+  // while n1 and n2 still form a quorum of the old one: the newcomers must stop and copy the old
+  // set (docs/consistency.md "Acceptor-set changes" rule 4), not take each other, which hold
+  // nothing, for it. A member crashing and restarting after the heal exercises rule 3.
+  'join-two-at-once': {
+    about: 'n0 cut off from n1 and n2; n3 and n4 join at once through n0; heal; n1 or n2 crashes and restarts',
+    steps: (random) => {
+      const victim = 1 + random.int(2)
+      const peers = (cluster: SimCluster, indexes: readonly number[]): string[] => indexes.map((i) => cluster.nodes[i]!.peer)
+      return [
+        { atMs: 1000, describe: 'cut {n0,n3,n4} from {n1,n2}', apply: (cluster) => { cluster.network.partition(peers(cluster, [0, 3, 4]), peers(cluster, [1, 2])) } },
+        {
+          atMs: 2500 + random.int(1000), describe: 'n3 and n4 join at once', apply: async (cluster) => {
+            await Promise.all([cluster.start(3), cluster.start(4)])
+          },
+        },
+        { atMs: 6000 + random.int(1000), describe: 'heal', apply: (cluster) => { cluster.network.heal() } },
+        { atMs: 8000 + random.int(2000), describe: `n${victim} crashes`, apply: (cluster) => { cluster.crash(victim) } },
+        { atMs: 11_000 + random.int(1000), describe: `n${victim} restarts`, apply: (cluster) => cluster.start(victim) },
+      ]
+    },
+  },
+  // The issue's example: members that never see a short-lived set. One or two of n1, n2 are cut
+  // off while n3 joins and leaves again; then a member that held that set crashes and restarts.
+  // Where n3 took a place, the set {.., n3} must not choose anything the old set's quorums of
+  // skippers would then miss.
+  'skip-short-lived-set': {
+    about: 'n2 (or n1 and n2) cut off while n3 joins and leaves; heal; n0 crashes and restarts',
+    steps: (random) => {
+      const cut = random.int(2) === 0 ? [2] : [1, 2]
+      return [
+        { atMs: 1000, describe: `n${cut.join(', n')} cut off`, apply: (cluster) => { cluster.split(cut) } },
+        { atMs: 2000 + random.int(1000), describe: 'n3 joins', apply: (cluster) => cluster.start(3) },
+        { atMs: 5000 + random.int(2000), describe: 'n3 leaves', apply: (cluster) => leave(cluster, 3) },
+        { atMs: 9500 + random.int(1000), describe: 'heal', apply: (cluster) => { cluster.network.heal() } },
+        { atMs: 11_000 + random.int(1000), describe: 'n0 crashes', apply: (cluster) => { cluster.crash(0) } },
+        { atMs: 13_000 + random.int(1000), describe: 'n0 restarts', apply: (cluster) => cluster.start(0) },
+      ]
+    },
+  },
   // The simulator's random faults (cuts, loss, crashes) on the first three nodes, n3 joining
   // amid them; then everything healed (n4 joins then too). Clock jumps are left out: a jump past
   // clock.maxSkewMs makes the other nodes refuse the ballots and versions it issued until real
@@ -118,6 +161,7 @@ export async function runLinearizableSeed(seed: number, options: LinearizableRun
   const master = createRandom(seed)
   omittedReasons.clear()
   const cluster = await SimCluster.create({ seed: master.int(2 ** 32), nodeCount: 5, ...(options.config !== undefined ? { config: options.config } : {}) })
+  options.onCluster?.(cluster)
   const startMs = cluster.clock.nowMs()
   const event = (line: string): void => options.onEvent?.(`${(cluster.clock.nowMs() - startMs).toString().padStart(7)} ms  ${line}`)
   for (const index of [0, 1, 2]) await cluster.start(index)

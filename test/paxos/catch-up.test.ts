@@ -112,5 +112,19 @@ t.test('a responder pages through its acceptor store', async t => {
   }
   t.same(keys, Array.from({ length: 10 }, (_, i) => `p0-${i}`))
   const mismatched = await answerCatchUp({ gate: n.gate, store: n.store, partitionOf }, { ...request, partitions: [{ partition: 0, set: [a, b, d] }] })
-  t.same(mismatched, { generation: n.gate.generation, matched: [], entries: [], next: null }, 'another view: nothing')
+  t.same(mismatched, { generation: n.gate.generation, matched: [], fresh: [], entries: [], next: null }, 'another view: nothing')
+})
+
+t.test('an answer lists the partitions its sender is fresh in (never matched) and the sets it is behind on', async t => {
+  const fresh = node(d, [a, b, c])
+  fresh.gate.update(() => [a, b, d])
+  const request = { partitions: [{ partition: 0, set: [a, b, d] }, { partition: 1, set: [a, b, d] }], after: null, maxBytes: 1000 }
+  const fromFresh = await answerCatchUp({ gate: fresh.gate, store: fresh.store, partitionOf }, request)
+  t.same([fromFresh.matched, fromFresh.fresh], [[], [0, 1]], 'a fresh node counts for nothing')
+  const moving = node(a)
+  moving.gate.update(() => [a, b, c])
+  moving.gate.update(() => [a, b, d])
+  const fromMoving = await answerCatchUp({ gate: moving.gate, store: moving.store, partitionOf }, request)
+  t.same(fromMoving.matched, [0, 1])
+  t.same(fromMoving.behind, [{ partition: 0, sets: [[a, b, c]] }, { partition: 1, sets: [[a, b, c]] }], 'not caught up for {a,b,d}: it covers {a,b,c} only')
 })
