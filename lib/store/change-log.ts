@@ -77,6 +77,11 @@ export interface ChangeLogBacking {
   lastKey(): Uint8Array | undefined
   /** Entries in `db` (LMDB: its stats). */
   count(): number
+  /**
+   * Entries that arrived at or after this time (ms) are kept whatever trim is asked: the store
+   * replays them after a crash (its deferred segment index entries, kv-store.ts). Absent: none.
+   */
+  keepFromMs?(): number
 }
 
 export interface ChangeLogReadOptions {
@@ -100,6 +105,7 @@ export interface ChangeLogPage {
 
 export class ChangeLog {
   readonly #db: OrderedDatabase<Uint8Array, Uint8Array>
+  readonly #keepFromMs: () => number
   readonly #meta: MetaStore
   #horizonMs: number
   #lastArrivedMs = 0
@@ -114,6 +120,7 @@ export class ChangeLog {
    */
   constructor(backing: ChangeLogBacking, meta: MetaStore, nowMs: () => number, storeIsEmpty: boolean) {
     this.#db = backing.db
+    this.#keepFromMs = backing.keepFromMs === undefined ? () => Number.POSITIVE_INFINITY : () => (backing.keepFromMs as () => number)()
     this.#meta = meta
     const lastKey = backing.lastKey()
     if (lastKey !== undefined) {
@@ -210,9 +217,10 @@ export class ChangeLog {
   /**
    * Removes up to `maxEntries` of the entries that arrived before `beforeMs`, oldest first, after
    * moving the horizon to `beforeMs`; resolves with the count removed (fewer than maxEntries:
-   * nothing older is left).
+   * nothing older is left). Entries the backing keeps (keepFromMs) stay, and the cut with them.
    */
-  async trim(beforeMs: number, maxEntries: number): Promise<number> {
+  async trim(beforeMsAsked: number, maxEntries: number): Promise<number> {
+    const beforeMs = Math.min(beforeMsAsked, this.#keepFromMs())
     if (beforeMs > this.#horizonMs) {
       this.#horizonMs = await this.#meta.update('changeLogHorizonMs', (current) => Math.max(typeof current === 'number' ? current : 0, beforeMs))
     }
@@ -225,6 +233,23 @@ export class ChangeLog {
     this.#entries = Math.max(0, this.#entries - keys.length)
     return keys.length
   }
+}
+
+/**
+ * The keys (UTF-8) of the entries logged after `after` (undefined: every entry), in log order,
+ * or undefined when entries after it may have been trimmed (the log cannot say which keys).
+ * Read at open, before any ChangeLog exists.
+ */
+export function keysLoggedAfter(db: OrderedDatabase<Uint8Array, Uint8Array>, after: ChangePosition | undefined): Uint8Array[] | undefined {
+  for (const first of db.getKeys({ limit: 1 })) {
+    if (decodePosition(first).seq > (after?.seq ?? 0) + 1) return undefined
+  }
+  const start = after === undefined ? undefined : positionKey({ arrivedMs: after.arrivedMs, seq: after.seq + 1 })
+  const keys: Uint8Array[] = []
+  for (const { value } of db.getRange({ ...(start === undefined ? {} : { start }), snapshot: false })) {
+    keys.push(Buffer.from(value.subarray(KEY_LENGTH_BYTES, KEY_LENGTH_BYTES + readUInt16(value))))
+  }
+  return keys
 }
 
 function readUInt16(bytes: Uint8Array): number {
