@@ -8,7 +8,7 @@ import { NodeIdentity } from './identity.js'
 import { lockDataDir, type DataDirLock } from './lock.js'
 import { MetaStore } from './meta.js'
 import { compareRecords, isLive, mayBeCollected, type StoredRecord } from './record.js'
-import { decodeRecord, encodeRecord, writeRecordVersion } from './record-codec.js'
+import { decodeRecord, encodeRecord, isStrongRecord, writeRecordVersion } from './record-codec.js'
 import { encodeSegmentVersion, SegmentIndex, type DeferredEntry, type SegmentIndexOptions } from './segment-index.js'
 import type { Store } from './store.js'
 
@@ -369,6 +369,16 @@ export class KvStore implements Store {
   get(key: string): StoredRecord | undefined {
     this.assertOpen()
     return this.readRecord(encodeKey(key), key)
+  }
+
+  /**
+   * True when the stored record of `key` is strong (committed through CASPaxos), read without a
+   * copy or a decode: the coordinator asks before every plain write.
+   */
+  isStrong(key: string): boolean {
+    this.assertOpen()
+    const bytes = this.kv.getBinaryFast(encodeKey(key))
+    return bytes !== undefined && isStrongRecord(bytes, key)
   }
 
   /** One page of live records in key order, without reading past what the page needs. */
