@@ -9,7 +9,7 @@ import { lockDataDir, type DataDirLock } from './lock.js'
 import { MetaStore } from './meta.js'
 import { compareRecords, isLive, mayBeCollected, type StoredRecord } from './record.js'
 import { decodeRecord, encodeRecord, isStrongRecord, writeRecordVersion } from './record-codec.js'
-import { encodeSegmentVersion, SegmentIndex, type DeferredEntry, type SegmentIndexOptions } from './segment-index.js'
+import { encodeSegmentVersion, SegmentIndex, type DeferredMark, type SegmentIndexOptions } from './segment-index.js'
 import type { Store } from './store.js'
 
 /**
@@ -23,9 +23,11 @@ const SEGMENT_INDEX_FORMAT = 'keys-only deferred'
 const SEGMENT_INDEX_FORMAT_COMPLETE = 'keys-only'
 /**
  * New keys whose index entries wait in memory before a transaction writes them all, sorted: the
- * more wait, the more share an index page (and the longer a replay after a crash).
+ * more wait, the more share an index page, but the longer a replay after a crash, and LMDB keeps
+ * (as anonymous memory, for reuse) as many page buffers as its largest transaction dirtied: at
+ * most ~2048 pages, 8 MiB, here.
  */
-const MAX_DEFERRED_SEGMENT_ENTRIES = 4096
+const MAX_DEFERRED_SEGMENT_ENTRIES = 2048
 /** A commit writes the waiting index entries and records the checkpoint at least this often. */
 const SEGMENT_CHECKPOINT_INTERVAL_MS = 2000
 /** A version as the Merkle hashes take it: hlc uint64 BE ‖ node id. */
@@ -299,7 +301,7 @@ export class KvStore implements Store {
     this.applyQueue = []
     const results: ({ readonly outcomes: ApplyOutcome[]; readonly changes: RecordChange[] } | { readonly error: unknown })[] = []
     let committed: Promise<void>
-    let indexed: DeferredEntry[] | undefined
+    let indexed: DeferredMark | undefined
     try {
       committed = this.kv.transaction(() => {
         for (const { prepared } of queued) {
@@ -339,9 +341,9 @@ export class KvStore implements Store {
    * In the caller's write transaction: when enough new keys wait for their segment index entry
    * (or a while has passed, or `force`), writes them all, sorted, and records how far the change
    * log is covered (segmentIndexThrough), so a restart replays only what came after. Returns the
-   * entries written, for SegmentIndex.written once the transaction committed.
+   * mark of the entries written, for SegmentIndex.written once the transaction committed.
    */
-  private checkpointSegments(force: boolean): DeferredEntry[] | undefined {
+  private checkpointSegments(force: boolean): DeferredMark | undefined {
     const index = this.segments
     if (index === undefined) return undefined
     const nowMs = this.nowMs()
@@ -359,7 +361,7 @@ export class KvStore implements Store {
   /** Writes every deferred segment index entry now, in a transaction of its own. */
   private async flushSegments(): Promise<void> {
     if (this.segments === undefined || this.segments.deferredCount === 0) return
-    let indexed: DeferredEntry[] | undefined
+    let indexed: DeferredMark | undefined
     await this.kv.transaction(() => { indexed = this.checkpointSegments(true) })
     await this.kv.flushed
     if (indexed !== undefined) this.segments.written(indexed)
@@ -546,7 +548,7 @@ export class KvStore implements Store {
       void this.kv.put(keyBytes, encoded)
       // A key's segment never changes: its index entry is written when the key first appears,
       // with the other new keys of the next checkpoint (checkpointSegments).
-      if (previous === undefined) this.segments?.defer(key, keyBytes, segment)
+      if (previous === undefined) this.segments?.defer(key, segment)
       if (mayBeCollected(record)) void this.arrivals.put(keyBytes, arrivedMs)
       else if (previous !== undefined && mayBeCollected(previous)) void this.arrivals.remove(keyBytes)
       // In this transaction: a committed record always has its change log entry.

@@ -80,20 +80,96 @@ export type VersionOf = (keyBytes: Uint8Array) => Version | undefined
 
 const NO_VALUE = new Uint8Array(0)
 
-/** A new key whose entry is not written yet (see defer). */
-export interface DeferredEntry {
-  readonly key: string
-  readonly keyBytes: Uint8Array
-  readonly segment: number
+/** Where writeDeferred stopped: pass it to SegmentIndex.written once its transaction committed. */
+export type DeferredMark = number
+
+/** Bytes of a deferred entry besides its key: live flag, segment (uint32), key length (uint16). */
+const DEFERRED_HEADER_BYTES = 7
+const INITIAL_DEFERRED_BYTES = 64 * 1024
+const LIVE = 1
+
+/**
+ * The deferred entries, appended to one buffer as `live flag ‖ segment ‖ key length ‖ UTF-8 key`:
+ * no JavaScript object per entry. Entries live for up to a checkpoint (seconds), long enough to
+ * survive the young generation's collections, and an object each made V8 grow it by tens of MiB
+ * under a write load (session 4).
+ */
+class DeferredEntries {
+  #bytes = Buffer.allocUnsafeSlow(INITIAL_DEFERRED_BYTES)
+  #length = 0
+  /** Bytes dropped from the front so far: marks count from the first entry ever appended. */
+  #dropped = 0
+  #live = 0
+
+  get live(): number {
+    return this.#live
+  }
+
+  append(segment: number, key: string): void {
+    const keyBytes = Buffer.byteLength(key, 'utf8')
+    const needed = this.#length + DEFERRED_HEADER_BYTES + keyBytes
+    if (needed > this.#bytes.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(needed, 2 * this.#bytes.length))
+      this.#bytes.copy(grown, 0, 0, this.#length)
+      this.#bytes = grown
+    }
+    const at = this.#length
+    this.#bytes[at] = LIVE
+    this.#bytes.writeUInt32BE(segment, at + 1)
+    this.#bytes.writeUInt16BE(keyBytes, at + 5)
+    this.#bytes.write(key, at + DEFERRED_HEADER_BYTES, keyBytes, 'utf8')
+    this.#length = needed
+    this.#live++
+  }
+
+  /** Calls `visit` with each live entry's segment, key bytes (a view: copy to keep) and offset. */
+  forEach(visit: (segment: number, keyBytes: Buffer, offset: number) => void): void {
+    for (let at = 0; at < this.#length;) {
+      const keyBytes = this.#bytes.readUInt16BE(at + 5)
+      const end = at + DEFERRED_HEADER_BYTES + keyBytes
+      if (this.#bytes[at] === LIVE) visit(this.#bytes.readUInt32BE(at + 1), this.#bytes.subarray(at + DEFERRED_HEADER_BYTES, end), at)
+      at = end
+    }
+  }
+
+  /** Marks the live entry of (segment, key) dead; false when there is none. */
+  kill(segment: number, keyBytes: Uint8Array): boolean {
+    let found = -1
+    this.forEach((entrySegment, entryKey, offset) => {
+      if (found < 0 && entrySegment === segment && entryKey.equals(keyBytes)) found = offset
+    })
+    if (found < 0) return false
+    this.#bytes[found] = 0
+    this.#live--
+    return true
+  }
+
+  /** The mark after the last entry appended so far. */
+  mark(): DeferredMark {
+    return this.#dropped + this.#length
+  }
+
+  /** Drops every entry before `mark` (those appended later stay). */
+  dropBefore(mark: DeferredMark): void {
+    const drop = Math.min(mark - this.#dropped, this.#length)
+    if (drop <= 0) return
+    let dead = 0
+    for (let at = 0; at < drop;) {
+      if (this.#bytes[at] === LIVE) dead++
+      at += DEFERRED_HEADER_BYTES + this.#bytes.readUInt16BE(at + 5)
+    }
+    this.#bytes.copy(this.#bytes, 0, drop, this.#length)
+    this.#length -= drop
+    this.#dropped += drop
+    this.#live -= dead
+  }
 }
 
 /** Reads of the index; writes happen inside KvStore transactions (see kv-store.ts). */
 export class SegmentIndex {
   readonly #scratch = Buffer.allocUnsafe(VERSION_BYTES)
-  /** Deferred entries by segment, then by key: listed like written ones until writeDeferred. */
-  readonly #deferred = new Map<number, Map<string, DeferredEntry>>()
-  #deferredCount = 0
-
+  /** New keys whose entries are not written yet: listed like written ones until written(). */
+  readonly #deferred = new DeferredEntries()
   /**
    * `versionOf`: the store's own lookup of a key's current version (the index keeps none).
    * `records`: the store's walk of every key with its version as 16 bytes (as raw() yields
@@ -117,55 +193,37 @@ export class SegmentIndex {
    * written by the next writeDeferred. The caller must be able to write it again after a crash
    * (the store replays its change log, kv-store.ts).
    */
-  defer(key: string, keyBytes: Uint8Array, segment: number): void {
-    let inSegment = this.#deferred.get(segment)
-    if (inSegment === undefined) {
-      inSegment = new Map()
-      this.#deferred.set(segment, inSegment)
-    }
-    const size = inSegment.size
-    inSegment.set(key, { key, keyBytes, segment })
-    if (inSegment.size > size) this.#deferredCount++
+  defer(key: string, segment: number): void {
+    this.#deferred.append(segment, key)
   }
 
   /** Entries deferred and not written yet. */
   get deferredCount(): number {
-    return this.#deferredCount
+    return this.#deferred.live
   }
 
   /**
-   * Stages every deferred entry in the caller's transaction, in index order (neighbours share
-   * their pages), and returns them: pass them to written() once that transaction committed.
-   * They stay listed (and deferred) until then, so a failed commit loses none.
+   * Stages every deferred entry in the caller's transaction, in segment order (neighbours share
+   * their pages; within a segment they do anyway), and returns where it stopped: pass that to
+   * written() once the transaction committed. They stay listed until then, so a failed commit
+   * loses none.
    */
-  writeDeferred(): DeferredEntry[] {
-    const staged: { readonly entry: DeferredEntry; readonly indexKey: Buffer }[] = []
-    for (const inSegment of this.#deferred.values()) {
-      for (const entry of inSegment.values()) staged.push({ entry, indexKey: segmentKey(entry.segment, entry.keyBytes) })
-    }
-    staged.sort((a, b) => Buffer.compare(a.indexKey, b.indexKey))
-    for (const { indexKey } of staged) void this.db.put(indexKey, NO_VALUE)
-    return staged.map(({ entry }) => entry)
+  writeDeferred(): DeferredMark {
+    const staged: Buffer[] = []
+    this.#deferred.forEach((segment, keyBytes) => { staged.push(segmentKey(segment, keyBytes)) })
+    staged.sort((a, b) => a.readUInt32BE(0) - b.readUInt32BE(0))
+    for (const indexKey of staged) void this.db.put(indexKey, NO_VALUE)
+    return this.#deferred.mark()
   }
 
-  /** Forgets deferred entries now written (those deferred again or removed since are left alone). */
-  written(entries: readonly DeferredEntry[]): void {
-    for (const entry of entries) {
-      const inSegment = this.#deferred.get(entry.segment)
-      if (inSegment === undefined || inSegment.get(entry.key) !== entry) continue
-      inSegment.delete(entry.key)
-      this.#deferredCount--
-      if (inSegment.size === 0) this.#deferred.delete(entry.segment)
-    }
+  /** Forgets the deferred entries a committed writeDeferred wrote (later ones stay). */
+  written(mark: DeferredMark): void {
+    this.#deferred.dropBefore(mark)
   }
 
   remove(keyBytes: Uint8Array, segment: number): void {
     void this.db.remove(segmentKey(segment, keyBytes))
-    const inSegment = this.#deferred.get(segment)
-    if (inSegment !== undefined && inSegment.delete(decodeKey(keyBytes))) {
-      this.#deferredCount--
-      if (inSegment.size === 0) this.#deferred.delete(segment)
-    }
+    this.#deferred.kill(segment, keyBytes)
   }
 
   /** Every (key, version) of one segment, in key byte order. */
@@ -174,21 +232,17 @@ export class SegmentIndex {
     const start = Buffer.allocUnsafe(SEGMENT_BYTES)
     start.writeUInt32BE(segment, 0)
     const range = segment === MAX_SEGMENT ? { start } : { start, end: nextSegmentStart(segment) }
-    const deferred = this.#deferred.get(segment)
-    const listed: { readonly keyBytes: Uint8Array; readonly key: string }[] = []
+    const listed = new Map<string, Uint8Array>()
     for (const key of this.db.getKeys(range)) {
-      const keyBytes = key.subarray(SEGMENT_BYTES)
-      const keyText = decodeKey(keyBytes)
-      // Written already, but its deferred copy not forgotten yet (a commit in flight).
-      if (deferred?.has(keyText) === true) continue
-      listed.push({ keyBytes: Buffer.from(keyBytes), key: keyText })
+      const keyBytes = Buffer.from(key.subarray(SEGMENT_BYTES))
+      listed.set(decodeKey(keyBytes), keyBytes)
     }
-    if (deferred !== undefined) {
-      for (const [key, { keyBytes }] of deferred) listed.push({ keyBytes, key })
-      listed.sort((a, b) => Buffer.compare(a.keyBytes, b.keyBytes))
-    }
+    // A deferred entry may be written already (its commit in flight): listed once.
+    this.#deferred.forEach((entrySegment, keyBytes) => {
+      if (entrySegment === segment) listed.set(decodeKey(keyBytes), Buffer.from(keyBytes))
+    })
     const entries: SegmentEntry[] = []
-    for (const { keyBytes, key } of listed) {
+    for (const [key, keyBytes] of [...listed].sort((a, b) => Buffer.compare(a[1], b[1]))) {
       const version = this.versionOf(keyBytes)
       if (version !== undefined) entries.push({ key, version })
     }
@@ -198,32 +252,32 @@ export class SegmentIndex {
   /** Every entry in segment order, with its key's version; lazy, no snapshot pinned. */
   *all(): Generator<SegmentEntry & { readonly segment: number }> {
     // The deferred entries, in index order, merged into the walk of the written ones.
-    const deferred = [...this.#deferred.values()].flatMap((inSegment) => [...inSegment.values()])
-      .map((entry) => ({ entry, indexKey: segmentKey(entry.segment, entry.keyBytes) }))
-      .sort((a, b) => Buffer.compare(a.indexKey, b.indexKey))
+    const deferred: Buffer[] = []
+    this.#deferred.forEach((segment, keyBytes) => { deferred.push(segmentKey(segment, keyBytes)) })
+    deferred.sort(Buffer.compare)
     let next = 0
-    const listed = (segment: number, keyBytes: Uint8Array): (SegmentEntry & { readonly segment: number }) | undefined => {
+    let previous: Buffer | undefined
+    const listed = (indexKey: Buffer): (SegmentEntry & { readonly segment: number }) | undefined => {
+      // The same key deferred twice, or written and still deferred (a commit in flight): once.
+      if (previous !== undefined && previous.equals(indexKey)) return undefined
+      previous = indexKey
+      const keyBytes = indexKey.subarray(SEGMENT_BYTES)
       const version = this.versionOf(keyBytes)
-      return version === undefined ? undefined : { segment, key: decodeKey(keyBytes), version }
+      return version === undefined ? undefined : { segment: readSegment(indexKey), key: decodeKey(keyBytes), version }
     }
     for (const key of this.db.getKeys({ snapshot: false })) {
-      for (; next < deferred.length && Buffer.compare((deferred[next] as { indexKey: Buffer }).indexKey, key) <= 0; next++) {
-        const { entry, indexKey } = deferred[next] as { entry: DeferredEntry; indexKey: Buffer }
-        // An entry both written and still deferred (a commit in flight) is listed once.
-        if (Buffer.compare(indexKey, key) === 0) continue
-        const found = listed(entry.segment, entry.keyBytes)
+      for (; next < deferred.length && Buffer.compare(deferred[next] as Buffer, key) <= 0; next++) {
+        const found = listed(deferred[next] as Buffer)
         if (found !== undefined) yield found
       }
-      const found = listed(readSegment(key), key.subarray(SEGMENT_BYTES))
+      const found = listed(Buffer.from(key))
       if (found !== undefined) yield found
     }
     for (; next < deferred.length; next++) {
-      const { entry } = deferred[next] as { entry: DeferredEntry }
-      const found = listed(entry.segment, entry.keyBytes)
+      const found = listed(deferred[next] as Buffer)
       if (found !== undefined) yield found
     }
   }
-
   /**
    * Every entry with its version packed as 16 bytes (hlc uint64 BE ‖ node id), for rebuilding
    * trees at start, in no promised order. The bytes are only valid until the next step: use
@@ -246,9 +300,9 @@ export class SegmentIndex {
     }
   }
 
-  /** Entries, deferred ones included (a deferred entry written in a commit in flight may count twice). */
+  /** Entries, deferred ones included (one written by a commit in flight, or deferred twice after a failed commit, counts twice). */
   count(): number {
-    return this.db.getCount() + this.#deferredCount
+    return this.db.getCount() + this.#deferred.live
   }
 
   /** True when the index database holds an entry for the key (deferred ones aside). */

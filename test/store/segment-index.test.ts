@@ -215,7 +215,7 @@ t.test('a new version of a stored key writes no index entry; a new key and a rem
   t.equal(index(store).count(), 1)
 })
 
-t.test('a checkpoint writes the deferred entries in index order, in the transaction of a commit', async t => {
+t.test('a checkpoint writes the deferred entries in segment order, in the transaction of a commit', async t => {
   const clock = manualClock()
   const store = await openIndexed(t, t.testdir(), PREFIX_SCHEME, clock.nowMs)
   const writes = countWrites(store)
@@ -224,7 +224,8 @@ t.test('a checkpoint writes the deferred entries in index order, in the transact
   t.same([...index(store).all()].map(({ key }) => key), ['3/a', '3/z', '9/a', '9/b', '12/a'], 'all() lists deferred entries in segment order')
   clock.advance(CHECKPOINT_INTERVAL_MS)
   await store.apply('100/new', put('v', hlcAt(WALL_MS, 9)))
-  t.same(writes.puts.map((key) => `${key.readUInt32BE(0)}:${key.subarray(4).toString()}`), ['3:3/a', '3:3/z', '9:9/a', '9:9/b', '12:12/a', '100:100/new'])
+  t.same(writes.puts.map((key) => key.readUInt32BE(0)), [3, 3, 9, 9, 12, 100], 'in segment order (the keys of one segment share their pages in any order)')
+  t.same(writes.puts.map((key) => key.subarray(4).toString()).sort(), ['100/new', '12/a', '3/a', '3/z', '9/a', '9/b'])
   t.same([...index(store).all()].map(({ key }) => key), ['3/a', '3/z', '9/a', '9/b', '12/a', '100/new'])
 })
 
