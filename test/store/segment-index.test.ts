@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { asNodeId, compareVersions, formatVersion, type Version } from '../../lib/clock/version.js'
 import { KvStore } from '../../lib/store/kv-store.js'
@@ -248,6 +251,30 @@ t.test('a crash loses no index entry: the next open writes the deferred ones fro
   t.same(listed(reopened, 5).map(([key]) => key), ['5/a', '5/c'])
   t.same(listed(reopened, 7), [['7/d', formatVersion({ hlc: hlcAt(WALL_MS, 4), node: NODE_A })]])
   t.equal(index(reopened).count(), 4)
+})
+
+t.test('kill -9 after acknowledged applies loses no index entry', async t => {
+  const dataDir = t.testdir()
+  const count = 50
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('./crash-writer.ts', import.meta.url)), dataDir, String(count)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let said = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { said += chunk })
+  const exited = once(child, 'exit')
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', () => { if (said.includes('\n')) resolve() })
+    child.on('exit', (code) => reject(new Error(`the writer exited (${String(code)}) before applying: ${said}`)))
+  })
+  t.match(said, `applied ${count}, ${count} deferred`, 'every entry was still deferred')
+  child.kill('SIGKILL')
+  await exited
+
+  const reopened = await openIndexed(t, dataDir)
+  for (let i = 0; i < count; i++) {
+    if (!index(reopened).hasWritten(Buffer.from(`${i % 7}/k${i}`), i % 7)) t.fail(`${i % 7}/k${i} has no index entry`)
+  }
+  t.equal(index(reopened).count(), count, 'every key has its entry, written at open')
+  t.equal(index(reopened).deferredCount, 0)
 })
 
 t.test('a change log trimmed past the checkpoint (by another build) makes the next open rebuild the index', async t => {
