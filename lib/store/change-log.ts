@@ -78,10 +78,12 @@ export interface ChangeLogBacking {
   /** Entries in `db` (LMDB: its stats). */
   count(): number
   /**
-   * Entries that arrived at or after this time (ms) are kept whatever trim is asked: the store
-   * replays them after a crash (its deferred segment index entries, kv-store.ts). Absent: none.
+   * Called before a trim to `beforeMs`: the position after which every entry must stay whatever
+   * trim is asked (the store replays them after a crash: its deferred segment index entries,
+   * kv-store.ts), brought forward first where it can be; null: none need keeping; 'everything':
+   * every entry must stay. Absent: none need keeping.
    */
-  keepFromMs?(): number
+  keepAfter?(beforeMs: number): Promise<ChangePosition | null | 'everything'>
 }
 
 export interface ChangeLogReadOptions {
@@ -105,7 +107,7 @@ export interface ChangeLogPage {
 
 export class ChangeLog {
   readonly #db: OrderedDatabase<Uint8Array, Uint8Array>
-  readonly #keepFromMs: () => number
+  readonly #keepAfter: (beforeMs: number) => Promise<ChangePosition | null | 'everything'>
   readonly #meta: MetaStore
   #horizonMs: number
   #lastArrivedMs = 0
@@ -120,7 +122,7 @@ export class ChangeLog {
    */
   constructor(backing: ChangeLogBacking, meta: MetaStore, nowMs: () => number, storeIsEmpty: boolean) {
     this.#db = backing.db
-    this.#keepFromMs = backing.keepFromMs === undefined ? () => Number.POSITIVE_INFINITY : () => (backing.keepFromMs as () => number)()
+    this.#keepAfter = backing.keepAfter === undefined ? async () => null : (beforeMs) => (backing.keepAfter as (ms: number) => Promise<ChangePosition | null | 'everything'>)(beforeMs)
     this.#meta = meta
     const lastKey = backing.lastKey()
     if (lastKey !== undefined) {
@@ -217,14 +219,25 @@ export class ChangeLog {
   /**
    * Removes up to `maxEntries` of the entries that arrived before `beforeMs`, oldest first, after
    * moving the horizon to `beforeMs`; resolves with the count removed (fewer than maxEntries:
-   * nothing older is left). Entries the backing keeps (keepFromMs) stay, and the cut with them.
+   * nothing older is left). Entries the backing keeps (keepAfter) stay, and the cut with them.
    */
   async trim(beforeMsAsked: number, maxEntries: number): Promise<number> {
-    const beforeMs = Math.min(beforeMsAsked, this.#keepFromMs())
-    if (beforeMs > this.#horizonMs) {
-      this.#horizonMs = await this.#meta.update('changeLogHorizonMs', (current) => Math.max(typeof current === 'number' ? current : 0, beforeMs))
+    const keep = await this.#keepAfter(beforeMsAsked)
+    if (keep === 'everything') return 0
+    let beforeMs = beforeMsAsked
+    let end = positionKey({ arrivedMs: beforeMs, seq: 0 })
+    if (keep !== null) {
+      const kept = positionKey({ arrivedMs: keep.arrivedMs, seq: keep.seq + 1 })
+      if (Buffer.compare(kept, end) < 0) {
+        // Cut right after the kept position: what arrived from the next ms on is all still here.
+        end = kept
+        beforeMs = keep.arrivedMs + 1
+      }
     }
-    const end = positionKey({ arrivedMs: beforeMs, seq: 0 })
+    if (beforeMs > this.#horizonMs) {
+      const horizonMs = beforeMs
+      this.#horizonMs = await this.#meta.update('changeLogHorizonMs', (current) => Math.max(typeof current === 'number' ? current : 0, horizonMs))
+    }
     const keys = [...this.#db.getKeys({ end, limit: maxEntries, snapshot: false })].map((key) => Buffer.from(key))
     if (keys.length === 0) return 0
     await this.#db.transaction(() => {

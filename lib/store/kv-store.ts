@@ -197,8 +197,13 @@ export class KvStore implements Store {
         return undefined
       },
       count: () => (changes.getStats() as { entryCount: number }).entryCount,
-      // Entries after the segment checkpoint name the keys whose index entries a crash may lose.
-      keepFromMs: () => segments === undefined ? Number.POSITIVE_INFINITY : this.segmentCheckpoint?.arrivedMs ?? 0,
+      // Entries after the segment checkpoint name the keys whose index entries a crash may lose:
+      // a trim that reaches them first brings the checkpoint up to the log's end.
+      keepAfter: async (beforeMs) => {
+        if (segments === undefined) return null
+        if ((this.segmentCheckpoint?.arrivedMs ?? 0) < beforeMs) await this.advanceSegmentCheckpoint()
+        return this.segmentCheckpoint ?? 'everything'
+      },
     }, this.meta, nowMs, (kv.getStats() as { entryCount: number }).entryCount === 0)
   }
 
@@ -361,6 +366,13 @@ export class KvStore implements Store {
   /** Writes every deferred segment index entry now, in a transaction of its own. */
   private async flushSegments(): Promise<void> {
     if (this.segments === undefined || this.segments.deferredCount === 0) return
+    await this.advanceSegmentCheckpoint()
+  }
+
+  /** A checkpoint now (deferred entries written, the log position recorded), if anything moved. */
+  private async advanceSegmentCheckpoint(): Promise<void> {
+    if (this.segments === undefined) return
+    if (this.segments.deferredCount === 0 && this.changeLog.last()?.seq === this.segmentCheckpoint?.seq) return
     let indexed: DeferredMark | undefined
     await this.kv.transaction(() => { indexed = this.checkpointSegments(true) })
     await this.kv.flushed
