@@ -16,6 +16,8 @@ import type {
 export interface LocalReplica {
   apply(key: string, record: StoredRecord): Promise<{ readonly applied: boolean; readonly previous?: StoredRecord }>
   get(key: string): StoredRecord | undefined
+  /** get(key)?.strong === true, cheaper where the store can tell without a decode. */
+  isStrong?(key: string): boolean
   rawRange(options: { prefix?: string; after?: string; start?: string; end?: string; limit?: number }): Iterable<{ key: string; record: StoredRecord }>
 }
 
@@ -193,7 +195,8 @@ export class Coordinator implements KvService {
     const needed = this.needed(options.w ?? this.options.defaultWrite, replicas.length, 'w')
     // A strong key takes linearizable writes only; refused before anything is versioned when
     // this node's own replica knows (the replicas' answers catch the rest, below).
-    if (this.options.local.get(key)?.strong === true) throw new StrongKeyError(key)
+    const local = this.options.local
+    if (local.isStrong !== undefined ? local.isStrong(key) : local.get(key)?.strong === true) throw new StrongKeyError(key)
     const ttl = options.ttlSeconds
     const version = { hlc: await this.options.nextHlc(), node: this.options.localId }
     const record: StoredRecord = {

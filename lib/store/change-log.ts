@@ -77,6 +77,13 @@ export interface ChangeLogBacking {
   lastKey(): Uint8Array | undefined
   /** Entries in `db` (LMDB: its stats). */
   count(): number
+  /**
+   * Called before a trim to `beforeMs`: the position after which every entry must stay whatever
+   * trim is asked (the store replays them after a crash: its deferred segment index entries,
+   * kv-store.ts), brought forward first where it can be; null: none need keeping; 'everything':
+   * every entry must stay. Absent: none need keeping.
+   */
+  keepAfter?(beforeMs: number): Promise<ChangePosition | null | 'everything'>
 }
 
 export interface ChangeLogReadOptions {
@@ -100,6 +107,7 @@ export interface ChangeLogPage {
 
 export class ChangeLog {
   readonly #db: OrderedDatabase<Uint8Array, Uint8Array>
+  readonly #keepAfter: (beforeMs: number) => Promise<ChangePosition | null | 'everything'>
   readonly #meta: MetaStore
   #horizonMs: number
   #lastArrivedMs = 0
@@ -114,6 +122,7 @@ export class ChangeLog {
    */
   constructor(backing: ChangeLogBacking, meta: MetaStore, nowMs: () => number, storeIsEmpty: boolean) {
     this.#db = backing.db
+    this.#keepAfter = backing.keepAfter === undefined ? async () => null : (beforeMs) => (backing.keepAfter as (ms: number) => Promise<ChangePosition | null | 'everything'>)(beforeMs)
     this.#meta = meta
     const lastKey = backing.lastKey()
     if (lastKey !== undefined) {
@@ -210,13 +219,25 @@ export class ChangeLog {
   /**
    * Removes up to `maxEntries` of the entries that arrived before `beforeMs`, oldest first, after
    * moving the horizon to `beforeMs`; resolves with the count removed (fewer than maxEntries:
-   * nothing older is left).
+   * nothing older is left). Entries the backing keeps (keepAfter) stay, and the cut with them.
    */
-  async trim(beforeMs: number, maxEntries: number): Promise<number> {
-    if (beforeMs > this.#horizonMs) {
-      this.#horizonMs = await this.#meta.update('changeLogHorizonMs', (current) => Math.max(typeof current === 'number' ? current : 0, beforeMs))
+  async trim(beforeMsAsked: number, maxEntries: number): Promise<number> {
+    const keep = await this.#keepAfter(beforeMsAsked)
+    if (keep === 'everything') return 0
+    let beforeMs = beforeMsAsked
+    let end = positionKey({ arrivedMs: beforeMs, seq: 0 })
+    if (keep !== null) {
+      const kept = positionKey({ arrivedMs: keep.arrivedMs, seq: keep.seq + 1 })
+      if (Buffer.compare(kept, end) < 0) {
+        // Cut right after the kept position: what arrived from the next ms on is all still here.
+        end = kept
+        beforeMs = keep.arrivedMs + 1
+      }
     }
-    const end = positionKey({ arrivedMs: beforeMs, seq: 0 })
+    if (beforeMs > this.#horizonMs) {
+      const horizonMs = beforeMs
+      this.#horizonMs = await this.#meta.update('changeLogHorizonMs', (current) => Math.max(typeof current === 'number' ? current : 0, horizonMs))
+    }
     const keys = [...this.#db.getKeys({ end, limit: maxEntries, snapshot: false })].map((key) => Buffer.from(key))
     if (keys.length === 0) return 0
     await this.#db.transaction(() => {
@@ -225,6 +246,23 @@ export class ChangeLog {
     this.#entries = Math.max(0, this.#entries - keys.length)
     return keys.length
   }
+}
+
+/**
+ * The keys (UTF-8) of the entries logged after `after` (undefined: every entry), in log order,
+ * or undefined when entries after it may have been trimmed (the log cannot say which keys).
+ * Read at open, before any ChangeLog exists.
+ */
+export function keysLoggedAfter(db: OrderedDatabase<Uint8Array, Uint8Array>, after: ChangePosition | undefined): Uint8Array[] | undefined {
+  for (const first of db.getKeys({ limit: 1 })) {
+    if (decodePosition(first).seq > (after?.seq ?? 0) + 1) return undefined
+  }
+  const start = after === undefined ? undefined : positionKey({ arrivedMs: after.arrivedMs, seq: after.seq + 1 })
+  const keys: Uint8Array[] = []
+  for (const { value } of db.getRange({ ...(start === undefined ? {} : { start }), snapshot: false })) {
+    keys.push(Buffer.from(value.subarray(KEY_LENGTH_BYTES, KEY_LENGTH_BYTES + readUInt16(value))))
+  }
+  return keys
 }
 
 function readUInt16(bytes: Uint8Array): number {

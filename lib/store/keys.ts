@@ -16,7 +16,8 @@ const REPLACEMENT_CHARACTER_BYTES = Buffer.from('\uFFFD', 'utf8')
 export function utf8Bytes(text: string, what: string): Buffer {
   const bytes = Buffer.from(text, 'utf8')
   // Lone surrogates are silently replaced by U+FFFD when encoding; refuse instead of aliasing keys.
-  if (bytes.includes(REPLACEMENT_CHARACTER_BYTES) && bytes.toString('utf8') !== text) {
+  // As many bytes as code units: all ASCII, no replacement possible (and no search per write).
+  if (bytes.length !== text.length && bytes.includes(REPLACEMENT_CHARACTER_BYTES) && bytes.toString('utf8') !== text) {
     throw new BadRequestError(`${what} is not well-formed Unicode (it contains a lone surrogate)`)
   }
   return bytes

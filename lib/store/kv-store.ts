@@ -2,21 +2,34 @@ import { promises as fs, statfsSync } from 'node:fs'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { compareVersions, type Version } from '../clock/version.js'
 import { BadRequestError } from '../errors.js'
-import { ChangeLog, type ChangePosition } from './change-log.js'
+import { ChangeLog, decodePosition, keysLoggedAfter, type ChangePosition } from './change-log.js'
 import { decodeKey, encodeKey, keyRange } from './keys.js'
 import { NodeIdentity } from './identity.js'
 import { lockDataDir, type DataDirLock } from './lock.js'
 import { MetaStore } from './meta.js'
 import { compareRecords, isLive, mayBeCollected, type StoredRecord } from './record.js'
-import { decodeRecord, encodeRecord, writeRecordVersion } from './record-codec.js'
-import { encodeSegmentVersion, SegmentIndex, type SegmentIndexOptions } from './segment-index.js'
+import { decodeRecord, encodeRecord, isStrongRecord, writeRecordVersion } from './record-codec.js'
+import { encodeSegmentVersion, SegmentIndex, type DeferredMark, type SegmentIndexOptions } from './segment-index.js'
 import type { Store } from './store.js'
 
 /**
  * Recorded with the segment scheme: an index written in another format (before issue 15 each
- * entry held its key's version) is rebuilt at open.
+ * entry held its key's version) is rebuilt at open. 'deferred' (session 4): new keys' entries
+ * may lag the records by up to a checkpoint, the change log covering the gap, so a build that
+ * does not replay the log must not take such an index as complete (it rebuilds it instead).
  */
-const SEGMENT_INDEX_FORMAT = 'keys-only'
+const SEGMENT_INDEX_FORMAT = 'keys-only deferred'
+/** The format before deferred entries: complete at every commit, taken over as it is. */
+const SEGMENT_INDEX_FORMAT_COMPLETE = 'keys-only'
+/**
+ * New keys whose index entries wait in memory before a transaction writes them all, sorted: the
+ * more wait, the more share an index page, but the longer a replay after a crash, and LMDB keeps
+ * (as anonymous memory, for reuse) as many page buffers as its largest transaction dirtied: at
+ * most ~2048 pages, 8 MiB, here.
+ */
+const MAX_DEFERRED_SEGMENT_ENTRIES = 2048
+/** A commit writes the waiting index entries and records the checkpoint at least this often. */
+const SEGMENT_CHECKPOINT_INTERVAL_MS = 2000
 /** A version as the Merkle hashes take it: hlc uint64 BE ‖ node id. */
 const SEGMENT_VERSION_BYTES = 16
 /** kv, meta, hints, segments, arrivals, changes, paxos; a little room for what comes later. */
@@ -149,6 +162,9 @@ export class KvStore implements Store {
   private applyScheduled = false
   private closed = false
   private readonly openedAtMs: number
+  /** The change log position the segment index is complete up to (see segmentIndexThrough). */
+  private segmentCheckpoint: ChangePosition | undefined
+  private segmentCheckpointMs: number
 
   private constructor(
     readonly dataDir: string,
@@ -163,9 +179,13 @@ export class KvStore implements Store {
     private readonly nowMs: () => number,
     changes: Database<Uint8Array, Uint8Array>,
     paxos: Database<Uint8Array, Uint8Array>,
+    private readonly metaDb: Database<unknown, string>,
+    segmentCheckpoint: ChangePosition | undefined,
   ) {
     this.paxos = paxos
     this.openedAtMs = nowMs()
+    this.segmentCheckpoint = segmentCheckpoint
+    this.segmentCheckpointMs = this.openedAtMs
     this.meta = new MetaStore(meta)
     this.identity = new NodeIdentity(this.meta)
     this.hints = hints
@@ -177,6 +197,13 @@ export class KvStore implements Store {
         return undefined
       },
       count: () => (changes.getStats() as { entryCount: number }).entryCount,
+      // Entries after the segment checkpoint name the keys whose index entries a crash may lose:
+      // a trim that reaches them first brings the checkpoint up to the log's end.
+      keepAfter: async (beforeMs) => {
+        if (segments === undefined) return null
+        if ((this.segmentCheckpoint?.arrivedMs ?? 0) < beforeMs) await this.advanceSegmentCheckpoint()
+        return this.segmentCheckpoint ?? 'everything'
+      },
     }, this.meta, nowMs, (kv.getStats() as { entryCount: number }).entryCount === 0)
   }
 
@@ -200,6 +227,7 @@ export class KvStore implements Store {
         segments === undefined ? undefined : root.openDB<Uint8Array, Uint8Array>('segments', { keyEncoding: 'binary', encoding: 'binary' }),
       ] as const)
       let index: SegmentIndex | undefined
+      let checkpoint: ChangePosition | undefined
       if (segments !== undefined && segmentsDb !== undefined) {
         const db = segmentsDb
         index = new SegmentIndex(db, segments.segmentOf, (keyBytes) => {
@@ -218,13 +246,12 @@ export class KvStore implements Store {
             yield { keyBytes, key, versionBytes }
           }
         })
-        const scheme = `${segments.scheme} ${SEGMENT_INDEX_FORMAT}`
-        if (meta.get('segmentScheme') !== scheme) await rebuildSegmentIndex(kv, db, index, meta, scheme)
+        checkpoint = await completeSegmentIndex(kv, db, changes, index, meta, segments.scheme)
       } else if (meta.get('segmentScheme') !== undefined) {
         // Writes without the index would leave it stale: the next open with it must rebuild.
         await meta.remove('segmentScheme')
       }
-      return new KvStore(dataDir, root, kv, meta, hints, index, lock, arrivals, nowMs, changes, paxos)
+      return new KvStore(dataDir, root, kv, meta, hints, index, lock, arrivals, nowMs, changes, paxos, meta, checkpoint)
     } catch (error) {
       await lock.release()
       throw error
@@ -279,6 +306,7 @@ export class KvStore implements Store {
     this.applyQueue = []
     const results: ({ readonly outcomes: ApplyOutcome[]; readonly changes: RecordChange[] } | { readonly error: unknown })[] = []
     let committed: Promise<void>
+    let indexed: DeferredMark | undefined
     try {
       committed = this.kv.transaction(() => {
         for (const { prepared } of queued) {
@@ -288,6 +316,7 @@ export class KvStore implements Store {
             results.push({ error })
           }
         }
+        indexed = this.checkpointSegments(false)
       })
     } catch (error) {
       // LMDB refused to queue the transaction (its environment is gone): nothing was written.
@@ -295,6 +324,7 @@ export class KvStore implements Store {
       return
     }
     committed.then(() => this.kv.flushed).then(() => {
+      if (indexed !== undefined) this.segments?.written(indexed)
       queued.forEach(({ resolve, reject }, i) => {
         const result = results[i]
         if (result === undefined) return reject(new Error('the apply transaction ran without this call'))
@@ -312,10 +342,57 @@ export class KvStore implements Store {
     })
   }
 
+  /**
+   * In the caller's write transaction: when enough new keys wait for their segment index entry
+   * (or a while has passed, or `force`), writes them all, sorted, and records how far the change
+   * log is covered (segmentIndexThrough), so a restart replays only what came after. Returns the
+   * mark of the entries written, for SegmentIndex.written once the transaction committed.
+   */
+  private checkpointSegments(force: boolean): DeferredMark | undefined {
+    const index = this.segments
+    if (index === undefined) return undefined
+    const nowMs = this.nowMs()
+    const due = force || index.deferredCount >= MAX_DEFERRED_SEGMENT_ENTRIES || nowMs - this.segmentCheckpointMs >= SEGMENT_CHECKPOINT_INTERVAL_MS
+    if (!due) return undefined
+    this.segmentCheckpointMs = nowMs
+    const last = this.changeLog.last()
+    if (index.deferredCount === 0 && last?.seq === this.segmentCheckpoint?.seq) return undefined
+    const written = index.writeDeferred()
+    void this.metaDb.put('segmentIndexThrough', last === undefined ? null : [last.arrivedMs, last.seq])
+    this.segmentCheckpoint = last
+    return written
+  }
+
+  /** Writes every deferred segment index entry now, in a transaction of its own. */
+  private async flushSegments(): Promise<void> {
+    if (this.segments === undefined || this.segments.deferredCount === 0) return
+    await this.advanceSegmentCheckpoint()
+  }
+
+  /** A checkpoint now (deferred entries written, the log position recorded), if anything moved. */
+  private async advanceSegmentCheckpoint(): Promise<void> {
+    if (this.segments === undefined) return
+    if (this.segments.deferredCount === 0 && this.changeLog.last()?.seq === this.segmentCheckpoint?.seq) return
+    let indexed: DeferredMark | undefined
+    await this.kv.transaction(() => { indexed = this.checkpointSegments(true) })
+    await this.kv.flushed
+    if (indexed !== undefined) this.segments.written(indexed)
+  }
+
   /** The stored record, raw: tombstones and expired records included (replication needs them). */
   get(key: string): StoredRecord | undefined {
     this.assertOpen()
     return this.readRecord(encodeKey(key), key)
+  }
+
+  /**
+   * True when the stored record of `key` is strong (committed through CASPaxos), read without a
+   * copy or a decode: the coordinator asks before every plain write.
+   */
+  isStrong(key: string): boolean {
+    this.assertOpen()
+    const bytes = this.kv.getBinaryFast(encodeKey(key))
+    return bytes !== undefined && isStrongRecord(bytes, key)
   }
 
   /** One page of live records in key order, without reading past what the page needs. */
@@ -409,6 +486,8 @@ export class KvStore implements Store {
    */
   async backup(directory: string): Promise<void> {
     this.assertOpen()
+    // The copy's segment index then lists every key without a replay.
+    await this.flushSegments()
     await this.root.flushed
     await this.root.backup(directory, true)
   }
@@ -433,6 +512,8 @@ export class KvStore implements Store {
     this.commitApplies()
     this.closed = true
     try {
+      // A clean stop leaves nothing for the next start to replay.
+      await this.flushSegments()
       await this.root.flushed
       await this.root.close()
     } finally {
@@ -477,8 +558,9 @@ export class KvStore implements Store {
     const changes: RecordChange[] = []
     for (const { write: { key, keyBytes, segment, record, encoded }, previous } of winners) {
       void this.kv.put(keyBytes, encoded)
-      // A key's segment never changes: its index entry is written when the key first appears.
-      if (previous === undefined) this.segments?.add(keyBytes, segment)
+      // A key's segment never changes: its index entry is written when the key first appears,
+      // with the other new keys of the next checkpoint (checkpointSegments).
+      if (previous === undefined) this.segments?.defer(key, segment)
       if (mayBeCollected(record)) void this.arrivals.put(keyBytes, arrivedMs)
       else if (previous !== undefined && mayBeCollected(previous)) void this.arrivals.remove(keyBytes)
       // In this transaction: a committed record always has its change log entry.
@@ -512,23 +594,81 @@ export class KvStore implements Store {
 /** Records copied per transaction while rebuilding the segment index. */
 const SEGMENT_REBUILD_BATCH = 10_000
 
+/** The position of the change log's last entry, read from its database at open. */
+function lastLogged(changes: Database<Uint8Array, Uint8Array>): ChangePosition | undefined {
+  for (const key of changes.getKeys({ reverse: true, limit: 1 })) return decodePosition(key)
+  return undefined
+}
+
+function checkpointFromMeta(stored: unknown): ChangePosition | undefined | 'invalid' {
+  if (stored === null) return undefined
+  if (Array.isArray(stored) && stored.length === 2 && stored.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) {
+    return { arrivedMs: stored[0] as number, seq: stored[1] as number }
+  }
+  return 'invalid'
+}
+
+/**
+ * Brings the segment index up to every stored key at open and returns the change log position it
+ * is complete up to. An index in the current format gets the entries a crash kept from being
+ * written (new keys logged after its checkpoint, deferred in memory); one in the format before
+ * deferral is complete as it is; any other (or one whose log was trimmed past its checkpoint) is
+ * rebuilt from the records.
+ */
+async function completeSegmentIndex(
+  kv: Database<Uint8Array, Uint8Array>,
+  db: Database<Uint8Array, Uint8Array>,
+  changes: Database<Uint8Array, Uint8Array>,
+  index: SegmentIndex,
+  meta: Database<unknown, string>,
+  mapping: string,
+): Promise<ChangePosition | undefined> {
+  const scheme = `${mapping} ${SEGMENT_INDEX_FORMAT}`
+  const stored = meta.get('segmentScheme')
+  const last = lastLogged(changes)
+  const recordCheckpoint = async (): Promise<ChangePosition | undefined> => {
+    await meta.transaction(() => {
+      void meta.put('segmentScheme', scheme)
+      void meta.put('segmentIndexThrough', last === undefined ? null : [last.arrivedMs, last.seq])
+    })
+    await meta.flushed
+    return last
+  }
+  if (stored === scheme) {
+    const checkpoint = checkpointFromMeta(meta.get('segmentIndexThrough'))
+    const logged = checkpoint === 'invalid' ? undefined : keysLoggedAfter(changes, checkpoint)
+    if (logged !== undefined) {
+      if (logged.length === 0) return checkpoint as ChangePosition | undefined
+      const missing = logged.filter((keyBytes) => {
+        if (kv.getBinaryFast(keyBytes) === undefined) return false
+        return !index.hasWritten(keyBytes, index.segmentOf(decodeKey(keyBytes)))
+      })
+      // Nothing lost: the checkpoint stays where it is (no write at start).
+      if (missing.length === 0) return checkpoint as ChangePosition | undefined
+      await db.transaction(() => {
+        for (const keyBytes of missing) index.add(keyBytes, index.segmentOf(decodeKey(keyBytes)))
+      })
+      return recordCheckpoint()
+    }
+  } else if (stored === `${mapping} ${SEGMENT_INDEX_FORMAT_COMPLETE}`) {
+    return recordCheckpoint()
+  }
+  await rebuildSegmentIndex(kv, db, index)
+  // Recorded last: an interrupted rebuild reruns at the next open.
+  return recordCheckpoint()
+}
+
 /**
  * Builds the segment index from the kv database: at the first open with an index, or when the
- * key → segment mapping changed. The scheme is recorded last, so an interrupted rebuild reruns.
+ * key → segment mapping changed. The caller records the scheme afterwards.
  */
 async function rebuildSegmentIndex(
   kv: Database<Uint8Array, Uint8Array>,
   db: Database<Uint8Array, Uint8Array>,
   index: SegmentIndex,
-  meta: Database<unknown, string>,
-  scheme: string,
 ): Promise<void> {
-  // A new data dir has nothing to index and nothing to clear: record the scheme and be done
-  // (one sync, not three).
-  if (kv.getKeysCount({ limit: 1 }) === 0 && db.getKeysCount({ limit: 1 }) === 0) {
-    await meta.put('segmentScheme', scheme)
-    return
-  }
+  // A new data dir has nothing to index and nothing to clear (its caller's one sync is all).
+  if (kv.getKeysCount({ limit: 1 }) === 0 && db.getKeysCount({ limit: 1 }) === 0) return
   await db.clearAsync()
   let batch: { keyBytes: Uint8Array; key: string }[] = []
   const flush = async (): Promise<void> => {
@@ -543,6 +683,5 @@ async function rebuildSegmentIndex(
     if (batch.length === SEGMENT_REBUILD_BATCH) await flush()
   }
   await flush()
-  await meta.put('segmentScheme', scheme)
   await db.flushed
 }

@@ -10,6 +10,11 @@ export type MetaKey =
   | 'hlcCeiling'
   /** The key → segment mapping the segment index was built with (segment-index.ts). */
   | 'segmentScheme'
+  /**
+   * The segment index holds the entry of every key the change log names up to this position
+   * ([arrivedMs, seq], null: before the first entry); later ones may have been deferred (kv-store.ts).
+   */
+  | 'segmentIndexThrough'
   /** Wall-clock ms when this node last had another member alive (antientropy/away.ts). */
   | 'lastPeerContactMs'
   /** True while the node must repair before serving (away longer than the tombstone grace). */

@@ -21,7 +21,60 @@ export class CorruptRecordError extends Error {
   }
 }
 
-/** Throws TypeError for a record no caller should ever build (replication validates first). */
+/** MessagePack tags of encodeRecord's fields: fixarray of 5 or 6, fixstr of a node id's 16 characters. */
+const FIXARRAY_5 = 0x95
+const FIXARRAY_6 = 0x96
+const FIXSTR_16 = 0xb0
+const NODE_ID_CHARS = 16
+/** The other MessagePack tags encodeRecord writes. */
+const NIL = 0xc0
+const TRUE = 0xc3
+const BIN_8 = 0xc4
+const BIN_16 = 0xc5
+const BIN_32 = 0xc6
+const UINT_8 = 0xcc
+const UINT_16 = 0xcd
+const UINT_32 = 0xce
+const FLOAT_64 = 0xcb
+/** Bytes of a non-negative safe integer as msgpackr writes it (see writeUint). */
+function uintBytes(value: number): number {
+  return value < 0x80 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : value <= 0xffffffff ? 5 : 9
+}
+
+/**
+ * A non-negative safe integer in the form msgpackr gives it: a positive fixint or the smallest
+ * uint up to 32 bits, and a float64 above (exact below 2^53). Returns the next offset.
+ */
+function writeUint(into: Buffer, value: number, offset: number): number {
+  if (value < 0x80) {
+    into[offset] = value
+    return offset + 1
+  }
+  if (value < 0x100) {
+    into[offset] = UINT_8
+    into[offset + 1] = value
+    return offset + 2
+  }
+  if (value < 0x10000) {
+    into[offset] = UINT_16
+    into.writeUInt16BE(value, offset + 1)
+    return offset + 3
+  }
+  if (value <= 0xffffffff) {
+    into[offset] = UINT_32
+    into.writeUInt32BE(value, offset + 1)
+    return offset + 5
+  }
+  into[offset] = FLOAT_64
+  into.writeDoubleBE(value, offset + 1)
+  return offset + 9
+}
+
+/**
+ * Throws TypeError for a record no caller should ever build (replication validates first).
+ * Writes the bytes msgpackr would (record-codec.test.ts holds it to that) without its generic
+ * walk: every apply on every replica encodes its record once.
+ */
 export function encodeRecord(record: StoredRecord): Buffer {
   const { value, version, expiresAtMs } = record
   if (!Number.isSafeInteger(version.hlc) || version.hlc < 0) throw new TypeError(`record version hlc is not a tick count: ${version.hlc}`)
@@ -30,9 +83,39 @@ export function encodeRecord(record: StoredRecord): Buffer {
   if (expiresAtMs !== undefined && (!Number.isSafeInteger(expiresAtMs) || expiresAtMs < 0)) {
     throw new TypeError(`record expiresAtMs is not a ms timestamp: ${expiresAtMs}`)
   }
-  const fields: unknown[] = [RECORD_FORMAT, version.hlc, version.node, value, expiresAtMs ?? null]
-  if (record.strong === true) fields.push(true)
-  return packr.pack(fields)
+  const strong = record.strong === true
+  const valueHeader = value === null ? 1 : value.length < 0x100 ? 2 : value.length < 0x10000 ? 3 : 5
+  const size = 2 + uintBytes(version.hlc) + 1 + NODE_ID_CHARS + valueHeader + (value?.length ?? 0)
+    + (expiresAtMs === undefined ? 1 : uintBytes(expiresAtMs)) + (strong ? 1 : 0)
+  const bytes = Buffer.allocUnsafe(size)
+  bytes[0] = strong ? FIXARRAY_6 : FIXARRAY_5
+  bytes[1] = RECORD_FORMAT
+  let offset = writeUint(bytes, version.hlc, 2)
+  bytes[offset] = FIXSTR_16
+  // A node id is 16 lowercase hex characters (checked above): one byte each.
+  offset += 1 + bytes.write(version.node, offset + 1, NODE_ID_CHARS, 'latin1')
+  if (value === null) {
+    bytes[offset++] = NIL
+  } else {
+    if (value.length < 0x100) {
+      bytes[offset] = BIN_8
+      bytes[offset + 1] = value.length
+    } else if (value.length < 0x10000) {
+      bytes[offset] = BIN_16
+      bytes.writeUInt16BE(value.length, offset + 1)
+    } else {
+      bytes[offset] = BIN_32
+      bytes.writeUInt32BE(value.length, offset + 1)
+    }
+    offset += valueHeader
+    bytes.set(value, offset)
+    offset += value.length
+  }
+  if (expiresAtMs === undefined) bytes[offset++] = NIL
+  else offset = writeUint(bytes, expiresAtMs, offset)
+  if (strong) bytes[offset++] = TRUE
+  if (offset !== size) throw new Error(`encodeRecord wrote ${offset} bytes of the ${size} it sized`)
+  return bytes
 }
 
 export function decodeRecord(bytes: Uint8Array, key: string): StoredRecord {
@@ -60,16 +143,21 @@ export function decodeRecord(bytes: Uint8Array, key: string): StoredRecord {
   return record
 }
 
+/**
+ * True when stored record bytes are a strong record (a six-element array), read from the first
+ * byte without decoding; bytes in any other layout are decoded, which says what is wrong.
+ */
+export function isStrongRecord(bytes: Uint8Array, key: string): boolean {
+  if (bytes[0] === FIXARRAY_5) return false
+  if (bytes[0] === FIXARRAY_6) return true
+  return decodeRecord(bytes, key).strong === true
+}
+
 /** Bytes of a version in the form the Merkle hashes take: hlc uint64 big-endian ‖ node id. */
 const VERSION_BYTES = 16
 /** Lowercase hex digit → its value; -1 for every other byte. */
 const HEX_VALUE = new Int8Array(256).fill(-1)
 for (const [index, digit] of [...'0123456789abcdef'].entries()) HEX_VALUE[digit.charCodeAt(0)] = index
-/** MessagePack tags of encodeRecord's fields: fixarray of 5 or 6, fixstr of a node id's 16 characters. */
-const FIXARRAY_5 = 0x95
-const FIXARRAY_6 = 0x96
-const FIXSTR_16 = 0xb0
-const NODE_ID_CHARS = 16
 /** Where a big-endian float64 hlc is reassembled (no DataView per record). */
 const FLOAT64_BYTES = new DataView(new ArrayBuffer(8))
 

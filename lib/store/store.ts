@@ -42,6 +42,8 @@ export interface Store {
   applyWithin?(entries: readonly KeyedRecord[]): { outcomes: ApplyOutcome[]; publish: () => void }
   /** The stored record, raw: tombstones and expired records included. */
   get(key: string): StoredRecord | undefined
+  /** get(key)?.strong === true without decoding the record; absent: callers use get. */
+  isStrong?(key: string): boolean
   scan(request: ScanRequest): StorePage
   rawRange(options?: RawRangeOptions): Iterable<KeyedRecord>
   /**

@@ -130,6 +130,9 @@ t.test('keys the store cannot hold are refused with a 400 error', async t => {
   await t.rejects(store.apply('', put('v', hlcAt(WALL_MS))), BadRequestError)
   await t.rejects(store.apply('x'.repeat(MAX_KEY_BYTES + 1), put('v', hlcAt(WALL_MS))), BadRequestError)
   await t.rejects(store.apply('lone \uD800 surrogate', put('v', hlcAt(WALL_MS))), BadRequestError)
+  await t.rejects(store.apply('\uDFFF', put('v', hlcAt(WALL_MS))), BadRequestError, 'a key of one lone surrogate')
+  await store.apply('\uFFFD is fine when written', put('v', hlcAt(WALL_MS)))
+  t.equal(text(store.get('\uFFFD is fine when written')), 'v', 'a real U+FFFD is a key like any other')
   t.throws(() => store.get(''), BadRequestError)
   t.equal((await store.apply('x'.repeat(MAX_KEY_BYTES), put('v', hlcAt(WALL_MS)))).applied, true, 'the longest allowed key works')
   t.equal((await store.apply('nul\u0000inside', put('v', hlcAt(WALL_MS)))).applied, true, 'NUL is an ordinary key character')
@@ -213,4 +216,15 @@ t.test('a change listener that throws fails the call it was told of, not the oth
   t.same(good?.status === 'fulfilled' ? good.value : undefined, { applied: true })
   t.match(bad?.status === 'rejected' ? (bad.reason as Error).message : '', /listener broke/)
   t.equal(text(store.get('bad')), 'v', 'the record itself was committed, as before')
+})
+
+t.test('isStrong tells a strong record from a plain one (and from none) without a decode', async t => {
+  const store = await openTestStore(t)
+  await store.applyMany([
+    { key: 'plain', record: put('p', hlcAt(WALL_MS)) },
+    { key: 'strong', record: { ...put('s', hlcAt(WALL_MS)), strong: true } },
+    { key: 'gone', record: tombstone(hlcAt(WALL_MS)) },
+  ])
+  t.same(['plain', 'strong', 'gone', 'absent', 'é/ü'].map((key) => store.isStrong(key)), [false, true, false, false, false])
+  t.equal(store.get('strong')?.strong, true, 'as get() says')
 })
