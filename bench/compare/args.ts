@@ -5,6 +5,11 @@ import { MAX_KEY_SPACE } from './workload.js'
 export interface CompareOptions {
   /** Length of each phase (writes, then reads) per system. */
   readonly seconds: number
+  /**
+   * Unmeasured load before each phase, the same operations: the steady state is reported, not
+   * a JIT's or a cache's first seconds (0: none).
+   */
+  readonly warmupSeconds: number
   /** Operations in flight. */
   readonly concurrency: number
   /** Distinct keys the writes cycle through. */
@@ -21,7 +26,7 @@ export interface CompareOptions {
 }
 
 /** Issue 7's workload. */
-export const DEFAULT_OPTIONS: CompareOptions = { seconds: 20, concurrency: 64, keys: 100_000, systems: SYSTEM_NAMES, json: false, tls: false, watchers: 0, cas: false }
+export const DEFAULT_OPTIONS: CompareOptions = { seconds: 20, warmupSeconds: 5, concurrency: 64, keys: 100_000, systems: SYSTEM_NAMES, json: false, tls: false, watchers: 0, cas: false }
 const MAX_SECONDS = 3600
 const MAX_CONCURRENCY = 1024
 const MAX_WATCHERS = 10_000
@@ -32,6 +37,8 @@ Starts a 3-node hearsay cluster, a 3-member etcd cluster and a Redis primary wit
 loopback (one system at a time), runs writes then reads against each, prints one table.
 
   --seconds N       length of each phase per system (default ${DEFAULT_OPTIONS.seconds})
+  --warmup N        seconds of the same load before each phase, not measured, so a JIT's first
+                    seconds do not count (default ${DEFAULT_OPTIONS.warmupSeconds}; 0: none)
   --concurrency N   operations in flight (default ${DEFAULT_OPTIONS.concurrency})
   --keys N          distinct keys the writes cycle through (default ${DEFAULT_OPTIONS.keys}, at most ${MAX_KEY_SPACE})
   --systems LIST    comma-separated subset of ${SYSTEM_NAMES.join(',')} (default all)
@@ -61,6 +68,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | unde
       allowPositionals: false,
       options: {
         seconds: { type: 'string' },
+        warmup: { type: 'string' },
         concurrency: { type: 'string' },
         keys: { type: 'string' },
         systems: { type: 'string' },
@@ -78,6 +86,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | unde
   if (values.help === true) return undefined
   return {
     seconds: integerFlag('--seconds', values.seconds, DEFAULT_OPTIONS.seconds, MAX_SECONDS),
+    warmupSeconds: values.warmup === '0' ? 0 : integerFlag('--warmup', values.warmup, DEFAULT_OPTIONS.warmupSeconds, MAX_SECONDS),
     concurrency: integerFlag('--concurrency', values.concurrency, DEFAULT_OPTIONS.concurrency, MAX_CONCURRENCY),
     keys: integerFlag('--keys', values.keys, DEFAULT_OPTIONS.keys, MAX_KEY_SPACE),
     systems: values.systems === undefined ? DEFAULT_OPTIONS.systems : systemsFlag(values.systems),

@@ -35,6 +35,8 @@ export interface CompareReport {
     readonly keys: number
     readonly concurrency: number
     readonly secondsPerPhase: number
+    /** Unmeasured load of the same operations before each phase. */
+    readonly warmupSecondsPerPhase: number
   }
   readonly systems: readonly SystemReport[]
   /** hearsay over the others, plaintext runs. */
@@ -71,7 +73,7 @@ export function buildReport(options: CompareOptions, systems: readonly SystemRep
       loadAverageAtStart,
       dataDirs: { path: tmpdir(), filesystem: filesystemOf(tmpdir()) },
     },
-    workload: { keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, keys: options.keys, concurrency: options.concurrency, secondsPerPhase: options.seconds },
+    workload: { keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, keys: options.keys, concurrency: options.concurrency, secondsPerPhase: options.seconds, warmupSecondsPerPhase: options.warmupSeconds },
     systems,
     ratios: ratios(systems.filter(system => !system.tls)),
     tlsCost: tlsCost(systems),

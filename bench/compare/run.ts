@@ -59,6 +59,8 @@ export interface RunSettings {
   readonly group: ProcessGroup
   readonly binaries: ServerBinaries
   readonly seconds: number
+  /** Unmeasured load of the same operations before each phase (CompareOptions.warmupSeconds). */
+  readonly warmupSeconds: number
   readonly concurrency: number
   readonly keys: number
   readonly watchers: number
@@ -79,7 +81,15 @@ export async function runSystem(driver: SystemDriver, settings: RunSettings): Pr
   const running = await driver.start({ group, binaries, concurrency, workload: new Workload(settings.keys), ...(settings.tls === undefined ? {} : { tls: settings.tls }) })
   try {
     const phase = async (name: PhaseName, operationName: string, operation: Operation): Promise<PhaseReport> => {
-      log(`${label}: ${name} phase (${operationName}), ${settings.seconds} s at ${concurrency} in flight`)
+      log(`${label}: ${name} phase (${operationName}), ${settings.seconds} s at ${concurrency} in flight${settings.warmupSeconds > 0 ? ` after ${settings.warmupSeconds} s of warm-up` : ''}`)
+      if (settings.warmupSeconds > 0) {
+        await runClosedLoop({
+          concurrency,
+          durationMs: settings.warmupSeconds * 1000,
+          operation,
+          onProgress: (progress: LoadProgress) => settings.progress(progressLine(label, name, progress, 'warm-up')),
+        })
+      }
       const before = running.servers.map(server => sampleProcess(server.pid))
       const clientBefore = process.cpuUsage()
       const result = await runClosedLoop({
@@ -139,6 +149,6 @@ export function errorCount(stats: KindStats): number {
   return Object.values(stats.errors).reduce((sum, count) => sum + count, 0)
 }
 
-function progressLine(system: string, phase: PhaseName, progress: LoadProgress): string {
-  return `${system} ${phase} ${(progress.elapsedMs / 1000).toFixed(0)} s: ${progress.completed} ops, ${Math.round(progress.opsPerSecond)} ops/s, ${progress.errors} errors`
+function progressLine(system: string, phase: PhaseName, progress: LoadProgress, stage = ''): string {
+  return `${system} ${phase}${stage === '' ? '' : ` ${stage}`} ${(progress.elapsedMs / 1000).toFixed(0)} s: ${progress.completed} ops, ${Math.round(progress.opsPerSecond)} ops/s, ${progress.errors} errors`
 }

@@ -9,7 +9,7 @@ export function formatTable(report: CompareReport): string {
   const { machine, workload } = report
   const lines = [
     `# ${report.date} · ${machine.cpus} CPUs (${machine.cpuModel}) · node ${machine.node} · Linux ${machine.kernel} · data dirs in ${machine.dataDirs.path} (${machine.dataDirs.filesystem}) · load average ${machine.loadAverageAtStart.toFixed(1)} before the run`,
-    `# ${[...new Set(report.systems.map(system => system.version))].join(', ')} · ${workload.keyBytes} B keys, ${workload.valueBytes} B values, ${workload.keys} keys, ${workload.concurrency} in flight, ${workload.secondsPerPhase} s writes then ${workload.secondsPerPhase} s reads${report.bounds === undefined ? '' : ` then ${workload.secondsPerPhase} s compare-and-set`} per system`,
+    `# ${[...new Set(report.systems.map(system => system.version))].join(', ')} · ${workload.keyBytes} B keys, ${workload.valueBytes} B values, ${workload.keys} keys, ${workload.concurrency} in flight, ${workload.secondsPerPhase} s writes then ${workload.secondsPerPhase} s reads${report.bounds === undefined ? '' : ` then ${workload.secondsPerPhase} s compare-and-set`} per system${workload.warmupSecondsPerPhase > 0 ? `, each phase after ${workload.warmupSecondsPerPhase} s of the same load not measured` : ''}`,
     ...(report.bounds === undefined ? [] : [
       `# CAS floor on this machine: 2 loopback round trips (p50 ${report.bounds.loopbackRoundTripP50Ms.toFixed(3)} ms each) + 2 fsyncs (p50 ${report.bounds.fsyncP50Ms.toFixed(3)} ms each, 4 KiB in the data dirs' filesystem) = ${report.bounds.casFloorMs.toFixed(2)} ms`,
     ]),

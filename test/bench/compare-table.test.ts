@@ -23,7 +23,7 @@ function system(name: SystemReport['system'], write: PhaseReport, read: PhaseRep
 const report: CompareReport = {
   date: '2026-12-06T10:00:00.000Z',
   machine: { cpus: 2, cpuModel: 'test CPU', node: 'v20', kernel: '6.1', loadAverageAtStart: 1, dataDirs: { path: '/tmp', filesystem: 'ext4' } },
-  workload: { keyBytes: 16, valueBytes: 100, keys: 1000, concurrency: 64, secondsPerPhase: 10 },
+  workload: { keyBytes: 16, valueBytes: 100, keys: 1000, concurrency: 64, secondsPerPhase: 10, warmupSecondsPerPhase: 5 },
   systems: [
     // 10,000 writes, 9,000 of them acknowledged, 0.9 + 0.8 + 0.5 = 2.2 CPU s: 2.2e6 µs / 9000 ≈ 244 µs each.
     system('hearsay', phase('write', 10_000, { unavailable_503: 1000 }, [0.9, 0.8, 0.5], 1.8), phase('read', 20_000, {}, [0.5, 0.3, 0.2], 2)),
@@ -37,6 +37,11 @@ const report: CompareReport = {
 t.test('CPU µs per operation sums every server and divides by the acknowledged operations', async t => {
   t.equal(Math.round(cpuMicrosPerOperation(2.2, report.systems[0]!.write.load)!), 244)
   t.equal(cpuMicrosPerOperation(0.3, report.systems[2]!.write.load), undefined, 'nothing succeeded: no per-operation cost')
+})
+
+t.test('the table says how long each phase was warmed up, and says nothing when it was not', async t => {
+  t.match(formatTable(report), /each phase after 5 s of the same load not measured/)
+  t.notMatch(formatTable({ ...report, workload: { ...report.workload, warmupSecondsPerPhase: 0 } }), /not measured/)
 })
 
 t.test('the compare table has the CPU-per-operation columns for every system', async t => {
