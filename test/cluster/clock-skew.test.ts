@@ -1,4 +1,5 @@
 import t from 'tap'
+import { REFILL_AFTER_LAST_TICK_MS } from '../../lib/clock/hlc.js'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { hlcWallMs, parseVersion } from '../../lib/clock/version.js'
 import { startCluster, startDaemon, waitFor, type Daemon } from '../helpers/daemon.js'
@@ -183,7 +184,11 @@ t.test('a node whose clock runs 10 s ahead refuses to coordinate writes and keep
   })
   const resumedAfterMs = Date.now() - stoppedAtMs
   t.comment(`node 3 took writes again ${resumedAfterMs} ms after it was stopped`)
-  t.ok(resumedAfterMs >= CLOCK_OFFSET_MS - 2 * MAX_SKEW_MS, `not before its old timestamps were within the bound (${resumedAfterMs} ms)`)
+  // Its every write was refused, so it issued no tick while skewed: its clock kept reserving
+  // ceilings only for REFILL_AFTER_LAST_TICK_MS after its start, CLOCK_OFFSET_MS ahead. It must
+  // not write before the wall clock is within the bound of the last of them.
+  const resumedAfterStartMs = Date.now() - startedMs
+  t.ok(resumedAfterStartMs >= CLOCK_OFFSET_MS + REFILL_AFTER_LAST_TICK_MS - 2 * MAX_SKEW_MS, `not before the timestamps it reserved were within the bound (${resumedAfterStartMs} ms after its first start)`)
   const wallMs = hlcWallMs(parseVersion(String(late.body.version)).hlc)
   t.ok(wallMs <= Date.now() + MAX_SKEW_MS, `its first version after the fix is not from the future (${wallMs - Date.now()} ms ahead)`)
   t.equal(late.body.acks, 3, 'and every replica takes it')
