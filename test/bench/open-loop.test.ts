@@ -1,4 +1,3 @@
-import { setImmediate as nextMacrotask, setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { OpOutcome } from '../../lib/bench/closed-loop.js'
 import { FakeClock } from '../../lib/runtime/clock.js'
@@ -50,21 +49,28 @@ t.test('a server that stalls once shows in the open loop: every operation schedu
 })
 
 t.test('the schedule is kept: operations start no earlier than scheduled and the count is exact', async t => {
+  // On a fake clock: on the real one a busy machine falls behind a 2 ms schedule.
+  const clock = new FakeClock(1_000_000)
   const starts: number[] = []
   const samples: OpenLoopSample[] = []
-  const result = await runOpenLoop({
+  const run = runOpenLoop({
     ratePerSecond: 500,
     maxInFlight: 8,
     ops: 50,
     warmupMs: 20,
-    async operation(slot) {
+    clock,
+    operation(slot) {
       t.ok(slot >= 0 && slot < 8, 'slots are within the in-flight bound')
-      starts.push(performance.now())
-      await nextMacrotask()
-      return { kind: 'put', ok: true }
+      starts.push(clock.monotonicMs())
+      return new Promise<OpOutcome>(resolve => clock.setTimeout(() => resolve({ kind: 'put', ok: true }), 1))
     },
     onRecorded: sample => samples.push(sample),
   })
+  let finished = false
+  void run.then(() => { finished = true }, () => { finished = true })
+  for (let i = 0; i < 1000 && !finished; i++) await clock.advance(1)
+  t.ok(finished, 'the schedule ran to its end in simulated time')
+  const result = await run
   t.equal(result.total.count, 50, 'exactly --ops recorded operations')
   t.equal(starts.length, 60, 'plus the 10 scheduled during the 20 ms warm-up, run but not recorded')
   t.same(samples.map(sample => sample.index).sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i + 10))
@@ -81,10 +87,12 @@ t.test('never more than maxInFlight at once; what cannot start before the schedu
   let started = 0
   let release: () => void = () => {}
   const gate = new Promise<void>(resolve => { release = resolve })
+  const clock = new FakeClock(1_000_000)
   const run = runOpenLoop({
     ratePerSecond: 1000,
     maxInFlight: 3,
     durationMs: 50,
+    clock,
     async operation() {
       started++
       inFlight++
@@ -94,9 +102,9 @@ t.test('never more than maxInFlight at once; what cannot start before the schedu
       return { kind: 'get', ok: false, error: 'timeout' }
     },
   })
-  // Hold the three slots until the whole schedule is due (bounded: the run's own 50 ms schedule).
-  for (let i = 0; i < 1000 && started < 3; i++) await nextMacrotask()
-  await sleep(60)
+  // Hold the three slots until the whole 50 ms schedule is due, in simulated time.
+  for (let i = 0; i < 60; i++) await clock.advance(1)
+  t.equal(started, 3, 'only the three slots started while they were held')
   release()
   const result = await run
   t.equal(mostInFlight, 3)
