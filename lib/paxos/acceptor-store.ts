@@ -135,9 +135,11 @@ export class AcceptorStore {
       return cached
     }
     // The fast read's bytes are valid until the next read: decodeState copies what it keeps.
+    // lmdb-js returns its shared read buffer with `length` set to the value's size but the
+    // buffer's whole byteLength, so the view is cut to `length`.
     const bytes = this.#db.getBinaryFast(encodeKey(key))
     if (bytes === undefined) return undefined
-    const state = decodeState(bytes, key)
+    const state = decodeState(bytes.subarray(0, bytes.length), key)
     this.#remember(key, state)
     return state
   }

@@ -1,4 +1,8 @@
 import t from 'tap'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { KvStore } from '../../lib/store/kv-store.js'
 import type { NodeId } from '../../lib/clock/version.js'
 import { decideAccept, decidePrepare } from '../../lib/paxos/acceptor-state.js'
 import { AcceptorStore, MAX_CACHED_STATES } from '../../lib/paxos/acceptor-store.js'
@@ -43,4 +47,19 @@ t.test('a transaction that fails leaves no state in the cache that never reached
   await t.rejects(store.update('k', (state) => decidePrepare(state, { counter: 9, node: p })), /MDB_MAP_FULL/)
   t.same(store.get('k')?.promised, { counter: 5, node: p }, 'the promise of 9 was not kept: the durable promise of 5 is what counts')
   t.same((await store.update('k', (state) => decidePrepare(state, { counter: 7, node: p }))), { ok: true, accepted: undefined }, 'so a prepare at 7 is promised')
+})
+
+t.test('on the real LMDB store, a state read back from disk (no cache: a restarted node) decodes', async t => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'hearsay-acceptor-store-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const kv = await KvStore.open({ dataDir, mapSizeBytes: 64 * 1024 * 1024 })
+  t.teardown(() => kv.close())
+  const store = new AcceptorStore(kv.paxos)
+  await store.update('k', (state) => decidePrepare(state, { counter: 5, node: p }))
+  await store.update('k', (state) => decideAccept(state, { counter: 5, node: p }, rec(50, '17'), [{ hlc: 50, node: p }]))
+  // lmdb-js reads into a shared buffer much longer than this value: before the fix the decoder
+  // saw its whole length and refused the state as corrupt ("trailing bytes").
+  const fresh = new AcceptorStore(kv.paxos)
+  t.same(fresh.get('k'), store.get('k'), 'the state read from disk is the one written')
+  t.equal(Buffer.from(fresh.get('k')!.accepted!.record.value!).toString(), '17')
 })
