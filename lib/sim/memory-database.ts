@@ -1,6 +1,9 @@
 import { compareBytes } from '../store/keys.js'
 import type { DatabaseKey, DatabaseRange, OrderedDatabase } from '../store/ordered-database.js'
 
+/** Bytes the shared read buffer keeps beyond the value read, so that its byteLength always differs. */
+const FAST_READ_SLACK_BYTES = 64
+
 /**
  * An in-memory OrderedDatabase for simulations: entries kept sorted by key (strings by code
  * unit, bytes by unsigned byte order, as LMDB orders them). Writes apply at once and count as
@@ -13,6 +16,8 @@ export class MemoryDatabase<V, K extends DatabaseKey> implements OrderedDatabase
   readonly #values: V[] = []
   /** Set by the simulator when the node crashes: later writes from its stale modules fail. */
   #fencedReason: string | undefined
+  /** getBinaryFast's shared buffer. */
+  #readBuffer = Buffer.alloc(4096)
 
   get size(): number {
     return this.#keys.length
@@ -37,9 +42,20 @@ export class MemoryDatabase<V, K extends DatabaseKey> implements OrderedDatabase
     return index >= 0 ? this.#values[index] : undefined
   }
 
+  /**
+   * As lmdb-js does: the value copied into one shared buffer, reused by the next read, whose
+   * `length` is the value's size while its `byteLength` is the whole buffer's. Code that reads
+   * `byteLength` (a DataView over it, say) then fails here as it would on LMDB.
+   */
   getBinaryFast(key: K): Uint8Array | undefined {
     const value = this.get(key)
-    return value instanceof Uint8Array ? value : undefined
+    if (!(value instanceof Uint8Array)) return undefined
+    if (this.#readBuffer.byteLength < value.byteLength + FAST_READ_SLACK_BYTES) {
+      this.#readBuffer = Buffer.alloc(2 * value.byteLength + FAST_READ_SLACK_BYTES)
+    }
+    this.#readBuffer.set(value)
+    Object.defineProperty(this.#readBuffer, 'length', { value: value.byteLength, writable: true, configurable: true })
+    return this.#readBuffer
   }
 
   async put(key: K, value: V): Promise<boolean> {

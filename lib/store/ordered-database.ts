@@ -17,7 +17,11 @@ export interface DatabaseRange {
 
 export interface OrderedDatabase<V, K extends DatabaseKey> {
   get(key: K): V | undefined
-  /** The value's bytes (binary databases); valid until the next read. */
+  /**
+   * The value's bytes (binary databases), valid until the next read: lmdb-js's shared read
+   * buffer, whose `length` is the value's size but whose `byteLength` is the whole buffer's. Read
+   * it up to `length` (or `subarray(0, length)` before a DataView); the memory twin does the same.
+   */
   getBinaryFast(key: K): Uint8Array | undefined
   /** Staged in the current transaction, or written in the next batch outside one. */
   put(key: K, value: V): Promise<boolean>
