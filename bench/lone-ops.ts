@@ -23,6 +23,7 @@ import { cpus, loadavg } from 'node:os'
 import * as hdr from 'hdr-histogram-js'
 import { HearsayClient, type HearsayClientOptions } from '../lib/client/client.js'
 import { startCluster, waitFor, type Cluster } from '../test/helpers/daemon.js'
+import { measureBounds } from './compare/bounds.js'
 
 type LoneOp = 'put' | 'cas' | 'get'
 
@@ -252,9 +253,12 @@ try {
   }
   const rows: Row[] = []
   for (const op of OPS) rows.push(await runOp(client, op, pids, idleCpuPerSec))
+  // After the rows, so the probes' own processes do not run beside the measured operations.
+  const bounds = await measureBounds()
   console.log(`# ${new Date().toISOString()} node ${process.version} ${cpus().length}× ${cpus()[0]?.model.trim()}; load ${load} at the start, ${loadavg().map(l => l.toFixed(2)).join(' ')} at the end; ${COUNT} ops per row after ${WARMUP} warm-up, one in flight, ${VALUE_BYTES} B values; daemons ${PIN === '' ? 'unpinned' : `pinned to ${PIN}`}`)
   if (idle !== '') console.log(`# ${idle}; by thread (ms/s): ${idleThreads}`)
   if (idlePerfText !== '') console.log(`# idle cluster per second (perf stat, all daemons): ${idlePerfText}`)
+  console.log(`# floors in this run: issue 13's, 2 round trips in one process (p50 ${bounds.loopbackRoundTripP50Ms.toFixed(3)} ms) + 2 fsyncs (p50 ${bounds.fsyncP50Ms.toFixed(3)} ms) = ${bounds.casFloorMs.toFixed(2)} ms; separate processes', 2 round trips to another process (p50 ${bounds.processRoundTripP50Ms.toFixed(3)} ms) + 1 lone lmdb-js commit (p50 ${bounds.lmdbCommitP50Ms.toFixed(3)} ms) = ${bounds.loneCasFloorMs.toFixed(2)} ms`)
   console.log('| op | p50 ms | p90 ms | p99 ms | ops/s | server CPU µs/op | net of idle | write / read syscalls per op | errors |')
   console.log('|---|---:|---:|---:|---:|---:|---:|---|---:|')
   for (const r of rows) console.log(`# ${r.op} per op by thread: ${r.threads}`)

@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { open } from 'lmdb'
 
 /**
  * The floor under a CASPaxos change on this machine (issue 13: "p50 within 2 round trips + 2
@@ -17,6 +19,14 @@ const FSYNC_WRITE_BYTES = 4096
 /** Round trips timed over one loopback TCP connection, after a warm-up. */
 const ROUND_TRIP_SAMPLES = 2000
 const ROUND_TRIP_WARMUP = 200
+/** Lone LMDB commits timed, after a warm-up, each after a pause as a lone operation has. */
+const COMMIT_SAMPLES = 300
+const COMMIT_WARMUP = 30
+const COMMIT_PAUSE_MS = 2
+const COMMIT_VALUE_BYTES = 400
+/** Echoes every chunk back; prints its port once listening. */
+const ECHO_SERVER = `const s = require('node:net').createServer(c => { c.setNoDelay(true); c.on('data', d => c.write(d)) });
+s.listen(0, '127.0.0.1', () => console.log(s.address().port))`
 
 export interface Bounds {
   /** Median of a 4 KiB write + fsync in the data dirs' filesystem. */
@@ -25,12 +35,61 @@ export interface Bounds {
   readonly loopbackRoundTripP50Ms: number
   /** 2 round trips + 2 fsyncs. */
   readonly casFloorMs: number
+  /**
+   * What separate processes pay, which the floor above does not: the median round trip to an
+   * echo server in another process (each side sleeps in epoll between messages, as a node
+   * between a lone operation's steps), ...
+   */
+  readonly processRoundTripP50Ms: number
+  /** ... and the median lone commit through lmdb-js (transaction with one put, then flushed), as an acceptor makes one. */
+  readonly lmdbCommitP50Ms: number
+  /**
+   * A lone one-round-trip CAS through a coordinator on those costs: client → coordinator →
+   * acceptor and back (2 process round trips) + the acceptor's commit.
+   */
+  readonly loneCasFloorMs: number
 }
 
 export async function measureBounds(dir = tmpdir()): Promise<Bounds> {
   const fsyncP50Ms = median(timeFsyncs(dir))
-  const loopbackRoundTripP50Ms = median(await timeRoundTrips())
-  return { fsyncP50Ms, loopbackRoundTripP50Ms, casFloorMs: 2 * fsyncP50Ms + 2 * loopbackRoundTripP50Ms }
+  const loopbackRoundTripP50Ms = median(await timeRoundTrips(undefined))
+  const processRoundTripP50Ms = median(await timeProcessRoundTrips())
+  const lmdbCommitP50Ms = median(await timeLmdbCommits(dir))
+  return {
+    fsyncP50Ms, loopbackRoundTripP50Ms, casFloorMs: 2 * fsyncP50Ms + 2 * loopbackRoundTripP50Ms,
+    processRoundTripP50Ms, lmdbCommitP50Ms, loneCasFloorMs: 2 * processRoundTripP50Ms + lmdbCommitP50Ms,
+  }
+}
+
+async function timeProcessRoundTrips(): Promise<number[]> {
+  const child = spawn(process.execPath, ['-e', ECHO_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] })
+  try {
+    const [line] = await once(child.stdout, 'data') as [Buffer]
+    return await timeRoundTrips(Number(line.toString().trim()))
+  } finally {
+    child.kill()
+  }
+}
+
+async function timeLmdbCommits(dir: string): Promise<number[]> {
+  const scratch = mkdtempSync(join(dir, 'hearsay-commit-'))
+  const root = open({ path: scratch, noSubdir: false, maxDbs: 2, mapSize: 64 * 1024 * 1024 })
+  const db = root.openDB<Uint8Array, Uint8Array>('probe', { keyEncoding: 'binary', encoding: 'binary' })
+  const value = Buffer.alloc(COMMIT_VALUE_BYTES, 1)
+  const samples: number[] = []
+  try {
+    for (let i = 0; i < COMMIT_WARMUP + COMMIT_SAMPLES; i++) {
+      await new Promise(resolve => setTimeout(resolve, COMMIT_PAUSE_MS))
+      const started = performance.now()
+      await db.transaction(() => { void db.put(Buffer.from(`k${i % 64}`), value) })
+      await db.flushed
+      if (i >= COMMIT_WARMUP) samples.push(performance.now() - started)
+    }
+  } finally {
+    await root.close()
+    rmSync(scratch, { recursive: true, force: true })
+  }
+  return samples
 }
 
 function timeFsyncs(dir: string): number[] {
@@ -50,11 +109,15 @@ function timeFsyncs(dir: string): number[] {
   }
 }
 
-async function timeRoundTrips(): Promise<number[]> {
-  const server = net.createServer(socket => socket.on('data', data => socket.write(data)))
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
+/** Round trips to the echo server at `port`, or to one in this process (undefined). */
+async function timeRoundTrips(port: number | undefined): Promise<number[]> {
+  let server: net.Server | undefined
+  if (port === undefined) {
+    server = net.createServer(socket => socket.on('data', data => socket.write(data)))
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    port = (server.address() as net.AddressInfo).port
+  }
   const socket = net.connect(port, '127.0.0.1')
   socket.setNoDelay(true)
   await once(socket, 'connect')
@@ -68,7 +131,7 @@ async function timeRoundTrips(): Promise<number[]> {
     }
   } finally {
     socket.destroy()
-    server.close()
+    server?.close()
   }
   return samples
 }

@@ -12,6 +12,7 @@ export function formatTable(report: CompareReport): string {
     `# ${[...new Set(report.systems.map(system => system.version))].join(', ')} · ${workload.keyBytes} B keys, ${workload.valueBytes} B values, ${workload.keys} keys, ${workload.concurrency} in flight, ${workload.secondsPerPhase} s writes then ${workload.secondsPerPhase} s reads${report.bounds === undefined ? '' : ` then ${workload.secondsPerPhase} s compare-and-set`} per system${workload.warmupSecondsPerPhase > 0 ? `, each phase after ${workload.warmupSecondsPerPhase} s of the same load not measured` : ''}`,
     ...(report.bounds === undefined ? [] : [
       `# CAS floor on this machine: 2 loopback round trips (p50 ${report.bounds.loopbackRoundTripP50Ms.toFixed(3)} ms each) + 2 fsyncs (p50 ${report.bounds.fsyncP50Ms.toFixed(3)} ms each, 4 KiB in the data dirs' filesystem) = ${report.bounds.casFloorMs.toFixed(2)} ms`,
+      `# What separate processes pay on this machine: a round trip to another process p50 ${report.bounds.processRoundTripP50Ms.toFixed(3)} ms, a lone lmdb-js commit (transaction + flushed) p50 ${report.bounds.lmdbCommitP50Ms.toFixed(3)} ms; a lone one-round-trip CAS through a coordinator = 2 such round trips + 1 commit = ${report.bounds.loneCasFloorMs.toFixed(2)} ms`,
     ]),
     '',
     '| phase | system | operation | ops/s | p50 ms | p99 ms | errors | hearsay ÷ this | server CPU µs/op (all servers) | server CPU s (each) | server RSS MiB (each, at end) | bench client CPU s | bench client CPU µs/op |',
