@@ -51,6 +51,7 @@ import { ChangeLogTrimmer } from './watch/trimmer.js'
 import { validateLifecycleGossip, type LifecycleRecord, type RemovalRecord } from './lifecycle/messages.js'
 import { LifecycleService, registerLifecycleHandlers } from './lifecycle/service.js'
 import type { SyncRunner } from './lifecycle/sync-plan.js'
+import { validateStoredRepairs, type StoredRepair } from './lifecycle/removal-repair.js'
 
 /**
  * The node's wiring: every protocol module built and connected, from a world handed in from
@@ -588,6 +589,8 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     replicationFactor: config.replication.factor,
     initial: storedLifecycleRecords(store.meta.read('lifecycle'), lifecycleLog),
     persist: async (records) => { await store.meta.update('lifecycle', () => records()) },
+    initialRepairs: storedRemovalRepairs(store.meta.read('removalRepairs'), lifecycleLog),
+    persistRepairs: async (repairs) => { await store.meta.update('removalRepairs', () => repairs()) },
     persistDecommissioned: async (atMs) => { await store.meta.update('decommissionedAtMs', () => atMs) },
     members: () => swim.members(),
     send: (peer, message) => transport.send(peer, message),
@@ -652,6 +655,16 @@ function storedLifecycleRecords(stored: unknown, log: Logger): LifecycleRecord[]
     return [...validateLifecycleGossip({ records: stored, reply: false }).records]
   } catch (error) {
     log.error({ err: error }, 'the stored lifecycle records do not validate; starting without them (peers gossip them back)')
+    return []
+  }
+}
+
+function storedRemovalRepairs(stored: unknown, log: Logger): StoredRepair[] {
+  if (stored === undefined) return []
+  try {
+    return validateStoredRepairs(stored)
+  } catch (error) {
+    log.error({ err: error }, 'the stored removal repairs do not validate; starting without them (anti-entropy still brings the gained partitions up to date, without progress shown)')
     return []
   }
 }

@@ -11,7 +11,7 @@ import {
   type LeavingRecord, type LifecycleGossipBody, type LifecycleRecord, type RemovalRecord, type RepairProgress,
 } from './messages.js'
 import { LifecycleRegistry } from './registry.js'
-import { RemovalRepairs } from './removal-repair.js'
+import { RemovalRepairs, type StoredRepair } from './removal-repair.js'
 import type { SyncRunner } from './sync-plan.js'
 
 /**
@@ -39,6 +39,10 @@ export interface LifecycleServiceOptions {
    * store's transaction, so overlapping calls cannot leave an older set on disk than a newer one.
    */
   readonly persist: (records: () => readonly LifecycleRecord[]) => Promise<void>
+  /** Removal repairs persisted before this start (meta): partitions gained and still owed. */
+  readonly initialRepairs: readonly StoredRepair[]
+  /** Stores the removal repairs durably (meta); `repairs` is read inside the store's transaction, as `persist`'s records. */
+  readonly persistRepairs: (repairs: () => readonly StoredRepair[]) => Promise<void>
   /** Remembers for good that this node was decommissioned (it will not start on this data dir again). */
   readonly persistDecommissioned: (atMs: number) => Promise<void>
   /** Every member in this node's SWIM table, itself included. */
@@ -122,6 +126,9 @@ export class LifecycleService {
     this.#options = options
     this.#registry = new LifecycleRegistry(options.initial)
     this.#repairs = new RemovalRepairs({ localId: options.localId, replicasOf: options.replicasOf })
+    // Partitions gained before a restart: placement counts them as this node's own now, so only
+    // the stored repair still says they are owed.
+    this.#repairs.restore(options.initialRepairs)
     this.#removedSelf = this.#registry.removal(options.localId)
     // Known removals from before a restart: nothing gained this time, but the node answers for them.
     for (const removal of this.#registry.removals()) if (removal.id !== options.localId) this.#repairs.start(removal.id, [])
@@ -350,12 +357,19 @@ export class LifecycleService {
       first = false
       void this.#options.dropHints(record.id).catch((error: unknown) => log.warn({ err: error, member: record.id }, 'could not drop the hints kept for a removed member'))
     }
+    if (gained.length > 0) this.#persistRepairs()
     this.#kickRepairs()
     try {
       await persisted
     } catch (error) {
       log.error({ err: error }, 'could not store the lifecycle records; they are gossiped again and stored with the next change')
     }
+  }
+
+  /** Not awaited: a repair whose progress was not stored is redone after a restart, which is safe. */
+  #persistRepairs(): void {
+    this.#options.persistRepairs(() => this.#repairs.snapshot())
+      .catch((error: unknown) => this.#options.log.error({ err: error }, 'could not store the removal repairs\' progress; after a restart this node may not know which partitions it still owes'))
   }
 
   #kickRepairs(): void {
@@ -371,6 +385,7 @@ export class LifecycleService {
         const outcomes = await this.#options.sync(plan)
         if (this.#stopping.signal.aborted) return
         this.#repairs.record(plan, outcomes)
+        this.#persistRepairs()
         if (!outcomes.some((o) => o.ok)) await sleep(this.#options.clock, this.#options.retryDelayMs, this.#stopping.signal)
       }
     } catch (error) {

@@ -23,6 +23,8 @@ export type MetaKey =
   | 'changeLogHorizonMs'
   /** The cluster's removal and leaving records as this node last held them (lib/lifecycle). */
   | 'lifecycle'
+  /** Removal repairs still owed here: partitions gained from removed members and the replicas synced (lifecycle/removal-repair.ts). */
+  | 'removalRepairs'
   /** Wall-clock ms this node finished a decommission: it does not start on this data dir again. */
   | 'decommissionedAtMs'
   /** Per partition: the acceptor set this node last answered for and what it must catch up (paxos/acceptor-sets.ts). */
