@@ -70,21 +70,21 @@ export interface HybridLogicalClockOptions {
  * corrected onto a ceiling persisted while it ran ahead. Writes then wait out the difference.
  *
  * now() stays synchronous: start() awaits the first reservation, and the next one is saved in the
- * background once half of the window is used (checked on every call and by a timer, so the
- * ceiling keeps ahead of the wall clock between ticks: the timer is set for the moment the
- * headroom falls to REFILL_TIMER_HEADROOM_FRACTION of the window, so it fires once per save). If the wall clock overtakes the durable
- * ceiling anyway (save still in flight, event loop stalled), now() keeps issuing within the
+ * background once half of the window is used (checked on every call), or between ticks once the
+ * headroom falls to REFILL_TIMER_HEADROOM_FRACTION of it (a timer set for that moment, so it fires
+ * once per save and the ceiling keeps ahead of the wall clock). If the wall clock overtakes the
+ * durable ceiling anyway (save still in flight, event loop stalled), now() keeps issuing within the
  * durable window at logical speed (last + 1, but not below the wall time the window was reserved
  * at); only when even that is used up does it throw ClockExhaustedError (503) until the save
  * lands.
  *
  * Idle: the timer refills only within REFILL_AFTER_LAST_TICK_MS of the last tick now() issued
  * (update() issues none of ours), so an idle node writes nothing and sets no timer at all (the
- * next now() sets it again). After a longer pause the
- * ceiling lags the wall clock, and creeping would stamp the first write with the time of the
- * last save — older than writes other nodes made meanwhile, so it would lose to them under
- * last-writer-wins. now() then throws ClockExhaustedError and starts a save; next() (every write
- * path) waits for it, so the first write after a pause pays one ceiling commit.
+ * next now() sets it again). After a longer pause the ceiling lags the wall clock, and creeping
+ * would stamp the first write with the time of the last save — older than writes other nodes
+ * made meanwhile, so it would lose to them under last-writer-wins. now() then throws
+ * ClockExhaustedError and starts a save; next() (every write path) waits for it, so the first
+ * write after a pause pays one ceiling commit.
  *
  * The window is capped at maxSkewMs / 2 (floored at MIN_RESERVE_MS): a node restarted moments
  * after a save starts at most one window ahead of its wall clock, and peers (checking our
@@ -111,7 +111,7 @@ export class HybridLogicalClock {
   private pendingSave: Promise<void> | undefined
   /** Wall ms before which no new save is attempted after a failure. */
   private retryNotBeforeMs = 0
-  /** The background refill, due when the headroom falls to half; none while idle or a save is in flight. */
+  /** The background refill (see armRefill); none while idle or while a save is in flight. */
   private refillTimer: TimerHandle | undefined
   /** Wall ms of the last tick now() issued (or of start()); the refill timer idles after it. */
   private lastIssueWallMs = 0
