@@ -420,6 +420,9 @@ t.test('dissemination', async t => {
     // (200 ms) and every reconnect round (1 s) woke the node too, about 70 times in these 10 s.
     t.ok(probes >= 9 && probes <= 11, `${probes} probes in 10 s`)
     t.ok(wakeups.size <= probes + 1, `${wakeups.size} wake-ups for ${probes} probes`)
+    // Placement and the acceptor sets recompute on memberChanged only (lib/wiring.ts): a quiet
+    // round must raise none.
+    t.same(quiet.flatMap(step => ofKind(step.effects, 'memberChanged')), [], 'and no member change')
   })
 
   t.test('news after a quiet spell goes out on the gossip schedule the node kept while it slept', async t => {
