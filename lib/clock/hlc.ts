@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { HLC_TICKS_PER_MS, hlcWallMs } from './version.js'
 import { ClockAheadError, ClockExhaustedError, ClockSkewError } from './errors.js'
-import { repeatEvery, sleep, type Clock, type Repeating } from '../runtime/clock.js'
+import { sleep, type Clock, type TimerHandle } from '../runtime/clock.js'
 
 /**
  * How far ahead of the wall clock the persisted ceiling is reserved, at most. A bigger window
@@ -14,8 +14,12 @@ export const HIGH_WATER_RESERVE_MS = 10_000
  * 2 × this the restart lead can exceed maxSkewMs / 2 (see HybridLogicalClock).
  */
 export const MIN_RESERVE_MS = 50
-/** The background refill looks at the headroom this many times per reserve window. */
-const REFILL_CHECKS_PER_WINDOW = 4
+/**
+ * Between ticks the background refill lets the headroom fall to this fraction of the window
+ * before it saves: the least the quarter-window polling it replaces could leave, so a save
+ * between ticks goes every three quarters of a window (a tick still saves at half, as before).
+ */
+const REFILL_TIMER_HEADROOM_FRACTION = 1 / 4
 /** Saves next() waits through before it reports exhaustion (503). */
 const MAX_EXHAUSTED_WAITS = 20
 /** next()'s pause when no save is in flight to wait for (one is being retried after a failure). */
@@ -66,19 +70,21 @@ export interface HybridLogicalClockOptions {
  * corrected onto a ceiling persisted while it ran ahead. Writes then wait out the difference.
  *
  * now() stays synchronous: start() awaits the first reservation, and the next one is saved in the
- * background once half of the window is used (checked on every call and by a timer, so the
- * ceiling keeps ahead of the wall clock between ticks). If the wall clock overtakes the durable
- * ceiling anyway (save still in flight, event loop stalled), now() keeps issuing within the
+ * background once half of the window is used (checked on every call), or between ticks once the
+ * headroom falls to REFILL_TIMER_HEADROOM_FRACTION of it (a timer set for that moment, so it fires
+ * once per save and the ceiling keeps ahead of the wall clock). If the wall clock overtakes the
+ * durable ceiling anyway (save still in flight, event loop stalled), now() keeps issuing within the
  * durable window at logical speed (last + 1, but not below the wall time the window was reserved
  * at); only when even that is used up does it throw ClockExhaustedError (503) until the save
  * lands.
  *
  * Idle: the timer refills only within REFILL_AFTER_LAST_TICK_MS of the last tick now() issued
- * (update() issues none of ours), so an idle node writes nothing. After a longer pause the
- * ceiling lags the wall clock, and creeping would stamp the first write with the time of the
- * last save — older than writes other nodes made meanwhile, so it would lose to them under
- * last-writer-wins. now() then throws ClockExhaustedError and starts a save; next() (every write
- * path) waits for it, so the first write after a pause pays one ceiling commit.
+ * (update() issues none of ours), so an idle node writes nothing and sets no timer at all (the
+ * next now() sets it again). After a longer pause the ceiling lags the wall clock, and creeping
+ * would stamp the first write with the time of the last save — older than writes other nodes
+ * made meanwhile, so it would lose to them under last-writer-wins. now() then throws
+ * ClockExhaustedError and starts a save; next() (every write path) waits for it, so the first
+ * write after a pause pays one ceiling commit.
  *
  * The window is capped at maxSkewMs / 2 (floored at MIN_RESERVE_MS): a node restarted moments
  * after a save starts at most one window ahead of its wall clock, and peers (checking our
@@ -96,8 +102,6 @@ export class HybridLogicalClock {
   private readonly onSaveError: ((error: unknown) => void) | undefined
   /** Reserve window in ticks. */
   private readonly reserveTicks: number
-  /** Interval of the background headroom check, in ms. */
-  private readonly refillCheckMs: number
 
   /** Greatest tick issued or adopted so far. */
   private lastTick = 0
@@ -107,7 +111,8 @@ export class HybridLogicalClock {
   private pendingSave: Promise<void> | undefined
   /** Wall ms before which no new save is attempted after a failure. */
   private retryNotBeforeMs = 0
-  private refillTimer: Repeating | undefined
+  /** The background refill (see armRefill); none while idle or while a save is in flight. */
+  private refillTimer: TimerHandle | undefined
   /** Wall ms of the last tick now() issued (or of start()); the refill timer idles after it. */
   private lastIssueWallMs = 0
   private readonly clock: Clock
@@ -124,7 +129,6 @@ export class HybridLogicalClock {
     this.clock = options.clock
     const reserveMs = Math.max(MIN_RESERVE_MS, Math.min(HIGH_WATER_RESERVE_MS, Math.floor(options.maxSkewMs / 2)))
     this.reserveTicks = reserveMs * HLC_TICKS_PER_MS
-    this.refillCheckMs = Math.floor(reserveMs / REFILL_CHECKS_PER_WINDOW)
   }
 
   /** Loads the persisted ceiling and durably reserves the first window; call once before now(). */
@@ -140,15 +144,13 @@ export class HybridLogicalClock {
     this.durableCeiling = ceiling
     this.state = 'running'
     this.lastIssueWallMs = this.readWallMs()
-    this.refillTimer = repeatEvery(this.clock, this.refillCheckMs, () => {
-      if (!this.idle(this.readWallMs())) this.refillIfLow()
-    })
+    this.armRefill()
   }
 
   /** Stops the background refill and waits for a save in flight. */
   async stop(): Promise<void> {
     this.state = 'stopped'
-    this.refillTimer?.stop()
+    if (this.refillTimer !== undefined) this.clock.clearTimeout(this.refillTimer)
     this.refillTimer = undefined
     await this.pendingSave
   }
@@ -178,6 +180,8 @@ export class HybridLogicalClock {
     this.lastTick = tick
     this.lastIssueWallMs = wallMs
     this.refillIfLow()
+    // The first tick after an idle spell sets the refill timer again.
+    if (this.refillTimer === undefined) this.armRefill()
     return tick
   }
 
@@ -251,7 +255,30 @@ export class HybridLogicalClock {
         this.pendingSave = undefined
         // update() may have moved past this reservation while it was in flight.
         this.refillIfLow()
+        this.armRefill()
       })
+  }
+
+  /**
+   * Sets the background refill for the wall clock taking the headroom below
+   * REFILL_TIMER_HEADROOM_FRACTION of the window (or a failed save's retry time). Nothing is set
+   * while a save is in flight (its end sets the timer) or when that moment falls after the
+   * refill goes idle: until the next tick, nothing is due.
+   */
+  private armRefill(): void {
+    if (this.state !== 'running' || this.pendingSave !== undefined || this.refillTimer !== undefined) return
+    const lowAtWallMs = Math.floor((this.durableCeiling - this.reserveTicks * REFILL_TIMER_HEADROOM_FRACTION) / HLC_TICKS_PER_MS)
+    const wallMs = this.readWallMs()
+    const dueWallMs = Math.max(lowAtWallMs, this.retryNotBeforeMs, wallMs)
+    if (this.idle(dueWallMs)) return
+    // At most one idle period ahead: a wall clock set back meanwhile only makes it fire early,
+    // when it looks again.
+    const delayMs = Math.min(REFILL_AFTER_LAST_TICK_MS, dueWallMs - wallMs)
+    this.refillTimer = this.clock.setTimeout(() => {
+      this.refillTimer = undefined
+      if (!this.idle(this.readWallMs())) this.refillIfLow()
+      this.armRefill()
+    }, delayMs)
   }
 
   private wallTicks(): number {

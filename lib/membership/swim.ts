@@ -178,14 +178,19 @@ export class Swim {
     return this.#table.count(state)
   }
 
-  /** When `tick` wants to run next; Infinity before `join`. */
+  /**
+   * When `tick` wants to run next; Infinity before `join`. A gossip round with an empty queue and
+   * a reconnect round with no dead member have nothing to do, so they wake nobody: an idle node
+   * wakes for its probes only (see #resumeIdleRounds for how their schedule is kept meanwhile).
+   */
   nextTickAtMs(): number {
     if (!this.#started) return Infinity
-    let due = Math.min(this.#nextGossipAtMs, this.#reapDueAtMs)
+    let due = Math.min(this.#queue.size > 0 ? this.#nextGossipAtMs : Infinity, this.#reapDueAtMs)
     for (const relay of this.#relays.values()) due = Math.min(due, relay.nackAtMs)
     // A node that left judges nobody: it only passes news on until the driver stops it.
     if (this.#left) return due
-    due = Math.min(due, this.#nextProbeAtMs, this.#nextPushPullAtMs, this.#nextReconnectAtMs, this.#join?.retryAtMs ?? Infinity)
+    const reconnectAtMs = this.#table.count('dead') > 0 ? this.#nextReconnectAtMs : Infinity
+    due = Math.min(due, this.#nextProbeAtMs, this.#nextPushPullAtMs, reconnectAtMs, this.#join?.retryAtMs ?? Infinity)
     if (this.#probe !== undefined) {
       due = Math.min(due, this.#probe.endAtMs)
       if (!this.#probe.indirectSent) due = Math.min(due, this.#probe.indirectAtMs)
@@ -226,6 +231,7 @@ export class Swim {
    */
   leave(nowMs: number): SwimEffect[] {
     if (!this.#started || this.#left) return []
+    this.#resumeIdleRounds(nowMs)
     this.#left = true
     this.#probe = undefined
     this.#join = undefined
@@ -246,6 +252,7 @@ export class Swim {
   tick(nowMs: number): SwimEffect[] {
     const effects: SwimEffect[] = []
     if (!this.#started) return effects
+    this.#resumeIdleRounds(nowMs)
     this.#expireRelays(nowMs, effects)
     if (!this.#left) {
       this.#retryJoin(nowMs, effects)
@@ -267,6 +274,7 @@ export class Swim {
   receive(from: MessageSender, message: MembershipMessage, nowMs: number): SwimEffect[] {
     const effects: SwimEffect[] = []
     if (!this.#started) return effects
+    this.#resumeIdleRounds(nowMs)
     // Judged before this message's news applies: a sender we hold dead speaks from a stale view.
     const senderState = this.#table.get(from.id)?.state
     const senderAlive = senderState === 'alive' || senderState === 'suspect'
@@ -648,6 +656,18 @@ export class Swim {
 
   // --- helpers ---
 
+  /**
+   * The gossip and reconnect rounds skip their wake-ups while they have nothing to do (see
+   * nextTickAtMs), which leaves their deadlines behind. Before anything can queue news or declare
+   * a member dead, a stale deadline moves to the first point of its old grid at or after now: the
+   * rounds then run exactly when they would have had they ticked idly all along (an idle round
+   * draws no randomness, so a seeded run replays as before).
+   */
+  #resumeIdleRounds(nowMs: number): void {
+    if (this.#queue.size === 0) this.#nextGossipAtMs = resumeOnGrid(this.#nextGossipAtMs, this.#config.gossipIntervalMs, nowMs)
+    if (this.#table.count('dead') === 0) this.#nextReconnectAtMs = resumeOnGrid(this.#nextReconnectAtMs, this.#config.probeIntervalMs, nowMs)
+  }
+
   #enqueue(record: MemberRecord): void {
     this.#queue.enqueue(record.id, record, estimateWireBytes(record))
   }
@@ -675,6 +695,12 @@ export function pushPullIntervalMs(baseMs: number, memberCount: number): number 
   if (memberCount <= PUSH_PULL_SCALE_THRESHOLD) return baseMs
   const multiplier = Math.ceil(Math.log2(memberCount) - Math.log2(PUSH_PULL_SCALE_THRESHOLD)) + 1
   return multiplier * baseMs
+}
+
+/** The first of dueAtMs, dueAtMs + intervalMs, dueAtMs + 2 × intervalMs … that is not before nowMs. */
+function resumeOnGrid(dueAtMs: number, intervalMs: number, nowMs: number): number {
+  if (dueAtMs >= nowMs) return dueAtMs
+  return dueAtMs + Math.ceil((nowMs - dueAtMs) / intervalMs) * intervalMs
 }
 
 function shuffleInPlace<T>(items: T[], random: Random): void {

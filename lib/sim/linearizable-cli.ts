@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util'
 import { describeOperation } from './linearizability.js'
 import { runLinearizableSeed, SCENARIOS, type MembershipScenario } from './linearizable.js'
+import { parseSeedArgs, runProgram, sweepSeeds } from './seed-args.js'
 
 /**
  * `npm run sim:lin -- --scenario join-two-at-once --seeds 100` runs the linearizability workload
@@ -11,57 +11,35 @@ import { runLinearizableSeed, SCENARIOS, type MembershipScenario } from './linea
 
 const USAGE = 'usage: npm run sim:lin -- --scenario NAME [--seeds N] [--from S] [--seed S] [--verbose]'
 
+/** Operations printed before a failing seed's verdict with --verbose. */
+const LAST_OPERATIONS_SHOWN = 40
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      scenario: { type: 'string' },
-      seeds: { type: 'string' },
-      from: { type: 'string' },
-      seed: { type: 'string' },
-      verbose: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-    },
-  })
   const names = Object.keys(SCENARIOS) as MembershipScenario[]
-  if (values.help) {
+  const args = parseSeedArgs(process.argv.slice(2), { defaultSeeds: 20, scenarios: names, defaultScenario: 'join-leave' })
+  if (args.help) {
     console.log(`${USAGE}\nscenarios: ${names.map((name) => `${name} (${SCENARIOS[name].about})`).join('; ')}`)
     return 0
   }
-  const scenario = (values.scenario ?? 'join-leave') as MembershipScenario
-  if (!names.includes(scenario)) {
-    console.error(`no scenario ${values.scenario}; one of: ${names.join(', ')}`)
-    return 2
-  }
-  const single = values.seed !== undefined
-  const from = single ? whole(values.seed!, '--seed') : whole(values.from ?? '1', '--from')
-  const count = single ? 1 : whole(values.seeds ?? '20', '--seeds')
-  const failing: number[] = []
-  for (let seed = from; seed < from + count; seed++) {
+  const scenario = args.scenario as MembershipScenario
+  const failing = await sweepSeeds(args.seeds, async (seed) => {
     const events: string[] = []
     const run = await runLinearizableSeed(seed, { scenario, onEvent: (line) => events.push(line) })
     const summary = `${scenario} seed ${seed}: ${run.ops.length} operations ${JSON.stringify(run.outcomes)}`
     if (run.problems.length === 0) {
-      if (single || values.verbose) console.log(`ok ${summary}`)
-      continue
+      if (args.single || args.verbose) console.log(`ok ${summary}`)
+      return true
     }
-    failing.push(seed)
     console.log(`FAIL ${summary}\n  ${run.problems.join('\n  ')}\n  replay: npm run sim:lin -- --scenario ${scenario} --seed ${seed} --verbose`)
-    if (values.verbose) {
+    if (args.verbose) {
       console.log(events.join('\n'))
-      console.log(run.ops.slice(-40).map((op) => describeOperation(op)).join('\n'))
+      console.log(run.ops.slice(-LAST_OPERATIONS_SHOWN).map((op) => describeOperation(op)).join('\n'))
     }
-  }
+    return false
+  })
+  const count = args.seeds.length
   console.log(`${count - failing.length} passed, ${failing.length} failed${failing.length > 0 ? ` (seeds ${failing.join(', ')})` : ''}`)
   return failing.length === 0 ? 0 : 1
 }
 
-function whole(text: string, flag: string): number {
-  const value = Number(text)
-  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`${flag} needs a non-negative integer, got ${text}`)
-  return value
-}
-
-main().then((code) => { process.exitCode = code }, (error: unknown) => {
-  console.error(error instanceof Error ? error.message : String(error))
-  process.exitCode = 2
-})
+runProgram(USAGE, main)

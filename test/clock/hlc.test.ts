@@ -309,3 +309,24 @@ t.test('ticks within REFILL_AFTER_LAST_TICK_MS of each other never wait for a sa
     t.equal(hlc.now(), wallTicks, `tick ${i} is the wall clock at once`)
   }
 })
+
+t.test('the refill timer fires once per save while ticks are recent, and an idle clock keeps no timer at all', async t => {
+  const { hlc, clock, highWater } = await fakeTimedClock(t)
+  let timers = 0
+  const setTimeout = clock.setTimeout.bind(clock)
+  clock.setTimeout = (callback, delayMs) => { timers++; return setTimeout(callback, delayMs) }
+  hlc.now()
+  const savesBefore = highWater.saves
+  await clock.advance(REFILL_AFTER_LAST_TICK_MS)
+  const saves = highWater.saves - savesBefore
+  t.ok(saves > 10, `the ceiling was kept ahead (${saves} saves)`)
+  // Polling a quarter window (62 ms) set about 160 timers in these 10 s for the same saves.
+  t.ok(timers <= saves + 2, `${timers} timers for ${saves} saves`)
+  await clock.advance(1_000)
+  t.equal(clock.pendingTimers, 0, 'an idle clock has no timer pending')
+  const idleTimers = timers
+  await clock.advance(60_000)
+  t.equal(timers, idleTimers, 'and sets none in a minute without ticks')
+  await hlc.next()
+  t.equal(clock.pendingTimers, 1, 'the next tick sets the refill again')
+})

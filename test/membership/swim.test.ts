@@ -410,6 +410,51 @@ t.test('dissemination', async t => {
     t.same(quiet.flatMap(s => sent(s.effects, 'gossip')), [])
   })
 
+  t.test('a quiet node wakes for its probes only: no gossip round with nothing queued, no reconnect round with nobody dead', async t => {
+    const swim = swimWithMembers(1, [2, 3, 4, 5, 6])
+    runAnswering(swim, 30_000)
+    const quiet = runAnswering(swim, 40_000)
+    const wakeups = new Set(quiet.map(step => step.atMs))
+    const probes = quiet.filter(step => sent(step.effects, 'ping').length > 0).length
+    // One tick per probe interval plus at most one push-pull: before, every gossip interval
+    // (200 ms) and every reconnect round (1 s) woke the node too, about 70 times in these 10 s.
+    t.ok(probes >= 9 && probes <= 11, `${probes} probes in 10 s`)
+    t.ok(wakeups.size <= probes + 1, `${wakeups.size} wake-ups for ${probes} probes`)
+    // Placement and the acceptor sets recompute on memberChanged only (lib/wiring.ts): a quiet
+    // round must raise none.
+    t.same(quiet.flatMap(step => ofKind(step.effects, 'memberChanged')), [], 'and no member change')
+  })
+
+  t.test('news after a quiet spell goes out on the gossip schedule the node kept while it slept', async t => {
+    const config = { gossipIntervalMs: 200 }
+    const quiet = swimWithMembers(1, [2, 3, 4, 5, 6], { config })
+    runAnswering(quiet, 30_000)
+    // The first gossip round after the news comes at a point of the old 200 ms grid, as if the
+    // node had ticked idly all along, not at once and not one interval after the news.
+    const gossipAt = (swim: typeof quiet): number[] => runAnswering(swim, 31_000)
+      .filter(step => sent(step.effects, 'gossip').length > 0).map(step => step.atMs)
+    const phaseOf = (atMs: number): number => atMs % config.gossipIntervalMs
+    const before = runAnswering(swimWithMembers(1, [2, 3, 4, 5, 6], { config }), 1000)
+      .filter(step => sent(step.effects, 'gossip').length > 0).map(step => step.atMs)
+    t.ok(before.length > 0, 'the join news was gossiped')
+    quiet.receive(sender(3), gossipOf([memberRecord(7)]), 30_050)
+    const after = gossipAt(quiet)
+    t.ok(after.length > 0, 'the news is gossiped')
+    t.ok(after[0]! > 30_050 && after[0]! <= 30_050 + config.gossipIntervalMs, `first round at ${after[0]} ms`)
+    t.equal(phaseOf(after[0]!), phaseOf(before[0]!), 'on the grid the node started with')
+  })
+
+  t.test('a member declared dead gets its first reconnect push-pull within one probe interval', async t => {
+    const swim = swimWithMembers(1, [2, 3])
+    runUntil(swim, 10_000)
+    swim.receive(sender(3), gossipOf([memberRecord(2, 'dead', 1, 3)]), 10_000)
+    t.equal(swim.member(nodeId(2))?.state, 'dead')
+    const first = sent(runUntil(swim, 11_000), 'pushPull').filter(s => s.to === peerOf(2))
+    t.ok(first.length >= 1 && first.length <= 2, `${first.length} reconnect push-pulls within one probe interval`)
+    const next = sent(runUntil(swim, 12_000), 'pushPull').filter(s => s.to === peerOf(2))
+    t.equal(next.length, 1, 'and one more a probe interval later, while the member stays dead')
+  })
+
   t.test('push-pull goes to one random alive member about every pushPullIntervalMs', async t => {
     const swim = swimWithMembers(1, [2, 3, 4])
     const pushPulls = runAnswering(swim, 600_000).flatMap(s => sent(s.effects, 'pushPull'))

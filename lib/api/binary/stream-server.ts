@@ -45,6 +45,8 @@ export interface StreamServer {
   /** Stream requests being handled now. */
   readonly inFlight: number
   readonly connections: number
+  /** Whether the flush, keepalive and timeout timers run (only while a connection is open or a request finishing). */
+  readonly timersRunning: boolean
   /** Bytes held for stream connections now (the node-wide budget's use). */
   readonly heldBytes: number
   /**
@@ -95,24 +97,49 @@ export function createStreamServer(deps: StreamServerDeps): StreamServer {
     requestFinished() {
       inFlight--
       if (inFlight === 0) onDrained?.()
+      stopTimersWhenIdle()
     },
   }
 
-  const flushTimer = setInterval(() => counters.flush(), COUNTER_FLUSH_INTERVAL_MS).unref()
-  const keepaliveTimer = setInterval(() => {
-    for (const connection of connections) connection.keepalive()
-  }, streamLimits.keepaliveIntervalMs).unref()
-  const timeoutTimer = setInterval(() => {
-    const nowMs = Date.now()
-    for (const connection of connections) connection.checkTimeouts(nowMs)
-  }, Math.min(TIMEOUT_CHECK_INTERVAL_MS, streamLimits.messageTimeoutMs, streamLimits.idleTimeoutMs)).unref()
+  /**
+   * The counter flush, the keepalive and the timeout check run only while a connection is open
+   * or a request still finishing: a node nobody streams to sets no timer (three wake-ups a
+   * second before). The last flush happens when they stop.
+   */
+  let timers: { readonly flush: NodeJS.Timeout; readonly keepalive: NodeJS.Timeout; readonly timeout: NodeJS.Timeout } | undefined
+  function startTimers(): void {
+    if (timers !== undefined) return
+    timers = {
+      flush: setInterval(() => counters.flush(), COUNTER_FLUSH_INTERVAL_MS).unref(),
+      keepalive: setInterval(() => {
+        for (const connection of connections) connection.keepalive()
+      }, streamLimits.keepaliveIntervalMs).unref(),
+      timeout: setInterval(() => {
+        const nowMs = Date.now()
+        for (const connection of connections) connection.checkTimeouts(nowMs)
+      }, Math.min(TIMEOUT_CHECK_INTERVAL_MS, streamLimits.messageTimeoutMs, streamLimits.idleTimeoutMs)).unref(),
+    }
+  }
+  function stopTimers(): void {
+    if (timers === undefined) return
+    clearInterval(timers.flush)
+    clearInterval(timers.keepalive)
+    clearInterval(timers.timeout)
+    timers = undefined
+    counters.flush()
+  }
+  function stopTimersWhenIdle(): void {
+    if (connections.size === 0 && inFlight === 0) stopTimers()
+  }
 
   function accept(socket: WebSocket, endpoint: string, rawSocket: Duplex): void {
     const connection = new ServerStreamConnection(socket, endpoint, context, closed => {
       connections.delete(closed)
+      stopTimersWhenIdle()
       if (connections.size === 0) onAllClosed?.()
     }, rawSocket)
     connections.add(connection)
+    startTimers()
     log.debug({ endpoint }, 'stream connection opened')
   }
 
@@ -172,6 +199,10 @@ export function createStreamServer(deps: StreamServerDeps): StreamServer {
       return connections.size
     },
 
+    get timersRunning() {
+      return timers !== undefined
+    },
+
     get heldBytes() {
       return nodeBudget.usedBytes
     },
@@ -179,9 +210,7 @@ export function createStreamServer(deps: StreamServerDeps): StreamServer {
     async close(graceMs) {
       closing = true
       await drained(graceMs)
-      clearInterval(keepaliveTimer)
-      clearInterval(timeoutTimer)
-      clearInterval(flushTimer)
+      stopTimers()
       counters.flush()
       if (connections.size === 0) return
       const allClosed = new Promise<void>(resolve => { onAllClosed = resolve })
