@@ -8,6 +8,9 @@
  *
  *   npm run build && taskset -c 1 node dist/bench/lone-ops.js
  *
+ * The idle measurement starts once the clock's ceiling saves after the fill have stopped
+ * (REFILL_AFTER_LAST_TICK_MS + 1 s), so it is the cost of a cluster nobody writes to.
+ *
  * Knobs: LONE_OPS ("put,cas,get" — put is W=quorum, cas is PUT ?ifVersion on one key per run,
  * get is R=quorum), LONE_COUNT (operations per kind, 2000), LONE_WARMUP (200), LONE_IDLE_MS
  * (3000, 0 skips the idle measurement), LONE_PIN ("": daemons run where the OS puts them; a
@@ -24,6 +27,7 @@ import * as hdr from 'hdr-histogram-js'
 import { HearsayClient, type HearsayClientOptions } from '../lib/client/client.js'
 import { startCluster, waitFor, type Cluster } from '../test/helpers/daemon.js'
 import { measureBounds } from './compare/bounds.js'
+import { REFILL_AFTER_LAST_TICK_MS } from '../lib/clock/hlc.js'
 
 type LoneOp = 'put' | 'cas' | 'get'
 
@@ -35,6 +39,8 @@ const PIN = process.env.LONE_PIN ?? ''
 const HOLD_MS = Number(process.env.LONE_HOLD_MS ?? 0)
 const GAP_MS = Number(process.env.LONE_GAP_MS ?? 0)
 const PERF = process.env.LONE_PERF === '1'
+/** Beyond the clock's refill period, before the idle cluster is measured. */
+const IDLE_SETTLE_MS = 1000
 /** perf stat events, as LONE_PERF reports them per operation. */
 const PERF_EVENTS: Record<string, string> = {
   'raw_syscalls:sys_enter': 'syscalls',
@@ -237,6 +243,9 @@ try {
   let idleThreads = ''
   let idlePerfText = ''
   if (IDLE_MS > 0) {
+    // After the fill, each node's clock keeps saving its ceiling for REFILL_AFTER_LAST_TICK_MS
+    // (lib/clock/hlc.ts): idle means after that.
+    await sleep(REFILL_AFTER_LAST_TICK_MS + IDLE_SETTLE_MS)
     const idlePerf = PERF ? perfStat(pids) : undefined
     if (PERF) await sleep(500)
     const threadsBefore = sampleThreads(pids)
