@@ -184,9 +184,22 @@ const nodeIdsByWords = new Map<number, Map<number, NodeId>>()
 let cachedNodeIds = 0
 const MAX_CACHED_NODE_IDS = 1024
 
+/** The last id read: a history names the same node over and over. */
+let lastHigh = -1
+let lastLow = -1
+let lastId: NodeId | undefined
+
 function nodeIdAt(bytes: Uint8Array, at: number): NodeId {
   const high = wordAt(bytes, at)
   const low = wordAt(bytes, at + 4)
+  if (high === lastHigh && low === lastLow) return lastId as NodeId
+  lastId = cachedNodeIdOf(high, low)
+  lastHigh = high
+  lastLow = low
+  return lastId
+}
+
+function cachedNodeIdOf(high: number, low: number): NodeId {
   let lows = nodeIdsByWords.get(high)
   const cached = lows?.get(low)
   if (cached !== undefined) return cached
@@ -216,12 +229,24 @@ function readBallot(counter: unknown, node: unknown, what: string): Ballot {
 
 function encodeHistory(history: readonly Version[]): Buffer {
   const bytes = Buffer.allocUnsafe(history.length * HISTORY_VERSION_BYTES)
-  for (let i = 0; i < history.length; i++) {
-    const { hlc, node } = history[i] as Version
-    const at = i * HISTORY_VERSION_BYTES
-    bytes.writeUInt32BE(Math.floor(hlc / WORD), at)
-    bytes.writeUInt32BE(hlc % WORD, at + 4)
-    bytes.set(nodeBytesOf(node), at + 8)
+  let at = 0
+  // Byte by byte: every accept carries up to 16 versions, and Buffer.writeUInt32BE's and
+  // TypedArray.set's argument checks cost more than the copy (a Uint8Array store keeps the low 8 bits).
+  for (const { hlc, node } of history) {
+    if (!Number.isSafeInteger(hlc) || hlc < 0) throw new RangeError(`a history version's hlc ${hlc} is not a non-negative safe integer`)
+    const high = Math.floor(hlc / WORD)
+    const low = hlc % WORD
+    bytes[at] = high >>> 24
+    bytes[at + 1] = high >>> 16
+    bytes[at + 2] = high >>> 8
+    bytes[at + 3] = high
+    bytes[at + 4] = low >>> 24
+    bytes[at + 5] = low >>> 16
+    bytes[at + 6] = low >>> 8
+    bytes[at + 7] = low
+    const nodeBytes = nodeBytesOf(node)
+    for (let i = 0; i < NODE_ID_BYTES; i++) bytes[at + 8 + i] = nodeBytes[i] as number
+    at += HISTORY_VERSION_BYTES
   }
   return bytes
 }
@@ -353,12 +378,10 @@ function encodeAcceptFields(accept: AcceptBody, set: unknown): unknown[] {
 
 function validateAcceptFields(value: unknown, what: string, readSet: (set: unknown, what: string) => readonly NodeId[]): AcceptBody {
   const tuple = expectTuple(value, what, '[counter, node, entry, history, set]', 5)
-  const accept = {
-    ballot: readBallot(tuple[0], tuple[1], `${what}.ballot`),
-    entry: validateCompactEntry(tuple[2], `${what}.entry`),
-    history: validateHistory(tuple[3], `${what}.history`),
-  }
-  return tuple[4] === null ? accept : { ...accept, set: readSet(tuple[4], `${what}.set`) }
+  const ballot = readBallot(tuple[0], tuple[1], `${what}.ballot`)
+  const entry = validateCompactEntry(tuple[2], `${what}.entry`)
+  const history = validateHistory(tuple[3], `${what}.history`)
+  return tuple[4] === null ? { ballot, entry, history } : { ballot, entry, history, set: readSet(tuple[4], `${what}.set`) }
 }
 
 /** The wire form of a paxosAccept body: `[counter, node, entry, history, set | nil]`. */
