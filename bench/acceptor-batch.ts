@@ -47,7 +47,13 @@ const HISTORY = 16
 const WARMUP_BATCHES = 50
 const MAP_SIZE_BYTES = 256 * 1024 * 1024
 const PROPOSER = 'aaaaaaaaaaaaaaaa' as NodeId
-const SET = [PROPOSER, 'bbbbbbbbbbbbbbbb', 'cccccccccccccccc'] as NodeId[]
+const B = 'bbbbbbbbbbbbbbbb' as NodeId
+const C = 'cccccccccccccccc' as NodeId
+/**
+ * Acceptor sets as a proposer passes them: the placement table's row of the key's partition, so
+ * one array per partition, in one of the rank orders of 3 members (every order for 64 keys).
+ */
+const SETS: readonly (readonly NodeId[])[] = [[PROPOSER, B, C], [PROPOSER, C, B], [B, PROPOSER, C], [B, C, PROPOSER], [C, PROPOSER, B], [C, B, PROPOSER]]
 
 function boundedInteger(text: string, name: string, min: number, max: number): number {
   const value = Number(text)
@@ -106,11 +112,12 @@ async function run(build: Build, batch: number, mode: Mode): Promise<{ cpuUs: nu
     const oneBatch = async (): Promise<void> => {
       const accepts: AcceptRequest[] = []
       for (let i = 0; i < batch; i++) {
-        const name = `bench/k${key++ % KEYS}`
+        const keyIndex = key++ % KEYS
+        const name = `bench/k${keyIndex}`
         const tick = ++counter
         const history = [...(histories.get(name) ?? []), { hlc: tick, node: PROPOSER }].slice(-HISTORY)
         histories.set(name, history)
-        accepts.push({ key: name, ballot: { counter: tick, node: PROPOSER }, record: { value, version: { hlc: tick, node: PROPOSER }, strong: true }, history, set: SET })
+        accepts.push({ key: name, ballot: { counter: tick, node: PROPOSER }, record: { value, version: { hlc: tick, node: PROPOSER }, strong: true }, history, set: SETS[keyIndex % SETS.length] })
       }
       const commits: CommitNotice[] = previous.map(({ key: name, ballot }) => ({ key: name, ballot, at: 0 }))
       previous = accepts
@@ -120,7 +127,7 @@ async function run(build: Build, batch: number, mode: Mode): Promise<{ cpuUs: nu
       } else {
         const body: AcceptManyBody = {
           accepts: accepts.map(({ key: name, ballot, record, history, set }) => ({
-            ballot, entry: { key: name, value: record.value, hlc: record.version.hlc, node: record.version.node, strong: true }, history, ...(set === undefined ? {} : { set: [...set] }),
+            ballot, entry: { key: name, value: record.value, hlc: record.version.hlc, node: record.version.node, strong: true }, history, ...(set === undefined ? {} : { set }),
           })),
           commits,
         }

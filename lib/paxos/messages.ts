@@ -230,6 +230,8 @@ function readBallot(counter: unknown, node: unknown, what: string): Ballot {
 function encodeHistory(history: readonly Version[]): Buffer {
   const bytes = Buffer.allocUnsafe(history.length * HISTORY_VERSION_BYTES)
   let at = 0
+  let lastNode: NodeId | undefined
+  let nodeBytes: Buffer | undefined
   // Byte by byte: every accept carries up to 16 versions, and Buffer.writeUInt32BE's and
   // TypedArray.set's argument checks cost more than the copy (a Uint8Array store keeps the low 8 bits).
   for (const { hlc, node } of history) {
@@ -244,8 +246,11 @@ function encodeHistory(history: readonly Version[]): Buffer {
     bytes[at + 5] = low >>> 16
     bytes[at + 6] = low >>> 8
     bytes[at + 7] = low
-    const nodeBytes = nodeBytesOf(node)
-    for (let i = 0; i < NODE_ID_BYTES; i++) bytes[at + 8 + i] = nodeBytes[i] as number
+    if (node !== lastNode) {
+      nodeBytes = nodeBytesOf(node)
+      lastNode = node
+    }
+    for (let i = 0; i < NODE_ID_BYTES; i++) bytes[at + 8 + i] = (nodeBytes as Buffer)[i] as number
     at += HISTORY_VERSION_BYTES
   }
   return bytes
@@ -412,15 +417,21 @@ export function validateAccepted(body: unknown): AcceptAnswer {
  */
 export function encodeAcceptMany(body: AcceptManyBody): unknown[] {
   const sets: Buffer[] = []
-  const setIndexes = new Map<string, number>()
+  // By array first: a proposer passes the placement table's row of the key's partition, one
+  // array per partition; different arrays with the same members share an entry too.
+  const byArray = new Map<readonly NodeId[], number>()
+  const byMembers = new Map<string, number>()
   const indexOf = (set: readonly NodeId[]): number => {
-    const text = set.join()
-    let index = setIndexes.get(text)
+    let index = byArray.get(set)
+    if (index !== undefined) return index
+    const members = set.join()
+    index = byMembers.get(members)
     if (index === undefined) {
       index = sets.length
       sets.push(encodeSet(set))
-      setIndexes.set(text, index)
+      byMembers.set(members, index)
     }
+    byArray.set(set, index)
     return index
   }
   const accepts = body.accepts.map((accept) => encodeAcceptFields(accept, accept.set === undefined ? null : indexOf(accept.set)))
