@@ -148,9 +148,9 @@ export function promiseToWire(key: string, answer: PromiseAnswer): PromiseBody {
  * The hot frames travel compact (peer protocol 3), as replicaWrite does since issue 15: arrays
  * instead of maps, node ids as 8 bytes, a history as one byte string, and in a paxosAcceptMany
  * the acceptor sets once per batch. Every accept of the CAS benchmark crossed msgpackr as five
- * maps plus one per history version, and its validation tested a regex per node id; this form
- * is an array, three byte strings and the entry's array (docs/protocol.md "Linearizable
- * operations" has the layouts).
+ * maps plus one per history version, and its validation tested a regex per node id; in this
+ * form it is two arrays (the accept and its entry) around a few byte strings (docs/protocol.md
+ * "Linearizable operations" has the layouts).
  *
  * - ballot: `counter, node (bin 8)`, inline in the array that carries it, or `[counter, node]`
  *   where it stands alone (a promised ballot);
@@ -165,6 +165,9 @@ const WORD = 2 ** 32
 /** hlc < 2^53, so its high 32-bit word is below 2^21. */
 const MAX_HLC_HIGH_WORD = 2 ** 21 - 1
 
+/** Distinct sets a batch's encoder compares one by one before it keeps a map of them. */
+const MAX_SCANNED_SETS = 16
+
 const ANSWER_OK = 0
 const ANSWER_PROMISED = 1
 const ANSWER_REFUSED = 2
@@ -176,15 +179,14 @@ function wordAt(bytes: Uint8Array, at: number): number {
 }
 
 /**
- * Node ids read from the wire, by their two 32-bit words: a cluster has few, and a history
- * names the same few over and over, so each id's hex string is built once. Bounded: a peer
- * sending ever new ids only empties it.
+ * Node ids read from the wire, by their two 32-bit words: a cluster has few, so each id's hex
+ * string is built once. Bounded: a peer sending ever new ids only empties it.
  */
 const nodeIdsByWords = new Map<number, Map<number, NodeId>>()
 let cachedNodeIds = 0
 const MAX_CACHED_NODE_IDS = 1024
 
-/** The last id read: a history names the same node over and over. */
+/** The last id read, before any map: a history names the same node over and over. */
 let lastHigh = -1
 let lastLow = -1
 let lastId: NodeId | undefined
@@ -410,33 +412,54 @@ export function validateAccepted(body: unknown): AcceptAnswer {
 }
 
 /**
+ * A batch's acceptor sets, each once, by index. A proposer passes the placement table's row of
+ * the key's partition (one array per partition) and a batch sees few distinct sets, so they are
+ * compared member by member up to MAX_SCANNED_SETS, and looked up by their joined ids beyond.
+ */
+class SetTable {
+  /** The table as it goes on the wire. */
+  readonly encoded: Buffer[] = []
+  readonly #sets: (readonly NodeId[])[] = []
+  #byMembers: Map<string, number> | undefined
+
+  indexOf(set: readonly NodeId[]): number {
+    if (this.#byMembers === undefined) {
+      for (let i = 0; i < this.#sets.length; i++) if (sameMembers(this.#sets[i] as readonly NodeId[], set)) return i
+      if (this.#sets.length < MAX_SCANNED_SETS) return this.#add(set)
+      this.#byMembers = new Map(this.#sets.map((known, i) => [known.join(), i]))
+    }
+    const members = set.join()
+    const found = this.#byMembers.get(members)
+    if (found !== undefined) return found
+    this.#byMembers.set(members, this.#sets.length)
+    return this.#add(set)
+  }
+
+  #add(set: readonly NodeId[]): number {
+    this.#sets.push(set)
+    this.encoded.push(encodeSet(set))
+    return this.#sets.length - 1
+  }
+}
+
+function sameMembers(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  if (a === b) return true
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/**
  * The wire form of a paxosAcceptMany body: `[sets, accepts, commits]`. `sets` lists each
  * distinct acceptor set of the batch once (a set per key's partition, and a batch's keys mostly
  * share a few); an accept is `[counter, node, entry, history, set index | nil]`, a commit
  * `[key, counter, node, at]`.
  */
 export function encodeAcceptMany(body: AcceptManyBody): unknown[] {
-  const sets: Buffer[] = []
-  // By array first: a proposer passes the placement table's row of the key's partition, one
-  // array per partition; different arrays with the same members share an entry too.
-  const byArray = new Map<readonly NodeId[], number>()
-  const byMembers = new Map<string, number>()
-  const indexOf = (set: readonly NodeId[]): number => {
-    let index = byArray.get(set)
-    if (index !== undefined) return index
-    const members = set.join()
-    index = byMembers.get(members)
-    if (index === undefined) {
-      index = sets.length
-      sets.push(encodeSet(set))
-      byMembers.set(members, index)
-    }
-    byArray.set(set, index)
-    return index
-  }
-  const accepts = body.accepts.map((accept) => encodeAcceptFields(accept, accept.set === undefined ? null : indexOf(accept.set)))
+  const sets = new SetTable()
+  const accepts = body.accepts.map((accept) => encodeAcceptFields(accept, accept.set === undefined ? null : sets.indexOf(accept.set)))
   const commits = body.commits.map(({ key, ballot, at }) => [key, ballot.counter, nodeBytesOf(ballot.node), at])
-  return [sets, accepts, commits]
+  return [sets.encoded, accepts, commits]
 }
 
 export function validateAcceptMany(body: unknown): AcceptManyBody {

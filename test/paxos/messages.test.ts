@@ -105,6 +105,14 @@ t.test('a batch names each acceptor set once, however many accepts carry it', as
   t.same(accepts.map((fields) => fields[4]), [0, 0, 1, 0], 'accepts refer to them by index')
   const back = validateAcceptMany(packr.unpack(packr.pack(encodeAcceptMany(body))))
   t.same(back.accepts[3]?.set, set)
+
+  // Past 16 distinct sets the encoder looks them up by members rather than one by one.
+  const many = Array.from({ length: 40 }, (_, i) => [asNodeId(i.toString(16).padStart(16, '0')), a])
+  const wide: AcceptManyBody = { accepts: Array.from({ length: 120 }, (_, i) => accept(`w${i}`, TICK + i, [...(many[(i * 7) % 40] as NodeId[])])), commits: [] }
+  const [wideSets, wideAccepts] = encodeAcceptMany(wide) as [Uint8Array[], unknown[][]]
+  t.equal(wideSets.length, 40, 'forty distinct sets, each once')
+  t.same(wideAccepts.slice(40, 43).map((fields) => fields[4]), wideAccepts.slice(0, 3).map((fields) => fields[4]), 'a set seen again gets its first index')
+  t.same(validateAcceptMany(packr.unpack(packr.pack(encodeAcceptMany(wide)))), wide)
 })
 
 t.test('the compact accept batch is far smaller than the same body as maps', async t => {
