@@ -236,10 +236,14 @@ function encodeHistory(history: readonly Version[]): Buffer {
   let nodeBytes: Buffer | undefined
   // Byte by byte: every accept carries up to 16 versions, and Buffer.writeUInt32BE's and
   // TypedArray.set's argument checks cost more than the copy (a Uint8Array store keeps the low 8 bits).
-  for (const { hlc, node } of history) {
+  for (let v = 0; v < history.length; v++) {
+    const version = history[v] as Version
+    const hlc = version.hlc
+    const node = version.node
     if (!Number.isSafeInteger(hlc) || hlc < 0) throw new RangeError(`a history version's hlc ${hlc} is not a non-negative safe integer`)
     const high = Math.floor(hlc / WORD)
-    const low = hlc % WORD
+    // Exact for a safe integer, and cheaper than the floating-point remainder.
+    const low = hlc - high * WORD
     bytes[at] = high >>> 24
     bytes[at + 1] = high >>> 16
     bytes[at + 2] = high >>> 8
@@ -273,9 +277,19 @@ function validateHistory(value: unknown, what: string): Version[] {
   return history
 }
 
+/**
+ * Sets' wire bytes by array: a proposer passes the placement table's row of the key's
+ * partition, the same array in every batch until placement changes. A hit is checked member by
+ * member, so an array changed in place is encoded anew.
+ */
+const encodedSets = new WeakMap<readonly NodeId[], { readonly members: readonly NodeId[]; readonly bytes: Buffer }>()
+
 function encodeSet(set: readonly NodeId[]): Buffer {
-  const bytes = Buffer.allocUnsafe(set.length * NODE_ID_BYTES)
+  const cached = encodedSets.get(set)
+  if (cached !== undefined && sameMembers(cached.members, set)) return cached.bytes
+  const bytes = Buffer.alloc(set.length * NODE_ID_BYTES)
   set.forEach((node, i) => { bytes.set(nodeBytesOf(node), i * NODE_ID_BYTES) })
+  encodedSets.set(set, { members: [...set], bytes })
   return bytes
 }
 

@@ -115,6 +115,15 @@ t.test('a batch names each acceptor set once, however many accepts carry it', as
   t.same(validateAcceptMany(packr.unpack(packr.pack(encodeAcceptMany(wide)))), wide)
 })
 
+t.test('a set array changed in place after it was sent goes out with its new members', async t => {
+  const row: NodeId[] = [a, b, c]
+  const first = validatePrepare(packr.unpack(packr.pack(encodePrepare({ key: 'k', ballot: { counter: 1, node: a }, set: row }))))
+  row[1] = asNodeId('0123456789abcdef')
+  const second = validatePrepare(packr.unpack(packr.pack(encodePrepare({ key: 'k', ballot: { counter: 1, node: a }, set: row }))))
+  t.same(first.set, [a, b, c])
+  t.same(second.set, [a, '0123456789abcdef', c], 'not the bytes encoded for the array before')
+})
+
 t.test('the compact accept batch is far smaller than the same body as maps', async t => {
   const body: AcceptManyBody = { accepts: Array.from({ length: 32 }, (_, i) => ({ ...accept(`bench/k${i}`, TICK + i), history: history(MAX_HISTORY) })), commits: Array.from({ length: 32 }, (_, i) => ({ key: `bench/k${i}`, ballot: { counter: TICK + i, node: a }, at: 0 })) }
   const compact = pack(encodeAcceptMany(body)).byteLength
