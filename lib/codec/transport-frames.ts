@@ -9,7 +9,7 @@ import { MalformedBodyError, expectBytes, expectObject, expectOneOf, expectStrin
  */
 
 /** Bumped on any incompatible change of the frame layout or of these bodies. */
-export const PROTOCOL_VERSION = 2
+export const PROTOCOL_VERSION = 3
 /** Random bytes each side contributes to a handshake; fixed so the proof input is unambiguous. */
 export const NONCE_BYTES = 32
 /** HMAC-SHA256 output. */

@@ -1,7 +1,9 @@
 import { isNodeId, type NodeId, type Version } from '../clock/version.js'
 import type { FrameType } from '../codec/frames.js'
-import { expectArray, expectBoolean, expectBytes, expectObject, expectString, expectUint, field, MalformedBodyError, optional } from '../codec/validate.js'
-import { MAX_WIRE_KEY_CHARS, MAX_WIRE_VALUE_BYTES, fromWire, toWire, validateWireEntry, type WireEntry } from '../replication/messages.js'
+import { expectArray, expectBytes, expectObject, expectString, expectUint, field, MalformedBodyError } from '../codec/validate.js'
+import {
+  MAX_WIRE_KEY_CHARS, MAX_WIRE_VALUE_BYTES, compactEntry, fromWire, nodeBytesOf, toWire, validateCompactEntry, type WireEntry,
+} from '../replication/messages.js'
 import type { StoredRecord } from '../store/record.js'
 import type { Ballot } from './ballot.js'
 import { MAX_HISTORY, type Accepted } from './acceptor-state.js'
@@ -33,6 +35,9 @@ import { MAX_HISTORY, type Accepted } from './acceptor-state.js'
  *   the proposer queued them. `missing` lists the commits it neither held that ballot for nor saw
  *   superseded by a later learned value of the key, which the proposer then writes there in full
  *   (replicaWrite, hinted on failure).
+ *
+ * These are the typed bodies handlers see; prepare, promise, accept, accepted and the accept
+ * batch travel in a compact form (peer protocol 3, below) that their validators read back.
  * - paxosCatchUp `{partitions: [{partition, set}], after, maxBytes}` → paxosCatchUpReply
  *   `{generation, matched, entries: [{key, state}], next}`: a node catching up after an
  *   acceptor-set change asks a member of the previous set for its acceptor state of those
@@ -130,7 +135,7 @@ export type AcceptAnswer =
   | { readonly ok: false; readonly promised: Ballot }
   | { readonly ok: false; readonly refused: string }
 
-export function promiseToWire(key: string, answer: PromiseAnswer): Record<string, unknown> {
+export function promiseToWire(key: string, answer: PromiseAnswer): PromiseBody {
   if (!answer.ok) return { ...answer }
   return {
     ok: true,
@@ -139,65 +144,206 @@ export function promiseToWire(key: string, answer: PromiseAnswer): Record<string
   }
 }
 
-/**
- * Accepted.history on the wire: `[{hlc, node}…]`, at most MAX_HISTORY. Every accept carries one,
- * so a well-formed history is checked in one loop without building a field path per version;
- * anything else goes through the general validators for their one-line reason.
+/*
+ * The hot frames travel compact (peer protocol 3), as replicaWrite does since issue 15: arrays
+ * instead of maps, node ids as 8 bytes, a history as one byte string, and in a paxosAcceptMany
+ * the acceptor sets once per batch. Every accept of the CAS benchmark crossed msgpackr as five
+ * maps plus one per history version, and its validation tested a regex per node id; in this
+ * form it is two arrays (the accept and its entry) around a few byte strings (docs/protocol.md
+ * "Linearizable operations" has the layouts).
+ *
+ * - ballot: `counter, node (bin 8)`, inline in the array that carries it, or `[counter, node]`
+ *   where it stands alone (a promised ballot);
+ * - history: one byte string of 16 bytes per version, oldest first: hlc as two big-endian uint32
+ *   (high word first, below 2^21 so the hlc is a safe integer), then the node id;
+ * - set: one byte string of 8 bytes per member, rank order;
+ * - answer: `[0]` ok, `[1, counter, node]` a higher ballot promised, `[2, reason]` refused.
  */
-function validateHistory(value: unknown, what: string): Version[] {
-  if (Array.isArray(value) && value.length <= MAX_HISTORY) {
-    const history: Version[] = []
-    for (const item of value as unknown[]) {
-      if (typeof item !== 'object' || item === null || Object.getPrototypeOf(item) !== Object.prototype) break
-      const hlc: unknown = Object.hasOwn(item, 'hlc') ? (item as Record<string, unknown>)['hlc'] : undefined
-      const node: unknown = Object.hasOwn(item, 'node') ? (item as Record<string, unknown>)['node'] : undefined
-      if (typeof hlc !== 'number' || !Number.isSafeInteger(hlc) || hlc < 0 || !isNodeId(node)) break
-      history.push({ hlc, node })
-    }
-    if (history.length === value.length) return history
+const NODE_ID_BYTES = 8
+const HISTORY_VERSION_BYTES = 16
+const WORD = 2 ** 32
+/** hlc < 2^53, so its high 32-bit word is below 2^21. */
+const MAX_HLC_HIGH_WORD = 2 ** 21 - 1
+
+/** Distinct sets a batch's encoder compares one by one before it keeps a map of them. */
+const MAX_SCANNED_SETS = 16
+
+const ANSWER_OK = 0
+const ANSWER_PROMISED = 1
+const ANSWER_REFUSED = 2
+/** One ok answer for all: answers are read only. */
+const ACCEPTED: AcceptAnswer = Object.freeze({ ok: true })
+
+function wordAt(bytes: Uint8Array, at: number): number {
+  return (((bytes[at] as number) << 24) | ((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number)) >>> 0
+}
+
+/**
+ * Node ids read from the wire, by their two 32-bit words: a cluster has few, so each id's hex
+ * string is built once. Bounded: a peer sending ever new ids only empties it.
+ */
+const nodeIdsByWords = new Map<number, Map<number, NodeId>>()
+let cachedNodeIds = 0
+const MAX_CACHED_NODE_IDS = 1024
+
+/** The last id read, before any map: a history names the same node over and over. */
+let lastHigh = -1
+let lastLow = -1
+let lastId: NodeId | undefined
+
+function nodeIdAt(bytes: Uint8Array, at: number): NodeId {
+  const high = wordAt(bytes, at)
+  const low = wordAt(bytes, at + 4)
+  if (high === lastHigh && low === lastLow) return lastId as NodeId
+  lastId = cachedNodeIdOf(high, low)
+  lastHigh = high
+  lastLow = low
+  return lastId
+}
+
+function cachedNodeIdOf(high: number, low: number): NodeId {
+  let lows = nodeIdsByWords.get(high)
+  const cached = lows?.get(low)
+  if (cached !== undefined) return cached
+  if (cachedNodeIds >= MAX_CACHED_NODE_IDS) {
+    nodeIdsByWords.clear()
+    cachedNodeIds = 0
+    lows = undefined
   }
-  return expectArray(value, what, MAX_HISTORY, (item, itemWhat) => {
-    const object = expectObject(item, itemWhat)
-    const node = field(object, 'node')
-    if (!isNodeId(node)) throw new MalformedBodyError(`${itemWhat}.node must be a node id (16 lowercase hex characters)`)
-    return { hlc: expectUint(field(object, 'hlc'), `${itemWhat}.hlc`), node }
-  })
+  if (lows === undefined) {
+    lows = new Map()
+    nodeIdsByWords.set(high, lows)
+  }
+  const id = `${high.toString(16).padStart(8, '0')}${low.toString(16).padStart(8, '0')}` as NodeId
+  lows.set(low, id)
+  cachedNodeIds++
+  return id
 }
 
-function validateBallot(value: unknown, what: string): Ballot {
-  const object = expectObject(value, what)
-  const counter = expectUint(field(object, 'counter'), `${what}.counter`)
-  const node = field(object, 'node')
-  if (!isNodeId(node)) throw new MalformedBodyError(`${what}.node must be a node id (16 lowercase hex characters)`)
-  return { counter, node }
+function readNodeId(value: unknown, what: string): NodeId {
+  if (!(value instanceof Uint8Array) || value.byteLength !== NODE_ID_BYTES) throw new MalformedBodyError(`${what} is not a node id (a byte string of ${NODE_ID_BYTES})`)
+  return nodeIdAt(value, 0)
 }
 
-/** `{ok: false, ...}`: a higher promise or a refusal, exactly one of the two. */
-function validateRefusal(object: Readonly<Record<string, unknown>>, what: string): { ok: false; promised: Ballot } | { ok: false; refused: string } {
-  const refused = optional(field(object, 'refused'), `${what}.refused`, (v, w) => expectString(v, w, MAX_REASON_CHARS, 1))
-  if (refused !== undefined) return { ok: false, refused }
-  return { ok: false, promised: validateBallot(field(object, 'promised'), `${what}.promised`) }
+function readBallot(counter: unknown, node: unknown, what: string): Ballot {
+  return { counter: expectUint(counter, `${what}.counter`), node: readNodeId(node, `${what}.node`) }
 }
 
+function encodeHistory(history: readonly Version[]): Buffer {
+  const bytes = Buffer.allocUnsafe(history.length * HISTORY_VERSION_BYTES)
+  let at = 0
+  let lastNode: NodeId | undefined
+  let nodeBytes: Buffer | undefined
+  // Byte by byte: every accept carries up to 16 versions, and Buffer.writeUInt32BE's and
+  // TypedArray.set's argument checks cost more than the copy (a Uint8Array store keeps the low 8 bits).
+  for (let v = 0; v < history.length; v++) {
+    const version = history[v] as Version
+    const hlc = version.hlc
+    const node = version.node
+    if (!Number.isSafeInteger(hlc) || hlc < 0) throw new RangeError(`a history version's hlc ${hlc} is not a non-negative safe integer`)
+    const high = Math.floor(hlc / WORD)
+    // Exact for a safe integer, and cheaper than the floating-point remainder.
+    const low = hlc - high * WORD
+    bytes[at] = high >>> 24
+    bytes[at + 1] = high >>> 16
+    bytes[at + 2] = high >>> 8
+    bytes[at + 3] = high
+    bytes[at + 4] = low >>> 24
+    bytes[at + 5] = low >>> 16
+    bytes[at + 6] = low >>> 8
+    bytes[at + 7] = low
+    if (node !== lastNode) {
+      nodeBytes = nodeBytesOf(node)
+      lastNode = node
+    }
+    for (let i = 0; i < NODE_ID_BYTES; i++) bytes[at + 8 + i] = (nodeBytes as Buffer)[i] as number
+    at += HISTORY_VERSION_BYTES
+  }
+  return bytes
+}
+
+/** Accepted.history: at most MAX_HISTORY versions, read in one loop. */
+function validateHistory(value: unknown, what: string): Version[] {
+  if (!(value instanceof Uint8Array)) throw new MalformedBodyError(`${what} is not a byte string`)
+  const count = value.byteLength / HISTORY_VERSION_BYTES
+  if (count > MAX_HISTORY) throw new MalformedBodyError(`${what} has ${value.byteLength} bytes, more than ${MAX_HISTORY} versions of ${HISTORY_VERSION_BYTES}`)
+  if (!Number.isInteger(count)) throw new MalformedBodyError(`${what} has ${value.byteLength} bytes, not a multiple of ${HISTORY_VERSION_BYTES} (hlc, node per version)`)
+  const history: Version[] = []
+  for (let at = 0; at < value.byteLength; at += HISTORY_VERSION_BYTES) {
+    const high = wordAt(value, at)
+    if (high > MAX_HLC_HIGH_WORD) throw new MalformedBodyError(`${what}[${at / HISTORY_VERSION_BYTES}].hlc is above 2^53 (not a safe integer)`)
+    history.push({ hlc: high * WORD + wordAt(value, at + 4), node: nodeIdAt(value, at + 8) })
+  }
+  return history
+}
+
+/**
+ * Sets' wire bytes by array: a proposer passes the placement table's row of the key's
+ * partition, the same array in every batch until placement changes. A hit is checked member by
+ * member, so an array changed in place is encoded anew.
+ */
+const encodedSets = new WeakMap<readonly NodeId[], { readonly members: readonly NodeId[]; readonly bytes: Buffer }>()
+
+function encodeSet(set: readonly NodeId[]): Buffer {
+  const cached = encodedSets.get(set)
+  if (cached !== undefined && sameMembers(cached.members, set)) return cached.bytes
+  const bytes = Buffer.alloc(set.length * NODE_ID_BYTES)
+  set.forEach((node, i) => { bytes.set(nodeBytesOf(node), i * NODE_ID_BYTES) })
+  encodedSets.set(set, { members: [...set], bytes })
+  return bytes
+}
+
+/** An acceptor set: at most MAX_WIRE_SET_MEMBERS node ids. */
 function validateSet(value: unknown, what: string): NodeId[] {
+  if (!(value instanceof Uint8Array)) throw new MalformedBodyError(`${what} is not a byte string`)
+  const count = value.byteLength / NODE_ID_BYTES
+  if (count > MAX_WIRE_SET_MEMBERS) throw new MalformedBodyError(`${what} has ${value.byteLength} bytes, more than ${MAX_WIRE_SET_MEMBERS} node ids of ${NODE_ID_BYTES}`)
+  if (!Number.isInteger(count)) throw new MalformedBodyError(`${what} has ${value.byteLength} bytes, not a multiple of ${NODE_ID_BYTES} (one node id each)`)
+  const set: NodeId[] = []
+  for (let at = 0; at < value.byteLength; at += NODE_ID_BYTES) set.push(nodeIdAt(value, at))
+  return set
+}
+
+/** A set as a list of hex node ids (the catch-up frames, which are not on the hot path). */
+function validateSetList(value: unknown, what: string): NodeId[] {
   return expectArray(value, what, MAX_WIRE_SET_MEMBERS, (item, itemWhat) => {
     if (!isNodeId(item)) throw new MalformedBodyError(`${itemWhat} must be a node id (16 lowercase hex characters)`)
     return item
   })
 }
 
-function optionalSet(object: Readonly<Record<string, unknown>>, what: string): { set?: NodeId[] } {
-  const set = optional(field(object, 'set'), what, validateSet)
-  return set === undefined ? {} : { set }
+function expectTuple(value: unknown, what: string, shape: string, minItems: number, maxItems = minItems): unknown[] {
+  if (!Array.isArray(value) || value.length < minItems || value.length > maxItems) throw new MalformedBodyError(`${what} is not ${shape}`)
+  return value
+}
+
+/** An answer's compact form, after `prefix` (the answer's index in a paxosAcceptManyReply). */
+function encodeAnswer(answer: AcceptAnswer, ...prefix: unknown[]): unknown[] {
+  if (answer.ok) return [...prefix, ANSWER_OK]
+  return 'promised' in answer ? [...prefix, ANSWER_PROMISED, answer.promised.counter, nodeBytesOf(answer.promised.node)] : [...prefix, ANSWER_REFUSED, answer.refused]
+}
+
+/** The refusal at `tuple[at]` on (`[1, counter, node]` or `[2, reason]`, the tuple's length checked here). */
+function validateRefusal(tuple: readonly unknown[], at: number, what: string): { ok: false; promised: Ballot } | { ok: false; refused: string } {
+  const code = tuple[at]
+  if (code === ANSWER_PROMISED && tuple.length === at + 3) return { ok: false, promised: readBallot(tuple[at + 1], tuple[at + 2], `${what}.promised`) }
+  if (code === ANSWER_REFUSED && tuple.length === at + 2) return { ok: false, refused: expectString(tuple[at + 1], `${what}.refused`, MAX_REASON_CHARS, 1) }
+  const index = at === 0 ? '' : 'index, '
+  throw new MalformedBodyError(`${what} is not [${index}${ANSWER_PROMISED}, counter, node] or [${index}${ANSWER_REFUSED}, reason]`)
+}
+
+/** The wire form of a paxosPrepare body: `[key, counter, node, set | nil]`. */
+export function encodePrepare(body: PrepareBody): unknown[] {
+  return [body.key, body.ballot.counter, nodeBytesOf(body.ballot.node), body.set === undefined ? null : encodeSet(body.set)]
 }
 
 export function validatePrepare(body: unknown): PrepareBody {
-  const object = expectObject(body, PAXOS_PREPARE)
-  return {
-    key: expectString(field(object, 'key'), `${PAXOS_PREPARE}.key`, MAX_WIRE_KEY_CHARS, 1),
-    ballot: validateBallot(field(object, 'ballot'), `${PAXOS_PREPARE}.ballot`),
-    ...optionalSet(object, `${PAXOS_PREPARE}.set`),
+  const tuple = expectTuple(body, PAXOS_PREPARE, '[key, counter, node, set | nil]', 4)
+  const prepare = {
+    key: expectString(tuple[0], `${PAXOS_PREPARE}.key`, MAX_WIRE_KEY_CHARS, 1),
+    ballot: readBallot(tuple[1], tuple[2], `${PAXOS_PREPARE}.ballot`),
   }
+  return tuple[3] === null ? prepare : { ...prepare, set: validateSet(tuple[3], `${PAXOS_PREPARE}.set`) }
 }
 
 /** A promise as it crosses the wire (promiseToWire builds it, promiseFromWire reads it). */
@@ -206,21 +352,28 @@ export type PromiseBody =
   | { readonly ok: false; readonly promised: Ballot }
   | { readonly ok: false; readonly refused: string }
 
+/** The wire form of a paxosPromise body: `[0, [counter, node, entry, history] | nil, entry | nil]` or a refusal. */
+export function encodePromise(body: PromiseBody): unknown[] {
+  if (!body.ok) return encodeAnswer(body)
+  const { accepted, stored } = body
+  return [
+    ANSWER_OK,
+    accepted === null ? null : [accepted.ballot.counter, nodeBytesOf(accepted.ballot.node), compactEntry(accepted.entry), encodeHistory(accepted.history)],
+    stored === null ? null : compactEntry(stored),
+  ]
+}
+
 export function validatePromise(body: unknown): PromiseBody {
-  const object = expectObject(body, PAXOS_PROMISE)
-  if (!expectBoolean(field(object, 'ok'), `${PAXOS_PROMISE}.ok`)) return validateRefusal(object, PAXOS_PROMISE)
-  const rawAccepted = field(object, 'accepted')
+  const tuple = expectTuple(body, PAXOS_PROMISE, '[0, accepted, stored] or a refusal', 2, 3)
+  if (tuple[0] !== ANSWER_OK) return validateRefusal(tuple, 0, PAXOS_PROMISE)
+  if (tuple.length !== 3) throw new MalformedBodyError(`${PAXOS_PROMISE} is not [0, accepted, stored]`)
   let accepted: { ballot: Ballot; entry: WireEntry; history: Version[] } | null = null
-  if (rawAccepted !== null) {
-    const a = expectObject(rawAccepted, `${PAXOS_PROMISE}.accepted`)
-    accepted = {
-      ballot: validateBallot(field(a, 'ballot'), `${PAXOS_PROMISE}.accepted.ballot`),
-      entry: validateWireEntry(field(a, 'entry'), `${PAXOS_PROMISE}.accepted.entry`),
-      history: validateHistory(field(a, 'history'), `${PAXOS_PROMISE}.accepted.history`),
-    }
+  if (tuple[1] !== null) {
+    const what = `${PAXOS_PROMISE}.accepted`
+    const a = expectTuple(tuple[1], what, '[counter, node, entry, history]', 4)
+    accepted = { ballot: readBallot(a[0], a[1], `${what}.ballot`), entry: validateCompactEntry(a[2], `${what}.entry`), history: validateHistory(a[3], `${what}.history`) }
   }
-  const rawStored = field(object, 'stored')
-  return { ok: true, accepted, stored: rawStored === null ? null : validateWireEntry(rawStored, `${PAXOS_PROMISE}.stored`) }
+  return { ok: true, accepted, stored: tuple[2] === null ? null : validateCompactEntry(tuple[2], `${PAXOS_PROMISE}.stored`) }
 }
 
 /**
@@ -239,42 +392,137 @@ export function promiseFromWire(key: string, body: PromiseBody): PromiseAnswer {
   }
 }
 
+/** An accept without its set: `[counter, node, entry, history, …]`. */
+function encodeAcceptFields(accept: AcceptBody, set: unknown): unknown[] {
+  return [accept.ballot.counter, nodeBytesOf(accept.ballot.node), compactEntry(accept.entry), encodeHistory(accept.history), set]
+}
+
+function validateAcceptFields(value: unknown, what: string, readSet: (set: unknown, what: string) => readonly NodeId[]): AcceptBody {
+  const tuple = expectTuple(value, what, '[counter, node, entry, history, set]', 5)
+  const ballot = readBallot(tuple[0], tuple[1], `${what}.ballot`)
+  const entry = validateCompactEntry(tuple[2], `${what}.entry`)
+  const history = validateHistory(tuple[3], `${what}.history`)
+  return tuple[4] === null ? { ballot, entry, history } : { ballot, entry, history, set: readSet(tuple[4], `${what}.set`) }
+}
+
+/** The wire form of a paxosAccept body: `[counter, node, entry, history, set | nil]`. */
+export function encodeAccept(body: AcceptBody): unknown[] {
+  return encodeAcceptFields(body, body.set === undefined ? null : encodeSet(body.set))
+}
+
 export function validateAccept(body: unknown): AcceptBody {
-  const object = expectObject(body, PAXOS_ACCEPT)
-  return {
-    ballot: validateBallot(field(object, 'ballot'), `${PAXOS_ACCEPT}.ballot`),
-    entry: validateWireEntry(field(object, 'entry'), `${PAXOS_ACCEPT}.entry`),
-    history: validateHistory(field(object, 'history'), `${PAXOS_ACCEPT}.history`),
-    ...optionalSet(object, `${PAXOS_ACCEPT}.set`),
-  }
+  return validateAcceptFields(body, PAXOS_ACCEPT, validateSet)
+}
+
+/** The wire form of a paxosAccepted body: an answer (`[0]`, `[1, counter, node]` or `[2, reason]`). */
+export function encodeAccepted(body: AcceptAnswer): unknown[] {
+  return encodeAnswer(body)
 }
 
 export function validateAccepted(body: unknown): AcceptAnswer {
-  const object = expectObject(body, PAXOS_ACCEPTED)
-  if (expectBoolean(field(object, 'ok'), `${PAXOS_ACCEPTED}.ok`)) return { ok: true }
-  return validateRefusal(object, PAXOS_ACCEPTED)
+  const tuple = expectTuple(body, PAXOS_ACCEPTED, '[0], [1, counter, node] or [2, reason]', 1, 3)
+  if (tuple[0] === ANSWER_OK && tuple.length === 1) return ACCEPTED
+  return validateRefusal(tuple, 0, PAXOS_ACCEPTED)
+}
+
+/**
+ * A batch's acceptor sets, each once, by index. A proposer passes the placement table's row of
+ * the key's partition (one array per partition) and a batch sees few distinct sets, so they are
+ * compared member by member up to MAX_SCANNED_SETS, and looked up by their joined ids beyond.
+ */
+class SetTable {
+  /** The table as it goes on the wire. */
+  readonly encoded: Buffer[] = []
+  readonly #sets: (readonly NodeId[])[] = []
+  #byMembers: Map<string, number> | undefined
+
+  indexOf(set: readonly NodeId[]): number {
+    if (this.#byMembers === undefined) {
+      for (let i = 0; i < this.#sets.length; i++) if (sameMembers(this.#sets[i] as readonly NodeId[], set)) return i
+      if (this.#sets.length < MAX_SCANNED_SETS) return this.#add(set)
+      this.#byMembers = new Map(this.#sets.map((known, i) => [known.join(), i]))
+    }
+    const members = set.join()
+    const found = this.#byMembers.get(members)
+    if (found !== undefined) return found
+    this.#byMembers.set(members, this.#sets.length)
+    return this.#add(set)
+  }
+
+  #add(set: readonly NodeId[]): number {
+    this.#sets.push(set)
+    this.encoded.push(encodeSet(set))
+    return this.#sets.length - 1
+  }
+}
+
+function sameMembers(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  if (a === b) return true
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/**
+ * The wire form of a paxosAcceptMany body: `[sets, accepts, commits]`. `sets` lists each
+ * distinct acceptor set of the batch once (a set per key's partition, and a batch's keys mostly
+ * share a few); an accept is `[counter, node, entry, history, set index | nil]`, a commit
+ * `[key, counter, node, at]`.
+ */
+export function encodeAcceptMany(body: AcceptManyBody): unknown[] {
+  const sets = new SetTable()
+  const accepts = body.accepts.map((accept) => encodeAcceptFields(accept, accept.set === undefined ? null : sets.indexOf(accept.set)))
+  const commits = body.commits.map(({ key, ballot, at }) => [key, ballot.counter, nodeBytesOf(ballot.node), at])
+  return [sets.encoded, accepts, commits]
 }
 
 export function validateAcceptMany(body: unknown): AcceptManyBody {
-  const object = expectObject(body, PAXOS_ACCEPT_MANY)
+  const tuple = expectTuple(body, PAXOS_ACCEPT_MANY, '[sets, accepts, commits]', 3)
+  const sets = expectArray(tuple[0], `${PAXOS_ACCEPT_MANY}.sets`, MAX_ACCEPTS_PER_BATCH, validateSet)
+  const setAt = (index: unknown, what: string): readonly NodeId[] => {
+    const found = sets[expectUint(index, what)]
+    if (found === undefined) throw new MalformedBodyError(`${what} is index ${index as number}, but the batch lists ${sets.length} sets`)
+    return found
+  }
   return {
-    accepts: expectArray(field(object, 'accepts'), `${PAXOS_ACCEPT_MANY}.accepts`, MAX_ACCEPTS_PER_BATCH, (item) => validateAccept(item)),
-    commits: expectArray(field(object, 'commits'), `${PAXOS_ACCEPT_MANY}.commits`, MAX_COMMITS_PER_BATCH, (item, what) => {
-      const c = expectObject(item, what)
+    accepts: expectArray(tuple[1], `${PAXOS_ACCEPT_MANY}.accepts`, MAX_ACCEPTS_PER_BATCH, (item, what) => validateAcceptFields(item, what, setAt)),
+    commits: expectArray(tuple[2], `${PAXOS_ACCEPT_MANY}.commits`, MAX_COMMITS_PER_BATCH, (item, what) => {
+      const c = expectTuple(item, what, '[key, counter, node, at]', 4)
       return {
-        key: expectString(field(c, 'key'), `${what}.key`, MAX_WIRE_KEY_CHARS, 1),
-        ballot: validateBallot(field(c, 'ballot'), `${what}.ballot`),
-        at: expectUint(field(c, 'at'), `${what}.at`, MAX_ACCEPTS_PER_BATCH),
+        key: expectString(c[0], `${what}.key`, MAX_WIRE_KEY_CHARS, 1),
+        ballot: readBallot(c[1], c[2], `${what}.ballot`),
+        at: expectUint(c[3], `${what}.at`, MAX_ACCEPTS_PER_BATCH),
       }
     }),
   }
 }
 
+/**
+ * The wire form of a paxosAcceptManyReply body: `[count, refusals, missing]`. Every answer is
+ * ok but those `refusals` lists, in ascending index order, as `[index, 1, counter, node]` or
+ * `[index, 2, reason]`.
+ */
+export function encodeAcceptManyReply(body: AcceptManyReplyBody): unknown[] {
+  const refusals: unknown[] = []
+  body.answers.forEach((answer, i) => { if (!answer.ok) refusals.push(encodeAnswer(answer, i)) })
+  return [body.answers.length, refusals, body.missing]
+}
+
 export function validateAcceptManyReply(body: unknown): AcceptManyReplyBody {
-  const object = expectObject(body, PAXOS_ACCEPT_MANY_REPLY)
+  const tuple = expectTuple(body, PAXOS_ACCEPT_MANY_REPLY, '[count, refusals, missing]', 3)
+  const count = expectUint(tuple[0], `${PAXOS_ACCEPT_MANY_REPLY}.count`, MAX_ACCEPTS_PER_BATCH)
+  const answers: AcceptAnswer[] = new Array<AcceptAnswer>(count).fill(ACCEPTED)
+  let after = -1
+  expectArray(tuple[1], `${PAXOS_ACCEPT_MANY_REPLY}.refusals`, count, (item, what) => {
+    const refusal = expectTuple(item, what, '[index, 1, counter, node] or [index, 2, reason]', 3, 4)
+    const index = expectUint(refusal[0], `${what}.index`, count - 1)
+    if (index <= after) throw new MalformedBodyError(`${what}.index is ${index}, not above the previous refusal's ${after}`)
+    after = index
+    answers[index] = validateRefusal(refusal, 1, what)
+  })
   return {
-    answers: expectArray(field(object, 'answers'), `${PAXOS_ACCEPT_MANY_REPLY}.answers`, MAX_ACCEPTS_PER_BATCH, (item) => validateAccepted(item)),
-    missing: expectArray(field(object, 'missing'), `${PAXOS_ACCEPT_MANY_REPLY}.missing`, MAX_COMMITS_PER_BATCH, (item, what) => expectUint(item, what, MAX_COMMITS_PER_BATCH - 1)),
+    answers,
+    missing: expectArray(tuple[2], `${PAXOS_ACCEPT_MANY_REPLY}.missing`, MAX_COMMITS_PER_BATCH, (item, what) => expectUint(item, what, MAX_COMMITS_PER_BATCH - 1)),
   }
 }
 
@@ -284,7 +532,7 @@ export function validateCatchUp(body: unknown): CatchUpBody {
   return {
     partitions: expectArray(field(object, 'partitions'), `${PAXOS_CATCH_UP}.partitions`, MAX_CATCH_UP_PARTITIONS, (item, what) => {
       const p = expectObject(item, what)
-      return { partition: expectUint(field(p, 'partition'), `${what}.partition`, MAX_CATCH_UP_PARTITIONS - 1), set: validateSet(field(p, 'set'), `${what}.set`) }
+      return { partition: expectUint(field(p, 'partition'), `${what}.partition`, MAX_CATCH_UP_PARTITIONS - 1), set: validateSetList(field(p, 'set'), `${what}.set`) }
     }),
     after: after === null ? null : expectString(after, `${PAXOS_CATCH_UP}.after`, MAX_WIRE_KEY_CHARS, 1),
     maxBytes: expectUint(field(object, 'maxBytes'), `${PAXOS_CATCH_UP}.maxBytes`, MAX_CATCH_UP_PAGE_BYTES),
@@ -305,7 +553,7 @@ export function validateCatchUpReply(body: unknown): CatchUpReplyBody {
         const b = expectObject(item, what)
         return {
           partition: expectUint(field(b, 'partition'), `${what}.partition`, MAX_CATCH_UP_PARTITIONS - 1),
-          sets: expectArray(field(b, 'sets'), `${what}.sets`, MAX_CATCH_UP_BEHIND_SETS, (set, setWhat) => validateSet(set, setWhat)),
+          sets: expectArray(field(b, 'sets'), `${what}.sets`, MAX_CATCH_UP_BEHIND_SETS, (set, setWhat) => validateSetList(set, setWhat)),
         }
       }),
     }),
@@ -319,12 +567,12 @@ export function validateCatchUpReply(body: unknown): CatchUpReplyBody {
 
 /** This protocol's frames, for the frame table (lib/codec/frames.ts). */
 export const PAXOS_FRAMES: readonly FrameType[] = [
-  { code: 0x60, name: PAXOS_PREPARE, kind: 'request', validate: validatePrepare },
-  { code: 0x61, name: PAXOS_PROMISE, kind: 'reply', validate: validatePromise },
-  { code: 0x62, name: PAXOS_ACCEPT, kind: 'request', validate: validateAccept },
-  { code: 0x63, name: PAXOS_ACCEPTED, kind: 'reply', validate: validateAccepted },
+  { code: 0x60, name: PAXOS_PREPARE, kind: 'request', validate: validatePrepare, encode: (body) => encodePrepare(body as PrepareBody) },
+  { code: 0x61, name: PAXOS_PROMISE, kind: 'reply', validate: validatePromise, encode: (body) => encodePromise(body as PromiseBody) },
+  { code: 0x62, name: PAXOS_ACCEPT, kind: 'request', validate: validateAccept, encode: (body) => encodeAccept(body as AcceptBody) },
+  { code: 0x63, name: PAXOS_ACCEPTED, kind: 'reply', validate: validateAccepted, encode: (body) => encodeAccepted(body as AcceptAnswer) },
   { code: 0x64, name: PAXOS_CATCH_UP, kind: 'request', validate: validateCatchUp },
   { code: 0x65, name: PAXOS_CATCH_UP_REPLY, kind: 'reply', validate: validateCatchUpReply },
-  { code: 0x66, name: PAXOS_ACCEPT_MANY, kind: 'request', validate: validateAcceptMany },
-  { code: 0x67, name: PAXOS_ACCEPT_MANY_REPLY, kind: 'reply', validate: validateAcceptManyReply },
+  { code: 0x66, name: PAXOS_ACCEPT_MANY, kind: 'request', validate: validateAcceptMany, encode: (body) => encodeAcceptMany(body as AcceptManyBody) },
+  { code: 0x67, name: PAXOS_ACCEPT_MANY_REPLY, kind: 'reply', validate: validateAcceptManyReply, encode: (body) => encodeAcceptManyReply(body as AcceptManyReplyBody) },
 ]

@@ -83,7 +83,8 @@ const NODE_ID_BYTES = 8
 const nodeIdBytes = new Map<NodeId, Buffer>()
 const MAX_CACHED_NODE_IDS = 1024
 
-function nodeBytesOf(node: NodeId): Buffer {
+/** A node id's 8 wire bytes (shared by the compact paxos frames, lib/paxos/messages.ts). Do not modify the buffer. */
+export function nodeBytesOf(node: NodeId): Buffer {
   let bytes = nodeIdBytes.get(node)
   if (bytes === undefined) {
     if (nodeIdBytes.size >= MAX_CACHED_NODE_IDS) nodeIdBytes.clear()
@@ -98,14 +99,15 @@ export function encodeReplicaWrite(body: ReplicaWriteBody): unknown[] {
   return body.entries.map(compactEntry)
 }
 
-function compactEntry(entry: WireEntry): unknown[] {
+/** One entry's compact form (also the `entry` of the compact paxos frames). */
+export function compactEntry(entry: WireEntry): unknown[] {
   const fields: unknown[] = [entry.key, entry.value, entry.hlc, nodeBytesOf(entry.node)]
   if (entry.strong === true) fields.push(entry.expiresAtMs ?? null, true)
   else if (entry.expiresAtMs !== undefined) fields.push(entry.expiresAtMs)
   return fields
 }
 
-function validateCompactEntry(value: unknown, what: string): WireEntry {
+export function validateCompactEntry(value: unknown, what: string): WireEntry {
   if (!Array.isArray(value) || value.length < 4 || value.length > 6) throw new MalformedBodyError(`${what} is not [key, value, hlc, node, expiresAtMs?, strong?]`)
   const key = expectString(value[0], `${what}.key`, MAX_WIRE_KEY_CHARS, 1)
   const bytes = value[1] === null ? null : expectBytes(value[1], `${what}.value`, MAX_WIRE_VALUE_BYTES)

@@ -5,7 +5,7 @@ import { AcceptBatcher, type AcceptBatcherOptions } from '../../lib/paxos/accept
 import { Acceptor, type AcceptRequest } from '../../lib/paxos/acceptor.js'
 import { AcceptorStore } from '../../lib/paxos/acceptor-store.js'
 import type { Ballot } from '../../lib/paxos/ballot.js'
-import { validateAcceptMany, validateAcceptManyReply, type AcceptAnswer, type AcceptManyBody, type AcceptManyReplyBody } from '../../lib/paxos/messages.js'
+import { encodeAcceptMany, encodeAcceptManyReply, validateAcceptMany, validateAcceptManyReply, type AcceptAnswer, type AcceptManyBody, type AcceptManyReplyBody } from '../../lib/paxos/messages.js'
 import { FakeClock } from '../../lib/runtime/clock.js'
 import { MemoryDatabase } from '../../lib/sim/memory-database.js'
 import { encodeKey } from '../../lib/store/keys.js'
@@ -62,11 +62,11 @@ function setUp(overrides: Partial<AcceptBatcherOptions> = {}): { clock: FakeCloc
   const batcher = new AcceptBatcher({
     send: (_to, body) => {
       // What crosses the wire is validated on both ends, as the transport does.
-      const wire = validateAcceptMany(packr.unpack(packr.pack(body)))
+      const wire = validateAcceptMany(packr.unpack(packr.pack(encodeAcceptMany(body))))
       sent.push(wire)
       const answer = (): Promise<AcceptManyReplyBody> => remote.acceptor.acceptMany(
         wire.accepts.map(({ ballot, entry, history, set }) => ({ key: entry.key, ballot, record: { value: entry.value, version: { hlc: entry.hlc, node: entry.node as NodeId }, strong: true }, history, set })),
-        wire.commits).then((reply) => validateAcceptManyReply(packr.unpack(packr.pack(reply))))
+        wire.commits).then((reply) => validateAcceptManyReply(packr.unpack(packr.pack(encodeAcceptManyReply(reply)))))
       if (!hold.on) return answer()
       return new Promise((resolve, reject) => held.push({ body: wire, release: () => { answer().then(resolve, reject) }, fail: reject }))
     },
