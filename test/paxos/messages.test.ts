@@ -12,6 +12,7 @@ import {
   type AcceptAnswer, type AcceptBody, type AcceptManyBody, type AcceptManyReplyBody, type PrepareBody, type PromiseBody,
 } from '../../lib/paxos/messages.js'
 import { DEFAULT_TRANSPORT_LIMITS } from '../../lib/transport/limits.js'
+import { createRandom } from '../../lib/runtime/random.js'
 
 /** The compact paxos frames of peer protocol 3 (docs/protocol.md "Linearizable operations"). */
 
@@ -235,21 +236,10 @@ t.test('through the codec, a malformed compact body is a bad-body frame error, n
   t.match((caught as Error).message, /bad paxosAcceptMany body: paxosAcceptMany.accepts\[0\].set is index 3, but the batch lists 1 sets/)
 })
 
-/** A seeded generator (mulberry32), so a failing case can be replayed from its seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let z = state
-    z = Math.imul(z ^ (z >>> 15), z | 1)
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61)
-    return ((z ^ (z >>> 14)) >>> 0) / 2 ** 32
-  }
-}
-
 t.test('mangled compact bodies either validate or are refused as malformed, never throw anything else', async t => {
   const seed = 20261206
-  const next = random(seed)
+  const seeded = createRandom(seed)
+  const next = (): number => seeded.next()
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T
   const junk: unknown[] = [null, true, -1, 0, 1, 2, 1.5, 2 ** 53, 'x', '', Buffer.alloc(0), Buffer.alloc(8, 0xff), Buffer.alloc(16, 0xff), Buffer.alloc(7), [], {}, [0], [1, 2, 3]]
   const samples: [string, unknown, (body: unknown) => unknown][] = [
