@@ -30,6 +30,21 @@ export async function freePort(): Promise<number> {
   return port
 }
 
+/**
+ * `count` loopback ports that were free a moment ago, all different: held open together before
+ * any is let go, which daemons started side by side need (separate freePort() calls could be
+ * handed a port another daemon has not bound yet).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => net.createServer().listen(0, '127.0.0.1'))
+  try {
+    await Promise.all(servers.map((server) => server.listening ? undefined : once(server, 'listening')))
+    return servers.map((server) => (server.address() as net.AddressInfo).port)
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolveClose) => server.close(resolveClose))))
+  }
+}
+
 export function tempDir(prefix = 'hearsay-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix))
 }
@@ -70,6 +85,22 @@ export interface Daemon {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
+/**
+ * The command that runs `node args…` for a daemon or CLI process a test starts, without tap's
+ * process-info loader. Every test process carries it (`--import=…@tapjs/processinfo…` in
+ * NODE_OPTIONS), and it hooks spawn() to put itself back into every child's NODE_OPTIONS: in a
+ * child it runs module hooks on a thread of their own and hooks require(), ~0.3 s more per CLI
+ * run and per daemon start on this machine, for records of a bundled daemon that no one reads
+ * (coverage is off). `env` (coreutils) sets the cleaned NODE_OPTIONS and execs node in its own
+ * place: same pid, so signals reach the node process itself.
+ */
+export function nodeCommand(args: readonly string[]): { command: string; args: string[] } {
+  const options = process.env.NODE_OPTIONS
+  if (options === undefined || !options.includes('@tapjs/processinfo')) return { command: process.execPath, args: [...args] }
+  const kept = (options.match(/"[^"]*"|\S+/g) ?? []).filter((option) => !option.includes('@tapjs/processinfo')).join(' ')
+  return { command: 'env', args: [...(kept === '' ? ['-u', 'NODE_OPTIONS'] : [`NODE_OPTIONS=${kept}`]), process.execPath, ...args] }
+}
+
 const running = new Set<ChildProcess>()
 process.on('exit', () => { for (const child of running) child.kill('SIGKILL') })
 
@@ -97,7 +128,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   }
   // Kept-alive connections: a TLS handshake per request would dominate a test's requests.
   const client: HttpsClient | undefined = trust === undefined ? undefined : { ...trust, agent: new https.Agent({ keepAlive: true, ...trust }) }
-  const child = spawn(process.execPath, [daemonBin, '--config', configFile], {
+  const command = nodeCommand([daemonBin, '--config', configFile])
+  const child = spawn(command.command, command.args, {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -147,7 +179,8 @@ async function waitHealthy(daemon: Daemon, child: ChildProcess, output: () => st
 
 /** Runs a built program to completion with bounded time; returns its exit code and output. */
 export async function runProgram(bin: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; input?: Buffer | string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] })
+  const command = nodeCommand([bin, ...args])
+  const child = spawn(command.command, command.args, { env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] })
   running.add(child)
   const stdout: Buffer[] = []
   let stderr = ''
@@ -183,7 +216,9 @@ export interface Cluster {
 
 /**
  * Starts `size` daemons on free loopback ports; every node after the first joins through the
- * first one's peer address. `config(i)` adds settings per node.
+ * first one's peer address. `config(i)` adds settings per node. The first node starts alone (the
+ * others' first join attempt finds it listening, not a retry a second later); the others start
+ * together, each a process of its own, as a cluster's machines boot.
  */
 export async function startCluster(size: number, config: (index: number) => Record<string, unknown> = () => ({})): Promise<Cluster> {
   const nodes: Daemon[] = []
@@ -193,15 +228,19 @@ export async function startCluster(size: number, config: (index: number) => Reco
       rmSync(node.dataDir, { recursive: true, force: true })
     }))
   }
+  const ports = await freePorts(2 * size)
+  const seedPeerPort = ports[1]!
+  const start = (i: number): Promise<Daemon> => startDaemon({
+    apiPort: ports[2 * i]!, peerPort: ports[2 * i + 1]!,
+    config: deepMerge({ node: { name: `node-${i + 1}` }, cluster: { seeds: [`127.0.0.1:${seedPeerPort}`] } }, config(i)),
+  })
   try {
-    const seedPeerPort = await freePort()
-    for (let i = 0; i < size; i++) {
-      const own = config(i)
-      nodes.push(await startDaemon({
-        ...(i === 0 ? { peerPort: seedPeerPort } : {}),
-        config: deepMerge({ node: { name: `node-${i + 1}` }, cluster: { seeds: [`127.0.0.1:${seedPeerPort}`] } }, own),
-      }))
-    }
+    if (size > 0) nodes.push(await start(0))
+    // Every start is awaited, the failed ones too, so stop() below finds each node that did start.
+    const rest = await Promise.allSettled(Array.from({ length: size - 1 }, (_, i) => start(i + 1)))
+    for (const result of rest) if (result.status === 'fulfilled') nodes.push(result.value)
+    const failed = rest.find((result): result is PromiseRejectedResult => result.status === 'rejected')
+    if (failed !== undefined) throw failed.reason
   } catch (error) {
     await stop()
     throw error
