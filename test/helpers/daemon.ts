@@ -17,6 +17,12 @@ export const cliBin = join(repoRoot, 'dist/bin/hearsay.js')
 
 const STARTUP_TIMEOUT_MS = 20_000
 const STOP_TIMEOUT_MS = 15_000
+/**
+ * Bound on a graceful stop when a test is done with its cluster (teardown), before SIGKILL: a
+ * node whose peers are all leaving at the same moment can spend most of shutdown.timeoutMs
+ * (10 s) on it, and no test looks at how a teardown ended.
+ */
+const TEARDOWN_STOP_TIMEOUT_MS = 3000
 const POLL_INTERVAL_MS = 50
 
 /** A loopback port that was free a moment ago (the OS picks it; tiny race accepted in tests). */
@@ -81,8 +87,8 @@ export interface Daemon {
   readonly process: ChildProcess
   /** Everything the daemon printed so far. */
   output(): string
-  /** Send a signal and wait (bounded) for exit; resolves to the exit code or signal. */
-  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /** Send a signal and wait (bounded, SIGKILL after `timeoutMs`) for exit; resolves to the exit code or signal. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
 /**
@@ -145,9 +151,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     url, caPath, apiPort, peerPort, dataDir, configFile, process: child,
     fetch: (path, init) => client === undefined ? fetch(`${url}${path}`, init) : httpsFetch(`${url}${path}`, client, init),
     output: () => output,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+    async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = STOP_TIMEOUT_MS) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS)
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
       try { return await exited } finally { clearTimeout(timer); client?.agent?.destroy(); rmSync(configDir, { recursive: true, force: true }) }
     },
   }
@@ -224,7 +230,7 @@ export async function startCluster(size: number, config: (index: number) => Reco
   const nodes: Daemon[] = []
   const stop = async (): Promise<void> => {
     await Promise.all(nodes.map(async (node) => {
-      await node.stop()
+      await node.stop('SIGTERM', TEARDOWN_STOP_TIMEOUT_MS)
       rmSync(node.dataDir, { recursive: true, force: true })
     }))
   }
