@@ -107,6 +107,12 @@ export function nodeCommand(args: readonly string[]): { command: string; args: s
   return { command: 'env', args: [...(kept === '' ? ['-u', 'NODE_OPTIONS'] : [`NODE_OPTIONS=${kept}`]), process.execPath, ...args] }
 }
 
+/** nodeCommand as one argument list, for a program that runs another (`ip netns exec NS …`). */
+export function nodeArgv(args: readonly string[]): string[] {
+  const { command, args: rest } = nodeCommand(args)
+  return [command, ...rest]
+}
+
 const running = new Set<ChildProcess>()
 process.on('exit', () => { for (const child of running) child.kill('SIGKILL') })
 
