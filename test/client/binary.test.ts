@@ -11,6 +11,7 @@ import { HearsayClient, HearsayClientError, NoNodeAnsweredError, type ClientTran
 import { QuorumNotMetError } from '../../lib/errors.js'
 import { fixedTlsMaterial, MemoryKv, startApi, type Harness } from '../api/fixtures/harness.js'
 import { startFakeNode } from './fixtures/fake-node.js'
+import { scriptCommand } from '../helpers/node-command.js'
 
 /**
  * HearsayClient over the stream protocol against the real API server (in-process, over an
@@ -218,7 +219,8 @@ const SCRIPT_TIMEOUT_MS = 60_000
 async function runScript(dir: string, lines: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; signal: string | null; output: string }> {
   const script = join(dir, 'script.ts')
   writeFileSync(script, [`import { HearsayClient } from ${JSON.stringify(join(process.cwd(), 'lib/client/client.ts'))}`, ...lines].join('\n'))
-  const child = spawn(process.execPath, [...process.execArgv, script], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  const command = scriptCommand([script])
+  const child = spawn(command.command, command.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   let output = ''
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
-import { daemonBin, repoRoot, waitFor } from '../helpers/daemon.js'
+import { daemonBin, nodeCommand, repoRoot, waitFor } from '../helpers/daemon.js'
 import {
   createLan, deleteNamespaces, deleteNamespacesSync, execInNamespace, namespacesWithPrefix, netnsUnavailableReason,
   routesOf, spawnInNamespace, type Lan, type LanHost,
@@ -70,7 +70,8 @@ process.on('exit', () => {
 function startInNamespace(host: LanHost, name: string, config: Record<string, unknown>, configDir: string): NamespacedDaemon {
   const configFile = join(configDir, `${name}.json`)
   writeFileSync(configFile, JSON.stringify(config, null, 2))
-  const child = spawnInNamespace(host.namespace, process.execPath, [daemonBin, '--config', configFile], repoRoot)
+  const daemon = nodeCommand([daemonBin, '--config', configFile])
+  const child = spawnInNamespace(host.namespace, daemon.command, daemon.args, repoRoot)
   running.add(child)
   let output = ''
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
@@ -95,7 +96,8 @@ function startInNamespace(host: LanHost, name: string, config: Record<string, un
 /** Reads /members of every daemon through its namespace address, from the switch namespace. */
 async function readMembers(lan: Lan, daemons: readonly NamespacedDaemon[]): Promise<Map<string, MemberRow[]>> {
   const urls = daemons.map(d => `http://${d.host.address}:${API_PORT}/members`)
-  const stdout = await execInNamespace(lan.switchNamespace, process.execPath, ['--input-type=module', '-e', FETCH_SCRIPT, ...urls], READ_TIMEOUT_MS)
+  const reader = nodeCommand(['--input-type=module', '-e', FETCH_SCRIPT, ...urls])
+  const stdout = await execInNamespace(lan.switchNamespace, reader.command, reader.args, READ_TIMEOUT_MS)
   const results = JSON.parse(stdout) as Array<{ url: string; status?: number; body?: unknown; error?: string }>
   const byName = new Map<string, MemberRow[]>()
   results.forEach((result, i) => {

@@ -104,21 +104,24 @@ t.test('garbage and oversized frames on the peer port are refused; the node stay
   t.teardown(async () => { await node.stop(); rmSync(node.dataDir, { recursive: true, force: true }) })
 
   // Raw TCP garbage: not even a WebSocket upgrade.
+  // Each bound below is cleared once the node answers: a pending timer would keep this file's
+  // process alive for its whole length after the last test.
   await new Promise<void>((resolve) => {
     const socket = net.connect(node.peerPort, '127.0.0.1', () => socket.write(Buffer.from('\x00\xffgarbage\r\n\r\n')))
-    socket.on('error', () => resolve())
-    socket.on('close', () => resolve())
-    setTimeout(() => { socket.destroy(); resolve() }, 5000)
+    const timer = setTimeout(() => { socket.destroy(); resolve() }, 5000)
+    const done = (): void => { clearTimeout(timer); resolve() }
+    socket.on('error', done)
+    socket.on('close', done)
   })
 
   // A WebSocket that sends undecodable bytes, then one that sends a huge message.
   for (const payload of [Buffer.from([0xc1, 0xc1, 0xc1]), Buffer.alloc(32 * 1024 * 1024, 1)]) {
     const closed = await new Promise<boolean>((resolve) => {
       const ws = new WebSocket(`ws://127.0.0.1:${node.peerPort}/`)
+      const timer = setTimeout(() => { ws.terminate(); resolve(false) }, 10_000)
       ws.on('open', () => ws.send(payload))
-      ws.on('close', () => resolve(true))
+      ws.on('close', () => { clearTimeout(timer); resolve(true) })
       ws.on('error', () => { /* closed by the server */ })
-      setTimeout(() => { ws.terminate(); resolve(false) }, 10_000)
     })
     t.ok(closed, `the node closed the link after ${payload.length} bad bytes`)
   }

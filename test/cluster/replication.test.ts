@@ -187,7 +187,7 @@ t.test('five nodes with N=5', async (t) => {
   await t.test('restarted nodes end up holding every write made while they were down, the 503 one included', async (t) => {
     // Let the survivors notice the failures, so the restart is a real return of down members.
     await waitStates(nodes.slice(0, 2), ids.slice(2), DOWN)
-    for (const index of [2, 3, 4]) await restart(cluster, index, first, config)
+    await Promise.all([2, 3, 4].map((index) => restart(cluster, index, first, config)))
     const problems = await untilNoProblems('every write on every node', CONVERGE_TIMEOUT_MS, () => localReadMismatches(cluster.nodes, madeWhileDown))
     t.same(problems, [], 'every node answers every write at R=1')
     t.equal(madeWhileDown.size, 5, 'four acknowledged writes and the 503 one were checked')

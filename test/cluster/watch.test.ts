@@ -5,7 +5,7 @@ import net from 'node:net'
 import t from 'tap'
 import { HearsayClient, WatchHistoryGoneError, type WatchEvent, type WatchReconnect } from '../../lib/client/client.js'
 import { SseParser, type SseEvent } from '../../lib/client/sse.js'
-import { cliBin, startCluster, startDaemon, waitFor, type Cluster, type Daemon } from '../helpers/daemon.js'
+import { cliBin, nodeCommand, startCluster, startDaemon, waitFor, type Cluster, type Daemon } from '../helpers/daemon.js'
 
 /**
  * Watches against four real daemons with N=2, so every node holds about half the partitions and
@@ -272,7 +272,8 @@ t.test('a consumer that stops reading is cut (slow_consumer) and the node does n
 
 t.test('hearsay watch prints each change as it happens and exits 0 on Ctrl-C', async (t) => {
   const before = await metric(nodes[0]!, 'hearsay_watchers')
-  const child = spawn(process.execPath, [cliBin, '--node', `${nodes[0]!.url},${nodes[1]!.url}`, 'watch', '--prefix', 'cli/', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const cli = nodeCommand([cliBin, '--node', `${nodes[0]!.url},${nodes[1]!.url}`, 'watch', '--prefix', 'cli/', '--json'])
+  const child = spawn(cli.command, cli.args, { stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { child.kill('SIGKILL') })
   let stdout = ''
   let stderr = ''

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
 import type { FinalRead } from '../cluster/history.js'
-import { deepMerge, repoRoot } from '../helpers/daemon.js'
+import { deepMerge, nodeArgv, repoRoot } from '../helpers/daemon.js'
 import { createLan, deleteNamespaces, deleteNamespacesSync, netnsUnavailableReason, type Lan, type LanHost } from '../helpers/netns.js'
 import type { AgentAnswer, AgentRequest } from './agent.js'
 
@@ -162,7 +162,7 @@ export class FaultCluster {
 
   private spawnDaemon(node: FaultNode): void {
     const log = openSync(node.logFile, 'a')
-    const child = spawn('ip', ['netns', 'exec', node.host.namespace, process.execPath, this.options.daemonBin, '--config', node.configFile], {
+    const child = spawn('ip', ['netns', 'exec', node.host.namespace, ...nodeArgv([this.options.daemonBin, '--config', node.configFile])], {
       cwd: repoRoot, stdio: ['ignore', log, log],
     })
     closeSync(log)
@@ -172,8 +172,8 @@ export class FaultCluster {
   }
 
   private async startProxy(host: LanHost): Promise<void> {
-    const child = spawn('ip', ['netns', 'exec', host.namespace, process.execPath, join(repoRoot, 'dist/test/faults/delay-proxy.js'),
-      '0.0.0.0', String(PROXY_PORT), '127.0.0.1', String(PEER_PORT), host.address], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'inherit'] })
+    const child = spawn('ip', ['netns', 'exec', host.namespace, ...nodeArgv([join(repoRoot, 'dist/test/faults/delay-proxy.js'),
+      '0.0.0.0', String(PROXY_PORT), '127.0.0.1', String(PEER_PORT), host.address])], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'inherit'] })
     liveChildren.add(child)
     child.on('exit', () => liveChildren.delete(child))
     this.proxies.push(child)
@@ -377,7 +377,7 @@ class Agent {
   private readonly exited: Promise<void>
 
   constructor(namespace: string) {
-    this.child = spawn('ip', ['netns', 'exec', namespace, process.execPath, join(repoRoot, 'dist/test/faults/agent.js')], {
+    this.child = spawn('ip', ['netns', 'exec', namespace, ...nodeArgv([join(repoRoot, 'dist/test/faults/agent.js')])], {
       cwd: repoRoot, stdio: ['pipe', 'pipe', 'inherit'],
     })
     liveChildren.add(this.child)

@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createCa, createCert } from '../../lib/tls/create.js'
+import { nodeCommand } from './node-command.js'
+
+export { nodeArgv, nodeCommand, scriptCommand } from './node-command.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 /** Repository root, found from this file whether it runs from test/ or dist/test/. */
@@ -17,6 +20,12 @@ export const cliBin = join(repoRoot, 'dist/bin/hearsay.js')
 
 const STARTUP_TIMEOUT_MS = 20_000
 const STOP_TIMEOUT_MS = 15_000
+/**
+ * Bound on a graceful stop when a test is done with its cluster (teardown), before SIGKILL: a
+ * node whose peers are all leaving at the same moment can spend most of shutdown.timeoutMs
+ * (10 s) on it, and no test looks at how a teardown ended.
+ */
+const TEARDOWN_STOP_TIMEOUT_MS = 3000
 const POLL_INTERVAL_MS = 50
 
 /** A loopback port that was free a moment ago (the OS picks it; tiny race accepted in tests). */
@@ -28,6 +37,21 @@ export async function freePort(): Promise<number> {
   server.close()
   await once(server, 'close')
   return port
+}
+
+/**
+ * `count` loopback ports that were free a moment ago, all different: held open together before
+ * any is let go, which daemons started side by side need (separate freePort() calls could be
+ * handed a port another daemon has not bound yet).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => net.createServer().listen(0, '127.0.0.1'))
+  try {
+    await Promise.all(servers.map((server) => server.listening ? undefined : once(server, 'listening')))
+    return servers.map((server) => (server.address() as net.AddressInfo).port)
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolveClose) => server.close(resolveClose))))
+  }
 }
 
 export function tempDir(prefix = 'hearsay-test-'): string {
@@ -66,8 +90,8 @@ export interface Daemon {
   readonly process: ChildProcess
   /** Everything the daemon printed so far. */
   output(): string
-  /** Send a signal and wait (bounded) for exit; resolves to the exit code or signal. */
-  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /** Send a signal and wait (bounded, SIGKILL after `timeoutMs`) for exit; resolves to the exit code or signal. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
 const running = new Set<ChildProcess>()
@@ -97,7 +121,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   }
   // Kept-alive connections: a TLS handshake per request would dominate a test's requests.
   const client: HttpsClient | undefined = trust === undefined ? undefined : { ...trust, agent: new https.Agent({ keepAlive: true, ...trust }) }
-  const child = spawn(process.execPath, [daemonBin, '--config', configFile], {
+  const command = nodeCommand([daemonBin, '--config', configFile])
+  const child = spawn(command.command, command.args, {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -113,9 +138,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     url, caPath, apiPort, peerPort, dataDir, configFile, process: child,
     fetch: (path, init) => client === undefined ? fetch(`${url}${path}`, init) : httpsFetch(`${url}${path}`, client, init),
     output: () => output,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+    async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = STOP_TIMEOUT_MS) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS)
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
       try { return await exited } finally { clearTimeout(timer); client?.agent?.destroy(); rmSync(configDir, { recursive: true, force: true }) }
     },
   }
@@ -147,7 +172,8 @@ async function waitHealthy(daemon: Daemon, child: ChildProcess, output: () => st
 
 /** Runs a built program to completion with bounded time; returns its exit code and output. */
 export async function runProgram(bin: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; input?: Buffer | string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] })
+  const command = nodeCommand([bin, ...args])
+  const child = spawn(command.command, command.args, { env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] })
   running.add(child)
   const stdout: Buffer[] = []
   let stderr = ''
@@ -183,25 +209,31 @@ export interface Cluster {
 
 /**
  * Starts `size` daemons on free loopback ports; every node after the first joins through the
- * first one's peer address. `config(i)` adds settings per node.
+ * first one's peer address. `config(i)` adds settings per node. The first node starts alone (the
+ * others' first join attempt finds it listening, not a retry a second later); the others start
+ * together, each a process of its own, as a cluster's machines boot.
  */
 export async function startCluster(size: number, config: (index: number) => Record<string, unknown> = () => ({})): Promise<Cluster> {
   const nodes: Daemon[] = []
   const stop = async (): Promise<void> => {
     await Promise.all(nodes.map(async (node) => {
-      await node.stop()
+      await node.stop('SIGTERM', TEARDOWN_STOP_TIMEOUT_MS)
       rmSync(node.dataDir, { recursive: true, force: true })
     }))
   }
+  const ports = await freePorts(2 * size)
+  const seedPeerPort = ports[1]!
+  const start = (i: number): Promise<Daemon> => startDaemon({
+    apiPort: ports[2 * i]!, peerPort: ports[2 * i + 1]!,
+    config: deepMerge({ node: { name: `node-${i + 1}` }, cluster: { seeds: [`127.0.0.1:${seedPeerPort}`] } }, config(i)),
+  })
   try {
-    const seedPeerPort = await freePort()
-    for (let i = 0; i < size; i++) {
-      const own = config(i)
-      nodes.push(await startDaemon({
-        ...(i === 0 ? { peerPort: seedPeerPort } : {}),
-        config: deepMerge({ node: { name: `node-${i + 1}` }, cluster: { seeds: [`127.0.0.1:${seedPeerPort}`] } }, own),
-      }))
-    }
+    if (size > 0) nodes.push(await start(0))
+    // Every start is awaited, the failed ones too, so stop() below finds each node that did start.
+    const rest = await Promise.allSettled(Array.from({ length: size - 1 }, (_, i) => start(i + 1)))
+    for (const result of rest) if (result.status === 'fulfilled') nodes.push(result.value)
+    const failed = rest.find((result): result is PromiseRejectedResult => result.status === 'rejected')
+    if (failed !== undefined) throw failed.reason
   } catch (error) {
     await stop()
     throw error

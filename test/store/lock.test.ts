@@ -7,6 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { KvStore } from '../../lib/store/kv-store.js'
 import { DataDirLockedError, LOCK_FILE_NAME, lockDataDir } from '../../lib/store/lock.js'
 import { TEST_MAP_SIZE_BYTES } from './fixture.js'
+import { scriptCommand } from '../helpers/node-command.js'
 
 /** A child runs our TypeScript through tap's loader, which takes a while on a busy machine. */
 const CHILD_READY_TIMEOUT_MS = 60_000
@@ -25,7 +26,8 @@ async function childHoldingStore(t: Test, dataDir: string): Promise<ChildProcess
     process.stdin.resume()
     process.stdin.on('end', () => store.close().then(() => process.exit(0)))
   `
-  const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const command = scriptCommand(['--input-type=module', '-e', script])
+  const child = spawn(command.command, command.args, { stdio: ['pipe', 'pipe', 'inherit'] })
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   let output = ''
   child.stdout?.setEncoding('utf8')

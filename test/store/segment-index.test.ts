@@ -6,6 +6,7 @@ import { asNodeId, compareVersions, formatVersion, type Version } from '../../li
 import { KvStore } from '../../lib/store/kv-store.js'
 import { decodeSegmentVersion, encodeSegmentVersion, type SegmentIndexOptions, type SegmentOf } from '../../lib/store/segment-index.js'
 import { hlcAt, NODE_A, NODE_B, put, TEST_MAP_SIZE_BYTES, tombstone, WALL_MS } from './fixture.js'
+import { scriptCommand } from '../helpers/node-command.js'
 
 const MAX_SEGMENT = 2 ** 32 - 1
 
@@ -256,7 +257,8 @@ t.test('a crash loses no index entry: the next open writes the deferred ones fro
 t.test('kill -9 after acknowledged applies loses no index entry', async t => {
   const dataDir = t.testdir()
   const count = 50
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('./crash-writer.ts', import.meta.url)), dataDir, String(count)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const writer = scriptCommand([fileURLToPath(new URL('./crash-writer.ts', import.meta.url)), dataDir, String(count)])
+  const child = spawn(writer.command, writer.args, { stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { child.kill('SIGKILL') })
   let said = ''
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { said += chunk })

@@ -448,7 +448,11 @@ function countSends(t: Test): { readonly count: number } {
   return counter
 }
 
-t.test('on a quiet link a request and its answer are written at once, not at the end of the turn', async t => {
+/**
+ * Two linked nodes (the link is up) where b holds each `test.slow` request until the test calls
+ * its entry in `releases`, in arrival order; b echoes `test.echo` at once.
+ */
+async function heldPeers(t: Test): Promise<{ a: TestNode; b: TestNode; releases: (() => void)[] }> {
   const a = await started(t, 1)
   const b = await started(t, 2)
   const releases: (() => void)[] = []
@@ -457,6 +461,11 @@ t.test('on a quiet link a request and its answer are written at once, not at the
   }))
   serveEcho(b)
   await a.transport.request(b.identity.peer, echo('link up'), 5000)
+  return { a, b, releases }
+}
+
+t.test('on a quiet link a request and its answer are written at once, not at the end of the turn', async t => {
+  const { a, b, releases } = await heldPeers(t)
   const sends = countSends(t)
   const answer = a.transport.request(b.identity.peer, { type: 'test.slow', body: { text: 'lone', n: 1 } }, 5000)
   t.equal(sends.count, 1, 'the request was written within request()')
@@ -469,14 +478,7 @@ t.test('on a quiet link a request and its answer are written at once, not at the
 })
 
 t.test('while requests are in flight, frames of one turn still leave together in one message', async t => {
-  const a = await started(t, 1)
-  const b = await started(t, 2)
-  const releases: (() => void)[] = []
-  b.transport.handle('test.slow', (_from, message) => new Promise<PeerMessage>(resolve => {
-    releases.push(() => resolve({ type: 'test.echoed', body: message.body }))
-  }))
-  serveEcho(b)
-  await a.transport.request(b.identity.peer, echo('link up'), 5000)
+  const { a, b, releases } = await heldPeers(t)
   const first = a.transport.request(b.identity.peer, { type: 'test.slow', body: { text: 'first', n: 1 } }, 5000)
   t.ok(await eventually(() => releases.length === 1), 'the first request is being handled')
   const sends = countSends(t)
