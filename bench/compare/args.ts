@@ -23,13 +23,19 @@ export interface CompareOptions {
   readonly watchers: number
   /** Add a compare-and-set phase (hearsay CAS, etcd txn) after the reads. */
   readonly cas: boolean
+  /**
+   * Times the whole list of systems runs, one after the other (hearsay, etcd, redis, hearsay, …):
+   * a single run's ratio moves with the shared machine, the median over rounds less.
+   */
+  readonly rounds: number
 }
 
 /** Issue 7's workload. */
-export const DEFAULT_OPTIONS: CompareOptions = { seconds: 20, warmupSeconds: 5, concurrency: 64, keys: 100_000, systems: SYSTEM_NAMES, json: false, tls: false, watchers: 0, cas: false }
+export const DEFAULT_OPTIONS: CompareOptions = { seconds: 20, warmupSeconds: 5, concurrency: 64, keys: 100_000, systems: SYSTEM_NAMES, json: false, tls: false, watchers: 0, cas: false, rounds: 1 }
 const MAX_SECONDS = 3600
 const MAX_CONCURRENCY = 1024
 const MAX_WATCHERS = 10_000
+const MAX_ROUNDS = 20
 
 export const USAGE = `usage: node dist/bench/compare/main.js [options]
 
@@ -48,7 +54,10 @@ loopback (one system at a time), runs writes then reads against each, prints one
                     writes run again; watch latency and events/s (hearsay and etcd; default 0: none)
   --cas             add a compare-and-set phase after the reads: hearsay PUT ?ifVersion,
                     etcd txn comparing mod_revision (Redis has none and skips it)
-  --json            print the report as JSON instead of the table
+  --rounds N        run the list of systems N times in turn and print each round's table,
+                    then the median, lowest and highest of each hearsay ratio (default 1)
+  --json            print the report as JSON instead of the table (an array of reports
+                    with --rounds above 1)
   --help            show this text`
 
 export class UsageError extends Error {
@@ -76,6 +85,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | unde
         json: { type: 'boolean' },
         tls: { type: 'boolean' },
         cas: { type: 'boolean' },
+        rounds: { type: 'string' },
         help: { type: 'boolean' },
       },
     })
@@ -94,6 +104,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | unde
     tls: values.tls === true,
     watchers: values.watchers === undefined ? DEFAULT_OPTIONS.watchers : integerFlag('--watchers', values.watchers, DEFAULT_OPTIONS.watchers, MAX_WATCHERS),
     cas: values.cas === true,
+    rounds: integerFlag('--rounds', values.rounds, DEFAULT_OPTIONS.rounds, MAX_ROUNDS),
   }
 }
 

@@ -8,13 +8,13 @@ import { makeCompareCertificates, type CompareTls } from './certificates.js'
 import { ensureServerBinaries } from './install.js'
 import { ProcessGroup, stopOnExit } from './processes.js'
 import { measureBounds } from './bounds.js'
-import { buildReport } from './report.js'
+import { buildReport, type CompareReport } from './report.js'
 import { runSystem, type SystemReport } from './run.js'
 import type { SystemDriver, SystemName } from './system.js'
 import { etcd } from './systems/etcd.js'
 import { hearsay } from './systems/hearsay.js'
 import { redis } from './systems/redis.js'
-import { formatTable } from './table.js'
+import { formatRoundsSummary, formatTable } from './table.js'
 
 const DRIVERS: Readonly<Record<SystemName, SystemDriver>> = { hearsay, etcd, redis }
 
@@ -44,23 +44,30 @@ async function main(): Promise<number> {
     const binaries = await ensureServerBinaries(log)
     // Before any server starts, so nothing else of the harness competes with the probes.
     const bounds = options.cas ? await measureBounds() : undefined
-    const reports: SystemReport[] = []
-    for (const name of options.systems) {
-      // With --tls each system runs plaintext and then TLS back to back, so the two runs see the
-      // same machine (it is shared) as nearly as possible and their ratio is the figure to read.
-      for (const withTls of options.tls ? [false, true] : [false]) {
-        try {
-          const tls: CompareTls | undefined = withTls ? await makeCompareCertificates(group, DRIVERS[name].serverNames) : undefined
-          reports.push(await runSystem(DRIVERS[name], { ...options, tls, group, binaries, log: line => { endProgress(); log(line) }, progress }))
-        } finally {
-          endProgress()
-          // One system at a time: stop this one before the next starts, so they never share the CPUs.
-          await group.stopAll()
+    const reports: CompareReport[] = []
+    for (let round = 1; round <= options.rounds; round++) {
+      if (options.rounds > 1) log(`round ${round} of ${options.rounds}`)
+      const roundStarted = round === 1 ? started : new Date()
+      const roundLoadAverage = round === 1 ? loadAverageAtStart : loadavg()[0] ?? 0
+      const systems: SystemReport[] = []
+      for (const name of options.systems) {
+        // With --tls each system runs plaintext and then TLS back to back, so the two runs see the
+        // same machine (it is shared) as nearly as possible and their ratio is the figure to read.
+        for (const withTls of options.tls ? [false, true] : [false]) {
+          try {
+            const tls: CompareTls | undefined = withTls ? await makeCompareCertificates(group, DRIVERS[name].serverNames) : undefined
+            systems.push(await runSystem(DRIVERS[name], { ...options, tls, group, binaries, log: line => { endProgress(); log(line) }, progress }))
+          } finally {
+            endProgress()
+            // One system at a time: stop this one before the next starts, so they never share the CPUs.
+            await group.stopAll()
+          }
         }
       }
+      reports.push(buildReport(options, systems, roundStarted, roundLoadAverage, bounds))
     }
-    const report = buildReport(options, reports, started, loadAverageAtStart, bounds)
-    process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatTable(report)}\n`)
+    if (options.json) process.stdout.write(`${JSON.stringify(options.rounds > 1 ? reports : reports[0], null, 2)}\n`)
+    else process.stdout.write(`${[...reports.map(formatTable), ...(options.rounds > 1 ? [formatRoundsSummary(reports)] : [])].join('\n\n')}\n`)
     return 0
   } catch (error) {
     log(`bench/compare: ${error instanceof Error ? error.message : String(error)}`)

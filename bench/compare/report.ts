@@ -127,6 +127,29 @@ function ratios(systems: readonly SystemReport[]): Ratios {
   }
 }
 
+/** One hearsay ratio over several rounds (--rounds). */
+export interface RatioSummary {
+  readonly ratio: keyof Ratios
+  /** Per round in order; rounds where it was not measured are left out. */
+  readonly values: readonly number[]
+  readonly median: number
+  readonly lowest: number
+  readonly highest: number
+}
+
+/** Each ratio measured in any of the rounds: its values, median (the lower middle of an even count), lowest and highest. */
+export function summarizeRatios(reports: readonly CompareReport[]): RatioSummary[] {
+  const names: (keyof Ratios)[] = ['writeVsEtcd', 'writeVsRedis', 'readVsEtcd', 'readVsRedis', 'casVsEtcd']
+  const summaries: RatioSummary[] = []
+  for (const ratio of names) {
+    const values = reports.map(report => report.ratios[ratio]).filter((value): value is number => value !== undefined)
+    if (values.length === 0) continue
+    const sorted = [...values].sort((a, b) => a - b)
+    summaries.push({ ratio, values, median: sorted[Math.floor((sorted.length - 1) / 2)] as number, lowest: sorted[0] as number, highest: sorted[sorted.length - 1] as number })
+  }
+  return summaries
+}
+
 export function hearsayOver(hearsayOpsPerSecond: number | undefined, otherOpsPerSecond: number | undefined): number | undefined {
   if (hearsayOpsPerSecond === undefined || otherOpsPerSecond === undefined || otherOpsPerSecond <= 0) return undefined
   return hearsayOpsPerSecond / otherOpsPerSecond

@@ -1,4 +1,4 @@
-import { hearsayOver, type CompareReport } from './report.js'
+import { hearsayOver, summarizeRatios, type CompareReport, type RatioSummary } from './report.js'
 import type { PhaseName, PhaseReport, SystemReport } from './run.js'
 
 const MIB = 1024 * 1024
@@ -109,4 +109,26 @@ function watchTable(systems: readonly SystemReport[]): string[] {
   }
   lines.push('', 'Watch latency: from the write\'s acknowledgement at the bench to the change\'s arrival at each watcher, per delivery (0 when it arrived first: "before ack"); missed: deliveries not there 10 s after the writes ended.')
   return lines
+}
+
+const RATIO_LABELS: Readonly<Record<RatioSummary['ratio'], string>> = {
+  writeVsEtcd: 'write: hearsay ÷ etcd',
+  writeVsRedis: 'write: hearsay ÷ Redis',
+  readVsEtcd: 'read: hearsay ÷ etcd',
+  readVsRedis: 'read: hearsay ÷ Redis',
+  casVsEtcd: 'cas: hearsay ÷ etcd txn',
+}
+
+/** After --rounds N: each hearsay ratio per round, its median, lowest and highest. */
+export function formatRoundsSummary(reports: readonly CompareReport[]): string {
+  const lines = [
+    `# ${reports.length} rounds, each system in turn per round (hearsay ÷ the other's ops/s in the same round)`,
+    '',
+    '| ratio | median | lowest | highest | per round |',
+    '|---|---:|---:|---:|---|',
+  ]
+  for (const summary of summarizeRatios(reports)) {
+    lines.push(`| ${RATIO_LABELS[summary.ratio]} | ${formatRatio(summary.median)} | ${formatRatio(summary.lowest)} | ${formatRatio(summary.highest)} | ${summary.values.map(value => formatRatio(value)).join(', ')} |`)
+  }
+  return lines.join('\n')
 }

@@ -1,7 +1,8 @@
 import t from 'tap'
 import type { CompareReport } from '../../bench/compare/report.js'
 import type { PhaseReport, SystemReport } from '../../bench/compare/run.js'
-import { cpuMicrosPerOperation, formatTable } from '../../bench/compare/table.js'
+import { cpuMicrosPerOperation, formatRoundsSummary, formatTable } from '../../bench/compare/table.js'
+import { summarizeRatios } from '../../bench/compare/report.js'
 
 const latencyMs = { p50: 1, p90: 2, p95: 3, p99: 4, max: 5, mean: 1.5 }
 
@@ -66,4 +67,16 @@ t.test('the compare table has the CPU-per-operation columns for every system', a
   t.equal(cell('write', 'hearsay', clientColumn), '200', '1.8 client CPU s over 9,000 acknowledged writes')
   t.equal(cell('read', 'etcd', clientColumn), '100')
   t.match(table, /CPU µs\/op divides CPU time by the operations that succeeded/)
+})
+
+t.test('--rounds: each ratio over the rounds, its median, lowest and highest, rounds without it left out', async t => {
+  const rounds = [{ casVsEtcd: 3.1, writeVsEtcd: 3.6 }, { casVsEtcd: 2.96 }, { casVsEtcd: 2.99, writeVsEtcd: 3.3 }].map(ratios => ({ ...report, ratios }))
+  t.strictSame(summarizeRatios(rounds), [
+    { ratio: 'writeVsEtcd', values: [3.6, 3.3], median: 3.3, lowest: 3.3, highest: 3.6 },
+    { ratio: 'casVsEtcd', values: [3.1, 2.96, 2.99], median: 2.99, lowest: 2.96, highest: 3.1 },
+  ])
+  const summary = formatRoundsSummary(rounds)
+  t.match(summary, /^# 3 rounds/)
+  t.match(summary, /\| cas: hearsay ÷ etcd txn \| 2\.99× \| 2\.96× \| 3\.10× \| 3\.10×, 2\.96×, 2\.99× \|/)
+  t.notMatch(summary, /Redis/, 'a ratio no round measured is not listed')
 })
