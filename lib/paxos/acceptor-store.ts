@@ -1,5 +1,6 @@
 import { Packr } from 'msgpackr'
 import { isNodeId, type NodeId, type Version } from '../clock/version.js'
+import { nodeIdAt, nodeIdBytes } from '../codec/node-id-bytes.js'
 import { decodeKey, encodeKey, keyAfter } from '../store/keys.js'
 import type { OrderedDatabase } from '../store/ordered-database.js'
 import type { StoredRecord } from '../store/record.js'
@@ -26,8 +27,6 @@ const packr = new Packr({ useRecords: false })
 
 /** Keys whose decoded state is kept (about 1 KiB each with a 100-byte value and a full history). */
 export const MAX_CACHED_STATES = 8192
-/** Node ids whose 8 bytes are kept for encoding (a cluster has a handful; the bound is for safety). */
-const MAX_CACHED_NODE_IDS = 1024
 
 export class CorruptAcceptorStateError extends Error {
   constructor(key: string, reason: string) {
@@ -305,7 +304,7 @@ function decodeBinary(bytes: Uint8Array, key: string): AcceptorState {
   }
   const id = (what: string): NodeId => {
     need(8, what)
-    const node = nodeIdAt(bytes, view, at)
+    const node = nodeIdAt(bytes, at)
     at += 8
     return node
   }
@@ -373,33 +372,4 @@ function ballotOf(counter: unknown, node: unknown, key: string): Ballot {
 
 function isTick(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
-}
-
-/** Node ids decoded lately, by their 8 bytes as two 32-bit halves (a cluster has few). */
-const decodedNodeIds: { high: number; low: number; id: NodeId }[] = []
-const MAX_DECODED_NODE_IDS = 16
-
-/** The node id whose 8 bytes are at `at`: 16 lowercase hex digits by construction. */
-function nodeIdAt(bytes: Uint8Array, view: DataView, at: number): NodeId {
-  const high = view.getUint32(at)
-  const low = view.getUint32(at + 4)
-  for (const known of decodedNodeIds) if (known.high === high && known.low === low) return known.id
-  const id = Buffer.from(bytes.buffer, bytes.byteOffset + at, 8).toString('hex') as NodeId
-  if (decodedNodeIds.length >= MAX_DECODED_NODE_IDS) decodedNodeIds.shift()
-  decodedNodeIds.push({ high, low, id })
-  return id
-}
-
-const nodeIdCache = new Map<string, Buffer>()
-
-/** The 8 bytes of a node id's 16 hex digits (cached: a cluster has few). */
-function nodeIdBytes(node: NodeId): Buffer {
-  let bytes = nodeIdCache.get(node)
-  if (bytes === undefined) {
-    bytes = Buffer.from(node, 'hex')
-    if (bytes.length !== 8 || !isNodeId(node)) throw new TypeError(`not a node id (16 lowercase hex characters): ${JSON.stringify(node)}`)
-    if (nodeIdCache.size >= MAX_CACHED_NODE_IDS) nodeIdCache.clear()
-    nodeIdCache.set(node, bytes)
-  }
-  return bytes
 }

@@ -1,8 +1,9 @@
 import { isNodeId, type NodeId, type Version } from '../clock/version.js'
 import type { FrameType } from '../codec/frames.js'
+import { NODE_ID_BYTES, nodeIdAt, nodeIdBytes, wordAt } from '../codec/node-id-bytes.js'
 import { expectArray, expectBytes, expectObject, expectString, expectUint, field, MalformedBodyError } from '../codec/validate.js'
 import {
-  MAX_WIRE_KEY_CHARS, MAX_WIRE_VALUE_BYTES, compactEntry, fromWire, nodeBytesOf, toWire, validateCompactEntry, type WireEntry,
+  MAX_WIRE_KEY_CHARS, MAX_WIRE_VALUE_BYTES, compactEntry, fromWire, toWire, validateCompactEntry, type WireEntry,
 } from '../replication/messages.js'
 import type { StoredRecord } from '../store/record.js'
 import type { Ballot } from './ballot.js'
@@ -159,7 +160,6 @@ export function promiseToWire(key: string, answer: PromiseAnswer): PromiseBody {
  * - set: one byte string of 8 bytes per member, rank order;
  * - answer: `[0]` ok, `[1, counter, node]` a higher ballot promised, `[2, reason]` refused.
  */
-const NODE_ID_BYTES = 8
 const HISTORY_VERSION_BYTES = 16
 const WORD = 2 ** 32
 /** hlc < 2^53, so its high 32-bit word is below 2^21. */
@@ -174,51 +174,6 @@ const ANSWER_REFUSED = 2
 /** One ok answer for all: answers are read only. */
 const ACCEPTED: AcceptAnswer = Object.freeze({ ok: true })
 
-function wordAt(bytes: Uint8Array, at: number): number {
-  return (((bytes[at] as number) << 24) | ((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number)) >>> 0
-}
-
-/**
- * Node ids read from the wire, by their two 32-bit words: a cluster has few, so each id's hex
- * string is built once. Bounded: a peer sending ever new ids only empties it.
- */
-const nodeIdsByWords = new Map<number, Map<number, NodeId>>()
-let cachedNodeIds = 0
-const MAX_CACHED_NODE_IDS = 1024
-
-/** The last id read, before any map: a history names the same node over and over. */
-let lastHigh = -1
-let lastLow = -1
-let lastId: NodeId | undefined
-
-function nodeIdAt(bytes: Uint8Array, at: number): NodeId {
-  const high = wordAt(bytes, at)
-  const low = wordAt(bytes, at + 4)
-  if (high === lastHigh && low === lastLow) return lastId as NodeId
-  lastId = cachedNodeIdOf(high, low)
-  lastHigh = high
-  lastLow = low
-  return lastId
-}
-
-function cachedNodeIdOf(high: number, low: number): NodeId {
-  let lows = nodeIdsByWords.get(high)
-  const cached = lows?.get(low)
-  if (cached !== undefined) return cached
-  if (cachedNodeIds >= MAX_CACHED_NODE_IDS) {
-    nodeIdsByWords.clear()
-    cachedNodeIds = 0
-    lows = undefined
-  }
-  if (lows === undefined) {
-    lows = new Map()
-    nodeIdsByWords.set(high, lows)
-  }
-  const id = `${high.toString(16).padStart(8, '0')}${low.toString(16).padStart(8, '0')}` as NodeId
-  lows.set(low, id)
-  cachedNodeIds++
-  return id
-}
 
 function readNodeId(value: unknown, what: string): NodeId {
   if (!(value instanceof Uint8Array) || value.byteLength !== NODE_ID_BYTES) throw new MalformedBodyError(`${what} is not a node id (a byte string of ${NODE_ID_BYTES})`)
@@ -253,7 +208,7 @@ function encodeHistory(history: readonly Version[]): Buffer {
     bytes[at + 6] = low >>> 8
     bytes[at + 7] = low
     if (node !== lastNode) {
-      nodeBytes = nodeBytesOf(node)
+      nodeBytes = nodeIdBytes(node)
       lastNode = node
     }
     for (let i = 0; i < NODE_ID_BYTES; i++) bytes[at + 8 + i] = (nodeBytes as Buffer)[i] as number
@@ -288,7 +243,7 @@ function encodeSet(set: readonly NodeId[]): Buffer {
   const cached = encodedSets.get(set)
   if (cached !== undefined && sameMembers(cached.members, set)) return cached.bytes
   const bytes = Buffer.alloc(set.length * NODE_ID_BYTES)
-  set.forEach((node, i) => { bytes.set(nodeBytesOf(node), i * NODE_ID_BYTES) })
+  set.forEach((node, i) => { bytes.set(nodeIdBytes(node), i * NODE_ID_BYTES) })
   encodedSets.set(set, { members: [...set], bytes })
   return bytes
 }
@@ -320,7 +275,7 @@ function expectTuple(value: unknown, what: string, shape: string, minItems: numb
 /** An answer's compact form, after `prefix` (the answer's index in a paxosAcceptManyReply). */
 function encodeAnswer(answer: AcceptAnswer, ...prefix: unknown[]): unknown[] {
   if (answer.ok) return [...prefix, ANSWER_OK]
-  return 'promised' in answer ? [...prefix, ANSWER_PROMISED, answer.promised.counter, nodeBytesOf(answer.promised.node)] : [...prefix, ANSWER_REFUSED, answer.refused]
+  return 'promised' in answer ? [...prefix, ANSWER_PROMISED, answer.promised.counter, nodeIdBytes(answer.promised.node)] : [...prefix, ANSWER_REFUSED, answer.refused]
 }
 
 /** The refusal at `tuple[at]` on (`[1, counter, node]` or `[2, reason]`, the tuple's length checked here). */
@@ -334,7 +289,7 @@ function validateRefusal(tuple: readonly unknown[], at: number, what: string): {
 
 /** The wire form of a paxosPrepare body: `[key, counter, node, set | nil]`. */
 export function encodePrepare(body: PrepareBody): unknown[] {
-  return [body.key, body.ballot.counter, nodeBytesOf(body.ballot.node), body.set === undefined ? null : encodeSet(body.set)]
+  return [body.key, body.ballot.counter, nodeIdBytes(body.ballot.node), body.set === undefined ? null : encodeSet(body.set)]
 }
 
 export function validatePrepare(body: unknown): PrepareBody {
@@ -358,7 +313,7 @@ export function encodePromise(body: PromiseBody): unknown[] {
   const { accepted, stored } = body
   return [
     ANSWER_OK,
-    accepted === null ? null : [accepted.ballot.counter, nodeBytesOf(accepted.ballot.node), compactEntry(accepted.entry), encodeHistory(accepted.history)],
+    accepted === null ? null : [accepted.ballot.counter, nodeIdBytes(accepted.ballot.node), compactEntry(accepted.entry), encodeHistory(accepted.history)],
     stored === null ? null : compactEntry(stored),
   ]
 }
@@ -394,7 +349,7 @@ export function promiseFromWire(key: string, body: PromiseBody): PromiseAnswer {
 
 /** An accept without its set: `[counter, node, entry, history, …]`. */
 function encodeAcceptFields(accept: AcceptBody, set: unknown): unknown[] {
-  return [accept.ballot.counter, nodeBytesOf(accept.ballot.node), compactEntry(accept.entry), encodeHistory(accept.history), set]
+  return [accept.ballot.counter, nodeIdBytes(accept.ballot.node), compactEntry(accept.entry), encodeHistory(accept.history), set]
 }
 
 function validateAcceptFields(value: unknown, what: string, readSet: (set: unknown, what: string) => readonly NodeId[]): AcceptBody {
@@ -472,7 +427,7 @@ function sameMembers(a: readonly NodeId[], b: readonly NodeId[]): boolean {
 export function encodeAcceptMany(body: AcceptManyBody): unknown[] {
   const sets = new SetTable()
   const accepts = body.accepts.map((accept) => encodeAcceptFields(accept, accept.set === undefined ? null : sets.indexOf(accept.set)))
-  const commits = body.commits.map(({ key, ballot, at }) => [key, ballot.counter, nodeBytesOf(ballot.node), at])
+  const commits = body.commits.map(({ key, ballot, at }) => [key, ballot.counter, nodeIdBytes(ballot.node), at])
   return [sets.encoded, accepts, commits]
 }
 

@@ -1,6 +1,7 @@
 import { isNodeId, type NodeId } from '../clock/version.js'
 import { expectArray, expectBoolean, expectBytes, expectObject, expectString, expectUint, field, MalformedBodyError, optional } from '../codec/validate.js'
 import type { StoredRecord } from '../store/record.js'
+import { NODE_ID_BYTES, nodeIdAt, nodeIdBytes } from '../codec/node-id-bytes.js'
 
 /**
  * Replica protocol: a coordinator asks the replicas of a key to apply or read records. Bodies
@@ -78,22 +79,6 @@ export function validateWireEntry(value: unknown, what: string): WireEntry {
  * i / 8). A map per record with field names and a hex node id cost ~45 bytes more per record and
  * an object walk to validate it.
  */
-const NODE_ID_BYTES = 8
-/** Node ids on the wire as bytes, by id: a cluster has few, so each is converted once. */
-const nodeIdBytes = new Map<NodeId, Buffer>()
-const MAX_CACHED_NODE_IDS = 1024
-
-/** A node id's 8 wire bytes (shared by the compact paxos frames, lib/paxos/messages.ts). Do not modify the buffer. */
-export function nodeBytesOf(node: NodeId): Buffer {
-  let bytes = nodeIdBytes.get(node)
-  if (bytes === undefined) {
-    if (nodeIdBytes.size >= MAX_CACHED_NODE_IDS) nodeIdBytes.clear()
-    bytes = Buffer.from(node, 'hex')
-    nodeIdBytes.set(node, bytes)
-  }
-  return bytes
-}
-
 /** The wire form of a replicaWrite body (see above). */
 export function encodeReplicaWrite(body: ReplicaWriteBody): unknown[] {
   return body.entries.map(compactEntry)
@@ -101,7 +86,7 @@ export function encodeReplicaWrite(body: ReplicaWriteBody): unknown[] {
 
 /** One entry's compact form (also the `entry` of the compact paxos frames). */
 export function compactEntry(entry: WireEntry): unknown[] {
-  const fields: unknown[] = [entry.key, entry.value, entry.hlc, nodeBytesOf(entry.node)]
+  const fields: unknown[] = [entry.key, entry.value, entry.hlc, nodeIdBytes(entry.node)]
   if (entry.strong === true) fields.push(entry.expiresAtMs ?? null, true)
   else if (entry.expiresAtMs !== undefined) fields.push(entry.expiresAtMs)
   return fields
@@ -113,7 +98,7 @@ export function validateCompactEntry(value: unknown, what: string): WireEntry {
   const bytes = value[1] === null ? null : expectBytes(value[1], `${what}.value`, MAX_WIRE_VALUE_BYTES)
   const hlc = expectUint(value[2], `${what}.hlc`)
   const nodeBytes = expectBytes(value[3], `${what}.node`, NODE_ID_BYTES, NODE_ID_BYTES)
-  const node = Buffer.from(nodeBytes.buffer, nodeBytes.byteOffset, NODE_ID_BYTES).toString('hex') as NodeId
+  const node = nodeIdAt(nodeBytes, 0)
   const entry: Mutable<WireEntry> = { key, value: bytes, hlc, node }
   if (value.length > 4 && value[4] !== null) entry.expiresAtMs = expectUint(value[4], `${what}.expiresAtMs`)
   if (value.length === 6) {
