@@ -65,7 +65,11 @@ interface Build {
   readonly root: string
   readonly KvStore: typeof KvStoreClass
   readonly Acceptor: typeof AcceptorClass
-  readonly AcceptorStore: new (db: KvStoreClass['paxos']) => unknown
+  /**
+   * Builds from the acceptor journal on (session 6) open() on the store's database and journal;
+   * earlier ones construct it on the database, and learn committed values within its transaction.
+   */
+  readonly AcceptorStore: { open?(options: { db: KvStoreClass['paxos']; journal: KvStoreClass['paxosJournal'] }): Promise<unknown> } & (new (db: KvStoreClass['paxos']) => unknown)
   /** This build's frame codec, with its own frame table and protocol. */
   readonly codec: FrameCodecClass
 }
@@ -96,13 +100,16 @@ async function run(build: Build, batch: number, mode: Mode): Promise<{ cpuUs: nu
   const dataDir = mkdtempSync(join(tmpdir(), 'hearsay-acceptor-bench-'))
   const store = await build.KvStore.open({ dataDir, mapSizeBytes: MAP_SIZE_BYTES })
   try {
+    const journalled = build.AcceptorStore.open !== undefined
+    const acceptorStore = journalled ? await build.AcceptorStore.open!({ db: store.paxos, journal: store.paxosJournal }) : new build.AcceptorStore(store.paxos)
+    const within = (store as unknown as { applyWithin?: unknown }).applyWithin
     const acceptor = new build.Acceptor({
-      store: new build.AcceptorStore(store.paxos) as ConstructorParameters<typeof AcceptorClass>[0]['store'],
+      store: acceptorStore as ConstructorParameters<typeof AcceptorClass>[0]['store'],
+      ...(journalled || typeof within !== 'function' ? {} : { learnWithin: (within as (records: unknown) => unknown).bind(store) }),
       stored: (key) => store.get(key),
       refusal: () => undefined,
       observeTick: () => undefined,
       learn: (records) => store.applyMany(records),
-      learnWithin: (records) => store.applyWithin(records),
     })
     const value = Buffer.alloc(100, 7)
     const histories = new Map<string, Version[]>()

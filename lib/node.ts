@@ -210,7 +210,8 @@ export class HearsayNode {
             snapshotting = true
             try {
               const prepared = await prepareSnapshot({
-                backup: (directory) => store.backup(directory), nodeId: id, nodeName: config.node.name,
+                // The acceptor states the journal holds go into the copy too.
+                backup: async (directory) => { await parts.acceptorStore.checkpoint(); await store.backup(directory) }, nodeId: id, nodeName: config.node.name,
                 partitions: config.partitions, hearsayVersion: info.version, nowMs,
               }, join(config.node.dataDir, SNAPSHOT_WORK_DIR))
               return { ...prepared, discard: async () => { try { await prepared.discard() } finally { snapshotting = false } } }
@@ -325,6 +326,7 @@ export class HearsayNode {
     await collector.stop()
     await this.parts.changeLogTrimmer.stop()
     await hlc.stop()
+    await this.parts.acceptorStore.close()
     await this.store.close()
     if (Date.now() > deadline) outcome = 'timed-out'
     return outcome

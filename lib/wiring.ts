@@ -161,6 +161,8 @@ export interface WiredNode {
   /** Keeps the change log to watch.retention. */
   readonly changeLogTrimmer: ChangeLogTrimmer
   readonly proposer: Proposer
+  /** The acceptor's durable state (its journal checkpointed into the store): close before the store. */
+  readonly acceptorStore: AcceptorStore
   /** Which partitions this node answers paxos requests for after acceptor-set changes, and their catch-up. */
   readonly acceptorSets: AcceptorSetGate
   readonly catchUp: CatchUp
@@ -454,8 +456,13 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
   // CASPaxos: every replica of a key is one of its acceptors; any node proposes. The acceptor set
   // of a partition follows placement, with the rules of lib/paxos/acceptor-sets.ts on a change.
   const quorum = Math.floor(config.replication.factor / 2) + 1
-  const acceptorStore = new AcceptorStore(store.paxos)
   const paxosLog = nodeLog.child({ component: 'paxos' })
+  const acceptorStore = await AcceptorStore.open({
+    db: store.paxos,
+    journal: store.paxosJournal,
+    onCheckpointError: (error) => paxosLog.error({ err: error }, 'could not checkpoint the acceptor journal into the store; the journal keeps the states, trying again later'),
+    onTornSegment: (segment, validBytes, totalBytes) => paxosLog.warn({ segment, validBytes, totalBytes }, 'the acceptor journal ended in a torn record (a crash during a sync nobody was answered for); dropped it'),
+  })
   const acceptorSets = new AcceptorSetGate({
     localId: id,
     quorum,
@@ -493,9 +500,6 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
   followPlacement()
   placement.onChange(followPlacement)
   registerCatchUpResponder(transport, { gate: acceptorSets, store: acceptorStore, partitionOf: (key) => placement.partitionOf(key) })
-  // The daemon's LMDB store writes learned values in the acceptor's transaction; the simulator's
-  // memory store has no shared transactions and writes them after it.
-  const applyWithin = store.applyWithin?.bind(store)
   const acceptor = new Acceptor({
     store: acceptorStore,
     stored: (key) => store.get(key),
@@ -504,7 +508,6 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       : acceptorSets.refusal(placement.partitionOf(key), set)),
     observeTick: (tick) => { hlc.update(tick) },
     learn: (records) => store.applyMany(records),
-    ...(applyWithin !== undefined ? { learnWithin: applyWithin } : {}),
     onLearnError: (error) => paxosLog.warn({ err: error }, 'writing committed linearizable values learned from commit notices to the store failed; anti-entropy brings them from the other replicas'),
   })
   registerAcceptorHandlers(transport, acceptor)
@@ -624,7 +627,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
   refreshPlacement()
   return {
     id, local, transport, hlc, swim, membership, placement, forest, hints, handoff, absence, antiEntropy, collector, coordinator, offsetMonitor, proposer, lifecycle,
-    acceptorSets, catchUp,
+    acceptorStore, acceptorSets, catchUp,
     kv: guardKvService(coordinator, repairRefusal, () => skewRefusal(offsetMonitor.verdict())),
     watches,
     changeLogTrimmer,

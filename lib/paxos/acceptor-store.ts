@@ -6,20 +6,26 @@ import type { OrderedDatabase } from '../store/ordered-database.js'
 import type { StoredRecord } from '../store/record.js'
 import { compareBallots, type Ballot } from './ballot.js'
 import { MAX_HISTORY, mergeStates, type Accepted, type AcceptorState, type Decision } from './acceptor-state.js'
+import { AcceptorJournal, encodeJournalRecord, readJournalRecords, type Checksum, type JournalMedium } from './acceptor-journal.js'
+import { loadXxh64, XXH64_SEED } from '../hash/xxh64.js'
 
 /**
- * The acceptor's durable state, one entry per key in the store's `paxos` database (UTF-8 key
- * bytes → encodeState's binary layout; entries written before it, MessagePack format 1, are read
- * too). Each change is decided and written in one transaction and is on disk (flushed) before
- * `update` resolves: an acceptor answers only after its promise or accepted value is durable
- * (CASPaxos needs it; a forgotten promise after a crash could let two values be chosen).
+ * The acceptor's durable state, one entry per key. A change is decided on the main thread,
+ * appended to the acceptor journal (lib/paxos/acceptor-journal.ts) and answered once the journal
+ * synced it: an acceptor answers only after its promise or accepted value is durable (CASPaxos
+ * needs it; a forgotten promise after a crash could let two values be chosen). The states the
+ * journal holds stay in memory (`dirty`) until a checkpoint writes them into the store's `paxos`
+ * database (UTF-8 key bytes → encodeState's binary layout; entries written before it, MessagePack
+ * format 1, are read too) and retires the journal segments they came from. Opening replays the
+ * journal over the database by mergeStates, which keeps the later of two states of one acceptor
+ * (promises and accepted ballots only grow), so a segment replayed twice, or a database a
+ * checkpoint left ahead of the journal, comes out the same.
  *
  * Entries are never removed: a key once strong stays strong (docs/consistency.md explains why
  * dropping the state is not safe while an old accept may still be in flight).
  *
- * The decoded states of recently used keys stay in memory (MAX_CACHED_STATES), exactly as last
- * written or read, so an accept of a key that keeps changing decodes nothing: every write of the
- * database goes through this class, and a transaction or flush that fails empties the cache.
+ * The decoded states of recently used clean keys stay in memory too (MAX_CACHED_STATES), so an
+ * accept of a key that keeps changing decodes nothing.
  */
 const FORMAT_MSGPACK = 1
 const FORMAT_BINARY = 2
@@ -27,6 +33,10 @@ const packr = new Packr({ useRecords: false })
 
 /** Keys whose decoded state is kept (about 1 KiB each with a 100-byte value and a full history). */
 export const MAX_CACHED_STATES = 8192
+/** A journal segment is retired (its states checkpointed into the database) at about this size. */
+export const MAX_JOURNAL_SEGMENT_BYTES = 16 * 1024 * 1024
+/** …or once this many keys' states are held only by the journal (and memory). */
+export const MAX_DIRTY_STATES = 8192
 
 export class CorruptAcceptorStateError extends Error {
   constructor(key: string, reason: string) {
@@ -43,132 +53,122 @@ export type UpdateStep<R> =
   | { readonly key: string; readonly decide: (state: AcceptorState | undefined) => Decision<R>; readonly corrupt: (error: CorruptAcceptorStateError) => R }
   | { readonly key: string; readonly chosen: Ballot }
 
+export interface AcceptorStoreOptions {
+  readonly db: OrderedDatabase<Uint8Array, Uint8Array>
+  readonly journal: JournalMedium
+  /** Defaults MAX_JOURNAL_SEGMENT_BYTES and MAX_DIRTY_STATES (tests set them low). */
+  readonly maxSegmentBytes?: number
+  readonly maxDirtyStates?: number
+  /** A checkpoint failed (the database is full, say): the journal keeps the states, and it is tried again later. */
+  readonly onCheckpointError?: (error: unknown) => void
+  /** A segment ended in a torn record at open: the unanswered tail of a crash, dropped. */
+  readonly onTornSegment?: (segment: number, validBytes: number, totalBytes: number) => void
+}
+
+/** A state only the journal holds, with the bytes it was journalled as (a checkpoint writes those). */
+interface DirtyState { readonly state: AcceptorState; readonly bytes: Buffer }
+
 export class AcceptorStore {
   readonly #db: OrderedDatabase<Uint8Array, Uint8Array>
-  /** Decoded states as last written or read, least recently used first. */
+  readonly #journal: AcceptorJournal
+  readonly #checksum: Checksum
+  readonly #maxSegmentBytes: number
+  readonly #maxDirtyStates: number
+  readonly #onCheckpointError: (error: unknown) => void
+  /** States newer than the database's, by key: never evicted before a checkpoint writes them. */
+  readonly #dirty = new Map<string, DirtyState>()
+  /** Decoded states of clean keys as in the database, least recently used first. */
   readonly #cache = new Map<string, AcceptorState>()
+  #checkpointing: Promise<void> | undefined
+  /** After a failed checkpoint, the dirty count that tries again (the segment size does so by itself). */
+  #retryAtDirty = 0
 
-  constructor(db: OrderedDatabase<Uint8Array, Uint8Array>) {
-    this.#db = db
+  private constructor(options: AcceptorStoreOptions, journal: AcceptorJournal, checksum: Checksum) {
+    this.#db = options.db
+    this.#journal = journal
+    this.#checksum = checksum
+    this.#maxSegmentBytes = options.maxSegmentBytes ?? MAX_JOURNAL_SEGMENT_BYTES
+    this.#maxDirtyStates = options.maxDirtyStates ?? MAX_DIRTY_STATES
+    this.#onCheckpointError = options.onCheckpointError ?? (() => undefined)
+  }
+
+  /**
+   * Opens the store on its database and journal: replays every segment (a torn last record is
+   * dropped: nobody was answered for it), writes what they held into the database and removes
+   * them, and starts a new segment.
+   */
+  static async open(options: AcceptorStoreOptions): Promise<AcceptorStore> {
+    const { h64Raw } = await loadXxh64()
+    const checksum: Checksum = (bytes) => h64Raw(bytes, XXH64_SEED)
+    const segments = await options.journal.list()
+    const next = (segments.at(-1)?.id ?? 0) + 1
+    const store = new AcceptorStore(options, new AcceptorJournal(options.journal, options.journal.create(next)), checksum)
+    for (const { id, bytes } of segments) {
+      const { records, validBytes, torn } = readJournalRecords(bytes, checksum)
+      if (torn) options.onTornSegment?.(id, validBytes, bytes.byteLength)
+      for (const { key, state } of records) {
+        const replayed = mergeStates(store.#stateIn(key), decodeState(state, key)).next
+        if (replayed !== undefined) store.#dirty.set(key, { state: replayed, bytes: encodeState(replayed) })
+      }
+    }
+    if (store.#dirty.size > 0) await store.#writeDirty()
+    for (const { id } of segments) await options.journal.remove(id)
+    return store
   }
 
   get(key: string): AcceptorState | undefined {
     return this.#stateIn(key)
   }
 
-  /**
-   * Reads the key's state, lets `decide` choose the next one, writes it and waits until it is
-   * durable; all in one transaction, so concurrent prepares and accepts of a key are serialized.
-   */
+  /** Lets `decide` choose the key's next state from its current one, and answers once that is durable. */
   async update<R>(key: string, decide: (state: AcceptorState | undefined) => Decision<R>): Promise<R> {
-    const { reply, changed } = await this.#durably(this.#db.transaction(() => {
-      const decision = decide(this.#stateIn(key))
-      if (decision.next !== undefined) this.#write(key, decision.next)
-      return { reply: decision.reply, changed: decision.next !== undefined }
-    }))
-    if (changed) await this.#durably(this.#db.flushed)
-    return reply
+    const decision = decide(this.#stateIn(key))
+    if (decision.next !== undefined) this.#write(key, decision.next)
+    // Even an answer that changed nothing waits: it may rest on a state not yet durable.
+    await this.#journal.durable()
+    return decision.reply
   }
 
   /**
-   * Several keys' update()s and lookups in one transaction and one flush (a batch of accepts and
-   * commit notices), in the order given, each seeing the changes of the ones before it. A lookup
-   * (`chosen`: `key` was chosen at `ballot`) finds the value this acceptor accepted at exactly
-   * that ballot — a ballot carries one value, so that is the chosen one — and returns it in
-   * `learned`; otherwise its index among the lookups is in `missing`. Order matters: a batch may
-   * carry a key's accept at b, the commit of b, then the accept at b + 1. `within`, when given,
-   * runs inside the same transaction with what was learned (not called when nothing was), and
-   * its result comes back as `within`.
+   * Several keys' update()s and lookups, decided in the order given (each seeing the changes of
+   * the ones before it) and answered after one sync. A lookup (`chosen`: `key` was chosen at
+   * `ballot`) finds the value this acceptor accepted at exactly that ballot — a ballot carries
+   * one value, so that is the chosen one — and returns it in `learned`; otherwise its index
+   * among the lookups is in `missing`. Order matters: a batch may carry a key's accept at b, the
+   * commit of b, then the accept at b + 1.
    */
-  async updateMany<R, W = undefined>(steps: readonly UpdateStep<R>[], within?: (learned: readonly Learned[]) => W):
-    Promise<{ replies: R[]; learned: Learned[]; missing: number[]; within: W | undefined }> {
-    const { replies, learned, missing, changed, wrote } = await this.#durably(this.#db.transaction(() => {
-      // This transaction's writes, should the cache have let one go meanwhile.
-      const written = new Map<string, AcceptorState>()
-      const replies: R[] = []
-      const learned: Learned[] = []
-      const missing: number[] = []
-      let lookups = 0
-      for (const step of steps) {
-        if ('decide' in step) {
-          let decision: Decision<R>
-          try {
-            decision = step.decide(written.get(step.key) ?? this.#stateIn(step.key))
-          } catch (error) {
-            // One key's corrupt state fails that key's step, not its neighbours in the batch.
-            if (!(error instanceof CorruptAcceptorStateError)) throw error
-            replies.push(step.corrupt(error))
-            continue
-          }
-          if (decision.next !== undefined) {
-            written.set(step.key, decision.next)
-            this.#write(step.key, decision.next)
-          }
-          replies.push(decision.reply)
-        } else {
-          let accepted: Accepted | undefined
-          try {
-            accepted = (written.get(step.key) ?? this.#stateIn(step.key))?.accepted
-          } catch (error) {
-            if (!(error instanceof CorruptAcceptorStateError)) throw error
-          }
-          if (accepted !== undefined && compareBallots(accepted.ballot, step.chosen) === 0) learned.push({ key: step.key, record: accepted.record, lookup: lookups })
-          else missing.push(lookups)
-          lookups++
+  async updateMany<R>(steps: readonly UpdateStep<R>[]): Promise<{ replies: R[]; learned: Learned[]; missing: number[] }> {
+    const replies: R[] = []
+    const learned: Learned[] = []
+    const missing: number[] = []
+    let lookups = 0
+    for (const step of steps) {
+      if ('decide' in step) {
+        let decision: Decision<R>
+        try {
+          decision = step.decide(this.#stateIn(step.key))
+        } catch (error) {
+          // One key's corrupt state fails that key's step, not its neighbours in the batch.
+          if (!(error instanceof CorruptAcceptorStateError)) throw error
+          replies.push(step.corrupt(error))
+          continue
         }
+        if (decision.next !== undefined) this.#write(step.key, decision.next)
+        replies.push(decision.reply)
+      } else {
+        let accepted: Accepted | undefined
+        try {
+          accepted = this.#stateIn(step.key)?.accepted
+        } catch (error) {
+          if (!(error instanceof CorruptAcceptorStateError)) throw error
+        }
+        if (accepted !== undefined && compareBallots(accepted.ballot, step.chosen) === 0) learned.push({ key: step.key, record: accepted.record, lookup: lookups })
+        else missing.push(lookups)
+        lookups++
       }
-      // The caller's writes of what was learned, in this transaction (the plain store's records).
-      const wrote = within !== undefined && learned.length > 0 ? within(learned) : undefined
-      return { replies, learned, missing, changed: written.size > 0 || wrote !== undefined, wrote }
-    }))
-    if (changed) await this.#durably(this.#db.flushed)
-    return { replies, learned, missing, within: wrote }
-  }
-
-  /** The key's state as the current transaction sees it (or as committed, outside one). */
-  #stateIn(key: string): AcceptorState | undefined {
-    const cached = this.#cache.get(key)
-    if (cached !== undefined) {
-      this.#cache.delete(key)
-      this.#cache.set(key, cached)
-      return cached
     }
-    // The fast read's bytes are valid until the next read: decodeState copies what it keeps.
-    // lmdb-js returns its shared read buffer with `length` set to the value's size but the
-    // buffer's whole byteLength, so the view is cut to `length`.
-    const bytes = this.#db.getBinaryFast(encodeKey(key))
-    if (bytes === undefined) return undefined
-    const state = decodeState(bytes.subarray(0, bytes.length), key)
-    this.#remember(key, state)
-    return state
-  }
-
-  /** Stages `state` in the current transaction; later reads (in it and after it) see it. */
-  #write(key: string, state: AcceptorState): void {
-    void this.#db.put(encodeKey(key), encodeState(state))
-    this.#cache.delete(key)
-    this.#remember(key, state)
-  }
-
-  #remember(key: string, state: AcceptorState): void {
-    this.#cache.set(key, state)
-    if (this.#cache.size > MAX_CACHED_STATES) {
-      const oldest = this.#cache.keys().next().value
-      if (oldest !== undefined) this.#cache.delete(oldest)
-    }
-  }
-
-  /**
-   * A transaction or flush that failed may have left states in the cache that never reached the
-   * disk: forget them all, so the next decisions read what is durable.
-   */
-  async #durably<T>(pending: Promise<T>): Promise<T> {
-    try {
-      return await pending
-    } catch (error) {
-      this.#cache.clear()
-      throw error
-    }
+    await this.#journal.durable()
+    return { replies, learned, missing }
   }
 
   /** Merges another acceptor's state of `key` into this one's (mergeStates), durably; true when it changed anything. */
@@ -176,29 +176,48 @@ export class AcceptorStore {
     return this.update(key, (state) => mergeStates(state, remote))
   }
 
-  /** Merges many keys' states at once: one transaction, one flush. */
+  /** Merges many keys' states at once: one sync. */
   async mergeMany(states: readonly { key: string; state: AcceptorState }[]): Promise<void> {
-    if (states.length === 0) return
-    await this.#durably(this.#db.transaction(() => {
-      for (const { key, state } of states) {
-        const decision = mergeStates(this.#stateIn(key), state)
-        if (decision.next !== undefined) this.#write(key, decision.next)
-      }
-    }))
-    await this.#durably(this.#db.flushed)
+    for (const { key, state } of states) {
+      const decision = mergeStates(this.#stateIn(key), state)
+      if (decision.next !== undefined) this.#write(key, decision.next)
+    }
+    await this.#journal.durable()
+  }
+
+  /**
+   * Writes every state only the journal holds into the database and removes the journal
+   * segments they came from (one at a time; a second call waits for the first and goes on with
+   * what changed meanwhile). Resolves once the database has them on disk.
+   */
+  async checkpoint(): Promise<void> {
+    while (this.#checkpointing !== undefined) await this.#checkpointing.catch(() => undefined)
+    if (this.#dirty.size === 0) return
+    this.#checkpointing = (async () => {
+      this.#journal.rotate()
+      await this.#writeDirty()
+      await this.#journal.releaseRetired()
+    })().finally(() => { this.#checkpointing = undefined })
+    await this.#checkpointing
+  }
+
+  /** Checkpoints what the journal holds, then closes it (what is left is replayed at the next open). */
+  async close(): Promise<void> {
+    if (this.#journal.failed === undefined) await this.checkpoint().catch((error: unknown) => this.#onCheckpointError(error))
+    await this.#journal.close()
   }
 
   /**
    * Entries after `afterKey` (exclusive; undefined: from the first) whose key `wanted` selects,
    * as stored, until about `maxBytes` or `maxEntries` (and at most 8 × maxEntries keys looked at,
    * so a page never blocks the node long); `next` is the last key looked at when more may follow.
-   * It waits for every change decided before the call to be committed first, so the page shows
-   * each of them (a catch-up responder relies on it: lib/paxos/catch-up.ts). States travel in
-   * MessagePack format 1 (encodeStateForPeers), which every hearsay version reads.
+   * It checkpoints first, so the page shows every change decided before the call (a catch-up
+   * responder relies on it: lib/paxos/catch-up.ts). States travel in MessagePack format 1
+   * (encodeStateForPeers), which every hearsay version reads.
    */
   async scan(afterKey: string | undefined, maxBytes: number, maxEntries: number, wanted: (key: string) => boolean):
     Promise<{ entries: { key: string; state: Uint8Array }[]; next: string | undefined }> {
-    await this.#db.transaction(() => undefined)
+    await this.checkpoint()
     const start = afterKey === undefined ? undefined : keyAfter(encodeKey(afterKey))
     const entries: { key: string; state: Uint8Array }[] = []
     let bytes = 0
@@ -216,6 +235,64 @@ export class AcceptorStore {
       if (bytes >= maxBytes || entries.length >= maxEntries || ++looked >= 8 * maxEntries) return { entries, next: last }
     }
     return { entries, next: undefined }
+  }
+
+  /** The key's latest state: the journal's when it holds one, else the database's. */
+  #stateIn(key: string): AcceptorState | undefined {
+    const dirty = this.#dirty.get(key)
+    if (dirty !== undefined) return dirty.state
+    const cached = this.#cache.get(key)
+    if (cached !== undefined) {
+      this.#cache.delete(key)
+      this.#cache.set(key, cached)
+      return cached
+    }
+    // The fast read's bytes are valid until the next read: decodeState copies what it keeps.
+    // lmdb-js returns its shared read buffer with `length` set to the value's size but the
+    // buffer's whole byteLength, so the view is cut to `length`.
+    const bytes = this.#db.getBinaryFast(encodeKey(key))
+    if (bytes === undefined) return undefined
+    const state = decodeState(bytes.subarray(0, bytes.length), key)
+    this.#remember(key, state)
+    return state
+  }
+
+  /** Journals `state` (durable at the journal's next sync); later reads see it. */
+  #write(key: string, state: AcceptorState): void {
+    const bytes = encodeState(state)
+    this.#journal.append(encodeJournalRecord(key, bytes, this.#checksum))
+    this.#dirty.set(key, { state, bytes })
+    this.#cache.delete(key)
+    if (this.#checkpointing === undefined && (this.#journal.segmentBytes >= this.#maxSegmentBytes ||
+      this.#dirty.size >= Math.max(this.#maxDirtyStates, this.#retryAtDirty))) {
+      this.checkpoint().catch((error: unknown) => {
+        this.#retryAtDirty = this.#dirty.size + this.#maxDirtyStates
+        this.#onCheckpointError(error)
+      })
+    }
+  }
+
+  /** Writes the dirty states as of now into the database; those not changed meanwhile are clean after. */
+  async #writeDirty(): Promise<void> {
+    const snapshot = [...this.#dirty]
+    await this.#db.transaction(() => {
+      for (const [key, { bytes }] of snapshot) void this.#db.put(encodeKey(key), bytes)
+    })
+    await this.#db.flushed
+    for (const [key, entry] of snapshot) {
+      if (this.#dirty.get(key) !== entry) continue
+      this.#dirty.delete(key)
+      this.#remember(key, entry.state)
+    }
+    this.#retryAtDirty = 0
+  }
+
+  #remember(key: string, state: AcceptorState): void {
+    this.#cache.set(key, state)
+    if (this.#cache.size > MAX_CACHED_STATES) {
+      const oldest = this.#cache.keys().next().value
+      if (oldest !== undefined) this.#cache.delete(oldest)
+    }
   }
 }
 

@@ -18,24 +18,19 @@ export interface AcceptorOptions {
    * Why this node takes no part in `key`'s consensus for a proposer whose acceptor set is `set`
    * (repairing after a long absence; its own view of the set differs; catching up after the set
    * changed: acceptor-sets.ts), or undefined. A refusal is an explicit "no", so the proposer
-   * knows its request did not land here. Asked again inside the transaction that decides, so a
-   * view that changed while the request waited for it is respected (a catch-up responder
-   * relies on it).
+   * knows its request did not land here. Asked in the same synchronous run that decides (the
+   * store decides at once and only the answer waits for the sync), so no view change falls
+   * between the check and the decision (a catch-up responder relies on it).
    */
   readonly refusal: (key: string, set: readonly NodeId[] | undefined) => string | undefined
   /** Merges a proposer's ballot counter into the local clock (ballots are HLC ticks). */
   readonly observeTick: (tick: number) => void
   /**
    * Writes chosen values this acceptor learned from commits (strong records) into its store
-   * (the store's applyMany; not awaited). Absent: commits are all answered as missing.
+   * (the store's applyMany; not awaited: the acceptor state holds them durably meanwhile).
+   * Absent: commits are all answered as missing.
    */
   readonly learn?: (records: readonly { key: string; record: StoredRecord }[]) => Promise<unknown>
-  /**
-   * Stages learned values in the store inside the transaction that decides the batch (the
-   * store's applyWithin), so they cost no transaction and flush of their own; `publish` once
-   * flushed. Absent, or when it throws: `learn` after the transaction.
-   */
-  readonly learnWithin?: (records: readonly { key: string; record: StoredRecord }[]) => { publish: () => void }
   /** A learned value could not be written to the store. */
   readonly onLearnError?: (error: unknown) => void
 }
@@ -65,7 +60,7 @@ export class Acceptor {
     const refused = this.#options.refusal(key, set)
     if (refused !== undefined) return { ok: false, refused }
     this.#observe(ballot)
-    const reply = await this.#options.store.update(key, this.#unlessRefused(key, set, (state) => decidePrepare(state, ballot)))
+    const reply = await this.#options.store.update(key, (state) => decidePrepare(state, ballot))
     if (!reply.ok) return reply
     // The plain record goes along when nothing was accepted here (a key's first change starts
     // from it), and a committed value newer than the accepted one (it reached this node through
@@ -80,12 +75,12 @@ export class Acceptor {
     const refused = this.#options.refusal(key, set)
     if (refused !== undefined) return { ok: false, refused }
     this.#observe(ballot)
-    return this.#options.store.update(key, this.#unlessRefused(key, set, (state) => decideAccept(state, ballot, { ...record, strong: true }, history)))
+    return this.#options.store.update(key, (state) => decideAccept(state, ballot, { ...record, strong: true }, history))
   }
 
   /**
-   * Several accepts (each as accept() would decide it) and commit notices in one transaction and
-   * one flush. A commit says `key` was chosen at `ballot`; when that is exactly the ballot this
+   * Several accepts (each as accept() would decide it) and commit notices, answered after one
+   * journal sync. A commit says `key` was chosen at `ballot`; when that is exactly the ballot this
    * acceptor accepted, the value it accepted with it is the chosen one (a ballot carries one
    * value), and it goes into the store as a strong record, like the proposer's replicaWrite
    * would have put it there. Anything else (a lower ballot: the accept never arrived; a higher
@@ -117,30 +112,19 @@ export class Acceptor {
       this.#observe(ballot)
       steps.push({
         key,
-        decide: this.#unlessRefused(key, set, (state) => decideAccept(state, ballot, { ...record, strong: true }, history)),
+        decide: (state) => decideAccept(state, ballot, { ...record, strong: true }, history),
         corrupt: (error) => ({ ok: false, refused: error.message.slice(0, MAX_REASON_CHARS) }),
       })
       slots.push(i)
     })
     if (learn !== undefined) commitsUpTo(Number.POSITIVE_INFINITY)
-    const learnWithin = this.#options.learnWithin
-    const { replies, learned, missing, within } = await this.#options.store.updateMany(steps, learnWithin === undefined ? undefined : (found) => {
-      try {
-        return learnWithin(found.map(({ key, record }) => ({ key, record })))
-      } catch (error) {
-        // A corrupt stored record, say: the accepts stand, the values go the other way below.
-        this.#options.onLearnError?.(error)
-        return 'failed' as const
-      }
-    })
+    const { replies, learned, missing } = await this.#options.store.updateMany(steps)
     replies.forEach((reply, j) => { answers[slots[j] as number] = reply })
     if (learn === undefined) return { answers, missing: commits.map((_, i) => i) }
-    if (within !== undefined && within !== 'failed') {
-      within.publish()
-    } else if (learned.length > 0) {
-      // Not awaited: the accepts' answers need only their own flush, and a value whose write
-      // fails (the store is closing) is still held by the other replicas' stores or acceptor
-      // state, where anti-entropy and the next prepare find it.
+    if (learned.length > 0) {
+      // Not awaited: the accepts' answers need only the journal's sync, and a value whose write
+      // fails (the store is closing) is still held by this acceptor's state and the other
+      // replicas', where anti-entropy and the next prepare find it.
       learn(learned.map(({ key, record }) => ({ key, record }))).catch((error: unknown) => this.#options.onLearnError?.(error))
     }
     // A key's value at a ballot this acceptor no longer holds is superseded by a later value of
@@ -162,13 +146,6 @@ export class Acceptor {
   acceptBatch(body: AcceptManyBody): Promise<AcceptManyReplyBody> {
     const requests = body.accepts.map(({ ballot, entry, history, set }) => ({ key: entry.key, ballot, record: fromWire(entry), history, set }))
     return this.acceptMany(requests, body.commits)
-  }
-
-  #unlessRefused<R>(key: string, set: readonly NodeId[] | undefined, decide: (state: AcceptorState | undefined) => Decision<R>): (state: AcceptorState | undefined) => Decision<R | { ok: false; refused: string }> {
-    return (state) => {
-      const refused = this.#options.refusal(key, set)
-      return refused !== undefined ? { reply: { ok: false, refused } } : decide(state)
-    }
   }
 
   #observe(ballot: Ballot): void {

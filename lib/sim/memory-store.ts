@@ -10,6 +10,7 @@ import { compareRecords, isLive, mayBeCollected, type StoredRecord } from '../st
 import { SegmentIndex, type SegmentIndexOptions } from '../store/segment-index.js'
 import type { Store } from '../store/store.js'
 import { MemoryDatabase } from './memory-database.js'
+import { MemoryJournal } from './memory-journal.js'
 
 /**
  * What a simulated node's data dir holds: the simulator keeps this object across a crash and
@@ -27,10 +28,16 @@ export interface MemoryStoreState {
   readonly changes: MemoryDatabase<Uint8Array, Uint8Array>
   /** CASPaxos acceptor state (lib/paxos/acceptor-store.ts). */
   readonly paxos: MemoryDatabase<Uint8Array, Uint8Array>
+  /** The acceptor journal: a crash keeps only what it synced. */
+  readonly paxosJournal: MemoryJournal
 }
 
 export function emptyStoreState(): MemoryStoreState {
-  return { kv: new MemoryDatabase(), meta: new MemoryDatabase(), hints: new MemoryDatabase(), segments: new MemoryDatabase(), arrivals: new MemoryDatabase(), changes: new MemoryDatabase(), paxos: new MemoryDatabase() }
+  return { kv: new MemoryDatabase(), meta: new MemoryDatabase(), hints: new MemoryDatabase(), segments: new MemoryDatabase(), arrivals: new MemoryDatabase(), changes: new MemoryDatabase(), paxos: new MemoryDatabase(), paxosJournal: new MemoryJournal() }
+}
+
+function databasesOf(state: MemoryStoreState): MemoryDatabase<unknown, never>[] {
+  return Object.values(state).filter((part) => part instanceof MemoryDatabase) as MemoryDatabase<unknown, never>[]
 }
 
 /** Bytes a record is counted as in stats(): its key, value and a fixed overhead. */
@@ -47,6 +54,7 @@ export class MemoryStore implements Store {
   readonly identity: NodeIdentity
   readonly hints: MemoryDatabase<Uint8Array, Uint8Array>
   readonly paxos: MemoryDatabase<Uint8Array, Uint8Array>
+  readonly paxosJournal: MemoryJournal
   readonly segments: SegmentIndex
   readonly changeLog: ChangeLog
   readonly #state: MemoryStoreState
@@ -60,11 +68,12 @@ export class MemoryStore implements Store {
     this.#state = state
     this.#nowMs = nowMs
     this.#openedAtMs = nowMs()
-    for (const db of Object.values(state) as MemoryDatabase<unknown, never>[]) db.unfence()
+    for (const db of databasesOf(state)) db.unfence()
     this.meta = new MetaStore(state.meta)
     this.identity = new NodeIdentity(this.meta)
     this.hints = state.hints
     this.paxos = state.paxos
+    this.paxosJournal = state.paxosJournal
     this.segments = new SegmentIndex(state.segments, segments.segmentOf, (keyBytes) => state.kv.get(keyBytes)?.version)
     this.changeLog = new ChangeLog({
       db: state.changes,
@@ -83,7 +92,8 @@ export class MemoryStore implements Store {
    */
   crash(): void {
     this.#closed = true
-    for (const db of Object.values(this.#state) as MemoryDatabase<unknown, never>[]) db.fence('the node crashed')
+    for (const db of databasesOf(this.#state)) db.fence('the node crashed')
+    this.#state.paxosJournal.crash()
   }
 
   async apply(key: string, record: StoredRecord): Promise<ApplyOutcome> {

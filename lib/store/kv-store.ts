@@ -1,4 +1,5 @@
 import { promises as fs, statfsSync } from 'node:fs'
+import { join } from 'node:path'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { compareVersions, type Version } from '../clock/version.js'
 import { BadRequestError } from '../errors.js'
@@ -11,6 +12,7 @@ import { compareRecords, isLive, mayBeCollected, type StoredRecord } from './rec
 import { decodeRecord, encodeRecord, isStrongRecord, writeRecordVersion } from './record-codec.js'
 import { encodeSegmentVersion, SegmentIndex, type DeferredMark, type SegmentIndexOptions } from './segment-index.js'
 import type { Store } from './store.js'
+import { JournalDirectory } from './journal-files.js'
 
 /**
  * Recorded with the segment scheme: an index written in another format (before issue 15 each
@@ -32,6 +34,8 @@ const MAX_DEFERRED_SEGMENT_ENTRIES = 2048
 const SEGMENT_CHECKPOINT_INTERVAL_MS = 2000
 /** A version as the Merkle hashes take it: hlc uint64 BE ‖ node id. */
 const SEGMENT_VERSION_BYTES = 16
+/** The acceptor journal's directory in the data dir (lib/store/journal-files.ts). */
+export const PAXOS_JOURNAL_DIR = 'paxos-journal'
 /** kv, meta, hints, segments, arrivals, changes, paxos; a little room for what comes later. */
 const MAX_DATABASES = 8
 /**
@@ -156,6 +160,8 @@ export class KvStore implements Store {
   readonly changeLog: ChangeLog
   /** CASPaxos acceptor state (lib/paxos/acceptor-store.ts); binary keys and values. */
   readonly paxos: Database<Uint8Array, Uint8Array>
+  /** The acceptor journal's segments: `paxos-journal/` in the data dir. */
+  readonly paxosJournal: JournalDirectory
   private readonly listeners = new Set<ChangeListener>()
   /** Applies waiting for this turn's transaction (see commitApplies). */
   private applyQueue: QueuedApply[] = []
@@ -183,6 +189,7 @@ export class KvStore implements Store {
     segmentCheckpoint: ChangePosition | undefined,
   ) {
     this.paxos = paxos
+    this.paxosJournal = new JournalDirectory(join(dataDir, PAXOS_JOURNAL_DIR))
     this.openedAtMs = nowMs()
     this.segmentCheckpoint = segmentCheckpoint
     this.segmentCheckpointMs = this.openedAtMs
@@ -519,22 +526,6 @@ export class KvStore implements Store {
     } finally {
       await this.lock.release()
     }
-  }
-
-  /**
-   * apply() for records written inside a write transaction the caller runs on this store's LMDB
-   * environment (the CASPaxos acceptor storing chosen values in the transaction of its accepts,
-   * lib/paxos/acceptor-store.ts): decided and staged like applyMany, committed with the caller's
-   * transaction. Call `publish` once that transaction is flushed: it tells the change listeners.
-   */
-  applyWithin(entries: readonly KeyedRecord[]): { outcomes: ApplyOutcome[]; publish: () => void } {
-    this.assertOpen()
-    const segmentOf = this.segments?.segmentOf
-    const prepared = entries.map(({ key, record }): PreparedWrite => ({
-      key, keyBytes: encodeKey(key), segment: segmentOf === undefined ? 0 : segmentOf(key), record, encoded: encodeRecord(record),
-    }))
-    const { outcomes, changes } = this.applyInTransaction(prepared)
-    return { outcomes, publish: () => this.notify(changes) }
   }
 
   private applyInTransaction(prepared: readonly PreparedWrite[]): { outcomes: ApplyOutcome[]; changes: RecordChange[] } {

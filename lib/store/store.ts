@@ -1,4 +1,5 @@
 import type { Version } from '../clock/version.js'
+import type { JournalMedium } from '../paxos/acceptor-journal.js'
 import type { ChangeLog } from './change-log.js'
 import type { ApplyOutcome, ChangeListener, KeyedRecord, RawRangeOptions, ScanRequest, StorePage, StoreStats } from './kv-store.js'
 import type { NodeIdentity } from './identity.js'
@@ -29,17 +30,14 @@ export interface Store {
   readonly hints: OrderedDatabase<Uint8Array, Uint8Array>
   /** CASPaxos acceptor state by key (lib/paxos/acceptor-store.ts owns its format). */
   readonly paxos: OrderedDatabase<Uint8Array, Uint8Array>
+  /** Where the acceptor's changes are durable before they reach `paxos` (lib/paxos/acceptor-journal.ts). */
+  readonly paxosJournal: JournalMedium
   /** (key, version) by Merkle segment, when the store keeps the index. */
   readonly segments: SegmentIndex | undefined
   /** Every applied change in arrival order, for watches. */
   readonly changeLog: ChangeLog
   apply(key: string, record: StoredRecord): Promise<ApplyOutcome>
   applyMany(entries: readonly KeyedRecord[]): Promise<ApplyOutcome[]>
-  /**
-   * applyMany inside a write transaction the caller runs on the same environment (the paxos
-   * database's); `publish` after it is flushed. Absent: the store cannot share a transaction.
-   */
-  applyWithin?(entries: readonly KeyedRecord[]): { outcomes: ApplyOutcome[]; publish: () => void }
   /** The stored record, raw: tombstones and expired records included. */
   get(key: string): StoredRecord | undefined
   /** get(key)?.strong === true without decoding the record; absent: callers use get. */

@@ -8,6 +8,7 @@ import type { Ballot } from '../../lib/paxos/ballot.js'
 import { encodeAcceptMany, encodeAcceptManyReply, validateAcceptMany, validateAcceptManyReply, type AcceptAnswer, type AcceptManyBody, type AcceptManyReplyBody } from '../../lib/paxos/messages.js'
 import { FakeClock } from '../../lib/runtime/clock.js'
 import { MemoryDatabase } from '../../lib/sim/memory-database.js'
+import { MemoryJournal } from '../../lib/sim/memory-journal.js'
 import { encodeKey } from '../../lib/store/keys.js'
 import type { StoredRecord } from '../../lib/store/record.js'
 import { TransportError } from '../../lib/transport/transport.js'
@@ -32,12 +33,22 @@ interface Held { body: AcceptManyBody; release: () => void; fail: (error: unknow
 
 class Remote {
   readonly db = new MemoryDatabase<Uint8Array, Uint8Array>()
+  readonly journal = new MemoryJournal()
   /** The acceptor's plain store: what learned commits write. */
   readonly kv = new Map<string, StoredRecord>()
   learnFails = false
   readonly learnErrors: string[] = []
-  readonly acceptor = new Acceptor({
-    store: new AcceptorStore(this.db),
+  acceptor!: Acceptor
+
+  static async create(): Promise<Remote> {
+    const remote = new Remote()
+    remote.acceptor = await remote.#open()
+    return remote
+  }
+
+  async #open(): Promise<Acceptor> {
+    return new Acceptor({
+    store: await AcceptorStore.open({ db: this.db, journal: this.journal }),
     stored: (key) => this.kv.get(key),
     refusal: () => undefined,
     observeTick: () => undefined,
@@ -50,11 +61,12 @@ class Remote {
     },
     onLearnError: (error) => this.learnErrors.push((error as Error).message),
   })
+  }
 }
 
-function setUp(overrides: Partial<AcceptBatcherOptions> = {}): { clock: FakeClock; remote: Remote; batcher: AcceptBatcher; sent: AcceptManyBody[]; held: Held[]; hold: { on: boolean }; unlearned: { key: string; text: string | undefined }[] } {
+async function setUp(overrides: Partial<AcceptBatcherOptions> = {}): Promise<{ clock: FakeClock; remote: Remote; batcher: AcceptBatcher; sent: AcceptManyBody[]; held: Held[]; hold: { on: boolean }; unlearned: { key: string; text: string | undefined }[] }> {
   const clock = new FakeClock(1_000_000)
-  const remote = new Remote()
+  const remote = await Remote.create()
   const sent: AcceptManyBody[] = []
   const held: Held[] = []
   const hold = { on: false }
@@ -87,7 +99,7 @@ const accept = (batcher: AcceptBatcher, key: string, b: number, value: string): 
   batcher.accept(X, key, ballot(b), rec(b * 10, value), [{ hlc: b * 10, node: P }], set, 1000)
 
 t.test('the accepts of one turn to one acceptor travel as one batch, answered one by one', async t => {
-  const { batcher, sent, remote } = setUp()
+  const { batcher, sent, remote } = await setUp()
   const answers = await Promise.all([accept(batcher, 'a', 5, 'x'), accept(batcher, 'b', 6, 'y'), accept(batcher, 'c', 7, 'z')])
   t.same(answers, [{ ok: true }, { ok: true }, { ok: true }])
   t.equal(sent.length, 1, 'one frame')
@@ -96,7 +108,7 @@ t.test('the accepts of one turn to one acceptor travel as one batch, answered on
 })
 
 t.test('a commit notice makes the acceptor store the value it accepted at exactly that ballot', async t => {
-  const { batcher, remote, sent, unlearned } = setUp()
+  const { batcher, remote, sent, unlearned } = await setUp()
   await accept(batcher, 'k', 5, 'chosen')
   batcher.commit(X, 'k', ballot(5), rec(50, 'chosen'))
   await turn()
@@ -108,7 +120,7 @@ t.test('a commit notice makes the acceptor store the value it accepted at exactl
 })
 
 t.test('a commit for a ballot the acceptor does not hold is written in full instead, never guessed', async t => {
-  const { batcher, remote, unlearned } = setUp()
+  const { batcher, remote, unlearned } = await setUp()
   await accept(batcher, 'k', 5, 'only-accepted-here')
   // Chosen at 4 (this acceptor missed that accept) and at 9 (it never heard of it).
   batcher.commit(X, 'k', ballot(4), rec(40, 'four'))
@@ -120,7 +132,7 @@ t.test('a commit for a ballot the acceptor does not hold is written in full inst
 })
 
 t.test('accepts and commits are taken in the order they were queued, so a batch holding several rounds of one key learns them', async t => {
-  const { batcher, remote, sent, held, hold, unlearned } = setUp()
+  const { batcher, remote, sent, held, hold, unlearned } = await setUp()
   hold.on = true
   // A batch to a slow acceptor is out; meanwhile the key goes on through the other acceptors.
   const first = accept(batcher, 'other', 3, 'o')
@@ -142,7 +154,7 @@ t.test('accepts and commits are taken in the order they were queued, so a batch 
 })
 
 t.test('a commit the acceptor was overtaken on is not written in full when a later commit of the key was learned', async t => {
-  const { batcher, remote, unlearned } = setUp()
+  const { batcher, remote, unlearned } = await setUp()
   await accept(batcher, 'k', 5, 'v5')
   await accept(batcher, 'k', 6, 'v6')
   batcher.commit(X, 'k', ballot(5), rec(50, 'v5'))
@@ -154,7 +166,7 @@ t.test('a commit the acceptor was overtaken on is not written in full when a lat
 })
 
 t.test('a batch that gets no answer: its accepts fail (the proposer counts them unanswered) and its commits are written in full', async t => {
-  const { batcher, held, hold, unlearned } = setUp()
+  const { batcher, held, hold, unlearned } = await setUp()
   hold.on = true
   const pending = accept(batcher, 'k', 5, 'v5')
   batcher.commit(X, 'j', ballot(3), rec(30, 'v3'))
@@ -165,7 +177,7 @@ t.test('a batch that gets no answer: its accepts fail (the proposer counts them 
 })
 
 t.test('a batch that waited behind an unanswered one past its deadline is not sent late', async t => {
-  const { batcher, clock, held, hold, sent, unlearned } = setUp()
+  const { batcher, clock, held, hold, sent, unlearned } = await setUp()
   hold.on = true
   const first = accept(batcher, 'a', 5, 'x')
   await turn()
@@ -181,7 +193,7 @@ t.test('a batch that waited behind an unanswered one past its deadline is not se
 })
 
 t.test('when the store cannot take a learned value, the accepts still count and the failure is reported, not hidden', async t => {
-  const { batcher, remote, unlearned } = setUp()
+  const { batcher, remote, unlearned } = await setUp()
   await accept(batcher, 'k', 5, 'v5')
   remote.learnFails = true
   const next = accept(batcher, 'j', 8, 'v8')
@@ -194,7 +206,7 @@ t.test('when the store cannot take a learned value, the accepts still count and 
 })
 
 t.test('a key whose acceptor state is corrupt refuses its own accept only', async t => {
-  const { batcher, remote } = setUp()
+  const { batcher, remote } = await setUp()
   await remote.db.put(encodeKey('bad'), Buffer.from([0xc1]))
   const [bad, good] = await Promise.all([accept(batcher, 'bad', 5, 'x'), accept(batcher, 'good', 6, 'y')])
   t.equal(bad.ok, false)
@@ -203,7 +215,7 @@ t.test('a key whose acceptor state is corrupt refuses its own accept only', asyn
 })
 
 t.test('commits wait up to commitLingerMs for an accept to ride along with, and leave on their own after it', async t => {
-  const { batcher, clock, sent, remote } = setUp({ commitLingerMs: 20 })
+  const { batcher, clock, sent, remote } = await setUp({ commitLingerMs: 20 })
   await accept(batcher, 'k', 5, 'v5')
   batcher.commit(X, 'k', ballot(5), rec(50, 'v5'))
   await turn()
@@ -223,18 +235,22 @@ t.test('commits wait up to commitLingerMs for an accept to ride along with, and 
   t.equal(text(remote.kv.get('k')), 'v6')
 })
 
-t.test('on the daemon\'s LMDB store a learned value is written in the transaction of the batch, survives a reopen and is announced once', async t => {
+t.test('on the daemon\'s LMDB store a learned value reaches the store after the answer, survives a reopen and is announced once', async t => {
   const dataDir = t.testdir()
   const store = await openTestStore(t, dataDir)
   const changes: string[] = []
-  store.onChange(({ key, current }) => changes.push(`${key}=${text(current)}`))
+  let learnedK: () => void = () => undefined
+  const kLearned = new Promise<void>((resolve) => { learnedK = resolve })
+  store.onChange(({ key, current }) => {
+    changes.push(`${key}=${text(current)}`)
+    if (key === 'k') learnedK()
+  })
   const acceptor = new Acceptor({
-    store: new AcceptorStore(store.paxos),
+    store: await AcceptorStore.open({ db: store.paxos, journal: store.paxosJournal }),
     stored: (key) => store.get(key),
     refusal: () => undefined,
     observeTick: () => undefined,
     learn: (records) => store.applyMany(records),
-    learnWithin: (records) => store.applyWithin(records),
   })
   const request = (key: string, b: number, value: string): AcceptRequest => ({ key, ballot: ballot(b), record: rec(b * 10, value), history: [], set })
   t.same((await acceptor.acceptMany([request('k', 5, 'v5')], [])).answers, [{ ok: true }])
@@ -242,6 +258,8 @@ t.test('on the daemon\'s LMDB store a learned value is written in the transactio
   const { answers, missing } = await acceptor.acceptMany([request('j', 7, 'v7')], [{ key: 'k', ballot: ballot(5), at: 0 }])
   t.same(answers, [{ ok: true }])
   t.same(missing, [])
+  // The store write is not awaited by the answer (the journal holds the value durably): wait for its change event.
+  await Promise.race([kLearned, new Promise((_, reject) => setTimeout(() => reject(new Error('the learned value never reached the store')), 5000).unref())])
   t.equal(text(store.get('k')), 'v5')
   t.ok(store.get('k')?.strong)
   t.same(changes, ['k=v5'], 'the change listeners heard of it once, after the flush')

@@ -7,6 +7,7 @@ import { AcceptorSetGate } from '../../lib/paxos/acceptor-sets.js'
 import { answerCatchUp, CatchUp, neededFrom } from '../../lib/paxos/catch-up.js'
 import { FakeClock } from '../../lib/runtime/clock.js'
 import { MemoryDatabase } from '../../lib/sim/memory-database.js'
+import { MemoryJournal } from '../../lib/sim/memory-journal.js'
 
 const [a, b, c, d] = ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', 'cccccccccccccccc', 'dddddddddddddddd'] as NodeId[] as [NodeId, NodeId, NodeId, NodeId]
 const log = pino({ level: 'silent' })
@@ -15,8 +16,8 @@ const log = pino({ level: 'silent' })
 interface Node { readonly id: NodeId; readonly store: AcceptorStore; readonly gate: AcceptorSetGate; down: boolean }
 const partitionOf = (key: string): number => key.startsWith('p1') ? 1 : 0
 
-function node(id: NodeId, without: readonly NodeId[] = []): Node {
-  return { id, store: new AcceptorStore(new MemoryDatabase()), gate: new AcceptorSetGate({ localId: id, quorum: 2, partitionCount: 2, persisted: undefined, persist: () => undefined, setWithoutSelf: () => without }), down: false }
+async function node(id: NodeId, without: readonly NodeId[] = []): Promise<Node> {
+  return { id, store: await AcceptorStore.open({ db: new MemoryDatabase(), journal: new MemoryJournal() }), gate: new AcceptorSetGate({ localId: id, quorum: 2, partitionCount: 2, persisted: undefined, persist: () => undefined, setWithoutSelf: () => without }), down: false }
 }
 
 function catchUpFor(self: Node, peers: readonly Node[], clock: FakeClock): CatchUp {
@@ -49,8 +50,8 @@ t.test('answers needed from a set: enough that every quorum of it includes one',
 
 t.test('a joining node merges the highest accepted value of every key from a majority of the previous set, then answers', async t => {
   const clock = new FakeClock(1000)
-  const [na, nb, nc] = [node(a), node(b), node(c)]
-  const nd = node(d, [a, b, c])
+  const [na, nb, nc] = [await node(a), await node(b), await node(c)]
+  const nd = await node(d, [a, b, c])
   for (const n of [na, nb, nc]) n.gate.update(() => [a, b, c])
   // The value chosen at ballot 20 reached b and c; a holds an older one.
   await accepted(na, 'p0-x', 10, 'old')
@@ -76,8 +77,8 @@ t.test('a joining node merges the highest accepted value of every key from a maj
 
 t.test('a member whose view is not yet the new set does not count, so the node keeps refusing until it does', async t => {
   const clock = new FakeClock(1000)
-  const [na, nb, nc] = [node(a), node(b), node(c)]
-  const nd = node(d, [a, b, c])
+  const [na, nb, nc] = [await node(a), await node(b), await node(c)]
+  const nd = await node(d, [a, b, c])
   for (const n of [na, nb, nc]) n.gate.update(() => [a, b, c])
   await accepted(nc, 'p0-x', 20, 'chosen')
   const next = (p: number): NodeId[] => p === 0 ? [a, b, d] : [a, b, c]
@@ -97,7 +98,7 @@ t.test('a member whose view is not yet the new set does not count, so the node k
 })
 
 t.test('a responder pages through its acceptor store', async t => {
-  const n = node(a)
+  const n = await node(a)
   n.gate.update(() => [a, b, c])
   for (let i = 0; i < 10; i++) await accepted(n, `p0-${i}`, 10 + i, 'v'.repeat(100))
   const request = { partitions: [{ partition: 0, set: [a, b, c] }], after: null, maxBytes: 300 }
@@ -116,12 +117,12 @@ t.test('a responder pages through its acceptor store', async t => {
 })
 
 t.test('an answer lists the partitions its sender is fresh in (never matched) and the sets it is behind on', async t => {
-  const fresh = node(d, [a, b, c])
+  const fresh = await node(d, [a, b, c])
   fresh.gate.update(() => [a, b, d])
   const request = { partitions: [{ partition: 0, set: [a, b, d] }, { partition: 1, set: [a, b, d] }], after: null, maxBytes: 1000 }
   const fromFresh = await answerCatchUp({ gate: fresh.gate, store: fresh.store, partitionOf }, request)
   t.same([fromFresh.matched, fromFresh.fresh], [[], [0, 1]], 'a fresh node counts for nothing')
-  const moving = node(a)
+  const moving = await node(a)
   moving.gate.update(() => [a, b, c])
   moving.gate.update(() => [a, b, d])
   const fromMoving = await answerCatchUp({ gate: moving.gate, store: moving.store, partitionOf }, request)

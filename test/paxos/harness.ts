@@ -6,12 +6,13 @@ import { Proposer, type ProposerOptions } from '../../lib/paxos/proposer.js'
 import { FakeClock } from '../../lib/runtime/clock.js'
 import { createRandom } from '../../lib/runtime/random.js'
 import { MemoryDatabase } from '../../lib/sim/memory-database.js'
+import { MemoryJournal } from '../../lib/sim/memory-journal.js'
 import type { StoredRecord } from '../../lib/store/record.js'
 import { TransportError } from '../../lib/transport/transport.js'
 
 /**
  * Acceptors and proposers of one key wired over an in-memory "network" of function calls, with a
- * fake clock: the real Acceptor (over a MemoryDatabase, which keeps its state across a "restart")
+ * fake clock: the real Acceptor (over a MemoryDatabase and a MemoryJournal, which keep its state across a "restart")
  * and the real Proposer. Faults: an acceptor can be down (refuses to connect) or lose its replies
  * (it handles the request, the proposer never hears back).
  */
@@ -20,6 +21,7 @@ export const ids = ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', 'cccccccccccccccc'] 
 export interface Site {
   readonly id: NodeId
   readonly db: MemoryDatabase<Uint8Array, Uint8Array>
+  readonly journal: MemoryJournal
   /** The node's plain store (what `stored` answers and what commits write). */
   readonly kv: Map<string, StoredRecord>
   acceptor: Acceptor
@@ -36,21 +38,29 @@ export class Cluster {
   /** One HLC stand-in for every proposer: ticks are unique across the cluster, as HLC ticks with node ids are. */
   #tick = 1_000_000
 
-  constructor() {
-    this.sites = ids.map((id) => {
+  private constructor(sites: Site[]) {
+    this.sites = sites
+  }
+
+  static async create(): Promise<Cluster> {
+    const cluster = new Cluster([])
+    for (const id of ids) {
       const db = new MemoryDatabase<Uint8Array, Uint8Array>()
+      const journal = new MemoryJournal()
       const kv = new Map<string, StoredRecord>()
-      return { id, db, kv, acceptor: this.#acceptor(db, kv), down: false, loseReplies: false }
-    })
+      cluster.sites.push({ id, db, journal, kv, acceptor: await cluster.#acceptor(db, journal, kv), down: false, loseReplies: false })
+    }
+    return cluster
   }
 
-  #acceptor(db: MemoryDatabase<Uint8Array, Uint8Array>, kv: Map<string, StoredRecord>): Acceptor {
-    return new Acceptor({ store: new AcceptorStore(db), stored: (key) => kv.get(key), refusal: () => undefined, observeTick: (t) => this.observe(t) })
+  async #acceptor(db: MemoryDatabase<Uint8Array, Uint8Array>, journal: MemoryJournal, kv: Map<string, StoredRecord>): Promise<Acceptor> {
+    return new Acceptor({ store: await AcceptorStore.open({ db, journal }), stored: (key) => kv.get(key), refusal: () => undefined, observeTick: (t) => this.observe(t) })
   }
 
-  /** The acceptor process restarts: a new Acceptor over the same durable state. */
-  restart(site: Site): void {
-    site.acceptor = this.#acceptor(site.db, site.kv)
+  /** The acceptor process crashes and restarts: a new Acceptor over what its journal synced and its database holds. */
+  async restart(site: Site): Promise<void> {
+    site.journal.crash()
+    site.acceptor = await this.#acceptor(site.db, site.journal, site.kv)
   }
 
   observe(tick: number): void {

@@ -7,6 +7,7 @@ import { AcceptorSetGate, type PersistedAcceptorSets } from '../../lib/paxos/acc
 import { answerCatchUp, CatchUp } from '../../lib/paxos/catch-up.js'
 import { FakeClock } from '../../lib/runtime/clock.js'
 import { MemoryDatabase } from '../../lib/sim/memory-database.js'
+import { MemoryJournal } from '../../lib/sim/memory-journal.js'
 
 /**
  * Acceptor-set changes driven step by step (docs/consistency.md "Acceptor-set changes"): real
@@ -34,6 +35,7 @@ const P = top3([a, b, c])
 
 class Node {
   readonly db = new MemoryDatabase<Uint8Array, Uint8Array>()
+  readonly journal = new MemoryJournal()
   store!: AcceptorStore
   gate!: AcceptorSetGate
   acceptor!: Acceptor
@@ -41,19 +43,18 @@ class Node {
   down = false
   catchUp: CatchUp | undefined
 
-  constructor(readonly id: NodeId, readonly members: () => readonly NodeId[]) {
-    this.#open()
-  }
+  constructor(readonly id: NodeId, readonly members: () => readonly NodeId[]) {}
 
   /** The process restarts: acceptor state and the persisted gate state survive, views do not. */
-  restart(): void {
+  async restart(): Promise<void> {
     this.catchUp?.stop()
     this.catchUp = undefined
-    this.#open()
+    this.journal.crash()
+    await this.open()
   }
 
-  #open(): void {
-    this.store = new AcceptorStore(this.db)
+  async open(): Promise<void> {
+    this.store = await AcceptorStore.open({ db: this.db, journal: this.journal })
     this.gate = new AcceptorSetGate({
       localId: this.id, quorum: QUORUM, partitionCount: 1, persisted: this.persisted,
       persist: (state) => { this.persisted = state },
@@ -70,17 +71,18 @@ class World {
   readonly clock = new FakeClock(1000)
   readonly nodes = new Map<NodeId, Node>()
 
-  node(id: NodeId, members: readonly NodeId[]): Node {
+  async node(id: NodeId, members: readonly NodeId[]): Promise<Node> {
     const node = new Node(id, () => members)
+    await node.open()
     this.nodes.set(id, node)
     return node
   }
 
   /** A member of P that has been answering for it (its gate persisted so), with view P. */
-  member(id: NodeId): Node {
-    const node = this.node(id, [a, b, c])
+  async member(id: NodeId): Promise<Node> {
+    const node = await this.node(id, [a, b, c])
     node.persisted = { format: 1, partitions: [[P.join(','), []]] }
-    node.restart()
+    await node.restart()
     node.gate.update(() => P)
     return node
   }
@@ -141,9 +143,9 @@ t.test('a node that restarts while catching up for a set it then left still catc
   t.teardown(() => world.stop())
   const X = top3([a, b, c, d])
   t.same(X, [d, a, b], 'd takes c\'s place')
-  const [na, nb, nc] = [a, b, c].map((id) => world.member(id))
+  const [na, nb, nc] = [await world.member(a), await world.member(b), await world.member(c)]
   for (const n of [na!, nb!, nc!]) t.equal(n.gate.refusal(0, P), undefined, `${n.id.slice(0, 1)} answers for P`)
-  const nd = world.node(d, [a, b, c, d])
+  const nd = await world.node(d, [a, b, c, d])
   // d joins: a, b and d see it; c is cut off. b answers a's and d's catch-ups (its view is X)
   // but its own catch-up does not run before it goes down.
   for (const n of [na!, nb!, nd]) n.gate.update(() => X)
@@ -157,7 +159,7 @@ t.test('a node that restarts while catching up for a set it then left still catc
   nb!.down = true
   nd.down = true
   na!.gate.update(() => P)
-  nb!.restart()
+  await nb!.restart()
   nb!.down = false
   nb!.gate.update(() => P)
   world.catchUp(na!)
@@ -171,13 +173,13 @@ t.test('two nodes that join at once do not count each other as the previous set'
   t.teardown(() => world.stop())
   const X = top3([a, b, c, d, e])
   t.same(X, [d, e, a], 'd and e take b\'s and c\'s places')
-  const [na, nb, nc] = [a, b, c].map((id) => world.member(id))
+  const [na, nb, nc] = [await world.member(a), await world.member(b), await world.member(c)]
   for (const n of [na!, nb!, nc!]) t.equal(n.gate.refusal(0, P), undefined, `${n.id.slice(0, 1)} answers for P`)
   // Chosen in P by b and c; a missed the accepts.
   await choose(t, [nb!, nc!], P, 20, 'written in P')
   // d and e join; a hears of both, b and c of neither yet.
-  const nd = world.node(d, [a, b, c, d, e])
-  const ne = world.node(e, [a, b, c, d, e])
+  const nd = await world.node(d, [a, b, c, d, e])
+  const ne = await world.node(e, [a, b, c, d, e])
   for (const n of [na!, nd, ne]) n.gate.update(() => X)
   for (const n of [na!, nd, ne]) world.catchUp(n)
   await world.settle()
@@ -193,9 +195,9 @@ t.test('the issue\'s example: a short-lived set cannot choose anything while two
   const world = new World()
   t.teardown(() => world.stop())
   const X = top3([a, b, c, d])
-  const [na, nb, nc] = [a, b, c].map((id) => world.member(id))
+  const [na, nb, nc] = [await world.member(a), await world.member(b), await world.member(c)]
   for (const n of [na!, nb!, nc!]) t.equal(n.gate.refusal(0, P), undefined, `${n.id.slice(0, 1)} answers for P`)
-  const nd = world.node(d, [a, b, c, d])
+  const nd = await world.node(d, [a, b, c, d])
   nb!.down = true
   nc!.down = true
   for (const n of [na!, nd]) n.gate.update(() => X)
@@ -208,12 +210,12 @@ t.test('newcomers that guessed their previous set from a partial view wait for t
   const world = new World()
   t.teardown(() => world.stop())
   const X = top3([a, b, c, d, e])
-  const [na, nb, nc] = [a, b, c].map((id) => world.member(id))
+  const [na, nb, nc] = [await world.member(a), await world.member(b), await world.member(c)]
   await choose(t, [nb!, nc!], P, 20, 'written in P')
   // d and e have heard of a (through which they joined) but not yet of b's partner c: each
   // guesses {a,b} as its previous set — enough with a alone, as {a,b} needs one answer.
-  const nd = world.node(d, [a, b, d, e])
-  const ne = world.node(e, [a, b, d, e])
+  const nd = await world.node(d, [a, b, d, e])
+  const ne = await world.node(e, [a, b, d, e])
   na!.gate.update(() => X)
   for (const n of [nd, ne]) n.gate.update(() => X)
   for (const n of [na!, nd, ne]) world.catchUp(n)

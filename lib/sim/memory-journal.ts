@@ -1,0 +1,69 @@
+import type { JournalMedium, JournalSegment } from '../paxos/acceptor-journal.js'
+
+interface SegmentState {
+  bytes: Buffer
+  /** How many of `bytes` a sync made durable: a crash keeps only those. */
+  synced: number
+}
+
+/**
+ * The acceptor journal's medium in memory, for simulations: it outlives a simulated crash like a
+ * data dir, and a crash keeps of each segment only what was synced (a stricter crash than a
+ * killed process, whose written bytes would survive in the page cache: every answer must rest
+ * on a completed sync). A segment created before the crash refuses writes after it.
+ */
+export class MemoryJournal implements JournalMedium {
+  readonly #segments = new Map<number, SegmentState>()
+  /** Bumped by crash(): segments of an older generation belong to the dead node. */
+  #generation = 0
+  /** When set, the next sync fails with it (a failing disk, for tests). */
+  failNextSync: Error | undefined
+
+  async list(): Promise<{ id: number; bytes: Uint8Array }[]> {
+    return [...this.#segments.entries()].sort(([a], [b]) => a - b).map(([id, state]) => ({ id, bytes: Buffer.from(state.bytes) }))
+  }
+
+  create(id: number): JournalSegment {
+    if (this.#segments.has(id)) throw new Error(`journal segment ${id} exists`)
+    const state: SegmentState = { bytes: Buffer.alloc(0), synced: 0 }
+    this.#segments.set(id, state)
+    const generation = this.#generation
+    const alive = (): void => {
+      if (generation !== this.#generation) throw new Error('the node crashed')
+    }
+    return {
+      id,
+      write: (chunks) => {
+        alive()
+        state.bytes = Buffer.concat([state.bytes, ...chunks])
+      },
+      sync: async () => {
+        alive()
+        const failure = this.failNextSync
+        if (failure !== undefined) {
+          this.failNextSync = undefined
+          throw failure
+        }
+        state.synced = state.bytes.byteLength
+      },
+      close: async () => undefined,
+    }
+  }
+
+  async remove(id: number): Promise<void> {
+    this.#segments.delete(id)
+  }
+
+  /** The node died: unsynced bytes are lost, and its segments refuse later writes. */
+  crash(): void {
+    this.#generation++
+    for (const state of this.#segments.values()) state.bytes = state.bytes.subarray(0, state.synced)
+  }
+
+  /** Bytes held over all segments (tests). */
+  get bytes(): number {
+    let total = 0
+    for (const state of this.#segments.values()) total += state.bytes.byteLength
+    return total
+  }
+}
