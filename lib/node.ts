@@ -326,6 +326,7 @@ export class HearsayNode {
     await collector.stop()
     await this.parts.changeLogTrimmer.stop()
     await hlc.stop()
+    await this.parts.learnBuffer.flush().catch((error: unknown) => this.log.warn({ err: error }, 'writing learned linearizable values at shutdown failed; the acceptor state keeps them'))
     await this.parts.acceptorStore.close()
     await this.store.close()
     if (Date.now() > deadline) outcome = 'timed-out'

@@ -37,6 +37,7 @@ import type { Store } from './store/store.js'
 import { TransportError, type PeerAddress, type PeerIdentity, type PeerMessage, type Transport } from './transport/transport.js'
 import { Acceptor, registerAcceptorHandlers } from './paxos/acceptor.js'
 import { AcceptorStore } from './paxos/acceptor-store.js'
+import { LearnBuffer } from './paxos/learn-buffer.js'
 import { AcceptorSetGate } from './paxos/acceptor-sets.js'
 import { CatchUp, registerCatchUpResponder } from './paxos/catch-up.js'
 import { PAXOS_ACCEPT_MANY, PAXOS_CATCH_UP, PAXOS_PREPARE, promiseFromWire, type AcceptManyReplyBody, type CatchUpReplyBody, type PromiseBody } from './paxos/messages.js'
@@ -96,6 +97,12 @@ const PAXOS_MAX_QUEUED_PER_KEY = 1024
  * later than it would on its own, for a key nobody changes again at once.
  */
 const PAXOS_COMMIT_LINGER_MS = 20
+/**
+ * How long a committed value an acceptor learned waits for others to share its store write, and
+ * how many go in one (lib/paxos/learn-buffer.ts); within the commit notices' own linger.
+ */
+const PAXOS_LEARN_LINGER_MS = 10
+const PAXOS_LEARN_MAX_RECORDS = 1024
 /**
  * Node lifecycle: push-pull of the removal and leaving records with one random member this often
  * (every change is pushed to every member at once; this heals what a push missed), the wait
@@ -163,6 +170,8 @@ export interface WiredNode {
   readonly proposer: Proposer
   /** The acceptor's durable state (its journal checkpointed into the store): close before the store. */
   readonly acceptorStore: AcceptorStore
+  /** Committed values learned, on their way to the store: flush before the store closes. */
+  readonly learnBuffer: LearnBuffer
   /** Which partitions this node answers paxos requests for after acceptor-set changes, and their catch-up. */
   readonly acceptorSets: AcceptorSetGate
   readonly catchUp: CatchUp
@@ -500,6 +509,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
   followPlacement()
   placement.onChange(followPlacement)
   registerCatchUpResponder(transport, { gate: acceptorSets, store: acceptorStore, partitionOf: (key) => placement.partitionOf(key) })
+  const learnBuffer = new LearnBuffer({ write: (records) => store.applyMany(records), lingerMs: PAXOS_LEARN_LINGER_MS, maxRecords: PAXOS_LEARN_MAX_RECORDS, clock })
   const acceptor = new Acceptor({
     store: acceptorStore,
     stored: (key) => store.get(key),
@@ -507,7 +517,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       ? 'the proposer runs an older hearsay that does not send its acceptor set; upgrade every node'
       : acceptorSets.refusal(placement.partitionOf(key), set)),
     observeTick: (tick) => { hlc.update(tick) },
-    learn: (records) => store.applyMany(records),
+    learn: (records) => learnBuffer.add(records),
     onLearnError: (error) => paxosLog.warn({ err: error }, 'writing committed linearizable values learned from commit notices to the store failed; anti-entropy brings them from the other replicas'),
   })
   registerAcceptorHandlers(transport, acceptor)
@@ -535,8 +545,8 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     },
   })
   // This node's own acceptor takes the proposer's accepts and commits the same way, without a
-  // frame: a turn's accepts in one transaction and flush, with the committed values it learns
-  // from them written in it too. No linger: its own store gets a committed value at once.
+  // frame: a turn's accepts answered after one journal sync. Its commit notices do not linger
+  // (nothing is saved by it here); the values learned go through the learn buffer like any.
   const localAccepts = new AcceptBatcher({
     send: (_to, body) => acceptor.acceptBatch(body),
     maxBytes: REPLICA_BATCH_MAX_BYTES,
@@ -627,7 +637,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
   refreshPlacement()
   return {
     id, local, transport, hlc, swim, membership, placement, forest, hints, handoff, absence, antiEntropy, collector, coordinator, offsetMonitor, proposer, lifecycle,
-    acceptorStore, acceptorSets, catchUp,
+    acceptorStore, learnBuffer, acceptorSets, catchUp,
     kv: guardKvService(coordinator, repairRefusal, () => skewRefusal(offsetMonitor.verdict())),
     watches,
     changeLogTrimmer,
