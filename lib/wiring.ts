@@ -469,6 +469,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
   const acceptorStore = await AcceptorStore.open({
     db: store.paxos,
     journal: store.paxosJournal,
+    defer,
     onCheckpointError: (error) => paxosLog.error({ err: error }, 'could not checkpoint the acceptor journal into the store; the journal keeps the states, trying again later'),
     onTornSegment: (segment, validBytes, totalBytes) => paxosLog.warn({ segment, validBytes, totalBytes }, 'the acceptor journal ended in a torn record (a crash during a sync nobody was answered for); dropped it'),
   })

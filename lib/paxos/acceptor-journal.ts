@@ -8,9 +8,12 @@
  * and one fdatasync of a small record cost 0.15–0.2 ms (docs/benchmarks.md "Session 6"). The
  * journal is what an answer waits for; LMDB gets the states later, many at once.
  *
- * Group commit: the records appended in one synchronous run (a batch's accepts) share one write
- * and one sync, at the end of that run (a microtask); a medium whose sync completes later (the
- * simulator's) sends the records appended meanwhile together in the next one. A write or sync that fails fails every
+ * Group commit: the records appended in one turn of the event loop (the batches of every peer
+ * whose frames arrived together) share one write and one sync, which start after the turn's
+ * other deferred work (`defer`, setImmediate in the daemon): the frames a proposer on this node
+ * sends in the same turn, to remote acceptors, leave before its own acceptor's sync holds the
+ * thread. A medium whose sync completes later (the simulator's) sends the records appended
+ * meanwhile together in the next one. A write or sync that fails fails every
  * waiting and later call: the states in memory may be ahead of the disk from then on, and no
  * answer may rest on them (the node must restart, and replays what is durable).
  */
@@ -123,10 +126,16 @@ export class AcceptorJournal {
   #startScheduled = false
   #failed: AcceptorJournalFailedError | undefined
 
-  /** `segment`: the new, empty segment to append to (its id above every one the medium held). */
-  constructor(medium: JournalMedium, segment: JournalSegment) {
+  readonly #defer: (task: () => void) => void
+
+  /**
+   * `segment`: the new, empty segment to append to (its id above every one the medium held);
+   * `defer` runs a task after the current turn (the node's defer; setImmediate by default).
+   */
+  constructor(medium: JournalMedium, segment: JournalSegment, defer: (task: () => void) => void = setImmediate) {
     this.#medium = medium
     this.#segment = segment
+    this.#defer = defer
   }
 
   /** Bytes appended since the last rotation. */
@@ -145,9 +154,8 @@ export class AcceptorJournal {
     this.#segmentBytes += record.byteLength
     this.#next ??= openGroup()
     if (this.#syncing === undefined && !this.#startScheduled) {
-      // Everything appended in this synchronous run (a batch's accepts) shares the sync.
       this.#startScheduled = true
-      queueMicrotask(() => {
+      this.#defer(() => {
         this.#startScheduled = false
         if (this.#syncing === undefined) this.#start()
       })

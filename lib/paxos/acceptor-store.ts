@@ -61,6 +61,8 @@ export interface AcceptorStoreOptions {
   readonly maxDirtyStates?: number
   /** A checkpoint failed (the database is full, say): the journal keeps the states, and it is tried again later. */
   readonly onCheckpointError?: (error: unknown) => void
+  /** Runs the journal's syncs after the current turn (AcceptorJournal); setImmediate by default. */
+  readonly defer?: (task: () => void) => void
   /** A segment ended in a torn record at open: the unanswered tail of a crash, dropped. */
   readonly onTornSegment?: (segment: number, validBytes: number, totalBytes: number) => void
 }
@@ -102,7 +104,7 @@ export class AcceptorStore {
     const checksum: Checksum = (bytes) => h64Raw(bytes, XXH64_SEED)
     const segments = await options.journal.list()
     const next = (segments.at(-1)?.id ?? 0) + 1
-    const store = new AcceptorStore(options, new AcceptorJournal(options.journal, options.journal.create(next)), checksum)
+    const store = new AcceptorStore(options, new AcceptorJournal(options.journal, options.journal.create(next), options.defer), checksum)
     for (const { id, bytes } of segments) {
       const { records, validBytes, torn } = readJournalRecords(bytes, checksum)
       if (torn) options.onTornSegment?.(id, validBytes, bytes.byteLength)

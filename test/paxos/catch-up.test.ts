@@ -17,7 +17,7 @@ interface Node { readonly id: NodeId; readonly store: AcceptorStore; readonly ga
 const partitionOf = (key: string): number => key.startsWith('p1') ? 1 : 0
 
 async function node(id: NodeId, without: readonly NodeId[] = []): Promise<Node> {
-  return { id, store: await AcceptorStore.open({ db: new MemoryDatabase(), journal: new MemoryJournal() }), gate: new AcceptorSetGate({ localId: id, quorum: 2, partitionCount: 2, persisted: undefined, persist: () => undefined, setWithoutSelf: () => without }), down: false }
+  return { id, store: await AcceptorStore.open({ db: new MemoryDatabase(), journal: new MemoryJournal(), defer: queueMicrotask }), gate: new AcceptorSetGate({ localId: id, quorum: 2, partitionCount: 2, persisted: undefined, persist: () => undefined, setWithoutSelf: () => without }), down: false }
 }
 
 function catchUpFor(self: Node, peers: readonly Node[], clock: FakeClock): CatchUp {

@@ -222,7 +222,7 @@ t.test('an acceptor refuses a request its view does not take part in: asked once
   const cluster = await Cluster.create()
   const site = cluster.sites[0]!
   let calls = 0
-  const store = await AcceptorStore.open({ db: site.db, journal: site.journal })
+  const store = await AcceptorStore.open({ db: site.db, journal: site.journal, defer: queueMicrotask })
   const acceptor = new Acceptor({
     store, stored: () => undefined, observeTick: () => undefined,
     refusal: () => { calls++; return 'placement mismatch for partition 0' },

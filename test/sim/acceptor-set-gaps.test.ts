@@ -54,7 +54,7 @@ class Node {
   }
 
   async open(): Promise<void> {
-    this.store = await AcceptorStore.open({ db: this.db, journal: this.journal })
+    this.store = await AcceptorStore.open({ db: this.db, journal: this.journal, defer: queueMicrotask })
     this.gate = new AcceptorSetGate({
       localId: this.id, quorum: QUORUM, partitionCount: 1, persisted: this.persisted,
       persist: (state) => { this.persisted = state },
