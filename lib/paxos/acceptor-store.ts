@@ -109,7 +109,7 @@ export class AcceptorStore {
       const { records, validBytes, torn } = readJournalRecords(bytes, checksum)
       if (torn) options.onTornSegment?.(id, validBytes, bytes.byteLength)
       for (const { key, state } of records) {
-        const replayed = mergeStates(store.#stateIn(key), decodeState(state, key)).next
+        const replayed = mergeStates(store.#replayBase(key), decodeState(state, key)).next
         if (replayed !== undefined) store.#dirty.set(key, { state: replayed, bytes: encodeState(replayed) })
       }
     }
@@ -237,6 +237,20 @@ export class AcceptorStore {
       if (bytes >= maxBytes || entries.length >= maxEntries || ++looked >= 8 * maxEntries) return { entries, next: last }
     }
     return { entries, next: undefined }
+  }
+
+  /**
+   * What a replayed record merges into: the state so far. A corrupt one in the database yields to
+   * the journal's (a full state, and the newest this node answered with) rather than keep the
+   * node from starting.
+   */
+  #replayBase(key: string): AcceptorState | undefined {
+    try {
+      return this.#stateIn(key)
+    } catch (error) {
+      if (error instanceof CorruptAcceptorStateError) return undefined
+      throw error
+    }
   }
 
   /** The key's latest state: the journal's when it holds one, else the database's. */

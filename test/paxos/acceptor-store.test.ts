@@ -6,7 +6,7 @@ import { KvStore, PAXOS_JOURNAL_DIR } from '../../lib/store/kv-store.js'
 import type { NodeId } from '../../lib/clock/version.js'
 import { decideAccept, decidePrepare } from '../../lib/paxos/acceptor-state.js'
 import { AcceptorJournalFailedError } from '../../lib/paxos/acceptor-journal.js'
-import { AcceptorStore, encodeState, MAX_CACHED_STATES } from '../../lib/paxos/acceptor-store.js'
+import { AcceptorStore, decodeState, encodeState, MAX_CACHED_STATES } from '../../lib/paxos/acceptor-store.js'
 import { MemoryDatabase } from '../../lib/sim/memory-database.js'
 import { MemoryJournal } from '../../lib/sim/memory-journal.js'
 import { SEGMENT_ALLOCATION_BYTES } from '../../lib/store/journal-files.js'
@@ -101,6 +101,17 @@ t.test('replay never moves a state back: a database a checkpoint left ahead of a
   t.same(reopened.get('k')?.promised, ballot(8))
   journal.crash()
   t.same((await AcceptorStore.open({ db, journal })).get('k')?.promised, ballot(8), 'and a second replay changes nothing')
+})
+
+t.test('a corrupt state in the database yields to the journal\'s at replay instead of keeping the node from starting', async t => {
+  const { db, journal } = memory()
+  const store = await AcceptorStore.open({ db, journal })
+  await store.update('k', prepare(5))
+  void db.put(encodeKey('k'), Buffer.from([2, 1, 2, 3]))
+  journal.crash()
+  const reopened = await AcceptorStore.open({ db, journal })
+  t.same(reopened.get('k')?.promised, ballot(5), 'the journal\'s promise, now in the database too')
+  t.same(decodeState(db.get(encodeKey('k'))!, 'k').promised, ballot(5))
 })
 
 t.test('on the real LMDB store and journal files: states survive a crash (replayed from the files), a torn tail is dropped and reported', async t => {
