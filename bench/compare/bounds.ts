@@ -5,6 +5,8 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { open } from 'lmdb'
+import { AcceptorJournal } from '../../lib/paxos/acceptor-journal.js'
+import { JournalDirectory } from '../../lib/store/journal-files.js'
 
 /**
  * The floor under a CASPaxos change on this machine (issue 13: "p50 within 2 round trips + 2
@@ -19,7 +21,7 @@ const FSYNC_WRITE_BYTES = 4096
 /** Round trips timed over one loopback TCP connection, after a warm-up. */
 const ROUND_TRIP_SAMPLES = 2000
 const ROUND_TRIP_WARMUP = 200
-/** Lone LMDB commits timed, after a warm-up, each after a pause as a lone operation has. */
+/** Lone LMDB commits and journal syncs timed, after a warm-up, each after a pause as a lone operation has. */
 const COMMIT_SAMPLES = 300
 const COMMIT_WARMUP = 30
 const COMMIT_PAUSE_MS = 2
@@ -41,11 +43,13 @@ export interface Bounds {
    * between a lone operation's steps), ...
    */
   readonly processRoundTripP50Ms: number
-  /** ... and the median lone commit through lmdb-js (transaction with one put, then flushed), as an acceptor makes one. */
+  /** ... the median lone sync of the acceptor journal (one state appended, then durable), as an acceptor makes one ... */
+  readonly journalSyncP50Ms: number
+  /** ... and the median lone commit through lmdb-js (transaction with one put, then flushed), as a replica of a plain write makes one. */
   readonly lmdbCommitP50Ms: number
   /**
    * A lone one-round-trip CAS through a coordinator on those costs: client → coordinator →
-   * acceptor and back (2 process round trips) + the acceptor's commit.
+   * acceptor and back (2 process round trips) + the acceptor's journal sync.
    */
   readonly loneCasFloorMs: number
 }
@@ -54,11 +58,35 @@ export async function measureBounds(dir = tmpdir()): Promise<Bounds> {
   const fsyncP50Ms = median(timeFsyncs(dir))
   const loopbackRoundTripP50Ms = median(await timeRoundTrips(undefined))
   const processRoundTripP50Ms = median(await timeProcessRoundTrips())
+  const journalSyncP50Ms = median(await timeJournalSyncs(dir))
   const lmdbCommitP50Ms = median(await timeLmdbCommits(dir))
   return {
     fsyncP50Ms, loopbackRoundTripP50Ms, casFloorMs: 2 * fsyncP50Ms + 2 * loopbackRoundTripP50Ms,
-    processRoundTripP50Ms, lmdbCommitP50Ms, loneCasFloorMs: 2 * processRoundTripP50Ms + lmdbCommitP50Ms,
+    processRoundTripP50Ms, journalSyncP50Ms, lmdbCommitP50Ms, loneCasFloorMs: 2 * processRoundTripP50Ms + journalSyncP50Ms,
   }
+}
+
+/** The daemon's own journal classes on a scratch directory, one state-sized record per sync. */
+async function timeJournalSyncs(dir: string): Promise<number[]> {
+  const scratch = mkdtempSync(join(dir, 'hearsay-journal-'))
+  const files = new JournalDirectory(scratch)
+  await files.list()
+  const journal = new AcceptorJournal(files, files.create(1))
+  const record = Buffer.alloc(COMMIT_VALUE_BYTES, 1)
+  const samples: number[] = []
+  try {
+    for (let i = 0; i < COMMIT_WARMUP + COMMIT_SAMPLES; i++) {
+      await new Promise(resolve => setTimeout(resolve, COMMIT_PAUSE_MS))
+      const started = performance.now()
+      journal.append(record)
+      await journal.durable()
+      if (i >= COMMIT_WARMUP) samples.push(performance.now() - started)
+    }
+  } finally {
+    await journal.close()
+    rmSync(scratch, { recursive: true, force: true })
+  }
+  return samples
 }
 
 async function timeProcessRoundTrips(): Promise<number[]> {

@@ -7,5 +7,5 @@ t.test('the CAS floors are measured on this machine and add up as their parts sa
     t.ok(Number.isFinite(ms) && ms > 0, `${name} is a positive time (${ms} ms)`)
   }
   t.equal(bounds.casFloorMs, 2 * bounds.loopbackRoundTripP50Ms + 2 * bounds.fsyncP50Ms, 'issue 13: 2 round trips + 2 fsyncs')
-  t.equal(bounds.loneCasFloorMs, 2 * bounds.processRoundTripP50Ms + bounds.lmdbCommitP50Ms, 'separate processes: 2 round trips to another process + 1 commit')
+  t.equal(bounds.loneCasFloorMs, 2 * bounds.processRoundTripP50Ms + bounds.journalSyncP50Ms, 'separate processes: 2 round trips to another process + 1 journal sync')
 })
