@@ -37,6 +37,8 @@ export const MAX_CACHED_STATES = 8192
 export const MAX_JOURNAL_SEGMENT_BYTES = 16 * 1024 * 1024
 /** …or once this many keys' states are held only by the journal (and memory). */
 export const MAX_DIRTY_STATES = 8192
+/** States a checkpoint writes per database transaction. */
+const CHECKPOINT_CHUNK_STATES = 512
 
 export class CorruptAcceptorStateError extends Error {
   constructor(key: string, reason: string) {
@@ -288,12 +290,19 @@ export class AcceptorStore {
     }
   }
 
-  /** Writes the dirty states as of now into the database; those not changed meanwhile are clean after. */
+  /**
+   * Writes the dirty states as of now into the database, CHECKPOINT_CHUNK_STATES per transaction
+   * (the states are independent, and a transaction's puts hold the event loop: 8,192 in one held
+   * it 70–80 ms); those not changed meanwhile are clean after.
+   */
   async #writeDirty(): Promise<void> {
     const snapshot = [...this.#dirty]
-    await this.#db.transaction(() => {
-      for (const [key, { bytes }] of snapshot) void this.#db.put(encodeKey(key), bytes)
-    })
+    for (let start = 0; start < snapshot.length; start += CHECKPOINT_CHUNK_STATES) {
+      const chunk = snapshot.slice(start, start + CHECKPOINT_CHUNK_STATES)
+      await this.#db.transaction(() => {
+        for (const [key, { bytes }] of chunk) void this.#db.put(encodeKey(key), bytes)
+      })
+    }
     await this.#db.flushed
     for (const [key, entry] of snapshot) {
       if (this.#dirty.get(key) !== entry) continue
