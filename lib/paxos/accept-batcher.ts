@@ -111,7 +111,7 @@ export class AcceptBatcher {
         timeoutMs)
       batch.accepts.push({ body: { ballot, entry: toWire(key, record), history, set }, resolve, reject })
       batch.bytes += bytes
-      this.#batches.flushSoon()
+      this.#batches.added(to, batch, batch.accepts.length)
     })
   }
 

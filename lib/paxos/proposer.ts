@@ -299,7 +299,11 @@ export class Proposer {
         resolve({ oks: [...oks], promised, refusals, reasons, unanswered: acceptors.length - oks.length - refusals })
       }
       const timer = this.#options.clock.setTimeout(finish, this.#options.roundTimeoutMs)
-      for (const id of acceptors) {
+      // This node's own acceptor last: its store work starts once the requests to the others
+      // are on their way, not before them.
+      const local = this.#options.localId
+      const order = acceptors.includes(local) ? [...acceptors.filter((id) => id !== local), local] : acceptors
+      for (const id of order) {
         send(id).then((answer) => {
           if (done) return
           if (answer.ok) oks.push(answer)

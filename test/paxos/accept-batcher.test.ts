@@ -86,13 +86,40 @@ function setUp(overrides: Partial<AcceptBatcherOptions> = {}): { clock: FakeCloc
 const accept = (batcher: AcceptBatcher, key: string, b: number, value: string): Promise<AcceptAnswer> =>
   batcher.accept(X, key, ballot(b), rec(b * 10, value), [{ hlc: b * 10, node: P }], set, 1000)
 
-t.test('the accepts of one turn to one acceptor travel as one batch, answered one by one', async t => {
-  const { batcher, sent, remote } = setUp()
-  const answers = await Promise.all([accept(batcher, 'a', 5, 'x'), accept(batcher, 'b', 6, 'y'), accept(batcher, 'c', 7, 'z')])
-  t.same(answers, [{ ok: true }, { ok: true }, { ok: true }])
-  t.equal(sent.length, 1, 'one frame')
-  t.equal(sent[0]?.accepts.length, 3)
+t.test('the accepts of one turn to one busy acceptor travel as one batch, answered one by one', async t => {
+  const { batcher, sent, remote, held, hold } = setUp()
+  hold.on = true
+  const first = accept(batcher, 'a', 4, 'w')
+  const answers = Promise.all([accept(batcher, 'a', 5, 'x'), accept(batcher, 'b', 6, 'y'), accept(batcher, 'c', 7, 'z')])
+  await turn()
+  t.equal(held.length, 1, 'the batch in flight holds the later ones back (maxInFlight 1)')
+  hold.on = false
+  held[0]?.release()
+  t.same(await first, { ok: true })
+  t.same(await answers, [{ ok: true }, { ok: true }, { ok: true }])
+  t.equal(sent.length, 2, 'one frame for the three')
+  t.equal(sent[1]?.accepts.length, 3)
   t.equal(remote.kv.size, 0, 'an accept alone writes nothing to the plain store: the value is not known to be chosen')
+})
+
+t.test('an accept to an acceptor with nothing in flight leaves within the call, not at the end of the turn', async t => {
+  const { batcher, sent, hold } = setUp({ defer: () => { throw new Error('no end-of-turn flush expected') } })
+  hold.on = true
+  void accept(batcher, 'a', 5, 'x')
+  t.equal(sent.length, 1, 'sent before accept() returned')
+  t.same(sent[0]?.accepts.map((a) => a.entry.key), ['a'])
+})
+
+t.test('an accept alone takes the commits waiting for that acceptor along', async t => {
+  const { batcher, sent, remote } = setUp({ commitLingerMs: 20 })
+  await accept(batcher, 'k', 5, 'v5')
+  batcher.commit(X, 'k', ballot(5), rec(50, 'v5'))
+  t.equal(sent.length, 1, 'the commit lingers')
+  const next = accept(batcher, 'k', 6, 'v6')
+  t.equal(sent.length, 2, 'the accept left at once')
+  t.same(sent[1]?.commits.map((c) => c.key), ['k'], 'with the commit')
+  t.same(await next, { ok: true })
+  t.equal(text(remote.kv.get('k')), 'v5')
 })
 
 t.test('a commit notice makes the acceptor store the value it accepted at exactly that ballot', async t => {
@@ -156,8 +183,8 @@ t.test('a commit the acceptor was overtaken on is not written in full when a lat
 t.test('a batch that gets no answer: its accepts fail (the proposer counts them unanswered) and its commits are written in full', async t => {
   const { batcher, held, hold, unlearned } = setUp()
   hold.on = true
-  const pending = accept(batcher, 'k', 5, 'v5')
   batcher.commit(X, 'j', ballot(3), rec(30, 'v3'))
+  const pending = accept(batcher, 'k', 5, 'v5')
   await turn()
   held[0]?.fail(new TransportError('no answer', 'timeout'))
   await t.rejects(pending, TransportError)

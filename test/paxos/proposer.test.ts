@@ -244,3 +244,14 @@ t.test('a proposer that stops between the accepts and the commit leaves the valu
   t.same(seen?.version, written.version)
   for (const site of cluster.sites) t.equal(text(site.kv.get('lock')?.value), 'me', `and it reached ${site.id}'s store`)
 })
+
+t.test('a round asks the other acceptors first and its own node\'s last, so its store work starts after their requests left', async t => {
+  const cluster = new Cluster()
+  const order: string[] = []
+  const p = cluster.proposer(B, {
+    prepare: (to, key, ballot, set) => { order.push(`prepare ${to}`); return cluster.sites.find((s) => s.id === to)!.acceptor.prepare(key, ballot, set) },
+    accept: (to, key, ballot, record, history, set) => { order.push(`accept ${to}`); return cluster.sites.find((s) => s.id === to)!.acceptor.accept(key, ballot, record, history, set) },
+  })
+  await cluster.run(p.run('k', increment('k', 1n)))
+  t.same(order, [`prepare ${A}`, `prepare ${C}`, `prepare ${B}`, `accept ${A}`, `accept ${C}`, `accept ${B}`], 'B (this node) last, the others in placement order')
+})
