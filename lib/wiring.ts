@@ -92,8 +92,8 @@ const PAXOS_MAX_CACHED_KEYS = 65_536
 const PAXOS_MAX_QUEUED_PER_KEY = 1024
 /**
  * How long a commit notice waits for an accept to the same acceptor to ride along with
- * (lib/paxos/accept-batcher.ts): the most a committed value reaches the replicas' stores (the
- * proposer's own included) later than it would on its own, for a key nobody changes again at once.
+ * (lib/paxos/accept-batcher.ts): the most a committed value reaches the other replicas' stores
+ * later than it would on its own, for a key nobody changes again at once.
  */
 const PAXOS_COMMIT_LINGER_MS = 20
 /**
@@ -533,15 +533,13 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
   })
   // This node's own acceptor takes the proposer's accepts and commits the same way, without a
   // frame: a turn's accepts in one transaction and flush, with the committed values it learns
-  // from them written in it too. Its commits linger like the others': a commit alone would cost
-  // a transaction and a flush of its own per change, right when the answer goes to the client
-  // (docs/benchmarks.md, "Session 6: where a lone CAS's time goes").
+  // from them written in it too. No linger: its own store gets a committed value at once.
   const localAccepts = new AcceptBatcher({
     send: (_to, body) => acceptor.acceptBatch(body),
     maxBytes: REPLICA_BATCH_MAX_BYTES,
     maxInFlight: REPLICA_BATCHES_IN_FLIGHT,
     commitTimeoutMs: config.replication.timeoutMs,
-    commitLingerMs: PAXOS_COMMIT_LINGER_MS,
+    commitLingerMs: 0,
     clock,
     nowMs,
     defer,
