@@ -83,42 +83,42 @@ function setUp(overrides: Partial<AcceptBatcherOptions> = {}): { clock: FakeCloc
   return { clock, remote, batcher, sent, held, hold, unlearned }
 }
 
-const accept = (batcher: AcceptBatcher, key: string, b: number, value: string): Promise<AcceptAnswer> =>
-  batcher.accept(X, key, ballot(b), rec(b * 10, value), [{ hlc: b * 10, node: P }], set, 1000)
+const accept = (batcher: AcceptBatcher, key: string, b: number, value: string, alone = false): Promise<AcceptAnswer> =>
+  batcher.accept(X, key, ballot(b), rec(b * 10, value), [{ hlc: b * 10, node: P }], set, 1000, alone)
 
-t.test('the accepts of one turn to one busy acceptor travel as one batch, answered one by one', async t => {
-  const { batcher, sent, remote, held, hold } = setUp()
-  hold.on = true
-  const first = accept(batcher, 'a', 4, 'w')
-  const answers = Promise.all([accept(batcher, 'a', 5, 'x'), accept(batcher, 'b', 6, 'y'), accept(batcher, 'c', 7, 'z')])
-  await turn()
-  t.equal(held.length, 1, 'the batch in flight holds the later ones back (maxInFlight 1)')
-  hold.on = false
-  held[0]?.release()
-  t.same(await first, { ok: true })
-  t.same(await answers, [{ ok: true }, { ok: true }, { ok: true }])
-  t.equal(sent.length, 2, 'one frame for the three')
-  t.equal(sent[1]?.accepts.length, 3)
+t.test('the accepts of one turn to one acceptor travel as one batch, answered one by one', async t => {
+  const { batcher, sent, remote } = setUp()
+  const answers = await Promise.all([accept(batcher, 'a', 5, 'x'), accept(batcher, 'b', 6, 'y'), accept(batcher, 'c', 7, 'z')])
+  t.same(answers, [{ ok: true }, { ok: true }, { ok: true }])
+  t.equal(sent.length, 1, 'one frame')
+  t.equal(sent[0]?.accepts.length, 3)
   t.equal(remote.kv.size, 0, 'an accept alone writes nothing to the plain store: the value is not known to be chosen')
 })
 
-t.test('an accept to an acceptor with nothing in flight leaves within the call, not at the end of the turn', async t => {
+t.test('the accept of a proposer running nothing else leaves within the call, not at the end of the turn', async t => {
   const { batcher, sent, hold } = setUp({ defer: () => { throw new Error('no end-of-turn flush expected') } })
   hold.on = true
-  void accept(batcher, 'a', 5, 'x')
+  void accept(batcher, 'a', 5, 'x', true)
   t.equal(sent.length, 1, 'sent before accept() returned')
   t.same(sent[0]?.accepts.map((a) => a.entry.key), ['a'])
 })
 
-t.test('an accept alone takes the commits waiting for that acceptor along', async t => {
-  const { batcher, sent, remote } = setUp({ commitLingerMs: 20 })
-  await accept(batcher, 'k', 5, 'v5')
+t.test('an accept alone takes the commits waiting for that acceptor along; with a batch in flight it waits for the turn', async t => {
+  const { batcher, sent, remote, hold, held } = setUp({ commitLingerMs: 20 })
+  await accept(batcher, 'k', 5, 'v5', true)
   batcher.commit(X, 'k', ballot(5), rec(50, 'v5'))
   t.equal(sent.length, 1, 'the commit lingers')
-  const next = accept(batcher, 'k', 6, 'v6')
+  hold.on = true
+  const next = accept(batcher, 'k', 6, 'v6', true)
   t.equal(sent.length, 2, 'the accept left at once')
   t.same(sent[1]?.commits.map((c) => c.key), ['k'], 'with the commit')
+  const third = accept(batcher, 'j', 7, 'v7', true)
+  t.equal(sent.length, 2, 'the next one waits: a batch is in flight to that acceptor (maxInFlight 1)')
+  hold.on = false
+  held[0]?.release()
   t.same(await next, { ok: true })
+  t.same(await third, { ok: true })
+  t.equal(sent.length, 3)
   t.equal(text(remote.kv.get('k')), 'v5')
 })
 

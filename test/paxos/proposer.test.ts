@@ -255,3 +255,19 @@ t.test('a round asks the other acceptors first and its own node\'s last, so its 
   await cluster.run(p.run('k', increment('k', 1n)))
   t.same(order, [`prepare ${A}`, `prepare ${C}`, `prepare ${B}`, `accept ${A}`, `accept ${C}`, `accept ${B}`], 'B (this node) last, the others in placement order')
 })
+
+t.test('an accept is marked alone only while the proposer runs no other operation', async t => {
+  const cluster = new Cluster()
+  const flags: string[] = []
+  const p = cluster.proposer(A, {
+    accept: (to, key, ballot, record, history, set, alone) => {
+      if (to === A) flags.push(`${key}:${String(alone)}`)
+      return cluster.sites.find((s) => s.id === to)!.acceptor.accept(key, ballot, record, history, set)
+    },
+  })
+  await cluster.run(p.run('x', increment('x', 1n)))
+  t.same(flags, ['x:true'], 'a lone operation')
+  flags.length = 0
+  await cluster.run(Promise.all([p.run('y', increment('y', 1n)), p.run('z', increment('z', 1n))]))
+  t.same(flags.sort(), ['y:false', 'z:false'], 'two at once: neither is alone, their accepts wait for the end of the turn together')
+})
