@@ -13,8 +13,11 @@
  *
  * Knobs: LONE_OPS ("put,cas,get" — put is W=quorum, cas is PUT ?ifVersion on one key per run,
  * get is R=quorum), LONE_COUNT (operations per kind, 2000), LONE_WARMUP (200), LONE_IDLE_MS
- * (3000, 0 skips the idle measurement), LONE_PIN ("": daemons run where the OS puts them; a
- * core list such as "0" pins every daemon there), LONE_HOLD_MS (after start-up, print the
+ * (3000, 0 skips the idle measurement), LONE_PIN ("": the daemons keep the CPU affinity they
+ * inherit from this process — under `taskset -c 1`, as above and in `npm run bench:lone`, that is
+ * core 1, shared by the three daemons, their threads and this client, so a lone operation's
+ * latency is about the CPU all of them spend on it; a core list such as "0,1" or "0" moves every
+ * daemon there; the header line prints where they ran), LONE_HOLD_MS (after start-up, print the
  * daemons' pids and wait this long before the load, to attach strace or perf),
  * LONE_GAP_MS (pause between operations, 0; a gap separates operations in a trace), LONE_PERF
  * (1: count the daemons' syscalls, event-loop iterations (epoll_pwait), futex calls and context
@@ -127,6 +130,11 @@ function sampleThreads(pids: readonly number[]): Map<string, { cpuSec: number; s
     }
   }
   return byName
+}
+
+/** The CPUs a process may run on (its affinity), as the kernel lists them. */
+function daemonCpus(pid: number): string {
+  return /^Cpus_allowed_list:\s+(\S+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '?'
 }
 
 const value = Buffer.alloc(VALUE_BYTES, 0x61)
@@ -264,7 +272,7 @@ try {
   for (const op of OPS) rows.push(await runOp(client, op, pids, idleCpuPerSec))
   // After the rows, so the probes' own processes do not run beside the measured operations.
   const bounds = await measureBounds()
-  console.log(`# ${new Date().toISOString()} node ${process.version} ${cpus().length}× ${cpus()[0]?.model.trim()}; load ${load} at the start, ${loadavg().map(l => l.toFixed(2)).join(' ')} at the end; ${COUNT} ops per row after ${WARMUP} warm-up, one in flight, ${VALUE_BYTES} B values; daemons ${PIN === '' ? 'unpinned' : `pinned to ${PIN}`}`)
+  console.log(`# ${new Date().toISOString()} node ${process.version} ${cpus().length}× ${cpus()[0]?.model.trim()}; load ${load} at the start, ${loadavg().map(l => l.toFixed(2)).join(' ')} at the end; ${COUNT} ops per row after ${WARMUP} warm-up, one in flight, ${VALUE_BYTES} B values; daemons on CPUs ${daemonCpus(pids[0] as number)}${PIN === '' ? ' (inherited)' : ` (LONE_PIN=${PIN})`}`)
   if (idle !== '') console.log(`# ${idle}; by thread (ms/s): ${idleThreads}`)
   if (idlePerfText !== '') console.log(`# idle cluster per second (perf stat, all daemons): ${idlePerfText}`)
   console.log(`# floors in this run: issue 13's, 2 round trips in one process (p50 ${bounds.loopbackRoundTripP50Ms.toFixed(3)} ms) + 2 fsyncs (p50 ${bounds.fsyncP50Ms.toFixed(3)} ms) = ${bounds.casFloorMs.toFixed(2)} ms; separate processes', 2 round trips to another process (p50 ${bounds.processRoundTripP50Ms.toFixed(3)} ms) + 1 lone lmdb-js commit (p50 ${bounds.lmdbCommitP50Ms.toFixed(3)} ms) = ${bounds.loneCasFloorMs.toFixed(2)} ms`)

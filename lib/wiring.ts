@@ -568,7 +568,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     prepare: async (to, key, ballot, set) => to === id
       ? acceptor.prepare(key, ballot, set)
       : promiseFromWire(key, (await paxosRequest(to, { type: PAXOS_PREPARE, body: { key, ballot, set } })).body as PromiseBody),
-    accept: (to, key, ballot, record, history, set) => (to === id ? localAccepts : acceptBatcher).accept(to, key, ballot, record, history, set, config.replication.timeoutMs),
+    accept: (to, key, ballot, record, history, set, alone) => (to === id ? localAccepts : acceptBatcher).accept(to, key, ballot, record, history, set, config.replication.timeoutMs, alone),
     nextTick: () => hlc.next(),
     observeTick: (tick) => { hlc.update(tick) },
     clock,

@@ -168,12 +168,16 @@ export class HearsayClient {
   async cas(key: string, value: Uint8Array | string | null, options: CasOptions): Promise<CasReply> {
     checkKey(key)
     if (typeof options?.ifVersion !== 'string' || options.ifVersion === '') throw new ClientOptionsError('cas needs ifVersion: a version string or "absent"')
-    const query = new URLSearchParams({ ifVersion: options.ifVersion })
+    const ifVersion = options.ifVersion
     const bytes = value === null ? null : toBytes(value)
-    const request: HttpRequest = bytes === null
-      ? { method: 'DELETE', path: keyPath(key, query) }
-      : { method: 'PUT', path: keyPath(key, query), headers: { 'content-type': 'application/octet-stream' }, body: bytes }
-    return this.#change(casFrame(key, bytes, options.ifVersion), (node, frame) => parseCasAnswer(node, key, frame), request,
+    // Built only when the request goes over HTTP (the stream carries the frame).
+    const request = (): HttpRequest => {
+      const query = new URLSearchParams({ ifVersion })
+      return bytes === null
+        ? { method: 'DELETE', path: keyPath(key, query) }
+        : { method: 'PUT', path: keyPath(key, query), headers: { 'content-type': 'application/octet-stream' }, body: bytes }
+    }
+    return this.#change(casFrame(key, bytes, ifVersion), (node, frame) => parseCasAnswer(node, key, frame), request,
       answer => parseCasReply(answer.node, parseJson(answer.node, answer.body)))
   }
 
@@ -183,7 +187,7 @@ export class HearsayClient {
     const by = options.by ?? 1
     if (!Number.isSafeInteger(by)) throw new ClientOptionsError(`by must be a safe integer, got ${String(by)}`)
     const path = `/kv/${encodeURIComponent(key)}/incr${by === 1 ? '' : `?by=${by}`}`
-    return this.#change(incrFrame(key, by), (node, frame) => parseIncrAnswer(node, key, frame), { method: 'POST', path },
+    return this.#change(incrFrame(key, by), (node, frame) => parseIncrAnswer(node, key, frame), () => ({ method: 'POST', path }),
       answer => parseIncrReply(answer.node, parseJson(answer.node, answer.body)))
   }
 
@@ -396,10 +400,10 @@ export class HearsayClient {
    * change may be applied already, so it answers as the node would have (503, outcome unknown)
    * instead of sending it twice.
    */
-  async #change<T>(frame: unknown[], parseFrame: (node: NodeUrl, frame: unknown[]) => T, request: HttpRequest, parseHttp: (answer: HttpAnswer) => T): Promise<T> {
+  async #change<T>(frame: unknown[], parseFrame: (node: NodeUrl, frame: unknown[]) => T, httpRequest: () => HttpRequest, parseHttp: (answer: HttpAnswer) => T): Promise<T> {
     return this.#failover(async node => {
       try {
-        return await this.#streamOrHttp(node, frame, parseFrame, () => request, answer => {
+        return await this.#streamOrHttp(node, frame, parseFrame, httpRequest, answer => {
           throwUnlessOk(answer)
           return parseHttp(answer)
         })

@@ -129,28 +129,50 @@ export class OffsetEstimates {
     const out: PeerOffset[] = []
     for (const { peer, estimate } of this.#byPeer.values()) {
       if (!this.#fresh(estimate, nowMs)) continue
-      // A step of this node's wall clock since the estimate shifts the offset by as much, so a
-      // clock that jumps is judged at once, not at the next probe.
-      const offsetMs = estimate.offsetMs - (driftNowMs - estimate.driftRefMs)
-      // The smallest offset the measurement allows is still past the bound (CockroachDB's
-      // isHealthy): an ambiguous reading from a slow round trip never counts against the node.
-      const beyond = Math.abs(offsetMs) - estimate.uncertaintyMs > this.toleratedMs
-      out.push({ peer, ...estimate, offsetMs, beyond })
+      const offsetMs = this.#offsetNow(estimate, driftNowMs)
+      out.push({ peer, ...estimate, offsetMs, beyond: this.#beyond(estimate, offsetMs) })
     }
     return out.sort((a, b) => a.peer.name.localeCompare(b.peer.name) || a.peer.id.localeCompare(b.peer.id))
   }
 
-  /** See offsets() for `driftNowMs`. */
+  /**
+   * See offsets() for `driftNowMs`. Asked before every write a node coordinates, so it judges the
+   * estimates in place, without offsets()'s objects and its sort by name (which only /status
+   * needs): ~30 µs of the coordinator's critical path per write on the benchmark VM
+   * (docs/benchmarks.md, "Session 6: where a lone CAS's time goes").
+   */
   verdict(nowMs: number, driftNowMs = 0): ClockVerdict {
-    const offsets = this.offsets(nowMs, driftNowMs)
-    const peersBeyond = offsets.filter((o) => o.beyond).length
+    const aheads: number[] = []
+    let peersBeyond = 0
+    for (const { estimate } of this.#byPeer.values()) {
+      if (!this.#fresh(estimate, nowMs)) continue
+      const offsetMs = this.#offsetNow(estimate, driftNowMs)
+      if (this.#beyond(estimate, offsetMs)) peersBeyond++
+      aheads.push(-offsetMs)
+    }
     return {
-      skewed: peersBeyond > 0 && peersBeyond * 2 > offsets.length,
-      peersMeasured: offsets.length,
+      skewed: peersBeyond > 0 && peersBeyond * 2 > aheads.length,
+      peersMeasured: aheads.length,
       peersBeyond,
-      aheadMs: median(offsets.map((o) => -o.offsetMs)),
+      aheadMs: median(aheads),
       maxSkewMs: this.#maxSkewMs,
     }
+  }
+
+  /**
+   * The estimate's offset now: a step of this node's wall clock since the estimate shifts the
+   * offset by as much, so a clock that jumps is judged at once, not at the next probe.
+   */
+  #offsetNow(estimate: OffsetEstimate, driftNowMs: number): number {
+    return estimate.offsetMs - (driftNowMs - estimate.driftRefMs)
+  }
+
+  /**
+   * The smallest offset the measurement allows is still past the bound (CockroachDB's
+   * isHealthy): an ambiguous reading from a slow round trip never counts against the node.
+   */
+  #beyond(estimate: OffsetEstimate, offsetMs: number): boolean {
+    return Math.abs(offsetMs) - estimate.uncertaintyMs > this.toleratedMs
   }
 
   #fresh(estimate: OffsetEstimate, nowMs: number): boolean {

@@ -101,8 +101,14 @@ export class AcceptBatcher {
     })
   }
 
-  /** Resolves with `to`'s answer to this accept; rejects when the batch got no answer in `timeoutMs`. */
-  accept(to: NodeId, key: string, ballot: Ballot, record: StoredRecord, history: readonly Version[], set: readonly NodeId[], timeoutMs: number): Promise<AcceptAnswer> {
+  /**
+   * Resolves with `to`'s answer to this accept; rejects when the batch got no answer in `timeoutMs`.
+   * `alone` (the proposer runs no other operation): the accept leaves within the call when it is
+   * the only one for `to` and nothing is in flight to it (PeerBatcher.added), instead of at the end
+   * of the turn. Only the proposer can tell: under load the accepts of a turn's operations are
+   * asked for one after another, and the first must not leave without the rest.
+   */
+  accept(to: NodeId, key: string, ballot: Ballot, record: StoredRecord, history: readonly Version[], set: readonly NodeId[], timeoutMs: number, alone = false): Promise<AcceptAnswer> {
     return new Promise((resolve, reject) => {
       const bytes = key.length + (record.value?.byteLength ?? 0) + ACCEPT_OVERHEAD_BYTES
       const batch = this.#batches.batchFor(to,
@@ -111,7 +117,8 @@ export class AcceptBatcher {
         timeoutMs)
       batch.accepts.push({ body: { ballot, entry: toWire(key, record), history, set }, resolve, reject })
       batch.bytes += bytes
-      this.#batches.flushSoon()
+      if (alone) this.#batches.added(to, batch, batch.accepts.length)
+      else this.#batches.flushSoon()
     })
   }
 

@@ -21,7 +21,11 @@ export interface ProposerOptions {
    * another refuses (acceptor-sets.ts).
    */
   readonly prepare: (acceptor: NodeId, key: string, ballot: Ballot, set: readonly NodeId[]) => Promise<PromiseAnswer>
-  readonly accept: (acceptor: NodeId, key: string, ballot: Ballot, record: StoredRecord, history: readonly Version[], set: readonly NodeId[]) => Promise<AcceptAnswer>
+  /**
+   * `alone`: no other operation is running on this node, so no other accept can join this one's
+   * batch this turn and it may leave at once (accept-batcher.ts).
+   */
+  readonly accept: (acceptor: NodeId, key: string, ballot: Ballot, record: StoredRecord, history: readonly Version[], set: readonly NodeId[], alone?: boolean) => Promise<AcceptAnswer>
   /** A fresh HLC tick: ballot counters and versions of new values. */
   readonly nextTick: () => Promise<number>
   /** Moves the HLC past a tick seen from another node; throws ClockSkewError beyond the skew bound. */
@@ -99,6 +103,11 @@ export class Proposer {
   readonly #options: ProposerOptions
   readonly #cache = new Map<string, Cached>()
   readonly #queue: KeyQueue
+  /**
+   * Operations started by run() and not finished, counted from the call: the requests a client
+   * message carries are all counted before the first of them reaches its accept (in a microtask).
+   */
+  #running = 0
 
   constructor(options: ProposerOptions) {
     if (options.quorum < 1) throw new RangeError(`quorum must be at least 1, got ${options.quorum}`)
@@ -112,7 +121,12 @@ export class Proposer {
    * that landed partly changes nothing and is never reported as an unknown outcome.
    */
   async run<R>(key: string, change: Change<R>, readOnly = false): Promise<R> {
-    return this.#queue.run(key, () => this.#run(key, change, readOnly))
+    this.#running++
+    try {
+      return await this.#queue.run(key, () => this.#run(key, change, readOnly))
+    } finally {
+      this.#running--
+    }
   }
 
   async #run<R>(key: string, change: Change<R>, readOnly: boolean): Promise<R> {
@@ -199,7 +213,8 @@ export class Proposer {
         ? await this.#newRecord(outcome.next, current, promises)
         : current !== undefined ? { ...current, strong: true as const } : await this.#newRecord(null, undefined, promises)
       const history = outcome.next !== 'unchanged' || current === undefined ? extend(currentHistory ?? [], record.version) : currentHistory ?? []
-      const accepted = await this.#round(acceptors, (id) => this.#options.accept(id, key, ballot, record, history, acceptors), false)
+      const alone = this.#running === 1
+      const accepted = await this.#round(acceptors, (id) => this.#options.accept(id, key, ballot, record, history, acceptors, alone), false)
       const result = (): R => outcome.result(record.version, record.value)
       if (accepted.oks.length >= this.#options.quorum) {
         this.#options.onRound?.('accept', 'ok')
@@ -236,7 +251,8 @@ export class Proposer {
     this.#observe(ballot.counter)
     const record = outcome.next === 'unchanged' ? cached.record : await this.#newRecord(outcome.next, cached.record, [])
     const history = outcome.next === 'unchanged' ? cached.history : extend(cached.history, record.version)
-    const round = await this.#round(acceptors, (id) => this.#options.accept(id, key, ballot, record, history, acceptors), false)
+    const alone = this.#running === 1
+    const round = await this.#round(acceptors, (id) => this.#options.accept(id, key, ballot, record, history, acceptors, alone), false)
     if (round.oks.length >= this.#options.quorum) {
       this.#options.onRound?.('fast', 'ok')
       this.#remember(key, { ballot, record, history })
@@ -299,7 +315,11 @@ export class Proposer {
         resolve({ oks: [...oks], promised, refusals, reasons, unanswered: acceptors.length - oks.length - refusals })
       }
       const timer = this.#options.clock.setTimeout(finish, this.#options.roundTimeoutMs)
-      for (const id of acceptors) {
+      // This node's own acceptor last: its store work starts once the requests to the others
+      // are on their way, not before them.
+      const local = this.#options.localId
+      const order = acceptors.includes(local) ? [...acceptors.filter((id) => id !== local), local] : acceptors
+      for (const id of order) {
         send(id).then((answer) => {
           if (done) return
           if (answer.ok) oks.push(answer)

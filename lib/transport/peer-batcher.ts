@@ -95,6 +95,19 @@ export class PeerBatcher<B extends PeerBatch, A> {
     })
   }
 
+  /**
+   * `peer`'s gathering `batch` just took an item: it leaves now when that item is its only one
+   * and nothing is in flight to the peer, otherwise at the end of the turn (flushSoon). A lone
+   * operation gains nothing from waiting for the turn to end, only a loop iteration of latency
+   * (docs/benchmarks.md, "Session 6: where a lone CAS's time goes"); under load a batch is
+   * always in flight and items gather as before. The first item of a burst after a quiet spell
+   * leaves alone, and the rest of the burst gathers behind it.
+   */
+  added(peer: string, batch: B, items: number): void {
+    if (items === 1 && !this.#inFlight.has(peer) && this.#gathering.get(peer) === batch && this.#ready(batch)) this.#send(peer, batch)
+    else this.flushSoon()
+  }
+
   /** Sends `batch` now if it is still `peer`'s gathering one, ready, and the peer has room. */
   release(peer: string, batch: B): void {
     if (this.#gathering.get(peer) === batch && this.#hasRoom(peer) && this.#ready(batch)) this.#send(peer, batch)

@@ -230,3 +230,24 @@ t.test('a monitor answers probes with its wall clock and stops probing when stop
   for (const node of nodes) node.monitor.stop()
   t.equal(clock.pendingTimers, 0, 'no timer left behind')
 })
+
+t.test('the verdict judges exactly the estimates /status lists: fresh ones, moved by a wall-clock step, counted against the uncertainty', async t => {
+  const estimates = new OffsetEstimates(MAX_SKEW_MS)
+  const tolerated = MAX_SKEW_MS * TOLERATED_SKEW_FRACTION
+  // A stale one, one within the bound only thanks to its uncertainty, and three recorded at different drifts.
+  estimates.record(peer(1), START_MS - ESTIMATE_MAX_AGE_MS - 10, START_MS - ESTIMATE_MAX_AGE_MS - 10 + 5_000, START_MS - ESTIMATE_MAX_AGE_MS - 10)
+  estimates.record(peer(2), START_MS, START_MS + tolerated + 50 + 30, START_MS + 60)
+  estimates.record(peer(3), START_MS, START_MS + 5, START_MS + 2, 0)
+  estimates.record(peer(4), START_MS, START_MS - 900, START_MS + 2, 40)
+  estimates.record(peer(5), START_MS, START_MS + 2_000, START_MS + 2, -300)
+  for (const drift of [0, 250, -700]) {
+    const listed = estimates.offsets(START_MS + 100, drift)
+    const sorted = listed.map((o) => -o.offsetMs).sort((a, b) => a - b)
+    const beyond = listed.filter((o) => o.beyond).length
+    const verdict = estimates.verdict(START_MS + 100, drift)
+    t.equal(verdict.peersMeasured, 4, 'the stale estimate is not judged')
+    t.equal(verdict.peersBeyond, beyond, `drift ${drift}: the same peers beyond the bound`)
+    t.equal(verdict.skewed, beyond > 0 && beyond * 2 > listed.length)
+    t.equal(verdict.aheadMs, (sorted[1]! + sorted[2]!) / 2, `drift ${drift}: the median of what /status shows`)
+  }
+})

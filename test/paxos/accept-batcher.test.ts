@@ -95,8 +95,8 @@ async function setUp(overrides: Partial<AcceptBatcherOptions> = {}): Promise<{ c
   return { clock, remote, batcher, sent, held, hold, unlearned }
 }
 
-const accept = (batcher: AcceptBatcher, key: string, b: number, value: string): Promise<AcceptAnswer> =>
-  batcher.accept(X, key, ballot(b), rec(b * 10, value), [{ hlc: b * 10, node: P }], set, 1000)
+const accept = (batcher: AcceptBatcher, key: string, b: number, value: string, alone = false): Promise<AcceptAnswer> =>
+  batcher.accept(X, key, ballot(b), rec(b * 10, value), [{ hlc: b * 10, node: P }], set, 1000, alone)
 
 t.test('the accepts of one turn to one acceptor travel as one batch, answered one by one', async t => {
   const { batcher, sent, remote } = await setUp()
@@ -105,6 +105,33 @@ t.test('the accepts of one turn to one acceptor travel as one batch, answered on
   t.equal(sent.length, 1, 'one frame')
   t.equal(sent[0]?.accepts.length, 3)
   t.equal(remote.kv.size, 0, 'an accept alone writes nothing to the plain store: the value is not known to be chosen')
+})
+
+t.test('the accept of a proposer running nothing else leaves within the call, not at the end of the turn', async t => {
+  const { batcher, sent, hold } = setUp({ defer: () => { throw new Error('no end-of-turn flush expected') } })
+  hold.on = true
+  void accept(batcher, 'a', 5, 'x', true)
+  t.equal(sent.length, 1, 'sent before accept() returned')
+  t.same(sent[0]?.accepts.map((a) => a.entry.key), ['a'])
+})
+
+t.test('an accept alone takes the commits waiting for that acceptor along; with a batch in flight it waits for the turn', async t => {
+  const { batcher, sent, remote, hold, held } = setUp({ commitLingerMs: 20 })
+  await accept(batcher, 'k', 5, 'v5', true)
+  batcher.commit(X, 'k', ballot(5), rec(50, 'v5'))
+  t.equal(sent.length, 1, 'the commit lingers')
+  hold.on = true
+  const next = accept(batcher, 'k', 6, 'v6', true)
+  t.equal(sent.length, 2, 'the accept left at once')
+  t.same(sent[1]?.commits.map((c) => c.key), ['k'], 'with the commit')
+  const third = accept(batcher, 'j', 7, 'v7', true)
+  t.equal(sent.length, 2, 'the next one waits: a batch is in flight to that acceptor (maxInFlight 1)')
+  hold.on = false
+  held[0]?.release()
+  t.same(await next, { ok: true })
+  t.same(await third, { ok: true })
+  t.equal(sent.length, 3)
+  t.equal(text(remote.kv.get('k')), 'v5')
 })
 
 t.test('a commit notice makes the acceptor store the value it accepted at exactly that ballot', async t => {
@@ -168,8 +195,8 @@ t.test('a commit the acceptor was overtaken on is not written in full when a lat
 t.test('a batch that gets no answer: its accepts fail (the proposer counts them unanswered) and its commits are written in full', async t => {
   const { batcher, held, hold, unlearned } = await setUp()
   hold.on = true
-  const pending = accept(batcher, 'k', 5, 'v5')
   batcher.commit(X, 'j', ballot(3), rec(30, 'v3'))
+  const pending = accept(batcher, 'k', 5, 'v5')
   await turn()
   held[0]?.fail(new TransportError('no answer', 'timeout'))
   await t.rejects(pending, TransportError)

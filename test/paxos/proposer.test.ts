@@ -245,3 +245,30 @@ t.test('a proposer that stops between the accepts and the commit leaves the valu
   t.same(seen?.version, written.version)
   for (const site of cluster.sites) t.equal(text(site.kv.get('lock')?.value), 'me', `and it reached ${site.id}'s store`)
 })
+
+t.test('a round asks the other acceptors first and its own node\'s last, so its store work starts after their requests left', async t => {
+  const cluster = new Cluster()
+  const order: string[] = []
+  const p = cluster.proposer(B, {
+    prepare: (to, key, ballot, set) => { order.push(`prepare ${to}`); return cluster.sites.find((s) => s.id === to)!.acceptor.prepare(key, ballot, set) },
+    accept: (to, key, ballot, record, history, set) => { order.push(`accept ${to}`); return cluster.sites.find((s) => s.id === to)!.acceptor.accept(key, ballot, record, history, set) },
+  })
+  await cluster.run(p.run('k', increment('k', 1n)))
+  t.same(order, [`prepare ${A}`, `prepare ${C}`, `prepare ${B}`, `accept ${A}`, `accept ${C}`, `accept ${B}`], 'B (this node) last, the others in placement order')
+})
+
+t.test('an accept is marked alone only while the proposer runs no other operation', async t => {
+  const cluster = new Cluster()
+  const flags: string[] = []
+  const p = cluster.proposer(A, {
+    accept: (to, key, ballot, record, history, set, alone) => {
+      if (to === A) flags.push(`${key}:${String(alone)}`)
+      return cluster.sites.find((s) => s.id === to)!.acceptor.accept(key, ballot, record, history, set)
+    },
+  })
+  await cluster.run(p.run('x', increment('x', 1n)))
+  t.same(flags, ['x:true'], 'a lone operation')
+  flags.length = 0
+  await cluster.run(Promise.all([p.run('y', increment('y', 1n)), p.run('z', increment('z', 1n))]))
+  t.same(flags.sort(), ['y:false', 'z:false'], 'two at once: neither is alone, their accepts wait for the end of the turn together')
+})

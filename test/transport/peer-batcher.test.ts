@@ -147,3 +147,21 @@ t.test('maxInFlight must be a positive integer', async t => {
   t.throws(() => new PeerBatcher({ ...options, maxInFlight: 0 }), RangeError)
   t.throws(() => new PeerBatcher({ ...options, maxInFlight: 1.5 }), RangeError)
 })
+
+t.test('added(): an item alone for a peer with nothing in flight leaves at once; the rest of the turn gathers behind it', async t => {
+  const { batcher, endTurn, deferred, sent } = setUp(2)
+  const addNow = (peer: string, item: string, ready = true): void => {
+    const batch = batcher.batchFor(peer, () => true, (deadlineMs) => ({ items: [], deadlineMs, ready }), 100)
+    batch.items.push(item)
+    batcher.added(peer, batch, batch.items.length)
+  }
+  addNow('p', 'a')
+  t.same(sent.map((s) => `${s.peer}:${s.items.join(',')}`), ['p:a'], 'the lone item left within the call')
+  t.equal(deferred.length, 0, 'no end-of-turn flush for it')
+  addNow('p', 'b')
+  addNow('p', 'c')
+  addNow('q', 'd', false)
+  t.equal(sent.length, 1, 'with a batch in flight to p, the next ones wait for the end of the turn; q\'s is not ready')
+  endTurn()
+  t.same(sent.map((s) => `${s.peer}:${s.items.join(',')}`), ['p:a', 'p:b,c'], 'p\'s next ones left together')
+})
