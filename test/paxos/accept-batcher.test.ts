@@ -108,7 +108,7 @@ t.test('the accepts of one turn to one acceptor travel as one batch, answered on
 })
 
 t.test('the accept of a proposer running nothing else leaves within the call, not at the end of the turn', async t => {
-  const { batcher, sent, hold } = setUp({ defer: () => { throw new Error('no end-of-turn flush expected') } })
+  const { batcher, sent, hold } = await setUp({ defer: () => { throw new Error('no end-of-turn flush expected') } })
   hold.on = true
   void accept(batcher, 'a', 5, 'x', true)
   t.equal(sent.length, 1, 'sent before accept() returned')
@@ -116,7 +116,7 @@ t.test('the accept of a proposer running nothing else leaves within the call, no
 })
 
 t.test('an accept alone takes the commits waiting for that acceptor along; with a batch in flight it waits for the turn', async t => {
-  const { batcher, sent, remote, hold, held } = setUp({ commitLingerMs: 20 })
+  const { batcher, sent, remote, hold, held } = await setUp({ commitLingerMs: 20 })
   await accept(batcher, 'k', 5, 'v5', true)
   batcher.commit(X, 'k', ballot(5), rec(50, 'v5'))
   t.equal(sent.length, 1, 'the commit lingers')

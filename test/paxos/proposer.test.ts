@@ -247,7 +247,7 @@ t.test('a proposer that stops between the accepts and the commit leaves the valu
 })
 
 t.test('a round asks the other acceptors first and its own node\'s last, so its store work starts after their requests left', async t => {
-  const cluster = new Cluster()
+  const cluster = await Cluster.create()
   const order: string[] = []
   const p = cluster.proposer(B, {
     prepare: (to, key, ballot, set) => { order.push(`prepare ${to}`); return cluster.sites.find((s) => s.id === to)!.acceptor.prepare(key, ballot, set) },
@@ -258,7 +258,7 @@ t.test('a round asks the other acceptors first and its own node\'s last, so its 
 })
 
 t.test('an accept is marked alone only while the proposer runs no other operation', async t => {
-  const cluster = new Cluster()
+  const cluster = await Cluster.create()
   const flags: string[] = []
   const p = cluster.proposer(A, {
     accept: (to, key, ballot, record, history, set, alone) => {
