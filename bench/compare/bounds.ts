@@ -73,18 +73,25 @@ async function timeJournalSyncs(dir: string): Promise<number[]> {
   await files.list()
   const journal = new AcceptorJournal(files, files.create(1))
   const record = Buffer.alloc(COMMIT_VALUE_BYTES, 1)
-  const samples: number[] = []
   try {
-    for (let i = 0; i < COMMIT_WARMUP + COMMIT_SAMPLES; i++) {
-      await new Promise(resolve => setTimeout(resolve, COMMIT_PAUSE_MS))
-      const started = performance.now()
+    return await timeLone(async () => {
       journal.append(record)
       await journal.durable()
-      if (i >= COMMIT_WARMUP) samples.push(performance.now() - started)
-    }
+    })
   } finally {
     await journal.close()
     rmSync(scratch, { recursive: true, force: true })
+  }
+}
+
+/** `operation` timed COMMIT_SAMPLES times after COMMIT_WARMUP, each after a pause as a lone operation has. */
+async function timeLone(operation: (i: number) => Promise<void>): Promise<number[]> {
+  const samples: number[] = []
+  for (let i = 0; i < COMMIT_WARMUP + COMMIT_SAMPLES; i++) {
+    await new Promise(resolve => setTimeout(resolve, COMMIT_PAUSE_MS))
+    const started = performance.now()
+    await operation(i)
+    if (i >= COMMIT_WARMUP) samples.push(performance.now() - started)
   }
   return samples
 }
@@ -104,20 +111,15 @@ async function timeLmdbCommits(dir: string): Promise<number[]> {
   const root = open({ path: scratch, noSubdir: false, maxDbs: 2, mapSize: 64 * 1024 * 1024 })
   const db = root.openDB<Uint8Array, Uint8Array>('probe', { keyEncoding: 'binary', encoding: 'binary' })
   const value = Buffer.alloc(COMMIT_VALUE_BYTES, 1)
-  const samples: number[] = []
   try {
-    for (let i = 0; i < COMMIT_WARMUP + COMMIT_SAMPLES; i++) {
-      await new Promise(resolve => setTimeout(resolve, COMMIT_PAUSE_MS))
-      const started = performance.now()
+    return await timeLone(async (i) => {
       await db.transaction(() => { void db.put(Buffer.from(`k${i % 64}`), value) })
       await db.flushed
-      if (i >= COMMIT_WARMUP) samples.push(performance.now() - started)
-    }
+    })
   } finally {
     await root.close()
     rmSync(scratch, { recursive: true, force: true })
   }
-  return samples
 }
 
 function timeFsyncs(dir: string): number[] {
