@@ -24,6 +24,9 @@ import { NodeClock } from './node-clock.js'
 /** Where simulated time starts: a plausible wall clock, so HLC readings look like the daemon's. */
 export const SIM_EPOCH_MS = 1_767_225_600_000
 
+/** How long a simulated node's acceptor journal sync takes (a disk's fdatasync, a little above this machine's). */
+const SIM_JOURNAL_SYNC_MS = 2
+
 export interface SimClusterOptions {
   readonly seed: number
   readonly nodeCount: number
@@ -134,7 +137,9 @@ export class SimCluster {
     if (node.up) throw new Error(`${node.name} is already up`)
     const clock = new NodeClock(this.clock, node.skewMs)
     const random = createRandom(node.seeds.int(2 ** 32))
-    const store = new MemoryStore(node.state, segmentIndexOptions(this.#shared.digester, this.config.partitions), () => clock.nowMs())
+    // An acceptor journal sync takes simulated time, so a crash can fall between an accept and its sync.
+    const store = new MemoryStore(node.state, segmentIndexOptions(this.#shared.digester, this.config.partitions), () => clock.nowMs(),
+      (done) => { clock.setTimeout(done, SIM_JOURNAL_SYNC_MS) })
     const config = { ...this.config, node: { ...this.config.node, name: node.name } }
     node.clock = clock
     node.store = store

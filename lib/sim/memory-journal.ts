@@ -18,6 +18,12 @@ export class MemoryJournal implements JournalMedium {
   #generation = 0
   /** When set, the next sync fails with it (a failing disk, for tests). */
   failNextSync: Error | undefined
+  /**
+   * How a sync takes time: called with the sync's completion, which it runs later (the simulator
+   * runs it on the node's clock, so a crash can fall between an append and its sync). Absent: a
+   * sync completes at once.
+   */
+  syncDelay: ((done: () => void) => void) | undefined
 
   async list(): Promise<{ id: number; bytes: Uint8Array }[]> {
     return [...this.#segments.entries()].sort(([a], [b]) => a - b).map(([id, state]) => ({ id, bytes: Buffer.from(state.bytes) }))
@@ -44,7 +50,11 @@ export class MemoryJournal implements JournalMedium {
           this.failNextSync = undefined
           throw failure
         }
-        state.synced = state.bytes.byteLength
+        const target = state.bytes.byteLength
+        const delay = this.syncDelay
+        if (delay !== undefined) await new Promise<void>((resolve) => delay(resolve))
+        alive()
+        state.synced = Math.max(state.synced, target)
       },
       close: async () => undefined,
     }

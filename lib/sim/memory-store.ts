@@ -63,9 +63,13 @@ export class MemoryStore implements Store {
   readonly #openedAtMs: number
   #closed = false
 
-  /** `nowMs`: the node's (simulated) clock, for arrival times. */
-  constructor(state: MemoryStoreState, segments: SegmentIndexOptions, nowMs: () => number) {
+  /**
+   * `nowMs`: the node's (simulated) clock, for arrival times; `journalSyncDelay`: how its acceptor
+   * journal's syncs take time (MemoryJournal.syncDelay).
+   */
+  constructor(state: MemoryStoreState, segments: SegmentIndexOptions, nowMs: () => number, journalSyncDelay?: (done: () => void) => void) {
     this.#state = state
+    state.paxosJournal.syncDelay = journalSyncDelay
     this.#nowMs = nowMs
     this.#openedAtMs = nowMs()
     for (const db of databasesOf(state)) db.unfence()
