@@ -63,15 +63,15 @@ const ACCEPT_OVERHEAD_BYTES = 512
 
 /**
  * The proposer's side of paxosAcceptMany. The accepts this node sends to one acceptor within an
- * event-loop turn travel as one frame, cost the acceptor one handler call, one transaction and
- * one flush, and while maxInFlight batches to that acceptor await their answer the next ones
+ * event-loop turn travel as one frame, cost the acceptor one handler call and one journal sync
+ * (acceptor-journal.ts), and while maxInFlight batches to that acceptor await their answer the next ones
  * gather (as the replica write batcher does for plain writes, lib/replication/write-batcher.ts;
  * both on lib/transport/peer-batcher.ts).
  *
  * Commits ride along: once a quorum accepted a value, the proposer tells every remote acceptor
  * "key was chosen at ballot" (a key and a ballot, no value) in the next batch to it — together
  * with accepts of this or other keys, which it waits up to commitLingerMs for — and the acceptor
- * moves the value it accepted at that ballot into its store in the transaction of those accepts. That replaces the full strong-record
+ * moves the value it accepted at that ballot into its store (learn-buffer.ts). That replaces the full strong-record
  * replicaWrite of every committed value (issue 13's benchmark). A commit the acceptor could not
  * learn from (the `missing` of its answer) or whose batch failed goes to `unlearned`, which
  * writes the value in full (and hints it, as before).

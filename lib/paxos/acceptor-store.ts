@@ -107,14 +107,17 @@ export class AcceptorStore {
     const segments = await options.journal.list()
     const next = (segments.at(-1)?.id ?? 0) + 1
     const store = new AcceptorStore(options, new AcceptorJournal(options.journal, options.journal.create(next), options.defer), checksum)
+    // Each key's state after every record of it, encoded once for the checkpoint below.
+    const replayed = new Map<string, AcceptorState>()
     for (const { id, bytes } of segments) {
       const { records, validBytes, torn } = readJournalRecords(bytes, checksum)
       if (torn) options.onTornSegment?.(id, validBytes, bytes.byteLength)
       for (const { key, state } of records) {
-        const replayed = mergeStates(store.#replayBase(key), decodeState(state, key)).next
-        if (replayed !== undefined) store.#dirty.set(key, { state: replayed, bytes: encodeState(replayed) })
+        const next = mergeStates(replayed.get(key) ?? store.#replayBase(key), decodeState(state, key)).next
+        if (next !== undefined) replayed.set(key, next)
       }
     }
+    for (const [key, state] of replayed) store.#dirty.set(key, { state, bytes: encodeState(state) })
     if (store.#dirty.size > 0) await store.#writeDirty()
     for (const { id } of segments) await options.journal.remove(id)
     return store

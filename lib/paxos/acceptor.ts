@@ -3,7 +3,7 @@ import type { StoredRecord } from '../store/record.js'
 import type { Transport } from '../transport/transport.js'
 import { fromWire } from '../replication/messages.js'
 import { compareBallots, maxBallot, type Ballot } from './ballot.js'
-import { decideAccept, decidePrepare, type AcceptorState, type Decision } from './acceptor-state.js'
+import { decideAccept, decidePrepare } from './acceptor-state.js'
 import type { AcceptorStore, UpdateStep } from './acceptor-store.js'
 import {
   MAX_REASON_CHARS, PAXOS_ACCEPT, PAXOS_ACCEPT_MANY, PAXOS_ACCEPT_MANY_REPLY, PAXOS_ACCEPTED, PAXOS_PREPARE, PAXOS_PROMISE, promiseToWire,

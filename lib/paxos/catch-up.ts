@@ -193,7 +193,7 @@ export function registerCatchUpResponder(transport: Pick<Transport, 'handle'>, o
 export async function answerCatchUp(options: CatchUpResponderOptions, request: CatchUpBody): Promise<CatchUpReplyBody> {
   const { gate, store, partitionOf } = options
   // The view is checked first; from here on every paxos request tagged with the old set is refused
-  // (the acceptor checks inside its transaction), and the scan waits for those decided before.
+  // (the acceptor checks in the run that decides), and the scan checkpoints those decided before.
   const generation = gate.generation
   const known = request.partitions.filter(({ partition }) => partition < gate.partitionCount)
   // A fresh node's view counts for nothing: it never took a request, and holds no state to pass on.

@@ -29,7 +29,7 @@ import { MAX_HISTORY, type Accepted } from './acceptor-state.js'
  * - paxosAcceptMany `{accepts: [{ballot, entry, history, set}], commits: [{key, ballot, at}]}` →
  *   paxosAcceptManyReply `{answers: [paxosAccepted body…], missing: [index…]}`: the accepts a
  *   proposer has for one acceptor within an event-loop turn (or while its earlier batches await
- *   their answer) in one frame and one transaction (accept-batcher.ts), answered one by one in
+ *   their answer) in one frame and one journal sync (accept-batcher.ts), answered one by one in
  *   order. `commits` says that `key`'s value at `ballot` was chosen (a quorum accepted it): an
  *   acceptor that accepted exactly that ballot writes its accepted value to its store as a strong
  *   record (acceptor.ts); `at` places the commit among the accepts (after the first `at`), as
