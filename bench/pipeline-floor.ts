@@ -1,0 +1,169 @@
+/**
+ * The process-pipeline floor of a lone CAS: what four Node.js processes cost for the message
+ * pattern of CASPaxos's one-round-trip path when they do nothing else. A client process sends a
+ * request over a WebSocket to a coordinator, which sends it to two acceptor processes and appends
+ * it to its own journal; each acceptor appends it to its journal, syncs (the daemon's own
+ * AcceptorJournal and journal files: one fdatasync on the main thread at the end of the turn) and
+ * answers; the coordinator answers the client once its own sync and one acceptor's answer are in.
+ * Frames are MessagePack over `ws`, as the daemon's. No membership, no clocks, no protocol logic:
+ * the difference between this and `bench:lone`'s CAS is what the daemon's code costs.
+ *
+ *   npm run build && taskset -c 1 node dist/bench/pipeline-floor.js
+ *
+ * Knobs: PIPELINE_COUNT (operations, 2000), PIPELINE_WARMUP (200), PIPELINE_SYNC (1; 0 leaves
+ * out the journals: the hops alone), PIPELINE_REMOTES (2: acceptors besides the coordinator's).
+ * Not a test; docs/benchmarks.md quotes it.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createInterface } from 'node:readline'
+import { tmpdir, loadavg } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { pack, unpack } from 'msgpackr'
+import { WebSocket, WebSocketServer, type RawData } from 'ws'
+import { AcceptorJournal } from '../lib/paxos/acceptor-journal.js'
+import { JournalDirectory } from '../lib/store/journal-files.js'
+
+const ROLE = process.env.PIPELINE_ROLE ?? 'client'
+const COUNT = Number(process.env.PIPELINE_COUNT ?? 2000)
+const WARMUP = Number(process.env.PIPELINE_WARMUP ?? 200)
+const SYNC = process.env.PIPELINE_SYNC !== '0'
+const REMOTES = Number(process.env.PIPELINE_REMOTES ?? 2)
+/** A state-sized record: a 100-byte value with its ballot, version and history. */
+const RECORD_BYTES = 200
+/** USER_HZ of /proc/<pid>/stat times. */
+const CLOCK_TICKS_PER_SEC = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
+
+interface Request { readonly id: number; readonly record: Uint8Array }
+interface Answer { readonly id: number; readonly ok: boolean }
+
+/** This process's journal in a scratch directory, or none (PIPELINE_SYNC=0): resolves when `record` is durable. */
+async function openJournal(): Promise<{ write(record: Uint8Array): Promise<void>; close(): Promise<void> }> {
+  if (!SYNC) return { write: async () => undefined, close: async () => undefined }
+  const dir = mkdtempSync(join(tmpdir(), 'hearsay-pipeline-'))
+  const files = new JournalDirectory(dir)
+  await files.list()
+  const journal = new AcceptorJournal(files, files.create(1))
+  return {
+    write(record) {
+      journal.append(record)
+      return journal.durable()
+    },
+    async close() {
+      await journal.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+async function listen(onMessage: (socket: WebSocket, data: RawData) => void): Promise<number> {
+  const server = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false })
+  await once(server, 'listening')
+  server.on('connection', (socket: WebSocket) => {
+    (socket as unknown as { _socket: { setNoDelay(on: boolean): void } })._socket.setNoDelay(true)
+    socket.on('message', (data) => onMessage(socket, data))
+  })
+  return (server.address() as { port: number }).port
+}
+
+async function connect(port: number): Promise<WebSocket> {
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false })
+  await once(socket, 'open')
+  return socket
+}
+
+async function acceptor(): Promise<void> {
+  const journal = await openJournal()
+  const port = await listen((socket, data) => {
+    const { id, record } = unpack(data as Buffer) as Request
+    void journal.write(record).then(() => socket.send(pack({ id, ok: true } satisfies Answer)))
+  })
+  process.stdout.write(`${port}\n`)
+}
+
+async function coordinator(acceptorPorts: readonly number[]): Promise<void> {
+  const journal = await openJournal()
+  const remotes = await Promise.all(acceptorPorts.map(connect))
+  /** Answers still needed per request id, and how to answer the client. */
+  const pending = new Map<number, { needed: number; answer: () => void }>()
+  const tally = (id: number): void => {
+    const entry = pending.get(id)
+    if (entry === undefined || --entry.needed > 0) return
+    pending.delete(id)
+    entry.answer()
+  }
+  for (const remote of remotes) remote.on('message', (data) => tally((unpack(data as Buffer) as Answer).id))
+  const quorum = Math.floor((remotes.length + 1) / 2) + 1
+  const port = await listen((socket, data) => {
+    const request = unpack(data as Buffer) as Request
+    const frame = pack(request)
+    pending.set(request.id, { needed: quorum, answer: () => socket.send(pack({ id: request.id, ok: true } satisfies Answer)) })
+    for (const remote of remotes) remote.send(frame)
+    void journal.write(request.record).then(() => tally(request.id))
+  })
+  process.stdout.write(`${port}\n`)
+}
+
+async function startRole(role: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url)], { env: { ...process.env, ...env, PIPELINE_ROLE: role }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const lines = createInterface({ input: child.stdout! })
+  const [line] = await once(lines, 'line') as [string]
+  return { child, port: Number(line) }
+}
+
+function cpuSeconds(pids: readonly number[]): number {
+  let total = 0
+  for (const pid of pids) {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    total += (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC
+  }
+  return total
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
+}
+
+async function client(): Promise<void> {
+  const children: ChildProcess[] = []
+  try {
+    const acceptors = await Promise.all(Array.from({ length: REMOTES }, () => startRole('acceptor')))
+    children.push(...acceptors.map((a) => a.child))
+    const coordinatorProcess = await startRole('coordinator', { PIPELINE_ACCEPTORS: acceptors.map((a) => a.port).join(',') })
+    children.push(coordinatorProcess.child)
+    const socket = await connect(coordinatorProcess.port)
+    const record = Buffer.alloc(RECORD_BYTES, 0x61)
+    const samples: number[] = []
+    const pids = children.map((c) => c.pid!)
+    let cpuBefore = 0
+    let startedAt = 0
+    for (let id = 0; id < WARMUP + COUNT; id++) {
+      if (id === WARMUP) {
+        cpuBefore = cpuSeconds(pids)
+        startedAt = performance.now()
+      }
+      const started = performance.now()
+      socket.send(pack({ id, record } satisfies Request))
+      const [data] = await once(socket, 'message') as [Buffer]
+      if ((unpack(data) as Answer).id !== id) throw new Error(`answer out of order at ${id}`)
+      if (id >= WARMUP) samples.push(performance.now() - started)
+    }
+    const elapsedSec = (performance.now() - startedAt) / 1000
+    const cpuUs = (cpuSeconds(pids) - cpuBefore) / COUNT * 1e6
+    socket.close()
+    samples.sort((a, b) => a - b)
+    const load = loadavg().map((l) => l.toFixed(2)).join(' ')
+    console.log(`# ${new Date().toISOString()} node ${process.version}; load ${load}; ${COUNT} ops after ${WARMUP} warm-up; ${REMOTES} remote acceptors; journal syncs ${SYNC ? 'on' : 'off'}`)
+    console.log('| pipeline | p50 ms | p90 ms | p99 ms | ops/s | CPU µs/op (coordinator + acceptors) |')
+    console.log('|---|---:|---:|---:|---:|---:|')
+    console.log(`| client → coordinator → ${REMOTES} acceptors${SYNC ? ' (journal sync)' : ''} | ${percentile(samples, 0.5).toFixed(2)} | ${percentile(samples, 0.9).toFixed(2)} | ${percentile(samples, 0.99).toFixed(2)} | ${Math.round(COUNT / elapsedSec)} | ${Math.round(cpuUs)} |`)
+  } finally {
+    for (const child of children) child.kill()
+  }
+}
+
+if (ROLE === 'acceptor') await acceptor()
+else if (ROLE === 'coordinator') await coordinator((process.env.PIPELINE_ACCEPTORS ?? '').split(',').map(Number))
+else await client()
