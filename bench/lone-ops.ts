@@ -12,7 +12,7 @@
  * (REFILL_AFTER_LAST_TICK_MS + 1 s), so it is the cost of a cluster nobody writes to.
  *
  * Knobs: LONE_OPS ("put,cas,get" — put is W=quorum, cas is PUT ?ifVersion on one key per run,
- * get is R=quorum), LONE_COUNT (operations per kind, 2000), LONE_WARMUP (200), LONE_IDLE_MS
+ * get is R=quorum), LONE_COUNT (operations per kind, 2000), LONE_WARMUP (5000), LONE_IDLE_MS
  * (3000, 0 skips the idle measurement), LONE_PIN ("": the daemons keep the CPU affinity they
  * inherit from this process — under `taskset -c 1`, as above and in `npm run bench:lone`, that is
  * core 1, shared by the three daemons, their threads and this client, so a lone operation's
@@ -30,13 +30,19 @@ import * as hdr from 'hdr-histogram-js'
 import { HearsayClient, type HearsayClientOptions } from '../lib/client/client.js'
 import { startCluster, waitFor, type Cluster } from '../test/helpers/daemon.js'
 import { measureBounds } from './compare/bounds.js'
+import { measurePipeline } from './pipeline-floor.js'
 import { REFILL_AFTER_LAST_TICK_MS } from '../lib/clock/hlc.js'
 
 type LoneOp = 'put' | 'cas' | 'get'
 
 const OPS = (process.env.LONE_OPS ?? 'put,cas,get').split(',') as LoneOp[]
 const COUNT = Number(process.env.LONE_COUNT ?? 2000)
-const WARMUP = Number(process.env.LONE_WARMUP ?? 200)
+/**
+ * Operations before the measured ones: enough for V8 to have compiled the path. A daemon that
+ * runs for hours is past it; with 200, TurboFan was still compiling and its threads took ~0.7 ms
+ * of CPU per lone CAS (docs/benchmarks.md, session 7).
+ */
+const WARMUP = Number(process.env.LONE_WARMUP ?? 5000)
 const IDLE_MS = Number(process.env.LONE_IDLE_MS ?? 3000)
 const PIN = process.env.LONE_PIN ?? ''
 const HOLD_MS = Number(process.env.LONE_HOLD_MS ?? 0)
@@ -272,10 +278,12 @@ try {
   for (const op of OPS) rows.push(await runOp(client, op, pids, idleCpuPerSec))
   // After the rows, so the probes' own processes do not run beside the measured operations.
   const bounds = await measureBounds()
+  const pipeline = await measurePipeline({ count: COUNT, warmup: WARMUP, sync: true, remotes: NODES - 1, ...(PIN === '' ? {} : { pin: PIN }) })
   console.log(`# ${new Date().toISOString()} node ${process.version} ${cpus().length}× ${cpus()[0]?.model.trim()}; load ${load} at the start, ${loadavg().map(l => l.toFixed(2)).join(' ')} at the end; ${COUNT} ops per row after ${WARMUP} warm-up, one in flight, ${VALUE_BYTES} B values; daemons on CPUs ${daemonCpus(pids[0] as number)}${PIN === '' ? ' (inherited)' : ` (LONE_PIN=${PIN})`}`)
   if (idle !== '') console.log(`# ${idle}; by thread (ms/s): ${idleThreads}`)
   if (idlePerfText !== '') console.log(`# idle cluster per second (perf stat, all daemons): ${idlePerfText}`)
   console.log(`# floors in this run: issue 13's, 2 round trips in one process (p50 ${bounds.loopbackRoundTripP50Ms.toFixed(3)} ms) + 2 fsyncs (p50 ${bounds.fsyncP50Ms.toFixed(3)} ms) = ${bounds.casFloorMs.toFixed(2)} ms; separate processes', 2 round trips to another process (p50 ${bounds.processRoundTripP50Ms.toFixed(3)} ms) + 1 lone acceptor journal sync (p50 ${bounds.journalSyncP50Ms.toFixed(3)} ms) = ${bounds.loneCasFloorMs.toFixed(2)} ms; a lone lmdb-js commit (a plain write's replica) p50 ${bounds.lmdbCommitP50Ms.toFixed(3)} ms`)
+  console.log(`# the bare pipeline (bench/pipeline-floor.ts: a lone CAS's frames through 4 processes that only relay them and sync their journals, on the daemons' CPUs): p50 ${pipeline.p50Ms.toFixed(2)} ms, p99 ${pipeline.p99Ms.toFixed(2)} ms, ${Math.round(pipeline.cpuUs)} µs CPU per op`)
   console.log('| op | p50 ms | p90 ms | p99 ms | ops/s | server CPU µs/op | net of idle | write / read syscalls per op | errors |')
   console.log('|---|---:|---:|---:|---:|---:|---:|---|---:|')
   for (const r of rows) console.log(`# ${r.op} per op by thread: ${r.threads}`)

@@ -10,16 +10,16 @@
  *
  *   npm run build && taskset -c 1 node dist/bench/pipeline-floor.js
  *
- * Knobs: PIPELINE_COUNT (operations, 2000), PIPELINE_WARMUP (200), PIPELINE_SYNC (1; 0 leaves
+ * Knobs: PIPELINE_COUNT (operations, 2000), PIPELINE_WARMUP (5000), PIPELINE_SYNC (1; 0 leaves
  * out the journals: the hops alone), PIPELINE_REMOTES (2: acceptors besides the coordinator's).
- * Not a test; docs/benchmarks.md quotes it.
+ * `npm run bench:lone` prints it among its floors. Not a test; docs/benchmarks.md quotes it.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { tmpdir, loadavg } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { pack, unpack } from 'msgpackr'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
@@ -28,7 +28,8 @@ import { JournalDirectory } from '../lib/store/journal-files.js'
 
 const ROLE = process.env.PIPELINE_ROLE ?? 'client'
 const COUNT = Number(process.env.PIPELINE_COUNT ?? 2000)
-const WARMUP = Number(process.env.PIPELINE_WARMUP ?? 200)
+/** Enough for V8 to have compiled the path (with 200 it was still compiling: docs/benchmarks.md). */
+const WARMUP = Number(process.env.PIPELINE_WARMUP ?? 5000)
 const SYNC = process.env.PIPELINE_SYNC !== '0'
 const REMOTES = Number(process.env.PIPELINE_REMOTES ?? 2)
 /** A state-sized record: a 100-byte value with its ballot, version and history. */
@@ -126,21 +127,44 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
 }
 
-async function client(): Promise<void> {
+export interface PipelineOptions {
+  readonly count: number
+  readonly warmup: number
+  /** False leaves out the journals: the hops alone. */
+  readonly sync: boolean
+  /** Acceptors besides the coordinator's own. */
+  readonly remotes: number
+  /** A CPU list for every process of the pipeline (taskset), or undefined: they inherit this one's. */
+  readonly pin?: string
+}
+
+export interface PipelineResult {
+  readonly p50Ms: number
+  readonly p90Ms: number
+  readonly p99Ms: number
+  readonly opsPerSec: number
+  /** CPU of the coordinator and acceptors per operation (not the client's). */
+  readonly cpuUs: number
+}
+
+/** Runs the bare pipeline (this process is the client) and measures it. */
+export async function measurePipeline(options: PipelineOptions): Promise<PipelineResult> {
   const children: ChildProcess[] = []
+  const env = { PIPELINE_SYNC: options.sync ? '1' : '0' }
   try {
-    const acceptors = await Promise.all(Array.from({ length: REMOTES }, () => startRole('acceptor')))
+    const acceptors = await Promise.all(Array.from({ length: options.remotes }, () => startRole('acceptor', env)))
     children.push(...acceptors.map((a) => a.child))
-    const coordinatorProcess = await startRole('coordinator', { PIPELINE_ACCEPTORS: acceptors.map((a) => a.port).join(',') })
+    const coordinatorProcess = await startRole('coordinator', { ...env, PIPELINE_ACCEPTORS: acceptors.map((a) => a.port).join(',') })
     children.push(coordinatorProcess.child)
+    const pids = children.map((c) => c.pid!)
+    if (options.pin !== undefined) for (const pid of pids) execFileSync('taskset', ['-a', '-p', '-c', options.pin, String(pid)], { stdio: 'ignore' })
     const socket = await connect(coordinatorProcess.port)
     const record = Buffer.alloc(RECORD_BYTES, 0x61)
     const samples: number[] = []
-    const pids = children.map((c) => c.pid!)
     let cpuBefore = 0
     let startedAt = 0
-    for (let id = 0; id < WARMUP + COUNT; id++) {
-      if (id === WARMUP) {
+    for (let id = 0; id < options.warmup + options.count; id++) {
+      if (id === options.warmup) {
         cpuBefore = cpuSeconds(pids)
         startedAt = performance.now()
       }
@@ -148,22 +172,31 @@ async function client(): Promise<void> {
       socket.send(pack({ id, record } satisfies Request))
       const [data] = await once(socket, 'message') as [Buffer]
       if ((unpack(data) as Answer).id !== id) throw new Error(`answer out of order at ${id}`)
-      if (id >= WARMUP) samples.push(performance.now() - started)
+      if (id >= options.warmup) samples.push(performance.now() - started)
     }
     const elapsedSec = (performance.now() - startedAt) / 1000
-    const cpuUs = (cpuSeconds(pids) - cpuBefore) / COUNT * 1e6
+    const cpuUs = (cpuSeconds(pids) - cpuBefore) / options.count * 1e6
     socket.close()
     samples.sort((a, b) => a - b)
-    const load = loadavg().map((l) => l.toFixed(2)).join(' ')
-    console.log(`# ${new Date().toISOString()} node ${process.version}; load ${load}; ${COUNT} ops after ${WARMUP} warm-up; ${REMOTES} remote acceptors; journal syncs ${SYNC ? 'on' : 'off'}`)
-    console.log('| pipeline | p50 ms | p90 ms | p99 ms | ops/s | CPU µs/op (coordinator + acceptors) |')
-    console.log('|---|---:|---:|---:|---:|---:|')
-    console.log(`| client → coordinator → ${REMOTES} acceptors${SYNC ? ' (journal sync)' : ''} | ${percentile(samples, 0.5).toFixed(2)} | ${percentile(samples, 0.9).toFixed(2)} | ${percentile(samples, 0.99).toFixed(2)} | ${Math.round(COUNT / elapsedSec)} | ${Math.round(cpuUs)} |`)
+    return { p50Ms: percentile(samples, 0.5), p90Ms: percentile(samples, 0.9), p99Ms: percentile(samples, 0.99), opsPerSec: options.count / elapsedSec, cpuUs }
   } finally {
     for (const child of children) child.kill()
   }
 }
 
-if (ROLE === 'acceptor') await acceptor()
-else if (ROLE === 'coordinator') await coordinator((process.env.PIPELINE_ACCEPTORS ?? '').split(',').map(Number))
-else await client()
+async function main(): Promise<void> {
+  const options = { count: COUNT, warmup: WARMUP, sync: SYNC, remotes: REMOTES }
+  const result = await measurePipeline(options)
+  const load = loadavg().map((l) => l.toFixed(2)).join(' ')
+  console.log(`# ${new Date().toISOString()} node ${process.version}; load ${load}; ${COUNT} ops after ${WARMUP} warm-up; ${REMOTES} remote acceptors; journal syncs ${SYNC ? 'on' : 'off'}`)
+  console.log('| pipeline | p50 ms | p90 ms | p99 ms | ops/s | CPU µs/op (coordinator + acceptors) |')
+  console.log('|---|---:|---:|---:|---:|---:|')
+  console.log(`| client → coordinator → ${REMOTES} acceptors${SYNC ? ' (journal sync)' : ''} | ${result.p50Ms.toFixed(2)} | ${result.p90Ms.toFixed(2)} | ${result.p99Ms.toFixed(2)} | ${Math.round(result.opsPerSec)} | ${Math.round(result.cpuUs)} |`)
+}
+
+// Imported (bench/lone-ops.ts), this module only measures; run, it is a role or the CLI.
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  if (ROLE === 'acceptor') await acceptor()
+  else if (ROLE === 'coordinator') await coordinator((process.env.PIPELINE_ACCEPTORS ?? '').split(',').map(Number))
+  else await main()
+}
