@@ -545,9 +545,9 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       coordinator.writeReplica(to, key, record).catch((error: unknown) => nodeLog.warn({ err: error, replica: to }, 'writing a committed linearizable value to a replica failed'))
     },
   })
-  // This node's own acceptor takes the proposer's accepts and commits the same way, without a
-  // frame: a turn's accepts answered after one journal sync. Its commit notices do not linger
-  // (nothing is saved by it here); the values learned go through the learn buffer like any.
+  // This node's own acceptor takes the proposer's accepts the same way, without a frame: a
+  // turn's accepts answered after one journal sync. It takes no commit notices: the proposer
+  // holds the chosen value and gives it to the learn buffer itself (commit, below).
   const localAccepts = new AcceptBatcher({
     send: (_to, body) => acceptor.acceptBatch(body),
     maxBytes: REPLICA_BATCH_MAX_BYTES,
@@ -557,9 +557,7 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
     clock,
     nowMs,
     defer,
-    unlearned: (to, key, record) => {
-      coordinator.writeReplica(to, key, record).catch((error: unknown) => nodeLog.warn({ err: error }, 'writing a committed linearizable value to the local store failed'))
-    },
+    unlearned: () => { throw new Error('the local acceptor is sent no commit notices') },
   })
   const proposer = new Proposer({
     localId: id,
@@ -584,11 +582,16 @@ export async function wireNode(world: NodeWorld): Promise<WiredNode> {
       // commit, and anti-entropy brings it from here to any that missed it.
       const held = fresh ? undefined : store.get(key)
       if (held?.strong === true && compareVersions(held.version, record.version) >= 0) return
-      // The acceptors (this node's own among them) learn it from commit notices; propagate writes
-      // any other replica (a pending one during a placement change).
+      // The remote acceptors learn it from commit notices; propagate writes any other replica (a
+      // pending one during a placement change). This node's store takes it through the learn
+      // buffer like a learned value, whatever its own acceptor holds: the value is chosen, and a
+      // notice to itself would cost a batch, a lookup and a turn per change for nothing.
       const learners = new Set(acceptors)
       coordinator.propagate(key, record, learners).catch((error: unknown) => nodeLog.warn({ err: error }, 'writing a committed linearizable value to the replicas failed'))
-      for (const learner of learners) (learner === id ? localAccepts : acceptBatcher).commit(learner, key, ballot, record)
+      for (const learner of learners) {
+        if (learner !== id) acceptBatcher.commit(learner, key, ballot, record)
+        else learnBuffer.add([{ key, record }]).catch((error: unknown) => nodeLog.warn({ err: error }, 'writing a committed linearizable value to the local store failed; anti-entropy brings it from the other replicas'))
+      }
     },
     nowMs,
     onRound: (phase, outcome) => metrics.paxosRounds.inc({ phase, outcome }),
