@@ -12,14 +12,15 @@ export interface LearnBufferOptions {
 }
 
 /**
- * The committed values an acceptor learned from commit notices, on their way to its store,
- * gathered for up to lingerMs into one write. They need no write of their own to be safe: the
- * acceptor's journal holds each value durably from its accept on, and a linearizable read finds
- * it there. The store's copy is for plain reads, anti-entropy and the strong-key refusal of plain
- * writes, all of which already allow a committed value to arrive a little later (the commit
- * notices to other replicas linger too: docs/consistency.md). What it saves is an LMDB commit per
- * lone change on every replica — two syncs and five thread hand-offs each, most of a lone CAS's
- * CPU once the accept itself no longer went through LMDB (docs/benchmarks.md "Session 6").
+ * The committed values on their way to this node's store — those its acceptor learned from commit
+ * notices and those its own proposer committed — gathered for up to lingerMs into one write. They
+ * need no write of their own to be safe: from its accept on, each value is held durably in the
+ * journals of a quorum of its acceptors, and a linearizable read finds it there. The store's copy
+ * is for plain reads, anti-entropy and the strong-key refusal of plain writes, all of which
+ * already allow a committed value to arrive a little later (the commit notices to other replicas
+ * linger too: docs/consistency.md). What it saves is an LMDB commit per lone change on every
+ * replica — two syncs and five thread hand-offs each, most of a lone CAS's CPU once the accept
+ * itself no longer went through LMDB (docs/benchmarks.md "Session 6").
  */
 export class LearnBuffer {
   readonly #options: LearnBufferOptions
