@@ -25,6 +25,7 @@ import { pack, unpack } from 'msgpackr'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import { AcceptorJournal } from '../lib/paxos/acceptor-journal.js'
 import { JournalDirectory } from '../lib/store/journal-files.js'
+import { scriptCommand } from '../test/helpers/node-command.js'
 
 const ROLE = process.env.PIPELINE_ROLE ?? 'client'
 const COUNT = Number(process.env.PIPELINE_COUNT ?? 2000)
@@ -40,21 +41,16 @@ const CLOCK_TICKS_PER_SEC = Number(execFileSync('getconf', ['CLK_TCK'], { encodi
 interface Request { readonly id: number; readonly record: Uint8Array }
 interface Answer { readonly id: number; readonly ok: boolean }
 
-/** This process's journal in a scratch directory, or none (PIPELINE_SYNC=0): resolves when `record` is durable. */
-async function openJournal(): Promise<{ write(record: Uint8Array): Promise<void>; close(): Promise<void> }> {
-  if (!SYNC) return { write: async () => undefined, close: async () => undefined }
-  const dir = mkdtempSync(join(tmpdir(), 'hearsay-pipeline-'))
-  const files = new JournalDirectory(dir)
+/** This process's journal in a directory of its own under PIPELINE_DIR (the client removes it), or none (PIPELINE_SYNC=0). */
+async function openJournal(): Promise<{ write(record: Uint8Array): Promise<void> }> {
+  if (!SYNC) return { write: async () => undefined }
+  const files = new JournalDirectory(mkdtempSync(join(process.env.PIPELINE_DIR ?? tmpdir(), `${ROLE}-`)))
   await files.list()
   const journal = new AcceptorJournal(files, files.create(1))
   return {
     write(record) {
       journal.append(record)
       return journal.durable()
-    },
-    async close() {
-      await journal.close()
-      rmSync(dir, { recursive: true, force: true })
     },
   }
 }
@@ -107,10 +103,16 @@ async function coordinator(acceptorPorts: readonly number[]): Promise<void> {
   process.stdout.write(`${port}\n`)
 }
 
-async function startRole(role: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url)], { env: { ...process.env, ...env, PIPELINE_ROLE: role }, stdio: ['ignore', 'pipe', 'inherit'] })
+/** Starts a role and waits for its port; the child goes into `children` at once, so a failed start leaves none behind. */
+async function startRole(children: ChildProcess[], role: string, env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+  // With this process's loaders (tsx under tap), so the roles run from the .ts file too.
+  const { command, args } = scriptCommand([fileURLToPath(import.meta.url)])
+  const child = spawn(command, args, { env: { ...process.env, ...env, PIPELINE_ROLE: role }, stdio: ['ignore', 'pipe', 'inherit'] })
+  children.push(child)
   const lines = createInterface({ input: child.stdout! })
-  const [line] = await once(lines, 'line') as [string]
+  const exited = once(child, 'exit').then(([code, signal]) => { throw new Error(`the pipeline's ${role} exited (${String(code ?? signal)}) before it listened`) })
+  const [line] = await Promise.race([once(lines, 'line') as Promise<[string]>, exited])
+  exited.catch(() => undefined)
   return { child, port: Number(line) }
 }
 
@@ -150,12 +152,11 @@ export interface PipelineResult {
 /** Runs the bare pipeline (this process is the client) and measures it. */
 export async function measurePipeline(options: PipelineOptions): Promise<PipelineResult> {
   const children: ChildProcess[] = []
-  const env = { PIPELINE_SYNC: options.sync ? '1' : '0' }
+  const dir = mkdtempSync(join(tmpdir(), 'hearsay-pipeline-'))
+  const env = { PIPELINE_SYNC: options.sync ? '1' : '0', PIPELINE_DIR: dir }
   try {
-    const acceptors = await Promise.all(Array.from({ length: options.remotes }, () => startRole('acceptor', env)))
-    children.push(...acceptors.map((a) => a.child))
-    const coordinatorProcess = await startRole('coordinator', { ...env, PIPELINE_ACCEPTORS: acceptors.map((a) => a.port).join(',') })
-    children.push(coordinatorProcess.child)
+    const acceptors = await Promise.all(Array.from({ length: options.remotes }, () => startRole(children, 'acceptor', env)))
+    const coordinatorProcess = await startRole(children, 'coordinator', { ...env, PIPELINE_ACCEPTORS: acceptors.map((a) => a.port).join(',') })
     const pids = children.map((c) => c.pid!)
     if (options.pin !== undefined) for (const pid of pids) execFileSync('taskset', ['-a', '-p', '-c', options.pin, String(pid)], { stdio: 'ignore' })
     const socket = await connect(coordinatorProcess.port)
@@ -180,7 +181,13 @@ export async function measurePipeline(options: PipelineOptions): Promise<Pipelin
     samples.sort((a, b) => a - b)
     return { p50Ms: percentile(samples, 0.5), p90Ms: percentile(samples, 0.9), p99Ms: percentile(samples, 0.99), opsPerSec: options.count / elapsedSec, cpuUs }
   } finally {
-    for (const child of children) child.kill()
+    await Promise.all(children.map(async (child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const exited = once(child, 'exit')
+      child.kill()
+      await exited
+    }))
+    rmSync(dir, { recursive: true, force: true })
   }
 }
 
