@@ -140,7 +140,7 @@ export class Proposer {
       if (attempt > 0) await this.#backoff(attempt)
       const acceptors = this.#options.acceptorsFor(key)
       if (acceptors.length < this.#options.quorum) {
-        throw giveUp(`linearizable operations need ${this.#options.quorum} of the key's replicas, and only ${acceptors.length} are members now`)
+        throw giveUp(`linearizable operations need ${this.#options.quorum} of the key's replicas, and only ${acceptors.length === 1 ? '1 is a member' : `${acceptors.length} are members`} now`)
       }
 
       const cached = this.#cache.get(key)
