@@ -1,4 +1,4 @@
-import { compareVersions, type NodeId } from '../clock/version.js'
+import type { NodeId } from '../clock/version.js'
 import { QuorumNotMetError, StrongKeyError, UnavailableError } from '../errors.js'
 import type { KeyBounds } from '../store/keys.js'
 import { sleep, type Clock } from '../runtime/clock.js'

@@ -60,7 +60,7 @@ t.test('with tls.peer on the certificate must name the node', async t => {
 })
 
 t.test('material problems and naming problems come one line each', async t => {
-  const { dir, config } = await setup(t)
+  const { dir } = await setup(t)
   await createCert({ caDir: dir, name: 'node-1', ips: ['127.0.0.1', '192.168.1.11'], validFrom: new Date(Date.now() - 10 * DAY_MS), days: 1 })
   await createCert({ caDir: dir, name: 'other', ips: ['127.0.0.1'] })
   const cfg = loadConfig({ files: [], env: {
