@@ -8,6 +8,7 @@ import { makeCompareCertificates, type CompareTls } from './certificates.js'
 import { ensureServerBinaries } from './install.js'
 import { ProcessGroup, stopOnExit } from './processes.js'
 import { measureBounds } from './bounds.js'
+import { measurePipeline, type PipelineOptions } from '../pipeline-floor.js'
 import { buildReport, type CompareReport } from './report.js'
 import { runSystem, type SystemReport } from './run.js'
 import type { SystemDriver, SystemName } from './system.js'
@@ -17,6 +18,8 @@ import { redis } from './systems/redis.js'
 import { formatRoundsSummary, formatTable } from './table.js'
 
 const DRIVERS: Readonly<Record<SystemName, SystemDriver>> = { hearsay, etcd, redis }
+/** The bare pipeline with --cas, as bench:lone runs it: warm (V8 compiled the path), then measured. */
+const PIPELINE_RUN: PipelineOptions = { count: 2000, warmup: 5000, sync: true, remotes: 2 }
 
 const log = (line: string): void => { process.stderr.write(`${line}\n`) }
 /** On a terminal the progress line rewrites itself; in a log file it would only add noise. */
@@ -44,6 +47,7 @@ async function main(): Promise<number> {
     const binaries = await ensureServerBinaries(log)
     // Before any server starts, so nothing else of the harness competes with the probes.
     const bounds = options.cas ? await measureBounds() : undefined
+    const pipeline = options.cas ? await measurePipeline(PIPELINE_RUN) : undefined
     const reports: CompareReport[] = []
     for (let round = 1; round <= options.rounds; round++) {
       if (options.rounds > 1) log(`round ${round} of ${options.rounds}`)
@@ -64,7 +68,7 @@ async function main(): Promise<number> {
           }
         }
       }
-      reports.push(buildReport(options, systems, roundStarted, roundLoadAverage, bounds))
+      reports.push(buildReport(options, systems, roundStarted, roundLoadAverage, bounds, pipeline))
     }
     if (options.json) process.stdout.write(`${JSON.stringify(options.rounds > 1 ? reports : reports[0], null, 2)}\n`)
     else process.stdout.write(`${[...reports.map(formatTable), ...(options.rounds > 1 ? [formatRoundsSummary(reports)] : [])].join('\n\n')}\n`)

@@ -2,6 +2,7 @@ import { readFileSync, realpathSync } from 'node:fs'
 import { availableParallelism, cpus, release, tmpdir } from 'node:os'
 import type { CompareOptions } from './args.js'
 import type { Bounds } from './bounds.js'
+import type { PipelineResult } from '../pipeline-floor.js'
 import type { PhaseReport, SystemReport } from './run.js'
 import { KEY_BYTES, VALUE_BYTES } from './workload.js'
 
@@ -43,6 +44,8 @@ export interface CompareReport {
   readonly ratios: Ratios
   /** With --cas: this machine's fsync and loopback round trip, the floor of a CAS (2 of each). */
   readonly bounds?: Bounds
+  /** With --cas: a lone CAS's frames through four bare Node.js processes (bench/pipeline-floor.ts). */
+  readonly pipeline?: PipelineResult
   /** With --tls: per system and phase, the TLS run against the plaintext one. */
   readonly tlsCost: readonly TlsCost[]
 }
@@ -62,7 +65,7 @@ export interface TlsCost {
   readonly tlsClientCpuUsPerOp: number
 }
 
-export function buildReport(options: CompareOptions, systems: readonly SystemReport[], date: Date, loadAverageAtStart: number, bounds?: Bounds): CompareReport {
+export function buildReport(options: CompareOptions, systems: readonly SystemReport[], date: Date, loadAverageAtStart: number, bounds?: Bounds, pipeline?: PipelineResult): CompareReport {
   return {
     date: date.toISOString(),
     machine: {
@@ -78,6 +81,7 @@ export function buildReport(options: CompareOptions, systems: readonly SystemRep
     ratios: ratios(systems.filter(system => !system.tls)),
     tlsCost: tlsCost(systems),
     ...(bounds === undefined ? {} : { bounds }),
+    ...(pipeline === undefined ? {} : { pipeline }),
   }
 }
 

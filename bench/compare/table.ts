@@ -13,6 +13,7 @@ export function formatTable(report: CompareReport): string {
     ...(report.bounds === undefined ? [] : [
       `# CAS floor on this machine: 2 loopback round trips (p50 ${report.bounds.loopbackRoundTripP50Ms.toFixed(3)} ms each) + 2 fsyncs (p50 ${report.bounds.fsyncP50Ms.toFixed(3)} ms each, 4 KiB in the data dirs' filesystem) = ${report.bounds.casFloorMs.toFixed(2)} ms`,
       `# What separate processes pay on this machine: a round trip to another process p50 ${report.bounds.processRoundTripP50Ms.toFixed(3)} ms, a lone acceptor journal sync p50 ${report.bounds.journalSyncP50Ms.toFixed(3)} ms (a lone lmdb-js commit, what a plain write's replica pays: ${report.bounds.lmdbCommitP50Ms.toFixed(3)} ms); a lone one-round-trip CAS through a coordinator = 2 such round trips + 1 journal sync = ${report.bounds.loneCasFloorMs.toFixed(2)} ms`,
+      ...(report.pipeline === undefined ? [] : [`# The bare pipeline (bench/pipeline-floor.ts): a lone CAS's frames through 4 Node.js processes that only relay them and sync their journals, p50 ${report.pipeline.p50Ms.toFixed(2)} ms (p99 ${report.pipeline.p99Ms.toFixed(2)} ms)`]),
     ]),
     '',
     '| phase | system | operation | ops/s | p50 ms | p99 ms | errors | hearsay ÷ this | server CPU µs/op (all servers) | server CPU s (each) | server RSS MiB (each, at end) | bench client CPU s | bench client CPU µs/op |',

@@ -80,3 +80,14 @@ t.test('--rounds: each ratio over the rounds, its median, lowest and highest, ro
   t.match(summary, /\| cas: hearsay ÷ etcd txn \| 2\.99× \| 2\.96× \| 3\.10× \| 3\.10×, 2\.96×, 2\.99× \|/)
   t.notMatch(summary, /Redis/, 'a ratio no round measured is not listed')
 })
+
+t.test('with --cas the table names the floors, the bare pipeline among them', async t => {
+  const bounds = {
+    fsyncP50Ms: 0.1, loopbackRoundTripP50Ms: 0.03, casFloorMs: 0.26, processRoundTripP50Ms: 0.05,
+    journalSyncP50Ms: 0.25, lmdbCommitP50Ms: 0.5, loneCasFloorMs: 0.35,
+  }
+  const withPipeline = formatTable({ ...report, bounds, pipeline: { p50Ms: 0.61, p90Ms: 0.7, p99Ms: 2.5, opsPerSec: 1600, cpuUs: 430 } })
+  t.match(withPipeline, /CAS floor on this machine: .* = 0\.26 ms/)
+  t.match(withPipeline, /The bare pipeline \(bench\/pipeline-floor\.ts\).* p50 0\.61 ms \(p99 2\.50 ms\)/)
+  t.notMatch(formatTable({ ...report, bounds }), /bare pipeline/, 'no line when it was not measured')
+})
