@@ -95,14 +95,25 @@ export interface Daemon {
 }
 
 const running = new Set<ChildProcess>()
-process.on('exit', () => { for (const child of running) child.kill('SIGKILL') })
+/**
+ * Directories startDaemon made (a data dir the caller did not pass, and every config dir). A test
+ * may restart a daemon on the data dir of one it stopped, so they go when the test process ends,
+ * not at stop(): a test file leaves neither a process nor a directory behind.
+ */
+const madeDirs = new Set<string>()
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL')
+  for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true })
+})
 
 export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
   if (!existsSync(daemonBin)) throw new Error(`${daemonBin} is missing: run npm run build first (npm test does)`)
   const apiPort = options.apiPort ?? await freePort()
   const peerPort = options.peerPort ?? await freePort()
   const dataDir = options.dataDir ?? tempDir()
+  if (options.dataDir === undefined) madeDirs.add(dataDir)
   const configDir = tempDir('hearsay-config-')
+  madeDirs.add(configDir)
   const configFile = join(configDir, 'hearsay.json')
   const base = {
     node: { name: `test-${apiPort}`, dataDir },
