@@ -16,7 +16,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { tmpdir, loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -26,6 +26,8 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import { AcceptorJournal } from '../lib/paxos/acceptor-journal.js'
 import { JournalDirectory } from '../lib/store/journal-files.js'
 import { scriptCommand } from '../test/helpers/node-command.js'
+import { createLatencyHistogram, recordLatencyMs, summarizeLatency } from '../lib/bench/latency.js'
+import { sampleProcess } from './compare/proc-stats.js'
 
 const ROLE = process.env.PIPELINE_ROLE ?? 'client'
 const COUNT = Number(process.env.PIPELINE_COUNT ?? 2000)
@@ -35,8 +37,6 @@ const SYNC = process.env.PIPELINE_SYNC !== '0'
 const REMOTES = Number(process.env.PIPELINE_REMOTES ?? 2)
 /** A state-sized record: a 100-byte value with its ballot, version and history. */
 const RECORD_BYTES = 200
-/** USER_HZ of /proc/<pid>/stat times. */
-const CLOCK_TICKS_PER_SEC = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
 
 interface Request { readonly id: number; readonly record: Uint8Array }
 interface Answer { readonly id: number; readonly ok: boolean }
@@ -116,17 +116,9 @@ async function startRole(children: ChildProcess[], role: string, env: Record<str
   return { child, port: Number(line) }
 }
 
+/** CPU seconds of `pids` together so far. */
 function cpuSeconds(pids: readonly number[]): number {
-  let total = 0
-  for (const pid of pids) {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-    total += (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC
-  }
-  return total
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
+  return pids.reduce((sum, pid) => sum + sampleProcess(pid).cpuSeconds, 0)
 }
 
 export interface PipelineOptions {
@@ -161,7 +153,7 @@ export async function measurePipeline(options: PipelineOptions): Promise<Pipelin
     if (options.pin !== undefined) for (const pid of pids) execFileSync('taskset', ['-a', '-p', '-c', options.pin, String(pid)], { stdio: 'ignore' })
     const socket = await connect(coordinatorProcess.port)
     const record = Buffer.alloc(RECORD_BYTES, 0x61)
-    const samples: number[] = []
+    const latency = createLatencyHistogram()
     let cpuBefore = 0
     let startedAt = 0
     for (let id = 0; id < options.warmup + options.count; id++) {
@@ -173,13 +165,13 @@ export async function measurePipeline(options: PipelineOptions): Promise<Pipelin
       socket.send(pack({ id, record } satisfies Request))
       const [data] = await once(socket, 'message') as [Buffer]
       if ((unpack(data) as Answer).id !== id) throw new Error(`answer out of order at ${id}`)
-      if (id >= options.warmup) samples.push(performance.now() - started)
+      if (id >= options.warmup) recordLatencyMs(latency, performance.now() - started)
     }
     const elapsedSec = (performance.now() - startedAt) / 1000
     const cpuUs = (cpuSeconds(pids) - cpuBefore) / options.count * 1e6
     socket.close()
-    samples.sort((a, b) => a - b)
-    return { p50Ms: percentile(samples, 0.5), p90Ms: percentile(samples, 0.9), p99Ms: percentile(samples, 0.99), opsPerSec: options.count / elapsedSec, cpuUs }
+    const { p50, p90, p99 } = summarizeLatency(latency)
+    return { p50Ms: p50, p90Ms: p90, p99Ms: p99, opsPerSec: options.count / elapsedSec, cpuUs }
   } finally {
     await Promise.all(children.map(async (child) => {
       if (child.exitCode !== null || child.signalCode !== null) return
