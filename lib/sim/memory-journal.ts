@@ -1,9 +1,16 @@
 import type { JournalMedium, JournalSegment } from '../paxos/acceptor-journal.js'
 
 interface SegmentState {
-  bytes: Buffer
-  /** How many of `bytes` a sync made durable: a crash keeps only those. */
+  /** What was written, in write order (joined only when read: appends stay linear in the segment). */
+  chunks: Uint8Array[]
+  /** Bytes written. */
+  length: number
+  /** How many of those bytes a sync made durable: a crash keeps only those. */
   synced: number
+}
+
+function joined(state: SegmentState): Buffer {
+  return Buffer.concat(state.chunks, state.length)
 }
 
 /**
@@ -26,12 +33,12 @@ export class MemoryJournal implements JournalMedium {
   syncDelay: ((done: () => void) => void) | undefined
 
   async list(): Promise<{ id: number; bytes: Uint8Array }[]> {
-    return [...this.#segments.entries()].sort(([a], [b]) => a - b).map(([id, state]) => ({ id, bytes: Buffer.from(state.bytes) }))
+    return [...this.#segments.entries()].sort(([a], [b]) => a - b).map(([id, state]) => ({ id, bytes: joined(state) }))
   }
 
   create(id: number): JournalSegment {
     if (this.#segments.has(id)) throw new Error(`journal segment ${id} exists`)
-    const state: SegmentState = { bytes: Buffer.alloc(0), synced: 0 }
+    const state: SegmentState = { chunks: [], length: 0, synced: 0 }
     this.#segments.set(id, state)
     const generation = this.#generation
     const alive = (): void => {
@@ -41,7 +48,11 @@ export class MemoryJournal implements JournalMedium {
       id,
       write: (chunks) => {
         alive()
-        state.bytes = Buffer.concat([state.bytes, ...chunks])
+        for (const chunk of chunks) {
+          // A copy, as a file holds what was written whatever the caller does with its buffer after.
+          state.chunks.push(Buffer.from(chunk))
+          state.length += chunk.byteLength
+        }
       },
       sync: async () => {
         alive()
@@ -50,7 +61,7 @@ export class MemoryJournal implements JournalMedium {
           this.failNextSync = undefined
           throw failure
         }
-        const target = state.bytes.byteLength
+        const target = state.length
         const delay = this.syncDelay
         if (delay !== undefined) await new Promise<void>((resolve) => delay(resolve))
         alive()
@@ -67,13 +78,16 @@ export class MemoryJournal implements JournalMedium {
   /** The node died: unsynced bytes are lost, and its segments refuse later writes. */
   crash(): void {
     this.#generation++
-    for (const state of this.#segments.values()) state.bytes = state.bytes.subarray(0, state.synced)
+    for (const state of this.#segments.values()) {
+      state.chunks = [joined(state).subarray(0, state.synced)]
+      state.length = state.synced
+    }
   }
 
   /** Bytes held over all segments (tests). */
   get bytes(): number {
     let total = 0
-    for (const state of this.#segments.values()) total += state.bytes.byteLength
+    for (const state of this.#segments.values()) total += state.length
     return total
   }
 }
