@@ -27,7 +27,8 @@ export interface AcceptorOptions {
   readonly observeTick: (tick: number) => void
   /**
    * Writes chosen values this acceptor learned from commits (strong records) into its store
-   * (the store's applyMany; not awaited: the acceptor state holds them durably meanwhile).
+   * (the daemon's learn buffer, lib/paxos/learn-buffer.ts; not awaited: the acceptor state holds
+   * them durably meanwhile).
    * Absent: commits are all answered as missing.
    */
   readonly learn?: (records: readonly { key: string; record: StoredRecord }[]) => Promise<unknown>
