@@ -215,8 +215,9 @@ export function createApiServer(deps: ApiDeps): ApiServer {
       socket.end(`HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nretry-after: 1\r\nconnection: close\r\n\r\n${body}`)
     }
   })
-  // Accept failures (e.g. EMFILE) are emitted here; without a listener they would crash the daemon.
-  server.on('error', err => log.error({ err }, 'client API server error'))
+  // Accept failures (e.g. EMFILE) are emitted here once it listens; without a listener they would
+  // crash the daemon. A failure to listen is listen()'s to report, once.
+  const logServerError = (err: Error): void => { log.error({ err }, 'client API server error') }
 
   function onRequest(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     const startedNs = process.hrtime.bigint()
@@ -334,9 +335,15 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   return {
     listen(host, port) {
       return new Promise((resolve, reject) => {
-        server.once('error', reject)
+        const onError = (error: Error & { code?: string }): void => {
+          reject(new Error(error.code === 'EADDRINUSE'
+            ? `api port ${port} on ${host} is already in use; choose another api.port`
+            : `cannot listen on the API port ${host}:${port}: ${error.message}`))
+        }
+        server.once('error', onError)
         server.listen(port, host, () => {
-          server.off('error', reject)
+          server.off('error', onError)
+          server.on('error', logServerError)
           const address = server.address() as AddressInfo
           resolve({ host: address.address, port: address.port })
         })

@@ -76,11 +76,11 @@ t.test('nonsensical limits stop the node at startup', async t => {
   t.throws(() => assertApiLimits({ ...DEFAULT_API_LIMITS, maxHeaderBytes: 1024 }), /too small for a percent-encoded key/)
 })
 
-t.test('listen rejects when the port is taken', async t => {
+t.test('listen rejects when the port is taken, naming the port and the setting to change', async t => {
   const first = await startApi(t)
   const second = createApiServer(apiDeps())
   t.teardown(() => second.close(0))
-  await t.rejects(second.listen('127.0.0.1', first.port), { code: 'EADDRINUSE' })
+  await t.rejects(second.listen('127.0.0.1', first.port), { message: `api port ${first.port} on 127.0.0.1 is already in use; choose another api.port` })
 })
 
 function apiDeps(): ApiDeps {
