@@ -27,6 +27,13 @@ const STOP_TIMEOUT_MS = 15_000
  */
 const TEARDOWN_STOP_TIMEOUT_MS = 3000
 const POLL_INTERVAL_MS = 50
+/** One /health poll while a daemon starts; a listener that never answers must not outlast the deadline. */
+const HEALTH_POLL_TIMEOUT_MS = 2000
+/**
+ * Starts of a daemon whose ports startDaemon picked, when another process took one of them between
+ * the pick and the daemon's bind (a port is free only "a moment ago"; tests run side by side).
+ */
+const PORT_PICK_ATTEMPTS = 3
 
 /** A loopback port that was free a moment ago (the OS picks it; tiny race accepted in tests). */
 export async function freePort(): Promise<number> {
@@ -103,13 +110,40 @@ const running = new Set<ChildProcess>()
 const madeDirs = new Set<string>()
 process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL')
-  for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true })
+  // A daemon killed just now may still be writing into its dir; what it leaves must not turn a
+  // test file that passed into one that exits with an error.
+  for (const dir of madeDirs) {
+    try { rmSync(dir, { recursive: true, force: true, maxRetries: 3 }) } catch { /* left in the temp dir */ }
+  }
 })
 
+/** The daemon exited at start-up because a port in its config was taken (its fatal error names which). */
+class PortTakenError extends Error {
+  constructor(message: string, readonly setting: 'api.port' | 'peer.port') {
+    super(message)
+  }
+}
+
+/**
+ * Starts a daemon on the ports given, or on loopback ports it picks. A picked port that another
+ * process took before the daemon bound it is picked again (PORT_PICK_ATTEMPTS starts at most); a
+ * port the caller gave is the caller's to have kept free.
+ */
 export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
   if (!existsSync(daemonBin)) throw new Error(`${daemonBin} is missing: run npm run build first (npm test does)`)
-  const apiPort = options.apiPort ?? await freePort()
-  const peerPort = options.peerPort ?? await freePort()
+  for (let attempt = 1; ; attempt++) {
+    const [apiPort, peerPort] = await freePorts(2) as [number, number]
+    try {
+      return await startDaemonOn({ ...options, apiPort: options.apiPort ?? apiPort, peerPort: options.peerPort ?? peerPort })
+    } catch (error) {
+      const picked = error instanceof PortTakenError && options[error.setting === 'api.port' ? 'apiPort' : 'peerPort'] === undefined
+      if (!picked || attempt >= PORT_PICK_ATTEMPTS) throw error
+    }
+  }
+}
+
+async function startDaemonOn(options: DaemonOptions & { readonly apiPort: number; readonly peerPort: number }): Promise<Daemon> {
+  const { apiPort, peerPort } = options
   const dataDir = options.dataDir ?? tempDir()
   if (options.dataDir === undefined) madeDirs.add(dataDir)
   const configDir = tempDir('hearsay-config-')
@@ -171,9 +205,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
 async function waitHealthy(daemon: Daemon, child: ChildProcess, output: () => string): Promise<void> {
   const deadline = Date.now() + STARTUP_TIMEOUT_MS
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`hearsayd exited with ${child.exitCode} before becoming healthy:\n${output()}`)
+    if (child.exitCode !== null) {
+      const message = `hearsayd exited with ${child.exitCode} before becoming healthy:\n${output()}`
+      const taken = /is already in use; choose another (api\.port|peer\.port)/.exec(output())
+      throw taken === null ? new Error(message) : new PortTakenError(message, taken[1] as 'api.port' | 'peer.port')
+    }
     try {
-      const res = await daemon.fetch('/health')
+      const res = await daemon.fetch('/health', { signal: AbortSignal.timeout(HEALTH_POLL_TIMEOUT_MS) })
       if (res.status === 200) return
     } catch { /* not listening yet */ }
     if (Date.now() > deadline) throw new Error(`hearsayd did not become healthy within ${STARTUP_TIMEOUT_MS} ms:\n${output()}`)
@@ -232,14 +270,15 @@ export async function startCluster(size: number, config: (index: number) => Reco
       rmSync(node.dataDir, { recursive: true, force: true })
     }))
   }
-  const ports = await freePorts(2 * size)
-  const seedPeerPort = ports[1]!
+  let seedPeerPort = 0
   const start = (i: number): Promise<Daemon> => startDaemon({
-    apiPort: ports[2 * i]!, peerPort: ports[2 * i + 1]!,
-    config: deepMerge({ node: { name: `node-${i + 1}` }, cluster: { seeds: [`127.0.0.1:${seedPeerPort}`] } }, config(i)),
+    config: deepMerge({ node: { name: `node-${i + 1}` }, cluster: { seeds: i === 0 ? [] : [`127.0.0.1:${seedPeerPort}`] } }, config(i)),
   })
   try {
-    if (size > 0) nodes.push(await start(0))
+    if (size > 0) {
+      nodes.push(await start(0))
+      seedPeerPort = nodes[0]!.peerPort
+    }
     // Every start is awaited, the failed ones too, so stop() below finds each node that did start.
     const rest = await Promise.allSettled(Array.from({ length: size - 1 }, (_, i) => start(i + 1)))
     for (const result of rest) if (result.status === 'fulfilled') nodes.push(result.value)
