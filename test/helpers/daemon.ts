@@ -175,8 +175,16 @@ async function startDaemonOn(options: DaemonOptions & { readonly apiPort: number
   let output = ''
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
+  // Set once it answered /health, and once stop() was called: a daemon that served and then exited
+  // with an error by itself crashed, and the test that meets the consequence should say why.
+  let served = false
+  let stopping = false
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
-    child.on('exit', (code, signal) => { running.delete(child); resolveExit({ code, signal }) })
+    child.on('exit', (code, signal) => {
+      running.delete(child)
+      if (served && !stopping && code !== null && code !== 0) reportCrash(`hearsayd on api port ${apiPort}`, code, output)
+      resolveExit({ code, signal })
+    })
   })
   const url = `${apiTls ? 'https' : 'http'}://127.0.0.1:${apiPort}`
   const daemon: Daemon = {
@@ -184,6 +192,7 @@ async function startDaemonOn(options: DaemonOptions & { readonly apiPort: number
     fetch: (path, init) => client === undefined ? fetch(`${url}${path}`, init) : httpsFetch(`${url}${path}`, client, init),
     output: () => output,
     async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = STOP_TIMEOUT_MS) {
+      stopping = true
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
       try { return await exited } finally { clearTimeout(timer); client?.agent?.destroy(); rmSync(configDir, { recursive: true, force: true }) }
@@ -192,6 +201,7 @@ async function startDaemonOn(options: DaemonOptions & { readonly apiPort: number
   if (options.waitHealthy !== false) {
     try {
       await waitHealthy(daemon, child, () => output)
+      served = true
     } catch (error) {
       // Leave nothing behind: the process, its config, and a data dir this call created.
       await daemon.stop('SIGKILL')
@@ -200,6 +210,18 @@ async function startDaemonOn(options: DaemonOptions & { readonly apiPort: number
     }
   }
   return daemon
+}
+
+/** Lines of a crashed daemon's output reportCrash prints. */
+const CRASH_REPORT_LINES = 40
+
+/**
+ * Prints a daemon's end to stderr as TAP comments, beginning with a line .ci/run's failure summary
+ * looks for: a test that fails because a daemon died then comes with the daemon's last words.
+ */
+function reportCrash(what: string, code: number, output: string): void {
+  const tail = output.trimEnd().split('\n').slice(-CRASH_REPORT_LINES)
+  process.stderr.write(`# ${what} exited on its own with code ${code}; its last output:\n${tail.map((line) => `#   ${line}`).join('\n')}\n`)
 }
 
 async function waitHealthy(daemon: Daemon, child: ChildProcess, output: () => string): Promise<void> {
