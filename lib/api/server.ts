@@ -8,6 +8,7 @@ import type { Metrics } from '../metrics/metrics.js'
 import type { KvService } from '../replication/service.js'
 import type { LinearizableService } from '../paxos/service.js'
 import { capConnectionsPerAddress } from '../runtime/connection-cap.js'
+import { listenOn } from '../runtime/listen.js'
 import { bearerChecker } from './auth.js'
 import { streamLimitsFor, type StreamLimits } from './binary/protocol.js'
 import { createStreamServer } from './binary/stream-server.js'
@@ -215,8 +216,8 @@ export function createApiServer(deps: ApiDeps): ApiServer {
       socket.end(`HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nretry-after: 1\r\nconnection: close\r\n\r\n${body}`)
     }
   })
-  // Accept failures (e.g. EMFILE) are emitted here once it listens; without a listener they would
-  // crash the daemon. A failure to listen is listen()'s to report, once.
+  // Accept failures (e.g. EMFILE) are emitted here once it listens (listenOn reports a failure to
+  // listen); without a listener they would crash the daemon.
   const logServerError = (err: Error): void => { log.error({ err }, 'client API server error') }
 
   function onRequest(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
@@ -334,19 +335,10 @@ export function createApiServer(deps: ApiDeps): ApiServer {
 
   return {
     listen(host, port) {
-      return new Promise((resolve, reject) => {
-        const onError = (error: Error & { code?: string }): void => {
-          reject(new Error(error.code === 'EADDRINUSE'
-            ? `api port ${port} on ${host} is already in use; choose another api.port`
-            : `cannot listen on the API port ${host}:${port}: ${error.message}`))
-        }
-        server.once('error', onError)
-        server.listen(port, host, () => {
-          server.off('error', onError)
-          server.on('error', logServerError)
-          const address = server.address() as AddressInfo
-          resolve({ host: address.address, port: address.port })
-        })
+      return listenOn(server, host, port, 'api.port').then(() => {
+        server.on('error', logServerError)
+        const address = server.address() as AddressInfo
+        return { host: address.address, port: address.port }
       })
     },
 

@@ -6,6 +6,7 @@ import type { TLSSocket } from 'node:tls'
 import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { capConnectionsPerAddress } from '../runtime/connection-cap.js'
+import { listenOn } from '../runtime/listen.js'
 import type { TransportCounters } from './counters.js'
 import type { TransportLimits } from './limits.js'
 import { secureContextOptions, type PeerTlsOptions } from './peer-tls.js'
@@ -140,18 +141,7 @@ export async function listenPeerServer(options: PeerServerOptions): Promise<Peer
     }
   })
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: Error & { code?: string }): void => {
-      reject(new Error(error.code === 'EADDRINUSE'
-        ? `peer port ${options.port} on ${options.host} is already in use; choose another peer.port`
-        : `cannot listen on the peer port ${options.host}:${options.port}: ${error.message}`))
-    }
-    listener.once('error', onError)
-    listener.listen(options.port, options.host, () => {
-      listener.off('error', onError)
-      resolve()
-    })
-  })
+  await listenOn(listener, options.host, options.port, 'peer.port')
   listener.on('error', (error: Error) => log.error({ err: error }, 'peer server error'))
   if (listener !== server) server.on('error', (error: Error) => log.error({ err: error }, 'peer server error'))
   const address = listener.address()
