@@ -132,9 +132,9 @@ class PortTakenError extends Error {
 export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
   if (!existsSync(daemonBin)) throw new Error(`${daemonBin} is missing: run npm run build first (npm test does)`)
   for (let attempt = 1; ; attempt++) {
-    const [apiPort, peerPort] = await freePorts(2) as [number, number]
+    const [apiPort, peerPort] = options.apiPort !== undefined && options.peerPort !== undefined ? [] : await freePorts(2)
     try {
-      return await startDaemonOn({ ...options, apiPort: options.apiPort ?? apiPort, peerPort: options.peerPort ?? peerPort })
+      return await startDaemonOn({ ...options, apiPort: options.apiPort ?? apiPort!, peerPort: options.peerPort ?? peerPort! })
     } catch (error) {
       const picked = error instanceof PortTakenError && options[error.setting === 'api.port' ? 'apiPort' : 'peerPort'] === undefined
       if (!picked || attempt >= PORT_PICK_ATTEMPTS) throw error
